@@ -1,0 +1,3 @@
+from paycli.cli import main
+
+main()

@@ -1,0 +1,125 @@
+"""The ``paycli`` command line: global options, and the commands of ``paycli/commands``.
+
+Each command module holds thin wrappers that parse options, call the core and format the result.
+Errors of the core become one line on stderr and the exit code of design.md 8; a traceback is shown
+only with ``--debug``. Nothing heavy is imported here, so that ``paycli --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from paycli import __version__
+from paycli.commands import db, gateways, ingest, listing, maintenance, order, resolve, show
+from paycli.errors import PaycliError
+from paycli.workspace import Workspace
+
+HELP = """Know, for every electronic payment a shop started, whether the money really arrived.
+
+paycli keeps every payment request with the trail of what the gateways answered, and gives each an
+outcome: POSITIVO (approved), NEGATIVO (refused) or VERIFICARE (no response, or more than one: a
+person must check).
+
+Examples:
+
+  paycli ingest requests.csv callbacks/
+
+  paycli list --outcome VERIFICARE --older-than 10m
+
+  paycli show ORD-1001-2
+
+  paycli order ORD-1001
+"""
+
+app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class _State:
+    debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"paycli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", help="Configuration file (default: the search order of the README)."),
+    ] = None,
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Store URL or SQLite file path (default: PAYCLI_DB, the configuration, then the user's data folder).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _State.debug = debug
+    ctx.obj = Workspace(config_option=config, db_option=db_url)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn paycli's errors into one line and an exit code; tracebacks only with --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except PaycliError as exc:
+            if _State.debug:
+                traceback.print_exc()
+            typer.echo(f"paycli: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("paycli: interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if _State.debug:
+                raise
+            typer.echo(
+                f"paycli: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+for module in (ingest, listing, show, order, resolve, maintenance, gateways):
+    for name, function in module.COMMANDS.items():
+        app.command(name)(guarded(function))
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+for name, function in db.COMMANDS.items():
+    db_app.command(name)(guarded(function))
+app.add_typer(db_app, name="db")
+
+
+def main() -> None:
+    app(prog_name="paycli")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,124 @@
+"""``paycli ingest``: files, folders, globs and standard input into the store."""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from paycli.commands import workspace
+from paycli.commands.output import err
+from paycli.errors import UsageError
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str], typer.Argument(help="Files, folders (read recursively), globs, or - for stdin.")
+    ],
+    gateway: Annotated[
+        str | None,
+        typer.Option("--gateway", "-g", help="Read every input with this provider instead of guessing."),
+    ] = None,
+    update: Annotated[
+        bool,
+        typer.Option("--update", help="A request already stored with other values is replaced, not refused."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would change; change nothing.")
+    ] = False,
+    archive: Annotated[
+        str | None, typer.Option("--archive", help="Move each input read to the end into this folder.")
+    ] = None,
+) -> None:
+    """Ingest payment requests and gateway messages.
+
+    Each input goes to the provider that recognises it; a record that cannot be read is kept as
+    quarantined and named with its file, line and reason, and the rest goes on. Ingesting the same
+    input twice changes nothing. Exit code 1 when a record was quarantined or an input refused.
+
+    Examples:
+
+      paycli ingest requests.csv
+
+      paycli ingest 'exports/*.csv' callbacks/ --archive done/
+
+      cat requests.jsonl | paycli ingest -
+    """
+    from paycli.ingest import Ingest
+
+    ws = workspace(ctx)
+    providers = ws.providers()
+    if gateway is not None and gateway not in providers:
+        raise UsageError(f"--gateway: no provider '{gateway}' (available: {', '.join(providers)})")
+    archive_dir = ws.path(archive) if archive else None
+    if archive_dir is not None and archive_dir.exists() and not archive_dir.is_dir():
+        raise UsageError(f"--archive: {archive} is not a folder")
+    with ws.open_store() as store, _progress() as advance:
+        run = Ingest(
+            store,
+            ws.config,
+            providers,
+            gateway=gateway,
+            update=update,
+            dry_run=dry_run,
+            archive=archive_dir,
+            say=err,
+            progress=advance,
+        )
+        report = run.run(paths)
+    _summary(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+class _progress:
+    """A Rich progress bar on a terminal; nothing otherwise (cron, pipes)."""
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+        )
+        self.bar.start()
+        task = self.bar.add_task("ingesting", total=None)
+        return lambda position: self.bar.update(task, description=f"ingesting: {position / 1e6:.1f} MB read")
+
+    def __exit__(self, *exc: object) -> None:
+        if getattr(self, "bar", None) is not None:
+            self.bar.stop()
+
+
+def _summary(report) -> None:  # type: ignore[no-untyped-def]
+    verb = "would ingest" if report.dry_run else "ingested"
+    err(f"{verb} {report.files} input{'s' if report.files != 1 else ''}")
+    for name, t in sorted(report.tallies.items()):
+        parts = []
+        if t.requests_new or t.requests_unchanged or t.requests_updated:
+            parts.append(
+                f"{t.requests_new} new requests, {t.requests_unchanged} unchanged, {t.requests_updated} updated"
+            )
+        if t.responses_new or t.redeliveries:
+            parts.append(f"{t.responses_new} new responses, {t.redeliveries} redeliveries")
+        for label, n in (
+            ("informational", t.informational),
+            ("orphans", t.orphans),
+            ("already stored", t.already_stored),
+            ("quarantined", t.quarantined),
+        ):
+            if n:
+                parts.append(f"{n} {label}")
+        err(f"  {name}: {t.records} records: " + ("; ".join(parts) or "nothing new"))
+    if report.linked:
+        err(f"  {report.linked} waiting responses linked to their request")
+    for source, target in report.archived:
+        err(f"  archived {source} -> {target}")
+    if report.refused:
+        err(f"  {len(report.refused)} input{'s' if len(report.refused) != 1 else ''} refused")
+    if report.dry_run:
+        err("  dry run: nothing was changed")
+
+
+COMMANDS = {"ingest": ingest}

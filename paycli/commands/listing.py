@@ -1,0 +1,117 @@
+"""``paycli list``: payment requests, filtered, in a table, CSV, JSON or NDJSON."""
+
+from typing import Annotated
+
+import typer
+
+from paycli.commands import workspace
+from paycli.commands.output import Format, emit, grid, shorten
+
+OUTCOMES = ("POSITIVO", "NEGATIVO", "VERIFICARE")
+
+
+def list_requests(
+    ctx: typer.Context,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option("--outcome", "-o", help="POSITIVO, NEGATIVO or VERIFICARE; repeat for several."),
+    ] = None,
+    reason: Annotated[
+        list[str] | None, typer.Option("--reason", "-r", help="A reason code, e.g. NO_RESPONSE; repeatable.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Created on or after: YYYY-MM-DD, an ISO date-time, today, yesterday, Nd."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Created on or before (that whole local day, for a date).")
+    ] = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Created at least this long ago: 90s, 10m, 2h, 3d, 1w.")
+    ] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="Part of the customer's name or e-mail, any case.")
+    ] = None,
+    gateway: Annotated[
+        list[str] | None, typer.Option("--gateway", "-g", help="Gateway name; repeatable.")
+    ] = None,
+    order: Annotated[str | None, typer.Option(help="Only the requests of this order.")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="order, deposit or other; repeatable.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many, newest first.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """List payment requests, newest first, with their outcome.
+
+    Examples:
+
+      paycli list --outcome VERIFICARE --older-than 10m
+
+      paycli list --customer rossi --since 7d --format csv
+
+      paycli list --reason MULTIPLE_RESPONSES --since 2026-11-01 --until 2026-11-30
+    """
+    from datetime import UTC, datetime
+
+    from paycli.dates import parse_duration, since_bound, until_bound
+    from paycli.errors import UsageError
+    from paycli.queries import Filters
+    from paycli.queries import list_requests as query
+
+    ws = workspace(ctx)
+    tz = ws.config.timezone
+    now = datetime.now(UTC)
+    for value in outcome or ():
+        if value.upper() not in OUTCOMES:
+            raise UsageError(f"--outcome: '{value}' is not one of {', '.join(OUTCOMES)}")
+    filters = Filters(
+        outcomes=outcome or (),
+        reasons=reason or (),
+        since=since_bound(since, tz, now) if since else None,
+        until=until_bound(until, tz, now) if until else None,
+        created_before=now - parse_duration(older_than) if older_than else None,
+        customer=customer,
+        gateways=gateway or (),
+        order_id=order,
+        kinds=kind or (),
+        limit=limit,
+    )
+    with ws.open_store() as store:
+        rows = query(store, filters, tz)
+    emit(rows, fmt, table=_table, empty="No payment request matches.")
+
+
+def _table(rows) -> str:  # type: ignore[no-untyped-def]
+    return grid(
+        [
+            (
+                r["txn_id"],
+                r["order_id"],
+                r["created_at"][:16].replace("T", " "),
+                shorten(r["customer"], 28),
+                r["amount"],
+                r["currency"],
+                r["gateway"],
+                r["outcome"],
+                r["reason"],
+                shorten(r["detail"], 40),
+                r["responses"],
+            )
+            for r in rows
+        ],
+        [
+            "txn_id",
+            "order",
+            "created",
+            "customer",
+            "amount",
+            "cur",
+            "gateway",
+            "outcome",
+            "reason",
+            "detail",
+            "resp",
+        ],
+    )
+
+
+COMMANDS = {"list": list_requests}

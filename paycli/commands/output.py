@@ -1,0 +1,83 @@
+"""Writing results: one ``--format`` choice shared by every listing command.
+
+Data goes to stdout, messages to stderr (design.md 8). JSON is an array (``[]`` when empty), NDJSON
+one object a line, CSV the same fields as columns, a table the columns chosen for people.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    ndjson = "ndjson"
+
+
+def err(message: str) -> None:
+    """A message for the person at the terminal (stderr)."""
+    typer.echo(message, err=True)
+
+
+def emit(
+    rows: Sequence[dict[str, Any]],
+    fmt: Format,
+    *,
+    table: Callable[[Sequence[dict[str, Any]]], str],
+    empty: str,
+) -> None:
+    if fmt is Format.json:
+        typer.echo(json.dumps(list(rows), ensure_ascii=False, indent=2))
+    elif fmt is Format.ndjson:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+    elif fmt is Format.csv:
+        write_csv(rows)
+    elif not rows:
+        err(empty)
+    else:
+        typer.echo(table(rows))
+
+
+def emit_one(obj: dict[str, Any], fmt: Format, *, text: Callable[[dict[str, Any]], str]) -> None:
+    if fmt in (Format.json, Format.ndjson):
+        typer.echo(json.dumps(obj, ensure_ascii=False, indent=2 if fmt is Format.json else None))
+    elif fmt is Format.csv:
+        write_csv([{k: v for k, v in obj.items() if not isinstance(v, list | dict)}])
+    else:
+        typer.echo(text(obj))
+
+
+def write_csv(rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+
+
+def grid(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(
+        [["" if v is None else v for v in row] for row in rows],
+        headers=list(headers),
+        tablefmt="simple",
+        disable_numparse=True,
+    )
+
+
+def shorten(text: str | None, width: int) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,602 @@
+"""Load and validate paycli's YAML configuration (design.md section 6).
+
+``find_config_file`` applies the search order, ``load_config`` turns the file into a frozen ``Config``
+and ``resolve_database_url`` picks the store's URL. Every problem is a ``ConfigError`` whose one-line
+message names the file, the dotted key path and what is wrong, and never contains a secret's value.
+
+Only light standard modules are imported at the top: PyYAML, platformdirs, tzlocal, zoneinfo and
+hmac are imported inside the functions that need them, so that commands which never read the
+configuration start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from paycli.errors import ConfigError
+
+__all__ = [
+    "POLICIES",
+    "Config",
+    "GatewayConfig",
+    "ProviderSpecs",
+    "Secret",
+    "Setting",
+    "default_database_url",
+    "find_config_file",
+    "load_config",
+    "resolve_database_url",
+]
+
+POLICIES = ("strict", "lifecycle")
+DEFAULT_BATCH_SIZE = 2000
+MAX_BATCH_SIZE = 100_000
+CONFIG_ENV = "PAYCLI_CONFIG"
+DB_ENV = "PAYCLI_DB"
+# A module constant rather than a literal inside find_config_file so that tests can point it elsewhere.
+SYSTEM_CONFIG_FILE = Path("/etc/paycli/config.yaml")
+
+_TOP_KEYS = ("database", "timezone", "policy", "operator", "batch_size", "requests", "gateways")
+_GATEWAY_KEYS = ("provider", "require_verified")
+# `${NAME}` is replaced from the environment; `$${NAME}` is the escape for a literal `${NAME}`.
+_VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_BOOL_TEXT = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+class Secret:
+    """A secret value: str() and repr() are '***', so it cannot leak into a log, an error or a report."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value, for the one place that needs it (a signature check)."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __repr__(self) -> str:
+        return "***"
+
+    def __format__(self, format_spec: str) -> str:
+        # object.__format__ would reject a non-empty spec such as f"{s:>10}"; mask it the same way.
+        return format("***", format_spec)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        # Constant time, so that comparing with a guess tells nothing about how much of it matched.
+        # Bytes, because compare_digest refuses non-ASCII str. hmac loads OpenSSL: imported only here.
+        import hmac
+
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    __hash__ = None  # type: ignore[assignment]  # why: a hash would be a cheap oracle on the value
+
+
+_KINDS: tuple[type, ...] = (str, int, bool, Secret, list, dict)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a provider's spec: its type, default, whether it is required and its allowed values."""
+
+    kind: type
+    default: object = None
+    required: bool = False
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # A wrong spec is a programming error in a provider: fail when it is declared, not on a user's file.
+        if self.kind not in _KINDS:
+            raise TypeError(
+                f"Setting kind must be one of str, int, bool, Secret, list, dict, not {self.kind!r}"
+            )
+        if self.choices is not None and self.kind is not str:
+            raise TypeError("Setting choices are only allowed for kind str")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """One entry under ``gateways:``, its provider settings validated and completed with defaults."""
+
+    name: str
+    provider: str
+    require_verified: bool
+    settings: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; ``load_config(None, ...)`` gives the defaults."""
+
+    path: Path | None
+    database: str | None
+    timezone: tzinfo
+    timezone_name: str
+    policy: str
+    operator: str | None
+    batch_size: int
+    requests: Mapping[str, object]
+    gateways: Mapping[str, GatewayConfig]
+
+
+ProviderSpecs = Mapping[str, Mapping[str, Setting]]
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding the file
+
+
+def find_config_file(
+    explicit: str | None, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Path | None:
+    """The configuration file to use, in the order of design.md section 6, or None when there is none.
+
+    A file named by ``--config`` or ``PAYCLI_CONFIG`` must exist; the other places are optional.
+    """
+    environ = os.environ if env is None else env
+    # Path() joined with a relative name stays relative, so messages say "paycli.yaml", not a long path.
+    base = Path() if cwd is None else cwd
+    if explicit is not None:
+        return _must_exist(base / explicit, f"config file '{explicit}'")
+    named = environ.get(CONFIG_ENV)
+    if named:
+        return _must_exist(base / named, f"config file '{named}' (named by {CONFIG_ENV})")
+    candidates = [base / "paycli.yaml"]
+    config_home = _config_home(environ, default_env=env is None)
+    if config_home is not None:
+        candidates.append(config_home / "paycli" / "config.yaml")
+    candidates.append(SYSTEM_CONFIG_FILE)
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def _must_exist(path: Path, what: str) -> Path:
+    if path.is_file():
+        return path
+    raise ConfigError(f"{what} is a directory" if path.is_dir() else f"{what} not found")
+
+
+def _config_home(environ: Mapping[str, str], *, default_env: bool) -> Path | None:
+    xdg = environ.get("XDG_CONFIG_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg)
+    home = environ.get("HOME")
+    if home:
+        return Path(home) / ".config"
+    if not default_env:
+        # A caller-supplied environment without HOME must not fall back to the real home directory.
+        return None
+    try:
+        return Path.home() / ".config"
+    except RuntimeError:  # no home directory can be determined (e.g. a bare service account)
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(
+    path: Path | None,
+    providers: ProviderSpecs,
+    *,
+    env: Mapping[str, str] | None = None,
+    requests_spec: Mapping[str, Setting] | None = None,
+) -> Config:
+    """Read, check and complete the configuration at ``path``; None gives every default."""
+    environ = os.environ if env is None else env
+    if path is None:
+        reader = _Reader("configuration", environ, Path())
+        data: dict[str, object] = {}
+    else:
+        reader = _Reader(str(path), environ, path.parent)
+        data = reader.top_level(_parse_yaml(path))
+
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise reader.unknown_key(key, key, _TOP_KEYS)
+
+    database = reader.optional_text(data.get("database"), "database")
+    timezone, timezone_name = reader.timezone(data.get("timezone"))
+    policy = reader.choice(data.get("policy"), "policy", POLICIES, default="strict")
+    operator = reader.optional_text(data.get("operator"), "operator")
+    batch_size = reader.batch_size(data.get("batch_size"))
+    requests = reader.settings(
+        reader.mapping(data.get("requests"), "requests"), requests_spec or {}, "requests"
+    )
+    gateways = reader.gateways(data.get("gateways"), providers)
+    return Config(
+        path=path,
+        database=database,
+        timezone=timezone,
+        timezone_name=timezone_name,
+        policy=policy,
+        operator=operator,
+        batch_size=batch_size,
+        requests=MappingProxyType(requests),
+        gateways=MappingProxyType(gateways),
+    )
+
+
+class _YamlInt(int):
+    """An int that remembers how it was written, to catch `merchant_id: 00123` (octal 83 in YAML 1.1)."""
+
+    source: str
+
+
+def _parse_yaml(path: Path) -> object:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when compiled in: much faster
+
+    class Loader(base):
+        # PyYAML silently keeps the last of two equal keys; a doubled gateway is a mistake worth a message.
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[object] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if duplicate:
+                    raise ConfigError(f"{path}: line {key_node.start_mark.line + 1}: duplicate key '{key}'")
+            return super().construct_mapping(node, deep=deep)
+
+    def construct_int(loader: Any, node: Any) -> _YamlInt:
+        number = _YamlInt(yaml.constructor.SafeConstructor.construct_yaml_int(loader, node))
+        number.source = str(node.value)
+        return number
+
+    Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    try:
+        return yaml.load(text, Loader=Loader)  # safe: Loader derives from SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+
+
+def _suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str:
+    import difflib  # only on the error path
+
+    lowered = {candidate.lower(): candidate for candidate in candidates}
+    if word.lower() in lowered:
+        return f" (did you mean '{lowered[word.lower()]}'?)"
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _show(value: object) -> str:
+    """How a wrong (never secret) value is quoted in a message."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    return str(getattr(value, "source", value))
+
+
+class _Reader:
+    """The checks of one load: the file name, the environment, the folder `*_file` is relative to."""
+
+    def __init__(self, where: str, env: Mapping[str, str], base: Path) -> None:
+        self.where = where
+        self.env = env
+        self.base = base
+
+    def error(self, key: str, what: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {key}: {what}" if key else f"{self.where}: {what}")
+
+    def unknown_key(self, key: str, path: str, known: list[str] | tuple[str, ...]) -> ConfigError:
+        hint = _suggest(key, known)
+        if not hint:
+            hint = f" (known keys: {', '.join(known)})" if known else " (no settings are accepted here)"
+        return self.error(path, f"unknown key{hint}")
+
+    # -- structure ---------------------------------------------------------------------------------
+
+    def top_level(self, data: object) -> dict[str, object]:
+        if data is None:  # an empty file (or only comments) is an empty configuration
+            return {}
+        if not isinstance(data, dict):
+            raise self.error("", f"the top level must be a mapping of keys to values, got {_show(data)}")
+        return self.mapping(data, "")
+
+    def mapping(self, value: object, path: str) -> dict[str, object]:
+        # A key written with nothing after it (`requests:`) means "all defaults".
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(path, f"expected a mapping of keys to values, got {_show(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                # `on:` or `123:` are read by YAML as a bool or a number, never what was meant.
+                raise self.error(path or "top level", f"key {_show(key)} is not text (quote it)")
+        return value
+
+    def expand(self, value: object, path: str) -> object:
+        """Replace `${NAME}` inside every string, recursively."""
+        if isinstance(value, str):
+            return self._expand_text(value, path)
+        if isinstance(value, list):
+            return [self.expand(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        if isinstance(value, dict):
+            return {key: self.expand(item, f"{path}.{key}") for key, item in value.items()}
+        return value
+
+    def _expand_text(self, text: str, path: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1):
+                return match.group(0)[1:]
+            name = match.group(2)
+            if name not in self.env:
+                raise self.error(path, f"environment variable {name} is not set")
+            return self.env[name]
+
+        return _VARIABLE.sub(replace, text)
+
+    # -- scalars -----------------------------------------------------------------------------------
+
+    def text(self, value: object, path: str, *, secret: bool = False) -> str:
+        """A string; a plain integer is accepted and converted (`merchant_id: 52918473`)."""
+        if isinstance(value, str):
+            return self._expand_text(value, path)
+        if isinstance(value, int) and not isinstance(value, bool):
+            source = getattr(value, "source", str(value))
+            if source == str(int(value)):
+                return source
+            if secret:
+                raise self.error(path, "YAML reads this as a different number; put the value in quotes")
+            raise self.error(path, f"YAML reads {source} as the number {int(value)}; put it in quotes")
+        if secret:
+            raise self.error(path, "expected a string")  # the value itself is never shown
+        quote = " (put it in quotes)" if not isinstance(value, list | dict) and value is not None else ""
+        raise self.error(path, f"expected a string, got {_show(value)}{quote}")
+
+    def optional_text(self, value: object, path: str) -> str | None:
+        if value is None:
+            return None
+        text = self.text(value, path).strip()
+        if not text:
+            raise self.error(path, "is empty (leave the key out to use the default)")
+        return text
+
+    def integer(self, value: object, path: str) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return int(value)
+        # `${VAR}` always yields text; when the whole point was to fill in a number, read it as one.
+        if isinstance(value, str) and _VARIABLE.search(value):
+            expanded = self._expand_text(value, path).strip()
+            if _INTEGER_TEXT.fullmatch(expanded):
+                return int(expanded)
+            raise self.error(path, f"expected an integer, got {_show(expanded)}")
+        raise self.error(path, f"expected an integer, got {_show(value)}")
+
+    def boolean(self, value: object, path: str) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and _VARIABLE.search(value):
+            expanded = self._expand_text(value, path).strip()
+            if expanded.lower() in _BOOL_TEXT:
+                return _BOOL_TEXT[expanded.lower()]
+            raise self.error(path, f"expected true or false, got {_show(expanded)}")
+        raise self.error(path, f"expected true or false, got {_show(value)}")
+
+    def choice(self, value: object, path: str, choices: tuple[str, ...], *, default: str) -> str:
+        if value is None:
+            return default
+        return self.one_of(self.text(value, path), path, choices)
+
+    def one_of(self, text: str, path: str, choices: tuple[str, ...]) -> str:
+        if text not in choices:
+            hint = _suggest(text, choices)
+            raise self.error(path, f"expected one of {', '.join(choices)}, got {_show(text)}{hint}")
+        return text
+
+    # -- top-level keys ----------------------------------------------------------------------------
+
+    def timezone(self, value: object) -> tuple[tzinfo, str]:
+        if value is None:
+            return _local_timezone()
+        from zoneinfo import ZoneInfo, available_timezones
+
+        name = self.text(value, "timezone").strip()
+        try:
+            return ZoneInfo(name), name
+        # Not found is a KeyError; an empty or path-like name a ValueError; a folder such as "Europe" OSError.
+        except (KeyError, ValueError, OSError):
+            pass
+        hint = _suggest(name, sorted(available_timezones())) if name else ""
+        raise self.error("timezone", f"unknown time zone {_show(name)}{hint}")
+
+    def batch_size(self, value: object) -> int:
+        if value is None:
+            return DEFAULT_BATCH_SIZE
+        size = self.integer(value, "batch_size")
+        if not 1 <= size <= MAX_BATCH_SIZE:
+            raise self.error("batch_size", f"must be between 1 and {MAX_BATCH_SIZE}, got {size}")
+        return size
+
+    def gateways(self, value: object, providers: ProviderSpecs) -> dict[str, GatewayConfig]:
+        installed = sorted(providers)
+        result: dict[str, GatewayConfig] = {}
+        for name, raw in self.mapping(value, "gateways").items():
+            path = f"gateways.{name}"
+            entry = self.mapping(raw, path)
+            if "provider" in entry:
+                provider = self.text(entry["provider"], f"{path}.provider")
+                where = f"{path}.provider"
+            else:
+                provider, where = name, path
+            if provider not in providers:
+                hint = _suggest(provider, installed)
+                listing = ", ".join(installed) or "none"
+                raise self.error(
+                    where, f"unknown provider '{provider}'{hint}; installed providers: {listing}"
+                )
+            verified = entry.get("require_verified")
+            settings = {key: item for key, item in entry.items() if key not in _GATEWAY_KEYS}
+            result[name] = GatewayConfig(
+                name=name,
+                provider=provider,
+                require_verified=verified is not None and self.boolean(verified, f"{path}.require_verified"),
+                settings=MappingProxyType(self.settings(settings, providers[provider], path, _GATEWAY_KEYS)),
+            )
+        return result
+
+    # -- provider settings -------------------------------------------------------------------------
+
+    def settings(
+        self,
+        raw: dict[str, object],
+        spec: Mapping[str, Setting],
+        prefix: str,
+        reserved: tuple[str, ...] = (),
+    ) -> dict[str, object]:
+        """Check ``raw`` against ``spec``: unknown and missing keys, types, choices; defaults filled in."""
+        file_keys = {f"{name}_file": name for name, setting in spec.items() if setting.kind is Secret}
+        for name in spec:
+            file_keys.pop(name, None)  # a spec that really has an `x_file` setting keeps it as such
+        known = [*reserved, *spec, *file_keys]
+        for key in raw:
+            if key not in spec and key not in file_keys:
+                raise self.unknown_key(key, f"{prefix}.{key}", known)
+
+        result: dict[str, object] = {}
+        for name, setting in spec.items():
+            path = f"{prefix}.{name}"
+            file_key = f"{name}_file" if f"{name}_file" in file_keys else None
+            value = raw.get(name)
+            file_value = raw.get(file_key) if file_key else None
+            if setting.kind is Secret:
+                if value is not None and file_value is not None:
+                    raise self.error(path, f"give either {name} or {file_key}, not both")
+                if file_value is not None and file_key:
+                    result[name] = self.secret_file(file_value, f"{prefix}.{file_key}")
+                elif value is not None:
+                    result[name] = self.secret(value, path)
+                elif setting.required:
+                    raise self.error(path, f"required setting is missing (give {name} or {file_key})")
+                else:
+                    default = setting.default
+                    result[name] = Secret(default) if isinstance(default, str) else default
+            elif value is None:
+                if setting.required:
+                    raise self.error(path, "required setting is missing")
+                result[name] = _copy(setting.default)
+            else:
+                result[name] = self.typed(value, setting, path)
+        return result
+
+    def typed(self, value: object, setting: Setting, path: str) -> object:
+        kind = setting.kind
+        if kind is bool:
+            return self.boolean(value, path)
+        if kind is int:
+            return self.integer(value, path)
+        if kind is str:
+            text = self.text(value, path)
+            return text if setting.choices is None else self.one_of(text, path, setting.choices)
+        if kind is list:
+            if not isinstance(value, list):
+                raise self.error(path, f"expected a list, got {_show(value)}")
+            return self.expand(value, path)
+        # dict
+        return self.expand(self.mapping(value, path), path)
+
+    def secret(self, value: object, path: str) -> Secret:
+        text = self.text(value, path, secret=True)
+        if not text:
+            raise self.error(path, "is empty (leave the key out when there is no secret)")
+        return Secret(text)
+
+    def secret_file(self, value: object, path: str) -> Secret:
+        name = self.text(value, path)
+        # A relative name is taken from the config file's folder, wherever paycli is started from.
+        file = self.base / Path(name).expanduser()
+        try:
+            text = file.read_text(encoding="utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise self.error(path, f"'{name}' is not UTF-8 text") from None
+        except OSError as exc:
+            raise self.error(path, f"cannot read '{name}' ({exc.strerror or type(exc).__name__})") from None
+        if not text:
+            raise self.error(path, f"'{name}' is empty")
+        return Secret(text)
+
+
+def _copy(default: object) -> object:
+    # A spec's list or dict default must not be shared (and mutated) between configurations.
+    if isinstance(default, list):
+        return list(default)
+    if isinstance(default, dict):
+        return dict(default)
+    return default
+
+
+def _local_timezone() -> tuple[tzinfo, str]:
+    from zoneinfo import ZoneInfo
+
+    try:
+        import tzlocal
+
+        zone = tzlocal.get_localzone()
+        name = getattr(zone, "key", None) or tzlocal.get_localzone_name()
+    except Exception:  # why: a machine whose zone cannot be determined still works, in UTC
+        return ZoneInfo("UTC"), "UTC"
+    if not name:
+        return ZoneInfo("UTC"), "UTC"
+    return zone, str(name)
+
+
+# --------------------------------------------------------------------------------------------------
+# The database URL
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data folder (the folder is created by the store, not here)."""
+    import platformdirs
+
+    return "sqlite:///" + (platformdirs.user_data_path("paycli") / "paycli.db").as_posix()
+
+
+def resolve_database_url(option: str | None, config: Config, *, env: Mapping[str, str] | None = None) -> str:
+    """``--db``, else ``PAYCLI_DB``, else the file's ``database``, else ``default_database_url()``."""
+    environ = os.environ if env is None else env
+    return option or environ.get(DB_ENV) or config.database or default_database_url()

@@ -1,0 +1,214 @@
+"""The provider interface: how paycli learns to read one gateway's messages (or the shop's requests).
+
+A provider is a small class, in the spirit of beangulp's importers. ``identify`` says whether an input
+is one of its formats, from its first bytes; ``extract`` turns it into records, one by one, so that a
+file of any size streams through; ``reinterpret`` reads one stored message again (``paycli
+reprocess``, after a configuration fix). Built-in providers are registered through the
+``paycli.gateways`` entry-point group exactly as a third-party package registers its own::
+
+    [project.entry-points."paycli.gateways"]
+    mybank = "paycli_mybank:MyBankProvider"
+
+Providers never touch the store: the ingest pipeline (``paycli/ingest.py``) stores each record's
+bytes verbatim, dedupes, links and recomputes outcomes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, ClassVar
+
+from paycli.outcome import Authenticity, Status
+
+if TYPE_CHECKING:
+    from paycli.config import Config, Setting
+
+HEAD_BYTES = 64 * 1024
+
+
+@dataclass
+class Source:
+    """One input: a file, or standard input. ``head`` holds its first bytes for ``identify``."""
+
+    name: str
+    path: Path | None
+    head: bytes
+    headers: str | None = None  # HTTP headers that travelled beside a callback body
+    position: int = 0  # bytes read so far, for the progress bar
+    _stream: IO[bytes] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_path(cls, path: Path) -> Source:
+        with path.open("rb") as f:
+            head = f.read(HEAD_BYTES)
+        return cls(name=str(path), path=path, head=head)
+
+    @classmethod
+    def from_stream(cls, name: str, stream: IO[bytes]) -> Source:
+        head = stream.read(HEAD_BYTES)
+        return cls(name=name, path=None, head=head, _stream=stream)
+
+    def open(self) -> IO[bytes]:
+        """The whole input from its first byte, as a binary stream read a piece at a time."""
+        if self.path is not None:
+            raw: io.RawIOBase = _Counting(self, self.path.open("rb", buffering=0))
+        elif self._stream is None:
+            raise RuntimeError(f"{self.name} can be read only once")
+        else:
+            rest, self._stream = self._stream, None
+            raw = _Counting(self, _Chain(self.head, rest))
+        return io.BufferedReader(raw, buffer_size=256 * 1024)
+
+
+class _Counting(io.RawIOBase):
+    """Counts the bytes read from a raw stream into its source's ``position``."""
+
+    def __init__(self, source: Source, raw: IO[bytes] | io.RawIOBase) -> None:
+        self._source = source
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = self._raw.readinto(buffer)  # type: ignore[union-attr]
+        self._source.position += n or 0
+        return n or 0
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _Chain(io.RawIOBase):
+    """The head already read from a pipe, then the rest of the pipe."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@dataclass(frozen=True)
+class RequestData:
+    """A payment request as the shop registered it (design.md 5.1), normalised."""
+
+    txn_id: str
+    order_id: str | None
+    kind: str
+    created_at: datetime  # aware UTC
+    customer: str
+    email: str | None
+    amount_minor: int
+    currency: str
+    gateway: str
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a record came from, and its bytes as they were."""
+
+    line: int | None
+    raw: bytes
+    context: str | None = None  # what the record needs to be read again, e.g. its file's header row
+    headers: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    origin: Origin
+    data: RequestData
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    """A message that says something about the outcome of one request (design.md 2, 3.1)."""
+
+    origin: Origin
+    reference: str | None  # the merchant reference: the request's txn_id
+    dedupe_key: str
+    status: Status
+    raw_status: str | None
+    authenticity: Authenticity
+    amount_minor: int | None = None
+    currency: str | None = None
+    gateway_txn_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InfoRecord:
+    """A message kept in the trail that carries no outcome."""
+
+    origin: Origin
+    reference: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    """A record that could not be interpreted: kept verbatim with the reason."""
+
+    origin: Origin
+    reason: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the operator should read that loses nothing (a fallback encoding, an ignored column)."""
+
+    message: str
+
+
+Record = RequestRecord | ResponseRecord | InfoRecord | QuarantinedRecord | Notice
+
+
+class SourceError(Exception):
+    """The whole input cannot be read by this provider (for example a missing required column)."""
+
+
+class Provider:
+    """Base class of every provider. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]  # the provider name, also its entry-point name
+    description: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]]  # the shapes of input it understands, for `paycli gateways`
+    settings: ClassVar[Mapping[str, Setting]] = {}
+    needs_config: ClassVar[bool] = False  # True: only active when configured under `gateways:`
+
+    def __init__(self, instance: str, settings: Mapping[str, object], config: Config) -> None:
+        self.instance = instance  # the configured gateway name (the provider name when not configured)
+        self.options = settings
+        self.config = config
+
+    def identify(self, source: Source) -> bool:
+        raise NotImplementedError
+
+    def extract(self, source: Source) -> Iterator[Record]:
+        raise NotImplementedError
+
+    def reinterpret(self, origin: Origin) -> Record:
+        """Interpret one stored message again; by default it cannot be, and stays quarantined."""
+        return QuarantinedRecord(origin, f"provider {self.name} cannot reinterpret a stored message")
+
+    def secrets_configured(self) -> dict[str, bool]:
+        """Each secret setting and whether it has a value; never the value."""
+        from paycli.config import Secret
+
+        return {k: bool(self.options.get(k)) for k, s in self.settings.items() if s.kind is Secret}

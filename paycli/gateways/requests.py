@@ -1,0 +1,300 @@
+"""The shop's payment request files: CSV with a header row, or JSON lines (design.md 5.1).
+
+A file streams through one line at a time, whatever its size. Each line is decoded on its own: UTF-8
+(a byte-order mark is dropped), and a line that is not UTF-8 is read as Windows-1252, the encoding
+that spreadsheet exports on Italian Windows machines produce, with a notice, unless the configuration
+names the encoding. A record that cannot be read is quarantined with its line and reason; the rest of
+the file goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import IO, Any, ClassVar
+
+from paycli.config import Setting
+from paycli.dates import parse_timestamp
+from paycli.errors import RecordError
+from paycli.gateways.base import (
+    Notice,
+    Origin,
+    Provider,
+    QuarantinedRecord,
+    Record,
+    RequestData,
+    RequestRecord,
+    Source,
+    SourceError,
+)
+from paycli.money import normalise_currency, parse_amount
+
+COLUMNS = ("txn_id", "order_id", "kind", "created_at", "customer", "email", "amount", "currency", "gateway")
+REQUIRED = ("txn_id", "created_at", "customer", "amount", "currency", "gateway")
+KINDS = ("order", "deposit", "other")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+FALLBACK_ENCODING = "cp1252"
+
+
+class RequestFileProvider(Provider):
+    name = "requests"
+    description = "the shop's payment requests (design.md 5.1)"
+    reads = ("CSV with a header row", "JSON lines")
+    settings: ClassVar[Mapping[str, Setting]] = {
+        "encoding": Setting(
+            str,
+            default="auto",
+            help="auto: UTF-8, a line that is not UTF-8 read as Windows-1252; or a Python codec name",
+        ),
+    }
+
+    @property
+    def _encoding(self) -> str:
+        return str(self.options.get("encoding") or "auto")
+
+    # -- identify ------------------------------------------------------------------------------
+    def identify(self, source: Source) -> bool:
+        first = _first_line(source.head)
+        if first.startswith("{"):
+            try:
+                obj = json.loads(first)
+            except ValueError:
+                return False
+            return isinstance(obj, dict) and "txn_id" in obj and "customer" in obj
+        header = _header_names(first)
+        # A request file with a column missing is still a request file: claiming it lets ingest say
+        # which column is missing instead of "no provider recognises it".
+        return "txn_id" in header and len(header & set(COLUMNS)) >= 4
+
+    # -- extract -------------------------------------------------------------------------------
+    def extract(self, source: Source) -> Iterator[Record]:
+        stream = source.open()
+        try:
+            lines = _Lines(stream, source.name, self._encoding)
+            first = lines.peek_first()
+            if first is None:
+                yield Notice(f"{source.name}: empty file, nothing to ingest")
+                return
+            if first[1].lstrip().startswith("{"):
+                yield from self._json_lines(lines)
+            else:
+                yield from self._csv(lines, source.name)
+            yield from lines.notices()
+        finally:
+            stream.close()
+
+    def _csv(self, lines: _Lines, name: str) -> Iterator[Record]:
+        reader = csv.reader(lines.text())
+        try:
+            header_row = next(reader)
+        except StopIteration:
+            return
+        header = [h.strip().lower() for h in header_row]
+        context = lines.consumed_text()
+        lines.take_raw()
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise SourceError(
+                f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"(the header has: {', '.join(header)})"
+            )
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise SourceError(f"column {', '.join(dupes)} appears twice in the header")
+        unknown = [h for h in header if h not in COLUMNS]
+        if unknown:
+            yield Notice(f"{name}: column {', '.join(unknown)} is not a request column; ignored")
+        start = lines.line_number + 1
+        for row in reader:
+            raw = lines.take_raw()
+            origin = Origin(start, raw, context)
+            start = lines.line_number + 1
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                yield QuarantinedRecord(origin, f"expected {len(header)} fields, found {len(row)}")
+                continue
+            yield self._record(origin, dict(zip(header, row, strict=True)))
+
+    def _json_lines(self, lines: _Lines) -> Iterator[Record]:
+        for number, text, raw in lines:
+            if not text.strip():
+                continue
+            origin = Origin(number, raw)
+            try:
+                obj = json.loads(text, parse_float=Decimal)
+            except ValueError as exc:
+                yield QuarantinedRecord(origin, f"not valid JSON ({exc})")
+                continue
+            if not isinstance(obj, dict):
+                yield QuarantinedRecord(origin, "a JSON line must be an object")
+                continue
+            yield self._record(origin, obj)
+
+    def reinterpret(self, origin: Origin) -> Record:
+        text = _decode(origin.raw, self._encoding)[0]
+        if origin.context is None:
+            try:
+                obj = json.loads(text, parse_float=Decimal)
+            except ValueError as exc:
+                return QuarantinedRecord(origin, f"not valid JSON ({exc})")
+            if not isinstance(obj, dict):
+                return QuarantinedRecord(origin, "a JSON line must be an object")
+            return self._record(origin, obj)
+        header = [h.strip().lower() for h in next(csv.reader([origin.context]))]
+        rows = list(csv.reader(text.splitlines(keepends=True)))
+        if len(rows) != 1 or len(rows[0]) != len(header):
+            return QuarantinedRecord(origin, f"expected {len(header)} fields")
+        return self._record(origin, dict(zip(header, rows[0], strict=True)))
+
+    # -- one record ----------------------------------------------------------------------------
+    def _record(self, origin: Origin, fields: Mapping[str, Any]) -> Record:
+        try:
+            return RequestRecord(origin, self.parse(fields))
+        except RecordError as exc:
+            return QuarantinedRecord(origin, str(exc))
+
+    def parse(self, fields: Mapping[str, Any]) -> RequestData:
+        """Validate one request's fields (CSV strings, or JSON values); RecordError names the field."""
+
+        def text(name: str, *, required: bool = False, limit: int = 128) -> str | None:
+            value = fields.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                if required:
+                    raise RecordError(f"{name} is empty")
+                return None
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise RecordError(f"{name} must be text, got {type(value).__name__}")
+            value = str(value).strip()
+            if len(value) > limit:
+                raise RecordError(f"{name} is longer than {limit} characters")
+            return value
+
+        txn_id = text("txn_id", required=True)
+        order_id = text("order_id")
+        customer = text("customer", required=True, limit=255)
+        email = text("email", limit=320)
+        gateway = (text("gateway", required=True, limit=64) or "").lower()
+        kind = (text("kind", limit=16) or ("order" if order_id else "other")).lower()
+        assert txn_id is not None and customer is not None
+        if kind not in KINDS:
+            raise RecordError(f"kind '{kind}' is not one of {', '.join(KINDS)}")
+        if kind == "order" and not order_id:
+            raise RecordError("kind 'order' needs an order_id")
+        if email is not None and not _EMAIL.match(email):
+            raise RecordError(f"email '{email}' is not an e-mail address")
+        if not _NAME.match(gateway):
+            raise RecordError(f"gateway '{gateway}' is not a gateway name (letters, digits, '_', '-', '.')")
+        currency = normalise_currency(text("currency", required=True, limit=8) or "")
+        amount_value = fields.get("amount")
+        if isinstance(amount_value, float | bool):
+            raise RecordError("amount must be a decimal string or number")
+        if amount_value is None:
+            raise RecordError("amount is empty")
+        amount = parse_amount(amount_value, currency)
+        if amount <= 0:
+            raise RecordError(f"amount '{amount_value}' must be greater than zero")
+        created = fields.get("created_at")
+        if not isinstance(created, str) or not created.strip():
+            raise RecordError("created_at is empty")
+        created_at = parse_timestamp(created, self.config.timezone)
+        return RequestData(txn_id, order_id, kind, created_at, customer, email, amount, currency, gateway)
+
+
+# -- reading lines ---------------------------------------------------------------------------------
+def _first_line(head: bytes) -> str:
+    text = head.decode("utf-8-sig", errors="replace").lstrip("\ufeff")
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _header_names(line: str) -> set[str]:
+    try:
+        row = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return set()
+    return {c.strip().lower() for c in row}
+
+
+def _decode(raw: bytes, encoding: str) -> tuple[str, bool]:
+    """The text of one line, and whether the fallback encoding was used."""
+    if encoding != "auto":
+        try:
+            return raw.decode(encoding), False
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise RecordError(f"not valid {encoding} ({exc})") from exc
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode(FALLBACK_ENCODING, errors="replace"), True
+
+
+class _Lines:
+    """The lines of a binary stream, decoded one by one, remembering the bytes of each record."""
+
+    def __init__(self, stream: IO[bytes], name: str, encoding: str) -> None:
+        self._stream = stream
+        self._name = name
+        self._encoding = encoding
+        self.line_number = 0
+        self._raw: list[bytes] = []
+        self._text: list[str] = []
+        self._fallback_lines: list[int] = []
+        self._pending: tuple[int, str, bytes] | None = None
+
+    def _next(self) -> tuple[int, str, bytes] | None:
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        raw = self._stream.readline()
+        if not raw:
+            return None
+        self.line_number += 1
+        if self.line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text, fallback = _decode(raw, self._encoding)
+        except RecordError:
+            text, fallback = raw.decode(FALLBACK_ENCODING, errors="replace"), True
+        if fallback:
+            self._fallback_lines.append(self.line_number)
+        return self.line_number, text, raw
+
+    def peek_first(self) -> tuple[int, str, bytes] | None:
+        while (item := self._next()) is not None:
+            if item[1].strip():
+                self._pending = item
+                return item
+        return None
+
+    def __iter__(self) -> Iterator[tuple[int, str, bytes]]:
+        while (item := self._next()) is not None:
+            yield item
+
+    def text(self) -> Iterator[str]:
+        """Decoded lines for the csv module, recording the bytes consumed for each record."""
+        for _, text, raw in self:
+            self._raw.append(raw)
+            self._text.append(text)
+            yield text
+
+    def take_raw(self) -> bytes:
+        raw = b"".join(self._raw)
+        self._raw.clear()
+        self._text.clear()
+        return raw
+
+    def consumed_text(self) -> str:
+        return "".join(self._text).rstrip("\r\n")
+
+    def notices(self) -> Iterator[Notice]:
+        if self._fallback_lines:
+            n = len(self._fallback_lines)
+            where = f"line {self._fallback_lines[0]}" + (f" and {n - 1} more" if n > 1 else "")
+            yield Notice(f"{self._name}: {where} not UTF-8; read as Windows-1252")

@@ -1,0 +1,626 @@
+"""The ingest pipeline: inputs in, requests and responses stored, outcomes current (design.md 5).
+
+Each input goes to the one provider that recognises it; its records are applied in batches, each batch
+one transaction that stores the messages verbatim, folds redeliveries, links orphans and recomputes
+the outcomes it touched. So an interrupted run leaves whole batches behind, and running it again
+completes it: every step is keyed (txn_id, message digest, response identity) and applying a record
+twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import shutil
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from paycli import recompute
+from paycli.config import Config
+from paycli.dates import from_db
+from paycli.gateways.base import (
+    InfoRecord,
+    Notice,
+    Origin,
+    Provider,
+    QuarantinedRecord,
+    Record,
+    RequestData,
+    RequestRecord,
+    ResponseRecord,
+    Source,
+    SourceError,
+)
+from paycli.money import format_amount
+from paycli.store import Store
+
+SIDECAR_SUFFIX = ".headers"
+REQUEST_FIELDS = (
+    "order_id",
+    "kind",
+    "created_at",
+    "customer",
+    "email",
+    "amount_minor",
+    "currency",
+    "gateway",
+)
+
+
+@dataclass
+class Tally:
+    """What one provider's inputs did to the store."""
+
+    records: int = 0
+    requests_new: int = 0
+    requests_unchanged: int = 0
+    requests_updated: int = 0
+    responses_new: int = 0
+    redeliveries: int = 0  # a new message folded into a response already stored
+    already_stored: int = 0  # a message byte-identical to one already stored
+    informational: int = 0
+    orphans: int = 0  # new responses and messages whose request is not known yet
+    quarantined: int = 0
+
+
+@dataclass
+class IngestReport:
+    dry_run: bool = False
+    files: int = 0
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    archived: list[tuple[str, str]] = field(default_factory=list)
+    linked: int = 0  # orphans linked to a request that arrived
+
+    @property
+    def quarantined(self) -> int:
+        return sum(t.quarantined for t in self.tallies.values())
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and not self.quarantined
+
+
+Say = Callable[[str], None]
+
+
+class Ingest:
+    """One ``paycli ingest`` run over some inputs."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        providers: dict[str, Provider],
+        *,
+        gateway: str | None = None,
+        update: bool = False,
+        dry_run: bool = False,
+        archive: Path | None = None,
+        say: Say | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.providers = providers
+        self.forced = gateway
+        self.update = update
+        self.archive = archive
+        self.say: Say = say or (lambda message: None)
+        self.progress = progress
+        self.report = IngestReport(dry_run=dry_run)
+
+    # -- inputs --------------------------------------------------------------------------------
+    def run(self, inputs: Sequence[str], stdin: IO[bytes] | None = None) -> IngestReport:
+        with self.store.transaction(rollback=True) if self.report.dry_run else nullcontext():
+            for item in inputs:
+                if item == "-":
+                    stream = stdin if stdin is not None else sys.stdin.buffer
+                    self._ingest(Source.from_stream("<stdin>", stream))
+                    continue
+                for path in self._expand(item):
+                    try:
+                        source = Source.from_path(path)
+                    except OSError as exc:
+                        self._refuse(str(path), f"cannot be read ({exc.strerror})")
+                        continue
+                    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+                    if sidecar.is_file():
+                        source.headers = sidecar.read_text("utf-8", errors="replace")
+                    if self._ingest(source) and self.archive is not None and not self.report.dry_run:
+                        self._archive(path, sidecar if source.headers is not None else None)
+        return self.report
+
+    def _expand(self, item: str) -> Iterator[Path]:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not p.name.endswith(SIDECAR_SUFFIX)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                self.say(f"{item}: folder holds no file to ingest")
+            yield from found
+        elif path.is_file():
+            yield path
+        elif glob.has_magic(item):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            files = [m for m in matches if m.is_file() and not m.name.endswith(SIDECAR_SUFFIX)]
+            if not files:
+                self._refuse(item, "no file matches")
+            yield from files
+        else:
+            self._refuse(item, "no such file or folder")
+
+    def _refuse(self, name: str, reason: str) -> None:
+        self.report.refused.append((name, reason))
+        self.say(f"{name}: {reason}")
+
+    def choose(self, source: Source) -> Provider | None:
+        """The provider for a source; a source that none or several claim is refused (beangulp's rule)."""
+        if self.forced is not None:
+            return self.providers[self.forced]
+        claims = [name for name, p in self.providers.items() if p.identify(source)]
+        if len(claims) == 1:
+            return self.providers[claims[0]]
+        if not claims:
+            self._refuse(source.name, f"no provider recognises it (tried: {', '.join(self.providers)})")
+        else:
+            self._refuse(source.name, f"claimed by {' and '.join(claims)}: choose one with --gateway")
+        return None
+
+    def _ingest(self, source: Source) -> bool:
+        """Ingest one source; True when it was read to the end (so it may be archived)."""
+        provider = self.choose(source)
+        if provider is None:
+            return False
+        self.report.files += 1
+        tally = self.report.tallies.setdefault(provider.instance, Tally())
+        batch: list[Record] = []
+        size = self.config.batch_size
+        try:
+            for record in provider.extract(source):
+                if isinstance(record, Notice):
+                    self.say(record.message)
+                    continue
+                batch.append(record)
+                if len(batch) >= size:
+                    self._apply(provider, source, batch, tally)
+                    batch = []
+            self._apply(provider, source, batch, tally)
+        except SourceError as exc:
+            self._apply(provider, source, batch, tally)
+            self._refuse(source.name, str(exc))
+            return False
+        except OSError as exc:
+            self._refuse(source.name, f"cannot be read ({exc.strerror or exc})")
+            return False
+        return True
+
+    def _archive(self, path: Path, sidecar: Path | None) -> None:
+        assert self.archive is not None
+        self.archive.mkdir(parents=True, exist_ok=True)
+        target = _free_name(self.archive / path.name)  # the base name only: nothing escapes the folder
+        shutil.move(str(path), target)
+        if sidecar is not None:
+            shutil.move(str(sidecar), target.with_name(target.name + SIDECAR_SUFFIX))
+        self.report.archived.append((str(path), str(target)))
+
+    # -- reprocess -----------------------------------------------------------------------------
+    def reprocess(self, only: str | None = None) -> dict[str, Tally]:
+        """Interpret quarantined messages again (after a configuration fix) with their provider.
+
+        Each message is applied on its own, as if it arrived again at the time it first arrived: a
+        record that now reads well becomes a response, an informational message or a request; one that
+        still does not stays quarantined with the new reason.
+        """
+        store = self.store
+        last = 0
+        while True:
+            params: dict[str, Any] = {"last": last}
+            sql = (
+                "SELECT id, provider, source, line, received_at, raw, headers, context FROM message "
+                "WHERE state = 'quarantined' AND id > :last"
+            )
+            if only is not None:
+                sql += " AND provider = :provider"
+                params["provider"] = only
+            rows = store.query(sql + " ORDER BY id LIMIT 200", params)
+            if not rows:
+                return self.report.tallies
+            for row in rows:
+                self._reprocess_one(row)
+            last = rows[-1]["id"]
+
+    def _reprocess_one(self, row: Any) -> None:
+        provider = self.providers.get(row["provider"])
+        tally = self.report.tallies.setdefault(row["provider"], Tally())
+        if provider is None:
+            tally.quarantined += 1
+            self.say(f"{row['source']}: provider '{row['provider']}' is not configured; left quarantined")
+            return
+        origin = Origin(row["line"], bytes(row["raw"]), row["context"], row["headers"])
+        record = provider.reinterpret(origin)
+        if isinstance(record, Notice):
+            return
+        tally.records += 1
+        arrived = from_db(row["received_at"])
+        source = Source(name=row["source"], path=None, head=b"")
+        with self.store.transaction():
+            self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
+            if isinstance(record, RequestRecord):
+                touched = self._requests(provider, source, [record], tally, arrived)
+                self.store.execute(
+                    "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, "
+                    "state, reference, request_id) SELECT :digest, :provider, :source, :line, :at, :raw, :headers, "
+                    ":context, 'request', :ref, (SELECT id FROM payment_request WHERE txn_id = :ref) "
+                    "WHERE NOT EXISTS (SELECT 1 FROM message WHERE digest = :digest)",
+                    {
+                        "digest": message_digest(origin),
+                        "provider": row["provider"],
+                        "source": row["source"],
+                        "line": row["line"],
+                        "at": self.store.time(arrived),
+                        "raw": origin.raw,
+                        "headers": origin.headers,
+                        "context": origin.context,
+                        "ref": record.data.txn_id,
+                    },
+                )
+            else:
+                touched = Messages(self.store, row["provider"], row["source"], arrived).apply([record], tally)
+            recompute.refresh(self.store, touched, self.config)
+        if isinstance(record, QuarantinedRecord):
+            self.say(f"{_where(row['source'], origin)}: {record.reason}")
+
+    # -- one batch -----------------------------------------------------------------------------
+    def _apply(self, provider: Provider, source: Source, batch: list[Record], tally: Tally) -> None:
+        if not batch:
+            return
+        tally.records += len(batch)
+        now = datetime.now(UTC)
+        with self.store.transaction():
+            touched = self._requests(
+                provider, source, [r for r in batch if isinstance(r, RequestRecord)], tally, now
+            )
+            messages = [r for r in batch if not isinstance(r, RequestRecord | Notice)]
+            touched |= Messages(self.store, provider.instance, source.name, now).apply(messages, tally)
+            recompute.refresh(self.store, touched, self.config)
+        for record in batch:
+            if isinstance(record, QuarantinedRecord):
+                self.say(f"{_where(source.name, record.origin)}: {record.reason}")
+        if self.progress is not None:
+            self.progress(source.position)
+
+    def _requests(
+        self, provider: Provider, source: Source, records: list[RequestRecord], tally: Tally, now: datetime
+    ) -> set[int]:
+        if not records:
+            return set()
+        store = self.store
+        marks, params = store.placeholders("t", sorted({r.data.txn_id for r in records}))
+        stored = {
+            row["txn_id"]: row
+            for row in store.query(
+                f"SELECT id, txn_id, {', '.join(REQUEST_FIELDS)} FROM payment_request WHERE txn_id IN {marks}",
+                params,
+            )
+        }
+        fresh: dict[str, RequestRecord] = {}
+        conflicts: list[QuarantinedRecord] = []
+        updates: dict[int, RequestRecord] = {}
+        for record in records:
+            data = record.data
+            earlier = fresh.get(data.txn_id)
+            known = (
+                _as_data(stored[data.txn_id]) if data.txn_id in stored else earlier.data if earlier else None
+            )
+            if known is None:
+                fresh[data.txn_id] = record
+                continue
+            diff = _differences(known, data)
+            if not diff:
+                tally.requests_unchanged += 1
+            elif self.update:
+                if earlier is not None:
+                    fresh[data.txn_id] = record
+                else:
+                    updates[stored[data.txn_id]["id"]] = record
+            else:
+                conflicts.append(
+                    QuarantinedRecord(
+                        record.origin,
+                        f"txn_id {data.txn_id} is already stored with another {', '.join(diff)}; "
+                        "use --update to replace it",
+                    )
+                )
+        touched: set[int] = set()
+        if fresh:
+            store.executemany(
+                "INSERT INTO payment_request (txn_id, order_id, kind, created_at, customer, email, search_text, "
+                "amount_minor, currency, gateway, source, registered_at, outcome, reason, detail, response_count) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'VERIFICARE', 'NO_RESPONSE', NULL, 0)",
+                [
+                    (*_request_values(store, r.data), _where(source.name, r.origin), store.time(now))
+                    for r in fresh.values()
+                ],
+            )
+            tally.requests_new += len(fresh)
+            touched |= self._link_orphans(sorted(fresh))
+        if updates:
+            store.executemany(
+                "UPDATE payment_request SET order_id = ?, kind = ?, created_at = ?, customer = ?, email = ?, "
+                "search_text = ?, amount_minor = ?, currency = ?, gateway = ?, updated_at = ? WHERE id = ?",
+                [(*_request_values(store, r.data)[1:], store.time(now), rid) for rid, r in updates.items()],
+            )
+            tally.requests_updated += len(updates)
+            touched |= set(updates)
+        if conflicts:
+            touched |= Messages(store, provider.instance, source.name, now).apply(conflicts, tally)
+        return touched
+
+    def _link_orphans(self, txn_ids: list[str]) -> set[int]:
+        """Link the responses and messages that arrived before their request (design.md 2, orphan)."""
+        store = self.store
+        marks, params = store.placeholders("t", txn_ids)
+        waiting = store.query(
+            f"SELECT DISTINCT reference FROM message WHERE request_id IS NULL AND reference IN {marks}",
+            params,
+        )
+        if not waiting:
+            return set()
+        refs = [r["reference"] for r in waiting]
+        marks, params = store.placeholders("t", refs)
+        ids = store.query(f"SELECT id, txn_id FROM payment_request WHERE txn_id IN {marks}", params)
+        pairs = [{"id": r["id"], "ref": r["txn_id"]} for r in ids]
+        store.executemany(
+            "UPDATE response SET request_id = :id WHERE reference = :ref AND request_id IS NULL", pairs
+        )
+        store.executemany(
+            "UPDATE message SET request_id = :id WHERE reference = :ref AND request_id IS NULL", pairs
+        )
+        self.report.linked += len(pairs)
+        return {r["id"] for r in ids}
+
+
+class Messages:
+    """Stores a batch of gateway messages: verbatim, deduplicated, folded into responses, linked."""
+
+    def __init__(self, store: Store, provider: str, source: str, now: datetime) -> None:
+        self.store = store
+        self.provider = provider
+        self.source = source
+        self.now = now
+
+    def apply(self, records: Sequence[Record], tally: Tally) -> set[int]:
+        store = self.store
+        unique: dict[str, Record] = {}
+        for record in records:
+            if isinstance(record, QuarantinedRecord):
+                tally.quarantined += 1
+            key = message_digest(record.origin)  # type: ignore[union-attr]
+            if key in unique:
+                tally.already_stored += 1
+            else:
+                unique[key] = record
+        if not unique:
+            return set()
+        marks, params = store.placeholders("d", list(unique))
+        for row in store.query(f"SELECT digest FROM message WHERE digest IN {marks}", params):
+            del unique[row["digest"]]
+            tally.already_stored += 1
+        if not unique:
+            return set()
+        refs = sorted(
+            {
+                r.reference
+                for r in unique.values()
+                if isinstance(r, ResponseRecord | InfoRecord) and r.reference
+            }
+        )
+        request_ids: dict[str, int] = {}
+        if refs:
+            marks, params = store.placeholders("t", refs)
+            request_ids = {
+                r["txn_id"]: r["id"]
+                for r in store.query(
+                    f"SELECT id, txn_id FROM payment_request WHERE txn_id IN {marks}", params
+                )
+            }
+        response_ids = self._responses(
+            {k: r for k, r in unique.items() if isinstance(r, ResponseRecord)}, request_ids, tally
+        )
+        rows = []
+        touched: set[int] = set()
+        for key, record in unique.items():
+            origin: Origin = record.origin  # type: ignore[union-attr]
+            reference = getattr(record, "reference", None)
+            request_id = request_ids.get(reference) if reference else None
+            if isinstance(record, ResponseRecord):
+                state, error = "response", None
+                response_id, is_new = response_ids[key]
+                if is_new and request_id is not None:
+                    touched.add(request_id)
+            elif isinstance(record, InfoRecord):
+                state, error, response_id = "informational", None, None
+                tally.informational += 1
+            else:
+                assert isinstance(record, QuarantinedRecord)
+                state, error, response_id = "quarantined", record.reason, None
+            if reference and request_id is None:
+                tally.orphans += 1
+            rows.append(
+                (
+                    key,
+                    self.provider,
+                    self.source,
+                    origin.line,
+                    store.time(self.now),
+                    origin.raw,
+                    origin.headers,
+                    origin.context,
+                    state,
+                    error,
+                    reference,
+                    request_id,
+                    response_id,
+                )
+            )
+        store.executemany(
+            "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, state, "
+            "error, reference, request_id, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        return touched
+
+    def _responses(
+        self, records: dict[str, ResponseRecord], request_ids: dict[str, int], tally: Tally
+    ) -> dict[str, tuple[int, bool]]:
+        """The response each message belongs to (id, whether it is new), creating what is missing."""
+        if not records:
+            return {}
+        store = self.store
+        identities = {digest: response_identity(self.provider, r) for digest, r in records.items()}
+        marks, params = store.placeholders("i", sorted(set(identities.values())))
+        known = {
+            r["identity"]: r["id"]
+            for r in store.query(f"SELECT id, identity FROM response WHERE identity IN {marks}", params)
+        }
+        count = Counter(identities.values())
+        new: dict[str, ResponseRecord] = {}
+        for digest, identity in identities.items():
+            if identity not in known and identity not in new:
+                new[identity] = records[digest]
+        if new:
+            store.executemany(
+                "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, raw_status, "
+                "amount_minor, currency, gateway_txn_id, authenticity, occurred_at, received_at, deliveries) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        identity,
+                        request_ids.get(r.reference) if r.reference else None,
+                        r.reference,
+                        self.provider,
+                        r.dedupe_key,
+                        r.status.value,
+                        r.raw_status,
+                        r.amount_minor,
+                        r.currency,
+                        r.gateway_txn_id,
+                        r.authenticity.value,
+                        store.time(r.occurred_at),
+                        store.time(self.now),
+                        count[identity],
+                    )
+                    for identity, r in new.items()
+                ],
+            )
+            tally.responses_new += len(new)
+            marks, params = store.placeholders("i", list(new))
+            known.update(
+                {
+                    r["identity"]: r["id"]
+                    for r in store.query(
+                        f"SELECT id, identity FROM response WHERE identity IN {marks}", params
+                    )
+                }
+            )
+        folded = {i: n for i, n in count.items() if i not in new}
+        if folded:
+            store.executemany(
+                "UPDATE response SET deliveries = deliveries + ? WHERE id = ?",
+                [(n, known[i]) for i, n in folded.items()],
+            )
+        tally.redeliveries += sum(n for n in count.values()) - len(new)
+        return {digest: (known[identity], identity in new) for digest, identity in identities.items()}
+
+
+# -- keys ------------------------------------------------------------------------------------------
+def message_digest(origin: Origin) -> str:
+    """A message is its bytes, the headers that came with them and the context they need."""
+    h = hashlib.sha256()
+    for part in (origin.headers or "", origin.context or ""):
+        data = part.encode("utf-8", "surrogateescape")
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+    h.update(origin.raw)
+    return h.hexdigest()
+
+
+def response_identity(provider: str, r: ResponseRecord) -> str:
+    """What must agree for two messages to be one response (design.md 3.1), plus authenticity: a forged
+    copy of a genuine notification is a distinct, suspicious response, never folded into it."""
+    parts = (
+        provider,
+        r.dedupe_key,
+        r.status.value,
+        "" if r.amount_minor is None else str(r.amount_minor),
+        r.currency or "",
+        r.reference or "",
+        r.authenticity.value,
+    )
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+# -- small pieces ----------------------------------------------------------------------------------
+def _where(source: str, origin: Origin) -> str:
+    return f"{source}:{origin.line}" if origin.line is not None else source
+
+
+def _request_values(store: Store, d: RequestData) -> tuple[Any, ...]:
+    search = " ".join(x for x in (d.customer, d.email) if x).casefold()
+    return (
+        d.txn_id,
+        d.order_id,
+        d.kind,
+        store.time(d.created_at),
+        d.customer,
+        d.email,
+        search,
+        d.amount_minor,
+        d.currency,
+        d.gateway,
+    )
+
+
+def _as_data(row: Any) -> RequestData:
+    return RequestData(
+        txn_id=row["txn_id"],
+        order_id=row["order_id"],
+        kind=row["kind"],
+        created_at=from_db(row["created_at"]),
+        customer=row["customer"],
+        email=row["email"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        gateway=row["gateway"],
+    )
+
+
+def _differences(a: RequestData, b: RequestData) -> list[str]:
+    out = []
+    for name in REQUEST_FIELDS:
+        if getattr(a, name) != getattr(b, name):
+            if name == "amount_minor":
+                out.append(f"amount ({format_amount(a.amount_minor, a.currency)} stored)")
+            else:
+                out.append(name)
+    return out
+
+
+def _free_name(target: Path) -> Path:
+    candidate, n = target, 1
+    while candidate.exists():
+        candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
+        n += 1
+    return candidate

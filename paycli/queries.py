@@ -1,0 +1,251 @@
+"""Reading the store: the request list, one request with its trail, one order (design.md 4 and 8).
+
+Results are plain dictionaries with the field names of design.md 8, already in the user's terms
+(amounts as decimal strings in major units, times in the configured zone with their offset), so
+every output format shows the same thing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from paycli.dates import format_local
+from paycli.errors import NotFound
+from paycli.money import format_amount
+from paycli.outcome import Outcome, order_verdict
+from paycli.store import Row, Store
+
+REQUEST_COLUMNS = (
+    "id, txn_id, order_id, kind, created_at, customer, email, amount_minor, currency, gateway, "
+    "outcome, reason, detail, response_count, source, registered_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters of ``paycli list``; times are aware UTC bounds (until exclusive)."""
+
+    outcomes: Sequence[str] = ()
+    reasons: Sequence[str] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    created_before: datetime | None = None  # --older-than
+    customer: str | None = None
+    gateways: Sequence[str] = ()
+    order_id: str | None = None
+    kinds: Sequence[str] = ()
+    limit: int | None = None
+
+
+def list_requests(store: Store, filters: Filters, tz: tzinfo) -> list[dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
+
+    def any_of(column: str, prefix: str, values: Sequence[str]) -> None:
+        if values:
+            marks, p = store.placeholders(prefix, list(values))
+            where.append(f"{column} IN {marks}")
+            params.update(p)
+
+    any_of("outcome", "o", [v.upper() for v in filters.outcomes])
+    any_of("reason", "r", [v.upper() for v in filters.reasons])
+    any_of("gateway", "g", [v.lower() for v in filters.gateways])
+    any_of("kind", "k", [v.lower() for v in filters.kinds])
+    if filters.since is not None:
+        where.append("created_at >= :since")
+        params["since"] = store.time(filters.since)
+    if filters.until is not None:
+        where.append("created_at < :until")
+        params["until"] = store.time(filters.until)
+    if filters.created_before is not None:
+        where.append("created_at <= :before")
+        params["before"] = store.time(filters.created_before)
+    if filters.order_id is not None:
+        where.append("order_id = :order_id")
+        params["order_id"] = filters.order_id
+    if filters.customer:
+        # search_text is casefolded at write time, so this is case-insensitive beyond ASCII everywhere
+        where.append("search_text LIKE :customer ESCAPE '!'")
+        params["customer"] = "%" + _escape_like(filters.customer.casefold()) + "%"
+    sql = f"SELECT {REQUEST_COLUMNS} FROM payment_request"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at DESC, id DESC"
+    if filters.limit is not None:
+        sql += f" LIMIT {int(filters.limit)}"
+    return [request_dict(row, tz) for row in store.query(sql, params)]
+
+
+def request_dict(row: Row, tz: tzinfo) -> dict[str, Any]:
+    return {
+        "txn_id": row["txn_id"],
+        "order_id": row["order_id"],
+        "kind": row["kind"],
+        "created_at": format_local(Store.from_time(row["created_at"]), tz),  # type: ignore[arg-type]
+        "customer": row["customer"],
+        "email": row["email"],
+        "amount": format_amount(row["amount_minor"], row["currency"]),
+        "currency": row["currency"],
+        "gateway": row["gateway"],
+        "outcome": row["outcome"],
+        "reason": row["reason"],
+        "detail": row["detail"],
+        "responses": row["response_count"],
+    }
+
+
+def get_request(store: Store, txn_id: str) -> Row:
+    rows = store.query(f"SELECT {REQUEST_COLUMNS} FROM payment_request WHERE txn_id = :t", {"t": txn_id})
+    if not rows:
+        raise NotFound(f"no payment request with txn_id '{txn_id}'")
+    return rows[0]
+
+
+def show_request(store: Store, txn_id: str, tz: tzinfo, *, raw: bool = False) -> dict[str, Any]:
+    """The request, its outcome, its trail in time order and its resolutions (the seed's two panels)."""
+    row = get_request(store, txn_id)
+    result = request_dict(row, tz)
+    result["source"] = row["source"]
+    result["registered_at"] = _local(row["registered_at"], tz)
+    result["updated_at"] = _local(row["updated_at"], tz)
+    result["trail"] = trail(store, row["id"], tz, raw=raw)
+    result["resolutions"] = resolutions(store, row["id"], tz)
+    return result
+
+
+def trail(store: Store, request_id: int, tz: tzinfo, *, raw: bool = False) -> list[dict[str, Any]]:
+    """Every response (with how many messages delivered it) and informational message, oldest first."""
+    responses = store.query(
+        "SELECT id, provider, dedupe_key, status, raw_status, amount_minor, currency, gateway_txn_id, "
+        "authenticity, occurred_at, received_at, deliveries FROM response WHERE request_id = :r",
+        {"r": request_id},
+    )
+    messages = store.query(
+        "SELECT id, provider, source, line, received_at, state, error, response_id, headers, raw "
+        "FROM message WHERE request_id = :r ORDER BY received_at, id",
+        {"r": request_id},
+    )
+    by_response: dict[int, list[Row]] = {}
+    for m in messages:
+        if m["response_id"] is not None:
+            by_response.setdefault(m["response_id"], []).append(m)
+    # responses that share a dedupe key but disagree are the suspicious ones (design.md 3.1)
+    keys = Counter((r["provider"], r["dedupe_key"]) for r in responses)
+    entries: list[tuple[Any, int, dict[str, Any]]] = []
+    for r in responses:
+        delivered = by_response.get(r["id"], [])
+        entry: dict[str, Any] = {
+            "at": _local(r["received_at"], tz),
+            "type": "response",
+            "provider": r["provider"],
+            "status": r["status"],
+            "gateway_status": r["raw_status"],
+            "amount": None
+            if r["amount_minor"] is None
+            else format_amount(r["amount_minor"], r["currency"] or "EUR"),
+            "currency": r["currency"],
+            "authenticity": r["authenticity"],
+            "deliveries": r["deliveries"],
+            "gateway_txn_id": r["gateway_txn_id"],
+            "occurred_at": _local(r["occurred_at"], tz),
+            "key": r["dedupe_key"],
+            "suspicious": keys[(r["provider"], r["dedupe_key"])] > 1,
+            "sources": [_where(m) for m in delivered],
+        }
+        if raw:
+            entry["messages"] = [_raw_message(m) for m in delivered]
+        entries.append((Store.from_time(r["received_at"]), r["id"], entry))
+    for m in messages:
+        if m["response_id"] is not None:
+            continue
+        entry = {
+            "at": _local(m["received_at"], tz),
+            "type": m["state"],
+            "provider": m["provider"],
+            "status": None,
+            "gateway_status": None,
+            "amount": None,
+            "currency": None,
+            "authenticity": None,
+            "deliveries": 1,
+            "gateway_txn_id": None,
+            "occurred_at": None,
+            "key": None,
+            "suspicious": False,
+            "sources": [_where(m)],
+            "error": m["error"],
+        }
+        if raw:
+            entry["messages"] = [_raw_message(m)]
+        entries.append((Store.from_time(m["received_at"]), m["id"], entry))
+    entries.sort(key=lambda e: (e[0], e[2]["type"], e[1]))
+    return [e[2] for e in entries]
+
+
+def resolutions(store: Store, request_id: int, tz: tzinfo) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": _local(r["created_at"], tz),
+            "outcome": r["outcome"],
+            "by": r["actor"],
+            "note": r["note"],
+            "before": r["previous_outcome"] + (f"/{r['previous_reason']}" if r["previous_reason"] else ""),
+            "undone_at": _local(r["undone_at"], tz),
+            "undone_by": r["undone_by"],
+            "undo_note": r["undo_note"],
+        }
+        for r in store.query(
+            "SELECT created_at, outcome, actor, note, previous_outcome, previous_reason, undone_at, undone_by, "
+            "undo_note FROM resolution WHERE request_id = :r ORDER BY created_at, id",
+            {"r": request_id},
+        )
+    ]
+
+
+def show_order(store: Store, order_id: str, tz: tzinfo) -> dict[str, Any]:
+    """Every request of one order with its outcome and trail summary, and the order verdict."""
+    rows = store.query(
+        f"SELECT {REQUEST_COLUMNS} FROM payment_request WHERE order_id = :o ORDER BY created_at, id",
+        {"o": order_id},
+    )
+    if not rows:
+        raise NotFound(f"no payment request for order '{order_id}'")
+    marks, params = store.placeholders("r", [r["id"] for r in rows])
+    last: dict[int, str] = {}
+    for r in store.query(
+        f"SELECT request_id, status, raw_status FROM response WHERE request_id IN {marks} ORDER BY received_at, id",
+        params,
+    ):
+        last[r["request_id"]] = r["raw_status"] or r["status"]
+    requests = []
+    for row in rows:
+        item = request_dict(row, tz)
+        item["last_status"] = last.get(row["id"])
+        requests.append(item)
+    verdict = order_verdict([Outcome(r["outcome"]) for r in rows])
+    return {"order_id": order_id, "verdict": verdict.value, "requests": requests}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
+def _local(value: Any, tz: tzinfo) -> str | None:
+    return None if value is None else format_local(Store.from_time(value), tz)  # type: ignore[arg-type]
+
+
+def _where(m: Row) -> str:
+    return f"{m['source']}:{m['line']}" if m["line"] is not None else str(m["source"])
+
+
+def _raw_message(m: Row) -> dict[str, Any]:
+    raw = bytes(m["raw"])
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = raw.hex(), "hex"
+    return {"source": _where(m), "headers": m["headers"], "body": text, "encoding": encoding}

@@ -1,0 +1,155 @@
+"""Keeping each request's stored outcome current (design.md 3.5).
+
+The outcome is stored on the request so that ``list --outcome`` is an index lookup. Whoever changes a
+request, its responses or its resolutions calls ``refresh`` for it inside the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from paycli.config import Config
+from paycli.outcome import (
+    Authenticity,
+    Outcome,
+    Policy,
+    ResolutionFacts,
+    ResponseFacts,
+    Status,
+    Verdict,
+    decide,
+)
+from paycli.store import Store
+
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Change:
+    request_id: int
+    txn_id: str
+    before: tuple[str, str | None]
+    after: tuple[str, str | None]
+
+
+def label(state: tuple[str, str | None]) -> str:
+    outcome, reason = state
+    return f"{outcome}/{reason}" if reason else outcome
+
+
+def refresh(store: Store, request_ids: Iterable[int], config: Config) -> list[Change]:
+    """Recompute the outcome of these requests and store what changed."""
+    ids = sorted(set(request_ids))
+    changes: list[Change] = []
+    for start in range(0, len(ids), CHUNK):
+        changes.extend(_refresh_chunk(store, ids[start : start + CHUNK], config))
+    return changes
+
+
+def refresh_all(store: Store, config: Config) -> tuple[int, Counter[tuple[str, str]]]:
+    """Recompute every request (after a policy change); the count seen and the transitions made."""
+    seen = 0
+    transitions: Counter[tuple[str, str]] = Counter()
+    for ids in _id_chunks(store):
+        with store.transaction():
+            for change in _refresh_chunk(store, ids, config):
+                transitions[(label(change.before), label(change.after))] += 1
+        seen += len(ids)
+    return seen, transitions
+
+
+def _id_chunks(store: Store) -> Iterator[list[int]]:
+    last = 0
+    while True:
+        rows = store.query(
+            f"SELECT id FROM payment_request WHERE id > :last ORDER BY id LIMIT {CHUNK}", {"last": last}
+        )
+        if not rows:
+            return
+        ids = [r["id"] for r in rows]
+        yield ids
+        last = ids[-1]
+
+
+def verdict_for(
+    amount_minor: int,
+    currency: str,
+    gateway: str,
+    responses: list[ResponseFacts],
+    resolution: ResolutionFacts | None,
+    config: Config,
+) -> Verdict:
+    settings = config.gateways.get(gateway)
+    return decide(
+        amount_minor,
+        currency,
+        responses,
+        resolution,
+        policy=Policy(config.policy),
+        require_verified=bool(settings and settings.require_verified),
+    )
+
+
+def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]:
+    if not ids:
+        return []
+    marks, params = store.placeholders("r", ids)
+    requests = store.query(
+        "SELECT id, txn_id, amount_minor, currency, gateway, outcome, reason, detail, response_count "
+        f"FROM payment_request WHERE id IN {marks}",
+        params,
+    )
+    responses: dict[int, list[ResponseFacts]] = {i: [] for i in ids}
+    for r in store.query(
+        "SELECT request_id, status, authenticity, received_at, amount_minor, currency, gateway_txn_id, "
+        f"raw_status FROM response WHERE request_id IN {marks}",
+        params,
+    ):
+        responses[r["request_id"]].append(
+            ResponseFacts(
+                status=Status(r["status"]),
+                authenticity=Authenticity(r["authenticity"]),
+                received_at=store.from_time(r["received_at"]),  # type: ignore[arg-type]
+                amount_minor=r["amount_minor"],
+                currency=r["currency"],
+                gateway_txn_id=r["gateway_txn_id"],
+                raw_status=r["raw_status"],
+            )
+        )
+    resolutions: dict[int, ResolutionFacts] = {}
+    for r in store.query(
+        f"SELECT request_id, outcome, created_at, actor FROM resolution WHERE request_id IN {marks} "
+        "AND undone_at IS NULL ORDER BY created_at, id",
+        params,
+    ):
+        # the latest resolution in force decides; earlier ones are history
+        resolutions[r["request_id"]] = ResolutionFacts(
+            Outcome(r["outcome"]),
+            store.from_time(r["created_at"]),  # type: ignore[arg-type]
+            r["actor"],
+        )
+    changes: list[Change] = []
+    updates: list[dict[str, object]] = []
+    for req in requests:
+        facts = responses[req["id"]]
+        verdict = verdict_for(
+            req["amount_minor"], req["currency"], req["gateway"], facts, resolutions.get(req["id"]), config
+        )
+        reason = verdict.reason.value if verdict.reason else None
+        new = (verdict.outcome.value, reason, verdict.detail, len(facts))
+        old = (req["outcome"], req["reason"], req["detail"], req["response_count"])
+        if new != old:
+            updates.append(
+                {"id": req["id"], "outcome": new[0], "reason": new[1], "detail": new[2], "count": new[3]}
+            )
+            if new[:2] != old[:2]:
+                changes.append(Change(req["id"], req["txn_id"], (old[0], old[1]), (new[0], new[1])))
+    if updates:
+        store.executemany(
+            "UPDATE payment_request SET outcome = :outcome, reason = :reason, detail = :detail, "
+            "response_count = :count WHERE id = :id",
+            updates,
+        )
+    return changes

@@ -1,0 +1,69 @@
+"""Audited manual resolution of one request (design.md 3.2 steps 1 and 5).
+
+A resolution records who decided, when, why, and what the outcome was before. Undoing one marks it
+undone (by whom, when, why); nothing is ever deleted, so the audit trail stays whole.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from paycli import recompute
+from paycli.config import Config
+from paycli.errors import NotFound, UsageError
+from paycli.outcome import Outcome
+from paycli.queries import get_request
+from paycli.store import Store
+
+RESOLVABLE = (Outcome.POSITIVO.value, Outcome.NEGATIVO.value)
+
+
+def resolve(
+    store: Store, config: Config, txn_id: str, outcome: str, note: str, actor: str
+) -> tuple[str, str]:
+    """Resolve a request as POSITIVO or NEGATIVO; returns the outcome labels before and after."""
+    outcome = outcome.upper()
+    if outcome not in RESOLVABLE:
+        raise UsageError(f"--as must be POSITIVO or NEGATIVO, not '{outcome}'")
+    if not note.strip():
+        raise UsageError("--note must say why (it is the audit record)")
+    with store.transaction():
+        row = get_request(store, txn_id)
+        before = (row["outcome"], row["reason"])
+        store.execute(
+            "INSERT INTO resolution (request_id, outcome, note, actor, created_at, previous_outcome, "
+            "previous_reason) VALUES (:r, :outcome, :note, :actor, :at, :po, :pr)",
+            {
+                "r": row["id"],
+                "outcome": outcome,
+                "note": note.strip(),
+                "actor": actor,
+                "at": store.time(datetime.now(UTC)),
+                "po": before[0],
+                "pr": before[1],
+            },
+        )
+        recompute.refresh(store, [row["id"]], config)
+        after = get_request(store, txn_id)
+    return recompute.label(before), recompute.label((after["outcome"], after["reason"]))
+
+
+def undo(store: Store, config: Config, txn_id: str, note: str | None, actor: str) -> tuple[str, str]:
+    """Undo the resolution in force on a request; the outcome goes back to what the rule says."""
+    with store.transaction():
+        row = get_request(store, txn_id)
+        active = store.query(
+            "SELECT id FROM resolution WHERE request_id = :r AND undone_at IS NULL ORDER BY created_at DESC, id DESC",
+            {"r": row["id"]},
+        )
+        if not active:
+            raise NotFound(f"{txn_id} has no resolution in force to undo")
+        store.execute(
+            "UPDATE resolution SET undone_at = :at, undone_by = :actor, undo_note = :note WHERE id = :id",
+            {"at": store.time(datetime.now(UTC)), "actor": actor, "note": note, "id": active[0]["id"]},
+        )
+        recompute.refresh(store, [row["id"]], config)
+        after = get_request(store, txn_id)
+    return recompute.label((row["outcome"], row["reason"])), recompute.label(
+        (after["outcome"], after["reason"])
+    )

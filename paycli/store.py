@@ -1,0 +1,261 @@
+"""The store: opening the database, its schema version, transactions and portable SQL.
+
+paycli keeps everything in one database: SQLite by default, PostgreSQL through psycopg 3 for shops that
+outgrow one machine (design.md 7). The schema is described by the SQLAlchemy models in
+``paycli/models.py`` and created and upgraded by the Alembic migrations in ``paycli/migrations``.
+Queries at run time go straight to the DB-API driver with SQL that both backends accept: importing
+SQLAlchemy alone would spend most of the 0.5 s a query command may take on a 2-core machine. SQL is
+written with ``:name`` placeholders; ``Store`` adapts them to the driver.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from paycli.dates import from_db, to_db_text
+from paycli.errors import StoreError
+from paycli.migrations import HEAD
+
+BUSY_TIMEOUT_SECONDS = 60  # a cron ingest waits for a receiver's write rather than failing
+TABLES = ("payment_request", "message", "response", "resolution")
+Row = Mapping[str, Any]
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (``sqlite:///rel``, ``sqlite:////abs``) or a bare path; None otherwise."""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :])
+    if "://" not in url:
+        return Path(url)
+    return None
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+class Store:
+    """An open connection to a paycli store.
+
+    Use ``Store.open(url)``; it creates a new store at the newest schema and refuses one that is
+    behind (``paycli db upgrade`` moves it on: cron must never migrate a production store by surprise).
+    """
+
+    def __init__(self, url: str, connection: Any, backend: str) -> None:
+        self.url = url
+        self.connection = connection
+        self.backend = backend
+        self._in_transaction = False
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = False) -> Store:
+        store = cls.connect(url)
+        try:
+            version = store.schema_version()
+            if version is None:
+                store.migrate()
+            elif version != HEAD:
+                if not upgrade:
+                    raise StoreError(store.version_problem(version))
+                store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def connect(cls, url: str) -> Store:
+        path = sqlite_path(url)
+        if path is not None:
+            return cls(url, _connect_sqlite(path), "sqlite")
+        if url.startswith(("postgresql", "postgres")):
+            return cls(url, _connect_postgresql(url), "postgresql")
+        raise StoreError(
+            f"unsupported database URL '{describe(url)}' (use sqlite:///PATH or postgresql+psycopg://...)"
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema --------------------------------------------------------------------------------
+    def table_names(self) -> set[str]:
+        if self.backend == "sqlite":
+            rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        else:
+            rows = self.query(
+                "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()"
+            )
+        return {r["name"] for r in rows}
+
+    def schema_version(self) -> str | None:
+        """The Alembic revision of the store; None for an empty database (a new store)."""
+        tables = self.table_names()
+        if "alembic_version" not in tables:
+            if tables:
+                raise StoreError(f"{describe(self.url)} is a database, but not a paycli store")
+            return None
+        rows = self.query("SELECT version_num FROM alembic_version")
+        return str(rows[0]["version_num"]) if rows else None
+
+    def version_problem(self, version: str) -> str:
+        if version < HEAD:
+            return (
+                f"the store {describe(self.url)} is at schema {version}, this paycli needs {HEAD}: "
+                "back it up, then run 'paycli db upgrade'"
+            )
+        return f"the store {describe(self.url)} is at schema {version}, newer than this paycli ({HEAD}): upgrade paycli"
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision with Alembic (imported only here)."""
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+        from sqlalchemy import create_engine
+
+        path = sqlite_path(self.url)
+        if path is not None:
+            engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+        else:
+            engine = create_engine(
+                re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", self.url)
+            )
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", "paycli:migrations")
+        try:
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        finally:
+            engine.dispose()
+
+    # -- SQL -----------------------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql if self.backend == "sqlite" else _to_pyformat(sql)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> Any:
+        try:
+            return self.connection.execute(self._sql(sql), params)
+        except sqlite3.DatabaseError as exc:
+            raise self._wrap(exc) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]] | Iterable[Sequence[Any]]) -> None:
+        try:
+            if self.backend == "sqlite":
+                self.connection.executemany(sql, rows)
+            else:
+                with self.connection.cursor() as cur:
+                    cur.executemany(_to_pyformat(sql), list(rows))
+        except sqlite3.DatabaseError as exc:
+            raise self._wrap(exc) from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Row]:
+        return list(self.execute(sql, params).fetchall())
+
+    def stream(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Any] = (), size: int = 1000
+    ) -> Iterator[Row]:
+        cur = self.execute(sql, params)
+        while rows := cur.fetchmany(size):
+            yield from rows
+
+    def _wrap(self, exc: sqlite3.DatabaseError) -> Exception:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return StoreError(f"{describe(self.url)} is not a usable SQLite database ({text})")
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+            return StoreError(
+                f"{describe(self.url)} stayed locked by another writer for {BUSY_TIMEOUT_SECONDS} s"
+            )
+        return exc
+
+    @contextmanager
+    def transaction(self, *, rollback: bool = False) -> Iterator[None]:
+        """One atomic unit of work; ``rollback=True`` undoes it at the end (``--dry-run``)."""
+        if self._in_transaction:
+            yield
+            return
+        self._in_transaction = True
+        try:
+            # Both connections run in autocommit mode, so a transaction is exactly this block. SQLite
+            # takes the write lock at BEGIN IMMEDIATE, so two writers queue instead of deadlocking.
+            self.execute("BEGIN IMMEDIATE" if self.backend == "sqlite" else "BEGIN")
+            yield
+        except BaseException:
+            self.execute("ROLLBACK")
+            raise
+        else:
+            self.execute("ROLLBACK" if rollback else "COMMIT")
+        finally:
+            self._in_transaction = False
+
+    # -- values --------------------------------------------------------------------------------
+    def time(self, value: datetime | None) -> Any:
+        """A UTC time as this backend stores it."""
+        if value is None:
+            return None
+        return to_db_text(value) if self.backend == "sqlite" else value
+
+    @staticmethod
+    def from_time(value: Any) -> datetime | None:
+        return None if value is None else from_db(value)
+
+    def placeholders(self, prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+        """``(:p0, :p1, ...)`` and their parameters, for an IN list."""
+        params = {f"{prefix}{i}": v for i, v in enumerate(values)}
+        return "(" + ", ".join(f":{k}" for k in params) + ")", params
+
+
+@lru_cache(maxsize=512)
+def _to_pyformat(sql: str) -> str:
+    sql = sql.replace("%", "%%")
+    sql = re.sub(r"(?<![:\w]):([A-Za-z_]\w*)", r"%(\1)s", sql)
+    return sql.replace("?", "%s")
+
+
+def _connect_sqlite(path: Path) -> sqlite3.Connection:
+    if str(path) != ":memory:":
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder, not a database file")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The store holds a shop's evidence of payment: readable by its owner only. SQLite gives its
+            # -wal and -shm files the permissions of the database file.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a usable SQLite database ({exc})") from exc
+    return conn
+
+
+def _connect_postgresql(url: str) -> Any:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    conninfo = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
+    try:
+        return psycopg.connect(conninfo, row_factory=dict_row, autocommit=True)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot connect to {describe(url)}: {str(exc).strip().splitlines()[0]}") from exc

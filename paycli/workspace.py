@@ -1,0 +1,75 @@
+"""What a command works on: the configuration, the installed providers and the store.
+
+Everything is loaded when first asked for, so that ``paycli --help`` or a configuration error costs
+nothing more than it must.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from paycli.config import Config
+    from paycli.gateways.base import Provider
+    from paycli.store import Store
+
+
+@dataclass
+class Workspace:
+    config_option: str | None = None
+    db_option: str | None = None
+
+    @cached_property
+    def provider_classes(self) -> dict[str, type[Provider]]:
+        from paycli import gateways
+
+        return gateways.installed()
+
+    @cached_property
+    def config(self) -> Config:
+        from paycli import gateways
+        from paycli.config import find_config_file, load_config
+
+        classes = self.provider_classes
+        requests = classes.get(gateways.REQUESTS)
+        return load_config(
+            find_config_file(self.config_option),
+            gateways.settings_specs(classes),
+            requests_spec=requests.settings if requests is not None else None,
+        )
+
+    @cached_property
+    def database_url(self) -> str:
+        from paycli.config import resolve_database_url
+
+        return resolve_database_url(self.db_option, self.config)
+
+    def providers(self) -> dict[str, Provider]:
+        from paycli import gateways
+
+        return gateways.instances(self.config, self.provider_classes)
+
+    def open_store(self, *, upgrade: bool = False) -> Store:
+        from paycli.store import Store
+
+        return Store.open(self.database_url, upgrade=upgrade)
+
+    def actor(self, option: str | None = None) -> str:
+        """Who is acting, for the audit trail: --by, the configured operator, or the login name."""
+        if option:
+            return option
+        if self.config.operator:
+            return self.config.operator
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return os.environ.get("USER") or f"uid {os.getuid()}"
+
+    @staticmethod
+    def path(value: str) -> Path:
+        return Path(value).expanduser()

@@ -1,0 +1,716 @@
+"""The configuration file: where it is found, what it may contain, and how mistakes are reported.
+
+Every test uses a temporary folder, a fake environment mapping and a fake working directory, so the
+real home directory and environment are never read. The provider specs are made up for the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from paycli import config as config_module
+from paycli.config import (
+    Config,
+    GatewayConfig,
+    Secret,
+    Setting,
+    default_database_url,
+    find_config_file,
+    load_config,
+    resolve_database_url,
+)
+from paycli.errors import ConfigError
+
+PROVIDERS = {
+    "stripe": {
+        "webhook_secret": Setting(Secret, help="signing secret of the webhook endpoint"),
+        "tolerance_seconds": Setting(int, default=300),
+        "reference_key": Setting(str, default="txn_id"),
+    },
+    "skrill": {"merchant_id": Setting(str, required=True), "secret_word": Setting(Secret)},
+    "nexi": {
+        "mac_key": Setting(Secret, required=True),
+        "mac_algorithm": Setting(str, default="sha1", choices=("sha1", "sha256")),
+    },
+    "csv": {
+        "columns": Setting(dict, default={}),
+        "skip_lines": Setting(int, default=0),
+        "aliases": Setting(list, default=[]),
+        "strict": Setting(bool, default=False),
+    },
+}
+REQUESTS_SPEC = {"amount_column": Setting(str, default="amount"), "delimiter": Setting(str, default=",")}
+
+
+@pytest.fixture(autouse=True)
+def no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand in for /etc/paycli/config.yaml, which the test machine may or may not have."""
+    monkeypatch.setattr(config_module, "SYSTEM_CONFIG_FILE", tmp_path / "etc" / "paycli" / "config.yaml")
+
+
+def write(folder: Path, text: str, name: str = "paycli.yaml") -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Config:
+    return load_config(write(tmp_path, text), PROVIDERS, env=env or {}, requests_spec=REQUESTS_SPEC)
+
+
+def error_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, env)
+    message = str(caught.value)
+    assert "\n" not in message, "a configuration error is one line"
+    assert message.startswith(str(tmp_path / "paycli.yaml") + ": "), "it names the file first"
+    return message
+
+
+# --------------------------------------------------------------------------------------------------
+# Search order: --config, PAYCLI_CONFIG, ./paycli.yaml, $XDG_CONFIG_HOME/paycli, /etc/paycli
+
+
+@pytest.fixture
+def places(tmp_path: Path) -> dict[str, Path]:
+    """A working directory, a home, and a config folder, all empty."""
+    result = {name: tmp_path / name for name in ("cwd", "home", "xdg")}
+    for folder in result.values():
+        folder.mkdir()
+    return result
+
+
+def find(places: dict[str, Path], explicit: str | None = None, **env: str) -> Path | None:
+    return find_config_file(explicit, env={"HOME": str(places["home"]), **env}, cwd=places["cwd"])
+
+
+def test_no_file_anywhere_gives_none(places: dict[str, Path]) -> None:
+    assert find(places) is None
+
+
+def test_explicit_config_wins_over_everything(places: dict[str, Path]) -> None:
+    write(places["cwd"], "")
+    chosen = write(places["cwd"], "", "other.yaml")
+    named = write(places["home"], "", "named.yaml")
+    assert find(places, "other.yaml", PAYCLI_CONFIG=str(named)) == chosen
+
+
+def test_explicit_config_must_exist(places: dict[str, Path]) -> None:
+    write(places["cwd"], "")  # a fallback is not used when --config names a missing file
+    with pytest.raises(ConfigError, match=r"config file 'x\.yaml' not found"):
+        find(places, "x.yaml")
+
+
+def test_explicit_config_may_not_be_a_folder(places: dict[str, Path]) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        find(places, str(places["home"]))
+
+
+def test_paycli_config_comes_second(places: dict[str, Path]) -> None:
+    write(places["cwd"], "")
+    named = write(places["home"], "", "named.yaml")
+    assert find(places, PAYCLI_CONFIG=str(named)) == named
+
+
+def test_paycli_config_must_exist_and_the_message_says_where_the_name_came_from(
+    places: dict[str, Path],
+) -> None:
+    with pytest.raises(ConfigError, match=r"config file 'gone\.yaml' \(named by PAYCLI_CONFIG\) not found"):
+        find(places, PAYCLI_CONFIG="gone.yaml")
+
+
+def test_empty_paycli_config_is_ignored(places: dict[str, Path]) -> None:
+    local = write(places["cwd"], "")
+    assert find(places, PAYCLI_CONFIG="") == local
+
+
+def test_working_directory_comes_third(places: dict[str, Path]) -> None:
+    local = write(places["cwd"], "")
+    write(places["xdg"], "", "paycli/config.yaml")
+    assert find(places, XDG_CONFIG_HOME=str(places["xdg"])) == local
+
+
+def test_working_directory_defaults_to_a_relative_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Relative, so that error messages say "paycli.yaml: ..." rather than a long path.
+    write(tmp_path, "")
+    monkeypatch.chdir(tmp_path)
+    assert find_config_file(None, env={"HOME": str(tmp_path / "nohome")}) == Path("paycli.yaml")
+
+
+def test_xdg_config_home_comes_fourth(places: dict[str, Path]) -> None:
+    user = write(places["xdg"], "", "paycli/config.yaml")
+    write(places["home"], "", ".config/paycli/config.yaml")
+    assert find(places, XDG_CONFIG_HOME=str(places["xdg"])) == user
+
+
+def test_without_xdg_config_home_the_user_folder_is_home_dot_config(places: dict[str, Path]) -> None:
+    user = write(places["home"], "", ".config/paycli/config.yaml")
+    assert find(places) == user
+
+
+def test_a_relative_xdg_config_home_is_ignored_as_the_xdg_spec_says(places: dict[str, Path]) -> None:
+    write(places["cwd"], "", "rel/paycli/config.yaml")
+    user = write(places["home"], "", ".config/paycli/config.yaml")
+    assert find(places, XDG_CONFIG_HOME="rel") == user
+
+
+def test_system_file_comes_last(places: dict[str, Path]) -> None:
+    system = config_module.SYSTEM_CONFIG_FILE
+    write(system.parent, "", system.name)
+    assert find(places) == system
+    user = write(places["home"], "", ".config/paycli/config.yaml")
+    assert find(places) == user
+
+
+# --------------------------------------------------------------------------------------------------
+# Defaults
+
+
+def test_no_file_gives_every_default() -> None:
+    config = load_config(None, PROVIDERS, env={})
+    assert config.path is None
+    assert config.database is None
+    assert isinstance(config.timezone, tzinfo)
+    assert config.timezone_name
+    assert config.policy == "strict"
+    assert config.operator is None
+    assert config.batch_size == 2000
+    assert dict(config.requests) == {}
+    assert dict(config.gateways) == {}
+
+
+def test_the_request_spec_defaults_apply_without_a_file() -> None:
+    config = load_config(None, PROVIDERS, env={}, requests_spec=REQUESTS_SPEC)
+    assert dict(config.requests) == {"amount_column": "amount", "delimiter": ","}
+
+
+def test_an_empty_file_is_an_empty_configuration(tmp_path: Path) -> None:
+    config = load(tmp_path, "")
+    assert config.path == tmp_path / "paycli.yaml"
+    assert config.policy == "strict" and config.batch_size == 2000 and dict(config.gateways) == {}
+
+
+def test_a_file_of_only_comments_is_an_empty_configuration(tmp_path: Path) -> None:
+    assert load(tmp_path, "# nothing yet\n").batch_size == 2000
+
+
+def test_every_top_level_key(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        database: postgresql+psycopg://paycli@db/paycli
+        timezone: Europe/Rome
+        policy: lifecycle
+        operator: anna
+        batch_size: 500
+        requests:
+          delimiter: ";"
+        gateways:
+          stripe: {}
+        """.replace("\n        ", "\n"),
+    )
+    assert config.database == "postgresql+psycopg://paycli@db/paycli"
+    assert config.timezone == ZoneInfo("Europe/Rome")
+    assert config.timezone_name == "Europe/Rome"
+    assert config.policy == "lifecycle"
+    assert config.operator == "anna"
+    assert config.batch_size == 500
+    assert dict(config.requests) == {"amount_column": "amount", "delimiter": ";"}
+    assert list(config.gateways) == ["stripe"]
+
+
+def test_a_key_with_no_value_means_the_default(tmp_path: Path) -> None:
+    config = load(tmp_path, "timezone:\npolicy:\nbatch_size:\nrequests:\ngateways:\n")
+    assert config.policy == "strict" and config.batch_size == 2000
+
+
+def test_the_result_is_read_only(tmp_path: Path) -> None:
+    config = load(tmp_path, "gateways:\n  stripe:\n")
+    with pytest.raises(AttributeError):
+        config.policy = "lifecycle"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.gateways["other"] = config.gateways["stripe"]  # type: ignore[index]
+
+
+# --------------------------------------------------------------------------------------------------
+# Top-level mistakes
+
+
+def test_unknown_top_level_key_with_suggestion(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "timzone: Europe/Rome\n")
+    assert message.endswith("paycli.yaml: timzone: unknown key (did you mean 'timezone'?)")
+
+
+def test_unknown_top_level_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
+    assert "xyzzy: unknown key (known keys: database, timezone, policy," in error_of(tmp_path, "xyzzy: 1\n")
+
+
+def test_wrong_type_quotes_the_value(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "batch_size: lots\n").endswith(
+        "paycli.yaml: batch_size: expected an integer, got 'lots'"
+    )
+
+
+def test_a_bool_is_not_an_integer(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "batch_size: true\n").endswith("batch_size: expected an integer, got true")
+
+
+@pytest.mark.parametrize("size", ["0", "100001", "-5"])
+def test_batch_size_range(tmp_path: Path, size: str) -> None:
+    assert f"batch_size: must be between 1 and 100000, got {size}" in error_of(
+        tmp_path, f"batch_size: {size}\n"
+    )
+
+
+def test_batch_size_limits_are_allowed(tmp_path: Path) -> None:
+    assert load(tmp_path, "batch_size: 1\n").batch_size == 1
+    assert load(tmp_path, "batch_size: 100000\n").batch_size == 100000
+
+
+def test_policy_must_be_strict_or_lifecycle(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "policy: lifecycel\n")
+    assert message.endswith(
+        "policy: expected one of strict, lifecycle, got 'lifecycel' (did you mean 'lifecycle'?)"
+    )
+
+
+def test_unknown_timezone_names_the_value_and_suggests(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "timezone: Europe/Rom\n")
+    assert "paycli.yaml: timezone: unknown time zone 'Europe/Rom'" in message
+    assert "did you mean 'Europe/Rome'?" in message
+
+
+@pytest.mark.parametrize("name", ["Europe", "../../etc/passwd", "'  '", "Mars/Olympus_Mons"])
+def test_timezone_that_is_not_a_zone(tmp_path: Path, name: str) -> None:
+    assert "timezone: unknown time zone" in error_of(tmp_path, f"timezone: {name}\n")
+
+
+def test_a_list_at_the_top_is_not_a_configuration(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "- database\n- timezone\n")
+    assert message.endswith("the top level must be a mapping of keys to values, got a list")
+
+
+def test_a_scalar_at_the_top_is_not_a_configuration(tmp_path: Path) -> None:
+    assert "the top level must be a mapping" in error_of(tmp_path, "just words\n")
+
+
+def test_invalid_yaml_gives_the_line_and_the_parser_problem(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "policy: strict\ngateways:\n  stripe:\n    reference_key: [txn_id\n")
+    assert message.startswith(f"{tmp_path / 'paycli.yaml'}: line ")
+    assert "not valid YAML (" in message
+
+
+def test_invalid_yaml_line_number_is_the_offending_line(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "policy: strict\nbatch_size: 10\ndatabase: x\n\tbad: tab\n")
+    assert ": line 4: not valid YAML (" in message
+
+
+def test_a_duplicate_key_is_reported_not_silently_overwritten(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe: {}\n  stripe: {}\n")
+    assert message.endswith("paycli.yaml: line 3: duplicate key 'stripe'")
+
+
+def test_a_key_that_yaml_reads_as_a_bool_is_refused(tmp_path: Path) -> None:
+    assert "gateways: key true is not text (quote it)" in error_of(tmp_path, "gateways:\n  on: {}\n")
+
+
+def test_a_file_that_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"paycli\.yaml: cannot read"):
+        load_config(tmp_path / "paycli.yaml", PROVIDERS, env={})
+
+
+def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "paycli.yaml").write_bytes(b"operator: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"paycli\.yaml: not valid UTF-8"):
+        load_config(tmp_path / "paycli.yaml", PROVIDERS, env={})
+
+
+def test_python_tags_are_not_executed(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "operator: !!python/object/apply:os.system ['true']\n")
+    assert "not valid YAML" in message
+
+
+# --------------------------------------------------------------------------------------------------
+# ${NAME} substitution
+
+
+def test_variables_are_replaced_anywhere_inside_a_string(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        "database: postgresql+psycopg://${DB_USER}@${DB_HOST}/paycli\n",
+        {"DB_USER": "u", "DB_HOST": "h"},
+    )
+    assert config.database == "postgresql+psycopg://u@h/paycli"
+
+
+def test_a_missing_variable_names_the_file_the_key_and_the_variable(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: ${STRIPE_WEBHOOK_SECRET}\n")
+    assert message.endswith(
+        "paycli.yaml: gateways.stripe.webhook_secret: environment variable STRIPE_WEBHOOK_SECRET is not set"
+    )
+
+
+def test_a_missing_variable_in_a_top_level_key(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "operator: ${WHO}\n").endswith("operator: environment variable WHO is not set")
+
+
+def test_a_doubled_dollar_keeps_a_literal(tmp_path: Path) -> None:
+    assert load(tmp_path, "operator: a$${NOT_A_VAR}b\n").operator == "a${NOT_A_VAR}b"
+
+
+def test_other_dollar_signs_are_left_alone(tmp_path: Path) -> None:
+    assert load(tmp_path, "operator: pa$$word $HOME ${not closed\n").operator == "pa$$word $HOME ${not closed"
+
+
+def test_variables_inside_lists_and_mappings(tmp_path: Path) -> None:
+    text = (
+        "gateways:\n  mybank:\n    provider: csv\n    aliases: [a, '${X}']\n    columns: {amount: '${Y}'}\n"
+    )
+    settings = load(tmp_path, text, {"X": "x", "Y": "importo"}).gateways["mybank"].settings
+    assert settings["aliases"] == ["a", "x"]
+    assert settings["columns"] == {"amount": "importo"}
+
+
+def test_a_missing_variable_inside_a_list_gives_the_position(tmp_path: Path) -> None:
+    text = "gateways:\n  mybank:\n    provider: csv\n    aliases: [a, '${X}']\n"
+    assert "gateways.mybank.aliases[1]: environment variable X is not set" in error_of(tmp_path, text)
+
+
+def test_a_variable_can_fill_in_a_number_or_a_bool(tmp_path: Path) -> None:
+    text = "batch_size: ${BATCH}\ngateways:\n  stripe:\n    require_verified: ${STRICT}\n"
+    config = load(tmp_path, text, {"BATCH": "750", "STRICT": "true"})
+    assert config.batch_size == 750
+    assert config.gateways["stripe"].require_verified is True
+
+
+def test_a_variable_that_is_not_a_number(tmp_path: Path) -> None:
+    assert error_of(tmp_path, "batch_size: ${BATCH}\n", {"BATCH": "many"}).endswith(
+        "batch_size: expected an integer, got 'many'"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Gateways
+
+
+def test_a_gateway_gets_its_defaults(tmp_path: Path) -> None:
+    gateway = load(tmp_path, "gateways:\n  stripe:\n").gateways["stripe"]
+    assert gateway == GatewayConfig(
+        name="stripe",
+        provider="stripe",
+        require_verified=False,
+        settings=gateway.settings,
+    )
+    assert dict(gateway.settings) == {
+        "webhook_secret": None,
+        "tolerance_seconds": 300,
+        "reference_key": "txn_id",
+    }
+
+
+def test_the_provider_defaults_to_the_gateway_name_and_can_be_set(tmp_path: Path) -> None:
+    text = "gateways:\n  mybank:\n    provider: csv\n    skip_lines: 2\n    require_verified: true\n"
+    gateway = load(tmp_path, text).gateways["mybank"]
+    assert (gateway.name, gateway.provider, gateway.require_verified) == ("mybank", "csv", True)
+    assert gateway.settings["skip_lines"] == 2
+    assert "provider" not in gateway.settings and "require_verified" not in gateway.settings
+
+
+def test_unknown_provider_lists_the_installed_ones(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  mybank:\n    provider: cvs\n")
+    assert message.endswith(
+        "gateways.mybank.provider: unknown provider 'cvs' (did you mean 'csv'?); "
+        "installed providers: csv, nexi, skrill, stripe"
+    )
+
+
+def test_a_gateway_named_after_no_provider(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  strpe: {}\n")
+    assert "paycli.yaml: gateways.strpe: unknown provider 'strpe' (did you mean 'stripe'?)" in message
+
+
+def test_misspelt_setting_with_suggestion(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhok_secret: x\n")
+    assert message.endswith(
+        "paycli.yaml: gateways.stripe.webhok_secret: unknown key (did you mean 'webhook_secret'?)"
+    )
+
+
+def test_misspelt_file_variant_is_suggested(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_fil: /x\n")
+    assert "unknown key (did you mean 'webhook_secret_file'?)" in message
+
+
+def test_require_verified_must_be_a_yaml_bool(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    require_verified: 'yes'\n")
+    assert message.endswith("gateways.stripe.require_verified: expected true or false, got 'yes'")
+
+
+def test_a_missing_required_setting(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  skrill: {}\n")
+    assert message.endswith("paycli.yaml: gateways.skrill.merchant_id: required setting is missing")
+
+
+def test_a_missing_required_secret_mentions_the_file_variant(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  nexi: {}\n")
+    assert message.endswith(
+        "gateways.nexi.mac_key: required setting is missing (give mac_key or mac_key_file)"
+    )
+
+
+def test_a_gateway_must_be_a_mapping(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe: yes\n")
+    assert message.endswith("gateways.stripe: expected a mapping of keys to values, got true")
+
+
+def test_an_int_merchant_id_is_accepted_for_a_string_setting(tmp_path: Path) -> None:
+    settings = load(tmp_path, "gateways:\n  skrill:\n    merchant_id: 52918473\n").gateways["skrill"].settings
+    assert settings["merchant_id"] == "52918473"
+
+
+def test_a_number_that_yaml_would_change_must_be_quoted(tmp_path: Path) -> None:
+    # YAML 1.1 reads a leading zero as octal: 00123 would silently become "83".
+    message = error_of(tmp_path, "gateways:\n  skrill:\n    merchant_id: 00123\n")
+    assert message.endswith(
+        "gateways.skrill.merchant_id: YAML reads 00123 as the number 83; put it in quotes"
+    )
+    quoted = load(tmp_path, "gateways:\n  skrill:\n    merchant_id: '00123'\n")
+    assert quoted.gateways["skrill"].settings["merchant_id"] == "00123"
+
+
+def test_a_string_setting_refuses_other_types(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    reference_key: [a, b]\n")
+    assert message.endswith("gateways.stripe.reference_key: expected a string, got a list")
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    reference_key: 1.5\n")
+    assert message.endswith("gateways.stripe.reference_key: expected a string, got 1.5 (put it in quotes)")
+
+
+def test_an_int_setting_refuses_a_bool_and_a_string(tmp_path: Path) -> None:
+    assert "tolerance_seconds: expected an integer, got false" in error_of(
+        tmp_path, "gateways:\n  stripe:\n    tolerance_seconds: no\n"
+    )
+    assert "tolerance_seconds: expected an integer, got '300'" in error_of(
+        tmp_path, "gateways:\n  stripe:\n    tolerance_seconds: '300'\n"
+    )
+
+
+def test_list_dict_and_bool_settings(tmp_path: Path) -> None:
+    text = (
+        "gateways:\n  mybank:\n    provider: csv\n    aliases: [x]\n    columns: {a: b}\n    strict: true\n"
+    )
+    settings = load(tmp_path, text).gateways["mybank"].settings
+    assert (settings["aliases"], settings["columns"], settings["strict"]) == (["x"], {"a": "b"}, True)
+    assert "gateways.mybank.aliases: expected a list, got 'x'" in error_of(
+        tmp_path, "gateways:\n  mybank:\n    provider: csv\n    aliases: x\n"
+    )
+    assert "gateways.mybank.columns: expected a mapping of keys to values, got a list" in error_of(
+        tmp_path, "gateways:\n  mybank:\n    provider: csv\n    columns: [a]\n"
+    )
+    assert "gateways.mybank.strict: expected true or false, got 1" in error_of(
+        tmp_path, "gateways:\n  mybank:\n    provider: csv\n    strict: 1\n"
+    )
+
+
+def test_list_and_dict_defaults_are_not_shared(tmp_path: Path) -> None:
+    first = load(tmp_path, "gateways:\n  a: {provider: csv}\n").gateways["a"].settings
+    first["aliases"].append("changed")  # type: ignore[attr-defined]
+    second = load(tmp_path, "gateways:\n  a: {provider: csv}\n").gateways["a"].settings
+    assert second["aliases"] == []
+
+
+def test_choices_are_enforced(tmp_path: Path) -> None:
+    ok = load(tmp_path, "gateways:\n  nexi:\n    mac_key: k\n    mac_algorithm: sha256\n")
+    assert ok.gateways["nexi"].settings["mac_algorithm"] == "sha256"
+    message = error_of(tmp_path, "gateways:\n  nexi:\n    mac_key: k\n    mac_algorithm: md5\n")
+    assert message.endswith("gateways.nexi.mac_algorithm: expected one of sha1, sha256, got 'md5'")
+
+
+# --------------------------------------------------------------------------------------------------
+# requests:
+
+
+def test_requests_settings_are_checked_against_their_spec(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "requests:\n  delimeter: ';'\n")
+    assert message.endswith("paycli.yaml: requests.delimeter: unknown key (did you mean 'delimiter'?)")
+
+
+def test_without_a_requests_spec_no_key_is_allowed(tmp_path: Path) -> None:
+    write(tmp_path, "requests:\n  delimiter: ';'\n")
+    with pytest.raises(
+        ConfigError, match=r"requests\.delimiter: unknown key \(no settings are accepted here\)"
+    ):
+        load_config(tmp_path / "paycli.yaml", PROVIDERS, env={})
+    assert dict(load_config(write(tmp_path, "requests: {}\n"), PROVIDERS, env={}).requests) == {}
+
+
+# --------------------------------------------------------------------------------------------------
+# Secrets
+
+
+def test_a_secret_from_the_environment_is_wrapped(tmp_path: Path) -> None:
+    text = "gateways:\n  stripe:\n    webhook_secret: ${STRIPE_WEBHOOK_SECRET}\n"
+    secret = (
+        load(tmp_path, text, {"STRIPE_WEBHOOK_SECRET": "whsec_abc"})
+        .gateways["stripe"]
+        .settings["webhook_secret"]
+    )
+    assert isinstance(secret, Secret)
+    assert secret.reveal() == "whsec_abc"
+
+
+def test_a_literal_secret_is_wrapped_too(tmp_path: Path) -> None:
+    secret = load(tmp_path, "gateways:\n  nexi:\n    mac_key: k3y\n").gateways["nexi"].settings["mac_key"]
+    assert isinstance(secret, Secret) and secret.reveal() == "k3y"
+
+
+def test_a_secret_from_a_file_loses_its_trailing_newline(tmp_path: Path) -> None:
+    write(tmp_path, "whsec_from_file\n", "secrets/stripe")
+    text = f"gateways:\n  stripe:\n    webhook_secret_file: {tmp_path / 'secrets' / 'stripe'}\n"
+    secret = load(tmp_path, text).gateways["stripe"].settings["webhook_secret"]
+    assert isinstance(secret, Secret) and secret.reveal() == "whsec_from_file"
+
+
+def test_a_relative_secret_file_is_next_to_the_config_file(tmp_path: Path) -> None:
+    write(tmp_path, "s3cret\r\n", "stripe.secret")
+    secret = load(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: stripe.secret\n")
+    assert secret.gateways["stripe"].settings["webhook_secret"] == Secret("s3cret")
+
+
+def test_a_secret_file_path_may_use_a_variable(tmp_path: Path) -> None:
+    write(tmp_path, "x\n", "run/secret")
+    text = "gateways:\n  stripe:\n    webhook_secret_file: ${DIR}/secret\n"
+    assert load(tmp_path, text, {"DIR": str(tmp_path / "run")}).gateways["stripe"].settings["webhook_secret"]
+
+
+def test_an_unreadable_secret_file_names_the_key_and_the_path(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: /nonexistent/stripe\n")
+    assert "paycli.yaml: gateways.stripe.webhook_secret_file: cannot read '/nonexistent/stripe' (" in message
+
+
+def test_an_empty_secret_file_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "\n", "empty")
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: empty\n")
+    assert message.endswith("gateways.stripe.webhook_secret_file: 'empty' is empty")
+
+
+def test_a_secret_and_its_file_together_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "x\n", "s")
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: y\n    webhook_secret_file: s\n")
+    assert message.endswith(
+        "gateways.stripe.webhook_secret: give either webhook_secret or webhook_secret_file, not both"
+    )
+
+
+def test_an_empty_secret_is_an_error_not_a_key_that_verifies_anything(tmp_path: Path) -> None:
+    text = "gateways:\n  stripe:\n    webhook_secret: ${STRIPE_WEBHOOK_SECRET}\n"
+    message = error_of(tmp_path, text, {"STRIPE_WEBHOOK_SECRET": ""})
+    assert "gateways.stripe.webhook_secret: is empty" in message
+
+
+def test_a_secret_of_the_wrong_type_is_not_quoted(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: [hunter2]\n")
+    assert message.endswith("gateways.stripe.webhook_secret: expected a string")
+    assert "hunter2" not in message
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: 0777\n")
+    assert "777" not in message and "511" not in message
+
+
+def test_a_numeric_secret_is_accepted_as_text(tmp_path: Path) -> None:
+    secret = load(tmp_path, "gateways:\n  skrill:\n    merchant_id: '1'\n    secret_word: 12345\n")
+    assert secret.gateways["skrill"].settings["secret_word"] == Secret("12345")
+
+
+def test_no_error_contains_a_secret(tmp_path: Path) -> None:
+    text = "gateways:\n  stripe:\n    webhook_secret: ${S}\n    tolerance_seconds: x\n"
+    assert "TOPSECRET" not in error_of(tmp_path, text, {"S": "TOPSECRET"})
+
+
+def test_secret_is_never_shown() -> None:
+    secret = Secret("hunter2")
+    assert str(secret) == "***"
+    assert repr(secret) == "***"
+    assert f"{secret}" == "***"
+    assert f"{secret!r}" == "***"
+    assert f"{secret:>5}" == "  ***"
+    assert "%s %r" % (secret, secret) == "*** ***"  # noqa: UP031  # the logging style of formatting
+    assert "hunter2" not in repr({"key": secret}) and "hunter2" not in repr([secret])
+
+
+def test_secret_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("paycli.test").info("using %s / %r", Secret("hunter2"), Secret("hunter2"))
+    assert "hunter2" not in caplog.text
+    assert "using *** / ***" in caplog.text
+
+
+def test_gateway_and_config_repr_hide_secrets(tmp_path: Path) -> None:
+    config = load(tmp_path, "gateways:\n  stripe:\n    webhook_secret: ${S}\n", {"S": "hunter2"})
+    assert "hunter2" not in repr(config)
+
+
+def test_secret_truth_and_reveal() -> None:
+    assert Secret("x") and not Secret("")
+    assert Secret("x").reveal() == "x"
+
+
+def test_secret_equality_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hmac
+
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert Secret("abc") == Secret("abc")
+    assert Secret("abc") != Secret("abd")
+    assert Secret("è") == Secret("è")  # non-ASCII works (compare_digest refuses non-ASCII str)
+    assert len(calls) == 3
+
+
+def test_a_secret_equals_only_a_secret_and_is_unhashable() -> None:
+    assert Secret("abc") != "abc"
+    with pytest.raises(TypeError):
+        hash(Secret("abc"))
+
+
+# --------------------------------------------------------------------------------------------------
+# The spec itself
+
+
+def test_a_spec_with_an_unsupported_kind_is_a_programming_error() -> None:
+    with pytest.raises(TypeError):
+        Setting(float)
+    with pytest.raises(TypeError):
+        Setting(int, choices=("1",))
+
+
+# --------------------------------------------------------------------------------------------------
+# The database URL: --db, then PAYCLI_DB, then the file, then the default
+
+
+def test_database_url_precedence(tmp_path: Path) -> None:
+    from_file = load(tmp_path, "database: sqlite:///from-file.db\n")
+    env = {"PAYCLI_DB": "sqlite:///from-env.db"}
+    assert resolve_database_url("sqlite:///option.db", from_file, env=env) == "sqlite:///option.db"
+    assert resolve_database_url(None, from_file, env=env) == "sqlite:///from-env.db"
+    assert resolve_database_url(None, from_file, env={}) == "sqlite:///from-file.db"
+    no_file = load_config(None, PROVIDERS, env={})
+    assert resolve_database_url(None, no_file, env={}) == default_database_url()
+
+
+def test_default_database_url_is_a_sqlite_file_in_the_user_data_folder() -> None:
+    import platformdirs
+
+    expected = platformdirs.user_data_path("paycli") / "paycli.db"
+    assert default_database_url() == "sqlite:///" + expected.as_posix()
