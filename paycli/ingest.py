@@ -259,23 +259,26 @@ class Ingest:
             self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
             if isinstance(record, RequestRecord):
                 touched = self._requests(provider, source, [record], tally, arrived)
-                self.store.execute(
-                    "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, "
-                    "state, reference, request_id) SELECT :digest, :provider, :source, :line, :at, :raw, :headers, "
-                    ":context, 'request', :ref, (SELECT id FROM payment_request WHERE txn_id = :ref) "
-                    "WHERE NOT EXISTS (SELECT 1 FROM message WHERE digest = :digest)",
-                    {
-                        "digest": message_digest(origin),
-                        "provider": row["provider"],
-                        "source": row["source"],
-                        "line": row["line"],
-                        "at": self.store.time(arrived),
-                        "raw": origin.raw,
-                        "headers": origin.headers,
-                        "context": origin.context,
-                        "ref": record.data.txn_id,
-                    },
-                )
+                digest = message_digest(origin)
+                if not self.store.query("SELECT 1 FROM message WHERE digest = :d", {"d": digest}):
+                    # read well now: kept as the verbatim record of the request it registered
+                    self.store.execute(
+                        "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, "
+                        "state, reference, request_id) VALUES (:digest, :provider, :source, :line, :at, :raw, "
+                        ":headers, :context, 'request', :ref, (SELECT id FROM payment_request WHERE txn_id = :txn))",
+                        {
+                            "digest": digest,
+                            "provider": row["provider"],
+                            "source": row["source"],
+                            "line": row["line"],
+                            "at": self.store.time(arrived),
+                            "raw": origin.raw,
+                            "headers": origin.headers,
+                            "context": origin.context,
+                            "ref": record.data.txn_id,
+                            "txn": record.data.txn_id,
+                        },
+                    )
             else:
                 touched = Messages(self.store, row["provider"], row["source"], arrived).apply([record], tally)
             recompute.refresh(self.store, touched, self.config)

@@ -66,6 +66,11 @@ _QUOTE_LIMIT = 60
 _FORBIDDEN_MARKS = frozenset("0123456789+-")
 
 
+def _quote(text: str) -> str:
+    # A runaway field (a whole file in one cell) must not flood the one-line message shown to the user.
+    return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
+
+
 def normalise_currency(code: str) -> str:
     """The ISO 4217 code of ``code`` (surrounding blanks removed, upper-cased), which must be a known one."""
     if not isinstance(code, str):
@@ -74,7 +79,7 @@ def normalise_currency(code: str) -> str:
     if not normalised:
         raise RecordError("currency is empty")
     if normalised not in CURRENCY_EXPONENTS:
-        raise RecordError(f"unknown currency '{code}'")
+        raise RecordError(f"unknown currency '{_quote(code)}'")
     return normalised
 
 
@@ -102,11 +107,6 @@ def _number_pattern(decimal_mark: str, thousands_separator: str | None) -> re.Pa
         sep = re.escape(thousands_separator)
         integer = f"(?:[0-9]+|[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+)"
     return re.compile(f"(?P<sign>-?)(?P<integer>{integer})(?:{re.escape(decimal_mark)}(?P<fraction>[0-9]+))?")
-
-
-def _quote(text: str) -> str:
-    # A runaway field (a whole file in one cell) must not flood the one-line message shown to the user.
-    return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
 
 
 def _from_digits(

@@ -138,6 +138,9 @@ class Store:
         cfg.set_main_option("script_location", "paycli:migrations")
         try:
             with engine.begin() as conn:
+                if self.backend == "postgresql":
+                    # two processes opening a new store at once: the second waits, then finds it at head
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727910)")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         finally:

@@ -1,0 +1,46 @@
+# The documented way in: `make demo`, `make test`, `make lint`, `make bench`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO := demo/store
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-pg lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $(STAMP)
+
+# A fresh store in demo/store, the bundled sample set, and paycli's main job: what needs a look.
+demo: $(STAMP)
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	printf 'database: sqlite:///%s/paycli.db\ntimezone: Europe/Rome\n' "$(CURDIR)/$(DEMO)" > $(DEMO)/paycli.yaml
+	cd $(DEMO) && ../../$(BIN)/paycli ingest ../data/ || test $$? -eq 1
+	cd $(DEMO) && ../../$(BIN)/paycli resolve DEMO-1004-1 --as NEGATIVO --by demo --note "refused, seen in the gateway back office"
+	@echo; echo '$$ paycli list --outcome VERIFICARE'
+	@cd $(DEMO) && ../../$(BIN)/paycli list --outcome VERIFICARE
+	@echo; echo '$$ paycli show DEMO-1001-2'
+	@cd $(DEMO) && ../../$(BIN)/paycli show DEMO-1001-2
+	@echo; echo '$$ paycli order DEMO-1001'
+	@cd $(DEMO) && ../../$(BIN)/paycli order DEMO-1001
+	@echo; echo "The demo store is in $(DEMO): cd $(DEMO) && ../../$(BIN)/paycli list"
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+# The same suite on PostgreSQL: run it under `pg_virtualenv make test-pg`, which sets PG* for libpq.
+test-pg: $(STAMP)
+	PAYCLI_TEST_DB=postgresql+psycopg:// $(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check paycli tests bench
+	$(BIN)/ruff format --check paycli tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_store.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis

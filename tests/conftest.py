@@ -1,0 +1,151 @@
+"""Shared fixtures: an isolated environment, a fresh store per test on SQLite or PostgreSQL, the CLI.
+
+``PAYCLI_TEST_DB=postgresql+psycopg://`` (set by ``make test-pg`` under ``pg_virtualenv``) runs every
+store test on PostgreSQL, each test in a schema of its own; otherwise each test has its own SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from paycli.cli import app
+from paycli.config import Config, load_config
+from paycli.store import Store
+
+PG = os.environ.get("PAYCLI_TEST_DB", "")
+ON_POSTGRES = PG.startswith("postgres")
+REQUEST_HEADER = "txn_id,order_id,kind,created_at,customer,email,amount,currency,gateway\n"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads the real home, configuration or store."""
+    home = tmp_path / "iso-home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.delenv("PAYCLI_CONFIG", raising=False)
+    monkeypatch.delenv("PAYCLI_DB", raising=False)
+    monkeypatch.setenv("TZ", "Europe/Rome")
+    monkeypatch.setattr("paycli.config.SYSTEM_CONFIG_FILE", tmp_path / "etc-paycli.yaml")
+    work = tmp_path / "iso-work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite store, copied for each test: migrating costs more than copying."""
+    path = tmp_path_factory.mktemp("template") / "paycli.db"
+    Store.open(f"sqlite:///{path}").close()
+    return path
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    if not ON_POSTGRES:
+        path = tmp_path / "paycli.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect("postgresql://", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect("postgresql://", autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def config(isolated: Path) -> Config:
+    return make_config(isolated)
+
+
+def make_config(folder: Path, text: str = "timezone: Europe/Rome\n") -> Config:
+    from paycli import gateways
+
+    path = folder / "paycli.yaml"
+    path.write_text(text)
+    classes = gateways.installed()
+    return load_config(path, gateways.settings_specs(classes), requests_spec=classes["requests"].settings)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    with Store.open(db_url) as s:
+        yield s
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def __repr__(self) -> str:  # shown by pytest when an assertion fails
+        return f"Run(code={self.code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+@pytest.fixture
+def cli(db_url: str, isolated: Path) -> Any:
+    """Run paycli in-process against the test store, with Europe/Rome as the configured zone."""
+    config_file = isolated / "paycli.yaml"
+    if not config_file.exists():
+        config_file.write_text("timezone: Europe/Rome\n")
+
+    def run(*args: str, input: str | bytes | None = None, db: bool = True) -> Run:
+        argv = (["--db", db_url] if db else []) + list(args)
+        result = CliRunner().invoke(app, argv, input=input)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+def request_csv(
+    folder: Path, rows: list[str], name: str = "requests.csv", header: str = REQUEST_HEADER
+) -> Path:
+    path = folder / name
+    path.write_text(header + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def table_counts(store: Store) -> dict[str, int]:
+    return {
+        t: store.query(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]
+        for t in ("payment_request", "message", "response", "resolution")
+    }
+
+
+def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """The store's content without ids and ingest times: equal for equal histories."""
+    return {
+        "requests": sorted(
+            tuple(r[c] for c in r.keys() if c not in ("id", "registered_at", "updated_at", "source"))  # noqa: SIM118 (sqlite3.Row iterates values)
+            for r in store.query("SELECT * FROM payment_request")
+        ),
+        "responses": sorted(
+            (r["identity"], r["reference"], r["status"], r["deliveries"], r["request_id"] is not None)
+            for r in store.query("SELECT * FROM response")
+        ),
+        "messages": sorted(
+            (r["digest"], r["state"], r["error"], r["reference"], r["request_id"] is not None)
+            for r in store.query("SELECT * FROM message")
+        ),
+    }

@@ -1,0 +1,348 @@
+"""The command line as an operator uses it: list, show, order, resolve, recompute, errors and help."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from paycli.cli import app
+from tests.conftest import REQUEST_HEADER, request_csv
+
+ROWS = [
+    "ORD-1-1,ORD-1,order,2026-11-20T09:00:00+01:00,Rossi Mario S.r.l.,mario.rossi@example.com,129.90,EUR,nexi",
+    "ORD-1-2,ORD-1,order,2026-11-20T09:30:00+01:00,Rossi Mario S.r.l.,mario.rossi@example.com,129.90,EUR,nexi",
+    "ORD-2-1,ORD-2,order,2026-11-21T12:00:00+01:00,NICCOLÒ Fabbri,n.fabbri@example.com,59.00,EUR,stripe",
+    "DEP-1,,deposit,2026-11-22T18:00:00+01:00,Bianchi 100%_Srl,,1200,JPY,paypal",
+]
+
+
+@pytest.fixture
+def loaded(cli, isolated: Path):
+    path = request_csv(isolated, ROWS)
+    result = cli("ingest", str(path))
+    assert result.code == 0, result
+    return cli
+
+
+def txn_ids(result) -> list[str]:
+    return [r["txn_id"] for r in json.loads(result.stdout)]
+
+
+# -- list -----------------------------------------------------------------------------------------
+def test_list_json_has_the_fields_of_the_contract(loaded):
+    rows = json.loads(loaded("list", "--format", "json").stdout)
+    assert [r["txn_id"] for r in rows] == ["DEP-1", "ORD-2-1", "ORD-1-2", "ORD-1-1"]  # newest first
+    assert rows[3] == {
+        "txn_id": "ORD-1-1",
+        "order_id": "ORD-1",
+        "kind": "order",
+        "created_at": "2026-11-20T09:00:00+01:00",
+        "customer": "Rossi Mario S.r.l.",
+        "email": "mario.rossi@example.com",
+        "amount": "129.90",
+        "currency": "EUR",
+        "gateway": "nexi",
+        "outcome": "VERIFICARE",
+        "reason": "NO_RESPONSE",
+        "detail": None,
+        "responses": 0,
+    }
+    assert rows[0]["amount"] == "1200"  # JPY has no decimals
+
+
+def test_list_ndjson_and_csv_carry_the_same_fields(loaded):
+    lines = loaded("list", "--format", "ndjson").stdout.splitlines()
+    assert [json.loads(line)["txn_id"] for line in lines] == ["DEP-1", "ORD-2-1", "ORD-1-2", "ORD-1-1"]
+    rows = list(csv.DictReader(io.StringIO(loaded("list", "--format", "csv").stdout)))
+    assert list(rows[0]) == list(json.loads(lines[0]))
+    assert rows[0]["order_id"] == ""
+
+
+def test_an_empty_result_is_not_an_error(loaded):
+    assert loaded("list", "--outcome", "POSITIVO", "--format", "json").stdout.strip() == "[]"
+    result = loaded("list", "--outcome", "POSITIVO")
+    assert result.code == 0 and "No payment request matches." in result.stderr and result.stdout == ""
+
+
+def test_list_filters_by_customer_name_or_email_in_any_case(loaded):
+    assert txn_ids(loaded("list", "--customer", "niccolò", "--format", "json")) == ["ORD-2-1"]
+    assert txn_ids(loaded("list", "--customer", "MARIO.ROSSI@", "--format", "json")) == ["ORD-1-2", "ORD-1-1"]
+    # LIKE wildcards in the search are literal
+    assert txn_ids(loaded("list", "--customer", "100%_", "--format", "json")) == ["DEP-1"]
+    assert txn_ids(loaded("list", "--customer", "%", "--format", "json")) == ["DEP-1"]
+
+
+def test_list_filters_by_gateway_order_kind_and_limit(loaded):
+    assert txn_ids(loaded("list", "--gateway", "nexi", "--format", "json")) == ["ORD-1-2", "ORD-1-1"]
+    assert txn_ids(loaded("list", "--order", "ORD-1", "--limit", "1", "--format", "json")) == ["ORD-1-2"]
+    assert txn_ids(loaded("list", "--kind", "deposit", "--format", "json")) == ["DEP-1"]
+    assert txn_ids(loaded("list", "-g", "nexi", "-g", "paypal", "--format", "json")) == [
+        "DEP-1",
+        "ORD-1-2",
+        "ORD-1-1",
+    ]
+
+
+def test_list_filters_by_local_days(loaded):
+    assert txn_ids(loaded("list", "--since", "2026-11-21", "--until", "2026-11-21", "--format", "json")) == [
+        "ORD-2-1"
+    ]
+    assert txn_ids(loaded("list", "--until", "2026-11-20", "--format", "json")) == ["ORD-1-2", "ORD-1-1"]
+    assert txn_ids(loaded("list", "--since", "2026-11-22T17:59:59+01:00", "--format", "json")) == ["DEP-1"]
+
+
+def test_local_day_filters_are_right_across_daylight_saving_changes(cli, isolated):
+    rows = [
+        # 2026-10-25 in Rome is 25 hours long: 00:00 CEST (+02:00) to 24:00 CET (+01:00)
+        "A,,other,2026-10-24T23:59:59+02:00,A,,1.00,EUR,nexi",
+        "B,,other,2026-10-25T00:00:00+02:00,B,,1.00,EUR,nexi",
+        "C,,other,2026-10-25T23:59:59+01:00,C,,1.00,EUR,nexi",
+        "D,,other,2026-10-26T00:00:00+01:00,D,,1.00,EUR,nexi",
+        # 2026-03-29 is 23 hours long
+        "E,,other,2026-03-28T23:59:59+01:00,E,,1.00,EUR,nexi",
+        "F,,other,2026-03-29T00:00:00+01:00,F,,1.00,EUR,nexi",
+        "G,,other,2026-03-29T23:59:59+02:00,G,,1.00,EUR,nexi",
+        "H,,other,2026-03-30T00:00:00+02:00,H,,1.00,EUR,nexi",
+    ]
+    cli("ingest", str(request_csv(isolated, rows)))
+    assert txn_ids(cli("list", "--since", "2026-10-25", "--until", "2026-10-25", "--format", "json")) == [
+        "C",
+        "B",
+    ]
+    assert txn_ids(cli("list", "--since", "2026-03-29", "--until", "2026-03-29", "--format", "json")) == [
+        "G",
+        "F",
+    ]
+
+
+def test_older_than_leaves_out_what_is_too_recent_to_alarm(cli, isolated):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    rows = [
+        f"OLD,,other,{(now - timedelta(minutes=30)).isoformat()},A,,1.00,EUR,nexi",
+        f"NEW,,other,{(now - timedelta(seconds=20)).isoformat()},B,,1.00,EUR,nexi",
+    ]
+    cli("ingest", str(request_csv(isolated, rows)))
+    assert txn_ids(cli("list", "--outcome", "VERIFICARE", "--older-than", "2m", "--format", "json")) == [
+        "OLD"
+    ]
+    assert txn_ids(cli("list", "--since", "today", "--format", "json")) == ["NEW", "OLD"] or now.hour == 23
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "12/11"], "--since: '12/11' is not a date"),
+        (["--older-than", "soon"], "--older-than"),
+        (["--outcome", "MAYBE"], "--outcome: 'MAYBE' is not one of POSITIVO, NEGATIVO, VERIFICARE"),
+    ],
+)
+def test_bad_list_options_exit_2_with_one_line(loaded, args, message):
+    result = loaded("list", *args)
+    assert result.code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_list_table_reads_for_people(loaded):
+    out = loaded("list").stdout
+    assert out.splitlines()[0].split() == [
+        "txn_id",
+        "order",
+        "created",
+        "customer",
+        "amount",
+        "cur",
+        "gateway",
+        "outcome",
+        "reason",
+        "detail",
+        "resp",
+    ]
+    assert "2026-11-20 09:00" in out  # local time
+
+
+# -- show, order, resolve -------------------------------------------------------------------------
+def test_show_prints_the_request_and_its_trail(loaded):
+    out = loaded("show", "ORD-1-1").stdout
+    assert "Payment request ORD-1-1" in out
+    assert "129.90 EUR via nexi" in out
+    assert "VERIFICARE  NO_RESPONSE" in out
+    assert "no response from the gateway yet" in out
+    data = json.loads(loaded("show", "ORD-1-1", "--format", "json").stdout)
+    assert data["txn_id"] == "ORD-1-1" and data["trail"] == [] and data["outcome"] == "VERIFICARE"
+
+
+def test_an_unknown_txn_or_order_exits_3(loaded):
+    result = loaded("show", "NOPE")
+    assert result.code == 3 and result.stderr.strip() == "paycli: no payment request with txn_id 'NOPE'"
+    assert loaded("order", "NOPE").code == 3
+    assert loaded("resolve", "NOPE", "--as", "POSITIVO", "--note", "x").code == 3
+
+
+def test_order_rolls_its_requests_up_into_a_verdict(loaded):
+    out = loaded("order", "ORD-1").stdout
+    assert out.startswith("Order ORD-1: TO_VERIFY")
+    loaded("resolve", "ORD-1-1", "--as", "NEGATIVO", "--note", "refused on the back office", "--by", "anna")
+    loaded("resolve", "ORD-1-2", "--as", "POSITIVO", "--note", "paid", "--by", "anna")
+    data = json.loads(loaded("order", "ORD-1", "--format", "json").stdout)
+    assert data["verdict"] == "PAID"
+    assert [r["outcome"] for r in data["requests"]] == ["NEGATIVO", "POSITIVO"]
+    loaded("resolve", "ORD-1-1", "--as", "POSITIVO", "--note", "charged after all", "--by", "anna")
+    assert json.loads(loaded("order", "ORD-1", "--format", "json").stdout)["verdict"] == "PAID_TWICE"
+
+
+def test_resolve_is_audited_and_undo_keeps_the_history(loaded):
+    result = loaded(
+        "resolve", "ORD-2-1", "--as", "POSITIVO", "--note", "seen in Stripe dashboard", "--by", "anna"
+    )
+    assert result.code == 0
+    assert "VERIFICARE/NO_RESPONSE -> POSITIVO/RESOLVED" in result.stderr
+    data = json.loads(loaded("show", "ORD-2-1", "--format", "json").stdout)
+    assert (data["outcome"], data["reason"], data["detail"]) == ("POSITIVO", "RESOLVED", "by anna")
+    [res] = data["resolutions"]
+    assert (res["by"], res["note"], res["before"], res["undone_at"]) == (
+        "anna",
+        "seen in Stripe dashboard",
+        "VERIFICARE/NO_RESPONSE",
+        None,
+    )
+    undo = loaded("resolve", "ORD-2-1", "--undo", "--note", "wrong request", "--by", "bruno")
+    assert undo.code == 0 and "POSITIVO/RESOLVED -> VERIFICARE/NO_RESPONSE" in undo.stderr
+    data = json.loads(loaded("show", "ORD-2-1", "--format", "json").stdout)
+    assert data["reason"] == "NO_RESPONSE"
+    assert (
+        data["resolutions"][0]["undone_by"] == "bruno"
+        and data["resolutions"][0]["undo_note"] == "wrong request"
+    )
+    assert loaded("resolve", "ORD-2-1", "--undo").code == 3  # nothing left to undo
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as", "VERIFICARE", "--note", "x"], "--as must be POSITIVO or NEGATIVO"),
+        (["--as", "POSITIVO", "--note", "  "], "--note must say why"),
+        (["--as", "POSITIVO"], "resolve needs --as POSITIVO|NEGATIVO and --note"),
+        (["--undo", "--as", "POSITIVO"], "--undo and --as cannot be used together"),
+    ],
+)
+def test_resolve_refuses_an_incomplete_decision(loaded, args, message):
+    result = loaded("resolve", "ORD-2-1", *args)
+    assert result.code == 2 and message in result.stderr
+
+
+def test_the_operator_name_comes_from_the_configuration(cli, isolated):
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\noperator: carla\n")
+    cli("ingest", str(request_csv(isolated, ROWS)))
+    cli("resolve", "DEP-1", "--as", "NEGATIVO", "--note", "never paid")
+    assert json.loads(cli("show", "DEP-1", "--format", "json").stdout)["resolutions"][0]["by"] == "carla"
+
+
+def test_recompute_says_what_changed_from_what_to_what(loaded, isolated):
+    result = loaded("recompute")
+    assert result.code == 0 and "recomputed 4 requests with policy strict: 0 changed" in result.stderr
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\npolicy: lifecycle\n")
+    assert "with policy lifecycle: 0 changed" in loaded("recompute").stderr
+
+
+def test_ingest_from_standard_input_and_its_summary(cli):
+    result = cli("ingest", "-", input=(REQUEST_HEADER + ROWS[0] + "\n").encode())
+    assert result.code == 0, result
+    assert "requests: 1 records: 1 new requests, 0 unchanged, 0 updated" in result.stderr
+    assert cli("show", "ORD-1-1").code == 0
+
+
+def test_ingest_exits_1_when_a_record_is_quarantined(cli, isolated):
+    result = cli("ingest", str(request_csv(isolated, [ROWS[0], ROWS[1].replace("129.90", "abc")])))
+    assert result.code == 1
+    assert f"{isolated / 'requests.csv'}:3: amount 'abc' is not a decimal number" in result.stderr
+    assert "1 quarantined" in result.stderr
+
+
+def test_ingest_dry_run_says_would(cli, isolated):
+    result = cli("ingest", "--dry-run", str(request_csv(isolated, ROWS)))
+    assert "would ingest 1 input" in result.stderr and "dry run: nothing was changed" in result.stderr
+    assert cli("list", "--format", "json").stdout.strip() == "[]"
+
+
+def test_an_unknown_gateway_for_ingest_is_a_usage_error(cli, isolated):
+    result = cli("ingest", "--gateway", "nope", str(request_csv(isolated, ROWS)))
+    assert result.code == 2 and "--gateway: no provider 'nope'" in result.stderr
+
+
+def test_gateways_lists_the_installed_providers(cli):
+    rows = json.loads(cli("gateways", "--format", "json").stdout)
+    assert any(r["provider"] == "requests" for r in rows)
+
+
+# -- configuration and store errors ---------------------------------------------------------------
+def test_a_misspelt_configuration_key_exits_2_naming_file_and_key(cli, isolated):
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\npolcy: strict\n")
+    result = cli("list")
+    assert result.code == 2
+    assert result.stderr.strip() == "paycli: paycli.yaml: polcy: unknown key (did you mean 'policy'?)"
+
+
+def test_a_db_that_is_not_a_database_exits_2_and_is_left_alone(cli, isolated):
+    junk = isolated / "notes.db"
+    junk.write_text("these are my notes, not a database\n" * 100)
+    result = cli("--db", str(junk), "list", db=False)
+    assert result.code == 2
+    assert "is not a usable SQLite database (file is not a database)" in result.stderr
+    assert junk.read_text().startswith("these are my notes")
+
+
+def test_a_new_sqlite_store_is_readable_by_its_owner_only(cli, isolated):
+    path = isolated / "new" / "store.db"
+    assert cli("--db", str(path), "list", db=False).code == 0
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_the_store_defaults_to_the_user_data_folder(cli, isolated):
+    assert cli("list", db=False).code == 0
+    assert (Path(os.environ["XDG_DATA_HOME"]) / "paycli" / "paycli.db").exists()
+
+
+def test_paycli_db_environment_variable_chooses_the_store(cli, isolated, monkeypatch):
+    monkeypatch.setenv("PAYCLI_DB", f"sqlite:///{isolated / 'env.db'}")
+    assert cli("list", db=False).code == 0
+    assert (isolated / "env.db").exists()
+
+
+# -- help -----------------------------------------------------------------------------------------
+def all_commands() -> list[list[str]]:
+    from typer.main import get_command
+
+    root = get_command(app)
+    found = []
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", None)
+        if subs:
+            found += [[name, sub] for sub in subs]
+        else:
+            found.append([name])
+    return found
+
+
+@pytest.mark.parametrize("command", all_commands(), ids=lambda c: " ".join(c))
+def test_every_command_has_help_with_an_example(cli, command):
+    result = cli(*command, "-h", db=False)
+    assert result.code == 0
+    assert "Example" in result.stdout, f"paycli {' '.join(command)} -h shows no example"
+
+
+def test_python_dash_m_paycli_works():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "paycli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("paycli ")

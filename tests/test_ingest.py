@@ -1,0 +1,416 @@
+"""The ingest pipeline and the shop's request files (design.md 5.1 and 5.3)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from paycli import gateways
+from paycli.config import Config
+from paycli.gateways.requests import RequestFileProvider
+from paycli.ingest import Ingest
+from paycli.store import Store
+from tests.conftest import REQUEST_HEADER, make_config, request_csv, snapshot, table_counts
+from tests.fake_gateway import FakeGateway, message
+
+ROW = "T1,O1,order,2026-11-26T10:15:00+01:00,Rossi Mario S.r.l.,mario.rossi@example.com,129.90,EUR,fake"
+
+
+def providers(config: Config) -> dict[str, object]:
+    found = gateways.instances(config, gateways.installed())
+    found["fake"] = FakeGateway("fake", {}, config)
+    return found
+
+
+def ingest(store: Store, config: Config, *paths: Path | str, **options: object) -> Ingest:
+    said: list[str] = []
+    run = Ingest(store, config, providers(config), say=said.append, **options)  # type: ignore[arg-type]
+    run.run([str(p) for p in paths])
+    run.said = said  # type: ignore[attr-defined]
+    return run
+
+
+def request(store: Store, txn_id: str) -> dict[str, object]:
+    rows = store.query("SELECT * FROM payment_request WHERE txn_id = :t", {"t": txn_id})
+    assert rows, f"{txn_id} not stored"
+    return dict(rows[0])
+
+
+def quarantined(store: Store) -> list[tuple[int, str]]:
+    rows = store.query("SELECT line, error FROM message WHERE state = 'quarantined' ORDER BY line")
+    return [(r["line"], r["error"]) for r in rows]
+
+
+# -- the request file ---------------------------------------------------------------------------
+def test_a_request_file_registers_every_request_with_no_response_yet(store, config, tmp_path):
+    path = request_csv(tmp_path, [ROW, "T2,,deposit,2026-11-26T11:00:00,Bianchi,,50,EUR,nexi"])
+    run = ingest(store, config, path)
+    assert run.report.ok
+    t1 = request(store, "T1")
+    assert (t1["amount_minor"], t1["currency"], t1["outcome"], t1["reason"]) == (
+        12990,
+        "EUR",
+        "VERIFICARE",
+        "NO_RESPONSE",
+    )
+    t2 = request(store, "T2")
+    assert t2["order_id"] is None and t2["kind"] == "deposit"
+    # no offset: the configured zone (Europe/Rome, +01:00 in November)
+    assert Store.from_time(t2["created_at"]).isoformat() == "2026-11-26T10:00:00+00:00"
+
+
+def test_kind_defaults_from_the_order_id(store, config, tmp_path):
+    path = request_csv(
+        tmp_path,
+        ["T1,O1,,2026-11-26T10:15:00Z,A,,1.00,EUR,nexi", "T2,,,2026-11-26T10:15:00Z,B,,1.00,EUR,nexi"],
+    )
+    ingest(store, config, path)
+    assert request(store, "T1")["kind"] == "order"
+    assert request(store, "T2")["kind"] == "other"
+
+
+def test_json_lines_amounts_are_never_floats(store, config, tmp_path):
+    path = tmp_path / "requests.jsonl"
+    path.write_text(
+        json.dumps(
+            {
+                "txn_id": "J1",
+                "created_at": "2026-11-26T10:00:00Z",
+                "customer": "A",
+                "amount": 0.1,
+                "currency": "EUR",
+                "gateway": "nexi",
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "txn_id": "J2",
+                "created_at": "2026-11-26T10:00:00Z",
+                "customer": "B",
+                "amount": "19.99",
+                "currency": "jpy",
+                "gateway": "nexi",
+            }
+        )
+        + "\n"
+    )
+    ingest(store, config, path)
+    assert request(store, "J1")["amount_minor"] == 10
+    assert quarantined(store) == [(2, "amount '19.99' has more decimals than JPY allows (0)")]
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_column(store, config, tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (REQUEST_HEADER + ROW + "\n").encode())
+    assert ingest(store, config, path).report.ok
+    assert request(store, "T1")["customer"] == "Rossi Mario S.r.l."
+
+
+def test_a_windows_1252_file_keeps_its_accented_names_and_says_so(store, config, tmp_path):
+    path = tmp_path / "cp1252.csv"
+    path.write_bytes(
+        (
+            REQUEST_HEADER + "T1,O1,order,2026-11-26T10:15:00Z,Niccolò Fabbri & C. – Società,,1.00,EUR,nexi\n"
+        ).encode("cp1252")
+    )
+    run = ingest(store, config, path)
+    assert request(store, "T1")["customer"] == "Niccolò Fabbri & C. – Società"
+    assert any("line 2 not UTF-8; read as Windows-1252" in s for s in run.said)
+
+
+def test_a_missing_required_column_refuses_the_file_and_names_the_column(store, config, tmp_path):
+    path = request_csv(
+        tmp_path,
+        ["T1,O1,order,2026-11-26T10:15:00Z,A,,1.00,nexi"],
+        header="txn_id,order_id,kind,created_at,customer,email,amount,gateway\n",
+    )
+    good = request_csv(tmp_path, [ROW], name="good.csv")
+    run = ingest(store, config, path, good)
+    assert run.report.refused == [
+        (
+            str(path),
+            "missing required column currency (the header has: txn_id, order_id, kind, created_at, customer, email, amount, gateway)",
+        )
+    ]
+    assert table_counts(store)["payment_request"] == 1  # the other file went on
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ('B1,O,order,2026-11-26T10:15:00Z,A,,"12,3.4",EUR,nexi', "amount '12,3.4' is not a decimal number"),
+        ("B1,O,order,2026-11-26T10:15:00Z,A,,abc,EUR,nexi", "amount 'abc' is not a decimal number"),
+        ("B1,O,order,2026-11-26T10:15:00Z,A,,-5.00,EUR,nexi", "amount '-5.00' is negative"),
+        ("B1,O,order,2026-11-26T10:15:00Z,A,,0.00,EUR,nexi", "amount '0.00' must be greater than zero"),
+        ("B1,O,order,2026-11-26T10:15:00Z,A,,5.00,EUX,nexi", "unknown currency 'EUX'"),
+        ("B1,O,order,26/11/2026,A,,5.00,EUR,nexi", "created_at '26/11/2026' is not an ISO 8601 date-time"),
+        ("B1,O,order,2026-11-26T10:15:00Z,,,5.00,EUR,nexi", "customer is empty"),
+        (
+            "B1,O,order,2026-11-26T10:15:00Z,A,not-an-email,5.00,EUR,nexi",
+            "email 'not-an-email' is not an e-mail address",
+        ),
+        ("B1,,order,2026-11-26T10:15:00Z,A,,5.00,EUR,nexi", "kind 'order' needs an order_id"),
+        (
+            "B1,O,refund,2026-11-26T10:15:00Z,A,,5.00,EUR,nexi",
+            "kind 'refund' is not one of order, deposit, other",
+        ),
+        ("B1,O,order,2026-11-26T10:15:00Z,A,,5.00,EUR", "expected 9 fields, found 8"),
+    ],
+)
+def test_a_bad_record_is_quarantined_with_its_line_and_the_rest_goes_on(store, config, tmp_path, row, reason):
+    path = request_csv(tmp_path, [ROW, row, "T3,O3,order,2026-11-26T10:15:00Z,C,,3.00,EUR,nexi"])
+    run = ingest(store, config, path)
+    assert quarantined(store) == [(3, reason)]
+    assert f"{path}:3: {reason}" in run.said
+    assert run.report.quarantined == 1 and not run.report.ok
+    assert {r["txn_id"] for r in store.query("SELECT txn_id FROM payment_request")} == {"T1", "T3"}
+    stored = store.query("SELECT raw, context FROM message")[0]
+    assert bytes(stored["raw"]).decode().rstrip("\r\n") == row  # kept verbatim
+    assert stored["context"] == REQUEST_HEADER.strip()
+
+
+def test_the_same_request_again_changes_nothing(store, config, tmp_path):
+    path = request_csv(tmp_path, [ROW])
+    ingest(store, config, path)
+    before = snapshot(store)
+    run = ingest(store, config, path)
+    assert run.report.tallies["requests"].requests_unchanged == 1
+    assert snapshot(store) == before
+
+
+def test_a_request_again_with_other_values_is_refused_and_the_stored_one_kept(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    changed = request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="changed.csv")
+    run = ingest(store, config, changed)
+    assert request(store, "T1")["amount_minor"] == 12990
+    assert quarantined(store) == [
+        (2, "txn_id T1 is already stored with another amount (129.90 stored); use --update to replace it")
+    ]
+    assert not run.report.ok
+
+
+def test_update_replaces_a_stored_request_and_recomputes_it(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved", "12.99")))
+    assert request(store, "T1")["reason"] == "AMOUNT_MISMATCH"
+    run = ingest(
+        store, config, request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="fix.csv"), update=True
+    )
+    assert run.report.tallies["requests"].requests_updated == 1
+    t1 = request(store, "T1")
+    assert (t1["amount_minor"], t1["outcome"], t1["reason"]) == (1299, "POSITIVO", None)
+
+
+def test_an_empty_file_is_said_and_is_not_an_error(store, config, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    run = ingest(store, config, path, gateway="requests")
+    assert run.report.ok
+    assert any("empty file" in s for s in run.said)
+
+
+def test_a_file_no_provider_recognises_is_refused_with_the_candidates(store, config, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    run = ingest(store, config, path)
+    assert run.report.refused == [(str(path), "no provider recognises it (tried: requests, fake)")]
+
+
+# -- responses ----------------------------------------------------------------------------------
+def write_messages(folder: Path, *lines: str, name: str = "messages.jsonl") -> Path:
+    path = folder / name
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def test_a_response_before_its_request_waits_as_an_orphan_and_links_when_it_arrives(store, config, tmp_path):
+    run = ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved")))
+    assert run.report.tallies["fake"].orphans == 1
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    t1 = request(store, "T1")
+    assert (t1["outcome"], t1["reason"], t1["response_count"]) == ("POSITIVO", None, 1)
+
+
+def test_every_order_of_the_same_inputs_gives_the_same_store(store, config, tmp_path):
+    files = [
+        request_csv(tmp_path, [ROW, "T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,fake"]),
+        write_messages(
+            tmp_path, message("T1", "k1", "pending"), message("T2", "k2", "refused", "5.00"), name="a.jsonl"
+        ),
+        write_messages(
+            tmp_path,
+            message("T1", "k1", "approved"),
+            '{"fake": 1, "ref": "T2", "info": "created"}',
+            name="b.jsonl",
+        ),
+    ]
+    results = []
+    for order in itertools.permutations(files):
+        for table in ("message", "response", "resolution", "payment_request"):
+            store.execute(f"DELETE FROM {table}")
+        ingest(store, config, *order)
+        results.append(snapshot(store))
+    assert all(r == results[0] for r in results)
+    assert request(store, "T1")["detail"] == "progression"
+
+
+def test_redeliveries_are_one_response_delivered_several_times(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    ingest(
+        store,
+        config,
+        write_messages(
+            tmp_path, message("T1", "k1", "approved"), message("T1", "k1", "approved", resend="true")
+        ),
+    )
+    rows = store.query("SELECT deliveries FROM response")
+    assert [r["deliveries"] for r in rows] == [2]
+    assert request(store, "T1")["outcome"] == "POSITIVO"
+
+
+def test_a_message_sharing_a_key_but_not_the_amount_is_a_distinct_response(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    ingest(
+        store,
+        config,
+        write_messages(tmp_path, message("T1", "k1", "approved"), message("T1", "k1", "approved", "1.00")),
+    )
+    t1 = request(store, "T1")
+    assert (t1["outcome"], t1["reason"], t1["response_count"]) == ("VERIFICARE", "MULTIPLE_RESPONSES", 2)
+
+
+def test_informational_messages_join_the_trail_without_counting(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    ingest(store, config, write_messages(tmp_path, '{"fake": 1, "ref": "T1", "info": "created"}'))
+    t1 = request(store, "T1")
+    assert (t1["reason"], t1["response_count"]) == ("NO_RESPONSE", 0)
+    assert store.query("SELECT state FROM message")[0]["state"] == "informational"
+
+
+def test_a_response_that_arrives_after_a_resolution_reopens_the_request(store, config, tmp_path):
+    from paycli.resolutions import resolve
+
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    resolve(store, config, "T1", "NEGATIVO", "refused on the back office", "anna")
+    assert request(store, "T1")["reason"] == "RESOLVED"
+    ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved")))
+    assert request(store, "T1")["reason"] == "NEW_RESPONSE_AFTER_RESOLUTION"
+
+
+# -- operator comfort ---------------------------------------------------------------------------
+def test_dry_run_changes_nothing(store, config, tmp_path):
+    run = ingest(store, config, request_csv(tmp_path, [ROW]), dry_run=True)
+    assert run.report.tallies["requests"].requests_new == 1
+    assert table_counts(store)["payment_request"] == 0
+
+
+def test_archive_moves_what_was_read_and_keeps_what_was_refused(store, config, tmp_path):
+    good = request_csv(tmp_path, [ROW])
+    bad = request_csv(
+        tmp_path, ["T9,O9,order,x,y"], name="bad.csv", header="txn_id,order_id,kind,created_at,customer\n"
+    )
+    archive = tmp_path / "archive"
+    ingest(store, config, good, bad, archive=archive)
+    assert not good.exists() and (archive / "requests.csv").exists()
+    assert bad.exists()
+    second = request_csv(tmp_path, [ROW])
+    ingest(store, config, second, archive=archive)
+    assert (archive / "requests.1.csv").exists()  # never overwrites
+
+
+def test_folders_and_globs_are_expanded_and_a_missing_path_is_refused(store, config, tmp_path):
+    folder = tmp_path / "in" / "deep"
+    folder.mkdir(parents=True)
+    request_csv(folder, [ROW])
+    request_csv(tmp_path / "in", ["T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,nexi"], name="b.csv")
+    run = ingest(store, config, tmp_path / "in", str(tmp_path / "nothing-*.csv"), tmp_path / "missing.csv")
+    assert table_counts(store)["payment_request"] == 2
+    assert [reason for _, reason in run.report.refused] == ["no file matches", "no such file or folder"]
+
+
+def test_reprocess_reads_a_quarantined_record_again(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    ingest(store, config, request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="changed.csv"))
+    assert len(quarantined(store)) == 1
+    # the shop confirms the new amount: the stored request is updated, the quarantined record now agrees
+    ingest(
+        store, config, request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="fix.csv"), update=True
+    )
+    run = Ingest(store, config, providers(config))
+    tallies = run.reprocess()
+    assert tallies["requests"].quarantined == 0
+    assert quarantined(store) == []
+    assert store.query("SELECT state FROM message")[0]["state"] == "request"
+
+
+def test_reprocess_leaves_what_still_cannot_be_read(store, config, tmp_path):
+    ingest(store, config, write_messages(tmp_path, '{"fake": 1, "ref": "T1", "key": "k", "status": "maybe"}'))
+    tallies = Ingest(store, config, providers(config)).reprocess()
+    assert tallies["fake"].quarantined == 1
+    assert len(quarantined(store)) == 1
+
+
+# -- interruption -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_an_ingest_killed_midway_then_run_again_equals_a_clean_run(db_url, tmp_path):
+    rows = [
+        f"K{i},O{i},order,2026-11-26T10:15:00Z,Customer {i},,{i % 97 + 1}.50,EUR,nexi" for i in range(30_000)
+    ]
+    rows[1500] = "K1500,O1500,order,2026-11-26T10:15:00Z,Bad,,abc,EUR,nexi"
+    path = request_csv(tmp_path, rows)
+    cfg = tmp_path / "paycli.yaml"
+    cfg.write_text("timezone: Europe/Rome\nbatch_size: 200\n")
+    cmd = [sys.executable, "-m", "paycli", "--config", str(cfg), "--db", db_url, "ingest", str(path)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with Store.open(db_url) as store:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and store.query("SELECT COUNT(*) AS n FROM payment_request")[0]["n"] < 2000
+        ):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        partial = store.query("SELECT COUNT(*) AS n FROM payment_request")[0]["n"]
+        assert 0 < partial < 29_999, "the kill should land in the middle"
+        assert subprocess.run(cmd, env=env, capture_output=True).returncode == 1  # one record quarantined
+        after_rerun = snapshot(store)
+        for table in ("message", "response", "resolution", "payment_request"):
+            store.execute(f"DELETE FROM {table}")
+    subprocess.run(cmd, env=env, capture_output=True, check=False)
+    with Store.open(db_url) as store:
+        assert snapshot(store) == after_rerun
+        assert len(after_rerun["requests"]) == 29_999
+        assert len(after_rerun["messages"]) == 1
+
+
+def test_request_file_provider_claims_request_files_only(config):
+    from paycli.gateways.base import Source
+
+    provider = RequestFileProvider("requests", {"encoding": "auto"}, config)
+    assert provider.identify(Source("a.csv", None, (REQUEST_HEADER + ROW).encode()))
+    assert provider.identify(Source("a.csv", None, b"\xef\xbb\xbftxn_id,created_at,customer,amount\n"))
+    assert provider.identify(Source("a.jsonl", None, b'{"txn_id": "T1", "customer": "A"}\n'))
+    assert not provider.identify(Source("a.csv", None, b"date,amount,description\n"))
+    assert not provider.identify(Source("a.bin", None, b"\x00\x01\x02"))
+
+
+def test_a_configured_encoding_is_used(db_url, tmp_path):
+    config = make_config(tmp_path, "timezone: Europe/Rome\nrequests:\n  encoding: latin-1\n")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        (REQUEST_HEADER + "T1,O1,order,2026-11-26T10:15:00Z,Società,,1.00,EUR,nexi\n").encode("latin-1")
+    )
+    with Store.open(db_url) as store:
+        ingest(store, config, path)
+        assert request(store, "T1")["customer"] == "Società"
