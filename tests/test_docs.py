@@ -1,0 +1,33 @@
+"""The documentation stays true: config.example.yaml loads, and documents every key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from paycli import config as config_module
+from tests.conftest import make_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_config_example_loads_and_documents_every_top_level_key(tmp_path):
+    text = (ROOT / "config.example.yaml").read_text()
+    loaded = make_config(tmp_path, text)
+    assert loaded.policy == "strict" and loaded.timezone_name == "Europe/Rome"
+    documented = set(re.findall(r"^([a-z_]+):", text, flags=re.MULTILINE))
+    assert documented == set(config_module._TOP_KEYS)
+
+
+def test_config_example_documents_every_request_file_setting():
+    from paycli.gateways.requests import RequestFileProvider
+
+    text = (ROOT / "config.example.yaml").read_text()
+    for key in RequestFileProvider.settings:
+        assert re.search(rf"^  {key}:", text, flags=re.MULTILINE), key
+
+
+def test_readme_starts_with_the_two_set_up_commands():
+    text = (ROOT / "README.md").read_text()
+    assert text.index("make demo") < text.index("## Everyday use")
+    assert text.index("make test") < text.index("## Everyday use")

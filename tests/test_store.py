@@ -1,0 +1,140 @@
+"""The store: schema creation and upgrade, the models/migrations agreement, opening errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from paycli.errors import StoreError
+from paycli.migrations import HEAD
+from paycli.store import Store, _to_pyformat, describe
+from tests.conftest import ON_POSTGRES
+
+
+def test_head_constant_is_alembics_head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "paycli:migrations")
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
+
+
+def test_a_new_store_is_created_at_head(store):
+    assert store.schema_version() == HEAD
+    assert {"payment_request", "message", "response", "resolution"} <= store.table_names()
+
+
+def test_the_migrations_build_exactly_the_models(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from paycli.models import Base
+
+    Store.open(db_url).close()
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_a_store_behind_the_code_asks_for_db_upgrade(cli, db_url, isolated):
+    if ON_POSTGRES:
+        pytest.skip("the version row is shared: SQLite shows the same path")
+    Store.open(db_url).close()
+    with Store.connect(db_url) as store:
+        store.execute("UPDATE alembic_version SET version_num = '0000'")
+    result = cli("list")
+    assert result.code == 2
+    assert (
+        "is at schema 0000, this paycli needs 0001: back it up, then run 'paycli db upgrade'" in result.stderr
+    )
+
+
+def test_a_store_newer_than_the_code_is_refused(db_url):
+    Store.open(db_url).close()
+    with Store.connect(db_url) as store:
+        store.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError, match="newer than this paycli"):
+        Store.open(db_url)
+
+
+def test_db_upgrade_and_status(cli, tmp_path):
+    path = tmp_path / "fresh.db"
+    result = cli("--db", str(path), "db", "status", db=False)
+    assert "new (created on first use)" in result.stdout
+    result = cli("--db", str(path), "db", "upgrade", db=False)
+    assert result.code == 0 and "upgraded from schema none to 0001" in result.stderr
+    assert "already at schema 0001" in cli("--db", str(path), "db", "upgrade", db=False).stderr
+    assert "(current)" in cli("--db", str(path), "db", "status", db=False).stdout
+
+
+def test_a_database_of_something_else_is_not_touched(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StoreError, match="is a database, but not a paycli store"):
+        Store.open(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    assert tables == ["invoices"]
+
+
+def test_a_folder_is_not_a_store(tmp_path):
+    with pytest.raises(StoreError, match="is a folder"):
+        Store.open(str(tmp_path))
+
+
+def test_an_unknown_url_scheme_is_refused():
+    with pytest.raises(StoreError, match="unsupported database URL 'mysql://u:\\*\\*\\*@h/db'"):
+        Store.open("mysql://u:secret@h/db")
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password():
+    with pytest.raises(StoreError) as info:
+        Store.open("postgresql+psycopg://paycli:s3cret@127.0.0.1:1/paycli?connect_timeout=2")
+    assert "s3cret" not in str(info.value)
+    assert str(info.value).startswith("cannot connect to postgresql+psycopg://paycli:***@127.0.0.1:1/paycli")
+
+
+def test_sqlite_store_uses_wal_and_foreign_keys(tmp_path):
+    with Store.open(str(tmp_path / "s.db")) as store:
+        assert store.query("PRAGMA journal_mode")[0][0] == "wal"
+        assert store.query("PRAGMA foreign_keys")[0][0] == 1
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        store.execute(
+            "INSERT INTO payment_request (txn_id, kind, created_at, customer, search_text, amount_minor, currency, "
+            "gateway, registered_at, outcome, response_count) VALUES ('X', 'other', :t, 'A', 'a', 1, 'EUR', 'n', :t, "
+            "'VERIFICARE', 0)",
+            {"t": store.time(datetime.now(UTC))},
+        )
+        raise RuntimeError("power cut")
+    assert store.query("SELECT COUNT(*) AS n FROM payment_request")[0]["n"] == 0
+
+
+def test_placeholders_translate_for_psycopg():
+    assert (
+        _to_pyformat("SELECT :a, ? WHERE x LIKE '%' || :b") == "SELECT %(a)s, %s WHERE x LIKE '%%' || %(b)s"
+    )
+    assert describe("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+def test_times_are_stored_in_utc(store, config, tmp_path: Path):
+    from tests.conftest import request_csv
+    from tests.test_ingest import ingest
+
+    ingest(store, config, request_csv(tmp_path, ["T1,,other,2026-07-01T12:00:00+02:00,A,,1.00,EUR,nexi"]))
+    value = store.query("SELECT created_at FROM payment_request")[0]["created_at"]
+    assert Store.from_time(value).isoformat() == "2026-07-01T10:00:00+00:00"
+    if not ON_POSTGRES:
+        assert value == "2026-07-01 10:00:00.000000"
