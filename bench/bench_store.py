@@ -46,6 +46,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from itertools import accumulate
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -57,6 +58,7 @@ BENCH = Path(__file__).resolve().parent
 PAYCLI = Path(sys.executable).parent / "paycli"
 TIMEZONE = "Europe/Rome"
 ROME = ZoneInfo(TIMEZONE)
+EPOCH = datetime(1970, 1, 1)
 
 QUERY_TARGET = 0.5  # seconds, whole process, on a 2-core machine
 HELP_TARGET = 0.3
@@ -281,7 +283,7 @@ def callback(
 ) -> tuple[bytes, str]:
     """A plausible callback body and its HTTP headers; a redelivery differs in its headers."""
     raw_status = RAW_STATUS[gateway][status]
-    stamp = int(at.timestamp())
+    stamp = int((at - EPOCH).total_seconds())
     mac = f"{rng.getrandbits(160):040x}"
     if gateway == "nexi":
         body = (
@@ -360,6 +362,11 @@ def callback(
     return body.encode(), headers
 
 
+def db_text(at: datetime) -> str:
+    """A naive UTC time as paycli stores it in SQLite (``paycli.dates.to_db_text``)."""
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def digest(raw: bytes, headers: str) -> str:
     """paycli's message digest (``paycli.ingest.message_digest``) for a message without context."""
     h = hashlib.sha256()
@@ -409,13 +416,15 @@ def add_responses(db: Path, seed: int) -> Responses:
         messages: list[tuple[object, ...]] = []
         for request_id, txn_id, amount_minor, currency, gateway, created_at in requests:
             trail = rng.choices(TRAILS, cum_weights=shares)[0][1]
-            created = datetime.fromisoformat(created_at).replace(tzinfo=UTC)
-            at = created + timedelta(seconds=rng.uniform(3, 90))
+            at = datetime.fromisoformat(created_at) + timedelta(seconds=rng.uniform(3, 90))  # naive UTC
             invalid = len(trail) == 1 and rng.random() < 0.004  # a forged callback
+            gateway_txn = ""
             for status, deliveries in trail:
                 result.responses += 1
                 response_id = result.responses
-                gateway_txn = f"{gateway[:2].upper()}{rng.getrandbits(64):016X}"
+                if not gateway_txn or status == "refused":
+                    # pending then approved is one gateway transaction; a refusal beside an approval is another
+                    gateway_txn = f"{gateway[:2].upper()}{rng.getrandbits(64):016X}"
                 authenticity = "invalid" if invalid else "unverifiable" if rng.random() < 0.02 else "valid"
                 dedupe_key = f"{gateway_txn}:{RAW_STATUS[gateway][status]}"
                 identity = hashlib.sha256(
@@ -436,7 +445,7 @@ def add_responses(db: Path, seed: int) -> Responses:
                             gateway,
                             f"callbacks/{at:%Y-%m-%d}/{gateway}-{result.messages}.txt",
                             None,
-                            at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"),
+                            db_text(at),
                             raw,
                             headers,
                             None,
@@ -462,10 +471,8 @@ def add_responses(db: Path, seed: int) -> Responses:
                         currency,
                         gateway_txn,
                         authenticity,
-                        (first_at - timedelta(seconds=2))
-                        .replace(tzinfo=None)
-                        .isoformat(sep=" ", timespec="microseconds"),
-                        first_at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"),
+                        db_text(first_at - timedelta(seconds=2)),
+                        db_text(first_at),
                         deliveries,
                     )
                 )
@@ -633,6 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # found in the working directory by paycli's search order, so the commands below are the real ones
     (workdir / "paycli.yaml").write_text(f"timezone: {TIMEZONE}\npolicy: strict\n", "utf-8")
     load_before = os.getloadavg()[0]
+    code_state = git_state()  # others may commit while the benchmark runs
+    typer_version = metadata.version("typer")  # its start-up cost is part of every figure
     now = datetime.now(UTC)
 
     progress(f"writing {args.requests:,} requests to {requests_csv}")
@@ -718,6 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"timing {label} ({args.repeat} runs)")
         full = command if command[0] == str(PAYCLI) else [*paycli, *command]
         timings.append((time_command(label, full, workdir, args.repeat), target))
+    # the floor under every figure above: starting the interpreter, importing nothing
+    floor = time_command("(python -c pass, for scale)", [sys.executable, "-c", "pass"], workdir, args.repeat)
 
     db_size = store.stat().st_size
     wal = store.with_name(store.name + "-wal")
@@ -734,7 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"paycli store benchmark: {n:,} requests, seed {args.seed}, {now:%Y-%m-%d %H:%M} UTC",
         f"  machine  {os.cpu_count()} CPUs, load average {load_before:.2f} before, {load_after:.2f} after; "
         f"{platform.python_implementation()} {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
-        f"  paycli   {__version__} ({git_state()}), {PAYCLI}",
+        f"  paycli   {__version__} ({code_state}), typer {typer_version}, {PAYCLI}",
         f"  workdir  {rel} (store.db kept for inspection)",
         "",
         "Data",
@@ -776,6 +787,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         line, ok = timing_line(timing, target, width)
         lines.append(line)
         verdicts.append(bool(ok))
+    if floor.failed is None:
+        lines.append(f"  {floor.label:<{width}}  min {floor.best:.3f} s  median {floor.median:.3f} s")
     failed = [t.label for t, _ in timings if t.failed is not None]
     lines += [
         "",

@@ -224,12 +224,14 @@ class Ingest:
         still does not stays quarantined with the new reason.
         """
         store = self.store
+        # messages re-read well are stored anew, past this bound: each quarantined message is read once
+        bound = store.query("SELECT MAX(id) AS m FROM message")[0]["m"] or 0
         last = 0
         while True:
-            params: dict[str, Any] = {"last": last}
+            params: dict[str, Any] = {"last": last, "bound": bound}
             sql = (
                 "SELECT id, provider, source, line, received_at, raw, headers, context FROM message "
-                "WHERE state = 'quarantined' AND id > :last"
+                "WHERE state = 'quarantined' AND id > :last AND id <= :bound"
             )
             if only is not None:
                 sql += " AND provider = :provider"
@@ -245,6 +247,7 @@ class Ingest:
         provider = self.providers.get(row["provider"])
         tally = self.report.tallies.setdefault(row["provider"], Tally())
         if provider is None:
+            tally.records += 1
             tally.quarantined += 1
             self.say(f"{row['source']}: provider '{row['provider']}' is not configured; left quarantined")
             return
@@ -253,6 +256,14 @@ class Ingest:
         if isinstance(record, Notice):
             return
         tally.records += 1
+        if isinstance(record, QuarantinedRecord):
+            tally.quarantined += 1
+            with self.store.transaction():
+                self.store.execute(
+                    "UPDATE message SET error = :e WHERE id = :id", {"e": record.reason, "id": row["id"]}
+                )
+            self.say(f"{_where(row['source'], origin)}: {record.reason}")
+            return
         arrived = from_db(row["received_at"])
         source = Source(name=row["source"], path=None, head=b"")
         with self.store.transaction():
@@ -282,8 +293,6 @@ class Ingest:
             else:
                 touched = Messages(self.store, row["provider"], row["source"], arrived).apply([record], tally)
             recompute.refresh(self.store, touched, self.config)
-        if isinstance(record, QuarantinedRecord):
-            self.say(f"{_where(row['source'], origin)}: {record.reason}")
 
     # -- one batch -----------------------------------------------------------------------------
     def _apply(self, provider: Provider, source: Source, batch: list[Record], tally: Tally) -> None:
