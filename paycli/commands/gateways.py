@@ -48,6 +48,19 @@ def gateways(
                     "description": cls.description + " (needs a `gateways:` entry in the configuration)",
                 }
             )
+    from paycli.gateways import broken
+
+    for name, why in broken().items():
+        rows.append(
+            {
+                "name": "-",
+                "provider": name,
+                "configured": False,
+                "reads": "",
+                "secrets": {},
+                "description": f"BROKEN: {why}",
+            }
+        )
     emit(rows, fmt, table=_table, empty="No provider is installed.")
 
 
@@ -64,6 +77,8 @@ def _table(rows) -> str:  # type: ignore[no-untyped-def]
             for r in rows
         ],
         ["name", "provider", "configured", "reads", "secrets"],
+    ) + "".join(
+        f"\n{r['provider']}: {r['description']}" for r in rows if r["description"].startswith("BROKEN")
     )
 
 

@@ -46,8 +46,12 @@ def ingest(
     """
     from paycli.ingest import Ingest
 
+    from paycli.gateways import broken
+
     ws = workspace(ctx)
     providers = ws.providers()
+    for name, why in broken().items():
+        err(f"paycli: provider '{name}' is left out: {why}")
     if gateway is not None and gateway not in providers:
         raise UsageError(f"--gateway: no provider '{gateway}' (available: {', '.join(providers)})")
     archive_dir = ws.path(archive) if archive else None

@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from paycli.errors import ConfigError
-
 if TYPE_CHECKING:
     from paycli.config import Config, Setting
     from paycli.gateways.base import Provider
@@ -21,15 +19,26 @@ REQUESTS = "requests"  # the shop's own payment request files
 
 
 def installed() -> dict[str, type[Provider]]:
-    """Provider classes by name. A plugin that fails to load is an error naming it, not a silent gap."""
+    """Provider classes by name.
+
+    A plugin that fails to load does not take the whole tool down with it (``paycli list`` must keep
+    working): it is left out, and ``broken()`` says why, for ``paycli gateways`` and ``paycli ingest``.
+    """
     found: dict[str, type[Provider]] = {}
     for ep in entry_points(group=GROUP):
         try:
-            cls = ep.load()
+            found[ep.name] = ep.load()
         except Exception as exc:
-            raise ConfigError(f"provider '{ep.name}' ({ep.value}) cannot be loaded: {exc}") from exc
-        found[ep.name] = cls
+            _broken[ep.name] = f"{ep.value} cannot be loaded: {type(exc).__name__}: {exc}"
     return found
+
+
+_broken: dict[str, str] = {}
+
+
+def broken() -> dict[str, str]:
+    """The providers whose entry point failed to load, with the reason."""
+    return dict(_broken)
 
 
 def settings_specs(classes: Mapping[str, type[Provider]]) -> dict[str, Mapping[str, Setting]]:

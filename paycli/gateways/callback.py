@@ -1,0 +1,89 @@
+"""The shapes in which a gateway's callback reaches paycli as a file (design.md 5.2).
+
+- the bare body, as the gateway posted it (form-encoded, JSON or XML);
+- the bare body with its HTTP headers in a sidecar file ``<file>.headers`` (one ``Name: value`` a line);
+- a raw HTTP request dump: request line, headers, a blank line, the body; a GET callback carries its
+  fields in the query string.
+
+``read_callback`` turns any of them into a ``Callback``; providers decide from it whether the callback
+is theirs and what it says. The bytes stored for the message are the file's bytes, untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+from paycli.gateways.base import HEAD_BYTES, Origin, Source
+
+MAX_CALLBACK_BYTES = HEAD_BYTES  # a gateway callback is a few KiB; a larger file is not one
+_REQUEST_LINE = re.compile(rb"^(GET|POST|PUT|HEAD) (\S+) HTTP/\d(?:\.\d)?\r?$")
+
+
+@dataclass(frozen=True)
+class Callback:
+    method: str  # "POST" for a bare body
+    target: str | None  # the request target of a dump: path and query
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+    query: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def content_type(self) -> str:
+        return (self.header("content-type") or "").split(";")[0].strip().lower()
+
+    def fields(self, encoding: str = "utf-8") -> dict[str, str]:
+        """The form fields: the query string of a GET, else the form-encoded body (last value wins).
+
+        Percent-escapes are decoded to bytes first, then read with ``encoding``: PayPal names its charset
+        (windows-1252 or UTF-8) in the body itself, so a provider may call this twice.
+        """
+        data = self.query.encode("latin-1", "replace") if self.method == "GET" else self.body
+        return _form(data, encoding)
+
+
+def _form(data: bytes, encoding: str) -> dict[str, str]:
+    # decode the percent-escapes as bytes first, then the text with the gateway's charset
+    pairs = parse_qsl(
+        data.decode("ascii", "replace"), keep_blank_values=True, encoding=encoding, errors="replace"
+    )
+    return dict(pairs)
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in text.splitlines():
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def from_origin(origin: Origin) -> Callback:
+    """The callback a stored message holds (its raw bytes and sidecar headers)."""
+    raw = origin.raw
+    first, _, _ = raw.partition(b"\n")
+    match = _REQUEST_LINE.match(first)
+    if match is None:
+        return Callback("POST", None, parse_headers(origin.headers or ""), raw)
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, _, body = raw.partition(b"\n\n")
+    lines = head.decode("latin-1").splitlines()[1:]
+    method, target = match.group(1).decode(), match.group(2).decode("latin-1")
+    headers = parse_headers("\n".join(lines))
+    if origin.headers:
+        headers.update(parse_headers(origin.headers))
+    return Callback(method, target, headers, body, urlsplit(target).query)
+
+
+def read_callback(source: Source) -> Callback | None:
+    """The callback a source holds, or None when the source is too large to be one."""
+    if len(source.head) >= MAX_CALLBACK_BYTES:
+        return None
+    return from_origin(Origin(None, source.head, None, source.headers))
