@@ -44,9 +44,8 @@ def ingest(
 
       cat requests.jsonl | paycli ingest -
     """
-    from paycli.ingest import Ingest
-
     from paycli.gateways import broken
+    from paycli.ingest import Ingest
 
     ws = workspace(ctx)
     providers = ws.providers()
