@@ -112,13 +112,19 @@ def show_request(store: Store, txn_id: str, tz: tzinfo, *, raw: bool = False) ->
     result["source"] = row["source"]
     result["registered_at"] = _local(row["registered_at"], tz)
     result["updated_at"] = _local(row["updated_at"], tz)
-    result["trail"] = trail(store, row["id"], tz, raw=raw)
+    result["trail"] = trail(store, row["id"], tz, raw=raw, gateway=row["gateway"])
     result["resolutions"] = resolutions(store, row["id"], tz)
     return result
 
 
-def trail(store: Store, request_id: int, tz: tzinfo, *, raw: bool = False) -> list[dict[str, Any]]:
-    """Every response (with how many messages delivered it) and informational message, oldest first."""
+def trail(
+    store: Store, request_id: int, tz: tzinfo, *, raw: bool = False, gateway: str | None = None
+) -> list[dict[str, Any]]:
+    """Every response (with how many messages delivered it) and informational message, oldest first.
+
+    ``other_gateway`` flags a message from another gateway than the one the request was sent to: the
+    merchant reference matched, but the money went elsewhere, or the reference was reused.
+    """
     responses = store.query(
         "SELECT id, provider, dedupe_key, status, raw_status, amount_minor, currency, gateway_txn_id, "
         "authenticity, occurred_at, received_at, deliveries FROM response WHERE request_id = :r",
@@ -154,6 +160,7 @@ def trail(store: Store, request_id: int, tz: tzinfo, *, raw: bool = False) -> li
             "occurred_at": _local(r["occurred_at"], tz),
             "key": r["dedupe_key"],
             "suspicious": keys[(r["provider"], r["dedupe_key"])] > 1,
+            "other_gateway": gateway is not None and r["provider"] != gateway,
             "sources": [_where(m) for m in delivered],
         }
         if raw:
@@ -176,6 +183,7 @@ def trail(store: Store, request_id: int, tz: tzinfo, *, raw: bool = False) -> li
             "occurred_at": None,
             "key": None,
             "suspicious": False,
+            "other_gateway": gateway is not None and m["provider"] != gateway,
             "sources": [_where(m)],
             "error": m["error"],
         }

@@ -414,3 +414,12 @@ def test_a_configured_encoding_is_used(db_url, tmp_path):
     with Store.open(db_url) as store:
         ingest(store, config, path)
         assert request(store, "T1")["customer"] == "Società"
+
+
+def test_a_response_from_another_gateway_than_the_requests_is_flagged(store, config, tmp_path):
+    from paycli.queries import show_request
+
+    ingest(store, config, request_csv(tmp_path, [ROW.replace(",fake", ",nexi")]))
+    ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved")))
+    [entry] = show_request(store, "T1", config.timezone)["trail"]
+    assert entry["other_gateway"] is True

@@ -61,7 +61,9 @@ def _text(r: dict[str, Any]) -> str:
                 [
                     (
                         t["at"][:19].replace("T", " "),
-                        t["type"] + (" (!)" if t["suspicious"] else ""),
+                        t["type"]
+                        + (" (!)" if t["suspicious"] else "")
+                        + (" (gw)" if t["other_gateway"] else ""),
                         t["provider"],
                         t["status"],
                         t["gateway_status"],
@@ -85,6 +87,10 @@ def _text(r: dict[str, Any]) -> str:
                 ],
             )
         )
+        if any(t["other_gateway"] for t in trail):
+            lines.append(
+                f"(gw) came from another gateway than {r['gateway']}, the one this request was sent to"
+            )
         if any(t["suspicious"] for t in trail):
             lines.append(
                 "(!) shares its gateway key with a response that says something else: check the gateway's back office"
