@@ -105,7 +105,7 @@ class _Chain(io.RawIOBase):
         return len(data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestData:
     """A payment request as the shop registered it (design.md 5.1), normalised."""
 
@@ -120,7 +120,7 @@ class RequestData:
     gateway: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a record came from, and its bytes as they were."""
 
@@ -130,7 +130,7 @@ class Origin:
     headers: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestRecord:
     origin: Origin
     data: RequestData

@@ -113,7 +113,7 @@ class RequestFileProvider(Provider):
             raw = lines.take_raw()
             origin = Origin(start, raw, context)
             start = lines.line_number + 1
-            if not row or all(not cell.strip() for cell in row):
+            if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != len(header):
                 yield QuarantinedRecord(origin, f"expected {len(header)} fields, found {len(row)}")
@@ -160,26 +160,13 @@ class RequestFileProvider(Provider):
 
     def parse(self, fields: Mapping[str, Any]) -> RequestData:
         """Validate one request's fields (CSV strings, or JSON values); RecordError names the field."""
-
-        def text(name: str, *, required: bool = False, limit: int = 128) -> str | None:
-            value = fields.get(name)
-            if value is None or (isinstance(value, str) and not value.strip()):
-                if required:
-                    raise RecordError(f"{name} is empty")
-                return None
-            if not isinstance(value, str | int) or isinstance(value, bool):
-                raise RecordError(f"{name} must be text, got {type(value).__name__}")
-            value = str(value).strip()
-            if len(value) > limit:
-                raise RecordError(f"{name} is longer than {limit} characters")
-            return value
-
-        txn_id = text("txn_id", required=True)
-        order_id = text("order_id")
-        customer = text("customer", required=True, limit=255)
-        email = text("email", limit=320)
-        gateway = (text("gateway", required=True, limit=64) or "").lower()
-        kind = (text("kind", limit=16) or ("order" if order_id else "other")).lower()
+        get = fields.get
+        txn_id = _text(get("txn_id"), "txn_id", 128, required=True)
+        order_id = _text(get("order_id"), "order_id", 128)
+        customer = _text(get("customer"), "customer", 255, required=True)
+        email = _text(get("email"), "email", 320)
+        gateway = (_text(get("gateway"), "gateway", 64, required=True) or "").lower()
+        kind = (_text(get("kind"), "kind", 16) or ("order" if order_id else "other")).lower()
         assert txn_id is not None and customer is not None
         if kind not in KINDS:
             raise RecordError(f"kind '{kind}' is not one of {', '.join(KINDS)}")
@@ -189,20 +176,39 @@ class RequestFileProvider(Provider):
             raise RecordError(f"email '{email}' is not an e-mail address")
         if not _NAME.match(gateway):
             raise RecordError(f"gateway '{gateway}' is not a gateway name (letters, digits, '_', '-', '.')")
-        currency = normalise_currency(text("currency", required=True, limit=8) or "")
-        amount_value = fields.get("amount")
-        if isinstance(amount_value, float | bool):
-            raise RecordError("amount must be a decimal string or number")
-        if amount_value is None:
+        currency = normalise_currency(_text(get("currency"), "currency", 8, required=True) or "")
+        amount_value = get("amount")
+        if amount_value is None or amount_value == "":
             raise RecordError("amount is empty")
+        if isinstance(amount_value, (float, bool)):
+            raise RecordError("amount must be a decimal string or number")
         amount = parse_amount(amount_value, currency)
         if amount <= 0:
             raise RecordError(f"amount '{amount_value}' must be greater than zero")
-        created = fields.get("created_at")
-        if not isinstance(created, str) or not created.strip():
+        created = get("created_at")
+        if created.__class__ is not str or not created.strip():
             raise RecordError("created_at is empty")
         created_at = parse_timestamp(created, self.config.timezone)
         return RequestData(txn_id, order_id, kind, created_at, customer, email, amount, currency, gateway)
+
+
+def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str | None:
+    """A text field, stripped; None when empty. JSON may give a number for an id: it is taken as text."""
+    if value.__class__ is not str:
+        if value is None:
+            value = ""
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            raise RecordError(f"{name} must be text, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        if required:
+            raise RecordError(f"{name} is empty")
+        return None
+    if len(value) > limit:
+        raise RecordError(f"{name} is longer than {limit} characters")
+    return value
 
 
 # -- reading lines ---------------------------------------------------------------------------------
