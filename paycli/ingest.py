@@ -304,7 +304,7 @@ class Ingest:
             touched = self._requests(
                 provider, source, [r for r in batch if isinstance(r, RequestRecord)], tally, now
             )
-            messages = [r for r in batch if not isinstance(r, RequestRecord | Notice)]
+            messages = [r for r in batch if not isinstance(r, RequestRecord)]
             touched |= Messages(self.store, provider.instance, source.name, now).apply(messages, tally)
             recompute.refresh(self.store, touched, self.config)
         for record in batch:
@@ -360,7 +360,9 @@ class Ingest:
             store.executemany(
                 "INSERT INTO payment_request (txn_id, order_id, kind, created_at, customer, email, search_text, "
                 "amount_minor, currency, gateway, source, registered_at, outcome, reason, detail, response_count) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'VERIFICARE', 'NO_RESPONSE', NULL, 0)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'VERIFICARE', 'NO_RESPONSE', NULL, 0) "
+                # another writer (a receiver beside a cron ingest) may register it first
+                "ON CONFLICT (txn_id) DO NOTHING",
                 [
                     (*_request_values(store, r.data), _where(source.name, r.origin), store.time(now))
                     for r in fresh.values()
@@ -378,6 +380,8 @@ class Ingest:
             touched |= set(updates)
         if conflicts:
             touched |= Messages(store, provider.instance, source.name, now).apply(conflicts, tally)
+            for conflict in conflicts:
+                self.say(f"{_where(source.name, conflict.origin)}: {conflict.reason}")
         return touched
 
     def _link_orphans(self, txn_ids: list[str]) -> set[int]:
@@ -489,7 +493,8 @@ class Messages:
             )
         store.executemany(
             "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, state, "
-            "error, reference, request_id, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "error, reference, request_id, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (digest) DO NOTHING",
             rows,
         )
         return touched
@@ -516,7 +521,7 @@ class Messages:
             store.executemany(
                 "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, raw_status, "
                 "amount_minor, currency, gateway_txn_id, authenticity, occurred_at, received_at, deliveries) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (identity) DO NOTHING",
                 [
                     (
                         identity,
