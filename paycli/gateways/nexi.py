@@ -1,0 +1,250 @@
+"""Nexi XPay ("Pagamento semplice" / "Codice base") result notifications.
+
+What Nexi sends (gateway-formats.md section 4): the same result parameters reach the merchant twice, as the
+server-to-server POST to ``urlpost`` (a form-encoded body) and as the buyer's browser coming back to ``url``
+(GET, the fields in the query string). paycli reads either, as a bare body, a body with a ``.headers`` sidecar
+or a raw HTTP request dump (``paycli.gateways.callback``). The fields it uses:
+
+- ``codTrans``: the merchant's payment code, which paycli's shop sends as the request's ``txn_id``;
+- ``esito``: ``OK`` approved; ``KO``, ``ANNULLO`` (buyer cancelled), ``ERRORE`` (formal error in the call)
+  refused; ``PEN`` pending; any other word is kept as an unknown status;
+- ``importo``: an integer number of cents; ``divisa``: ``EUR`` (the API flows use the numeric ``978``);
+- ``codAut``: the issuer's authorization code, empty unless authorized; ``data`` YYYYMMDD and ``orario``
+  HHMMSS; ``alias``: the merchant profile;
+- ``mac``: the hex digest of ``codTrans=…esito=…importo=…divisa=…data=…orario=…codAut=…`` followed by the
+  MAC key, SHA-1 unless the merchant had Nexi switch it to SHA-256.
+
+Sources, as the formats document cites them: NexiPayments/XPay ``pagamento-semplice/php/notifica.php`` and
+``python/notifica.py`` @02e247b8 (the MAC string, the 200/500 answers); mlocati/nexi-xpay
+``src/Entity/SimplePay/Callback/Data.php`` @a1afa8a7 (the fields, ``getFieldsForMac()``, GET and POST);
+APSfurizon/pretix-xpay ``pretix_xpay/constants.py`` and ``payment.py`` @12bfb08ed776 (the ``esito`` values,
+SHA-256 on request to Nexi's support).
+
+The MAC is computed over the bytes as they arrived (after percent-decoding), as the official PHP sample
+hashes ``$_REQUEST`` values: no decoding guess can then turn a genuine notification into a forged one.
+Only the text shown to people (reference, authorization code) is decoded, as UTF-8 or else Windows-1252.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import ClassVar
+from urllib.parse import unquote_to_bytes
+from zoneinfo import ZoneInfo
+
+from paycli.config import Secret, Setting
+from paycli.errors import RecordError
+from paycli.gateways.base import (
+    Origin,
+    Provider,
+    QuarantinedRecord,
+    Record,
+    ResponseRecord,
+    Source,
+    SourceError,
+)
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, from_origin, read_callback
+from paycli.money import normalise_currency, parse_amount
+from paycli.outcome import Authenticity, Status
+
+# The fields of the MAC, in the order Nexi concatenates them (notifica.php; mlocati getFieldsForMac()).
+MAC_FIELDS = ("codTrans", "esito", "importo", "divisa", "data", "orario", "codAut")
+STATUSES: Mapping[str, Status] = {
+    "OK": Status.APPROVED,
+    "KO": Status.REFUSED,
+    "ANNULLO": Status.REFUSED,  # the buyer cancelled on the payment page
+    "ERRORE": Status.REFUSED,  # a formal error in the merchant's call: no payment was taken
+    "PEN": Status.PENDING,
+}
+# The "Codice base" flow sends the alphabetic EUR; Nexi's API flows send the ISO 4217 numeric code. Only
+# 978 is documented for Nexi (formats document 4 and 8.2), so only it is translated.
+NUMERIC_CURRENCIES: Mapping[str, str] = {"978": "EUR"}
+# UNCONFIRMED in the formats document: the zone of `data`/`orario`. Nexi's servers and its back office
+# keep Italian time, so the careful reading is Europe/Rome, whatever zone the shop configures.
+NEXI_ZONE = ZoneInfo("Europe/Rome")
+_DIGITS = re.compile(rb"[0-9]+")
+# Identify: `codTrans` is Nexi's own name; with one more of its result fields the body is a notification
+# (or a damaged one, which is better quarantined as Nexi's with a reason than refused by everyone).
+_OTHER_FIELDS = {b"esito", b"importo", b"divisa", b"mac", b"codAut", b"orario"}
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+class NexiProvider(Provider):
+    name = "nexi"
+    description = "Nexi XPay (Codice base / Pagamento semplice) payment result notifications"
+    reads = (
+        "urlpost server-to-server notification: form-encoded POST body (bare, .headers sidecar, HTTP dump)",
+        "browser return to url: GET query string (HTTP request dump)",
+    )
+    settings: ClassVar[Mapping[str, Setting]] = {
+        "mac_key": Setting(
+            Secret,
+            help="the MAC key (chiave segreta) of the XPay terminal; without it the MAC cannot be checked",
+        ),
+        "mac_algorithm": Setting(
+            str,
+            default="sha1",
+            choices=("sha1", "sha256"),
+            help="the MAC hash: sha1 (Nexi's default) or sha256 (if Nexi's support enabled it)",
+        ),
+        "alias": Setting(
+            str,
+            help="the merchant alias (ALIAS_WEB_...); when set, a notification for another alias is "
+            "quarantined instead of counted",
+        ),
+    }
+
+    # -- identify ------------------------------------------------------------------------------
+    def identify(self, source: Source) -> bool:
+        head = source.head
+        if len(head) >= MAX_CALLBACK_BYTES:
+            return False  # a notification is a few hundred bytes
+        if head.startswith(_UTF16_BOMS):
+            # A notification re-saved as UTF-16 by an editor: claim it to say so, if it is one.
+            return _looks_like_nexi(_utf16_to_ascii(head))
+        callback = read_callback(source)
+        if callback is None or callback.content_type in ("application/json", "text/xml", "application/xml"):
+            return False
+        return _looks_like_nexi(_form_data(callback))
+
+    # -- extract -------------------------------------------------------------------------------
+    def extract(self, source: Source) -> Iterator[Record]:
+        if len(source.head) >= MAX_CALLBACK_BYTES:
+            # Reached only with --gateway nexi (identify refuses it): the head would not be the whole
+            # file, and a stored message must be its file's bytes exactly.
+            raise SourceError("larger than 64 KiB: not a Nexi notification, which is a few hundred bytes")
+        yield self.reinterpret(Origin(line=None, raw=source.head, context=None, headers=source.headers))
+
+    def reinterpret(self, origin: Origin) -> Record:
+        if origin.raw.startswith(_UTF16_BOMS):
+            return QuarantinedRecord(
+                origin,
+                "nexi: the file is UTF-16 text, not the form data Nexi posts (re-saved by an editor?); "
+                "the MAC was computed over the original bytes",
+            )
+        fields = _form(_form_data(from_origin(origin)))
+        try:
+            return self._record(origin, fields)
+        except RecordError as exc:
+            return QuarantinedRecord(origin, f"nexi: {exc}")
+
+    # -- one notification ----------------------------------------------------------------------
+    def _record(self, origin: Origin, fields: Mapping[str, bytes]) -> Record:
+        missing = [name for name in MAC_FIELDS if name not in fields]
+        if missing:
+            # The official sample answers 500 to a notification without all seven: Nexi never sends one.
+            raise RecordError(f"field{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing")
+        for name in ("codTrans", "esito", "importo", "divisa", "data", "orario"):
+            if not fields[name].strip():
+                raise RecordError(f"field {name} is empty")
+        alias = self.options.get("alias")
+        if alias and "alias" in fields and _text(fields["alias"]) != alias:
+            return QuarantinedRecord(
+                origin,
+                f"nexi: alias '{_quote(_text(fields['alias']))}' is not the configured alias '{alias}'",
+            )
+        reference = _text(fields["codTrans"])
+        esito = _text(fields["esito"])
+        cod_aut = _text(fields["codAut"])
+        currency = _currency(fields["divisa"])
+        importo = fields["importo"]
+        if not _DIGITS.fullmatch(importo):
+            raise RecordError(f"importo '{_quote(_text(importo))}' is not a whole number of cents")
+        amount = parse_amount(importo.decode("ascii"), currency, minor_units=True)
+        occurred = _when(fields["data"], fields["orario"])
+        key = "|".join(_text(fields[name]) for name in ("codTrans", "esito", "codAut", "data", "orario"))
+        return ResponseRecord(
+            origin,
+            reference=reference,
+            dedupe_key=key,
+            status=STATUSES.get(esito, Status.UNKNOWN),
+            raw_status=esito,
+            authenticity=self._check_mac(fields),
+            amount_minor=amount,
+            currency=currency,
+            # No Nexi transaction id in this flow: codTrans is the merchant's, so the authorization code
+            # is what tells two approvals of one codTrans apart (double charge).
+            gateway_txn_id=cod_aut or None,
+            occurred_at=occurred,
+        )
+
+    def _check_mac(self, fields: Mapping[str, bytes]) -> Authenticity:
+        key = self.options.get("mac_key")
+        if not isinstance(key, Secret) or not key:
+            return Authenticity.UNVERIFIABLE
+        sent = fields.get("mac", b"").strip().lower()
+        if not sent:
+            return Authenticity.INVALID  # a key is configured, so an unsigned message proves nothing
+        algorithm = hashlib.sha256 if self.options.get("mac_algorithm") == "sha256" else hashlib.sha1
+        message = b"".join(name.encode() + b"=" + fields[name] for name in MAC_FIELDS)
+        expected = algorithm(message + key.reveal().encode("utf-8")).hexdigest().encode("ascii")
+        return Authenticity.VALID if hmac.compare_digest(expected, sent) else Authenticity.INVALID
+
+
+# -- reading the form ------------------------------------------------------------------------------
+def _form_data(callback: Callback) -> bytes:
+    """The form as sent: the query string of a GET, else the body."""
+    if callback.method == "GET":
+        return callback.query.encode("latin-1", "replace")
+    return callback.body.strip(b"\r\n")
+
+
+def _form(data: bytes) -> dict[str, bytes]:
+    """``name=value&…`` with each value's bytes percent-decoded and nothing else (last value wins)."""
+    fields: dict[str, bytes] = {}
+    for part in data.split(b"&"):
+        if not part:
+            continue
+        name, _, value = part.partition(b"=")
+        fields[_text(unquote_to_bytes(name.replace(b"+", b" ")))] = unquote_to_bytes(
+            value.replace(b"+", b" ")
+        )
+    return fields
+
+
+def _looks_like_nexi(data: bytes) -> bool:
+    names = {part.partition(b"=")[0] for part in data.split(b"&")}
+    return b"codTrans" in names and bool(names & _OTHER_FIELDS)
+
+
+def _utf16_to_ascii(head: bytes) -> bytes:
+    try:
+        return head.decode("utf-16").encode("ascii", "replace")
+    except UnicodeDecodeError:
+        return b""
+
+
+def _text(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("cp1252", "replace")
+
+
+def _quote(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _currency(divisa: bytes) -> str:
+    text = _text(divisa).strip()
+    if text.isdigit():
+        if text not in NUMERIC_CURRENCIES:
+            raise RecordError(f"divisa '{_quote(text)}' is a numeric currency code paycli does not know")
+        return NUMERIC_CURRENCIES[text]
+    return normalise_currency(text)
+
+
+def _when(data: bytes, orario: bytes) -> datetime:
+    text = _text(data).strip() + _text(orario).strip()
+    try:
+        # strptime alone would take "2024514" for 2024-05-14: the width is checked too.
+        if len(text) != 14 or not text.isascii():
+            raise ValueError(text)
+        naive = datetime.strptime(text, "%Y%m%d%H%M%S")
+    except ValueError:
+        raise RecordError(f"data/orario '{_quote(text)}' is not YYYYMMDD HHMMSS") from None
+    return naive.replace(tzinfo=NEXI_ZONE, fold=0).astimezone(UTC)

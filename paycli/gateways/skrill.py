@@ -1,0 +1,274 @@
+"""Skrill (Moneybookers) Quick Checkout: the ``status_url`` post.
+
+Skrill posts a form-encoded body to the merchant's ``status_url`` every time a payment changes status
+(pending 0, processed 2, cancelled -1, failed -2, chargeback -3), and again until it gets HTTP 200.
+Fields, statuses and the signature are described in /work/shared/gateway-formats.md section 3, whose
+sources are the Skrill/Paysafe pages "Appendix D: MD5 Signature"
+(https://docs.paysafe.com/docs/digital-wallets/quick-checkout/md5) and "Payout status notification"
+(https://docs.paysafe.com/docs/digital-wallets/unlinked-merchant-bank-payouts/payout-status-notification),
+xaerobiont/php-skrill-quick-checkout ``src/StatusResponse.php`` @e7d44f4b and zba/dtc
+``client/moneybookers.php``.
+
+- ``transaction_id`` is the merchant reference (the request's txn_id; formats doc 8.3), and
+  ``mb_transaction_id`` Skrill's own id. One response is ``mb_transaction_id`` + ``status``
+  (design.md 3.1).
+- Authenticity: ``md5sig`` = upper-case MD5 of ``merchant_id + transaction_id + UPPER(MD5(secret word))
+  + mb_amount + mb_currency + status``, each value exactly as posted; ``sha2sig`` (optional, off by
+  default at Skrill) is the same string hashed with SHA-256. Both are checked when present, in constant
+  time. A ``merchant_id`` (or ``pay_to_email``) other than the configured one makes the post invalid.
+- The amount compared with the request is ``amount``/``currency``, "as in the merchant's request":
+  ``mb_amount``/``mb_currency`` are in the currency of the merchant's Skrill wallet, which may differ
+  from the currency the shop charged in (Skrill converts). But ``amount``/``currency`` are NOT covered by
+  the signature, so when both sides are in the same currency the unsigned amount must equal the signed
+  ``mb_amount``, or the post is treated as tampered (authenticity invalid).
+
+A Skrill post carries no time of its own, so ``occurred_at`` is left empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterator, Mapping
+from typing import ClassVar
+from urllib.parse import parse_qsl
+
+from paycli.config import Secret, Setting
+from paycli.errors import RecordError
+from paycli.gateways.base import (
+    Origin,
+    Provider,
+    QuarantinedRecord,
+    Record,
+    ResponseRecord,
+    Source,
+    SourceError,
+)
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, from_origin, read_callback
+from paycli.money import normalise_currency, parse_amount
+from paycli.outcome import Authenticity, Status
+
+# Skrill's ``status`` values (formats doc section 3; xaerobiont StatusResponse.php constants).
+STATUSES: Mapping[str, Status] = {
+    "2": Status.APPROVED,  # processed
+    "0": Status.PENDING,  # pending, e.g. a bank transfer not yet arrived
+    "-1": Status.REFUSED,  # cancelled by the customer
+    "-2": Status.REFUSED,  # failed (failed_reason_code says why)
+    "-3": Status.REVERSED,  # chargeback, after a 2
+}
+# Without these a post cannot be signed-checked nor linked: it is quarantined, not guessed.
+REQUIRED = ("merchant_id", "transaction_id", "mb_transaction_id", "mb_amount", "mb_currency", "status")
+# The form content types a Skrill post can come with; none at all for a bare body without headers.
+_FORM_TYPES = ("", "application/x-www-form-urlencoded")
+FALLBACK_ENCODING = "cp1252"
+
+
+class SkrillProvider(Provider):
+    name = "skrill"
+    description = "Skrill Quick Checkout status_url posts (formats doc section 3)"
+    reads = (
+        "status_url post: the bare form body, with an optional .headers sidecar",
+        "a raw HTTP request dump of the post",
+    )
+    settings: ClassVar[Mapping[str, Setting]] = {
+        "merchant_id": Setting(
+            str,
+            help="your numeric Skrill merchant id; a post naming another merchant_id is invalid",
+        ),
+        "secret_word": Setting(
+            Secret,
+            help="the secret word of Settings > Developer Settings, used to check md5sig and sha2sig; "
+            "without it posts are unverifiable",
+        ),
+        "pay_to_email": Setting(
+            str,
+            help="optional: your Skrill account e-mail; when set, a post paying another account is invalid",
+        ),
+    }
+    needs_config = False
+
+    # -- identify ------------------------------------------------------------------------------
+    def identify(self, source: Source) -> bool:
+        callback = read_callback(source)
+        if callback is None or callback.content_type not in _FORM_TYPES:
+            return False
+        data = _form_data(callback)
+        if b"\x00" in data:
+            return False
+        # ``mb_transaction_id`` is Skrill's own field name (the "mb" of Moneybookers): no other gateway
+        # nor the shop's CSV has it. A post cut short after it is still Skrill's, and is quarantined
+        # by extract with the missing fields named.
+        return "mb_transaction_id" in _raw_fields(data)
+
+    # -- extract -------------------------------------------------------------------------------
+    def extract(self, source: Source) -> Iterator[Record]:
+        with source.open() as stream:
+            raw = stream.read(MAX_CALLBACK_BYTES + 1)
+        if len(raw) > MAX_CALLBACK_BYTES:
+            # Only reached with --gateway skrill: a real post is a few hundred bytes.
+            raise SourceError(f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a Skrill status_url post")
+        yield self.reinterpret(Origin(None, raw, None, source.headers))
+
+    def reinterpret(self, origin: Origin) -> Record:
+        try:
+            return self._interpret(origin)
+        except RecordError as exc:
+            return QuarantinedRecord(origin, f"{self.name}: {exc}")
+
+    # -- one post ------------------------------------------------------------------------------
+    def _interpret(self, origin: Origin) -> Record:
+        if len(origin.raw) > MAX_CALLBACK_BYTES:
+            raise RecordError(f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a Skrill status_url post")
+        callback = from_origin(origin)
+        if callback.content_type not in _FORM_TYPES:
+            raise RecordError(f"content type '{callback.content_type}' is not a Skrill form post")
+        data = _form_data(callback)
+        if b"\x00" in data:
+            raise RecordError("binary data, not a Skrill form post")
+        _check_complete(callback, data)
+        posted = _raw_fields(data)
+        missing = [name for name in REQUIRED if not posted.get(name, b"").strip()]
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise RecordError(f"not a complete Skrill post: missing field{plural} {', '.join(missing)}")
+        charset = _charset(callback)
+        text = {name: _decode(value, charset) for name, value in posted.items()}
+
+        raw_status = text["status"].strip()
+        status = STATUSES.get(raw_status, Status.UNKNOWN)
+        mb_currency = _currency(text, "mb_currency")
+        mb_amount = _amount(text, "mb_amount", mb_currency, status)
+        amount, currency = mb_amount, mb_currency
+        if text.get("amount", "").strip() and text.get("currency", "").strip():
+            currency = _currency(text, "currency")
+            amount = _amount(text, "amount", currency, status)
+
+        authenticity = self._authenticity(posted, text)
+        if authenticity is not Authenticity.INVALID and currency == mb_currency and amount != mb_amount:
+            # amount/currency are outside the signature: in the same currency they must repeat the
+            # signed mb_amount, or someone changed them.
+            authenticity = Authenticity.INVALID
+
+        mb_transaction_id = text["mb_transaction_id"].strip()
+        return ResponseRecord(
+            origin,
+            reference=text["transaction_id"].strip(),
+            dedupe_key=f"{mb_transaction_id}:{raw_status}",
+            status=status,
+            raw_status=raw_status,
+            authenticity=authenticity,
+            amount_minor=amount,
+            currency=currency,
+            gateway_txn_id=mb_transaction_id,
+        )
+
+    def _authenticity(self, posted: Mapping[str, bytes], text: Mapping[str, str]) -> Authenticity:
+        merchant_id = str(self.options.get("merchant_id") or "").strip()
+        if merchant_id and text["merchant_id"].strip() != merchant_id:
+            return Authenticity.INVALID  # a post for another merchant account
+        pay_to = str(self.options.get("pay_to_email") or "").strip()
+        if pay_to and text.get("pay_to_email", "").strip().lower() != pay_to.lower():
+            return Authenticity.INVALID  # money paid to another Skrill account
+        secret = self.options.get("secret_word")
+        if not isinstance(secret, Secret) or not secret:
+            return Authenticity.UNVERIFIABLE
+        md5sig = posted.get("md5sig", b"").strip()
+        sha2sig = posted.get("sha2sig", b"").strip()
+        if not md5sig and not sha2sig:
+            return Authenticity.INVALID  # Skrill always signs: an unsigned post is not Skrill's
+        word = hashlib.md5(secret.reveal().encode("utf-8")).hexdigest().upper().encode("ascii")
+        # The values exactly as posted (bytes, after percent-decoding): the doc says to hash them so.
+        signed = b"".join(
+            (
+                posted["merchant_id"],
+                posted["transaction_id"],
+                word,
+                posted["mb_amount"],
+                posted["mb_currency"],
+                posted["status"],
+            )
+        )
+        checks = []
+        if md5sig:
+            checks.append((md5sig, hashlib.md5(signed).hexdigest().upper().encode("ascii")))
+        if sha2sig:
+            checks.append((sha2sig, hashlib.sha256(signed).hexdigest().upper().encode("ascii")))
+        # Every signature present must match; compare_digest over all of them, no early exit.
+        ok = True
+        for given, expected in checks:
+            ok &= hmac.compare_digest(given.upper(), expected)
+        return Authenticity.VALID if ok else Authenticity.INVALID
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _form_data(callback: Callback) -> bytes:
+    """The form-encoded bytes of a callback: the query string of a GET, else the body."""
+    if callback.method == "GET":
+        return callback.query.encode("latin-1", "replace")
+    # A form body never ends in a raw newline (it would be percent-encoded); a file saved by an editor
+    # or a log may add one, which must not become part of the last field (often a signed one).
+    return callback.body.rstrip(b"\r\n")
+
+
+def _check_complete(callback: Callback, data: bytes) -> None:
+    """A body cut short (a full disk, a proxy's log limit) is quarantined, not read as what is left."""
+    if re.search(rb"%[0-9A-Fa-f]?$", data):
+        raise RecordError("the body ends inside a %-escape: truncated")
+    length = (callback.header("content-length") or "").strip()
+    if callback.method == "POST" and length.isdigit() and len(callback.body) < int(length):
+        raise RecordError(
+            f"the body has {len(callback.body)} bytes, its Content-Length says {length}: truncated"
+        )
+
+
+def _raw_fields(data: bytes) -> dict[str, bytes]:
+    """The form fields as bytes, percent-escapes decoded, nothing re-encoded (last value wins).
+
+    latin-1 maps each byte to one character and back, so the values are the bytes Skrill posted,
+    which is what the signature is computed over, whatever their charset.
+    """
+    pairs = parse_qsl(data.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    return {
+        name.encode("latin-1").decode("ascii", "replace"): value.encode("latin-1") for name, value in pairs
+    }
+
+
+def _charset(callback: Callback) -> str | None:
+    content_type = callback.header("content-type") or ""
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return None
+
+
+def _decode(value: bytes, charset: str | None) -> str:
+    # Skrill does not name a charset (UNCONFIRMED): UTF-8, else Windows-1252 as the careful reading of
+    # an older Moneybookers integration; a charset named in Content-Type wins.
+    if charset:
+        try:
+            return value.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode(FALLBACK_ENCODING, errors="replace")
+
+
+def _currency(text: Mapping[str, str], name: str) -> str:
+    try:
+        return normalise_currency(text[name])
+    except RecordError as exc:
+        raise RecordError(f"{name}: {exc}") from None
+
+
+def _amount(text: Mapping[str, str], name: str, currency: str, status: Status) -> int:
+    # A chargeback may be posted with a minus sign (UNCONFIRMED): it still concerns the payment's
+    # amount, so keep its size. Any other negative amount is not a payment.
+    try:
+        minor = parse_amount(text[name], currency, allow_negative=status is Status.REVERSED)
+    except RecordError as exc:
+        raise RecordError(f"{name}: {exc}") from None
+    return abs(minor)

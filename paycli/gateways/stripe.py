@@ -1,0 +1,481 @@
+"""Stripe webhook Events: one JSON ``Event`` a file, signed in its ``Stripe-Signature`` header.
+
+Stripe POSTs an Event object (``{"id": "evt_...", "object": "event", "type": ..., "created": <unix s>,
+"livemode": ..., "data": {"object": <the resource>}}``) and signs it with the endpoint's secret
+(gateway-formats.md section 2, from stripe/stripe-python ``stripe/_event.py``, ``_payment_intent.py``,
+``_charge.py``, ``checkout/_session.py`` and ``_webhook.py`` @6c6e3736). A file holds the body, with its
+headers in a ``.headers`` sidecar or as a raw HTTP request dump (design.md 5.2).
+
+What it maps (design.md 3.1; the resource is ``data.object``):
+
+- approved: ``payment_intent.succeeded``, ``charge.succeeded`` (captured), ``charge.captured``,
+  ``checkout.session.completed`` with ``payment_status=paid``, ``checkout.session.async_payment_succeeded``;
+- refused: ``payment_intent.payment_failed``, ``payment_intent.canceled``, ``charge.failed``,
+  ``charge.expired``, ``checkout.session.async_payment_failed``, ``checkout.session.expired``;
+- pending: ``payment_intent.processing``, ``payment_intent.amount_capturable_updated`` and a
+  ``charge.succeeded`` that is only authorised (``captured: false``), ``charge.pending``,
+  ``checkout.session.completed`` with ``payment_status=unpaid``;
+- refunded: ``charge.refunded``, ``charge.refund.updated`` (unless the refund failed or was cancelled);
+- reversed: ``charge.dispute.*`` (unless the dispute was won or the inquiry closed, see ``_dispute``);
+- informational: every other event (``payment_intent.created``, ``charge.updated``, ``customer.*``...).
+
+One payment sends a PaymentIntent, a Charge and maybe a Checkout Session event; they are one response
+whatever their order, so every field of the response identity is taken so that they agree: the dedupe
+key and the gateway transaction id are the PaymentIntent id (``pi_...``), the amount is what was
+collected (equal on all three for a payment taken in full), the currency is upper-cased.
+
+The signature (``check_signature``) is HMAC-SHA256 of ``"<t>.<raw body>"`` with the whole endpoint
+secret (``whsec_...``) as key, any of the header's ``v1`` values matching; it is the check of
+``stripe.WebhookSignature.verify_header``. Files of the past are checked without a time limit; the
+callback receiver passes ``now`` to apply ``tolerance_seconds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar
+
+from paycli.config import Secret, Setting
+from paycli.errors import RecordError
+from paycli.gateways.base import (
+    HEAD_BYTES,
+    InfoRecord,
+    Origin,
+    Provider,
+    QuarantinedRecord,
+    Record,
+    ResponseRecord,
+    Source,
+    SourceError,
+)
+from paycli.gateways.callback import Callback, from_origin
+from paycli.money import normalise_currency
+from paycli.outcome import Authenticity, Status
+
+__all__ = ["SignatureCheck", "StripeProvider", "check_signature", "verify_signature"]
+
+DEFAULT_TOLERANCE = 300  # seconds; the value of the official SDKs (Webhook.DEFAULT_TOLERANCE)
+SIGNATURE_HEADER = "stripe-signature"
+_RAW_STATUS_LIMIT = 64  # the width of the store's raw_status column
+_ID_LIMIT = 128  # the width of the store's reference and gateway_txn_id columns (and of a txn_id)
+
+# Cheap and specific: a JSON object that says it is a Stripe event (v1 snapshot or v2 thin event).
+_EVENT_MARK = re.compile(rb'"object"\s*:\s*"(?:v2\.core\.)?event"')
+_DIGITS = re.compile(r"[0-9]+")
+
+
+# -- the signature ---------------------------------------------------------------------------------
+class SignatureCheck(Enum):
+    """The result of checking a ``Stripe-Signature`` header; only VALID is true in a boolean context."""
+
+    VALID = "valid"
+    INVALID = "invalid"  # missing or malformed header, no v1 value, or no v1 value matches
+    EXPIRED = "expired"  # a matching signature older than the tolerance (live callbacks only)
+
+    def __bool__(self) -> bool:
+        return self is SignatureCheck.VALID
+
+
+def check_signature(
+    payload: bytes,
+    header: str | None,
+    secret: str,
+    *,
+    now: int | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+) -> SignatureCheck:
+    """Check a webhook body against its ``Stripe-Signature`` header (``t=<unix>,v1=<hex>[,v1=...]``).
+
+    As stripe-python's ``WebhookSignature.verify_header``: the items are split on ``,`` then on the first
+    ``=``; the first ``t`` is the timestamp; every ``v1`` is a candidate and ``v0`` or other schemes are
+    ignored; the expected value is HMAC-SHA256(secret, f"{t}.{body}") in lower-case hex, compared in
+    constant time. The age is checked only when ``now`` is given (a live callback) and ``tolerance`` is
+    positive, after the signature, and only against the past, as the SDK does. The body is signed as
+    the bytes received: for Stripe's UTF-8 JSON that is the SDK's decoded text, encoded again.
+    """
+    if not header or not secret:
+        return SignatureCheck.INVALID
+    timestamp: str | None = None
+    candidates: list[str] = []
+    for item in header.split(","):
+        scheme, sep, value = item.partition("=")
+        if not sep:
+            continue
+        if scheme == "t" and timestamp is None:
+            timestamp = value
+        elif scheme == "v1":
+            candidates.append(value)
+    if timestamp is None or not _DIGITS.fullmatch(timestamp) or not candidates:
+        return SignatureCheck.INVALID
+    signed = timestamp.encode("ascii") + b"." + payload
+    expected = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest().encode("ascii")
+    # Every candidate is compared (no early exit), each in constant time; bytes, because
+    # compare_digest refuses a str that is not ASCII and a header may hold anything.
+    matches = [hmac.compare_digest(expected, c.encode("utf-8", "replace")) for c in candidates]
+    if not any(matches):
+        return SignatureCheck.INVALID
+    if now is not None and tolerance > 0 and int(timestamp) < now - tolerance:
+        return SignatureCheck.EXPIRED
+    return SignatureCheck.VALID
+
+
+def verify_signature(
+    payload: bytes,
+    header: str | None,
+    secret: str,
+    *,
+    now: int | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+) -> bool:
+    """True when ``check_signature`` says VALID."""
+    return check_signature(payload, header, secret, now=now, tolerance=tolerance) is SignatureCheck.VALID
+
+
+# -- reading an event ------------------------------------------------------------------------------
+class _Unreadable(Exception):
+    """The message cannot be interpreted; the text says why, for a person."""
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What one event says: a status, or None for an informational event (``note`` says why)."""
+
+    status: Status | None
+    amount_field: str | None = None  # which field of the resource holds the amount of the response
+    qualifier: str | None = None  # what besides the type decided the status, shown in raw_status
+    note: str | None = None
+
+
+def _load_event(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise _Unreadable("empty body")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"body is not UTF-8 (byte {exc.start}); Stripe sends UTF-8 JSON") from None
+    try:
+        # Decimal, so that a malformed amount such as 49.9 is seen as not an integer, never a float
+        event = json.loads(text, parse_float=Decimal)
+    except ValueError as exc:
+        raise _Unreadable(f"not valid JSON, truncated or damaged ({exc})") from None
+    if not isinstance(event, dict):
+        raise _Unreadable("not a Stripe Event: the JSON is not an object")
+    kind = event.get("object")
+    if kind == "v2.core.event":
+        raise _Unreadable("a thin event (v2) carries no payment: fetch it from the Stripe API")
+    if kind != "event":
+        raise _Unreadable(f"not a Stripe Event: 'object' is {_show(kind)}, not 'event'")
+    if not isinstance(event.get("type"), str) or not event["type"]:
+        raise _Unreadable("the event has no type")
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise _Unreadable(f"event {event['type']} has no data.object")
+    return event
+
+
+def _show(value: object) -> str:
+    """A JSON value quoted for a reason: strings in quotes, numbers as written, never too long."""
+    text = str(value) if isinstance(value, int | Decimal) and not isinstance(value, bool) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _expected_object(event_type: str) -> str | None:
+    """The resource an event type carries, or None for types that are not read."""
+    if event_type.startswith("payment_intent."):
+        return "payment_intent"
+    if event_type.startswith("charge.dispute."):
+        return "dispute"
+    if event_type.startswith("charge.refund."):
+        return "refund"
+    if event_type.startswith("charge."):
+        return "charge"
+    if event_type.startswith("checkout.session."):
+        return "checkout.session"
+    return None
+
+
+def _read(event_type: str, obj: Mapping[str, Any]) -> _Reading:
+    """The status an event type (and its resource, where the type is not enough) stands for."""
+    info = _Reading(None, note=f"{event_type}: no outcome")
+    if event_type.startswith("payment_intent."):
+        return {
+            "payment_intent.succeeded": _Reading(Status.APPROVED, "amount_received"),
+            "payment_intent.payment_failed": _Reading(Status.REFUSED, "amount"),
+            "payment_intent.canceled": _Reading(Status.REFUSED, "amount"),
+            "payment_intent.processing": _Reading(Status.PENDING, "amount"),
+            # authorised, to be captured: not yet money received (manual capture)
+            "payment_intent.amount_capturable_updated": _Reading(Status.PENDING, "amount"),
+        }.get(event_type, info)
+    if event_type.startswith("charge.dispute."):
+        return _dispute(event_type, obj)
+    if event_type.startswith("charge.refund."):
+        if event_type != "charge.refund.updated":
+            return info
+        refund_status = obj.get("status")
+        if refund_status in ("failed", "canceled"):
+            # the money did not go back: the approval stands, the trail shows the attempt
+            return _Reading(None, note=f"{event_type}: refund {refund_status}, no money returned")
+        return _Reading(Status.REFUNDED, "amount", _word(refund_status))
+    if event_type.startswith("charge."):
+        if event_type == "charge.succeeded":
+            # With manual capture, charge.succeeded means authorised: the money is taken only on
+            # capture (charge.captured, payment_intent.succeeded). Only an explicit false is read so.
+            if obj.get("captured") is False:
+                return _Reading(Status.PENDING, "amount", "not captured")
+            return _Reading(Status.APPROVED, "amount_captured")
+        return {
+            "charge.captured": _Reading(Status.APPROVED, "amount_captured"),
+            "charge.failed": _Reading(Status.REFUSED, "amount"),
+            "charge.expired": _Reading(Status.REFUSED, "amount"),
+            "charge.pending": _Reading(Status.PENDING, "amount"),
+            # the cumulative refunded amount: what the operator needs to see (full or partial)
+            "charge.refunded": _Reading(Status.REFUNDED, "amount_refunded"),
+        }.get(event_type, info)
+    if event_type.startswith("checkout.session."):
+        if event_type == "checkout.session.completed":
+            payment_status = obj.get("payment_status")
+            if payment_status == "paid":
+                return _Reading(Status.APPROVED, "amount_total", "paid")
+            if payment_status == "unpaid":
+                # a delayed method: async_payment_succeeded or _failed follows
+                return _Reading(Status.PENDING, "amount_total", "unpaid")
+            if payment_status == "no_payment_required":
+                return _Reading(None, note=f"{event_type}: no payment required")
+            return _Reading(Status.UNKNOWN, "amount_total", f"payment_status={_word(payment_status)}")
+        return {
+            "checkout.session.async_payment_succeeded": _Reading(Status.APPROVED, "amount_total"),
+            "checkout.session.async_payment_failed": _Reading(Status.REFUSED, "amount_total"),
+            "checkout.session.expired": _Reading(Status.REFUSED, "amount_total"),
+        }.get(event_type, info)
+    return _Reading(None, note=f"event type {event_type} is not a payment outcome")
+
+
+def _dispute(event_type: str, obj: Mapping[str, Any]) -> _Reading:
+    """A dispute (chargeback) takes the money back: reversed, except when it ends in the merchant's favour.
+
+    A dispute closed as ``won`` (or an inquiry closed as ``warning_closed``), and
+    ``charge.dispute.funds_reinstated``, return the money: they are informational. They do not undo
+    the reversed response of the dispute's opening, if that was ingested: the request stays VERIFICARE
+    (refund_after_approval) until an operator resolves it, who is the one to confirm the win on the
+    dashboard. Mapping them to ``approved`` would fold them into the payment's approval and hide them.
+    """
+    status = obj.get("status")
+    if event_type == "charge.dispute.funds_reinstated" or status in ("won", "warning_closed"):
+        return _Reading(None, note=f"{event_type}: dispute {_word(status)}, the funds stay with the merchant")
+    return _Reading(Status.REVERSED, "amount", _word(status))
+
+
+def _word(value: object) -> str:
+    return value if isinstance(value, str) and value else "?"
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _id_of(value: object) -> str | None:
+    """An id field, which an expanded event carries as the whole object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return _text(value)
+
+
+def _minor(obj: Mapping[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if value is None:
+        raise _Unreadable(f"{obj.get('object')} has no {name}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Unreadable(f"{name} {_show(value)} is not an integer number of minor units")
+    if value < 0:
+        raise _Unreadable(f"{name} {value} is negative")
+    return value
+
+
+# -- the provider ----------------------------------------------------------------------------------
+class StripeProvider(Provider):
+    name = "stripe"
+    description = "Stripe webhook Events (JSON, signed in the Stripe-Signature header)"
+    reads = (
+        "Stripe Event JSON body, with a .headers sidecar holding Stripe-Signature",
+        "raw HTTP request dump of a Stripe webhook POST",
+    )
+    settings: ClassVar[Mapping[str, Setting]] = {
+        "webhook_secret": Setting(
+            Secret,
+            help="the endpoint's signing secret (whsec_...); unset: events are kept as unverifiable",
+        ),
+        "reference_key": Setting(
+            str,
+            default="txn_id",
+            help="the metadata key that holds the request's txn_id; a Checkout Session's "
+            "client_reference_id also matches",
+        ),
+        "tolerance_seconds": Setting(
+            int,
+            default=DEFAULT_TOLERANCE,
+            help="live callbacks only: the oldest signature accepted, in seconds; files are checked "
+            "without a time limit",
+        ),
+    }
+    needs_config = False
+
+    # -- settings ------------------------------------------------------------------------------
+    @property
+    def _secret(self) -> str | None:
+        value = self.options.get("webhook_secret")
+        if isinstance(value, Secret):
+            return value.reveal() or None
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def reference_key(self) -> str:
+        return str(self.options.get("reference_key") or "txn_id")
+
+    @property
+    def tolerance(self) -> int:
+        value = self.options.get("tolerance_seconds")
+        return value if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_TOLERANCE
+
+    # -- identify ------------------------------------------------------------------------------
+    def identify(self, source: Source) -> bool:
+        callback = from_origin(Origin(None, source.head, None, source.headers))
+        if callback.header(SIGNATURE_HEADER) is not None:
+            return True  # only Stripe sends it; a damaged body with it is still Stripe's to quarantine
+        body = callback.body.lstrip()
+        return body.startswith(b"{") and _EVENT_MARK.search(body) is not None
+
+    # -- extract -------------------------------------------------------------------------------
+    def extract(self, source: Source) -> Iterator[Record]:
+        if len(source.head) >= HEAD_BYTES:
+            raise SourceError(
+                f"stripe: larger than {HEAD_BYTES // 1024} KiB, too large for one webhook event; "
+                "is it a report or several events in one file?"
+            )
+        yield self.reinterpret(Origin(None, source.head, None, source.headers))
+
+    def reinterpret(self, origin: Origin) -> Record:
+        return self.interpret(origin)
+
+    def interpret(self, origin: Origin, *, now: int | None = None) -> Record:
+        """The record one stored (or just received, with ``now``) callback stands for."""
+        callback = from_origin(origin)
+        try:
+            if callback.method != "POST":
+                raise _Unreadable(f"a {callback.method} request: Stripe posts its events")
+            event = _load_event(callback.body)
+            return self._record(origin, callback, event, now)
+        except (_Unreadable, RecordError) as exc:
+            return QuarantinedRecord(origin, f"stripe: {exc}")
+
+    def authenticate(self, callback: Callback, *, now: int | None = None) -> Authenticity:
+        """valid, invalid (a missing signature too), or unverifiable when no secret is configured."""
+        secret = self._secret
+        if secret is None:
+            return Authenticity.UNVERIFIABLE
+        check = check_signature(
+            callback.body, callback.header(SIGNATURE_HEADER), secret, now=now, tolerance=self.tolerance
+        )
+        return Authenticity.VALID if check else Authenticity.INVALID
+
+    def _record(self, origin: Origin, callback: Callback, event: dict[str, Any], now: int | None) -> Record:
+        event_type: str = event["type"]
+        obj: dict[str, Any] = event["data"]["object"]
+        expected = _expected_object(event_type)
+        if expected is not None and obj.get("object") != expected:
+            raise _Unreadable(f"event {event_type} carries {_show(obj.get('object'))}, not a {expected}")
+        authenticity = self.authenticate(callback, now=now)
+        reference = self._reference(obj)
+        if reference is not None and len(reference) > _ID_LIMIT:
+            raise _Unreadable(f"the reference is longer than {_ID_LIMIT} characters: no txn_id is")
+        test_mode = event.get("livemode") is False
+        reading = _read(event_type, obj)
+        if reading.status is None:
+            note = f"{reading.note} ({_text(event.get('id')) or 'no event id'})"
+            if test_mode:
+                note += ", test mode"
+            if authenticity is Authenticity.INVALID:
+                note += ", signature check failed"
+            return InfoRecord(origin, reference, note)
+        payment = self._payment_id(event_type, obj)
+        if payment is None:
+            raise _Unreadable(f"event {event_type}: the {expected} has no id")
+        if len(payment) > _ID_LIMIT:
+            raise _Unreadable(f"event {event_type}: an id longer than {_ID_LIMIT} characters")
+        assert reading.amount_field is not None
+        amount = self._amount(obj, reading)
+        currency = normalise_currency(_text(obj.get("currency")) or "")
+        qualifiers = [q for q in (reading.qualifier, "test mode" if test_mode else None) if q]
+        raw_status = event_type + (f" ({', '.join(qualifiers)})" if qualifiers else "")
+        return ResponseRecord(
+            origin,
+            reference=reference,
+            dedupe_key=f"{payment}:{reading.status.value}",
+            status=reading.status,
+            raw_status=raw_status[:_RAW_STATUS_LIMIT],
+            authenticity=authenticity,
+            amount_minor=amount,
+            currency=currency,
+            gateway_txn_id=payment,
+            occurred_at=self._created(event),
+        )
+
+    def _reference(self, obj: Mapping[str, Any]) -> str | None:
+        # metadata first: it is what the PaymentIntent (and, when Stripe copies it, the Charge) carries,
+        # so the events of one payment agree on it; a Session's client_reference_id next.
+        metadata = obj.get("metadata")
+        if isinstance(metadata, dict):
+            found = _text(metadata.get(self.reference_key))
+            if found is not None:
+                return found
+        return _text(obj.get("client_reference_id"))
+
+    @staticmethod
+    def _payment_id(event_type: str, obj: Mapping[str, Any]) -> str | None:
+        """The PaymentIntent of the event; else the charge, session, refund or dispute itself.
+
+        A Charge, a Session, a Refund and a Dispute name their PaymentIntent in ``payment_intent``; a
+        charge made without one (the legacy Charges API) is its own payment, and so is a dispute or a
+        refund of it, through their ``charge``.
+        """
+        if event_type.startswith("payment_intent."):
+            return _id_of(obj.get("id"))
+        found = _id_of(obj.get("payment_intent"))
+        if found is None and obj.get("object") in ("refund", "dispute"):
+            found = _id_of(obj.get("charge"))
+        return found or _id_of(obj.get("id"))
+
+    @staticmethod
+    def _amount(obj: Mapping[str, Any], reading: _Reading) -> int:
+        """The amount of the response, in minor units.
+
+        Approved: what was collected, ``amount_received`` of a PaymentIntent or ``amount_captured`` of a
+        Charge (the Session's ``amount_total`` is the total it collects): for a payment taken in full the
+        three agree with ``amount``, so its three events fold into one response, and a partial capture
+        shows as the amount it is. Objects of API versions without those fields fall back to ``amount``.
+        Other statuses: the amount asked for. Refunds: the amount refunded (refunds skip the amount check).
+        """
+        assert reading.amount_field is not None
+        if (
+            reading.amount_field in ("amount_received", "amount_captured")
+            and obj.get(reading.amount_field) is None
+        ):
+            return _minor(obj, "amount")
+        return _minor(obj, reading.amount_field)
+
+    @staticmethod
+    def _created(event: Mapping[str, Any]) -> datetime | None:
+        created = event.get("created")
+        if isinstance(created, bool) or not isinstance(created, int):
+            return None
+        try:
+            return datetime.fromtimestamp(created, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None

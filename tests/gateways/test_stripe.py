@@ -1,0 +1,708 @@
+"""The Stripe provider, as a specification: webhook Events in, one record each (gateway-formats.md 2).
+
+The events are built here from the fields the formats document lists (stripe-python's resource
+classes @6c6e3736) and signed with the official ``stripe`` package, so the signature check is
+cross-checked against Stripe's own code on every run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+
+from paycli.config import Config, Secret
+from paycli.gateways.base import (
+    HEAD_BYTES,
+    InfoRecord,
+    Origin,
+    QuarantinedRecord,
+    Record,
+    ResponseRecord,
+    Source,
+    SourceError,
+)
+from paycli.gateways.stripe import SignatureCheck, StripeProvider, check_signature, verify_signature
+from paycli.ingest import Ingest, response_identity
+from paycli.outcome import Authenticity, Status
+from paycli.store import Store
+from tests.conftest import make_config
+
+SECRET = "whsec_paycliTestSecret_NotReal_4f7d2a9c81e6b035"  # gateway-formats.md 2, example
+T = 1715680800
+PI = "pi_3PGqJ2Hc8vLmR4Tz1aB2cD3e"
+CH = "ch_3PGqJ2Hc8vLmR4Tz1yX8wV7u"
+CS = "cs_test_a1B2c3D4e5F6g7H8i9J0"
+
+
+# -- building events -------------------------------------------------------------------------------
+def payment_intent(**changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "id": PI,
+        "object": "payment_intent",
+        "amount": 4990,
+        "amount_received": 4990,
+        "currency": "eur",
+        "latest_charge": CH,
+        "metadata": {"txn_id": "ORD-STR-1001-1", "order_id": "ORD-STR-1001"},
+        "status": "succeeded",
+    }
+    obj.update(changes)
+    return obj
+
+
+def charge(**changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "id": CH,
+        "object": "charge",
+        "amount": 4990,
+        "amount_captured": 4990,
+        "amount_refunded": 0,
+        "captured": True,
+        "currency": "eur",
+        "metadata": {"txn_id": "ORD-STR-1001-1"},
+        "paid": True,
+        "payment_intent": PI,
+        "refunded": False,
+        "status": "succeeded",
+    }
+    obj.update(changes)
+    return obj
+
+
+def session(**changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "id": CS,
+        "object": "checkout.session",
+        "amount_total": 4990,
+        "client_reference_id": "ORD-STR-1001-1",
+        "currency": "eur",
+        "metadata": {},
+        "mode": "payment",
+        "payment_intent": PI,
+        "payment_status": "paid",
+        "status": "complete",
+    }
+    obj.update(changes)
+    return obj
+
+
+def refund(**changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "id": "re_3PGqJ2Hc8vLmR4Tz1rF1dA1",
+        "object": "refund",
+        "amount": 4990,
+        "charge": CH,
+        "currency": "eur",
+        "metadata": {},
+        "payment_intent": PI,
+        "status": "succeeded",
+    }
+    obj.update(changes)
+    return obj
+
+
+def dispute(**changes: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "id": "du_3PGqJ2Hc8vLmR4Tz1dS9pT2",
+        "object": "dispute",
+        "amount": 4990,
+        "charge": CH,
+        "currency": "eur",
+        "metadata": {},
+        "payment_intent": PI,
+        "reason": "fraudulent",
+        "status": "needs_response",
+    }
+    obj.update(changes)
+    return obj
+
+
+def event(event_type: str, obj: dict[str, Any], **changes: Any) -> bytes:
+    ev: dict[str, Any] = {
+        "id": "evt_3PGqJ2Hc8vLmR4Tz1kL5mN6p",
+        "object": "event",
+        "api_version": "2024-04-10",
+        "created": 1715680762,
+        "data": {"object": obj},
+        "livemode": True,
+        "pending_webhooks": 1,
+        "request": {"id": "req_Qb7nV2xL9pRt4s", "idempotency_key": None},
+        "type": event_type,
+    }
+    ev.update(changes)
+    # Stripe posts pretty-printed JSON; the exact bytes matter only to the signature
+    return json.dumps(ev, indent=2).encode()
+
+
+def sign(body: bytes, secret: str = SECRET, t: int = T) -> str:
+    """The header Stripe would send, made by the official SDK."""
+    return str(stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp=t))
+
+
+def sidecar(body: bytes, secret: str = SECRET, t: int = T) -> str:
+    return f"Content-Type: application/json; charset=utf-8\nStripe-Signature: {sign(body, secret, t)}\n"
+
+
+def http_dump(body: bytes, header: str, method: str = "POST") -> bytes:
+    head = (
+        f"{method} /callbacks/stripe HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: Stripe/1.0 "
+        f"(+https://stripe.com/docs/webhooks)\r\nContent-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nStripe-Signature: {header}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@pytest.fixture
+def provider(config: Config) -> StripeProvider:
+    return StripeProvider("stripe", {"webhook_secret": Secret(SECRET), "reference_key": "txn_id"}, config)
+
+
+@pytest.fixture
+def unconfigured(config: Config) -> StripeProvider:
+    return StripeProvider("stripe", {}, config)
+
+
+def src(raw: bytes, headers: str | None = None, name: str = "evt.json") -> Source:
+    return Source(name=name, path=None, head=raw, headers=headers)
+
+
+def read(p: StripeProvider, raw: bytes, headers: str | None = None) -> Record:
+    records = list(p.extract(src(raw, headers)))
+    assert len(records) == 1
+    # reinterpret reads the stored message the same way
+    assert p.reinterpret(records[0].origin) == records[0]  # type: ignore[union-attr]
+    return records[0]
+
+
+def response(p: StripeProvider, body: bytes, headers: str | None = "") -> ResponseRecord:
+    record = read(p, body, sidecar(body) if headers == "" else headers)
+    assert isinstance(record, ResponseRecord), record
+    return record
+
+
+def quarantined(p: StripeProvider, raw: bytes, headers: str | None = None) -> str:
+    record = read(p, raw, headers)
+    assert isinstance(record, QuarantinedRecord), record
+    assert record.reason.startswith("stripe: ")
+    assert SECRET not in record.reason
+    return record.reason
+
+
+# -- identify --------------------------------------------------------------------------------------
+def test_it_claims_an_event_body_with_its_signature_sidecar(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    assert provider.identify(src(body, sidecar(body)))
+
+
+def test_it_claims_a_bare_event_body_without_headers(provider: StripeProvider) -> None:
+    assert provider.identify(src(event("charge.succeeded", charge())))
+
+
+def test_it_claims_a_raw_http_dump_of_a_webhook_post(provider: StripeProvider) -> None:
+    body = event("charge.succeeded", charge())
+    assert provider.identify(src(http_dump(body, sign(body))))
+
+
+def test_it_claims_a_damaged_body_that_travelled_with_a_stripe_signature(provider: StripeProvider) -> None:
+    assert provider.identify(src(b"\x00\x01garbage", "Stripe-Signature: t=1,v1=00\n"))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"txn_id,order_id,kind,created_at,customer,email,amount,currency,gateway\n"
+        b"T1,O1,order,2026-01-01T10:00:00,Rossi,,49.90,EUR,stripe\n",
+        b'{"txn_id": "T1", "customer": "Rossi", "amount": "49.90", "currency": "EUR", "gateway": "stripe"}\n',
+        b"mc_gross=49.90&invoice=T1&payment_status=Completed&txn_id=9XA&receiver_email=a%40b.example",
+        b'{"id":"WH-2WR32451HC0233532-67976317FL4543714","event_type":"PAYMENT.CAPTURE.COMPLETED",'
+        b'"resource_type":"capture","resource":{"id":"42311647XV020574X","status":"COMPLETED"}}',
+        b"alias=ALIAS_WEB_00000&importo=4990&divisa=EUR&codTrans=T1&esito=OK&mac=abc",
+        b'{"id": "cus_123", "object": "customer"}',
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+        b"",
+    ],
+    ids=[
+        "request-csv",
+        "request-jsonl",
+        "paypal-ipn",
+        "paypal-rest",
+        "nexi",
+        "stripe-customer",
+        "png",
+        "empty",
+    ],
+)
+def test_it_refuses_what_is_not_a_stripe_event(provider: StripeProvider, raw: bytes) -> None:
+    assert not provider.identify(src(raw))
+
+
+# -- statuses --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("event_type", "obj", "status"),
+    [
+        ("payment_intent.succeeded", payment_intent(), Status.APPROVED),
+        ("charge.succeeded", charge(), Status.APPROVED),
+        ("charge.captured", charge(), Status.APPROVED),
+        ("checkout.session.completed", session(), Status.APPROVED),
+        ("checkout.session.async_payment_succeeded", session(), Status.APPROVED),
+        ("payment_intent.payment_failed", payment_intent(status="requires_payment_method", amount_received=0), Status.REFUSED),
+        ("charge.failed", charge(status="failed", paid=False, captured=False, amount_captured=0), Status.REFUSED),
+        ("checkout.session.async_payment_failed", session(payment_status="unpaid"), Status.REFUSED),
+        ("payment_intent.canceled", payment_intent(status="canceled", amount_received=0), Status.REFUSED),
+        ("checkout.session.expired", session(status="expired", payment_status="unpaid", payment_intent=None), Status.REFUSED),
+        ("charge.expired", charge(captured=False, amount_captured=0), Status.REFUSED),
+        ("payment_intent.processing", payment_intent(status="processing", amount_received=0), Status.PENDING),
+        ("payment_intent.amount_capturable_updated", payment_intent(status="requires_capture", amount_received=0), Status.PENDING),
+        ("charge.pending", charge(status="pending", amount_captured=0), Status.PENDING),
+        ("checkout.session.completed", session(payment_status="unpaid"), Status.PENDING),
+        ("charge.refunded", charge(refunded=True, amount_refunded=4990), Status.REFUNDED),
+        ("charge.refund.updated", refund(), Status.REFUNDED),
+        ("charge.dispute.created", dispute(), Status.REVERSED),
+        ("charge.dispute.funds_withdrawn", dispute(status="needs_response"), Status.REVERSED),
+        ("charge.dispute.updated", dispute(status="under_review"), Status.REVERSED),
+        ("charge.dispute.closed", dispute(status="lost"), Status.REVERSED),
+    ],
+)  # fmt: skip
+def test_each_event_type_maps_to_its_status(
+    provider: StripeProvider, event_type: str, obj: dict[str, Any], status: Status
+) -> None:
+    r = response(provider, event(event_type, obj))
+    assert r.status is status
+    assert r.raw_status is not None and r.raw_status.startswith(event_type)
+    assert r.authenticity is Authenticity.VALID
+
+
+def test_an_authorised_but_uncaptured_charge_is_pending_not_approved(provider: StripeProvider) -> None:
+    r = response(provider, event("charge.succeeded", charge(captured=False, amount_captured=0)))
+    assert (r.status, r.raw_status, r.amount_minor) == (
+        Status.PENDING,
+        "charge.succeeded (not captured)",
+        4990,
+    )
+
+
+def test_a_session_with_a_payment_status_nobody_mapped_is_unknown(provider: StripeProvider) -> None:
+    r = response(provider, event("checkout.session.completed", session(payment_status="on_hold")))
+    assert r.status is Status.UNKNOWN
+    assert r.raw_status == "checkout.session.completed (payment_status=on_hold)"
+
+
+@pytest.mark.parametrize(
+    ("event_type", "obj", "words"),
+    [
+        ("payment_intent.created", payment_intent(status="requires_payment_method", amount_received=0), "payment_intent.created"),
+        ("payment_intent.requires_action", payment_intent(status="requires_action", amount_received=0), "requires_action"),
+        ("charge.updated", charge(), "charge.updated"),
+        ("checkout.session.completed", session(payment_status="no_payment_required"), "no payment required"),
+        ("charge.refund.updated", refund(status="failed"), "refund failed"),
+        ("charge.dispute.closed", dispute(status="won"), "dispute won"),
+        ("charge.dispute.closed", dispute(status="warning_closed"), "dispute warning_closed"),
+        ("charge.dispute.funds_reinstated", dispute(status="won"), "funds_reinstated"),
+        ("customer.created", {"id": "cus_1", "object": "customer", "metadata": {}}, "event type customer.created"),
+        ("invoice.paid", {"id": "in_1", "object": "invoice", "amount_paid": 4990}, "event type invoice.paid"),
+    ],
+)  # fmt: skip
+def test_events_without_an_outcome_are_informational_and_say_their_type(
+    provider: StripeProvider, event_type: str, obj: dict[str, Any], words: str
+) -> None:
+    body = event(event_type, obj)
+    record = read(provider, body, sidecar(body))
+    assert isinstance(record, InfoRecord), record
+    assert words in record.note
+    assert "evt_3PGqJ2Hc8vLmR4Tz1kL5mN6p" in record.note
+
+
+def test_an_informational_event_keeps_its_reference_for_the_trail(provider: StripeProvider) -> None:
+    record = read(provider, event("payment_intent.created", payment_intent(status="requires_payment_method")))
+    assert isinstance(record, InfoRecord)
+    assert record.reference == "ORD-STR-1001-1"
+
+
+def test_a_test_mode_event_is_kept_and_says_so(provider: StripeProvider) -> None:
+    r = response(provider, event("payment_intent.succeeded", payment_intent(), livemode=False))
+    assert r.status is Status.APPROVED
+    assert r.raw_status == "payment_intent.succeeded (test mode)"
+    info = read(provider, event("payment_intent.created", payment_intent(), livemode=False))
+    assert isinstance(info, InfoRecord) and "test mode" in info.note
+
+
+# -- one payment, one response ---------------------------------------------------------------------
+def test_the_three_events_of_one_payment_are_one_response_in_any_order(provider: StripeProvider) -> None:
+    records = [
+        response(provider, event("checkout.session.completed", session(), id="evt_c")),
+        response(provider, event("charge.succeeded", charge(), id="evt_b")),
+        response(provider, event("payment_intent.succeeded", payment_intent(), id="evt_a")),
+    ]
+    assert {response_identity("stripe", r) for r in records} == {response_identity("stripe", records[0])}
+    for r in records:
+        assert (r.dedupe_key, r.gateway_txn_id) == (f"{PI}:approved", PI)
+        assert (r.amount_minor, r.currency, r.reference) == (4990, "EUR", "ORD-STR-1001-1")
+
+
+def test_pending_then_approved_of_one_payment_are_two_responses_of_one_transaction(
+    provider: StripeProvider,
+) -> None:
+    pending = response(provider, event("payment_intent.processing", payment_intent(status="processing")))
+    approved = response(provider, event("charge.succeeded", charge()))
+    assert pending.dedupe_key == f"{PI}:pending" and approved.dedupe_key == f"{PI}:approved"
+    assert pending.gateway_txn_id == approved.gateway_txn_id == PI  # a progression, not two charges
+
+
+def test_a_charge_without_a_payment_intent_is_keyed_by_its_own_id(provider: StripeProvider) -> None:
+    r = response(provider, event("charge.succeeded", charge(payment_intent=None)))
+    assert (r.dedupe_key, r.gateway_txn_id) == (f"{CH}:approved", CH)
+
+
+def test_a_session_without_a_payment_intent_is_keyed_by_its_own_id(provider: StripeProvider) -> None:
+    r = response(provider, event("checkout.session.expired", session(payment_intent=None, status="expired")))
+    assert r.dedupe_key == f"{CS}:refused"
+
+
+def test_an_expanded_payment_intent_gives_its_id(provider: StripeProvider) -> None:
+    r = response(provider, event("charge.succeeded", charge(payment_intent=payment_intent())))
+    assert r.dedupe_key == f"{PI}:approved"
+
+
+def test_a_dispute_or_refund_is_keyed_by_the_payment_intent_of_the_charge(provider: StripeProvider) -> None:
+    assert response(provider, event("charge.dispute.created", dispute())).dedupe_key == f"{PI}:reversed"
+    legacy = response(provider, event("charge.refund.updated", refund(payment_intent=None)))
+    assert legacy.dedupe_key == f"{CH}:refunded"
+
+
+def test_the_event_time_is_when_it_occurred(provider: StripeProvider) -> None:
+    r = response(provider, event("payment_intent.succeeded", payment_intent()))
+    assert r.occurred_at is not None and r.occurred_at.isoformat() == "2024-05-14T09:59:22+00:00"
+
+
+# -- amounts and currency --------------------------------------------------------------------------
+def test_amounts_are_integer_minor_units_and_the_currency_is_upper_case(provider: StripeProvider) -> None:
+    r = response(
+        provider,
+        event("payment_intent.succeeded", payment_intent(amount=1200, amount_received=1200, currency="jpy")),
+    )
+    assert (r.amount_minor, r.currency) == (1200, "JPY")
+
+
+def test_an_approval_carries_what_was_collected_so_a_partial_capture_shows(provider: StripeProvider) -> None:
+    pi = response(provider, event("payment_intent.succeeded", payment_intent(amount_received=3000)))
+    ch = response(provider, event("charge.captured", charge(amount_captured=3000, amount_refunded=1990)))
+    assert pi.amount_minor == ch.amount_minor == 3000
+
+
+def test_a_failure_carries_the_amount_asked_for(provider: StripeProvider) -> None:
+    r = response(provider, event("payment_intent.payment_failed", payment_intent(amount_received=0)))
+    assert r.amount_minor == 4990
+
+
+def test_an_old_charge_without_amount_captured_falls_back_to_amount(provider: StripeProvider) -> None:
+    obj = charge()
+    del obj["amount_captured"]
+    assert response(provider, event("charge.succeeded", obj)).amount_minor == 4990
+
+
+def test_a_refund_carries_the_amount_refunded(provider: StripeProvider) -> None:
+    partial = response(provider, event("charge.refunded", charge(amount_refunded=1000)))
+    assert (partial.status, partial.amount_minor) == (Status.REFUNDED, 1000)
+    one = response(provider, event("charge.refund.updated", refund(amount=1000, status="pending")))
+    assert (one.amount_minor, one.raw_status) == (1000, "charge.refund.updated (pending)")
+
+
+def test_a_dispute_carries_the_disputed_amount(provider: StripeProvider) -> None:
+    r = response(provider, event("charge.dispute.created", dispute(amount=2500)))
+    assert (r.amount_minor, r.raw_status) == (2500, "charge.dispute.created (needs_response)")
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"amount_received": "49.90"}, "amount_received '49.90' is not an integer"),
+        ({"amount_received": 49.9}, "amount_received 49.9 is not an integer"),
+        ({"amount_received": True}, "amount_received True is not an integer"),
+        ({"amount_received": -4990}, "amount_received -4990 is negative"),
+        ({"amount_received": None, "amount": None}, "payment_intent has no amount"),
+        ({"currency": "xyz"}, "unknown currency 'xyz'"),
+        ({"currency": None}, "currency is empty"),
+        ({"id": None}, "the payment_intent has no id"),
+        ({"id": "pi_" + "x" * 200}, "an id longer than 128 characters"),
+        ({"metadata": {"txn_id": "T" * 129}}, "the reference is longer than 128 characters"),
+    ],
+)
+def test_a_bad_amount_currency_or_id_is_quarantined(
+    provider: StripeProvider, changes: dict[str, Any], words: str
+) -> None:
+    assert words in quarantined(provider, event("payment_intent.succeeded", payment_intent(**changes)))
+
+
+# -- reference -------------------------------------------------------------------------------------
+def test_the_reference_is_the_metadata_key_of_the_settings(config: Config) -> None:
+    p = StripeProvider("stripe", {"webhook_secret": Secret(SECRET), "reference_key": "order_ref"}, config)
+    body = event("payment_intent.succeeded", payment_intent(metadata={"order_ref": " ORD-9 ", "txn_id": "X"}))
+    assert response(p, body).reference == "ORD-9"
+
+
+def test_a_session_is_referenced_by_client_reference_id(provider: StripeProvider) -> None:
+    r = response(provider, event("checkout.session.completed", session(client_reference_id="ORD-77-1")))
+    assert r.reference == "ORD-77-1"
+
+
+def test_metadata_wins_over_client_reference_id_to_agree_with_the_payment_intent(
+    provider: StripeProvider,
+) -> None:
+    obj = session(client_reference_id="cart-1234", metadata={"txn_id": "ORD-STR-1001-1"})
+    assert response(provider, event("checkout.session.completed", obj)).reference == "ORD-STR-1001-1"
+
+
+def test_a_charge_without_the_payment_intents_metadata_has_no_reference(provider: StripeProvider) -> None:
+    # gateway-formats.md 2: whether a Charge copies the PaymentIntent's metadata is UNCONFIRMED
+    r = response(provider, event("charge.succeeded", charge(metadata={})))
+    assert r.reference is None
+    assert r.dedupe_key == f"{PI}:approved"  # the key still names the payment, for the operator
+
+
+# -- authenticity ----------------------------------------------------------------------------------
+def test_a_signature_made_with_the_secret_is_valid(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    assert response(provider, body, sidecar(body)).authenticity is Authenticity.VALID
+
+
+def test_a_tampered_amount_fails_the_signature_check(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    tampered = body.replace(b'"amount_received": 4990', b'"amount_received": 499')
+    assert tampered != body
+    r = response(provider, tampered, sidecar(body))
+    assert (r.authenticity, r.amount_minor) == (Authenticity.INVALID, 499)
+
+
+def test_a_signature_made_with_another_secret_is_invalid(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    assert response(provider, body, sidecar(body, "whsec_someone_else")).authenticity is Authenticity.INVALID
+
+
+def test_a_missing_signature_is_invalid_when_a_secret_is_configured(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    assert response(provider, body, None).authenticity is Authenticity.INVALID
+    assert response(provider, body, "Content-Type: application/json\n").authenticity is Authenticity.INVALID
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "garbage",
+        "t=,v1=",
+        "t=abc,v1=00",
+        "v1=" + "0" * 64,
+        f"t={T}",
+        f"t={T},v0=" + "0" * 64,
+        "t=1,v1=\u00e9",
+    ],
+)
+def test_a_garbage_signature_header_is_invalid_never_an_error(provider: StripeProvider, header: str) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    assert response(provider, body, f"Stripe-Signature: {header}\n").authenticity is Authenticity.INVALID
+
+
+def test_without_a_secret_the_event_is_unverifiable(unconfigured: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    assert response(unconfigured, body, sidecar(body)).authenticity is Authenticity.UNVERIFIABLE
+    assert response(unconfigured, body, None).authenticity is Authenticity.UNVERIFIABLE
+
+
+def test_a_file_of_the_past_is_checked_without_a_time_limit(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    old = sidecar(body, t=1_000_000_000)  # 2001
+    assert response(provider, body, old).authenticity is Authenticity.VALID
+
+
+def test_a_live_callback_older_than_the_tolerance_is_invalid(config: Config) -> None:
+    p = StripeProvider("stripe", {"webhook_secret": Secret(SECRET), "tolerance_seconds": 60}, config)
+    body = event("payment_intent.succeeded", payment_intent())
+    origin = Origin(None, body, None, sidecar(body, t=T))
+    late = p.interpret(origin, now=T + 61)
+    fresh = p.interpret(origin, now=T + 60)
+    assert isinstance(late, ResponseRecord) and late.authenticity is Authenticity.INVALID
+    assert isinstance(fresh, ResponseRecord) and fresh.authenticity is Authenticity.VALID
+
+
+def test_a_redelivery_is_signed_anew_and_is_the_same_response(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    first = response(provider, body, sidecar(body, t=T))
+    again = response(provider, body, sidecar(body, t=T + 3600))
+    assert first.origin != again.origin
+    assert response_identity("stripe", first) == response_identity("stripe", again)
+
+
+def test_the_fixed_vector_of_the_formats_document_verifies() -> None:
+    payload = (
+        b'{\n  "id": "evt_test_webhook",\n  "object": "event",\n'
+        b'  "data": { "object": { "id": "rdr_123", "object": "terminal.reader" } }\n}'
+    )
+    header = "t=12345,v1=07b1ede164afb7b5de91267ffa656f568c65d6e0783ce0ac55ee094643578eda"
+    assert verify_signature(payload, header, "whsec_test_secret")
+    assert not verify_signature(payload + b" ", header, "whsec_test_secret")
+
+
+def test_the_check_result_is_true_only_when_valid() -> None:
+    assert SignatureCheck.VALID and not SignatureCheck.INVALID and not SignatureCheck.EXPIRED
+
+
+# -- cross-check with the official stripe package --------------------------------------------------
+def _sdk(payload: bytes, header: str, secret: str, tolerance: int | None) -> SignatureCheck:
+    try:
+        stripe.WebhookSignature.verify_header(payload, header, secret, tolerance)
+    except stripe.SignatureVerificationError as exc:
+        return SignatureCheck.EXPIRED if "tolerance" in str(exc) else SignatureCheck.INVALID
+    return SignatureCheck.VALID
+
+
+BODY = event("payment_intent.succeeded", payment_intent())
+
+
+def _cases() -> list[tuple[str, bytes, str, str, int | None]]:
+    now = int(time.time())
+    good = sign(BODY, t=now)
+    good_sig = good.split("v1=")[1]
+    old = sign(BODY, t=now - 600)
+    return [
+        ("valid", BODY, good, SECRET, None),
+        ("valid-with-tolerance", BODY, good, SECRET, 300),
+        ("tampered-body", BODY.replace(b"4990", b"4999"), good, SECRET, None),
+        ("wrong-secret", BODY, good, "whsec_other", None),
+        ("expired", BODY, old, SECRET, 300),
+        ("old-without-tolerance", BODY, old, SECRET, None),
+        ("expired-and-tampered", BODY + b"\n", old, SECRET, 300),
+        ("several-v1-one-good", BODY, f"t={now},v1={'0' * 64},v1={good_sig}", SECRET, None),
+        ("several-v1-none-good", BODY, f"t={now},v1={'0' * 64},v1={'f' * 64}", SECRET, None),
+        ("v0-only", BODY, f"t={now},v0={good_sig}", SECRET, None),
+        ("v0-and-good-v1", BODY, f"t={now},v0={'0' * 64},v1={good_sig}", SECRET, None),
+        ("upper-case-hex", BODY, f"t={now},v1={good_sig.upper()}", SECRET, None),
+        ("timestamp-changed", BODY, f"t={now + 1},v1={good_sig}", SECRET, None),
+        ("no-timestamp", BODY, f"v1={good_sig}", SECRET, None),
+        ("malformed", BODY, "i am not a header", SECRET, None),
+        ("empty", BODY, "", SECRET, None),
+    ]
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: c[0])
+def test_the_check_agrees_with_the_official_stripe_package(
+    case: tuple[str, bytes, str, str, int | None],
+) -> None:
+    _, payload, header, secret, tolerance = case
+    now = int(time.time()) if tolerance is not None else None
+    ours = check_signature(payload, header, secret, now=now, tolerance=tolerance or 0)
+    assert ours == _sdk(payload, header, secret, tolerance)
+
+
+# -- shapes ----------------------------------------------------------------------------------------
+def test_a_raw_http_dump_is_read_with_its_signature(provider: StripeProvider) -> None:
+    body = event("charge.succeeded", charge())
+    r = response(provider, http_dump(body, sign(body)), None)
+    assert (r.status, r.authenticity, r.reference) == (Status.APPROVED, Authenticity.VALID, "ORD-STR-1001-1")
+
+
+def test_a_get_request_is_not_a_stripe_event(provider: StripeProvider) -> None:
+    reason = quarantined(
+        provider, b"GET /callbacks/stripe?id=evt_1 HTTP/1.1\r\nStripe-Signature: t=1,v1=0\r\n\r\n"
+    )
+    assert "a GET request" in reason
+
+
+def test_the_stored_message_is_the_files_bytes_and_headers(provider: StripeProvider) -> None:
+    body = event("charge.succeeded", charge())
+    headers = sidecar(body)
+    record = read(provider, body, headers)
+    assert record.origin == Origin(None, body, None, headers)  # type: ignore[union-attr]
+
+
+# -- bad inputs ------------------------------------------------------------------------------------
+def test_a_truncated_body_is_quarantined(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    assert "not valid JSON, truncated or damaged" in quarantined(provider, body[:200], sidecar(body))
+
+
+def test_invalid_json_is_quarantined(provider: StripeProvider) -> None:
+    assert "not valid JSON" in quarantined(provider, b'{"object": "event", "type": }')
+
+
+def test_a_body_that_is_not_utf8_is_quarantined(provider: StripeProvider) -> None:
+    body = json.loads(event("payment_intent.succeeded", payment_intent(description="Caff\u00e8")))
+    latin1 = json.dumps(body, ensure_ascii=False).encode("latin-1")  # a proxy that re-encoded it
+    assert "body is not UTF-8 (byte " in quarantined(provider, latin1, "Stripe-Signature: t=1,v1=00\n")
+
+
+def test_an_event_with_a_non_ascii_description_is_read_as_utf8(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent(description="Caff\u00e8 \u20ac"))
+    assert b"\\u20ac" in body  # json.dumps escapes; Stripe may not: check raw UTF-8 too
+    raw = json.dumps(json.loads(body), ensure_ascii=False, indent=2).encode()
+    assert response(provider, raw, sidecar(raw)).authenticity is Authenticity.VALID
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"", "empty body"),
+        (b"[1, 2]", "the JSON is not an object"),
+        (b'{"id": "cus_1", "object": "customer"}', "'object' is 'customer', not 'event'"),
+        (b'{"object": "event", "data": {"object": {}}}', "the event has no type"),
+        (b'{"object": "event", "type": "charge.succeeded"}', "event charge.succeeded has no data.object"),
+        (b'{"object": "event", "type": "charge.succeeded", "data": {"object": []}}', "has no data.object"),
+        (
+            b'{"id": "evt_1", "object": "v2.core.event", "type": "v1.billing.meter.error_report_triggered"}',
+            "thin event",
+        ),
+        (
+            event("charge.succeeded", payment_intent()),
+            "charge.succeeded carries 'payment_intent', not a charge",
+        ),
+        (event("charge.dispute.created", charge()), "carries 'charge', not a dispute"),
+    ],
+)
+def test_a_message_that_is_not_a_readable_event_is_quarantined(
+    provider: StripeProvider, raw: bytes, words: str
+) -> None:
+    assert words in quarantined(provider, raw, "Stripe-Signature: t=1,v1=00\n")
+
+
+def test_a_binary_file_is_not_claimed(provider: StripeProvider) -> None:
+    assert not provider.identify(src(bytes(range(256)) * 4))
+
+
+def test_a_binary_file_with_a_stripe_header_is_quarantined(provider: StripeProvider) -> None:
+    assert "body is not UTF-8" in quarantined(provider, bytes(range(256)), "Stripe-Signature: t=1,v1=00\n")
+
+
+def test_a_file_over_64_kib_is_refused_with_a_reason(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent(description="x" * HEAD_BYTES))
+    source = src(body[:HEAD_BYTES])
+    assert provider.identify(source)
+    with pytest.raises(SourceError, match="too large for one webhook event"):
+        list(provider.extract(source))
+
+
+def test_a_huge_file_is_refused_by_ingest_and_nothing_is_stored(tmp_path: Path, store: Store) -> None:
+    config = make_config(tmp_path)
+    path = tmp_path / "huge.json"
+    path.write_bytes(event("payment_intent.succeeded", payment_intent(description="x" * 100_000)))
+    p = StripeProvider("stripe", {}, config)
+    report = Ingest(store, config, {"stripe": p}).run([str(path)])
+    assert report.refused and "too large" in report.refused[0][1]
+    assert store.query("SELECT COUNT(*) AS n FROM message")[0]["n"] == 0
+
+
+def test_no_record_or_reason_ever_shows_the_secret(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    for raw, headers in ((body, sidecar(body, "whsec_x")), (b"{", None), (body, None)):
+        record = read(provider, raw, headers)
+        assert SECRET not in repr(record)
+    assert SECRET not in repr(provider.options)
+
+
+def test_the_records_are_the_same_when_read_again(provider: StripeProvider) -> None:
+    body = event("checkout.session.completed", session())
+    first = read(provider, body, sidecar(body))
+    assert provider.reinterpret(copy.deepcopy(first.origin)) == first  # type: ignore[union-attr]
