@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from paycli.gateways.base import HEAD_BYTES, Origin, Source
 
@@ -37,22 +37,32 @@ class Callback:
     def content_type(self) -> str:
         return (self.header("content-type") or "").split(";")[0].strip().lower()
 
-    def fields(self, encoding: str = "utf-8") -> dict[str, str]:
-        """The form fields: the query string of a GET, else the form-encoded body (last value wins).
+    def form_data(self) -> bytes:
+        """The form-encoded bytes: the query string of a GET, else the body.
 
-        Percent-escapes are decoded to bytes first, then read with ``encoding``: PayPal names its charset
-        (windows-1252 or UTF-8) in the body itself, so a provider may call this twice.
+        The blanks at either end are dropped: a form body never holds a raw one (it would be escaped),
+        but a file saved by an editor or a log may add a line end, which must not become part of the
+        last field, often a signed one.
         """
-        data = self.query.encode("latin-1", "replace") if self.method == "GET" else self.body
-        return _form(data, encoding)
+        data = self.query.encode("latin-1") if self.method == "GET" else self.body
+        return data.strip()
 
+    def raw_fields(self) -> dict[str, bytes]:
+        """The form fields as bytes: percent-escapes decoded, no charset applied (last value wins).
 
-def _form(data: bytes, encoding: str) -> dict[str, str]:
-    # decode the percent-escapes as bytes first, then the text with the gateway's charset
-    pairs = parse_qsl(
-        data.decode("ascii", "replace"), keep_blank_values=True, encoding=encoding, errors="replace"
-    )
-    return dict(pairs)
+        These are the bytes a gateway computes its signature over, whatever their charset.
+        """
+        fields: dict[str, bytes] = {}
+        for part in self.form_data().split(b"&"):
+            if part:
+                name, _, value = part.partition(b"=")
+                key = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+                fields[key] = unquote_to_bytes(value.replace(b"+", b" "))
+        return fields
+
+    def fields(self, encoding: str = "utf-8") -> dict[str, str]:
+        """The form fields as text in ``encoding`` (a byte it cannot read becomes U+FFFD)."""
+        return {k: v.decode(encoding, "replace") for k, v in self.raw_fields().items()}
 
 
 def parse_headers(text: str) -> dict[str, str]:

@@ -33,7 +33,6 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
-from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo
 
 from paycli.config import Secret, Setting
@@ -47,7 +46,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, from_origin, read_callback
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, from_origin, read_callback
 from paycli.money import normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -109,7 +108,7 @@ class NexiProvider(Provider):
         callback = read_callback(source)
         if callback is None or callback.content_type in ("application/json", "text/xml", "application/xml"):
             return False
-        return _looks_like_nexi(_form_data(callback))
+        return _looks_like_nexi(callback.form_data())
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
@@ -126,7 +125,7 @@ class NexiProvider(Provider):
                 "nexi: the file is UTF-16 text, not the form data Nexi posts (re-saved by an editor?); "
                 "the MAC was computed over the original bytes",
             )
-        fields = _form(_form_data(from_origin(origin)))
+        fields = from_origin(origin).raw_fields()
         try:
             return self._record(origin, fields)
         except RecordError as exc:
@@ -186,26 +185,6 @@ class NexiProvider(Provider):
 
 
 # -- reading the form ------------------------------------------------------------------------------
-def _form_data(callback: Callback) -> bytes:
-    """The form as sent: the query string of a GET, else the body."""
-    if callback.method == "GET":
-        return callback.query.encode("latin-1", "replace")
-    return callback.body.strip(b"\r\n")
-
-
-def _form(data: bytes) -> dict[str, bytes]:
-    """``name=value&…`` with each value's bytes percent-decoded and nothing else (last value wins)."""
-    fields: dict[str, bytes] = {}
-    for part in data.split(b"&"):
-        if not part:
-            continue
-        name, _, value = part.partition(b"=")
-        fields[_text(unquote_to_bytes(name.replace(b"+", b" ")))] = unquote_to_bytes(
-            value.replace(b"+", b" ")
-        )
-    return fields
-
-
 def _looks_like_nexi(data: bytes) -> bool:
     names = {part.partition(b"=")[0] for part in data.split(b"&")}
     return b"codTrans" in names and bool(names & _OTHER_FIELDS)

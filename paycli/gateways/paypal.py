@@ -344,9 +344,8 @@ def _looks_form_encoded(callback: Callback) -> bool:
 
 def _form_bytes(callback: Callback) -> bytes:
     """The form data: a GET's query string, else the body, without the blanks a saved file may add."""
-    data = callback.query.encode("latin-1", "replace") if callback.method == "GET" else callback.body
     # a raw byte (a hand-saved file, a logger that unescaped) is read with the charset like an escape
-    return _HIGH_BYTE.sub(lambda m: b"%%%02X" % m.group()[0], data.strip())
+    return _HIGH_BYTE.sub(lambda m: b"%%%02X" % m.group()[0], callback.form_data())
 
 
 def _decode_form(data: bytes) -> tuple[_Form | None, str | None]:

@@ -32,7 +32,6 @@ import hmac
 import re
 from collections.abc import Iterator, Mapping
 from typing import ClassVar
-from urllib.parse import parse_qsl
 
 from paycli.config import Secret, Setting
 from paycli.errors import RecordError
@@ -93,13 +92,13 @@ class SkrillProvider(Provider):
         callback = read_callback(source)
         if callback is None or callback.content_type not in _FORM_TYPES:
             return False
-        data = _form_data(callback)
+        data = callback.form_data()
         if b"\x00" in data:
             return False
         # ``mb_transaction_id`` is Skrill's own field name (the "mb" of Moneybookers): no other gateway
         # nor the shop's CSV has it. A post cut short after it is still Skrill's, and is quarantined
         # by extract with the missing fields named.
-        return "mb_transaction_id" in _raw_fields(data)
+        return "mb_transaction_id" in callback.raw_fields()
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
@@ -123,11 +122,11 @@ class SkrillProvider(Provider):
         callback = from_origin(origin)
         if callback.content_type not in _FORM_TYPES:
             raise RecordError(f"content type '{callback.content_type}' is not a Skrill form post")
-        data = _form_data(callback)
+        data = callback.form_data()
         if b"\x00" in data:
             raise RecordError("binary data, not a Skrill form post")
         _check_complete(callback, data)
-        posted = _raw_fields(data)
+        posted = callback.raw_fields()
         missing = [name for name in REQUIRED if not posted.get(name, b"").strip()]
         if missing:
             plural = "s" if len(missing) > 1 else ""
@@ -202,15 +201,6 @@ class SkrillProvider(Provider):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _form_data(callback: Callback) -> bytes:
-    """The form-encoded bytes of a callback: the query string of a GET, else the body."""
-    if callback.method == "GET":
-        return callback.query.encode("latin-1", "replace")
-    # A form body never ends in a raw newline (it would be percent-encoded); a file saved by an editor
-    # or a log may add one, which must not become part of the last field (often a signed one).
-    return callback.body.rstrip(b"\r\n")
-
-
 def _check_complete(callback: Callback, data: bytes) -> None:
     """A body cut short (a full disk, a proxy's log limit) is quarantined, not read as what is left."""
     if re.search(rb"%[0-9A-Fa-f]?$", data):
@@ -220,18 +210,6 @@ def _check_complete(callback: Callback, data: bytes) -> None:
         raise RecordError(
             f"the body has {len(callback.body)} bytes, its Content-Length says {length}: truncated"
         )
-
-
-def _raw_fields(data: bytes) -> dict[str, bytes]:
-    """The form fields as bytes, percent-escapes decoded, nothing re-encoded (last value wins).
-
-    latin-1 maps each byte to one character and back, so the values are the bytes Skrill posted,
-    which is what the signature is computed over, whatever their charset.
-    """
-    pairs = parse_qsl(data.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
-    return {
-        name.encode("latin-1").decode("ascii", "replace"): value.encode("latin-1") for name, value in pairs
-    }
 
 
 def _charset(callback: Callback) -> str | None:
