@@ -16,7 +16,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -436,6 +436,7 @@ class Messages:
             tally.already_stored += 1
         if not unique:
             return set()
+        self._adopt_references(unique)
         refs = sorted(
             {
                 r.reference
@@ -497,6 +498,97 @@ class Messages:
             "ON CONFLICT (digest) DO NOTHING",
             rows,
         )
+        touched |= self._rekey_waiting(
+            {
+                (r.gateway_txn_id, r.reference)
+                for r in unique.values()
+                if isinstance(r, ResponseRecord) and r.reference is not None and r.gateway_txn_id is not None
+            }
+        )
+        return touched
+
+    # -- responses that do not name the merchant reference ---------------------------------------
+    # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or
+    # dispute event: only the PaymentIntent holds the shop's metadata), but do name the gateway
+    # transaction. They take the reference of a response of the same provider and transaction,
+    # whichever arrives first, so that the result does not depend on the order of inputs (design.md 5.3).
+    def _adopt_references(self, unique: dict[str, Record]) -> None:
+        waiting: dict[str, tuple[ResponseRecord, str]] = {}
+        known: dict[str, str] = {}
+        for digest, r in unique.items():
+            if isinstance(r, ResponseRecord) and r.gateway_txn_id:
+                if r.reference:
+                    known[r.gateway_txn_id] = r.reference
+                else:
+                    waiting[digest] = (r, r.gateway_txn_id)
+        if not waiting:
+            return
+        missing = sorted({txn for _, txn in waiting.values() if txn not in known})
+        if missing:
+            marks, params = self.store.placeholders("g", missing)
+            params["p"] = self.provider
+            for row in self.store.query(
+                "SELECT DISTINCT gateway_txn_id, reference FROM response WHERE provider = :p "
+                f"AND reference IS NOT NULL AND gateway_txn_id IN {marks}",
+                params,
+            ):
+                known.setdefault(row["gateway_txn_id"], row["reference"])
+        for digest, (record, txn) in waiting.items():
+            if txn in known:
+                unique[digest] = replace(record, reference=known[txn])
+
+    def _rekey_waiting(self, pairs: set[tuple[str, str]]) -> set[int]:
+        """Give the reference to responses of the same transaction stored without one, folding each into
+        an equal response when there is one; returns the requests they now belong to."""
+        store = self.store
+        touched: set[int] = set()
+        if not pairs:
+            return touched
+        marks, params = store.placeholders("g", sorted({g for g, _ in pairs}))
+        params["p"] = self.provider
+        found = {
+            row["gateway_txn_id"]
+            for row in store.query(
+                "SELECT DISTINCT gateway_txn_id FROM response WHERE provider = :p AND reference IS NULL "
+                f"AND gateway_txn_id IN {marks}",
+                params,
+            )
+        }
+        for gateway_txn_id, reference in sorted(p for p in pairs if p[0] in found):
+            request = store.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": reference})
+            request_id = request[0]["id"] if request else None
+            for row in store.query(
+                "SELECT * FROM response WHERE provider = :p AND gateway_txn_id = :g AND reference IS NULL",
+                {"p": self.provider, "g": gateway_txn_id},
+            ):
+                identity = _identity(
+                    self.provider,
+                    row["dedupe_key"],
+                    row["status"],
+                    row["amount_minor"],
+                    row["currency"],
+                    reference,
+                    row["authenticity"],
+                )
+                equal = store.query("SELECT id FROM response WHERE identity = :i", {"i": identity})
+                target = equal[0]["id"] if equal else row["id"]
+                store.execute(
+                    "UPDATE message SET response_id = :t, reference = :ref, request_id = :r WHERE response_id = :id",
+                    {"t": target, "ref": reference, "r": request_id, "id": row["id"]},
+                )
+                if equal:
+                    store.execute(
+                        "UPDATE response SET deliveries = deliveries + :n WHERE id = :t",
+                        {"n": row["deliveries"], "t": target},
+                    )
+                    store.execute("DELETE FROM response WHERE id = :id", {"id": row["id"]})
+                else:
+                    store.execute(
+                        "UPDATE response SET identity = :i, reference = :ref, request_id = :r WHERE id = :id",
+                        {"i": identity, "ref": reference, "r": request_id, "id": row["id"]},
+                    )
+                if request_id is not None:
+                    touched.add(request_id)
         return touched
 
     def _responses(
@@ -577,14 +669,28 @@ def message_digest(origin: Origin) -> str:
 def response_identity(provider: str, r: ResponseRecord) -> str:
     """What must agree for two messages to be one response (design.md 3.1), plus authenticity: a forged
     copy of a genuine notification is a distinct, suspicious response, never folded into it."""
+    return _identity(
+        provider, r.dedupe_key, r.status.value, r.amount_minor, r.currency, r.reference, r.authenticity.value
+    )
+
+
+def _identity(
+    provider: str,
+    dedupe_key: str,
+    status: str,
+    amount_minor: int | None,
+    currency: str | None,
+    reference: str | None,
+    authenticity: str,
+) -> str:
     parts = (
         provider,
-        r.dedupe_key,
-        r.status.value,
-        "" if r.amount_minor is None else str(r.amount_minor),
-        r.currency or "",
-        r.reference or "",
-        r.authenticity.value,
+        dedupe_key,
+        status,
+        "" if amount_minor is None else str(amount_minor),
+        currency or "",
+        reference or "",
+        authenticity,
     )
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 

@@ -102,7 +102,7 @@ class Response(Base):
     raw_status: Mapped[str | None] = mapped_column(String(64))
     amount_minor: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3))
-    gateway_txn_id: Mapped[str | None] = mapped_column(String(128))
+    gateway_txn_id: Mapped[str | None] = mapped_column(String(128), index=True)
     authenticity: Mapped[str] = mapped_column(String(16))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)

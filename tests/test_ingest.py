@@ -425,3 +425,33 @@ def test_a_response_from_another_gateway_than_the_requests_is_flagged(store, con
     ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved")))
     [entry] = show_request(store, "T1", config.timezone)["trail"]
     assert entry["other_gateway"] is True
+
+
+def test_a_response_without_the_reference_takes_it_from_its_gateway_transaction_in_any_order(
+    store, config, tmp_path
+):
+    # A Stripe charge event may not carry the shop's metadata, only its PaymentIntent: it must not stay
+    # an orphan, and must fold into the PaymentIntent's response whatever arrives first.
+    with_ref = message("T1", "pi_1:approved", "approved", txn="pi_1")
+    without = json.dumps(
+        {"fake": 1, "key": "pi_1:approved", "status": "approved", "amount": "129.90", "txn": "pi_1"}
+    )
+    refund = json.dumps(
+        {"fake": 1, "key": "pi_1:refunded", "status": "refunded", "amount": "129.90", "txn": "pi_1"}
+    )
+    results = []
+    for order in ((with_ref, without, refund), (without, refund, with_ref), (refund, with_ref, without)):
+        for table in ("message", "response", "resolution", "payment_request"):
+            store.execute(f"DELETE FROM {table}")
+        ingest(store, config, request_csv(tmp_path, [ROW]))
+        for i, line in enumerate(order):
+            ingest(store, config, write_messages(tmp_path, line, name=f"m{i}.jsonl"))
+        results.append(snapshot(store))
+        t1 = request(store, "T1")
+        assert (t1["reason"], t1["detail"], t1["response_count"]) == (
+            "MULTIPLE_RESPONSES",
+            "refund_after_approval",
+            2,
+        )
+        assert store.query("SELECT COUNT(*) AS n FROM response WHERE request_id IS NULL")[0]["n"] == 0
+    assert results[0] == results[1] == results[2]

@@ -39,6 +39,7 @@ TRAIL_FIELDS = (
     "authenticity",
     "deliveries",
     "suspicious",
+    "other_gateway",
 )
 
 

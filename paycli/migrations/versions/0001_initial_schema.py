@@ -92,6 +92,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("identity"),
     )
     with op.batch_alter_table("response", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_response_gateway_txn_id"), ["gateway_txn_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_response_reference"), ["reference"], unique=False)
         batch_op.create_index(batch_op.f("ix_response_request_id"), ["request_id"], unique=False)
 
@@ -143,6 +144,7 @@ def downgrade() -> None:
     with op.batch_alter_table("response", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_response_request_id"))
         batch_op.drop_index(batch_op.f("ix_response_reference"))
+        batch_op.drop_index(batch_op.f("ix_response_gateway_txn_id"))
 
     op.drop_table("response")
     with op.batch_alter_table("resolution", schema=None) as batch_op:
