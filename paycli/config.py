@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
@@ -29,6 +29,7 @@ __all__ = [
     "ProviderSpecs",
     "Secret",
     "Setting",
+    "SettingProblem",
     "default_database_url",
     "find_config_file",
     "load_config",
@@ -49,6 +50,15 @@ _GATEWAY_KEYS = ("provider", "require_verified")
 _VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _BOOL_TEXT = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+class SettingProblem(ValueError):
+    """A structured setting is wrong at ``key`` (a dotted path inside it, or "" for the whole value)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+        self.message = message
 
 
 class Secret:
@@ -100,6 +110,9 @@ class Setting:
     required: bool = False
     help: str = ""
     choices: tuple[str, ...] | None = None
+    # Validates (and may convert) a value of a structured setting after its type check; raises
+    # SettingProblem naming the key inside it, so the error names the whole dotted path.
+    check: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         # A wrong spec is a programming error in a provider: fail when it is declared, not on a user's file.
@@ -522,6 +535,13 @@ class _Reader:
                 result[name] = _copy(setting.default)
             else:
                 result[name] = self.typed(value, setting, path)
+                if setting.check is not None:
+                    try:
+                        result[name] = setting.check(result[name])
+                    except SettingProblem as problem:
+                        raise self.error(
+                            f"{path}.{problem.key}" if problem.key else path, problem.message
+                        ) from None
         return result
 
     def typed(self, value: object, setting: Setting, path: str) -> object:

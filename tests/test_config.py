@@ -714,3 +714,20 @@ def test_default_database_url_is_a_sqlite_file_in_the_user_data_folder() -> None
 
     expected = platformdirs.user_data_path("paycli") / "paycli.db"
     assert default_database_url() == "sqlite:///" + expected.as_posix()
+
+
+def test_a_structured_setting_error_names_the_key_inside_it(tmp_path: Path) -> None:
+    from paycli.config import SettingProblem
+
+    def columns(value: object) -> object:
+        assert isinstance(value, dict)
+        if "amount" not in value:
+            raise SettingProblem("amount", "required column mapping is missing")
+        return value
+
+    spec = {"bank": {"columns": Setting(dict, required=True, check=columns)}}
+    path = tmp_path / "paycli.yaml"
+    path.write_text("gateways:\n  mybank:\n    provider: bank\n    columns: {date: Data}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, spec, env={})
+    assert str(info.value) == f"{path}: gateways.mybank.columns.amount: required column mapping is missing"
