@@ -464,8 +464,9 @@ class Messages:
             request_id = request_ids.get(reference) if reference else None
             if isinstance(record, ResponseRecord):
                 state, error = "response", None
-                response_id, is_new = response_ids[key]
-                if is_new and request_id is not None:
+                response_id = response_ids[key]
+                if request_id is not None:
+                    # a new response, or a redelivery that may word it differently (the detail shows it)
                     touched.add(request_id)
             elif isinstance(record, InfoRecord):
                 state, error, response_id = "informational", None, None
@@ -577,10 +578,7 @@ class Messages:
                     {"t": target, "ref": reference, "r": request_id, "id": row["id"]},
                 )
                 if equal:
-                    store.execute(
-                        "UPDATE response SET deliveries = deliveries + :n WHERE id = :t",
-                        {"n": row["deliveries"], "t": target},
-                    )
+                    self.fold([(target, row["deliveries"], row["raw_status"], row["occurred_at"])])
                     store.execute("DELETE FROM response WHERE id = :id", {"id": row["id"]})
                 else:
                     store.execute(
@@ -591,10 +589,39 @@ class Messages:
                     touched.add(request_id)
         return touched
 
+    def fold(self, folds: Sequence[tuple[int, int, str | None, Any]]) -> None:
+        """Add deliveries to responses (id, deliveries, wording, event time), keeping the least wording
+        and event time, so that what is stored does not depend on the order of arrival."""
+        rows = []
+        for response_id, deliveries, raw_status, occurred_at in folds:
+            at = (
+                occurred_at
+                if occurred_at is None or isinstance(occurred_at, str)
+                else self.store.time(occurred_at)
+            )
+            rows.append(
+                {
+                    "n": deliveries,
+                    "rs1": raw_status,
+                    "rs2": raw_status,
+                    "at1": at,
+                    "at2": at,
+                    "id": response_id,
+                }
+            )
+        self.store.executemany(
+            "UPDATE response SET deliveries = deliveries + :n, "
+            "raw_status = CASE WHEN raw_status IS NULL OR :rs1 < raw_status THEN COALESCE(:rs2, raw_status) "
+            "ELSE raw_status END, "
+            "occurred_at = CASE WHEN occurred_at IS NULL OR :at1 < occurred_at THEN COALESCE(:at2, occurred_at) "
+            "ELSE occurred_at END WHERE id = :id",
+            rows,
+        )
+
     def _responses(
         self, records: dict[str, ResponseRecord], request_ids: dict[str, int], tally: Tally
-    ) -> dict[str, tuple[int, bool]]:
-        """The response each message belongs to (id, whether it is new), creating what is missing."""
+    ) -> dict[str, int]:
+        """The response each message belongs to, creating what is missing."""
         if not records:
             return {}
         store = self.store
@@ -605,10 +632,18 @@ class Messages:
             for r in store.query(f"SELECT id, identity FROM response WHERE identity IN {marks}", params)
         }
         count = Counter(identities.values())
+        # What the folded messages may word differently (Stripe's charge.succeeded and
+        # payment_intent.succeeded) is kept as the least value, so it does not depend on the order of
+        # arrival (design.md 5.3).
+        words: dict[str, tuple[str | None, datetime | None]] = {}
+        for digest, identity in identities.items():
+            r = records[digest]
+            words[identity] = _least(words.get(identity), (r.raw_status, r.occurred_at))
         new: dict[str, ResponseRecord] = {}
         for digest, identity in identities.items():
             if identity not in known and identity not in new:
-                new[identity] = records[digest]
+                raw_status, occurred_at = words[identity]
+                new[identity] = replace(records[digest], raw_status=raw_status, occurred_at=occurred_at)
         if new:
             store.executemany(
                 "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, raw_status, "
@@ -644,14 +679,21 @@ class Messages:
                     )
                 }
             )
-        folded = {i: n for i, n in count.items() if i not in new}
+        folded = [(known[i], n, *words[i]) for i, n in count.items() if i not in new]
         if folded:
-            store.executemany(
-                "UPDATE response SET deliveries = deliveries + ? WHERE id = ?",
-                [(n, known[i]) for i, n in folded.items()],
-            )
+            self.fold(folded)
         tally.redeliveries += sum(n for n in count.values()) - len(new)
-        return {digest: (known[identity], identity in new) for digest, identity in identities.items()}
+        return {digest: known[identity] for digest, identity in identities.items()}
+
+
+def _least(
+    a: tuple[str | None, datetime | None] | None, b: tuple[str | None, datetime | None]
+) -> tuple[str | None, datetime | None]:
+    if a is None:
+        return b
+    words = [w for w in (a[0], b[0]) if w is not None]
+    times = [t for t in (a[1], b[1]) if t is not None]
+    return (min(words) if words else None, min(times) if times else None)
 
 
 # -- keys ------------------------------------------------------------------------------------------

@@ -35,12 +35,10 @@ class Workspace:
         from paycli import gateways
         from paycli.config import find_config_file, load_config
 
-        classes = self.provider_classes
-        requests = classes.get(gateways.REQUESTS)
         return load_config(
             find_config_file(self.config_option),
-            gateways.settings_specs(classes),
-            requests_spec=requests.settings if requests is not None else None,
+            gateways.LazySpecs(),
+            requests_spec=gateways.load(gateways.REQUESTS).settings,
         )
 
     @cached_property

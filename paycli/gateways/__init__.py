@@ -6,9 +6,11 @@ registers one, so ``paycli gateways`` lists them all alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
+
+from paycli.errors import ConfigError
 
 if TYPE_CHECKING:
     from paycli.config import Config, Setting
@@ -43,6 +45,42 @@ def broken() -> dict[str, str]:
 
 def settings_specs(classes: Mapping[str, type[Provider]]) -> dict[str, Mapping[str, Setting]]:
     return {name: cls.settings for name, cls in classes.items() if name != REQUESTS}
+
+
+def load(name: str) -> type[Provider]:
+    """One provider's class, importing only its module; a broken one is a configuration error."""
+    for ep in entry_points(group=GROUP, name=name):
+        try:
+            cls: type[Provider] = ep.load()
+        except Exception as exc:
+            raise ConfigError(
+                f"provider '{name}' ({ep.value}) cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
+        return cls
+    raise ConfigError(f"no provider '{name}' is installed")
+
+
+class LazySpecs(Mapping[str, Mapping[str, "Setting"]]):
+    """The settings of every installed gateway provider, importing a provider only when its settings are
+    asked for: a query command validates the configured gateways without importing every provider
+    (each import costs start-up time on every command)."""
+
+    def __init__(self) -> None:
+        self._names = sorted({ep.name for ep in entry_points(group=GROUP)} - {REQUESTS})
+        self._loaded: dict[str, Mapping[str, Setting]] = {}
+
+    def __getitem__(self, name: str) -> Mapping[str, Setting]:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._loaded:
+            self._loaded[name] = load(name).settings
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def instances(config: Config, classes: Mapping[str, type[Provider]]) -> dict[str, Provider]:
