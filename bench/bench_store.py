@@ -13,7 +13,9 @@ same file) with about 1.3 gateway messages each, then prints:
 Every time is a whole process, measured from outside around ``subprocess.run``: what a person at the
 terminal or a cron job waits for is interpreter start-up, imports, configuration, opening the store,
 the query and the output, and on the 2-core machines paycli targets the imports alone can spend most
-of a 0.5 s budget. Timing a function in-process would hide exactly that.
+of a 0.5 s budget. Timing a function in-process would hide exactly that. Each query runs once untimed
+first, and bytecode is cached (in the work folder) as it is for any installed program: the figures
+are the steady state a user sees from the second run on.
 
 Each figure is marked ``ok`` or ``OVER`` against the issue's targets (every query under 0.5 s,
 ``--help`` under 0.3 s, ingest within 3x of the plain insert). The benchmark never fails on a time:
@@ -507,10 +509,25 @@ def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+def child_env(workdir: Path) -> dict[str, str]:
+    """The environment of every process the benchmark runs (in ``workdir``).
+
+    Bytecode is cached, as for any installed paycli, but under the work folder rather than in the
+    source tree: with PYTHONDONTWRITEBYTECODE set, every run would compile paycli's modules anew and
+    the figures would measure the compiler. PAYCLI_CONFIG and PAYCLI_DB would override the work
+    folder's configuration and store.
+    """
+    dropped = {"PYTHONDONTWRITEBYTECODE", "PAYCLI_CONFIG", "PAYCLI_DB"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    return env
+
+
 def run(argv: Sequence[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[bytes]]:
     """One whole process: its wall time and what it did."""
+    env = child_env(cwd)
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=False)
     return time.perf_counter() - started, done
 
 
@@ -525,15 +542,17 @@ def run_checked(
 
 
 def time_command(label: str, argv: list[str], cwd: Path, repeat: int) -> Timing:
+    """``repeat`` timed runs after one untimed warm-up (which fills the bytecode cache)."""
     timing = Timing(label, argv)
-    for _ in range(repeat):
+    for n in range(repeat + 1):
         seconds, done = run(argv, cwd)
         if done.returncode != 0:
             timing.failed = (
                 f"exit code {done.returncode}: {done.stderr.decode(errors='replace').strip()[-300:]}"
             )
             return timing
-        timing.seconds.append(seconds)
+        if n:
+            timing.seconds.append(seconds)
     return timing
 
 
@@ -778,7 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{mark(ratio <= INGEST_RATIO_TARGET)}",
         f"  paycli recompute           {recompute_seconds:8.1f} s   {n / recompute_seconds:>8,.0f} requests/s",
         "",
-        f"Queries (whole process, {args.repeat} runs; marked on the median)",
+        f"Queries (whole process, {args.repeat} runs after a warm-up, bytecode cached; marked on the median)",
         f"  on: customer {info.customer!r} ({customer_rows} request{'s' if customer_rows != 1 else ''} since 7d), txn {answers.txn_id} "
         f"(2 responses, 3 messages), order {info.order_id} ({order_rows} attempts)",
     ]
