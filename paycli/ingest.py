@@ -463,17 +463,18 @@ class Messages:
             reference = getattr(record, "reference", None)
             request_id = request_ids.get(reference) if reference else None
             if isinstance(record, ResponseRecord):
-                state, error = "response", None
+                state, error, note = "response", None, None
                 response_id = response_ids[key]
                 if request_id is not None:
                     # a new response, or a redelivery that may word it differently (the detail shows it)
                     touched.add(request_id)
             elif isinstance(record, InfoRecord):
                 state, error, response_id = "informational", None, None
+                note = record.note
                 tally.informational += 1
             else:
                 assert isinstance(record, QuarantinedRecord)
-                state, error, response_id = "quarantined", record.reason, None
+                state, error, response_id, note = "quarantined", record.reason, None, None
             if reference and request_id is None:
                 tally.orphans += 1
             rows.append(
@@ -488,6 +489,7 @@ class Messages:
                     origin.context,
                     state,
                     error,
+                    note,
                     reference,
                     request_id,
                     response_id,
@@ -495,7 +497,7 @@ class Messages:
             )
         store.executemany(
             "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, state, "
-            "error, reference, request_id, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "error, note, reference, request_id, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (digest) DO NOTHING",
             rows,
         )

@@ -76,7 +76,8 @@ class Message(Base):
         Text
     )  # e.g. the header row of the CSV file a record came from
     state: Mapped[str] = mapped_column(String(16), index=True)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # why it is quarantined
+    note: Mapped[str | None] = mapped_column(Text)  # what an informational message says
     reference: Mapped[str | None] = mapped_column(String(128), index=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("payment_request.id"), index=True)
     response_id: Mapped[int | None] = mapped_column(ForeignKey("response.id"), index=True)

@@ -7,6 +7,7 @@ every output format shows the same thing.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from paycli.dates import format_local
-from paycli.errors import NotFound
+from paycli.errors import NotFound, RecordError
 from paycli.money import format_amount
 from paycli.outcome import Outcome, order_verdict
 from paycli.store import Row, Store
@@ -93,9 +94,27 @@ def request_dict(row: Row, tz: tzinfo) -> dict[str, Any]:
         "gateway": row["gateway"],
         "outcome": row["outcome"],
         "reason": row["reason"],
-        "detail": row["detail"],
+        "detail": human_detail(row["reason"], row["detail"]),
         "responses": row["response_count"],
     }
+
+
+_MISMATCH = re.compile(r"^expected=(-?\d+) (\S+) got=(-?\d+|\?) (\S+)$")
+
+
+def human_detail(reason: str | None, detail: str | None) -> str | None:
+    """The outcome rule keeps amounts in minor units; people read them in major units."""
+    if reason != "AMOUNT_MISMATCH" or not detail or not (m := _MISMATCH.match(detail)):
+        return detail
+    expected, currency, got, got_currency = m.groups()
+
+    def money(minor: str, cur: str) -> str:
+        try:
+            return f"{format_amount(int(minor), cur)} {cur}"
+        except (ValueError, KeyError, RecordError):
+            return f"{minor} {cur}"
+
+    return f"expected {money(expected, currency)}, got {money(got, got_currency)}"
 
 
 def get_request(store: Store, txn_id: str) -> Row:
@@ -131,7 +150,7 @@ def trail(
         {"r": request_id},
     )
     messages = store.query(
-        "SELECT id, provider, source, line, received_at, state, error, response_id, headers, raw "
+        "SELECT id, provider, source, line, received_at, state, error, note, response_id, headers, raw "
         "FROM message WHERE request_id = :r ORDER BY received_at, id",
         {"r": request_id},
     )
@@ -144,8 +163,11 @@ def trail(
     entries: list[tuple[Any, int, dict[str, Any]]] = []
     for r in responses:
         delivered = by_response.get(r["id"], [])
+        # the gateway's own time when it says one: one ingest run receives a whole day's files at once
+        when = r["occurred_at"] if r["occurred_at"] is not None else r["received_at"]
         entry: dict[str, Any] = {
-            "at": _local(r["received_at"], tz),
+            "at": _local(when, tz),
+            "received_at": _local(r["received_at"], tz),
             "type": "response",
             "provider": r["provider"],
             "status": r["status"],
@@ -165,12 +187,13 @@ def trail(
         }
         if raw:
             entry["messages"] = [_raw_message(m) for m in delivered]
-        entries.append((Store.from_time(r["received_at"]), r["id"], entry))
+        entries.append((Store.from_time(when), r["id"], entry))
     for m in messages:
         if m["response_id"] is not None:
             continue
         entry = {
             "at": _local(m["received_at"], tz),
+            "received_at": _local(m["received_at"], tz),
             "type": m["state"],
             "provider": m["provider"],
             "status": None,
@@ -185,7 +208,7 @@ def trail(
             "suspicious": False,
             "other_gateway": gateway is not None and m["provider"] != gateway,
             "sources": [_where(m)],
-            "error": m["error"],
+            "note": m["note"] or m["error"],
         }
         if raw:
             entry["messages"] = [_raw_message(m)]
@@ -225,7 +248,8 @@ def show_order(store: Store, order_id: str, tz: tzinfo) -> dict[str, Any]:
     marks, params = store.placeholders("r", [r["id"] for r in rows])
     last: dict[int, str] = {}
     for r in store.query(
-        f"SELECT request_id, status, raw_status FROM response WHERE request_id IN {marks} ORDER BY received_at, id",
+        f"SELECT request_id, status, raw_status FROM response WHERE request_id IN {marks} "
+        "ORDER BY COALESCE(occurred_at, received_at), id",
         params,
     ):
         last[r["request_id"]] = r["raw_status"] or r["status"]

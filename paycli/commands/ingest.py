@@ -94,32 +94,40 @@ class _progress:
             self.bar.stop()
 
 
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 def _summary(report) -> None:  # type: ignore[no-untyped-def]
     verb = "would ingest" if report.dry_run else "ingested"
-    err(f"{verb} {report.files} input{'s' if report.files != 1 else ''}")
+    err(f"{verb} {_count(report.files, 'input')}")
     for name, t in sorted(report.tallies.items()):
         parts = []
         if t.requests_new or t.requests_unchanged or t.requests_updated:
             parts.append(
-                f"{t.requests_new} new requests, {t.requests_unchanged} unchanged, {t.requests_updated} updated"
+                f"{_count(t.requests_new, 'new request')}, {t.requests_unchanged} unchanged, {t.requests_updated} updated"
             )
         if t.responses_new or t.redeliveries:
-            parts.append(f"{t.responses_new} new responses, {t.redeliveries} redeliveries")
-        for label, n in (
-            ("informational", t.informational),
-            ("orphans", t.orphans),
-            ("already stored", t.already_stored),
-            ("quarantined", t.quarantined),
+            parts.append(
+                f"{_count(t.responses_new, 'new response')}, {_count(t.redeliveries, 'redelivery', 'redeliveries')}"
+            )
+        for n, word, plural in (
+            (t.informational, "informational message", None),
+            (t.orphans, "orphan (request not known yet)", "orphans (request not known yet)"),
+            (t.already_stored, "already stored", "already stored"),
+            (t.quarantined, "quarantined", "quarantined"),
         ):
             if n:
-                parts.append(f"{n} {label}")
-        err(f"  {name}: {t.records} records: " + ("; ".join(parts) or "nothing new"))
+                parts.append(_count(n, word, plural))
+        err(f"  {name}: {_count(t.records, 'record')}: " + ("; ".join(parts) or "nothing new"))
     if report.linked:
-        err(f"  {report.linked} waiting responses linked to their request")
+        err(
+            f"  {_count(report.linked, 'waiting response')} linked to {'its' if report.linked == 1 else 'their'} request"
+        )
     for source, target in report.archived:
         err(f"  archived {source} -> {target}")
     if report.refused:
-        err(f"  {len(report.refused)} input{'s' if len(report.refused) != 1 else ''} refused")
+        err(f"  {_count(len(report.refused), 'input')} refused")
     if report.dry_run:
         err("  dry run: nothing was changed")
 

@@ -70,12 +70,12 @@ def _text(r: dict[str, Any]) -> str:
                         f"{t['amount']} {t['currency']}" if t["amount"] is not None else "",
                         t["authenticity"],
                         t["deliveries"],
-                        t["gateway_txn_id"],
+                        t["gateway_txn_id"] or t.get("note"),
                     )
                     for t in trail
                 ],
                 [
-                    "received",
+                    "when",
                     "type",
                     "provider",
                     "status",
@@ -83,7 +83,7 @@ def _text(r: dict[str, Any]) -> str:
                     "amount",
                     "authenticity",
                     "delivered",
-                    "gateway txn",
+                    "gateway txn / note",
                 ],
             )
         )

@@ -109,6 +109,7 @@ def upgrade() -> None:
         sa.Column("context", sa.Text(), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
         sa.Column("reference", sa.String(length=128), nullable=True),
         sa.Column("request_id", sa.Integer(), nullable=True),
         sa.Column("response_id", sa.Integer(), nullable=True),
