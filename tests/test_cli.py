@@ -255,7 +255,7 @@ def test_recompute_says_what_changed_from_what_to_what(loaded, isolated):
 def test_ingest_from_standard_input_and_its_summary(cli):
     result = cli("ingest", "-", input=(REQUEST_HEADER + ROWS[0] + "\n").encode())
     assert result.code == 0, result
-    assert "requests: 1 records: 1 new requests, 0 unchanged, 0 updated" in result.stderr
+    assert "requests: 1 record: 1 new request, 0 unchanged, 0 updated" in result.stderr
     assert cli("show", "ORD-1-1").code == 0
 
 
