@@ -11,12 +11,15 @@ from tests.conftest import make_config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_config_example_loads_and_documents_every_top_level_key(tmp_path):
+def test_config_example_loads_and_documents_every_top_level_key(tmp_path, monkeypatch):
+    for variable in ("STRIPE_WEBHOOK_SECRET", "SKRILL_SECRET_WORD", "NEXI_MAC_KEY"):
+        monkeypatch.setenv(variable, "example-secret")
     text = (ROOT / "config.example.yaml").read_text()
     loaded = make_config(tmp_path, text)
     assert loaded.policy == "strict" and loaded.timezone_name == "Europe/Rome"
     documented = set(re.findall(r"^([a-z_]+):", text, flags=re.MULTILINE))
     assert documented == set(config_module._TOP_KEYS)
+    assert set(loaded.gateways) == {"paypal", "stripe", "skrill", "nexi", "axerve"}
 
 
 def test_config_example_documents_every_request_file_setting():
@@ -31,3 +34,19 @@ def test_readme_starts_with_the_two_set_up_commands():
     text = (ROOT / "README.md").read_text()
     assert text.index("make demo") < text.index("## Everyday use")
     assert text.index("make test") < text.index("## Everyday use")
+
+
+def test_config_example_documents_every_setting_of_every_installed_provider():
+    import yaml
+
+    from paycli import gateways
+
+    data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    documented = data["gateways"]
+    for name, cls in gateways.installed().items():
+        if name == "requests" or cls.needs_config:
+            continue
+        assert name in documented, f"config.example.yaml has no gateways.{name}"
+        text = (ROOT / "config.example.yaml").read_text()
+        for key in cls.settings:
+            assert key in documented[name] or f"{key}_file" in text, f"gateways.{name}.{key} is not documented"
