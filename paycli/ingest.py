@@ -34,6 +34,7 @@ from paycli.gateways.base import (
     RequestData,
     RequestRecord,
     ResponseRecord,
+    SettlementRecord,
     Source,
     SourceError,
 )
@@ -65,6 +66,7 @@ class Tally:
     redeliveries: int = 0  # a new message folded into a response already stored
     already_stored: int = 0  # a message byte-identical to one already stored
     informational: int = 0
+    settlement_lines: int = 0
     orphans: int = 0  # new responses and messages whose request is not known yet
     quarantined: int = 0
 
@@ -441,7 +443,7 @@ class Messages:
             {
                 r.reference
                 for r in unique.values()
-                if isinstance(r, ResponseRecord | InfoRecord) and r.reference
+                if isinstance(r, ResponseRecord | InfoRecord | SettlementRecord) and r.reference
             }
         )
         request_ids: dict[str, int] = {}
@@ -472,10 +474,13 @@ class Messages:
                 state, error, response_id = "informational", None, None
                 note = record.note
                 tally.informational += 1
+            elif isinstance(record, SettlementRecord):
+                state, error, response_id, note = "settlement", None, None, None
+                tally.settlement_lines += 1
             else:
                 assert isinstance(record, QuarantinedRecord)
                 state, error, response_id, note = "quarantined", record.reason, None, None
-            if reference and request_id is None:
+            if reference and request_id is None and state != "settlement":
                 tally.orphans += 1
             rows.append(
                 (
@@ -501,6 +506,7 @@ class Messages:
             "ON CONFLICT (digest) DO NOTHING",
             rows,
         )
+        self._settlements({k: r for k, r in unique.items() if isinstance(r, SettlementRecord)})
         touched |= self._rekey_waiting(
             {
                 (r.gateway_txn_id, r.reference)
@@ -509,6 +515,38 @@ class Messages:
             }
         )
         return touched
+
+    def _settlements(self, records: dict[str, SettlementRecord]) -> None:
+        if not records:
+            return
+        store = self.store
+        marks, params = store.placeholders("d", list(records))
+        ids = {
+            r["digest"]: r["id"]
+            for r in store.query(f"SELECT id, digest FROM message WHERE digest IN {marks}", params)
+        }
+        store.executemany(
+            "INSERT INTO settlement (message_id, provider, kind, gateway_txn_id, parent_txn_id, reference, "
+            "gross_minor, fee_minor, net_minor, currency, occurred_at, available_on) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+            [
+                (
+                    ids[digest],
+                    self.provider,
+                    r.kind,
+                    r.gateway_txn_id,
+                    r.parent_txn_id,
+                    r.reference,
+                    r.gross_minor,
+                    r.fee_minor,
+                    r.net_minor,
+                    r.currency,
+                    store.time(r.occurred_at),
+                    store.time(r.available_on),
+                )
+                for digest, r in records.items()
+            ],
+        )
 
     # -- responses that do not name the merchant reference ---------------------------------------
     # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or

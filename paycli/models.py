@@ -126,3 +126,26 @@ class Resolution(Base):
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     undone_by: Mapped[str | None] = mapped_column(String(128))
     undo_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Settlement(Base):
+    """A line of a settlement or balance report (PayPal STL, Stripe balance report): money that moved.
+
+    Its message keeps the line verbatim; reports match settled charges against POSITIVO requests.
+    """
+
+    __tablename__ = "settlement"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), unique=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    gateway_txn_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    parent_txn_id: Mapped[str | None] = mapped_column(String(128))
+    reference: Mapped[str | None] = mapped_column(String(128), index=True)
+    gross_minor: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(BigInteger)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    available_on: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -188,9 +188,22 @@ def trail(
         if raw:
             entry["messages"] = [_raw_message(m) for m in delivered]
         entries.append((Store.from_time(when), r["id"], entry))
+    settled = {}
+    settlement_ids = [m["id"] for m in messages if m["state"] == "settlement"]
+    if settlement_ids:
+        marks, params = store.placeholders("m", settlement_ids)
+        settled = {
+            s["message_id"]: s
+            for s in store.query(
+                "SELECT message_id, kind, gross_minor, fee_minor, net_minor, currency, occurred_at "
+                f"FROM settlement WHERE message_id IN {marks}",
+                params,
+            )
+        }
     for m in messages:
         if m["response_id"] is not None:
             continue
+        line = settled.get(m["id"])
         entry = {
             "at": _local(m["received_at"], tz),
             "received_at": _local(m["received_at"], tz),
@@ -210,9 +223,21 @@ def trail(
             "sources": [_where(m)],
             "note": m["note"] or m["error"],
         }
+        when = m["received_at"]
+        if line is not None:
+            # a settlement line: what the gateway really paid out, in the trail at the gateway's time
+            when = line["occurred_at"] or when
+            entry.update(
+                at=_local(when, tz),
+                status=line["kind"],
+                amount=format_amount(line["gross_minor"], line["currency"]),
+                currency=line["currency"],
+                note=f"fee {format_amount(line['fee_minor'], line['currency'])}, "
+                f"net {format_amount(line['net_minor'], line['currency'])}",
+            )
         if raw:
             entry["messages"] = [_raw_message(m)]
-        entries.append((Store.from_time(m["received_at"]), m["id"], entry))
+        entries.append((Store.from_time(when), m["id"], entry))
     entries.sort(key=lambda e: (e[0], e[2]["type"], e[1]))
     return [e[2] for e in entries]
 

@@ -25,7 +25,6 @@ from paycli.errors import StoreError
 from paycli.migrations import HEAD
 
 BUSY_TIMEOUT_SECONDS = 60  # a cron ingest waits for a receiver's write rather than failing
-TABLES = ("payment_request", "message", "response", "resolution")
 Row = Mapping[str, Any]
 
 

@@ -17,6 +17,7 @@ from paycli.gateways.base import (
     QuarantinedRecord,
     Record,
     ResponseRecord,
+    SettlementRecord,
     Source,
 )
 from paycli.money import parse_amount
@@ -42,6 +43,14 @@ class FakeGateway(Provider):
             m = json.loads(origin.raw)
             if "info" in m:
                 return InfoRecord(origin, m.get("ref"), m["info"])
+            if "settle" in m:
+                gross, fee = (
+                    parse_amount(m["gross"], "EUR", allow_negative=True),
+                    parse_amount(m["fee"], "EUR"),
+                )
+                return SettlementRecord(
+                    origin, m["settle"], m.get("txn"), m.get("ref"), gross, fee, gross - fee, "EUR"
+                )
             currency = m.get("currency", "EUR")
             return ResponseRecord(
                 origin,

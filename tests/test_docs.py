@@ -49,4 +49,6 @@ def test_config_example_documents_every_setting_of_every_installed_provider():
         assert name in documented, f"config.example.yaml has no gateways.{name}"
         text = (ROOT / "config.example.yaml").read_text()
         for key in cls.settings:
-            assert key in documented[name] or f"{key}_file" in text, f"gateways.{name}.{key} is not documented"
+            assert key in documented[name] or f"{key}_file" in text, (
+                f"gateways.{name}.{key} is not documented"
+            )

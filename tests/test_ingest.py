@@ -257,7 +257,7 @@ def test_every_order_of_the_same_inputs_gives_the_same_store(store, config, tmp_
     ]
     results = []
     for order in itertools.permutations(files):
-        for table in ("message", "response", "resolution", "payment_request"):
+        for table in ("settlement", "message", "response", "resolution", "payment_request"):
             store.execute(f"DELETE FROM {table}")
         ingest(store, config, *order)
         results.append(snapshot(store))
@@ -387,7 +387,7 @@ def test_an_ingest_killed_midway_then_run_again_equals_a_clean_run(db_url, tmp_p
         assert 0 < partial < 29_999, "the kill should land in the middle"
         assert subprocess.run(cmd, env=env, capture_output=True).returncode == 1  # one record quarantined
         after_rerun = snapshot(store)
-        for table in ("message", "response", "resolution", "payment_request"):
+        for table in ("settlement", "message", "response", "resolution", "payment_request"):
             store.execute(f"DELETE FROM {table}")
     subprocess.run(cmd, env=env, capture_output=True, check=False)
     with Store.open(db_url) as store:
@@ -441,7 +441,7 @@ def test_a_response_without_the_reference_takes_it_from_its_gateway_transaction_
     )
     results = []
     for order in ((with_ref, without, refund), (without, refund, with_ref), (refund, with_ref, without)):
-        for table in ("message", "response", "resolution", "payment_request"):
+        for table in ("settlement", "message", "response", "resolution", "payment_request"):
             store.execute(f"DELETE FROM {table}")
         ingest(store, config, request_csv(tmp_path, [ROW]))
         for i, line in enumerate(order):
@@ -455,3 +455,32 @@ def test_a_response_without_the_reference_takes_it_from_its_gateway_transaction_
         )
         assert store.query("SELECT COUNT(*) AS n FROM response WHERE request_id IS NULL")[0]["n"] == 0
     assert results[0] == results[1] == results[2]
+
+
+def test_a_settlement_line_is_kept_verbatim_and_shows_in_the_trail(store, config, tmp_path):
+    from paycli.queries import show_request
+
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    line = json.dumps(
+        {"fake": 1, "settle": "charge", "ref": "T1", "txn": "g1", "gross": "129.90", "fee": "1.90"}
+    )
+    run = ingest(store, config, write_messages(tmp_path, line, line))
+    assert run.report.tallies["fake"].settlement_lines == 1
+    [row] = store.query("SELECT kind, gross_minor, fee_minor, net_minor, currency FROM settlement")
+    assert tuple(row[k] for k in ("kind", "gross_minor", "fee_minor", "net_minor", "currency")) == (
+        "charge",
+        12990,
+        190,
+        12800,
+        "EUR",
+    )
+    [entry] = show_request(store, "T1", config.timezone)["trail"]
+    assert (entry["type"], entry["status"], entry["amount"], entry["note"]) == (
+        "settlement",
+        "charge",
+        "129.90",
+        "fee 1.90, net 128.00",
+    )
+    assert request(store, "T1")["reason"] == "NO_RESPONSE"  # money settled is not a gateway response
+    ingest(store, config, write_messages(tmp_path, line, name="again.jsonl"))
+    assert store.query("SELECT COUNT(*) AS n FROM settlement")[0]["n"] == 1

@@ -113,6 +113,7 @@ def _summary(report) -> None:  # type: ignore[no-untyped-def]
             )
         for n, word, plural in (
             (t.informational, "informational message", None),
+            (t.settlement_lines, "settlement line", None),
             (t.orphans, "orphan (request not known yet)", "orphans (request not known yet)"),
             (t.already_stored, "already stored", "already stored"),
             (t.quarantined, "quarantined", "quarantined"),

@@ -162,6 +162,27 @@ class InfoRecord:
 
 
 @dataclass(frozen=True)
+class SettlementRecord:
+    """One line of a gateway's settlement or balance report: money that really moved (design.md 9).
+
+    Amounts are signed from the merchant's side: a charge settled is positive, a refund or a chargeback
+    negative; ``fee_minor`` is what the gateway kept (positive), ``net_minor`` what reached the account.
+    """
+
+    origin: Origin
+    kind: str  # charge, refund, chargeback, fee, payout, adjustment, other
+    gateway_txn_id: str | None
+    reference: str | None  # the request's txn_id when the report carries it
+    gross_minor: int
+    fee_minor: int
+    net_minor: int
+    currency: str
+    occurred_at: datetime | None = None
+    available_on: datetime | None = None
+    parent_txn_id: str | None = None  # for a refund or chargeback: the payment it reverses
+
+
+@dataclass(frozen=True)
 class QuarantinedRecord:
     """A record that could not be interpreted: kept verbatim with the reason."""
 
@@ -176,7 +197,7 @@ class Notice:
     message: str
 
 
-Record = RequestRecord | ResponseRecord | InfoRecord | QuarantinedRecord | Notice
+Record = RequestRecord | ResponseRecord | InfoRecord | SettlementRecord | QuarantinedRecord | Notice
 
 
 class SourceError(Exception):

@@ -22,7 +22,7 @@ from paycli.store import Store
 from tests.conftest import REQUEST_HEADER, snapshot
 from tests.gateways.test_golden import NOT_INPUTS, SCENARIOS, provider_classes
 
-TABLES = ("message", "response", "resolution", "payment_request")
+TABLES = ("settlement", "message", "response", "resolution", "payment_request")
 # scenarios whose outcome could depend on the order of their inputs: several inputs
 ORDERED = [s for s in SCENARIOS if len([p for p in s.iterdir() if p.name not in NOT_INPUTS]) >= 3]
 
@@ -63,7 +63,15 @@ def test_any_order_of_the_same_inputs_gives_the_same_store(folder, store, monkey
 
 
 def nexi_callback(txn: str, esito: str, key: str) -> bytes:
-    fields = {"codTrans": txn, "esito": esito, "importo": "1990", "divisa": "EUR", "data": "20261126", "orario": "101500", "codAut": "A1" if esito == "OK" else ""}
+    fields = {
+        "codTrans": txn,
+        "esito": esito,
+        "importo": "1990",
+        "divisa": "EUR",
+        "data": "20261126",
+        "orario": "101500",
+        "codAut": "A1" if esito == "OK" else "",
+    }
     mac = hashlib.sha1(("".join(f"{k}={v}" for k, v in fields.items()) + key).encode()).hexdigest()
     return "&".join(f"{k}={v}" for k, v in {**fields, "mac": mac}.items()).encode()
 
@@ -78,7 +86,9 @@ def test_a_callback_folder_ingest_killed_midway_then_run_again_equals_a_clean_ru
         rows.append(f"N{i},O{i},order,2026-11-26T10:15:00+01:00,Cliente {i},,19.90,EUR,nexi")
         (folder / f"{i:05d}-ok.txt").write_bytes(nexi_callback(f"N{i}", "OK", key))
         if i % 3 == 0:  # a redelivery with other bytes (the browser return), the same response
-            (folder / f"{i:05d}-return.txt").write_bytes(nexi_callback(f"N{i}", "OK", key) + b"&languageId=ITA")
+            (folder / f"{i:05d}-return.txt").write_bytes(
+                nexi_callback(f"N{i}", "OK", key) + b"&languageId=ITA"
+            )
     (tmp_path / "requests.csv").write_text(REQUEST_HEADER + "\n".join(rows) + "\n")
     cfg = tmp_path / "paycli.yaml"
     cfg.write_text(f"timezone: Europe/Rome\nbatch_size: 100\ngateways:\n  nexi:\n    mac_key: {key}\n")
@@ -86,7 +96,9 @@ def test_a_callback_folder_ingest_killed_midway_then_run_again_equals_a_clean_ru
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with Store.open(db_url) as store:
         subprocess.run([*base, str(tmp_path / "requests.csv")], env=env, check=True, capture_output=True)
-        proc = subprocess.Popen([*base, str(folder)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*base, str(folder)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and store.query("SELECT COUNT(*) AS n FROM message")[0]["n"] < 300:
             time.sleep(0.02)
@@ -96,12 +108,17 @@ def test_a_callback_folder_ingest_killed_midway_then_run_again_equals_a_clean_ru
         assert 0 < partial < 4000, "the kill should land in the middle"
         subprocess.run([*base, str(folder)], env=env, check=True, capture_output=True)
         after_rerun = snapshot(store)
-        for table in ("message", "response"):
+        for table in ("settlement", "message", "response"):
             store.execute(f"DELETE FROM {table}")
-        store.execute("UPDATE payment_request SET outcome = 'VERIFICARE', reason = 'NO_RESPONSE', detail = NULL, response_count = 0")
+        store.execute(
+            "UPDATE payment_request SET outcome = 'VERIFICARE', reason = 'NO_RESPONSE', detail = NULL, response_count = 0"
+        )
     subprocess.run([*base, str(folder)], env=env, check=True, capture_output=True)
     with Store.open(db_url) as store:
         assert snapshot(store) == after_rerun
         assert len(after_rerun["responses"]) == 3000
-        assert store.query("SELECT COUNT(*) AS n FROM payment_request WHERE outcome = 'POSITIVO'")[0]["n"] == 3000
+        assert (
+            store.query("SELECT COUNT(*) AS n FROM payment_request WHERE outcome = 'POSITIVO'")[0]["n"]
+            == 3000
+        )
         assert store.query("SELECT SUM(deliveries) AS n FROM response")[0]["n"] == 4000
