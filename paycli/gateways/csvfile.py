@@ -1,20 +1,907 @@
-"""A provider described entirely in the configuration (work in progress)."""
+"""A provider described entirely in the configuration: any bank or gateway CSV export (design.md 5.2, 6.1).
+
+Many sources have no provider of their own: a bank's account export, a smaller gateway's transaction
+report. Each is described under ``gateways:`` with ``provider: csv``, with the primitives of hledger's
+CSV rules (https://hledger.org/dev/hledger.html#csv: ``skip``, ``separator``, ``fields``,
+``date-format``, ``timezone``, ``decimal-mark``, ``encoding``), written as YAML::
+
+    gateways:
+      mybank:
+        provider: csv
+        encoding: cp1252
+        delimiter: ";"
+        decimal_mark: ","
+        thousands_separator: "."
+        date_format: "%d/%m/%Y %H:%M"
+        columns: {reference: Causale, amount: Importo, status: Esito, date: Data operazione}
+        currency: EUR
+        status_map: {approved: [ESEGUITO], refused: [RIFIUTATO], pending: [IN CORSO]}
+
+Every setting is checked when the configuration is loaded, and an error names its key
+(``gateways.mybank.status_map.aproved: not a paycli status (did you mean 'approved'?)``). A file
+is claimed when its header row holds the configured cells (``match``; by default every mapped
+column) and, if ``match.filename`` is given, its name matches; a claimed file whose header lacks a
+mapped column is refused as a whole, naming the column.
+
+The file streams through one line at a time with the request reader's ``_Lines`` (paycli/gateways/
+requests.py), so a million-row export keeps memory flat. Each row is one message: its bytes exactly,
+its line number, and the header row as context, so that ``reinterpret`` (``paycli reprocess``, after a
+configuration fix) can read it again. A row that cannot be read (a wrong field count, a bad amount or
+date, no currency) is quarantined with the reason and the rest of the file goes on; a status word
+nobody mapped is ``Status.UNKNOWN`` with the word. Rows without a merchant reference (in a bank export,
+most rows are not the shop's payments) are kept as informational messages, or quarantined with
+``without_reference: quarantine``.
+
+A CSV export carries no signature, so every response is ``unverifiable`` (design.md 3.4).
+
+Identical bytes are one message: a row repeated in a file, or a file ingested again, is stored once
+(the pipeline's message digest is over the bytes and the header). Two messages with the same dedupe key
+that agree on status, amount, currency and reference are one response delivered twice. The key is the
+``dedupe_key`` columns' values and the status when configured, else a hash of the normalised row: the mapped fields
+as paycli reads them (amount in minor units, the date as an instant, the status word in any case) and
+every other column by its header name, so that a re-export with other quoting, line endings, number
+grouping or column order is still the same response.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import codecs
+import csv
+import fnmatch
+import hashlib
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from pathlib import PurePath
+from typing import Any, ClassVar
 
-from paycli.gateways.base import Provider, Record, Source
+from paycli.config import Config, Setting, SettingProblem
+from paycli.dates import local_day_bounds, parse_timestamp
+from paycli.errors import ConfigError, RecordError
+from paycli.gateways.base import (
+    InfoRecord,
+    Notice,
+    Origin,
+    Provider,
+    QuarantinedRecord,
+    Record,
+    ResponseRecord,
+    Source,
+    SourceError,
+)
+from paycli.gateways.requests import FALLBACK_ENCODING, _decode, _Lines
+from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
+from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
+from paycli.outcome import Authenticity, Status
+
+FIELDS = ("reference", "amount", "status", "currency", "date", "gateway_txn_id")
+REQUIRED_FIELDS = ("reference", "amount", "status")
+STATUSES = tuple(s.value for s in Status if s is not Status.UNKNOWN)
+# Statuses that say money moved: a row without an amount cannot be checked against the request.
+_MONEY_STATUSES = frozenset({Status.APPROVED, Status.REFUNDED, Status.REVERSED})
+# A refund or chargeback may be written as a negative amount; its size is what concerns the payment.
+_NEGATIVE_OK = frozenset({Status.REFUNDED, Status.REVERSED})
+_MAX_SKIP = 1000
+_DATE_CACHE = 10_000  # exports repeat their timestamps (a date-only column: every row of the day)
+
+
+# -- settings and their checks ---------------------------------------------------------------------
+# Each check receives the value after the loader's type check and returns it normalised; a problem is
+# a SettingProblem naming the key inside the setting, which the loader prefixes with the file and
+# `gateways.<name>.<setting>`. The checks are idempotent: the provider runs them again on what it is
+# given, so that one built directly (in a test) is as safe as one built from a file.
+
+
+def _suggest(word: str, candidates: tuple[str, ...]) -> str:
+    import difflib  # only on the error path
+
+    lowered = word.lower()
+    starts = [c for c in candidates if c.startswith(lowered)] if len(lowered) >= 3 else []
+    close = starts or difflib.get_close_matches(lowered, list(candidates), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _word(value: object, key: str) -> str:
+    """A cell value written in YAML: text, or a number YAML read as one (status code 0, column 2)."""
+    if isinstance(value, bool):
+        # `approved: [yes]` or `[OK, on]`: YAML 1.1 reads these as booleans.
+        raise SettingProblem(key, "YAML reads this as true or false; put the word in quotes")
+    if isinstance(value, int):
+        return getattr(value, "source", str(value))
+    if not isinstance(value, str):
+        raise SettingProblem(key, "expected text")
+    text = value.strip()
+    if not text:
+        raise SettingProblem(key, "is empty")
+    return text
+
+
+def _words(value: object, key: str) -> list[str]:
+    """One word or a list of words."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise SettingProblem(key, "is an empty list")
+    if isinstance(value, list):
+        return [_word(item, f"{key}[{i}]" if key else f"[{i}]") for i, item in enumerate(items)]
+    return [_word(value, key)]
+
+
+def check_columns(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise SettingProblem("", "expected a mapping of field: column name")
+    for field in value:
+        if field not in FIELDS:
+            raise SettingProblem(
+                str(field),
+                f"not a field paycli reads{_suggest(str(field), FIELDS)} (fields: {', '.join(FIELDS)})",
+            )
+    for field in REQUIRED_FIELDS:
+        if value.get(field) is None:
+            raise SettingProblem(field, "required column mapping is missing")
+    return {field: _word(value[field], field) for field in FIELDS if value.get(field) is not None}
+
+
+def check_status_map(value: object) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise SettingProblem("", "expected a mapping of paycli status: the file's words")
+    seen: dict[str, str] = {}
+    result: dict[str, list[str]] = {}
+    for status, words in value.items():
+        if status not in STATUSES:
+            why = (
+                "unknown is what an unmapped word already means"
+                if status == "unknown"
+                else "not a paycli status"
+            )
+            raise SettingProblem(
+                str(status), f"{why}{_suggest(str(status), STATUSES)} (statuses: {', '.join(STATUSES)})"
+            )
+        if words is None:
+            raise SettingProblem(status, "lists no word")
+        result[status] = _words(words, status)
+        for i, word in enumerate(result[status]):
+            folded = word.casefold()
+            if folded in seen and seen[folded] != status:
+                key = f"{status}[{i}]" if isinstance(words, list) else status
+                raise SettingProblem(key, f"'{word}' is already mapped to {seen[folded]}")
+            seen[folded] = status
+    if not result:
+        raise SettingProblem("", "maps no word (give at least approved and refused)")
+    return result
+
+
+def check_match(value: object) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise SettingProblem("", "expected a mapping with header_contains and/or filename")
+    known = ("header_contains", "filename")
+    for key in value:
+        if key not in known:
+            raise SettingProblem(
+                str(key), f"unknown key{_suggest(str(key), known)} (keys: {', '.join(known)})"
+            )
+    result: dict[str, list[str]] = {}
+    for key in known:
+        if value.get(key) is not None:
+            result[key] = _words(value[key], key)
+    return result
+
+
+def check_encoding(value: str) -> str:
+    try:
+        name = codecs.lookup(value.strip()).name
+    except LookupError:
+        raise SettingProblem("", f"unknown encoding '{value}' (e.g. utf-8, cp1252, latin-1)") from None
+    # The file is read line by line as bytes: the codec must keep ASCII (digits, separators, newlines)
+    # as it is. UTF-16 and UTF-32 exports must be converted first.
+    sample = b'Importo;"1.234,56"\r\n'
+    try:
+        ok = sample.decode(name) == sample.decode("ascii")
+    except UnicodeDecodeError:
+        ok = False
+    if not ok:
+        raise SettingProblem(
+            "", f"'{value}' is not an ASCII-compatible encoding; convert the file to UTF-8 first"
+        )
+    return name
+
+
+def check_delimiter(value: str) -> str:
+    text = "\t" if value.lower() in ("tab", "\\t") else value
+    if len(text) != 1 or text in '"\r\n' or text.isalnum():
+        raise SettingProblem("", f"expected one character such as ; , | or tab, got '{value}'")
+    return text
+
+
+def check_skip_lines(value: int) -> int:
+    if not 0 <= value <= _MAX_SKIP:
+        raise SettingProblem("", f"must be between 0 and {_MAX_SKIP}, got {value}")
+    return value
+
+
+def check_decimal_mark(value: str) -> str:
+    if len(value) != 1 or value in "0123456789+-" or value.isspace():
+        raise SettingProblem(
+            "", f"expected one character such as . or , (not a digit, sign or blank), got '{value}'"
+        )
+    return value
+
+
+def check_thousands_separator(value: str) -> str | None:
+    if value == "":
+        return None  # written as "" to say "no grouping"
+    if len(value) != 1 or value in "0123456789+-":
+        raise SettingProblem(
+            "", f"expected one character such as . , ' or a space (not a digit or sign), got '{value}'"
+        )
+    return value
+
+
+def check_currency(value: str) -> str:
+    try:
+        return normalise_currency(value)
+    except RecordError as exc:
+        raise SettingProblem("", f"{exc} (an ISO 4217 code such as EUR)") from None
+
+
+def check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, available_timezones
+
+    name = value.strip()
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1) if name else []
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise SettingProblem("", f"unknown time zone '{value}'{hint}") from None
+    return name
+
+
+def check_date_format(value: str) -> str:
+    fmt = value.strip()
+    if fmt.lower() == "iso":
+        return "iso"
+    if "%" not in fmt:
+        raise SettingProblem("", f"'{value}' is neither iso nor a strptime format such as %d/%m/%Y %H:%M")
+    # The format must read back what it writes, and say the day, month and year.
+    sample = datetime(2026, 11, 26, 21, 45, 30, 123456, tzinfo=timezone(timedelta(hours=1)))
+    try:
+        parsed = datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError as exc:
+        raise SettingProblem("", f"'{value}' cannot read the dates it describes ({exc})") from None
+    if parsed.date() != sample.date():
+        raise SettingProblem(
+            "", f"'{value}' must give the day, the month and the year (%d, %m or %b, %Y or %y)"
+        )
+    return fmt
+
+
+def check_reference_pattern(value: str) -> str:
+    try:
+        pattern = re.compile(value)
+    except re.error as exc:
+        raise SettingProblem("", f"not a regular expression ({exc})") from None
+    if pattern.groups > 1 and "reference" not in pattern.groupindex:
+        raise SettingProblem(
+            "",
+            f"has {pattern.groups} groups: keep one, or name the one that holds the reference (?P<reference>...)",
+        )
+    return value
+
+
+def check_dedupe_key(value: list[Any]) -> list[str]:
+    names = []
+    for i, item in enumerate(value):
+        try:
+            names.append(_word(item, ""))
+        except SettingProblem as problem:
+            # the key of a list item would read `dedupe_key.[0]`: say which item in the message
+            raise SettingProblem("", f"item {i + 1}: {problem.message}") from None
+    seen: set[str] = set()
+    for name in names:
+        if name.casefold() in seen:
+            raise SettingProblem("", f"column '{name}' is named twice")
+        seen.add(name.casefold())
+    return names
+
+
+SETTINGS: Mapping[str, Setting] = {
+    "match": Setting(
+        dict,
+        default={},
+        check=check_match,
+        help="how a file is recognised: header_contains (header cells that must all be present; default: "
+        "every column named in columns) and filename (a glob on the file name, e.g. 'movimenti_*.csv')",
+    ),
+    "encoding": Setting(
+        str,
+        default="utf-8",
+        check=check_encoding,
+        help="the file's encoding: utf-8 (a byte-order mark is dropped), cp1252, latin-1, ...; a line that "
+        "is not in it is read as Windows-1252, with a notice",
+    ),
+    "delimiter": Setting(str, default=",", check=check_delimiter, help="the field separator: , ; | or tab"),
+    "skip_lines": Setting(
+        int,
+        default=0,
+        check=check_skip_lines,
+        help="lines before the header row (a bank's title, account, period)",
+    ),
+    "columns": Setting(
+        dict,
+        required=True,
+        check=check_columns,
+        help="which header column holds each field: reference, amount, status (required), currency, date, "
+        "gateway_txn_id",
+    ),
+    "status_map": Setting(
+        dict,
+        required=True,
+        check=check_status_map,
+        help="the file's status words for each paycli status (approved, refused, pending, refunded, reversed), "
+        "in any letter case; a word not listed gives status unknown (UNKNOWN_STATUS)",
+    ),
+    "decimal_mark": Setting(
+        str, default=".", check=check_decimal_mark, help="the decimal mark of amounts: . or ,"
+    ),
+    "thousands_separator": Setting(
+        str,
+        default=None,
+        check=check_thousands_separator,
+        help="the digit-group separator of amounts (. , ' or a space); default: none, grouped amounts are refused",
+    ),
+    "amount_unit": Setting(
+        str,
+        default="major",
+        choices=("major", "minor"),
+        help="major: 129,90 is EUR 129.90; minor: 12990 is EUR 129.90 (cents)",
+    ),
+    "currency": Setting(
+        str,
+        default=None,
+        check=check_currency,
+        help="ISO 4217 currency of rows without one: when there is no currency column, or its cell is empty",
+    ),
+    "date_format": Setting(
+        str,
+        default="iso",
+        check=check_date_format,
+        help="how the date column is written: iso (ISO 8601) or a strptime format such as %d/%m/%Y %H:%M",
+    ),
+    "timezone": Setting(
+        str,
+        default=None,
+        check=check_timezone,
+        help="the IANA zone of dates written without an offset; default: the configured timezone",
+    ),
+    "reference_pattern": Setting(
+        str,
+        default=None,
+        check=check_reference_pattern,
+        help="a regular expression that finds the merchant reference (the request's txn_id) inside the "
+        "reference column, e.g. in a transfer's description: ORD-[0-9]+-[0-9]+; with one group, the group",
+    ),
+    "dedupe_key": Setting(
+        list,
+        default=[],
+        check=check_dedupe_key,
+        help="the columns whose values identify a transaction (e.g. [ID operazione]); default: a hash of the "
+        "whole normalised row",
+    ),
+    "without_reference": Setting(
+        str,
+        default="info",
+        choices=("info", "quarantine"),
+        help="a row with no merchant reference: info (kept as an informational message: a bank export is "
+        "mostly other movements) or quarantine",
+    ),
+}
+
+
+# -- reading one export ----------------------------------------------------------------------------
+class _HeaderError(ValueError):
+    """The header row lacks what the configuration maps."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where each field is in rows under one header."""
+
+    width: int
+    reference: int
+    amount: int
+    status: int
+    currency: int | None
+    date: int | None
+    txn: int | None
+    key: tuple[int, ...]
+    others: tuple[tuple[str, int], ...]  # the unmapped columns by name, for the default dedupe key
 
 
 class CsvProvider(Provider):
     name = "csv"
-    description = "any bank or gateway CSV export, described in the configuration"
-    reads = ("csv export",)
+    description = (
+        "any bank or gateway CSV export, described in the configuration (gateways: NAME: provider: csv)"
+    )
+    reads = ("CSV exports described in the configuration: columns, formats, status words",)
     needs_config = True
+    settings: ClassVar[Mapping[str, Setting]] = SETTINGS
 
+    def __init__(self, instance: str, settings: Mapping[str, object], config: Config) -> None:
+        super().__init__(instance, settings, config)
+        get = self._setting
+        self._columns: dict[str, str] = get("columns")
+        self._encoding: str = get("encoding")
+        self._delimiter: str = get("delimiter")
+        self._skip: int = get("skip_lines")
+        self._decimal: str = get("decimal_mark")
+        self._thousands: str | None = get("thousands_separator")
+        if self._thousands == self._decimal:
+            raise self._config_error(
+                "thousands_separator", f"must differ from decimal_mark '{self._decimal}'"
+            )
+        self._minor = get("amount_unit") == "minor"
+        self._currency: str | None = get("currency")
+        zone_name: str | None = get("timezone")
+        if zone_name is None:
+            zone: tzinfo = config.timezone
+        else:
+            from zoneinfo import ZoneInfo
+
+            zone = ZoneInfo(zone_name)
+        self._date_format: str = get("date_format")
+        self._parse_date = _date_parser(self._date_format, zone)
+        self._statuses = {
+            word.casefold(): Status(status) for status, words in get("status_map").items() for word in words
+        }
+        pattern: str | None = get("reference_pattern")
+        self._pattern = re.compile(pattern) if pattern is not None else None
+        self._group: int | str = 0
+        if self._pattern is not None:
+            self._group = (
+                "reference" if "reference" in self._pattern.groupindex else min(self._pattern.groups, 1)
+            )
+        self._key_columns: list[str] = get("dedupe_key")
+        self._missing_reference_is_info = get("without_reference") == "info"
+        match: dict[str, list[str]] = get("match")
+        wanted = match.get("header_contains") or [*self._columns.values(), *self._key_columns]
+        self._header_cells = frozenset(c.casefold() for c in wanted)
+        self._filenames = match.get("filename", [])
+        self._currencies: dict[str, str] = {}  # the file's currency cells, normalised once
+        # for reinterpret: one header, many stored rows
+        self._layouts: dict[str, tuple[_Layout, Callable[[Origin, list[str]], Record]]] = {}
+
+    def _setting(self, name: str) -> Any:
+        spec = self.settings[name]
+        value = self.options.get(name, spec.default)
+        if value is None:
+            if spec.required:
+                raise self._config_error(name, "required setting is missing")
+            return None
+        if spec.choices is not None and value not in spec.choices:
+            raise self._config_error(name, f"expected one of {', '.join(spec.choices)}, got '{value}'")
+        if spec.check is None:
+            return value
+        try:
+            return spec.check(value)
+        except SettingProblem as problem:
+            key = f"{name}.{problem.key}" if problem.key else name
+            raise self._config_error(key, problem.message) from None
+
+    def _config_error(self, key: str, message: str) -> ConfigError:
+        where = str(self.config.path) if self.config.path is not None else "configuration"
+        return ConfigError(f"{where}: gateways.{self.instance}.{key}: {message}")
+
+    # -- identify ------------------------------------------------------------------------------
     def identify(self, source: Source) -> bool:
-        return False
+        if self._filenames and not any(
+            fnmatch.fnmatch(PurePath(source.name).name, g) for g in self._filenames
+        ):
+            return False
+        head = source.head
+        if b"\x00" in head[:4096]:
+            return False  # binary, or UTF-16: never a CSV this provider can read
+        if head.startswith(codecs.BOM_UTF8):
+            head = head[3:]
+        parts = head.split(b"\n", self._skip)
+        if len(parts) <= self._skip:
+            return False
+        # the header is the first line with text after skip_lines, as extract finds it
+        line = parts[self._skip].lstrip(b"\r\n\t ").split(b"\n", 1)[0]
+        cells = _cells(line.decode(self._encoding, errors="replace"), self._delimiter)
+        if cells is None or not self._header_cells <= cells:
+            return False
+        # Never the shop's own request file, whatever a configuration names.
+        return not set(REQUEST_COLUMNS) <= cells
 
+    # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
-        return iter(())
+        stream = source.open()
+        try:
+            lines = _Lines(stream, source.name, self._encoding)
+            for _ in range(self._skip):
+                if next(iter(lines), None) is None:
+                    break
+            if lines.peek_first() is None:
+                yield Notice(f"{source.name}: no header row, nothing to ingest")
+                return
+            reader = csv.reader(lines.text(), delimiter=self._delimiter)
+            try:
+                header = next(reader)
+            except csv.Error as exc:
+                raise SourceError(f"the header row is not CSV ({exc})") from None
+            context = lines.consumed_text()
+            lines.take_raw()
+            try:
+                layout = self._layout(header)
+            except _HeaderError as exc:
+                raise SourceError(str(exc)) from None
+            yield from self._rows(lines, reader, layout, context)
+            yield from lines.notices()
+        finally:
+            stream.close()
+
+    def _rows(
+        self, lines: _Lines, reader: Iterator[list[str]], layout: _Layout, context: str
+    ) -> Iterator[Record]:
+        width = layout.width
+        interpret = self._reader(layout)
+        start = lines.line_number + 1
+        while True:
+            try:
+                for row in reader:
+                    origin = Origin(start, lines.take_raw(), context)
+                    start = lines.line_number + 1
+                    if len(row) == width:
+                        yield interpret(origin, row)
+                    elif row and (len(row) > 1 or row[0].strip()):
+                        yield QuarantinedRecord(origin, f"expected {width} fields, found {len(row)}")
+                return
+            except csv.Error as exc:  # a runaway quoted field: that record only, the reader goes on
+                origin = Origin(start, lines.take_raw(), context)
+                start = lines.line_number + 1
+                yield QuarantinedRecord(origin, f"not a CSV record ({exc})")
+
+    def reinterpret(self, origin: Origin) -> Record:
+        if origin.context is None:
+            return QuarantinedRecord(origin, "stored without its header row; cannot be read again")
+        known = self._layouts.get(origin.context)
+        if known is None:
+            try:
+                layout = self._layout(next(csv.reader([origin.context], delimiter=self._delimiter), []))
+            except (_HeaderError, csv.Error) as exc:
+                return QuarantinedRecord(origin, f"its header row cannot be read: {exc}")
+            if len(self._layouts) > 100:
+                self._layouts.clear()
+            known = self._layouts[origin.context] = (layout, self._reader(layout))
+        layout, interpret = known
+        try:
+            text = _decode(origin.raw, self._encoding)[0]
+        except RecordError:
+            text = origin.raw.decode(FALLBACK_ENCODING, errors="replace")  # as _Lines reads it
+        try:
+            rows = list(csv.reader(_split_lines(text), delimiter=self._delimiter))
+        except csv.Error as exc:
+            return QuarantinedRecord(origin, f"not a CSV record ({exc})")
+        if len(rows) != 1 or len(rows[0]) != layout.width:
+            found = len(rows[0]) if len(rows) == 1 else f"{len(rows)} records"
+            return QuarantinedRecord(origin, f"expected {layout.width} fields, found {found}")
+        return interpret(origin, rows[0])
+
+    def _layout(self, header: list[str]) -> _Layout:
+        names = [cell.strip() for cell in header]
+        index: dict[str, int] = {}
+        twice: set[str] = set()
+        for i, name in enumerate(names):
+            folded = name.casefold()
+            if folded in index:
+                twice.add(folded)
+            index[folded] = i
+
+        def find(column: str, what: str) -> int:
+            folded = column.casefold()
+            if folded not in index:
+                raise _HeaderError(
+                    f"column '{column}' ({what}) is not in the header; the header has: {', '.join(names)}"
+                )
+            if folded in twice:
+                raise _HeaderError(f"column '{column}' ({what}) appears twice in the header")
+            return index[folded]
+
+        at = {field: find(column, f"columns.{field}") for field, column in self._columns.items()}
+        key = tuple(find(column, "dedupe_key") for column in self._key_columns)
+        mapped = set(at.values())
+        others = tuple(sorted((n.casefold(), i) for i, n in enumerate(names) if i not in mapped))
+        return _Layout(
+            width=len(names),
+            reference=at["reference"],
+            amount=at["amount"],
+            status=at["status"],
+            currency=at.get("currency"),
+            date=at.get("date"),
+            txn=at.get("gateway_txn_id"),
+            key=key,
+            others=others,
+        )
+
+    # -- one row -------------------------------------------------------------------------------
+    def _reader(self, layout: _Layout) -> Callable[[Origin, list[str]], Record]:
+        """The interpreter of the rows under one header. It runs for every row of a file of millions:
+        everything it needs is bound to a local once, and the slow paths run only on bad input."""
+        ref_at, amount_at, status_at = layout.reference, layout.amount, layout.status
+        currency_at, date_at, txn_at, key_at, others = (
+            layout.currency,
+            layout.date,
+            layout.txn,
+            layout.key,
+            layout.others,
+        )
+        pattern, group = self._pattern, self._group
+        statuses, unknown = self._statuses, Status.UNKNOWN
+        default_currency, currencies = self._currency, self._currencies
+        currency_column = self._columns.get("currency", "")
+        amount_of = self._amount_reader()
+        parse_date = self._parse_date
+        info = self._missing_reference_is_info
+        no_reference = (
+            "reference_pattern finds no merchant reference" if pattern else "no merchant reference"
+        ) + f" in column '{self._columns['reference']}'"
+        no_currency = (
+            f"currency unknown: column '{currency_column}' is empty and no currency is configured (set currency: EUR)"
+            if currency_at is not None
+            else "currency unknown: no currency column is mapped and no currency is configured (set currency: EUR)"
+        )
+        key_columns = ", ".join(self._key_columns)
+        empty_key = (
+            f"the dedupe_key columns {key_columns} are empty"
+            if len(key_at) > 1
+            else f"the dedupe_key column {key_columns} is empty"
+        )
+        unverifiable = Authenticity.UNVERIFIABLE  # an export carries no signature
+        sha256 = hashlib.sha256
+
+        def read(origin: Origin, row: list[str]) -> Record:
+            cell = row[ref_at].strip()
+            if pattern is None:
+                reference = cell or None
+            else:
+                found = pattern.search(cell)
+                reference = (found.group(group) or None) if found else None
+            if reference is None:
+                return (
+                    InfoRecord(origin, None, no_reference)
+                    if info
+                    else QuarantinedRecord(origin, no_reference)
+                )
+            word = row[status_at].strip()
+            status = statuses.get(word.casefold(), unknown)
+            currency = default_currency
+            try:
+                if currency_at is not None:
+                    text = row[currency_at].strip()
+                    if text:
+                        currency = currencies.get(text) or self._currency_code(text)
+                amount = amount_of(row[amount_at].strip(), currency, status, no_currency)
+                occurred_at = None
+                if date_at is not None:
+                    when = row[date_at].strip()
+                    if when:
+                        occurred_at = parse_date(when)
+            except RecordError as exc:
+                return QuarantinedRecord(origin, str(exc))
+            txn = (row[txn_at].strip() or None) if txn_at is not None else None
+            if key_at:
+                values = [row[i].strip() for i in key_at]
+                if not any(values):
+                    return QuarantinedRecord(origin, empty_key)
+                # plus the status, as every gateway's key (design.md 3.1): pending then approved of one
+                # transaction are two responses, not one key whose messages disagree (suspicious)
+                values.append(status.value if status is not unknown else f"unknown:{word.casefold()}")
+                key = "|".join(v.replace("\\", "\\\\").replace("|", "\\|") for v in values)
+            else:
+                # the normalised row: what paycli read, and every other column by its name
+                parts = [
+                    cell,
+                    word.casefold(),
+                    "" if amount is None else str(amount),
+                    currency or "",
+                    "" if occurred_at is None else str(occurred_at.timestamp()),
+                    txn or "",
+                ]
+                parts += [f"{name}={row[i].strip()}" for name, i in others]
+                key = "row:" + sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+            return ResponseRecord(
+                origin,
+                reference=reference,
+                dedupe_key=key,
+                status=status,
+                raw_status=word or None,
+                authenticity=unverifiable,
+                amount_minor=amount,
+                currency=currency,
+                gateway_txn_id=txn,
+                occurred_at=occurred_at,
+            )
+
+        return read
+
+    def _currency_code(self, text: str) -> str:
+        try:
+            code = normalise_currency(text)
+        except RecordError as exc:
+            raise RecordError(f"column '{self._columns['currency']}': {exc}") from None
+        if len(self._currencies) < 1000:
+            self._currencies[text] = code
+        return code
+
+    def _amount_reader(self) -> Callable[[str, str | None, Status, str], int | None]:
+        """text, currency, status, the reason when there is no currency -> minor units (a size: a
+        negative refund is its amount). The common case is read here with one regular expression;
+        anything else (too long, extra zero decimals, an error) goes to money.parse_amount, which
+        decides and words the error."""
+        column = self._columns["amount"]
+        decimal, thousands, minor = self._decimal, self._thousands, self._minor
+        integer = "[0-9]+"
+        if thousands is not None:
+            integer = f"(?:[0-9]+|[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}})+)"
+        fast = re.compile(f"(-?)({integer})(?:{re.escape(decimal)}([0-9]+))?").fullmatch
+        grouping = f"'{thousands}'" if thousands else "none"
+        formats = f"decimal_mark '{decimal}', thousands_separator {grouping}" + (
+            ", amount_unit minor" if minor else ""
+        )
+
+        def amount_of(text: str, currency: str | None, status: Status, no_currency: str) -> int | None:
+            if not text:
+                if status in _MONEY_STATUSES:
+                    raise RecordError(f"column '{column}': amount is empty")
+                return None  # a refused or pending row may carry no amount: no money moved
+            if currency is None:
+                raise RecordError(no_currency)
+            m = fast(text)
+            places = 0 if minor else CURRENCY_EXPONENTS[currency]
+            if m is not None and len(m[2]) <= 14 and len(m[3] or "") <= places:
+                digits = m[2] if thousands is None else m[2].replace(thousands, "")
+                value = int(digits + (m[3] or "").ljust(places, "0"))
+                negative = bool(m[1]) and value != 0
+            else:
+                try:
+                    value = parse_amount(
+                        text,
+                        currency,
+                        decimal_mark=decimal,
+                        thousands_separator=thousands,
+                        allow_negative=True,
+                        minor_units=minor,
+                    )
+                except RecordError as exc:
+                    raise RecordError(f"column '{column}': {exc} ({formats})") from None
+                negative, value = value < 0, abs(value)
+            if negative and status not in _NEGATIVE_OK:
+                raise RecordError(f"column '{column}': amount '{text}' is negative for status {status}")
+            return value
+
+        return amount_of
+
+
+# -- small pieces ----------------------------------------------------------------------------------
+def _cells(line: str, delimiter: str) -> frozenset[str] | None:
+    try:
+        row = next(csv.reader([line.lstrip("\ufeff")], delimiter=delimiter), None)
+    except csv.Error:
+        return None
+    return frozenset(c.strip().casefold() for c in row) if row else None
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines split at \\n only, as ``_Lines`` reads them (str.splitlines would split at \\x85 too)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+# strptime's own patterns for the numeric directives (CPython's _strptime.TimeRE), so that the fast
+# reader accepts exactly what strptime accepts; other directives fall back to strptime itself.
+_DIRECTIVES = {
+    "d": r"(?P<d>3[01]|[12]\d|0[1-9]|[1-9]| [1-9])",
+    "m": r"(?P<m>1[0-2]|0[1-9]|[1-9])",
+    "Y": r"(?P<Y>\d\d\d\d)",
+    "y": r"(?P<y>\d\d)",
+    "H": r"(?P<H>2[0-3]|[0-1]\d|\d)",
+    "M": r"(?P<M>[0-5]\d|\d)",
+    "S": r"(?P<S>6[0-1]|[0-5]\d|\d)",
+    "f": r"(?P<f>[0-9]{1,6})",
+}
+_TIME_DIRECTIVES = frozenset("HIMSfpXcTRrz")
+
+
+def _fast_pattern(fmt: str) -> re.Pattern[str] | None:
+    """A regular expression equivalent to strptime for formats of numeric directives, else None."""
+    out: list[str] = []
+    used: set[str] = set()
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%":
+            directive = fmt[i + 1 : i + 2]
+            if directive == "%":
+                out.append("%")
+            elif directive in _DIRECTIVES and directive not in used:
+                out.append(_DIRECTIVES[directive])
+                used.add(directive)
+            else:
+                return None
+            i += 2
+            continue
+        out.append(r"\s+" if ch.isspace() else re.escape(ch))
+        i += 1
+    if not ({"Y", "y"} & used and "m" in used and "d" in used):
+        return None
+    return re.compile("".join(out), re.IGNORECASE)
+
+
+def _date_parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
+    """The reader of one date column: text -> aware UTC datetime; RecordError names the format."""
+    if fmt == "iso":
+        return lambda text: parse_timestamp(text, zone, field="date")
+    fast = _fast_pattern(fmt)
+    has_time = any(f"%{d}" in fmt for d in _TIME_DIRECTIVES)
+    cache: dict[str, datetime] = {}
+
+    def slow(text: str) -> datetime:
+        parsed = datetime.strptime(text, fmt)
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        if not has_time:
+            return local_day_bounds(parsed.date(), zone)[0]
+        # fold=0, as paycli.dates reads every naive local time (a DST gap or repeated hour)
+        return parsed.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+    read = slow
+    if fast is not None:
+        match = fast.fullmatch
+        at = fast.groupindex
+        two_digit_year = "y" in at
+        year_at = at["y"] if two_digit_year else at["Y"]
+        month_at, day_at = at["m"], at["d"]
+        # group 0 (the whole match) means "not in the format"
+        hour_at, minute_at, second_at, fraction_at = (at.get(d, 0) for d in "HMSf")
+
+        def read(text: str) -> datetime:
+            m = match(text)
+            if m is None:
+                raise ValueError("no match")
+            year = int(m[year_at])
+            if two_digit_year:
+                year += 2000 if year < 69 else 1900  # strptime's rule for %y
+            if not has_time:
+                return local_day_bounds(date(year, int(m[month_at]), int(m[day_at])), zone)[0]
+            # tzinfo=zone with fold=0 (the default), as paycli.dates reads every naive local time
+            return datetime(
+                year,
+                int(m[month_at]),
+                int(m[day_at]),
+                int(m[hour_at]) if hour_at else 0,
+                int(m[minute_at]) if minute_at else 0,
+                int(m[second_at]) if second_at else 0,
+                int(m[fraction_at].ljust(6, "0")) if fraction_at else 0,
+                zone,
+            ).astimezone(UTC)
+
+    def parse(text: str) -> datetime:
+        hit = cache.get(text)
+        if hit is not None:
+            return hit
+        try:
+            result = read(text)
+        except (ValueError, OverflowError):
+            raise RecordError(f"date '{text}' does not match date_format '{fmt}'") from None
+        if len(cache) >= _DATE_CACHE:
+            cache.clear()
+        cache[text] = result
+        return result
+
+    return parse

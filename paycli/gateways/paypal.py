@@ -1,5 +1,8 @@
 """PayPal IPN (Instant Payment Notification) bodies: what PayPal POSTs to the shop's notify URL.
 
+The same provider reads PayPal's Settlement Report (STL) files: ``paycli/gateways/paypal_stl.py``, to which
+identify, extract and reinterpret hand a file (or a stored line) that is one.
+
 What PayPal sends (gateway-formats.md section 1.1; sources: PayPal IPN Guide 2009 and 2012, IPN Manual 2004,
 paypal/ipn-code-samples @450f5d97, spookylukey/django-paypal @5d09973c):
 
@@ -74,6 +77,7 @@ from urllib.parse import parse_qsl
 
 from paycli.config import Setting
 from paycli.errors import RecordError
+from paycli.gateways import paypal_stl
 from paycli.gateways.base import (
     InfoRecord,
     Notice,
@@ -151,10 +155,11 @@ class _Form:
 
 class PayPalProvider(Provider):
     name = "paypal"
-    description = "PayPal IPN (Instant Payment Notification) bodies"
+    description = "PayPal IPN (Instant Payment Notification) bodies and Settlement Reports (STL)"
     reads = (
         "IPN form-encoded body (bare, with a .headers sidecar, or a raw HTTP dump)",
         "postback answer recorded as 'X-Paycli-Postback: VERIFIED|INVALID' in the sidecar",
+        "Settlement Report (STL) CSV: each SB row a settlement line",
     )
     settings: ClassVar[Mapping[str, Setting]] = {
         "receiver_email": Setting(
@@ -166,7 +171,8 @@ class PayPalProvider(Provider):
             str,
             default="invoice",
             choices=REFERENCE_FIELDS,
-            help="the IPN field that carries the request's txn_id",
+            help="the IPN field that carries the request's txn_id (in a settlement report: invoice is "
+            "the Invoice ID column, custom the Custom Field column)",
         ),
         "accept_sandbox": Setting(
             bool,
@@ -191,6 +197,8 @@ class PayPalProvider(Provider):
 
     # -- identify ------------------------------------------------------------------------------
     def identify(self, source: Source) -> bool:
+        if paypal_stl.identify(source.head):
+            return True
         callback = read_callback(source)
         if callback is None or not _looks_form_encoded(callback):
             return False
@@ -205,6 +213,9 @@ class PayPalProvider(Provider):
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
+        if paypal_stl.identify(source.head):
+            yield from self._settlement_report().extract(source)
+            return
         if read_callback(source) is None:
             # only reachable with --gateway: identify never claims it. Refused whole, not read into
             # memory: a file of gigabytes forced on this provider must not be loaded to be quarantined.
@@ -215,7 +226,12 @@ class PayPalProvider(Provider):
         yield record
 
     def reinterpret(self, origin: Origin) -> Record:
+        if origin.line is not None:  # a line of a settlement report; an IPN is a whole file, without one
+            return self._settlement_report().reinterpret(origin)
         return self._interpret(origin)[0]
+
+    def _settlement_report(self) -> paypal_stl.SettlementReport:
+        return paypal_stl.SettlementReport(self._reference_field)
 
     # -- one message ---------------------------------------------------------------------------
     def _interpret(self, origin: Origin) -> tuple[Record, list[str]]:

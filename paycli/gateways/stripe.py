@@ -28,6 +28,10 @@ The signature (``check_signature``) is HMAC-SHA256 of ``"<t>.<raw body>"`` with 
 secret (``whsec_...``) as key, any of the header's ``v1`` values matching; it is the check of
 ``stripe.WebhookSignature.verify_header``. Files of the past are checked without a time limit; the
 callback receiver passes ``now`` to apply ``tolerance_seconds``.
+
+The provider also reads Stripe's balance report CSVs (a header with ``balance_transaction_id`` and
+``reporting_category``): ``identify``, ``extract`` and ``reinterpret`` hand them to
+``paycli/gateways/stripe_balance.py``, which turns each row into a settlement line.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cached_property
 from typing import Any, ClassVar
 
 from paycli.config import Secret, Setting
@@ -57,6 +62,7 @@ from paycli.gateways.base import (
     SourceError,
 )
 from paycli.gateways.callback import Callback, from_origin
+from paycli.gateways.stripe_balance import BalanceReport, is_balance_report
 from paycli.money import normalise_currency
 from paycli.outcome import Authenticity, Status
 
@@ -302,10 +308,11 @@ def _minor(obj: Mapping[str, Any], name: str) -> int:
 # -- the provider ----------------------------------------------------------------------------------
 class StripeProvider(Provider):
     name = "stripe"
-    description = "Stripe webhook Events (JSON, signed in the Stripe-Signature header)"
+    description = "Stripe webhook Events (JSON, signed in the Stripe-Signature header) and balance reports"
     reads = (
         "Stripe Event JSON body, with a .headers sidecar holding Stripe-Signature",
         "raw HTTP request dump of a Stripe webhook POST",
+        "Stripe balance report CSV (balance_change_from_activity.itemized)",
     )
     settings: ClassVar[Mapping[str, Setting]] = {
         "webhook_secret": Setting(
@@ -344,8 +351,15 @@ class StripeProvider(Provider):
         value = self.options.get("tolerance_seconds")
         return value if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_TOLERANCE
 
+    @cached_property
+    def balance_report(self) -> BalanceReport:
+        """The reader of balance report CSVs, with this provider's reference key."""
+        return BalanceReport(self.reference_key, self.config.timezone)
+
     # -- identify ------------------------------------------------------------------------------
     def identify(self, source: Source) -> bool:
+        if is_balance_report(source.head):
+            return True
         callback = from_origin(Origin(None, source.head, None, source.headers))
         if callback.header(SIGNATURE_HEADER) is not None:
             return True  # only Stripe sends it; a damaged body with it is still Stripe's to quarantine
@@ -354,6 +368,9 @@ class StripeProvider(Provider):
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
+        if is_balance_report(source.head):
+            yield from self.balance_report.extract(source)
+            return
         if len(source.head) >= HEAD_BYTES:
             raise SourceError(
                 f"stripe: larger than {HEAD_BYTES // 1024} KiB, too large for one webhook event; "
@@ -362,6 +379,8 @@ class StripeProvider(Provider):
         yield self.reinterpret(Origin(None, source.head, None, source.headers))
 
     def reinterpret(self, origin: Origin) -> Record:
+        if origin.context is not None:  # a report line keeps its header row; a webhook has none
+            return self.balance_report.reinterpret(origin)
         return self.interpret(origin)
 
     def interpret(self, origin: Origin, *, now: int | None = None) -> Record:

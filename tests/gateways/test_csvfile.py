@@ -1,0 +1,834 @@
+"""The configured CSV provider, as a specification: a bank or gateway export described in YAML.
+
+The main example is an Italian bank's card-acquiring export: Windows-1252, `;` separated, decimal
+comma with `.` grouping, dates as `26/11/2026 10:15` in Europe/Rome, status words ESEGUITO, RIFIUTATO,
+IN CORSO, STORNATO. The provider is not registered as an entry point yet, so the configuration is
+loaded here with its settings added to the installed ones (``load``), exactly as the loader will
+check them once it is.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paycli import gateways
+from paycli.config import Config, load_config
+from paycli.errors import ConfigError, RecordError
+from paycli.gateways.base import (
+    HEAD_BYTES,
+    InfoRecord,
+    Notice,
+    Origin,
+    Provider,
+    QuarantinedRecord,
+    Record,
+    ResponseRecord,
+    Source,
+    SourceError,
+)
+from paycli.gateways.csvfile import CsvProvider, _date_parser
+from paycli.ingest import Ingest
+from paycli.money import parse_amount
+from paycli.outcome import Authenticity, Status
+from paycli.queries import show_request
+from paycli.store import Store
+from tests.conftest import REQUEST_HEADER
+
+HEADER = "Data operazione;ID operazione;Importo;Divisa;Causale;Esito;Note"
+
+BANK = """\
+timezone: Europe/Rome
+gateways:
+  mybank:
+    provider: csv
+    encoding: cp1252
+    delimiter: ";"
+    decimal_mark: ","
+    thousands_separator: "."
+    date_format: "%d/%m/%Y %H:%M"
+    columns:
+      reference: Causale
+      amount: Importo
+      currency: Divisa
+      status: Esito
+      date: Data operazione
+      gateway_txn_id: ID operazione
+    status_map:
+      approved: [ESEGUITO, OK]
+      refused: [RIFIUTATO, KO]
+      pending: IN CORSO
+      refunded: RIMBORSATO
+      reversed: STORNATO
+    reference_pattern: "ORD-[0-9]+-[0-9]+"
+    dedupe_key: [ID operazione]
+"""
+
+
+def load(tmp_path: Path, text: str) -> Config:
+    """The configuration in ``text``, checked with the CSV provider's settings as the loader will."""
+    classes = {**gateways.installed(), "csv": CsvProvider}
+    path = tmp_path / "paycli.yaml"
+    path.write_text(text)
+    return load_config(path, gateways.settings_specs(classes), requests_spec=classes["requests"].settings)
+
+
+def bank(tmp_path: Path, text: str = BANK, name: str = "mybank") -> CsvProvider:
+    config = load(tmp_path, text)
+    return CsvProvider(name, config.gateways[name].settings, config)
+
+
+def with_settings(extra: str, base: str = BANK) -> str:
+    return base + "".join(f"    {line}\n" for line in extra.strip().splitlines())
+
+
+def without(key: str, base: str = BANK) -> str:
+    return "".join(line + "\n" for line in base.splitlines() if not line.startswith(f"    {key}:"))
+
+
+def export(*rows: str, header: str = HEADER, encoding: str = "cp1252", newline: str = "\r\n") -> bytes:
+    return "".join(line + newline for line in (header, *rows)).encode(encoding)
+
+
+def row(
+    ref: str = "Pagamento ORD-1001-1",
+    amount: str = "129,90",
+    status: str = "ESEGUITO",
+    *,
+    when: str = "26/11/2026 10:15",
+    txn: str = "900001",
+    currency: str = "EUR",
+    note: str = "Società Rossi",
+) -> str:
+    return ";".join((when, txn, amount, currency, ref, status, note))
+
+
+def source(data: bytes, name: str = "movimenti.csv") -> Source:
+    return Source.from_stream(name, io.BytesIO(data))
+
+
+def records(provider: Provider, data: bytes, name: str = "movimenti.csv") -> list[Record]:
+    return [r for r in provider.extract(source(data, name)) if not isinstance(r, Notice)]
+
+
+def one(provider: Provider, *rows: str, **kw: Any) -> Record:
+    (record,) = records(provider, export(*rows, **kw))
+    return record
+
+
+def response(provider: Provider, *rows: str, **kw: Any) -> ResponseRecord:
+    record = one(provider, *rows, **kw)
+    assert isinstance(record, ResponseRecord), record
+    return record
+
+
+def quarantined(provider: Provider, *rows: str, **kw: Any) -> str:
+    record = one(provider, *rows, **kw)
+    assert isinstance(record, QuarantinedRecord), record
+    return record.reason
+
+
+# -- the configuration is checked when it is loaded, and every error names its key -----------------
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda t: t.replace("      amount: Importo\n", ""),
+            "gateways.mybank.columns.amount: required column mapping is missing",
+        ),
+        (
+            lambda t: t.replace("      reference: Causale", "      refrence: Causale"),
+            "gateways.mybank.columns.refrence: not a field paycli reads (did you mean 'reference'?)",
+        ),
+        (
+            lambda t: t.replace("      approved:", "      aproved:"),
+            "gateways.mybank.status_map.aproved: not a paycli status (did you mean 'approved'?)",
+        ),
+        (
+            lambda t: t.replace("      pending: IN CORSO", "      pending: [IN CORSO, ok]"),
+            "gateways.mybank.status_map.pending[1]: 'ok' is already mapped to approved",
+        ),
+        (
+            lambda t: t.replace("[RIFIUTATO, KO]", "[RIFIUTATO, no]"),
+            "gateways.mybank.status_map.refused[1]: YAML reads this as true or false; put the word in quotes",
+        ),
+        (
+            lambda t: t.replace("      reversed: STORNATO", "      unknown: BOH"),
+            "gateways.mybank.status_map.unknown: unknown is what an unmapped word already means",
+        ),
+        (
+            lambda t: t.replace('"%d/%m/%Y %H:%M"', '"dd/mm/yyyy"'),
+            "gateways.mybank.date_format: 'dd/mm/yyyy' is neither iso nor a strptime format",
+        ),
+        (
+            lambda t: t.replace('"%d/%m/%Y %H:%M"', '"%d/%m %H:%M"'),
+            "gateways.mybank.date_format: '%d/%m %H:%M' must give the day, the month and the year",
+        ),
+        (
+            lambda t: t.replace('"%d/%m/%Y %H:%M"', '"%d/%m/%Y %Z"'),
+            "gateways.mybank.date_format: '%d/%m/%Y %Z' cannot read the dates it describes",
+        ),
+        (
+            lambda t: t.replace("encoding: cp1252", "encoding: utf-16"),
+            "gateways.mybank.encoding: 'utf-16' is not an ASCII-compatible encoding",
+        ),
+        (
+            lambda t: t.replace("encoding: cp1252", "encoding: klingon"),
+            "gateways.mybank.encoding: unknown encoding 'klingon'",
+        ),
+        (
+            lambda t: t.replace('delimiter: ";"', 'delimiter: ";;"'),
+            "gateways.mybank.delimiter: expected one character such as ; , | or tab, got ';;'",
+        ),
+        (
+            lambda t: t.replace('decimal_mark: ","', 'decimal_mark: "0"'),
+            "gateways.mybank.decimal_mark: expected one character such as . or ,",
+        ),
+        (
+            lambda t: with_settings("currency: EURO", t),
+            "gateways.mybank.currency: unknown currency 'EURO'",
+        ),
+        (
+            lambda t: with_settings("timezone: Europe/Roma", t),
+            "gateways.mybank.timezone: unknown time zone 'Europe/Roma' (did you mean 'Europe/Rome'?)",
+        ),
+        (
+            lambda t: t.replace('"ORD-[0-9]+-[0-9]+"', '"ORD-([0-9]+"'),
+            "gateways.mybank.reference_pattern: not a regular expression",
+        ),
+        (
+            lambda t: t.replace('"ORD-[0-9]+-[0-9]+"', '"(ORD)-([0-9]+)"'),
+            "gateways.mybank.reference_pattern: has 2 groups: keep one, or name the one",
+        ),
+        (
+            lambda t: t.replace("[ID operazione]", "[ID operazione, id operazione]"),
+            "gateways.mybank.dedupe_key: column 'id operazione' is named twice",
+        ),
+        (
+            lambda t: with_settings("amount_unit: cents", t),
+            "gateways.mybank.amount_unit: expected one of major, minor, got 'cents'",
+        ),
+        (
+            lambda t: with_settings("match: {header: [Importo]}", t),
+            "gateways.mybank.match.header: unknown key (did you mean 'header_contains'?)",
+        ),
+        (
+            lambda t: with_settings("skip_lines: -1", t),
+            "gateways.mybank.skip_lines: must be between 0 and 1000, got -1",
+        ),
+        (
+            lambda t: t.replace('    delimiter: ";"', '    delimeter: ";"'),
+            "gateways.mybank.delimeter: unknown key (did you mean 'delimiter'?)",
+        ),
+        (
+            lambda t: t[: t.index("    columns:")] + t[t.index("    status_map:") :],
+            "gateways.mybank.columns: required setting is missing",
+        ),
+    ],
+)
+def test_a_configuration_error_names_the_file_and_the_key(tmp_path, change, message):
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, change(BANK))
+    text = str(raised.value)
+    assert text.startswith(str(tmp_path / "paycli.yaml") + ": "), text
+    assert message in text
+
+
+def test_the_same_mark_for_decimals_and_thousands_is_refused_naming_the_key(tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"gateways\.mybank\.thousands_separator: must differ from decimal_mark"
+    ):
+        bank(tmp_path, BANK.replace('thousands_separator: "."', 'thousands_separator: ","'))
+
+
+def test_every_setting_has_a_help_text():
+    assert all(setting.help for setting in CsvProvider.settings.values())
+
+
+def test_the_provider_exists_only_as_configured_instances():
+    assert CsvProvider.needs_config
+    assert CsvProvider.name == "csv"
+
+
+def test_settings_given_directly_are_checked_the_same_way(config):
+    with pytest.raises(
+        ConfigError, match=r"gateways\.x\.columns\.status: required column mapping is missing"
+    ):
+        CsvProvider(
+            "x", {"columns": {"reference": "r", "amount": "a"}, "status_map": {"approved": "OK"}}, config
+        )
+    provider = CsvProvider(
+        "x",
+        {"columns": {"reference": "r", "amount": "a", "status": "s"}, "status_map": {"approved": "OK"}},
+        config,
+    )
+    assert provider.identify(source(b"r,a,s,currency\nT1,1.00,OK,EUR\n"))
+
+
+# -- identify --------------------------------------------------------------------------------------
+def test_it_claims_an_export_whose_header_holds_the_mapped_columns(tmp_path):
+    assert bank(tmp_path).identify(source(export(row())))
+
+
+def test_it_claims_a_header_in_another_letter_case_or_with_blanks(tmp_path):
+    header = " data operazione ; ID OPERAZIONE ;Importo;Divisa;Causale;Esito;Note"
+    assert bank(tmp_path).identify(source(export(row(), header=header)))
+
+
+def test_it_does_not_claim_an_export_without_a_mapped_column(tmp_path):
+    header = HEADER.replace("Divisa", "Valuta")
+    assert not bank(tmp_path).identify(source(export(row(), header=header)))
+
+
+def test_it_never_claims_the_shops_request_file_even_when_configured_with_its_columns(tmp_path):
+    text = """\
+timezone: Europe/Rome
+gateways:
+  mybank:
+    provider: csv
+    columns: {reference: txn_id, amount: amount, status: kind}
+    status_map: {approved: order}
+"""
+    requests = (
+        REQUEST_HEADER + "ORD-1001-1,ORD-1001,order,2026-11-26T10:15:00+01:00,Rossi,,129.90,EUR,mybank\n"
+    ).encode()
+    assert not bank(tmp_path, text).identify(source(requests))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"alias=ALIAS_WEB_00012345&importo=12990&divisa=EUR&codTrans=ORD-1001-1&esito=OK&mac=abc",
+        b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {}}}',
+        b"<?xml version='1.0'?><GestPayCryptDecrypt><TransactionResult>OK</TransactionResult></GestPayCryptDecrypt>",
+        bytes(range(256)) * 10,
+        b"",
+        HEADER.encode("utf-16"),
+    ],
+    ids=["nexi-form", "stripe-json", "axerve-xml", "binary", "empty", "utf-16"],
+)
+def test_it_does_not_claim_a_gateway_body_or_a_binary_file(tmp_path, body):
+    assert not bank(tmp_path).identify(source(body))
+
+
+def test_a_filename_glob_narrows_what_it_claims(tmp_path):
+    provider = bank(tmp_path, with_settings("match: {filename: 'movimenti_*.csv'}"))
+    data = export(row())
+    assert provider.identify(source(data, "/exports/movimenti_2026-11.csv"))
+    assert not provider.identify(source(data, "/exports/estratto.csv"))
+
+
+def test_it_finds_the_header_after_the_skipped_lines(tmp_path):
+    provider = bank(tmp_path, with_settings("skip_lines: 2"))
+    data = b"Banca Esempio S.p.A.;;\r\nConto 000123456;;\r\n" + export(row())
+    assert provider.identify(source(data))
+    assert not bank(tmp_path).identify(source(data))
+    (record,) = records(provider, data)
+    assert isinstance(record, ResponseRecord) and record.origin.line == 4
+
+
+def test_header_contains_claims_a_file_that_extract_then_refuses_naming_the_missing_column(tmp_path):
+    provider = bank(tmp_path, with_settings("match: {header_contains: [Causale, Esito]}"))
+    data = export(row(), header=HEADER.replace("Divisa", "Valuta"))
+    assert provider.identify(source(data))
+    with pytest.raises(SourceError, match=r"column 'Divisa' \(columns\.currency\) is not in the header"):
+        records(provider, data)
+
+
+def test_a_byte_order_mark_before_the_header_is_dropped(tmp_path):
+    provider = bank(tmp_path, BANK.replace("encoding: cp1252", "encoding: utf-8"))
+    data = b"\xef\xbb\xbf" + export(row(), encoding="utf-8")
+    assert provider.identify(source(data))
+    assert response(provider, row(), encoding="utf-8").amount_minor == 12990
+    (record,) = records(provider, data)
+    assert isinstance(record, ResponseRecord) and record.origin.context == HEADER
+
+
+# -- a bank export ---------------------------------------------------------------------------------
+def test_a_cp1252_export_with_decimal_comma_and_dot_grouping(tmp_path):
+    r = response(bank(tmp_path), row(amount="1.234,56", ref="Pagamento carta ORD-1001-2 Società Rossi"))
+    assert r.amount_minor == 123456 and r.currency == "EUR"
+    assert r.reference == "ORD-1001-2"
+    assert r.status is Status.APPROVED and r.raw_status == "ESEGUITO"
+    assert r.gateway_txn_id == "900001"
+    assert r.occurred_at == datetime(2026, 11, 26, 9, 15, tzinfo=UTC)
+    assert r.authenticity is Authenticity.UNVERIFIABLE  # an export carries no signature
+
+
+def test_each_record_keeps_its_line_its_bytes_exactly_and_the_header(tmp_path):
+    data = export(row(), row(txn="900002", ref="ORD-1002-1"))
+    first, second = records(bank(tmp_path), data)
+    assert first.origin == Origin(2, row().encode("cp1252") + b"\r\n", HEADER)
+    assert second.origin.line == 3
+    assert b"".join(r.origin.raw for r in (first, second)) == data[len(HEADER) + 2 :]
+
+
+@pytest.mark.parametrize(
+    ("text", "minor"),
+    [
+        ("129,90", 12990),
+        ("1.234,56", 123456),
+        ("1234,56", 123456),
+        ("1.000.000,00", 100000000),
+        ("5", 500),
+        ("0,5", 50),
+    ],
+)
+def test_amounts_in_major_units(tmp_path, text, minor):
+    assert response(bank(tmp_path), row(amount=text)).amount_minor == minor
+
+
+def test_an_amount_written_with_another_convention_is_quarantined_naming_the_column(tmp_path):
+    text = BANK.replace('decimal_mark: ","', 'decimal_mark: "."').replace(
+        'thousands_separator: "."', 'thousands_separator: ","'
+    )
+    reason = quarantined(bank(tmp_path, text), row(amount="1.234,56"))
+    assert reason == (
+        "column 'Importo': amount '1.234,56' is not a decimal number (decimal_mark '.', thousands_separator ',')"
+    )
+
+
+def test_without_a_thousands_separator_a_grouped_amount_is_refused(tmp_path):
+    provider = bank(tmp_path, without("thousands_separator"))
+    assert "is not a decimal number" in quarantined(provider, row(amount="1.234,56"))
+    assert response(provider, row(amount="1234,56")).amount_minor == 123456
+
+
+def test_amounts_in_minor_units(tmp_path):
+    provider = bank(tmp_path, with_settings("amount_unit: minor"))
+    assert response(provider, row(amount="12990")).amount_minor == 12990
+    assert response(provider, row(amount="1.200", currency="JPY")).amount_minor == 1200
+    assert "not a whole number of EUR minor units" in quarantined(provider, row(amount="129,9"))
+
+
+def test_the_currency_exponent_applies(tmp_path):
+    provider = bank(tmp_path)
+    assert response(provider, row(amount="1.200", currency="JPY")).amount_minor == 1200
+    assert response(provider, row(amount="1,250", currency="kwd")).amount_minor == 1250
+    assert "more decimals than JPY allows" in quarantined(provider, row(amount="12,50", currency="JPY"))
+
+
+def test_an_unknown_currency_in_the_column_is_quarantined(tmp_path):
+    assert quarantined(bank(tmp_path), row(currency="EURO")) == "column 'Divisa': unknown currency 'EURO'"
+
+
+def test_the_configured_currency_serves_rows_without_one(tmp_path):
+    provider = bank(tmp_path, with_settings("currency: eur"))
+    assert response(provider, row(currency="")).currency == "EUR"
+    assert response(provider, row(currency="USD")).currency == "USD"  # the row's own wins
+
+
+def test_a_row_without_any_currency_is_quarantined_saying_what_to_configure(tmp_path):
+    assert quarantined(bank(tmp_path), row(currency="")) == (
+        "currency unknown: column 'Divisa' is empty and no currency is configured (set currency: EUR)"
+    )
+
+
+def test_a_refund_written_negative_is_its_size_but_a_negative_approval_is_not_a_payment(tmp_path):
+    provider = bank(tmp_path)
+    refund = response(provider, row(amount="-129,90", status="RIMBORSATO"))
+    assert refund.status is Status.REFUNDED and refund.amount_minor == 12990
+    assert (
+        quarantined(provider, row(amount="-129,90"))
+        == "column 'Importo': amount '-129,90' is negative for status approved"
+    )
+
+
+def test_a_refusal_may_have_no_amount_but_an_approval_must(tmp_path):
+    provider = bank(tmp_path)
+    refused = response(provider, row(amount="", status="RIFIUTATO"))
+    assert refused.status is Status.REFUSED and refused.amount_minor is None
+    assert quarantined(provider, row(amount="")) == "column 'Importo': amount is empty"
+
+
+def test_the_fast_amount_reader_agrees_with_money_parse_amount(tmp_path):
+    """The provider reads common amounts itself for speed; whatever it reads, parse_amount must read the same."""
+    provider = bank(tmp_path)
+    rnd = random.Random(7)
+    pieces = ["0", "1", "12", "123", "1234", ".", ",", "-", "00", "999", " ", "1.234", "5,", ",5"]
+    for _ in range(3000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 5))).strip()
+        currency = rnd.choice(["EUR", "JPY", "KWD"])
+        status = rnd.choice(["RIMBORSATO", "ESEGUITO"])
+        record = one(provider, row(amount=text, currency=currency, status=status))
+        try:
+            expected = parse_amount(
+                text,
+                currency,
+                decimal_mark=",",
+                thousands_separator=".",
+                allow_negative=status == "RIMBORSATO",
+            )
+        except RecordError:
+            expected = None
+        if not text:
+            expected = None
+        got = record.amount_minor if isinstance(record, ResponseRecord) else None
+        assert got == (None if expected is None else abs(expected)), (text, currency, record)
+
+
+# -- dates -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2026-11-26T10:15:00+01:00", datetime(2026, 11, 26, 9, 15, tzinfo=UTC)),
+        ("2026-11-26T09:15:00Z", datetime(2026, 11, 26, 9, 15, tzinfo=UTC)),
+        ("2026-11-26 10:15:00", datetime(2026, 11, 26, 9, 15, tzinfo=UTC)),  # naive: the configured zone
+        ("2026-07-01 10:15", datetime(2026, 7, 1, 8, 15, tzinfo=UTC)),  # summer time
+        ("2026-11-26", datetime(2026, 11, 25, 23, 0, tzinfo=UTC)),  # a day: its local start
+    ],
+)
+def test_iso_dates(tmp_path, text, utc):
+    provider = bank(tmp_path, without("date_format"))
+    assert response(provider, row(when=text)).occurred_at == utc
+
+
+@pytest.mark.parametrize(
+    ("when", "utc"),
+    [
+        # 29 March 2026, Europe/Rome springs forward at 02:00: 02:30 does not exist; read with fold=0,
+        # the offset before the change (+01:00), as paycli.dates reads every naive time
+        ("29/03/2026 01:59", datetime(2026, 3, 29, 0, 59, tzinfo=UTC)),
+        ("29/03/2026 02:30", datetime(2026, 3, 29, 1, 30, tzinfo=UTC)),
+        ("29/03/2026 03:00", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+        # 25 October 2026 falls back at 03:00: 02:30 happens twice; the first (+02:00)
+        ("25/10/2026 02:30", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+        ("25/10/2026 03:30", datetime(2026, 10, 25, 2, 30, tzinfo=UTC)),
+    ],
+)
+def test_strptime_dates_on_daylight_saving_days(tmp_path, when, utc):
+    assert response(bank(tmp_path), row(when=when)).occurred_at == utc
+
+
+def test_the_exports_own_timezone_wins_over_the_configured_one(tmp_path):
+    provider = bank(tmp_path, with_settings("timezone: America/New_York"))
+    # 8 March 2026: New York springs forward; 10:15 is EDT (-04:00)
+    assert response(provider, row(when="08/03/2026 10:15")).occurred_at == datetime(
+        2026, 3, 8, 14, 15, tzinfo=UTC
+    )
+
+
+def test_a_date_only_format_is_the_start_of_that_local_day(tmp_path):
+    provider = bank(tmp_path, BANK.replace('"%d/%m/%Y %H:%M"', '"%d.%m.%y"'))
+    assert response(provider, row(when="29.03.26")).occurred_at == datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
+
+
+def test_a_format_with_an_offset_uses_it(tmp_path):
+    provider = bank(tmp_path, BANK.replace('"%d/%m/%Y %H:%M"', '"%Y-%m-%d %H:%M:%S %z"'))
+    when = "2026-11-26 10:15:00 -0500"
+    assert response(provider, row(when=when)).occurred_at == datetime(2026, 11, 26, 15, 15, tzinfo=UTC)
+
+
+def test_a_bad_date_is_quarantined_naming_the_format(tmp_path):
+    provider = bank(tmp_path)
+    assert quarantined(provider, row(when="31/02/2026 10:15")) == (
+        "date '31/02/2026 10:15' does not match date_format '%d/%m/%Y %H:%M'"
+    )
+    assert "does not match" in quarantined(provider, row(when="2026-11-26 10:15"))
+
+
+def test_an_empty_date_leaves_the_time_unknown(tmp_path):
+    assert response(bank(tmp_path), row(when="")).occurred_at is None
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    ["%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y%m%d", "%d.%m.%y %H.%M", "%m/%d/%Y %H:%M:%S.%f", "%d-%b-%Y"],
+)
+def test_the_fast_date_reader_agrees_with_strptime(fmt):
+    """The provider reads numeric formats without strptime, for speed; it must accept exactly the same."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Europe/Rome")
+    parse = _date_parser(fmt, zone)
+    rnd = random.Random(3)
+    samples = []
+    for _ in range(400):
+        dt = datetime(
+            rnd.randint(1990, 2040),
+            rnd.randint(1, 12),
+            rnd.randint(1, 28),
+            rnd.randint(0, 23),
+            rnd.randint(0, 59),
+            rnd.randint(0, 59),
+            rnd.randint(0, 999999),
+        )
+        samples.append(dt.strftime(fmt))
+    samples += ["1/2/2026 3:04", "31/02/2026 10:00", "2026-11-26", "26/11/2026 24:00", "7/7/26", "", "x"]
+    for text in samples:
+        try:
+            expected: datetime | None = datetime.strptime(text, fmt).replace(tzinfo=zone).astimezone(UTC)
+        except ValueError:
+            expected = None
+        try:
+            got: datetime | None = parse(text)
+        except RecordError:
+            got = None
+        assert got == expected, (fmt, text)
+
+
+# -- statuses --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("word", "status"),
+    [
+        ("ESEGUITO", Status.APPROVED),
+        ("ok", Status.APPROVED),
+        ("RIFIUTATO", Status.REFUSED),
+        ("KO", Status.REFUSED),
+        ("In Corso", Status.PENDING),
+        ("RIMBORSATO", Status.REFUNDED),
+        ("STORNATO", Status.REVERSED),
+    ],
+)
+def test_each_status_word_maps_in_any_letter_case(tmp_path, word, status):
+    r = response(bank(tmp_path), row(status=word))
+    assert r.status is status and r.raw_status == word
+
+
+def test_a_word_nobody_mapped_is_unknown_with_the_word(tmp_path):
+    r = response(bank(tmp_path), row(status="SOSPESO"))
+    assert r.status is Status.UNKNOWN and r.raw_status == "SOSPESO"
+    empty = response(bank(tmp_path), row(status=""))
+    assert empty.status is Status.UNKNOWN and empty.raw_status is None
+
+
+def test_an_unmapped_word_makes_the_outcome_unknown_status(tmp_path, store):
+    config = load(tmp_path, BANK)
+    requests = tmp_path / "requests.csv"
+    requests.write_text(
+        REQUEST_HEADER + "ORD-1001-1,ORD-1001,order,2026-11-26T10:00:00+01:00,Rossi,,129.90,EUR,mybank\n"
+    )
+    bank_file = tmp_path / "movimenti.csv"
+    bank_file.write_bytes(export(row(status="SOSPESO")))
+    ingest(store, config, requests, bank_file)
+    shown = show_request(store, "ORD-1001-1", config.timezone)
+    assert (shown["outcome"], shown["reason"], shown["detail"]) == ("VERIFICARE", "UNKNOWN_STATUS", "SOSPESO")
+
+
+# -- reference -------------------------------------------------------------------------------------
+def test_the_reference_pattern_finds_the_txn_id_in_a_free_text_description(tmp_path):
+    r = response(bank(tmp_path), row(ref="BONIFICO SEPA DA ROSSI MARIO CAUSALE ORDINE ORD-1001-2 GRAZIE"))
+    assert r.reference == "ORD-1001-2"
+
+
+def test_a_pattern_group_gives_the_reference(tmp_path):
+    provider = bank(tmp_path, BANK.replace('"ORD-[0-9]+-[0-9]+"', r'"RIF[.:] *(?P<reference>\\S+)"'))
+    assert response(provider, row(ref="Pagamento RIF: DEP-77 Rossi")).reference == "DEP-77"
+    one_group = bank(tmp_path, BANK.replace('"ORD-[0-9]+-[0-9]+"', r'"ordine (\\S+)"'))
+    assert response(one_group, row(ref="saldo ordine ORD-9-1")).reference == "ORD-9-1"
+
+
+def test_without_a_pattern_the_whole_cell_is_the_reference(tmp_path):
+    provider = bank(tmp_path, without("reference_pattern"))
+    assert response(provider, row(ref="  ORD-1001-1 ")).reference == "ORD-1001-1"
+
+
+def test_a_row_without_a_reference_is_kept_as_informational(tmp_path):
+    record = one(bank(tmp_path), row(ref="Commissioni tenuta conto"))
+    assert isinstance(record, InfoRecord) and record.reference is None
+    assert record.note == "reference_pattern finds no merchant reference in column 'Causale'"
+
+
+def test_a_row_without_a_reference_can_be_quarantined_instead(tmp_path):
+    provider = bank(tmp_path, with_settings("without_reference: quarantine"))
+    assert "no merchant reference" in quarantined(provider, row(ref="Commissioni tenuta conto"))
+
+
+# -- dedupe key ------------------------------------------------------------------------------------
+def test_the_dedupe_key_is_the_configured_columns(tmp_path):
+    provider = bank(tmp_path)
+    assert response(provider, row(txn=" 900001 ")).dedupe_key == "900001|approved"
+    # with the status, as every gateway's key: a pending row and its approval are two responses of one
+    # transaction, not one key whose messages disagree (which would mark them suspicious)
+    assert response(provider, row(status="IN CORSO")).dedupe_key == "900001|pending"
+    assert response(provider, row(status="OK")).dedupe_key == "900001|approved"
+    assert response(provider, row(status="Sospeso")).dedupe_key == "900001|unknown:sospeso"
+    two = bank(tmp_path, BANK.replace("[ID operazione]", "[ID operazione, Data operazione]"))
+    assert response(two, row()).dedupe_key == "900001|26/11/2026 10:15|approved"
+
+
+def test_key_values_cannot_run_into_each_other(tmp_path):
+    two = bank(tmp_path, BANK.replace("[ID operazione]", "[ID operazione, Note]"))
+    a = response(two, row(txn="1|2", note="3")).dedupe_key
+    b = response(two, row(txn="1", note="2|3")).dedupe_key
+    assert a != b
+
+
+def test_a_row_whose_key_columns_are_empty_is_quarantined(tmp_path):
+    assert quarantined(bank(tmp_path), row(txn="")) == "the dedupe_key column ID operazione is empty"
+
+
+def test_a_dedupe_key_column_missing_from_the_header_refuses_the_file(tmp_path):
+    provider = bank(tmp_path, BANK.replace("[ID operazione]", "[Numero]"))
+    data = export(row())
+    assert not provider.identify(source(data))  # by default every named column identifies the file
+    with pytest.raises(SourceError, match=r"column 'Numero' \(dedupe_key\) is not in the header"):
+        records(provider, data)
+
+
+def test_the_default_key_is_the_normalised_row(tmp_path):
+    """Without dedupe_key, a re-export that differs in bytes but not in meaning has the same key."""
+    provider = bank(tmp_path, without("dedupe_key"))
+    plain = response(provider, row())
+    assert plain.dedupe_key.startswith("row:")
+    reordered = "Esito;Note;Causale;Divisa;Importo;ID operazione;Data operazione"
+    same = [
+        response(provider, row(), newline="\n"),
+        response(
+            provider, ' 26/11/2026 10:15 ;"900001";129,90;EUR;"Pagamento ORD-1001-1";eseguito;Società Rossi'
+        ),
+        response(provider, row(amount="0.129,90")),
+        response(
+            provider,
+            "ESEGUITO;Società Rossi;Pagamento ORD-1001-1;EUR;129,90;900001;26/11/2026 10:15",
+            header=reordered,
+        ),
+    ]
+    assert {r.dedupe_key for r in same} == {plain.dedupe_key}
+    for other in (row(note="Bianchi"), row(txn="900002"), row(when="26/11/2026 10:16"), row(amount="129,91")):
+        assert response(provider, other).dedupe_key != plain.dedupe_key, other
+
+
+# -- bad rows, big files ---------------------------------------------------------------------------
+def test_a_row_with_a_wrong_field_count_is_quarantined_and_the_rest_goes_on(tmp_path):
+    data = export(row(txn="1"), row(txn="2") + ";extra", "Saldo finale;1.234,56", row(txn="3"))
+    got = records(bank(tmp_path), data)
+    assert [type(r).__name__ for r in got] == [
+        "ResponseRecord",
+        "QuarantinedRecord",
+        "QuarantinedRecord",
+        "ResponseRecord",
+    ]
+    assert got[1].reason == "expected 7 fields, found 8"  # type: ignore[union-attr]
+    assert (got[2].origin.line, got[2].reason) == (4, "expected 7 fields, found 2")  # type: ignore[union-attr]
+
+
+def test_blank_lines_are_skipped(tmp_path):
+    got = records(bank(tmp_path), export(row(txn="1"), "", "   ", row(txn="2")))
+    assert [r.origin.line for r in got] == [2, 5]
+
+
+def test_a_quoted_field_over_two_lines_is_one_record(tmp_path):
+    data = export(row(note='"Nota\r\nsu due righe"'), row(txn="2"))
+    first, second = records(bank(tmp_path), data)
+    assert isinstance(first, ResponseRecord) and first.origin.raw.count(b"\r\n") == 2
+    assert second.origin.line == 4
+
+
+def test_a_runaway_quoted_field_is_quarantined_and_the_file_goes_on(tmp_path):
+    huge = '"' + "x" * (140 * 1024)
+    got = records(bank(tmp_path), export(row(txn="1"), row(note=huge), row(txn="3")))
+    assert isinstance(got[0], ResponseRecord)
+    assert any(isinstance(r, QuarantinedRecord) and "field larger than field limit" in r.reason for r in got)
+
+
+def test_an_empty_file_or_a_header_alone_gives_nothing(tmp_path):
+    provider = bank(tmp_path)
+    assert [type(r) for r in provider.extract(source(b""))] == [Notice]
+    assert records(provider, export()) == []
+
+
+def test_a_line_not_in_the_configured_encoding_is_read_as_windows_1252_with_a_notice(tmp_path):
+    provider = bank(tmp_path, BANK.replace("encoding: cp1252", "encoding: utf-8"))
+    data = export(row(txn="1"), encoding="utf-8") + (row(txn="2") + "\r\n").encode("cp1252")
+    got = list(provider.extract(source(data)))
+    assert [r.origin.line for r in got if isinstance(r, ResponseRecord)] == [2, 3]
+    notices = [r.message for r in got if isinstance(r, Notice)]
+    assert notices == ["movimenti.csv: line 3 not UTF-8; read as Windows-1252"]
+
+
+def test_a_file_larger_than_the_head_streams_through(tmp_path):
+    rows = [row(txn=str(900000 + i), ref=f"ORD-{i}-1") for i in range(5000)]
+    data = export(*rows)
+    assert len(data) > 3 * HEAD_BYTES
+    got = records(bank(tmp_path), data)
+    assert len(got) == 5000 and all(isinstance(r, ResponseRecord) for r in got)
+    assert got[-1].origin.line == 5001
+
+
+# -- reinterpret -----------------------------------------------------------------------------------
+def test_reinterpret_reads_each_stored_record_exactly_as_extract_did(tmp_path):
+    provider = bank(tmp_path)
+    data = export(
+        row(),
+        row(amount="1,2,3"),
+        row(ref="Commissioni"),
+        row(note='"Nota\r\nsu due righe"'),
+        row(status="SOSPESO", when="29/03/2026 02:30"),
+        row(txn="2") + ";extra",
+    )
+    got = records(provider, data)
+    assert len(got) == 6
+    fresh = bank(tmp_path)  # a new process: nothing cached
+    assert [fresh.reinterpret(r.origin) for r in got] == got  # type: ignore[union-attr]
+
+
+def test_reinterpret_without_the_header_quarantines(tmp_path):
+    record = bank(tmp_path).reinterpret(Origin(2, row().encode("cp1252"), None))
+    assert isinstance(record, QuarantinedRecord) and "header" in record.reason
+
+
+# -- through the pipeline --------------------------------------------------------------------------
+def ingest(store: Store, config: Config, *paths: Path, gateway: str | None = None) -> Ingest:
+    classes = {**gateways.installed(), "csv": CsvProvider}
+    run = Ingest(store, config, gateways.instances(config, classes), gateway=gateway)
+    run.run([str(p) for p in paths])
+    return run
+
+
+def test_the_same_row_twice_in_a_file_is_one_message_stored_once(tmp_path, store):
+    """Identical bytes are one message (the pipeline's digest is over the bytes and the header): a bank
+    row repeated in one export, or an export ingested again, is delivered once, not twice."""
+    config = load(tmp_path, BANK)
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(export(row(), row()))
+    tally = ingest(store, config, path).report.tallies["mybank"]
+    assert (tally.responses_new, tally.already_stored) == (1, 1)
+    assert store.query("SELECT deliveries FROM response")[0]["deliveries"] == 1
+
+
+def test_a_missing_column_refuses_the_file_naming_it(tmp_path, store):
+    config = load(tmp_path, BANK)
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(export(row(), header=HEADER.replace("Esito", "Stato")))
+    report = ingest(store, config, path, gateway="mybank").report
+    ((name, reason),) = report.refused
+    assert name == str(path)
+    assert reason.startswith(
+        "column 'Esito' (columns.status) is not in the header; the header has: Data operazione"
+    )
+
+
+def test_reprocess_after_a_configuration_fix_turns_a_quarantined_row_into_a_response(tmp_path, store):
+    no_currency = BANK.replace("      currency: Divisa\n", "")
+    config = load(tmp_path, no_currency)
+    requests = tmp_path / "requests.csv"
+    requests.write_text(
+        REQUEST_HEADER + "ORD-1001-1,ORD-1001,order,2026-11-26T10:00:00+01:00,Rossi,,129.90,EUR,mybank\n"
+    )
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(export(row()))
+    ingest(store, config, requests, path)
+    (message,) = store.query("SELECT state, error FROM message WHERE provider = 'mybank'")
+    assert message["state"] == "quarantined"
+    assert message["error"] == (
+        "currency unknown: no currency column is mapped and no currency is configured (set currency: EUR)"
+    )
+
+    fixed = load(tmp_path, with_settings("currency: EUR", no_currency))
+    classes = {**gateways.installed(), "csv": CsvProvider}
+    tallies = Ingest(store, fixed, gateways.instances(fixed, classes)).reprocess()
+    assert tallies["mybank"].responses_new == 1 and tallies["mybank"].quarantined == 0
+    shown = show_request(store, "ORD-1001-1", fixed.timezone)
+    assert (shown["outcome"], shown["reason"]) == ("POSITIVO", None)
+
+
+def test_money_is_never_a_float(tmp_path):
+    r = response(bank(tmp_path), row(amount="0,10"))
+    assert type(r.amount_minor) is int and Decimal(r.amount_minor) / 100 == Decimal("0.10")
