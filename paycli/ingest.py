@@ -421,6 +421,7 @@ class Messages:
 
     def apply(self, records: Sequence[Record], tally: Tally) -> set[int]:
         store = self.store
+        received_at = store.time(self.now)
         unique: dict[str, Record] = {}
         for record in records:
             if isinstance(record, QuarantinedRecord):
@@ -488,7 +489,7 @@ class Messages:
                     self.provider,
                     self.source,
                     origin.line,
-                    store.time(self.now),
+                    received_at,
                     origin.raw,
                     origin.headers,
                     origin.context,
@@ -665,6 +666,7 @@ class Messages:
         if not records:
             return {}
         store = self.store
+        received_at = store.time(self.now)
         identities = {digest: response_identity(self.provider, r) for digest, r in records.items()}
         marks, params = store.placeholders("i", sorted(set(identities.values())))
         known = {
@@ -683,7 +685,10 @@ class Messages:
         for digest, identity in identities.items():
             if identity not in known and identity not in new:
                 raw_status, occurred_at = words[identity]
-                new[identity] = replace(records[digest], raw_status=raw_status, occurred_at=occurred_at)
+                record = records[digest]
+                if (record.raw_status, record.occurred_at) != (raw_status, occurred_at):
+                    record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
+                new[identity] = record
         if new:
             store.executemany(
                 "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, raw_status, "
@@ -703,7 +708,7 @@ class Messages:
                         r.gateway_txn_id,
                         r.authenticity.value,
                         store.time(r.occurred_at),
-                        store.time(self.now),
+                        received_at,
                         count[identity],
                     )
                     for identity, r in new.items()

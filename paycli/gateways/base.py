@@ -136,7 +136,7 @@ class RequestRecord:
     data: RequestData
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResponseRecord:
     """A message that says something about the outcome of one request (design.md 2, 3.1)."""
 
@@ -152,7 +152,7 @@ class ResponseRecord:
     occurred_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InfoRecord:
     """A message kept in the trail that carries no outcome."""
 
@@ -161,7 +161,7 @@ class InfoRecord:
     note: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SettlementRecord:
     """One line of a gateway's settlement or balance report: money that really moved (design.md 9).
 
@@ -182,7 +182,7 @@ class SettlementRecord:
     parent_txn_id: str | None = None  # for a refund or chargeback: the payment it reverses
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QuarantinedRecord:
     """A record that could not be interpreted: kept verbatim with the reason."""
 
@@ -190,7 +190,7 @@ class QuarantinedRecord:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Something the operator should read that loses nothing (a fallback encoding, an ignored column)."""
 
