@@ -23,7 +23,7 @@ is claimed when its header row holds the configured cells (``match``; by default
 column) and, if ``match.filename`` is given, its name matches; a claimed file whose header lacks a
 mapped column is refused as a whole, naming the column.
 
-The file streams through one line at a time with the request reader's ``_Lines`` (paycli/gateways/
+The file streams through one line at a time with the request reader's ``Lines`` (paycli/gateways/
 requests.py), so a million-row export keeps memory flat. Each row is one message: its bytes exactly,
 its line number, and the header row as context, so that ``reinterpret`` (``paycli reprocess``, after a
 configuration fix) can read it again. A row that cannot be read (a wrong field count, a bad amount or
@@ -70,7 +70,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from paycli.gateways.requests import FALLBACK_ENCODING, _decode, _Lines
+from paycli.gateways.lines import FALLBACK_ENCODING, Lines, decode_line, split_lines
 from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
 from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
@@ -520,7 +520,7 @@ class CsvProvider(Provider):
     def extract(self, source: Source) -> Iterator[Record]:
         stream = source.open()
         try:
-            lines = _Lines(stream, source.name, self._encoding)
+            lines = Lines(stream, source.name, self._encoding)
             for _ in range(self._skip):
                 if next(iter(lines), None) is None:
                     break
@@ -544,7 +544,7 @@ class CsvProvider(Provider):
             stream.close()
 
     def _rows(
-        self, lines: _Lines, reader: Iterator[list[str]], layout: _Layout, context: str
+        self, lines: Lines, reader: Iterator[list[str]], layout: _Layout, context: str
     ) -> Iterator[Record]:
         width = layout.width
         interpret = self._reader(layout)
@@ -578,11 +578,11 @@ class CsvProvider(Provider):
             known = self._layouts[origin.context] = (layout, self._reader(layout))
         layout, interpret = known
         try:
-            text = _decode(origin.raw, self._encoding)[0]
+            text = decode_line(origin.raw, self._encoding)[0]
         except RecordError:
-            text = origin.raw.decode(FALLBACK_ENCODING, errors="replace")  # as _Lines reads it
+            text = origin.raw.decode(FALLBACK_ENCODING, errors="replace")  # as Lines reads it
         try:
-            rows = list(csv.reader(_split_lines(text), delimiter=self._delimiter))
+            rows = list(csv.reader(split_lines(text), delimiter=self._delimiter))
         except csv.Error as exc:
             return QuarantinedRecord(origin, f"not a CSV record ({exc})")
         if len(rows) != 1 or len(rows[0]) != layout.width:
@@ -792,15 +792,6 @@ def _cells(line: str, delimiter: str) -> frozenset[str] | None:
     except csv.Error:
         return None
     return frozenset(c.strip().casefold() for c in row) if row else None
-
-
-def _split_lines(text: str) -> list[str]:
-    """Lines split at \\n only, as ``_Lines`` reads them (str.splitlines would split at \\x85 too)."""
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 # strptime's own patterns for the numeric directives (CPython's _strptime.TimeRE), so that the fast

@@ -66,11 +66,11 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from paycli.gateways.requests import _decode, _Lines
+from paycli.gateways.lines import Lines, decode_line
 from paycli.money import normalise_currency, parse_amount
 
 PREFIX = "paypal STL: "
-ENCODING = "auto"  # UTF-8; a line that is not is read as Windows-1252 with a notice (requests._Lines)
+ENCODING = "auto"  # UTF-8; a line that is not is read as Windows-1252 with a notice (requests.Lines)
 
 TRANSACTION_ID = "Transaction ID"
 INVOICE_ID = "Invoice ID"
@@ -208,11 +208,11 @@ class SettlementReport:
     def extract(self, source: Source) -> Iterator[Record]:
         stream = source.open()
         try:
-            yield from self._lines(_Lines(stream, source.name, ENCODING), source.name)
+            yield from self._lines(Lines(stream, source.name, ENCODING), source.name)
         finally:
             stream.close()
 
-    def _lines(self, lines: _Lines, name: str) -> Iterator[Record]:
+    def _lines(self, lines: Lines, name: str) -> Iterator[Record]:
         if self.reference_column is None:
             yield Notice(
                 f"{name}: {PREFIX}reference_field {self.reference_field} has no column in a settlement "
@@ -258,7 +258,7 @@ class SettlementReport:
         yield from lines.notices()
 
     def reinterpret(self, origin: Origin) -> Record:
-        text = _decode(origin.raw, ENCODING)[0]
+        text = decode_line(origin.raw, ENCODING)[0]
         try:
             row = _row(text)
         except RecordError as exc:

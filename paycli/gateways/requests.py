@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 from paycli.config import Setting
 from paycli.dates import parse_timestamp
@@ -30,6 +30,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
+from paycli.gateways.lines import Lines, decode_line
 from paycli.money import normalise_currency, parse_amount
 
 COLUMNS = ("txn_id", "order_id", "kind", "created_at", "customer", "email", "amount", "currency", "gateway")
@@ -37,7 +38,6 @@ REQUIRED = ("txn_id", "created_at", "customer", "amount", "currency", "gateway")
 KINDS = ("order", "deposit", "other")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-FALLBACK_ENCODING = "cp1252"
 
 
 class RequestFileProvider(Provider):
@@ -74,7 +74,7 @@ class RequestFileProvider(Provider):
     def extract(self, source: Source) -> Iterator[Record]:
         stream = source.open()
         try:
-            lines = _Lines(stream, source.name, self._encoding)
+            lines = Lines(stream, source.name, self._encoding)
             first = lines.peek_first()
             if first is None:
                 yield Notice(f"{source.name}: empty file, nothing to ingest")
@@ -87,7 +87,7 @@ class RequestFileProvider(Provider):
         finally:
             stream.close()
 
-    def _csv(self, lines: _Lines, name: str) -> Iterator[Record]:
+    def _csv(self, lines: Lines, name: str) -> Iterator[Record]:
         reader = csv.reader(lines.text())
         try:
             header_row = next(reader)
@@ -120,7 +120,7 @@ class RequestFileProvider(Provider):
                 continue
             yield self._record(origin, dict(zip(header, row, strict=True)))
 
-    def _json_lines(self, lines: _Lines) -> Iterator[Record]:
+    def _json_lines(self, lines: Lines) -> Iterator[Record]:
         for number, text, raw in lines:
             if not text.strip():
                 continue
@@ -136,7 +136,7 @@ class RequestFileProvider(Provider):
             yield self._record(origin, obj)
 
     def reinterpret(self, origin: Origin) -> Record:
-        text = _decode(origin.raw, self._encoding)[0]
+        text = decode_line(origin.raw, self._encoding)[0]
         if origin.context is None:
             try:
                 obj = json.loads(text, parse_float=Decimal)
@@ -226,81 +226,3 @@ def _header_names(line: str) -> set[str]:
     except (csv.Error, StopIteration):
         return set()
     return {c.strip().lower() for c in row}
-
-
-def _decode(raw: bytes, encoding: str) -> tuple[str, bool]:
-    """The text of one line, and whether the fallback encoding was used."""
-    if encoding != "auto":
-        try:
-            return raw.decode(encoding), False
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise RecordError(f"not valid {encoding} ({exc})") from exc
-    try:
-        return raw.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return raw.decode(FALLBACK_ENCODING, errors="replace"), True
-
-
-class _Lines:
-    """The lines of a binary stream, decoded one by one, remembering the bytes of each record."""
-
-    def __init__(self, stream: IO[bytes], name: str, encoding: str) -> None:
-        self._stream = stream
-        self._name = name
-        self._encoding = encoding
-        self.line_number = 0
-        self._raw: list[bytes] = []
-        self._text: list[str] = []
-        self._fallback_lines: list[int] = []
-        self._pending: tuple[int, str, bytes] | None = None
-
-    def _next(self) -> tuple[int, str, bytes] | None:
-        if self._pending is not None:
-            item, self._pending = self._pending, None
-            return item
-        raw = self._stream.readline()
-        if not raw:
-            return None
-        self.line_number += 1
-        if self.line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            text, fallback = _decode(raw, self._encoding)
-        except RecordError:
-            text, fallback = raw.decode(FALLBACK_ENCODING, errors="replace"), True
-        if fallback:
-            self._fallback_lines.append(self.line_number)
-        return self.line_number, text, raw
-
-    def peek_first(self) -> tuple[int, str, bytes] | None:
-        while (item := self._next()) is not None:
-            if item[1].strip():
-                self._pending = item
-                return item
-        return None
-
-    def __iter__(self) -> Iterator[tuple[int, str, bytes]]:
-        while (item := self._next()) is not None:
-            yield item
-
-    def text(self) -> Iterator[str]:
-        """Decoded lines for the csv module, recording the bytes consumed for each record."""
-        for _, text, raw in self:
-            self._raw.append(raw)
-            self._text.append(text)
-            yield text
-
-    def take_raw(self) -> bytes:
-        raw = b"".join(self._raw)
-        self._raw.clear()
-        self._text.clear()
-        return raw
-
-    def consumed_text(self) -> str:
-        return "".join(self._text).rstrip("\r\n")
-
-    def notices(self) -> Iterator[Notice]:
-        if self._fallback_lines:
-            n = len(self._fallback_lines)
-            where = f"line {self._fallback_lines[0]}" + (f" and {n - 1} more" if n > 1 else "")
-            yield Notice(f"{self._name}: {where} not UTF-8; read as Windows-1252")

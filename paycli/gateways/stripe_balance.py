@@ -44,7 +44,7 @@ How it maps a row to a ``SettlementRecord``:
   zone of a ``timezone`` column when the row has one, else in the configured timezone (the zone the
   shop's Dashboard most likely shows). An unreadable date quarantines the row.
 
-The file streams through one line at a time with the request reader's ``_Lines``
+The file streams through one line at a time with ``paycli.gateways.lines.Lines``
 (paycli/gateways/requests.py), so a report of any size keeps memory flat. Each row is stored verbatim
 with its line number and the header row as context, so that ``reinterpret`` (``paycli reprocess``)
 reads it again through the same code. A row that cannot be read is quarantined with the reason and
@@ -70,7 +70,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from paycli.gateways.requests import _decode, _Lines
+from paycli.gateways.lines import Lines, decode_line, split_lines
 from paycli.money import exponent, normalise_currency, parse_amount
 
 __all__ = ["REQUIRED", "BalanceReport", "is_balance_report", "kind_of"]
@@ -147,7 +147,7 @@ class BalanceReport:
     def extract(self, source: Source) -> Iterator[Record]:
         stream = source.open()
         try:
-            lines = _Lines(stream, source.name, _ENCODING)
+            lines = Lines(stream, source.name, _ENCODING)
             if lines.peek_first() is None:
                 yield Notice(f"{source.name}: empty file, nothing to ingest")
                 return
@@ -176,7 +176,7 @@ class BalanceReport:
             stream.close()
 
     def _rows(
-        self, lines: _Lines, reader: Iterator[list[str]], layout: _Layout, context: str
+        self, lines: Lines, reader: Iterator[list[str]], layout: _Layout, context: str
     ) -> Iterator[Record]:
         start = lines.line_number + 1
         while True:
@@ -207,9 +207,9 @@ class BalanceReport:
             if len(self._layouts) > 100:
                 self._layouts.clear()
             self._layouts[origin.context] = layout
-        text = _decode(origin.raw, _ENCODING)[0]  # as _Lines decoded it; "auto" never fails
+        text = decode_line(origin.raw, _ENCODING)[0]  # as Lines decoded it; "auto" never fails
         try:
-            rows = list(csv.reader(_split_lines(text)))
+            rows = list(csv.reader(split_lines(text)))
         except csv.Error as exc:
             return QuarantinedRecord(origin, f"stripe: not a CSV record ({exc})")
         if len(rows) != 1:
@@ -366,16 +366,7 @@ def _first_line(head: bytes) -> str:
 def _cells(text: str) -> list[str]:
     """The cells of one CSV record (a header row), stripped; none when it is not CSV."""
     try:
-        row = next(csv.reader(_split_lines(text)), None)
+        row = next(csv.reader(split_lines(text)), None)
     except csv.Error:
         return []
     return [c.strip() for c in row] if row else []
-
-
-def _split_lines(text: str) -> list[str]:
-    """Lines split at \\n only, as ``_Lines`` reads them (str.splitlines would split at \\x85 too)."""
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines

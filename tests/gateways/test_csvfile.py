@@ -740,7 +740,7 @@ def test_a_line_not_in_the_configured_encoding_is_read_as_windows_1252_with_a_no
     got = list(provider.extract(source(data)))
     assert [r.origin.line for r in got if isinstance(r, ResponseRecord)] == [2, 3]
     notices = [r.message for r in got if isinstance(r, Notice)]
-    assert notices == ["movimenti.csv: line 3 not UTF-8; read as Windows-1252"]
+    assert notices == ["movimenti.csv: line 3 not utf-8; read as Windows-1252"]
 
 
 def test_a_file_larger_than_the_head_streams_through(tmp_path):

@@ -1,0 +1,103 @@
+"""Reading a text export one line at a time, keeping each record's bytes and line number.
+
+Shared by every provider that reads a CSV-like file (the shop's requests, bank exports, settlement
+reports): a file of any size streams through, and each record is stored verbatim with where it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO
+
+from paycli.errors import RecordError
+from paycli.gateways.base import Notice
+
+FALLBACK_ENCODING = "cp1252"  # what spreadsheet exports on Italian Windows machines write
+
+
+def decode_line(raw: bytes, encoding: str) -> tuple[str, bool]:
+    """The text of one line, and whether the fallback encoding was used."""
+    if encoding != "auto":
+        try:
+            return raw.decode(encoding), False
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise RecordError(f"not valid {encoding} ({exc})") from exc
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode(FALLBACK_ENCODING, errors="replace"), True
+
+
+class Lines:
+    """The lines of a binary stream, decoded one by one, remembering the bytes of each record."""
+
+    def __init__(self, stream: IO[bytes], name: str, encoding: str) -> None:
+        self._stream = stream
+        self._name = name
+        self._encoding = encoding
+        self.line_number = 0
+        self._raw: list[bytes] = []
+        self._text: list[str] = []
+        self._fallback_lines: list[int] = []
+        self._pending: tuple[int, str, bytes] | None = None
+
+    def _next(self) -> tuple[int, str, bytes] | None:
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        raw = self._stream.readline()
+        if not raw:
+            return None
+        self.line_number += 1
+        if self.line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text, fallback = decode_line(raw, self._encoding)
+        except RecordError:
+            text, fallback = raw.decode(FALLBACK_ENCODING, errors="replace"), True
+        if fallback:
+            self._fallback_lines.append(self.line_number)
+        return self.line_number, text, raw
+
+    def peek_first(self) -> tuple[int, str, bytes] | None:
+        while (item := self._next()) is not None:
+            if item[1].strip():
+                self._pending = item
+                return item
+        return None
+
+    def __iter__(self) -> Iterator[tuple[int, str, bytes]]:
+        while (item := self._next()) is not None:
+            yield item
+
+    def text(self) -> Iterator[str]:
+        """Decoded lines for the csv module, recording the bytes consumed for each record."""
+        for _, text, raw in self:
+            self._raw.append(raw)
+            self._text.append(text)
+            yield text
+
+    def take_raw(self) -> bytes:
+        raw = b"".join(self._raw)
+        self._raw.clear()
+        self._text.clear()
+        return raw
+
+    def consumed_text(self) -> str:
+        return "".join(self._text).rstrip("\r\n")
+
+    def notices(self) -> Iterator[Notice]:
+        if self._fallback_lines:
+            n = len(self._fallback_lines)
+            where = f"line {self._fallback_lines[0]}" + (f" and {n - 1} more" if n > 1 else "")
+            expected = "UTF-8" if self._encoding == "auto" else self._encoding
+            yield Notice(f"{self._name}: {where} not {expected}; read as Windows-1252")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines split at \\n only, as ``Lines`` reads them (str.splitlines would split at \\x85 too)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
