@@ -528,8 +528,9 @@ class Messages:
         }
         store.executemany(
             "INSERT INTO settlement (message_id, provider, kind, gateway_txn_id, parent_txn_id, reference, "
-            "gross_minor, fee_minor, net_minor, currency, occurred_at, available_on) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+            "gross_minor, fee_minor, net_minor, currency, occurred_at, available_on, line_id) "
+            # a line already stored from another report (the same line_id) is the same money
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 (
                     ids[digest],
@@ -544,6 +545,7 @@ class Messages:
                     r.currency,
                     store.time(r.occurred_at),
                     store.time(r.available_on),
+                    r.line_id,
                 )
                 for digest, r in records.items()
             ],

@@ -11,7 +11,17 @@ them as fixed-width text ``YYYY-MM-DD HH:MM:SS.ffffff``, PostgreSQL as ``timesta
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -149,3 +159,6 @@ class Settlement(Base):
     currency: Mapped[str] = mapped_column(String(3))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     available_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    line_id: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (UniqueConstraint("provider", "line_id", name="uq_settlement_provider_line"),)

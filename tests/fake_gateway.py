@@ -49,7 +49,15 @@ class FakeGateway(Provider):
                     parse_amount(m["fee"], "EUR"),
                 )
                 return SettlementRecord(
-                    origin, m["settle"], m.get("txn"), m.get("ref"), gross, fee, gross - fee, "EUR"
+                    origin,
+                    m["settle"],
+                    m.get("txn"),
+                    m.get("ref"),
+                    gross,
+                    fee,
+                    gross - fee,
+                    "EUR",
+                    line_id=m.get("line"),
                 )
             currency = m.get("currency", "EUR")
             return ResponseRecord(

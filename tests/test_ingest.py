@@ -484,3 +484,26 @@ def test_a_settlement_line_is_kept_verbatim_and_shows_in_the_trail(store, config
     assert request(store, "T1")["reason"] == "NO_RESPONSE"  # money settled is not a gateway response
     ingest(store, config, write_messages(tmp_path, line, name="again.jsonl"))
     assert store.query("SELECT COUNT(*) AS n FROM settlement")[0]["n"] == 1
+
+
+def test_the_same_settlement_line_in_two_reports_is_counted_once(store, config, tmp_path):
+    weekly = json.dumps(
+        {"fake": 1, "settle": "charge", "ref": "T1", "gross": "129.90", "fee": "1.90", "line": "txn_1"}
+    )
+    monthly = json.dumps(
+        {
+            "fake": 1,
+            "settle": "charge",
+            "gross": "129.90",
+            "fee": "1.90",
+            "line": "txn_1",
+            "ref": "T1",
+            "x": 1,
+        }
+    )
+    ingest(store, config, write_messages(tmp_path, weekly, name="weekly.jsonl"))
+    ingest(store, config, write_messages(tmp_path, monthly, name="monthly.jsonl"))
+    assert (
+        store.query("SELECT COUNT(*) AS n FROM message WHERE state = 'settlement'")[0]["n"] == 2
+    )  # both kept verbatim
+    assert store.query("SELECT COUNT(*) AS n FROM settlement")[0]["n"] == 1

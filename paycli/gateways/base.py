@@ -180,6 +180,9 @@ class SettlementRecord:
     occurred_at: datetime | None = None
     available_on: datetime | None = None
     parent_txn_id: str | None = None  # for a refund or chargeback: the payment it reverses
+    # the gateway's id of this line (Stripe's balance transaction, PayPal's transaction): the same line
+    # in two reports (a weekly and a monthly run, another column set) is the same money, counted once
+    line_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

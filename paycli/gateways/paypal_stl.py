@@ -329,6 +329,7 @@ class SettlementReport:
             currency=currency,
             occurred_at=occurred or initiated,
             parent_txn_id=parent,
+            line_id=txn_id,
         )
 
 

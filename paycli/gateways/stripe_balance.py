@@ -303,6 +303,7 @@ class BalanceReport:
             occurred_at=_when(layout, cell, "created", zone),
             available_on=_when(layout, cell, "available_on", zone),
             parent_txn_id=parent,
+            line_id=balance_txn,
         )
 
     def _zone(self, name: str) -> tzinfo:

@@ -145,9 +145,11 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("available_on", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("line_id", sa.String(length=128), nullable=True),
         sa.ForeignKeyConstraint(["message_id"], ["message.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("message_id"),
+        sa.UniqueConstraint("provider", "line_id", name="uq_settlement_provider_line"),
     )
     with op.batch_alter_table("settlement", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_settlement_gateway_txn_id"), ["gateway_txn_id"], unique=False)
