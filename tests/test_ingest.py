@@ -507,3 +507,13 @@ def test_the_same_settlement_line_in_two_reports_is_counted_once(store, config, 
         store.query("SELECT COUNT(*) AS n FROM message WHERE state = 'settlement'")[0]["n"] == 2
     )  # both kept verbatim
     assert store.query("SELECT COUNT(*) AS n FROM settlement")[0]["n"] == 1
+
+
+def test_a_huge_line_is_quarantined_and_the_rest_goes_on(store, config, tmp_path):
+    huge = "H1,O1,order,2026-11-26T10:15:00Z," + "x" * 1_000_000 + ",,1.00,EUR,nexi"
+    path = request_csv(tmp_path, [ROW, huge, "T3,O3,order,2026-11-26T10:15:00Z,C,,3.00,EUR,nexi"])
+    run = ingest(store, config, path)
+    assert [line for line, _ in quarantined(store)] == [3]
+    assert quarantined(store)[0][1].startswith("not a CSV record (field larger than field limit")
+    assert {r["txn_id"] for r in store.query("SELECT txn_id FROM payment_request")} == {"T1", "T3"}
+    assert not run.report.ok

@@ -109,7 +109,16 @@ class RequestFileProvider(Provider):
         if unknown:
             yield Notice(f"{name}: column {', '.join(unknown)} is not a request column; ignored")
         start = lines.line_number + 1
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # a field past the csv module's limit (a runaway quote, a 50 MB line): this record only
+                yield QuarantinedRecord(Origin(start, lines.take_raw(), context), f"not a CSV record ({exc})")
+                start = lines.line_number + 1
+                continue
             raw = lines.take_raw()
             origin = Origin(start, raw, context)
             start = lines.line_number + 1
