@@ -346,3 +346,35 @@ def test_python_dash_m_paycli_works():
         [sys.executable, "-m", "paycli", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("paycli ")
+
+
+def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("SKRILL_WORD", "S3CRET-skrill-word")
+    secrets = {"whsec_T0PS3CRET-stripe", "S3CRET-nexi-key", "S3CRET-skrill-word"}
+    (isolated / "nexi.key").write_text("S3CRET-nexi-key\n")
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  stripe:\n    webhook_secret: whsec_T0PS3CRET-stripe\n"
+        "  nexi:\n    mac_key_file: nexi.key\n  skrill:\n    secret_word: ${SKRILL_WORD}\n"
+    )
+    sample = Path(__file__).parent / "gateways" / "samples" / "stripe" / "forged"
+    for item in sample.iterdir():
+        if item.name not in ("paycli.yaml", "expected.json"):
+            shutil.copy(item, isolated / item.name)
+    runs = [
+        cli("gateways", "--format", "json"),
+        cli("gateways"),
+        cli("--debug", "ingest", str(isolated)),
+        cli("list", "--format", "json"),
+    ]
+    for txn in json.loads(runs[-1].stdout):
+        runs.append(cli("show", txn["txn_id"], "--raw"))
+        runs.append(cli("show", txn["txn_id"], "--format", "json", "--raw"))
+    runs.append(cli("--debug", "--config", str(isolated / "missing.yaml"), "list"))
+    assert [r.code for r in runs[:4]] == [0, 0, 1, 0]  # the forged sample holds a quarantined message
+    assert len(runs) > 6 and all(r.code == 0 for r in runs[4:-1])
+    assert any("invalid" in r.stdout for r in runs[4:-1])  # the forged events were checked with the secret
+    for run in runs:
+        for secret in secrets:
+            assert secret not in run.stdout + run.stderr
