@@ -710,7 +710,8 @@ def test_ingesting_the_same_report_twice_adds_nothing(store: Store, config: Conf
     lines = store.query(
         "SELECT kind, gross_minor, fee_minor, net_minor, parent_txn_id FROM settlement ORDER BY id"
     )
-    assert [tuple(r) for r in lines] == [
+    columns = ("kind", "gross_minor", "fee_minor", "net_minor", "parent_txn_id")
+    assert [tuple(r[c] for c in columns) for r in lines] == [
         ("charge", 3500, 154, 3346, None),
         ("refund", -3500, -92, -3408, "8HX51634YV2873511"),
     ]
