@@ -44,6 +44,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_gateways.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis
