@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 import shutil
 import sys
 from collections import Counter
@@ -142,16 +143,12 @@ class Ingest:
     def _expand(self, item: str) -> Iterator[Path]:
         path = Path(item)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and not p.name.endswith(SIDECAR_SUFFIX)
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            found = False
+            for file in _walk(path):
+                found = True
+                yield file
             if not found:
                 self.say(f"{item}: folder holds no file to ingest")
-            yield from found
         elif path.is_file():
             yield path
         elif glob.has_magic(item):
@@ -586,7 +583,9 @@ class Messages:
         an equal response when there is one; returns the requests they now belong to."""
         store = self.store
         touched: set[int] = set()
-        if not pairs:
+        if not pairs or not store.query(
+            "SELECT 1 FROM response WHERE reference IS NULL AND provider = :p LIMIT 1", {"p": self.provider}
+        ):
             return touched
         marks, params = store.placeholders("g", sorted({g for g, _ in pairs}))
         params["p"] = self.provider
@@ -828,6 +827,17 @@ def _differences(a: RequestData, b: RequestData) -> list[str]:
             else:
                 out.append(name)
     return out
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """The files of a folder tree in a stable order, one folder listed at a time (a folder of 200,000
+    callbacks must not become a list of 200,000 paths); hidden entries and sidecars are skipped."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        base = Path(root)
+        for name in sorted(files):
+            if not name.startswith(".") and not name.endswith(SIDECAR_SUFFIX):
+                yield base / name
 
 
 def _free_name(target: Path) -> Path:
