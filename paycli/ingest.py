@@ -107,7 +107,7 @@ class Ingest:
         dry_run: bool = False,
         archive: Path | None = None,
         say: Say | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,  # (inputs read, bytes of the current one)
     ) -> None:
         self.store = store
         self.config = config
@@ -118,6 +118,9 @@ class Ingest:
         self.say: Say = say or (lambda message: None)
         self.progress = progress
         self.report = IngestReport(dry_run=dry_run)
+        self._pending: list[tuple[Provider, Source, list[Record]]] = []
+        self._pending_count = 0
+        self._to_archive: list[tuple[Path, Path | None]] = []
 
     # -- inputs --------------------------------------------------------------------------------
     def run(self, inputs: Sequence[str], stdin: IO[bytes] | None = None) -> IngestReport:
@@ -137,7 +140,9 @@ class Ingest:
                     if sidecar.is_file():
                         source.headers = sidecar.read_text("utf-8", errors="replace")
                     if self._ingest(source) and self.archive is not None and not self.report.dry_run:
-                        self._archive(path, sidecar if source.headers is not None else None)
+                        # moved once its records are committed, at the next flush
+                        self._to_archive.append((path, sidecar if source.headers is not None else None))
+            self._flush()
         return self.report
 
     def _expand(self, item: str) -> Iterator[Path]:
@@ -178,29 +183,31 @@ class Ingest:
         return None
 
     def _ingest(self, source: Source) -> bool:
-        """Ingest one source; True when it was read to the end (so it may be archived)."""
+        """Read one source into the pending batch; True when it was read to the end (so it may be
+        archived). Batches span sources: a folder of small callbacks is committed ``batch_size``
+        records at a time, not one file at a time."""
         provider = self.choose(source)
         if provider is None:
             return False
         self.report.files += 1
-        tally = self.report.tallies.setdefault(provider.instance, Tally())
-        batch: list[Record] = []
-        size = self.config.batch_size
+        self.report.tallies.setdefault(provider.instance, Tally())
         try:
             for record in provider.extract(source):
                 if isinstance(record, Notice):
                     self.say(record.message)
                     continue
-                batch.append(record)
-                if len(batch) >= size:
-                    self._apply(provider, source, batch, tally)
-                    batch = []
-            self._apply(provider, source, batch, tally)
+                if not self._pending or self._pending[-1][1] is not source:
+                    self._pending.append((provider, source, []))
+                self._pending[-1][2].append(record)
+                self._pending_count += 1
+                if self._pending_count >= self.config.batch_size:
+                    self._flush()
         except SourceError as exc:
-            self._apply(provider, source, batch, tally)
+            self._flush()
             self._refuse(source.name, str(exc))
             return False
         except OSError as exc:
+            self._flush()
             self._refuse(source.name, f"cannot be read ({exc.strerror or exc})")
             return False
         return True
@@ -294,23 +301,33 @@ class Ingest:
             recompute.refresh(self.store, touched, self.config)
 
     # -- one batch -----------------------------------------------------------------------------
-    def _apply(self, provider: Provider, source: Source, batch: list[Record], tally: Tally) -> None:
-        if not batch:
-            return
-        tally.records += len(batch)
-        now = datetime.now(UTC)
-        with self.store.transaction():
-            touched = self._requests(
-                provider, source, [r for r in batch if isinstance(r, RequestRecord)], tally, now
-            )
-            messages = [r for r in batch if not isinstance(r, RequestRecord)]
-            touched |= Messages(self.store, provider.instance, source.name, now).apply(messages, tally)
-            recompute.refresh(self.store, touched, self.config)
-        for record in batch:
-            if isinstance(record, QuarantinedRecord):
-                self.say(f"{_where(source.name, record.origin)}: {record.reason}")
-        if self.progress is not None:
-            self.progress(source.position)
+    def _flush(self) -> None:
+        """Apply the pending records in one transaction, then move the inputs they completed."""
+        groups = [g for g in self._pending if g[2]]
+        self._pending, self._pending_count = [], 0
+        if groups:
+            now = datetime.now(UTC)
+            with self.store.transaction():
+                touched: set[int] = set()
+                for provider, source, records in groups:
+                    tally = self.report.tallies[provider.instance]
+                    tally.records += len(records)
+                    requests = [r for r in records if isinstance(r, RequestRecord)]
+                    touched |= self._requests(provider, source, requests, tally, now)
+                    messages = [r for r in records if not isinstance(r, RequestRecord)]
+                    touched |= Messages(self.store, provider.instance, source.name, now).apply(
+                        messages, tally
+                    )
+                recompute.refresh(self.store, touched, self.config)
+            for _, source, records in groups:
+                for record in records:
+                    if isinstance(record, QuarantinedRecord):
+                        self.say(f"{_where(source.name, record.origin)}: {record.reason}")
+            if self.progress is not None:
+                self.progress(self.report.files, groups[-1][1].position)
+        for path, sidecar in self._to_archive:
+            self._archive(path, sidecar)
+        self._to_archive = []
 
     def _requests(
         self, provider: Provider, source: Source, records: list[RequestRecord], tally: Tally, now: datetime

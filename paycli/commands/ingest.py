@@ -87,7 +87,10 @@ class _progress:
         )
         self.bar.start()
         task = self.bar.add_task("ingesting", total=None)
-        return lambda position: self.bar.update(task, description=f"ingesting: {position / 1e6:.1f} MB read")
+        return lambda inputs, position: self.bar.update(
+            task,
+            description=f"ingesting: {inputs} input{'s' if inputs != 1 else ''}, {position / 1e6:.1f} MB of the last",
+        )
 
     def __exit__(self, *exc: object) -> None:
         if getattr(self, "bar", None) is not None:
