@@ -548,21 +548,15 @@ class CsvProvider(Provider):
     ) -> Iterator[Record]:
         width = layout.width
         interpret = self._reader(layout)
-        start = lines.line_number + 1
-        while True:
-            try:
-                for row in reader:
-                    origin = Origin(start, lines.take_raw(), context)
-                    start = lines.line_number + 1
-                    if len(row) == width:
-                        yield interpret(origin, row)
-                    elif row and (len(row) > 1 or row[0].strip()):
-                        yield QuarantinedRecord(origin, f"expected {width} fields, found {len(row)}")
-                return
-            except csv.Error as exc:  # a runaway quoted field: that record only, the reader goes on
-                origin = Origin(start, lines.take_raw(), context)
-                start = lines.line_number + 1
-                yield QuarantinedRecord(origin, f"not a CSV record ({exc})")
+        for item in lines.rows(reader, context):
+            if isinstance(item, QuarantinedRecord):
+                yield item
+                continue
+            origin, row = item
+            if len(row) == width:
+                yield interpret(origin, row)
+            else:
+                yield QuarantinedRecord(origin, f"expected {width} fields, found {len(row)}")
 
     def reinterpret(self, origin: Origin) -> Record:
         if origin.context is None:

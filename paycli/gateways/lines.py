@@ -6,11 +6,12 @@ reports): a file of any size streams through, and each record is stored verbatim
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from typing import IO
 
 from paycli.errors import RecordError
-from paycli.gateways.base import Notice
+from paycli.gateways.base import Notice, Origin, QuarantinedRecord
 
 FALLBACK_ENCODING = "cp1252"  # what spreadsheet exports on Italian Windows machines write
 
@@ -76,6 +77,28 @@ class Lines:
             self._raw.append(raw)
             self._text.append(text)
             yield text
+
+    def rows(
+        self, reader: Iterator[list[str]], context: str | None, *, prefix: str = ""
+    ) -> Iterator[tuple[Origin, list[str]] | QuarantinedRecord]:
+        """Each row of a csv reader over ``text()`` with its origin (first line, bytes, context); a
+        record the csv module cannot read (a runaway quote, a field past its size limit, a 50 MB line)
+        is quarantined, and the reader goes on with the next one. Blank lines are skipped."""
+        start = self.line_number + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield QuarantinedRecord(
+                    Origin(start, self.take_raw(), context), f"{prefix}not a CSV record ({exc})"
+                )
+            else:
+                origin = Origin(start, self.take_raw(), context)
+                if row and (len(row) > 1 or row[0].strip()):
+                    yield origin, row
+            start = self.line_number + 1
 
     def take_raw(self) -> bytes:
         raw = b"".join(self._raw)

@@ -108,22 +108,11 @@ class RequestFileProvider(Provider):
         unknown = [h for h in header if h not in COLUMNS]
         if unknown:
             yield Notice(f"{name}: column {', '.join(unknown)} is not a request column; ignored")
-        start = lines.line_number + 1
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                # a field past the csv module's limit (a runaway quote, a 50 MB line): this record only
-                yield QuarantinedRecord(Origin(start, lines.take_raw(), context), f"not a CSV record ({exc})")
-                start = lines.line_number + 1
+        for item in lines.rows(reader, context):
+            if isinstance(item, QuarantinedRecord):
+                yield item
                 continue
-            raw = lines.take_raw()
-            origin = Origin(start, raw, context)
-            start = lines.line_number + 1
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
+            origin, row = item
             if len(row) != len(header):
                 yield QuarantinedRecord(origin, f"expected {len(header)} fields, found {len(row)}")
                 continue

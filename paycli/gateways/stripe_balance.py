@@ -178,21 +178,11 @@ class BalanceReport:
     def _rows(
         self, lines: Lines, reader: Iterator[list[str]], layout: _Layout, context: str
     ) -> Iterator[Record]:
-        start = lines.line_number + 1
-        while True:
-            try:
-                for row in reader:
-                    origin = Origin(start, lines.take_raw(), context)
-                    start = lines.line_number + 1
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue  # a blank line
-                    yield self._interpret(layout, origin, row)
-                return
-            except csv.Error as exc:
-                # a runaway quoted field, cut at the csv module's field size limit: that record only
-                origin = Origin(start, lines.take_raw(), context)
-                start = lines.line_number + 1
-                yield QuarantinedRecord(origin, f"stripe: not a CSV record ({exc})")
+        for item in lines.rows(reader, context, prefix="stripe: "):
+            if isinstance(item, QuarantinedRecord):
+                yield item
+            else:
+                yield self._interpret(layout, item[0], item[1])
 
     # -- one stored line -----------------------------------------------------------------------
     def reinterpret(self, origin: Origin) -> Record:
