@@ -287,6 +287,56 @@ def show_order(store: Store, order_id: str, tz: tzinfo) -> dict[str, Any]:
     return {"order_id": order_id, "verdict": verdict.value, "requests": requests}
 
 
+MESSAGE_STATES = ("quarantined", "orphan", "unlinked", "informational", "response", "settlement", "request")
+
+
+def list_messages(
+    store: Store,
+    tz: tzinfo,
+    *,
+    state: str = "quarantined",
+    providers: Sequence[str] = (),
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Stored messages, newest first: what an operator cannot reach through a request (quarantined
+    records, orphans waiting for their request, messages that name no request at all), or any state."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if state == "orphan":  # names a request that is not in the store (yet)
+        where.append("reference IS NOT NULL AND request_id IS NULL AND state <> 'quarantined'")
+    elif state == "unlinked":  # names no request at all (a failed decrypt call, a bank's fee line)
+        where.append("reference IS NULL AND state <> 'quarantined'")
+    else:
+        where.append("state = :state")
+        params["state"] = state
+    if providers:
+        marks, p = store.placeholders("p", list(providers))
+        where.append(f"provider IN {marks}")
+        params.update(p)
+    if since is not None:
+        where.append("received_at >= :since")
+        params["since"] = store.time(since)
+    sql = (
+        "SELECT id, provider, source, line, received_at, state, error, note, reference FROM message WHERE "
+        + " AND ".join(where)
+        + " ORDER BY received_at DESC, id DESC"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [
+        {
+            "received_at": _local(m["received_at"], tz),
+            "provider": m["provider"],
+            "state": m["state"],
+            "source": _where(m),
+            "reference": m["reference"],
+            "reason": m["error"] or m["note"],
+        }
+        for m in store.query(sql, params)
+    ]
+
+
 def _escape_like(text: str) -> str:
     return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 

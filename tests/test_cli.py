@@ -378,3 +378,36 @@ def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch):
     for run in runs:
         for secret in secrets:
             assert secret not in run.stdout + run.stderr
+
+
+def test_messages_lists_what_no_request_shows(cli, isolated):
+    bad = request_csv(isolated, [ROWS[0], ROWS[1].replace("129.90", "abc")])
+    assert cli("ingest", str(bad)).code == 1
+    [row] = json.loads(cli("messages", "--format", "json").stdout)
+    assert (row["state"], row["source"], row["reason"]) == (
+        "quarantined",
+        f"{bad}:3",
+        "amount 'abc' is not a decimal number",
+    )
+    assert json.loads(cli("messages", "--state", "orphan", "--format", "json").stdout) == []
+    assert "No unlinked message." in cli("messages", "--state", "unlinked").stderr
+    result = cli("messages", "--state", "lost")
+    assert result.code == 2 and "--state: 'lost' is not one of" in result.stderr
+
+
+def test_messages_lists_an_orphan_until_its_request_arrives(cli, isolated):
+    from tests.gateways.test_guarantees import nexi_callback
+
+    (isolated / "cb.txt").write_bytes(nexi_callback("ORD-9-1", "OK", "k"))
+    cli("ingest", str(isolated / "cb.txt"))
+    [row] = json.loads(cli("messages", "--state", "orphan", "--format", "json").stdout)
+    assert (row["provider"], row["reference"]) == ("nexi", "ORD-9-1")
+    cli(
+        "ingest",
+        str(
+            request_csv(
+                isolated, ["ORD-9-1,ORD-9,order,2026-11-20T09:00:00+01:00,A,,19.90,EUR,nexi"], name="r.csv"
+            )
+        ),
+    )
+    assert json.loads(cli("messages", "--state", "orphan", "--format", "json").stdout) == []
