@@ -133,7 +133,9 @@ def _summary(report) -> None:  # type: ignore[no-untyped-def]
     if report.refused:
         err(f"  {_count(len(report.refused), 'input')} refused")
     if report.quarantined:
-        err("  quarantined records are kept: `paycli messages` lists them, `paycli reprocess` reads them again")
+        err(
+            "  quarantined records are kept: `paycli messages` lists them, `paycli reprocess` reads them again"
+        )
     if report.dry_run:
         err("  dry run: nothing was changed")
 
