@@ -77,6 +77,7 @@ def _table(rows) -> str:  # type: ignore[no-untyped-def]
             for r in rows
         ],
         ["name", "provider", "configured", "reads", "secrets"],
+        widths=[None, None, None, 60, 30],
     ) + "".join(
         f"\n{r['provider']}: {r['description']}" for r in rows if r["description"].startswith("BROKEN")
     )

@@ -66,7 +66,10 @@ def write_csv(rows: Sequence[dict[str, Any]]) -> None:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
 
-def grid(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+def grid(
+    rows: Sequence[Sequence[Any]], headers: Sequence[str], widths: Sequence[int | None] | None = None
+) -> str:
+    """A plain table; ``widths`` wraps long columns so the table fits a terminal."""
     from tabulate import tabulate
 
     return tabulate(
@@ -74,6 +77,7 @@ def grid(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
         headers=list(headers),
         tablefmt="simple",
         disable_numparse=True,
+        maxcolwidths=list(widths) if widths else None,
     )
 
 
