@@ -124,7 +124,6 @@ class AxerveProvider(Provider):
             "an S2S call for another shop is noted in the trail",
         ),
     }
-    needs_config = False
 
     @property
     def _shop_login(self) -> str | None:

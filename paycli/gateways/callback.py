@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from paycli.gateways.base import HEAD_BYTES, Origin, Source
+from paycli.gateways.base import HEAD_BYTES, Origin, Source, SourceError
 
 MAX_CALLBACK_BYTES = HEAD_BYTES  # a gateway callback is a few KiB; a larger file is not one
 _REQUEST_LINE = re.compile(rb"^(GET|POST|PUT|HEAD) (\S+) HTTP/\d(?:\.\d)?\r?$")
@@ -97,3 +97,14 @@ def read_callback(source: Source) -> Callback | None:
     if len(source.head) >= MAX_CALLBACK_BYTES:
         return None
     return from_origin(Origin(None, source.head, None, source.headers))
+
+
+def callback_origin(source: Source, refusal: str) -> Origin:
+    """The stored form of a one-message callback file: its bytes exactly, with its sidecar headers.
+
+    A file of ``MAX_CALLBACK_BYTES`` or more is no callback; ``identify`` never claims one, so only
+    ``--gateway`` brings it here. It is refused whole (``refusal`` says why), never read into memory.
+    """
+    if len(source.head) >= MAX_CALLBACK_BYTES:
+        raise SourceError(refusal)
+    return Origin(None, source.head, None, source.headers)

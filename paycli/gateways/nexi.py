@@ -44,9 +44,8 @@ from paycli.gateways.base import (
     Record,
     ResponseRecord,
     Source,
-    SourceError,
 )
-from paycli.gateways.callback import MAX_CALLBACK_BYTES, from_origin, read_callback
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, callback_origin, from_origin, read_callback
 from paycli.money import normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -112,11 +111,8 @@ class NexiProvider(Provider):
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
-        if len(source.head) >= MAX_CALLBACK_BYTES:
-            # Reached only with --gateway nexi (identify refuses it): the head would not be the whole
-            # file, and a stored message must be its file's bytes exactly.
-            raise SourceError("larger than 64 KiB: not a Nexi notification, which is a few hundred bytes")
-        yield self.reinterpret(Origin(line=None, raw=source.head, context=None, headers=source.headers))
+        refusal = "larger than 64 KiB: not a Nexi notification, which is a few hundred bytes"
+        yield self.reinterpret(callback_origin(source, refusal))
 
     def reinterpret(self, origin: Origin) -> Record:
         if origin.raw.startswith(_UTF16_BOMS):

@@ -87,9 +87,8 @@ from paycli.gateways.base import (
     Record,
     ResponseRecord,
     Source,
-    SourceError,
 )
-from paycli.gateways.callback import Callback, from_origin, parse_headers, read_callback
+from paycli.gateways.callback import Callback, callback_origin, from_origin, parse_headers, read_callback
 from paycli.money import normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -180,7 +179,6 @@ class PayPalProvider(Provider):
             help="accept sandbox IPNs (test_ipn=1) as genuine; off in production",
         ),
     }
-    needs_config = False
 
     # -- settings ------------------------------------------------------------------------------
     @property
@@ -216,11 +214,8 @@ class PayPalProvider(Provider):
         if paypal_stl.identify(source.head):
             yield from self._settlement_report().extract(source)
             return
-        if read_callback(source) is None:
-            # only reachable with --gateway: identify never claims it. Refused whole, not read into
-            # memory: a file of gigabytes forced on this provider must not be loaded to be quarantined.
-            raise SourceError("paypal: larger than 64 KiB, so not an IPN message")
-        record, notices = self._interpret(Origin(None, source.head, None, source.headers))
+        origin = callback_origin(source, "paypal: larger than 64 KiB, so not an IPN message")
+        record, notices = self._interpret(origin)
         for message in notices:
             yield Notice(f"{source.name}: paypal: {message}")
         yield record

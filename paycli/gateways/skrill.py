@@ -42,9 +42,8 @@ from paycli.gateways.base import (
     Record,
     ResponseRecord,
     Source,
-    SourceError,
 )
-from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, from_origin, read_callback
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, callback_origin, from_origin, read_callback
 from paycli.money import normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -85,7 +84,6 @@ class SkrillProvider(Provider):
             help="optional: your Skrill account e-mail; when set, a post paying another account is invalid",
         ),
     }
-    needs_config = False
 
     # -- identify ------------------------------------------------------------------------------
     def identify(self, source: Source) -> bool:
@@ -102,12 +100,8 @@ class SkrillProvider(Provider):
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
-        with source.open() as stream:
-            raw = stream.read(MAX_CALLBACK_BYTES + 1)
-        if len(raw) > MAX_CALLBACK_BYTES:
-            # Only reached with --gateway skrill: a real post is a few hundred bytes.
-            raise SourceError(f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a Skrill status_url post")
-        yield self.reinterpret(Origin(None, raw, None, source.headers))
+        refusal = f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a Skrill status_url post"
+        yield self.reinterpret(callback_origin(source, refusal))
 
     def reinterpret(self, origin: Origin) -> Record:
         try:

@@ -59,9 +59,8 @@ from paycli.gateways.base import (
     Record,
     ResponseRecord,
     Source,
-    SourceError,
 )
-from paycli.gateways.callback import Callback, from_origin
+from paycli.gateways.callback import Callback, callback_origin, from_origin
 from paycli.gateways.stripe_balance import BalanceReport, is_balance_report
 from paycli.money import normalise_currency
 from paycli.outcome import Authenticity, Status
@@ -332,7 +331,6 @@ class StripeProvider(Provider):
             "without a time limit",
         ),
     }
-    needs_config = False
 
     # -- settings ------------------------------------------------------------------------------
     @property
@@ -371,12 +369,11 @@ class StripeProvider(Provider):
         if is_balance_report(source.head):
             yield from self.balance_report.extract(source)
             return
-        if len(source.head) >= HEAD_BYTES:
-            raise SourceError(
-                f"stripe: larger than {HEAD_BYTES // 1024} KiB, too large for one webhook event; "
-                "is it a report or several events in one file?"
-            )
-        yield self.reinterpret(Origin(None, source.head, None, source.headers))
+        refusal = (
+            f"stripe: larger than {HEAD_BYTES // 1024} KiB, too large for one webhook event; "
+            "is it a report or several events in one file?"
+        )
+        yield self.reinterpret(callback_origin(source, refusal))
 
     def reinterpret(self, origin: Origin) -> Record:
         if origin.context is not None:  # a report line keeps its header row; a webhook has none
