@@ -591,18 +591,11 @@ def _copy(default: object) -> object:
 
 
 def _local_timezone() -> tuple[tzinfo, str]:
-    from zoneinfo import ZoneInfo
+    """The machine's zone and its name (dates.machine_timezone: UTC when it cannot be told)."""
+    from paycli.dates import machine_timezone
 
-    try:
-        import tzlocal
-
-        zone = tzlocal.get_localzone()
-        name = getattr(zone, "key", None) or tzlocal.get_localzone_name()
-    except Exception:  # why: a machine whose zone cannot be determined still works, in UTC
-        return ZoneInfo("UTC"), "UTC"
-    if not name:
-        return ZoneInfo("UTC"), "UTC"
-    return zone, str(name)
+    zone = machine_timezone()
+    return zone, str(getattr(zone, "key", None) or zone)
 
 
 # --------------------------------------------------------------------------------------------------

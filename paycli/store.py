@@ -168,13 +168,6 @@ class Store:
     def query(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Row]:
         return list(self.execute(sql, params).fetchall())
 
-    def stream(
-        self, sql: str, params: Mapping[str, Any] | Sequence[Any] = (), size: int = 1000
-    ) -> Iterator[Row]:
-        cur = self.execute(sql, params)
-        while rows := cur.fetchmany(size):
-            yield from rows
-
     def _wrap(self, exc: sqlite3.DatabaseError) -> Exception:
         text = str(exc)
         if "not a database" in text or "malformed" in text:
