@@ -162,3 +162,32 @@ class Settlement(Base):
     line_id: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (UniqueConstraint("provider", "line_id", name="uq_settlement_provider_line"),)
+
+
+class Delivery(Base):
+    """One HTTP request that ``paycli serve`` received on a callback route, as it arrived.
+
+    The message it carried is in ``message`` (its body verbatim, with the headers its provider reads);
+    each delivery of the same bytes is a row here, so a gateway's retries are counted, never lost.
+    ``headers`` holds every request header, with the values of secret-bearing ones (Authorization,
+    Cookie, ...) replaced by ``***``. ``status`` is the HTTP status answered, ``result`` what the
+    delivery was: ``new``, ``duplicate`` (its bytes were stored before), ``informational``,
+    ``quarantined``, ``invalid`` (failed its authenticity check) or ``replay`` (a Stripe signature
+    older than the tolerance). ``postback`` is PayPal's answer to the IPN postback made at receive time.
+    """
+
+    __tablename__ = "delivery"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    query: Mapped[str | None] = mapped_column(Text)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    headers: Mapped[str] = mapped_column(Text)
+    body_bytes: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)
+    result: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int] = mapped_column(Integer)
+    postback: Mapped[str | None] = mapped_column(String(64))

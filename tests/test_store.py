@@ -52,7 +52,7 @@ def test_a_store_behind_the_code_asks_for_db_upgrade(cli, db_url, isolated):
     result = cli("list")
     assert result.code == 2
     assert (
-        "is at schema 0000, this paycli needs 0001: back it up, then run 'paycli db upgrade'" in result.stderr
+        f"is at schema 0000, this paycli needs {HEAD}: back it up, then run 'paycli db upgrade'" in result.stderr
     )
 
 
@@ -69,8 +69,8 @@ def test_db_upgrade_and_status(cli, tmp_path):
     result = cli("--db", str(path), "db", "status", db=False)
     assert "new (created on first use)" in result.stdout
     result = cli("--db", str(path), "db", "upgrade", db=False)
-    assert result.code == 0 and "upgraded from schema none to 0001" in result.stderr
-    assert "already at schema 0001" in cli("--db", str(path), "db", "upgrade", db=False).stderr
+    assert result.code == 0 and f"upgraded from schema none to {HEAD}" in result.stderr
+    assert f"already at schema {HEAD}" in cli("--db", str(path), "db", "upgrade", db=False).stderr
     assert "(current)" in cli("--db", str(path), "db", "status", db=False).stdout
 
 
