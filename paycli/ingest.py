@@ -708,40 +708,52 @@ class Messages:
                     record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
                 new[identity] = record
         if new:
-            store.executemany(
+            rows = [
+                (
+                    identity,
+                    request_ids.get(r.reference) if r.reference else None,
+                    r.reference,
+                    self.provider,
+                    r.dedupe_key,
+                    r.status.value,
+                    r.raw_status,
+                    r.amount_minor,
+                    r.currency,
+                    r.gateway_txn_id,
+                    r.authenticity.value,
+                    store.time(r.occurred_at),
+                    received_at,
+                    count[identity],
+                )
+                for identity, r in new.items()
+            ]
+            insert = (
                 "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, raw_status, "
                 "amount_minor, currency, gateway_txn_id, authenticity, occurred_at, received_at, deliveries) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (identity) DO NOTHING",
-                [
-                    (
-                        identity,
-                        request_ids.get(r.reference) if r.reference else None,
-                        r.reference,
-                        self.provider,
-                        r.dedupe_key,
-                        r.status.value,
-                        r.raw_status,
-                        r.amount_minor,
-                        r.currency,
-                        r.gateway_txn_id,
-                        r.authenticity.value,
-                        store.time(r.occurred_at),
-                        received_at,
-                        count[identity],
-                    )
-                    for identity, r in new.items()
-                ],
+                "VALUES {values} ON CONFLICT (identity) DO NOTHING"
             )
+            if store.serialised:
+                # nobody writes between these statements: every new identity is ours; select their ids
+                store.executemany(insert.format(values="(" + ", ".join("?" * len(rows[0])) + ")"), rows)
+                missing = list(new)
+            else:
+                inserted = store.insert_returning(insert + " RETURNING id, identity", rows)
+                known.update({r["identity"]: r["id"] for r in inserted})
+                # another receiver stored these at the same instant: they are folded into its rows below
+                missing = [i for i in new if i not in known]
+                for identity in missing:
+                    del new[identity]
+            if missing:
+                marks, params = store.placeholders("i", missing)
+                known.update(
+                    {
+                        r["identity"]: r["id"]
+                        for r in store.query(
+                            f"SELECT id, identity FROM response WHERE identity IN {marks}", params
+                        )
+                    }
+                )
             tally.responses_new += len(new)
-            marks, params = store.placeholders("i", list(new))
-            known.update(
-                {
-                    r["identity"]: r["id"]
-                    for r in store.query(
-                        f"SELECT id, identity FROM response WHERE identity IN {marks}", params
-                    )
-                }
-            )
         folded = [(known[i], n, *words[i]) for i, n in count.items() if i not in new]
         if folded:
             self.fold(folded)

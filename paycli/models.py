@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -167,13 +168,16 @@ class Settlement(Base):
 class Delivery(Base):
     """One HTTP request that ``paycli serve`` received on a callback route, as it arrived.
 
-    The message it carried is in ``message`` (its body verbatim, with the headers its provider reads);
+    The message it carried is in ``message`` (its body verbatim, with the headers its provider reads),
+    found by ``message_digest``;
     each delivery of the same bytes is a row here, so a gateway's retries are counted, never lost.
     ``headers`` holds every request header, with the values of secret-bearing ones (Authorization,
     Cookie, ...) replaced by ``***``. ``status`` is the HTTP status answered, ``result`` what the
-    delivery was: ``new``, ``duplicate`` (its bytes were stored before), ``informational``,
-    ``quarantined``, ``invalid`` (failed its authenticity check) or ``replay`` (a Stripe signature
-    older than the tolerance). ``postback`` is PayPal's answer to the IPN postback made at receive time.
+    delivery carried: ``response``, ``informational``, ``quarantined``, ``invalid`` (it failed its
+    authenticity check), ``replay`` (a Stripe signature older than the tolerance) or ``refused`` (no
+    message at all, e.g. too large for a callback: ``body`` then keeps its bytes). ``duplicate`` says
+    that its bytes had been stored before. ``postback`` is PayPal's answer to the IPN postback made at
+    receive time.
     """
 
     __tablename__ = "delivery"
@@ -187,7 +191,10 @@ class Delivery(Base):
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     headers: Mapped[str] = mapped_column(Text)
     body_bytes: Mapped[int] = mapped_column(Integer)
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"), index=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)  # only when no message holds it
+    # the message it carried, by digest: a message read again by `paycli reprocess` keeps its digest
+    message_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     result: Mapped[str] = mapped_column(String(16))
+    duplicate: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[int] = mapped_column(Integer)
     postback: Mapped[str | None] = mapped_column(String(64))

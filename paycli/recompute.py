@@ -23,7 +23,9 @@ from paycli.outcome import (
 )
 from paycli.store import Store
 
-CHUNK = 500
+CHUNK = 2000  # requests a pass; an ingest batch is refreshed in one
+_STATUS = {s.value: s for s in Status}
+_AUTHENTICITY = {a.value: a for a in Authenticity}
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,8 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
     ):
         responses[r["request_id"]].append(
             ResponseFacts(
-                status=Status(r["status"]),
-                authenticity=Authenticity(r["authenticity"]),
+                status=_STATUS[r["status"]],
+                authenticity=_AUTHENTICITY[r["authenticity"]],
                 received_at=store.from_time(r["received_at"]),  # type: ignore[arg-type]
                 amount_minor=r["amount_minor"],
                 currency=r["currency"],
@@ -131,7 +133,7 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
             r["actor"],
         )
     changes: list[Change] = []
-    updates: list[dict[str, object]] = []
+    updates: list[tuple[object, ...]] = []
     for req in requests:
         facts = responses[req["id"]]
         verdict = verdict_for(
@@ -141,15 +143,12 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
         new = (verdict.outcome.value, reason, verdict.detail, len(facts))
         old = (req["outcome"], req["reason"], req["detail"], req["response_count"])
         if new != old:
-            updates.append(
-                {"id": req["id"], "outcome": new[0], "reason": new[1], "detail": new[2], "count": new[3]}
-            )
+            updates.append((*new, req["id"]))
             if new[:2] != old[:2]:
                 changes.append(Change(req["id"], req["txn_id"], (old[0], old[1]), (new[0], new[1])))
     if updates:
         store.executemany(
-            "UPDATE payment_request SET outcome = :outcome, reason = :reason, detail = :detail, "
-            "response_count = :count WHERE id = :id",
+            "UPDATE payment_request SET outcome = ?, reason = ?, detail = ?, response_count = ? WHERE id = ?",
             updates,
         )
     return changes

@@ -18,7 +18,7 @@ from paycli.config import Config
 from paycli.gateways.requests import RequestFileProvider
 from paycli.ingest import Ingest
 from paycli.store import Store
-from tests.conftest import REQUEST_HEADER, make_config, request_csv, snapshot, table_counts
+from tests.conftest import ON_POSTGRES, REQUEST_HEADER, make_config, request_csv, snapshot, table_counts
 from tests.fake_gateway import FakeGateway, message
 
 ROW = "T1,O1,order,2026-11-26T10:15:00+01:00,Rossi Mario S.r.l.,mario.rossi@example.com,129.90,EUR,fake"
@@ -276,6 +276,35 @@ def test_redeliveries_are_one_response_delivered_several_times(store, config, tm
     )
     rows = store.query("SELECT deliveries FROM response")
     assert [r["deliveries"] for r in rows] == [2]
+    assert request(store, "T1")["outcome"] == "POSITIVO"
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
+def test_a_response_another_writer_stores_at_the_same_instant_gets_both_deliveries(
+    store, config, tmp_path, db_url
+):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    theirs = write_messages(tmp_path, message("T1", "k1", "approved", resend="true"), name="theirs.jsonl")
+    real_query = store.query
+    raced = []
+
+    def query(sql, params=()):
+        rows = real_query(sql, params)
+        if sql.startswith("SELECT id, identity FROM response") and not raced:
+            # between our look-up and our insert, a receiver commits the same response
+            with Store.open(db_url) as other:
+                ingest(other, config, theirs)
+            raced.append(True)
+        return rows
+
+    store.query = query  # type: ignore[method-assign]
+    run = ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved")))
+    store.query = real_query  # type: ignore[method-assign]
+
+    assert raced and run.report.tallies["fake"].responses_new == 0
+    assert [r["deliveries"] for r in store.query("SELECT deliveries FROM response")] == [2]
+    messages = store.query("SELECT response_id FROM message WHERE state = 'response'")
+    assert len(messages) == 2 and len({m["response_id"] for m in messages}) == 1
     assert request(store, "T1")["outcome"] == "POSITIVO"
 
 

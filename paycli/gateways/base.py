@@ -38,6 +38,8 @@ class Source:
     path: Path | None
     head: bytes
     headers: str | None = None  # HTTP headers that travelled beside a callback body
+    # when a live callback arrived (``paycli serve``); None for a file, which is read without time limits
+    received_at: datetime | None = None
     position: int = 0  # bytes read so far, for the progress bar
     _stream: IO[bytes] | None = field(default=None, repr=False)
 
@@ -191,6 +193,12 @@ class QuarantinedRecord:
 
     origin: Origin
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedRecord(QuarantinedRecord):
+    """A live callback refused as a whole, such as a replayed Stripe event: kept quarantined (``paycli
+    reprocess`` reads it again, as a file, without time limits), and answered with an error."""
 
 
 @dataclass(frozen=True, slots=True)

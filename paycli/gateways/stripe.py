@@ -57,6 +57,7 @@ from paycli.gateways.base import (
     Provider,
     QuarantinedRecord,
     Record,
+    RefusedRecord,
     ResponseRecord,
     Source,
 )
@@ -373,7 +374,11 @@ class StripeProvider(Provider):
             f"stripe: larger than {HEAD_BYTES // 1024} KiB, too large for one webhook event; "
             "is it a report or several events in one file?"
         )
-        yield self.reinterpret(callback_origin(source, refusal))
+        origin = callback_origin(source, refusal)
+        if source.received_at is None:
+            yield self.reinterpret(origin)
+        else:  # a live callback (paycli serve): its signature must be recent
+            yield self.interpret(origin, now=int(source.received_at.timestamp()))
 
     def reinterpret(self, origin: Origin) -> Record:
         if origin.context is not None:  # a report line keeps its header row; a webhook has none
@@ -401,6 +406,16 @@ class StripeProvider(Provider):
         )
         return Authenticity.VALID if check else Authenticity.INVALID
 
+    def replayed(self, callback: Callback, now: int) -> bool:
+        """A genuine signature, but older than ``tolerance_seconds`` at ``now``: a replayed event."""
+        secret = self._secret
+        if secret is None:
+            return False
+        check = check_signature(
+            callback.body, callback.header(SIGNATURE_HEADER), secret, now=now, tolerance=self.tolerance
+        )
+        return check is SignatureCheck.EXPIRED
+
     def _record(self, origin: Origin, callback: Callback, event: dict[str, Any], now: int | None) -> Record:
         event_type: str = event["type"]
         obj: dict[str, Any] = event["data"]["object"]
@@ -408,6 +423,12 @@ class StripeProvider(Provider):
         if expected is not None and obj.get("object") != expected:
             raise _Unreadable(f"event {event_type} carries {_show(obj.get('object'))}, not a {expected}")
         authenticity = self.authenticate(callback, now=now)
+        if authenticity is Authenticity.INVALID and now is not None and self.replayed(callback, now):
+            return RefusedRecord(
+                origin,
+                f"stripe: signed more than tolerance_seconds ({self.tolerance}) before it arrived: "
+                "a replay, refused (paycli reprocess reads it again without the time limit)",
+            )
         reference = self._reference(obj)
         if reference is not None and len(reference) > _ID_LIMIT:
             raise _Unreadable(f"the reference is longer than {_ID_LIMIT} characters: no txn_id is")

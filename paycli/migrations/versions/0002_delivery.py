@@ -26,20 +26,21 @@ def upgrade() -> None:
         sa.Column("remote_addr", sa.String(length=64), nullable=True),
         sa.Column("headers", sa.Text(), nullable=False),
         sa.Column("body_bytes", sa.Integer(), nullable=False),
-        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("message_digest", sa.String(length=64), nullable=True),
         sa.Column("result", sa.String(length=16), nullable=False),
+        sa.Column("duplicate", sa.Boolean(), nullable=False),
         sa.Column("status", sa.Integer(), nullable=False),
         sa.Column("postback", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(["message_id"], ["message.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("delivery", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_delivery_message_id"), ["message_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_delivery_message_digest"), ["message_digest"], unique=False)
         batch_op.create_index(batch_op.f("ix_delivery_received_at"), ["received_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_delivery_received_at"))
-        batch_op.drop_index(batch_op.f("ix_delivery_message_id"))
+        batch_op.drop_index(batch_op.f("ix_delivery_message_digest"))
     op.drop_table("delivery")
