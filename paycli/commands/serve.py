@@ -1,0 +1,93 @@
+"""``paycli serve``: the callback receiver (paycli/serve.py) under waitress."""
+
+from typing import Annotated
+
+import typer
+
+from paycli.commands import workspace
+from paycli.commands.output import err
+from paycli.errors import UsageError
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to listen on (default: serve.host, 127.0.0.1)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", help="Port to listen on (default: serve.port, 8080).")
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="Requests handled at once (default: serve.threads, 8)."),
+    ] = None,
+) -> None:
+    """Receive gateway notifications over HTTP and store each one before acknowledging it.
+
+    Routes: POST or GET /callbacks/GATEWAY for each gateway configured under `gateways:` (the
+    method that gateway uses); POST /requests, where the shop registers a payment request as JSON
+    with the bearer token of serve.token; GET /healthz (200, or 503 when the store cannot take a
+    write). A notification is committed to the store, with its delivery, before the gateway gets its
+    answer; when the store cannot commit, the answer is 503 and the gateway retries. One access line
+    a request goes to stderr (no query string, no header, no secret). Runs until stopped (Ctrl-C,
+    SIGTERM). Put it behind a TLS proxy such as nginx: see the README.
+
+    Examples:
+
+      paycli serve
+
+      paycli serve --host 0.0.0.0 --port 8080 --threads 16
+
+      curl -H "Authorization: Bearer $TOKEN" --data @request.json http://127.0.0.1:8080/requests
+    """
+    import waitress
+
+    from paycli.serve import App
+
+    ws = workspace(ctx)
+    settings = ws.config.serve
+    host = host or str(settings["host"])
+    port = port if port is not None else int(settings["port"])  # type: ignore[call-overload]
+    threads = threads if threads is not None else int(settings["threads"])  # type: ignore[call-overload]
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port: {port} is not a port number (0..65535)")
+    if not 1 <= threads <= 256:
+        raise UsageError(f"--threads: {threads} is not in 1..256")
+    app = App(ws.database_url, ws.config, ws.provider_classes)
+    if not app.callback_gateways:
+        err("paycli: no gateway is configured under gateways: every /callbacks/ route answers 404")
+    options: dict[str, object] = {}
+    if settings["trusted_proxy"]:
+        options.update(
+            trusted_proxy=settings["trusted_proxy"],
+            trusted_proxy_count=1,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
+            clear_untrusted_proxy_headers=True,
+        )
+    server = waitress.create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="paycli",
+        max_request_body_size=int(settings["max_body_bytes"]),  # type: ignore[call-overload]
+        channel_timeout=int(settings["client_timeout_seconds"]),  # type: ignore[call-overload]
+        **options,
+    )
+    gateways = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"
+    err(f"paycli serve: listening on http://{_address(server)} ({threads} threads); callbacks: {gateways}")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        err("paycli serve: stopped")
+    finally:
+        server.close()
+
+
+def _address(server: object) -> str:
+    host, port = getattr(server, "effective_host", "?"), getattr(server, "effective_port", "?")
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+COMMANDS = {"serve": serve}

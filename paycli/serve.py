@@ -1,0 +1,601 @@
+"""The callback receiver: a WSGI application that takes gateway notifications over HTTP (design.md 5, 8).
+
+Routes:
+
+- ``POST|GET /callbacks/<gateway>``: a notification for a gateway configured under ``gateways:``;
+- ``POST /requests``: the shop registers a payment request (JSON, the fields of design.md 5.1), with
+  the bearer token of ``serve.token``;
+- ``GET /healthz``: 200 when the store takes a write, 503 when it does not.
+
+Durability first. A callback becomes a ``Source`` of the shape ``paycli ingest`` reads (the bare body
+with the headers its provider reads, or for a GET the request line with its query string) and goes
+through the same provider and the same ``Ingest`` code, in ONE transaction that also records the
+delivery (method, path, query, headers with secret-bearing ones masked, remote address, time). The
+gateway gets its acknowledgement only after that transaction committed; when the store cannot commit,
+it gets 503 and retries later. A retry of the same bytes is one message and one more delivery.
+
+Concurrency. SQLite takes its write lock at BEGIN IMMEDIATE, so writers (threads, receivers, cron
+ingests) queue. On PostgreSQL, each receiver transaction takes transaction-scoped advisory locks on
+what its message is about (its digest, the merchant reference, the gateway transaction) before it
+reads anything, so receivers that get the same notification at once apply it one after the other.
+
+The module holds no command-line code: ``paycli serve`` (paycli/commands/serve.py) runs ``App``
+under waitress, and any other WSGI server can run ``paycli.serve:application`` (configured by
+``PAYCLI_CONFIG`` and ``PAYCLI_DB``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import sqlite3
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from paycli.config import Config, Secret
+from paycli.errors import RecordError, StoreError
+from paycli.gateways.base import (
+    InfoRecord,
+    Notice,
+    Origin,
+    Provider,
+    QuarantinedRecord,
+    Record,
+    RefusedRecord,
+    RequestRecord,
+    ResponseRecord,
+    Source,
+)
+from paycli.ingest import Ingest, message_digest
+from paycli.outcome import Authenticity
+from paycli.store import Store
+
+StartResponse = Callable[..., Any]
+Environ = Mapping[str, Any]
+
+# The headers a provider reads, in the order (and spelling) of the ``.headers`` sidecars, so that a
+# callback posted here is the same message as the same callback ingested from a file with its sidecar.
+# User-Agent tells a GestPay S2S call from a buyer's redirect. Nothing else is kept with the message:
+# never Authorization or Cookie, and never an incoming X-Paycli-Postback (only the receiver writes it).
+KEPT_HEADERS = ("Content-Type", "User-Agent", "Stripe-Signature")
+POSTBACK_HEADER = "X-Paycli-Postback"
+# Header values masked in the delivery record: whatever carries a credential.
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
+)
+# Configured providers that are not reached by callbacks (files only).
+FILE_ONLY_PROVIDERS = frozenset({"csv", "requests"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+
+    @property
+    def status_line(self) -> str:
+        return f"{self.status} {_REASONS.get(self.status, 'Unknown')}"
+
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    411: "Length Required",
+    413: "Content Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+# What each gateway expects when a notification was taken (gateway-formats.md): a 2xx stops its retries.
+ACKNOWLEDGEMENTS: Mapping[str, Answer] = {
+    "paypal": Answer(200, "text/plain; charset=utf-8", b""),  # IPN: an empty 200
+    "stripe": Answer(200, "application/json", b'{"received": true}\n'),
+    "skrill": Answer(200, "text/plain; charset=utf-8", b"OK\n"),
+    "nexi": Answer(200, "text/plain; charset=utf-8", b"OK\n"),
+    "axerve": Answer(200, "text/html; charset=utf-8", b"<html></html>\n"),
+}
+DEFAULT_ACKNOWLEDGEMENT = Answer(200, "text/plain; charset=utf-8", b"OK\n")
+
+
+def _text(status: int, message: str) -> Answer:
+    return Answer(status, "text/plain; charset=utf-8", (message + "\n").encode("utf-8"))
+
+
+def _json(status: int, value: Mapping[str, Any]) -> Answer:
+    return Answer(status, "application/json", (json.dumps(value, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def refusal(provider: str, message: str) -> Answer:
+    """The error answer of a notification that failed its check (Stripe reads JSON, the others text)."""
+    if provider == "stripe":
+        return _json(400, {"error": message})
+    return _text(400, message)
+
+
+UNAVAILABLE = _text(503, "the store cannot take the notification now; retry later")
+
+
+class Unavailable(Exception):
+    """The store could not commit: the client must retry (503)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The application
+
+
+class App:
+    """The WSGI application. One store connection and one set of providers per server thread."""
+
+    def __init__(
+        self,
+        database_url: str,
+        config: Config,
+        provider_classes: Mapping[str, type[Provider]],
+        *,
+        log: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.config = config
+        self.classes = provider_classes
+        self.settings = config.serve
+        self.log = log or _stderr_line
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.max_body = int(self.settings["max_body_bytes"])  # type: ignore[call-overload]
+        self.store_timeout = int(self.settings["store_timeout_seconds"])  # type: ignore[call-overload]
+        token = self.settings.get("token")
+        self._token = token.reveal().encode("utf-8") if isinstance(token, Secret) and token else None
+        self._local = threading.local()
+        self.callback_gateways = {
+            name: gateway.provider
+            for name, gateway in config.gateways.items()
+            if gateway.provider not in FILE_ONLY_PROVIDERS
+        }
+        # A store behind the code is refused here, once, as every command refuses it (db upgrade).
+        Store.open(database_url).close()
+
+    # -- per thread ----------------------------------------------------------------------------
+    def _store(self) -> Store:
+        store: Store | None = getattr(self._local, "store", None)
+        if store is None:
+            store = Store.connect(self.database_url)
+            try:
+                _tune(store, self.store_timeout)
+            except Exception:
+                store.close()
+                raise
+            self._local.store = store
+        return store
+
+    def _forget_store(self) -> None:
+        store: Store | None = getattr(self._local, "store", None)
+        self._local.store = None
+        if store is not None:
+            try:
+                store.close()
+            except Exception:  # a broken connection may fail to close: it is dropped either way
+                pass
+
+    def _providers(self) -> dict[str, Provider]:
+        providers: dict[str, Provider] | None = getattr(self._local, "providers", None)
+        if providers is None:
+            from paycli import gateways
+
+            providers = gateways.instances(self.config, self.classes)
+            self._local.providers = providers
+        return providers
+
+    # -- WSGI ----------------------------------------------------------------------------------
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        note = ""
+        try:
+            answer, note = self._route(environ, method, path)
+        except Unavailable as exc:
+            answer, note = UNAVAILABLE, f"store unavailable: {exc}"
+        except Exception as exc:  # a bug: the client retries, the operator reads the line
+            answer, note = _text(500, "internal error"), f"error: {type(exc).__name__}: {exc}"
+        headers = [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))]
+        if answer.status == 503:
+            headers.append(("Retry-After", "30"))
+        if answer.status == 401:
+            headers.append(("WWW-Authenticate", 'Bearer realm="paycli"'))
+        start_response(answer.status_line, headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        # No query string (it may carry a customer's data), no header, no body: nothing secret.
+        self.log(
+            f"{_now_text()} {_remote(environ)} {method} {quote(path)} {answer.status} "
+            f"{len(answer.body)}B {elapsed:.1f}ms{' ' + note if note else ''}"
+        )
+        return [answer.body]
+
+    def _route(self, environ: Environ, method: str, path: str) -> tuple[Answer, str]:
+        if path == "/healthz":
+            if method not in ("GET", "HEAD"):
+                return _text(405, "use GET"), ""
+            return self._health()
+        if path == "/requests":
+            if method != "POST":
+                return _text(405, "use POST"), ""
+            return self._register(environ)
+        if path.startswith("/callbacks/"):
+            name = path[len("/callbacks/") :].strip("/")
+            provider = self.callback_gateways.get(name)
+            if provider is None:
+                return _text(404, "no such gateway is configured here"), ""
+            if method not in ("GET", "POST"):
+                return _text(405, "use POST (or GET, for gateways that call so)"), ""
+            return self._callback(environ, method, path, name, provider)
+        return _text(404, "not found (routes: /callbacks/<gateway>, /requests, /healthz)"), ""
+
+    # -- /healthz ------------------------------------------------------------------------------
+    def _health(self) -> tuple[Answer, str]:
+        try:
+            with self._writing() as store, store.transaction():
+                # a write transaction: a receiver is healthy when it can commit, not only read
+                version = store.query("SELECT version_num FROM alembic_version")[0]["version_num"]
+        except Unavailable as exc:
+            return _json(503, {"status": "unavailable"}), f"store unavailable: {exc}"
+        return _json(200, {"status": "ok", "schema": str(version)}), ""
+
+    # -- /callbacks/<gateway> ------------------------------------------------------------------
+    def _callback(
+        self, environ: Environ, method: str, path: str, name: str, provider_name: str
+    ) -> tuple[Answer, str]:
+        arrived = self.clock()
+        body = self._body(environ)
+        if body is None:
+            return _text(413, f"a notification is at most {self.max_body} bytes"), "too large"
+        query = str(environ.get("QUERY_STRING", ""))
+        headers = _request_headers(environ)
+        kept = [(n, headers[n.lower()]) for n in KEPT_HEADERS if n.lower() in headers]
+        postback: str | None = None
+        if provider_name == "paypal" and method == "POST" and self.settings["paypal_postback"]:
+            postback = self._paypal_postback(body)
+            if postback in ("VERIFIED", "INVALID"):
+                kept.append((POSTBACK_HEADER, postback))
+        if method == "GET":
+            # the fields are in the query string: stored as the request line of a raw HTTP dump
+            target = quote(path) + (f"?{query}" if query else "")
+            raw = f"GET {target} HTTP/1.1\r\n\r\n".encode("latin-1", "replace")
+        else:
+            raw = body
+        sidecar = "".join(f"{n}: {v}\n" for n, v in kept) or None
+        source = Source.from_stream(f"http {method} {path}", io.BytesIO(raw))
+        source.headers, source.received_at = sidecar, arrived
+        delivery = {
+            "at": None,
+            "provider": name,
+            "method": method,
+            "path": path,
+            "query": query or None,
+            "remote": _remote(environ)[:64],
+            "headers": "".join(
+                f"{n}: {'***' if n.lower() in SECRET_HEADERS else v}\n" for n, v in _header_lines(environ)
+            ),
+            "size": len(body),
+            "body": None,
+            "digest": None,
+            "result": "",
+            "duplicate": False,
+            "status": 0,
+            "postback": postback,
+        }
+        with self._writing() as store, store.transaction():
+            delivery["at"] = store.time(arrived)
+            providers = self._providers()
+            capture = _Capture(providers[name], self._locker(store))
+            said: list[str] = []
+            ingest = Ingest(store, self.config, {name: capture}, gateway=name, say=said.append)
+            report = ingest.receive(source)
+            records = capture.records
+            if report.refused or not records:
+                reason = report.refused[0][1] if report.refused else "no message in it"
+                answer = refusal(provider_name, reason)
+                delivery.update(result="refused", body=body, status=answer.status)
+            else:
+                record = records[0]
+                result, answer = self._judge(provider_name, record)
+                tally = report.tallies.get(name)
+                digest = message_digest(record.origin)  # type: ignore[union-attr]
+                found = store.query("SELECT 1 FROM message WHERE digest = :d", {"d": digest})
+                delivery.update(
+                    result=result,
+                    status=answer.status,
+                    digest=digest if found else None,
+                    duplicate=bool(tally and tally.already_stored),
+                    body=None if found else body,
+                )
+            store.execute(
+                "INSERT INTO delivery (received_at, provider, method, path, query, remote_addr, headers, "
+                "body_bytes, body, message_digest, result, duplicate, status, postback) VALUES (:at, "
+                ":provider, :method, :path, :query, :remote, :headers, :size, :body, :digest, :result, "
+                ":duplicate, :status, :postback)",
+                delivery,
+            )
+        note = f"{delivery['result']}{' duplicate' if delivery['duplicate'] else ''}"
+        if postback is not None:
+            note += f" postback={postback}"
+        return answer, note
+
+    @staticmethod
+    def _judge(provider: str, record: Record) -> tuple[str, Answer]:
+        ack = ACKNOWLEDGEMENTS.get(provider, DEFAULT_ACKNOWLEDGEMENT)
+        if isinstance(record, RefusedRecord):
+            return "replay", refusal(provider, record.reason)
+        if isinstance(record, QuarantinedRecord):
+            # kept, and nothing a retry of the same bytes could change: taken (paycli messages shows it)
+            return "quarantined", ack
+        if isinstance(record, ResponseRecord):
+            if record.authenticity is Authenticity.INVALID:
+                return "invalid", refusal(provider, "stored, but its authenticity check failed")
+            return "response", ack
+        if isinstance(record, InfoRecord):
+            return "informational", ack
+        return "response", ack
+
+    def _body(self, environ: Environ) -> bytes | None:
+        """The request body, or None when it is larger than ``max_body_bytes``."""
+        length_text = str(environ.get("CONTENT_LENGTH") or "").strip()
+        stream = environ.get("wsgi.input")
+        if stream is None:
+            return b""
+        if length_text.isdigit():
+            length = int(length_text)
+            if length > self.max_body:
+                return None
+            return _read(stream, length)
+        data = _read(stream, self.max_body + 1)  # no length (a dechunked body): read to the limit
+        return None if len(data) > self.max_body else data
+
+    def _paypal_postback(self, body: bytes) -> str:
+        """PayPal's answer to the IPN postback: VERIFIED, INVALID, or what went wrong (kept as is)."""
+        sandbox = b"test_ipn=1" in body.split(b"&") or body.startswith(b"test_ipn=1&")
+        url = str(self.settings["paypal_sandbox_postback_url" if sandbox else "paypal_postback_url"])
+        request = urllib.request.Request(
+            url,
+            data=b"cmd=_notify-validate&" + body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "paycli-serve"},
+            method="POST",
+        )
+        timeout = int(self.settings["paypal_postback_timeout_seconds"])  # type: ignore[call-overload]
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                answer = reply.read(64).decode("ascii", "replace").strip()
+        except urllib.error.HTTPError as exc:
+            return f"error: HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return f"error: {type(reason).__name__}"[:64]
+        return answer if answer in ("VERIFIED", "INVALID") else f"unexpected: {answer[:40]}"
+
+    # -- POST /requests ------------------------------------------------------------------------
+    def _register(self, environ: Environ) -> tuple[Answer, str]:
+        if self._token is None:
+            return _text(404, "POST /requests is off: set serve.token in the configuration"), ""
+        given = str(environ.get("HTTP_AUTHORIZATION", ""))
+        scheme, _, credential = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            credential.strip().encode("utf-8", "replace"), self._token
+        ):
+            return _json(401, {"error": "a valid bearer token is required"}), "no or wrong token"
+        body = self._body(environ)
+        if body is None:
+            return _json(413, {"error": f"a request is at most {self.max_body} bytes"}), "too large"
+        try:
+            fields = json.loads(body.decode("utf-8"), parse_float=Decimal)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return _json(400, {"error": f"not JSON ({exc})"}), "invalid"
+        if not isinstance(fields, dict):
+            return _json(400, {"error": "the body must be one JSON object"}), "invalid"
+        providers = self._providers()
+        requests = providers.get("requests")
+        if requests is None:
+            return _json(404, {"error": "the requests provider is not installed"}), ""
+        try:
+            data = requests.parse(fields)  # type: ignore[attr-defined]
+        except RecordError as exc:
+            return _json(400, {"error": str(exc)}), "invalid"
+        # One JSON line, as a request file holds it: JSON never has a raw line end inside a string.
+        line = body.replace(b"\r", b" ").replace(b"\n", b" ").strip() + b"\n"
+        source = Source.from_stream("http POST /requests", io.BytesIO(line))
+        source.received_at = self.clock()
+        with self._writing() as store, store.transaction():
+            said: list[str] = []
+            capture = _Capture(requests, self._locker(store))
+            ingest = Ingest(store, self.config, {"requests": capture}, gateway="requests", say=said.append)
+            tally = ingest.receive(source).tallies.get("requests")
+        if tally is not None and tally.requests_new:
+            return _json(201, {"txn_id": data.txn_id, "result": "created"}), "created"
+        if tally is not None and tally.requests_unchanged:
+            return _json(200, {"txn_id": data.txn_id, "result": "unchanged"}), "unchanged"
+        reason = said[-1].split(": ", 1)[-1] if said else "refused"
+        return _json(409, {"txn_id": data.txn_id, "result": "conflict", "error": reason}), "conflict"
+
+    # -- the store -----------------------------------------------------------------------------
+    def _writing(self) -> _Writing:
+        return _Writing(self)
+
+    def _locker(self, store: Store) -> Callable[[Record], None]:
+        if store.backend != "postgresql":
+            return lambda record: None  # SQLite: BEGIN IMMEDIATE already made this the only writer
+
+        def lock(record: Record) -> None:
+            for key in sorted(_lock_keys(record)):
+                store.execute("SELECT pg_advisory_xact_lock(:k)", {"k": key})
+
+        return lock
+
+
+class _Writing:
+    """The thread's store for one unit of work; a failure of the database becomes ``Unavailable``."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def __enter__(self) -> Store:
+        try:
+            return self.app._store()
+        except Exception as exc:
+            raise Unavailable(_short(exc)) from exc
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or not _is_store_failure(exc):
+            return False
+        self.app._forget_store()  # a fresh connection for the next request
+        raise Unavailable(_short(exc)) from exc
+
+
+class _Capture(Provider):
+    """The gateway's own provider, seen by ``Ingest``: it remembers the records it read and, on
+    PostgreSQL, takes the advisory locks of each before the pipeline reads the store."""
+
+    name = "capture"
+    description = "a provider's records, remembered"
+    reads = ()
+
+    def __init__(self, inner: Provider, lock: Callable[[Record], None]) -> None:
+        super().__init__(inner.instance, inner.options, inner.config)
+        self.inner = inner
+        self.lock = lock
+        self.records: list[Record] = []
+
+    def identify(self, source: Source) -> bool:
+        return True
+
+    def extract(self, source: Source) -> Iterator[Record]:
+        for record in self.inner.extract(source):
+            if not isinstance(record, Notice):
+                self.records.append(record)
+                self.lock(record)
+            yield record
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _lock_keys(record: Record) -> set[int]:
+    """What two transactions must not apply at once: the same bytes, the same merchant reference (a
+    response and its request arriving together), the same gateway transaction (a Stripe charge event
+    without the reference and the PaymentIntent event that carries it)."""
+    names: set[str] = set()
+    origin: Origin | None = getattr(record, "origin", None)
+    if origin is not None:
+        names.add("digest:" + message_digest(origin))
+    if isinstance(record, RequestRecord):
+        names.add("ref:" + record.data.txn_id)
+    reference = getattr(record, "reference", None)
+    if isinstance(reference, str) and reference:
+        names.add("ref:" + reference)
+    gateway_txn = getattr(record, "gateway_txn_id", None)
+    if isinstance(gateway_txn, str) and gateway_txn:
+        names.add("gtx:" + gateway_txn)
+    return {int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "big", signed=True) for n in names}
+
+
+def _tune(store: Store, timeout: int) -> None:
+    """A receiver waits for the store at most ``timeout`` seconds (then answers 503), and on SQLite
+    syncs every commit to disk: an acknowledged notification must survive a power cut, not only a
+    crash of the process."""
+    if store.backend == "sqlite":
+        store.execute(f"PRAGMA busy_timeout = {timeout * 1000}")
+        store.execute("PRAGMA synchronous = FULL")
+    else:
+        store.execute(f"SET lock_timeout = {timeout * 1000}")
+        store.execute(f"SET statement_timeout = {timeout * 2000}")
+
+
+def _is_store_failure(exc: BaseException) -> bool:
+    if isinstance(exc, StoreError | sqlite3.Error):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+def _read(stream: Any, length: int) -> bytes:
+    chunks: list[bytes] = []
+    left = length
+    while left > 0:
+        chunk = stream.read(min(left, 64 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _request_headers(environ: Environ) -> dict[str, str]:
+    """The request headers by lower-cased name."""
+    return {name.lower(): value for name, value in _header_lines(environ)}
+
+
+def _header_lines(environ: Environ) -> list[tuple[str, str]]:
+    lines = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = "-".join(part.capitalize() for part in key[5:].split("_"))
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = "-".join(part.capitalize() for part in key.split("_"))
+        else:
+            continue
+        if value != "":
+            lines.append((name, str(value)))
+    return sorted(lines)
+
+
+def _remote(environ: Environ) -> str:
+    return str(environ.get("REMOTE_ADDR") or "-")
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_log_lock = threading.Lock()
+
+
+def _stderr_line(line: str) -> None:
+    with _log_lock:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def application(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """The receiver for any WSGI server (gunicorn, mod_wsgi, ...), configured as the command line is:
+    ``PAYCLI_CONFIG`` (or the configuration search order) and ``PAYCLI_DB``."""
+    global _default_app
+    with _default_lock:
+        if _default_app is None:
+            from paycli.workspace import Workspace
+
+            ws = Workspace()
+            _default_app = App(ws.database_url, ws.config, ws.provider_classes)
+    return _default_app(environ, start_response)
+
+
+_default_app: App | None = None
+_default_lock = threading.Lock()

@@ -1,0 +1,490 @@
+"""paycli serve over real HTTP on loopback: each route, each gateway's acknowledgement, the refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from paycli.ingest import Ingest
+from paycli.store import Store
+from tests.conftest import ON_POSTGRES, make_config
+from tests.serve.conftest import count
+
+SAMPLES = Path(__file__).resolve().parents[1] / "gateways" / "samples"
+STRIPE_SECRET = "whsec_paycliTestSecret_NotReal_4f7d2a9c81e6b035"
+STRIPE_CONFIG = f"timezone: Europe/Rome\ngateways:\n  stripe:\n    webhook_secret: {STRIPE_SECRET}\n"
+NEXI_CONFIG = (SAMPLES / "nexi/approved/paycli.yaml").read_text()
+TOKEN = "tok-3f9a1c77e2b04d5a"
+REQUEST = {
+    "txn_id": "ORD-9001-1",
+    "order_id": "ORD-9001",
+    "created_at": "2026-11-26T10:15:00+01:00",
+    "customer": "Rossi Mario",
+    "email": "mario.rossi@example.com",
+    "amount": "129.90",
+    "currency": "EUR",
+    "gateway": "nexi",
+}
+
+
+def sample(path: str) -> tuple[bytes, dict[str, str]]:
+    """A sample's body and the headers of its sidecar."""
+    file = SAMPLES / path
+    headers: dict[str, str] = {}
+    sidecar = file.with_name(file.name + ".headers")
+    if sidecar.exists():
+        for line in sidecar.read_text().splitlines():
+            name, _, value = line.partition(":")
+            headers[name.strip()] = value.strip()
+    return file.read_bytes(), headers
+
+
+def stripe_signed(body: bytes, at: int | None = None, secret: str = STRIPE_SECRET) -> dict[str, str]:
+    t = int(time.time()) if at is None else at
+    v1 = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": f"t={t},v1={v1}"}
+
+
+def stripe_event(txn: str = "S1001-1", pi: str = "pi_3QTest0001", kind: str = "payment_intent.succeeded") -> bytes:
+    event = {
+        "id": f"evt_{pi}",
+        "object": "event",
+        "type": kind,
+        "created": 1795684563,
+        "livemode": True,
+        "data": {
+            "object": {
+                "id": pi,
+                "object": "payment_intent",
+                "amount": 4990,
+                "amount_received": 4990,
+                "currency": "eur",
+                "status": "succeeded",
+                "metadata": {"txn_id": txn},
+            }
+        },
+    }
+    return json.dumps(event, indent=2).encode()
+
+
+def rows(store: Store, sql: str) -> list[dict]:
+    return [dict(r) for r in store.query(sql)]
+
+
+# -- /healthz and routing --------------------------------------------------------------------------
+def test_healthz_answers_200_when_the_store_takes_a_write(receiver):
+    reply = receiver().get("/healthz")
+    assert reply.status == 200
+    assert json.loads(reply.body) == {"status": "ok", "schema": "0002"}
+
+
+def test_unknown_routes_and_gateways_that_are_not_configured_are_404(receiver, store):
+    r = receiver(NEXI_CONFIG)
+    body, headers = sample("stripe/approved/03-payment-intent-succeeded.json")
+    assert r.post("/callbacks/stripe", body, headers).status == 404  # stripe is installed, not configured
+    assert r.post("/callbacks/../requests", b"x").status == 404
+    assert r.get("/").status == 404
+    assert r.get("/callbacks/").status == 404
+    assert count(store, "SELECT COUNT(*) AS n FROM delivery") == 0
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 0
+
+
+def test_a_file_only_gateway_takes_no_callback(receiver):
+    text = (SAMPLES / "csv/approved/paycli.yaml").read_text()
+    assert receiver(text).post("/callbacks/mybank", b"a,b\n1,2\n").status == 404
+
+
+def test_a_wrong_method_is_405(receiver):
+    r = receiver(NEXI_CONFIG)
+    assert r.app is not None
+    client = r.client()
+    try:
+        assert client.request("PUT", "/callbacks/nexi", b"x").status == 405
+        assert client.request("DELETE", "/healthz").status == 405
+        assert client.get("/requests").status == 405
+    finally:
+        client.close()
+
+
+def test_a_body_past_the_limit_is_413_and_nothing_is_stored(receiver, store):
+    # the server's own limit set far above, so that the application's check is what answers
+    r = receiver(NEXI_CONFIG + "serve:\n  max_body_bytes: 2048\n", max_body=10**7)
+    reply = r.post("/callbacks/nexi", b"a=" + b"x" * 3000, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.status == 413
+    assert count(store, "SELECT COUNT(*) AS n FROM delivery") == 0
+    # just under the limit: taken (and quarantined: it is no Nexi notification)
+    assert r.post("/callbacks/nexi", b"a=" + b"x" * 2000).status == 200
+
+
+def test_the_server_itself_refuses_a_body_past_the_limit(receiver):
+    r = receiver(NEXI_CONFIG + "serve:\n  max_body_bytes: 2048\n")
+    assert r.post("/callbacks/nexi", b"x" * 5000).status == 413
+
+
+# -- acknowledgements ------------------------------------------------------------------------------
+ACKS = [
+    ("paypal", "paypal/approved/01-completed.txt", "text/plain", b""),
+    ("skrill", "skrill/approved/01-approved.txt", "text/plain", b"OK\n"),
+    ("nexi", "nexi/approved/01-approved.txt", "text/plain", b"OK\n"),
+    ("axerve", "axerve/approved/02-approved.xml", "text/html", b"<html></html>\n"),
+]
+
+
+@pytest.mark.parametrize(("gateway", "path", "content_type", "ack"), ACKS, ids=[a[0] for a in ACKS])
+def test_each_gateway_gets_the_acknowledgement_it_expects_duplicates_included(
+    receiver, store, gateway, path, content_type, ack
+):
+    config = (SAMPLES / path).parent.joinpath("paycli.yaml").read_text()
+    r = receiver(config + "serve:\n  paypal_postback: false\n")
+    body, headers = sample(path)
+    headers.pop("X-Paycli-Postback", None)
+    for _ in range(2):
+        reply = r.post(f"/callbacks/{gateway}", body, headers)
+        assert (reply.status, reply.body) == (200, ack)
+        assert reply.headers["content-type"].startswith(content_type)
+    deliveries = rows(store, "SELECT result, duplicate, status, message_digest FROM delivery ORDER BY id")
+    assert [(d["result"], bool(d["duplicate"]), d["status"]) for d in deliveries] == [
+        ("response", False, 200),
+        ("response", True, 200),
+    ]
+    assert deliveries[0]["message_digest"] == deliveries[1]["message_digest"] is not None
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 1
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 1
+
+
+def test_stripe_gets_its_json_acknowledgement_and_a_fresh_signature_is_valid(receiver, store):
+    r = receiver(STRIPE_CONFIG)
+    body = stripe_event()
+    reply = r.post("/callbacks/stripe", body, stripe_signed(body))
+    assert (reply.status, json.loads(reply.body)) == (200, {"received": True})
+    assert reply.headers["content-type"] == "application/json"
+    assert rows(store, "SELECT authenticity, deliveries FROM response") == [
+        {"authenticity": "valid", "deliveries": 1}
+    ]
+    # Stripe's retry is signed anew: another message, the same response delivered twice
+    time.sleep(1.1)
+    assert r.post("/callbacks/stripe", body, stripe_signed(body)).status == 200
+    assert rows(store, "SELECT authenticity, deliveries FROM response") == [
+        {"authenticity": "valid", "deliveries": 2}
+    ]
+
+
+def test_a_get_callback_is_stored_with_its_query_string_and_read(receiver, store):
+    r = receiver(NEXI_CONFIG)
+    query = (SAMPLES / "nexi/approved/01-approved.txt").read_text().strip()
+    reply = r.get(f"/callbacks/nexi?{query}", {"User-Agent": "Mozilla/5.0"})
+    assert (reply.status, reply.body) == (200, b"OK\n")
+    message = rows(store, "SELECT raw, headers, state, reference FROM message")[0]
+    assert bytes(message["raw"]) == f"GET /callbacks/nexi?{query} HTTP/1.1\r\n\r\n".encode()
+    assert message["headers"] == "User-Agent: Mozilla/5.0\n"
+    assert (message["state"], message["reference"]) == ("response", "ORDNX4001-1")
+    delivery = rows(store, "SELECT method, path, query FROM delivery")[0]
+    assert delivery == {"method": "GET", "path": "/callbacks/nexi", "query": query}
+
+
+# -- authenticity ----------------------------------------------------------------------------------
+def test_a_tampered_notification_is_stored_flagged_and_answered_with_an_error(receiver, store):
+    r = receiver((SAMPLES / "nexi/tampered/paycli.yaml").read_text())
+    body, headers = sample("nexi/tampered/01-tampered-amount.txt")
+    reply = r.post("/callbacks/nexi", body, headers)
+    assert reply.status == 400
+    assert rows(store, "SELECT state FROM message") == [{"state": "response"}]
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
+    assert rows(store, "SELECT result, status FROM delivery") == [{"result": "invalid", "status": 400}]
+    # the same forged bytes again: still refused, one message, two deliveries
+    assert r.post("/callbacks/nexi", body, headers).status == 400
+    assert count(store, "SELECT COUNT(*) AS n FROM delivery WHERE status = 400") == 2
+
+
+def test_a_stripe_event_with_a_bad_signature_is_stored_flagged_and_refused(receiver, store):
+    r = receiver(STRIPE_CONFIG)
+    body = stripe_event()
+    reply = r.post("/callbacks/stripe", body, stripe_signed(body, secret="whsec_someone_else"))
+    assert reply.status == 400 and "authenticity" in json.loads(reply.body)["error"]
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
+
+
+def test_a_stripe_event_signed_outside_the_tolerance_is_a_replay_refused(receiver, store, cli):
+    r = receiver(STRIPE_CONFIG)
+    body = stripe_event()
+    old = int(time.time()) - 301  # tolerance_seconds defaults to 300
+    reply = r.post("/callbacks/stripe", body, stripe_signed(body, at=old))
+    assert reply.status == 400 and "replay" in json.loads(reply.body)["error"]
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+    assert rows(store, "SELECT state FROM message") == [{"state": "quarantined"}]
+    assert rows(store, "SELECT result, status FROM delivery") == [{"result": "replay", "status": 400}]
+    # kept, not lost: an operator who decides it is genuine reads it again, without the time limit
+    (Path.cwd() / "paycli.yaml").write_text(STRIPE_CONFIG)
+    assert cli("reprocess").code == 0
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "valid"}]
+
+
+def test_a_stripe_signature_within_the_tolerance_is_taken(receiver, store):
+    r = receiver(STRIPE_CONFIG)
+    body = stripe_event()
+    assert r.post("/callbacks/stripe", body, stripe_signed(body, at=int(time.time()) - 250)).status == 200
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "valid"}]
+
+
+# -- PayPal's IPN postback -------------------------------------------------------------------------
+class FakePayPal:
+    """PayPal's IPN postback endpoint on loopback: VERIFIED for the bodies it was told about."""
+
+    def __init__(self, verified: set[bytes], status: int = 200) -> None:
+        self.verified = verified
+        self.status = status
+        self.received: list[bytes] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.received.append(data)
+                prefix = b"cmd=_notify-validate&"
+                answer = b"VERIFIED" if data.startswith(prefix) and data[len(prefix) :] in fake.verified else b"INVALID"
+                self.send_response(fake.status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webscr"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def paypal() -> Iterator[FakePayPal]:
+    genuine, _ = sample("paypal/forged/04-genuine.txt")
+    fake = FakePayPal({genuine, sample("paypal/approved/01-completed.txt")[0]})
+    yield fake
+    fake.close()
+
+
+def paypal_config(url: str, extra: str = "") -> str:
+    return (SAMPLES / "paypal/forged/paycli.yaml").read_text() + f"serve:\n  paypal_postback_url: {url}\n{extra}"
+
+
+def test_the_ipn_postback_is_made_at_receive_time_and_its_answer_recorded(receiver, store, paypal):
+    r = receiver(paypal_config(paypal.url))
+    body, _ = sample("paypal/forged/04-genuine.txt")
+    reply = r.post("/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded; charset=windows-1252"})
+    assert (reply.status, reply.body) == (200, b"")
+    assert paypal.received == [b"cmd=_notify-validate&" + body]  # the message unaltered, in its order
+    assert rows(store, "SELECT headers FROM message") == [
+        {"headers": "Content-Type: application/x-www-form-urlencoded; charset=windows-1252\nX-Paycli-Postback: VERIFIED\n"}
+    ]
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "valid"}]
+    assert rows(store, "SELECT postback FROM delivery") == [{"postback": "VERIFIED"}]
+
+
+def test_an_ipn_paypal_does_not_verify_is_stored_flagged_and_refused(receiver, store, paypal):
+    r = receiver(paypal_config(paypal.url))
+    body, _ = sample("paypal/forged/05-forged-copy.txt")
+    assert r.post("/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded"}).status == 400
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
+    assert rows(store, "SELECT postback, result FROM delivery") == [{"postback": "INVALID", "result": "invalid"}]
+
+
+def test_a_forged_postback_header_from_the_client_is_never_believed(receiver, store, paypal):
+    r = receiver(paypal_config(paypal.url, "  paypal_postback: false\n"))
+    body, _ = sample("paypal/forged/05-forged-copy.txt")
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Paycli-Postback": "VERIFIED"}
+    assert r.post("/callbacks/paypal", body, headers).status == 200
+    assert rows(store, "SELECT headers FROM message") == [{"headers": "Content-Type: application/x-www-form-urlencoded\n"}]
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "unverifiable"}]
+    assert paypal.received == []
+
+
+def test_a_postback_that_fails_leaves_the_ipn_unverifiable_and_says_why(receiver, store):
+    fake = FakePayPal(set(), status=502)
+    try:
+        r = receiver(paypal_config(fake.url))
+        body, _ = sample("paypal/forged/04-genuine.txt")
+        assert r.post("/callbacks/paypal", body).status == 200
+    finally:
+        fake.close()
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "unverifiable"}]
+    assert rows(store, "SELECT postback FROM delivery") == [{"postback": "error: HTTP 502"}]
+
+
+# -- POST /requests --------------------------------------------------------------------------------
+def requests_config(token_line: str = f"  token: {TOKEN}\n") -> str:
+    return NEXI_CONFIG + "serve:\n" + token_line
+
+
+def bearer(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def test_the_shop_registers_a_request_created_unchanged_or_conflicting(receiver, store):
+    r = receiver(requests_config())
+    body = json.dumps(REQUEST).encode()
+    reply = r.post("/requests", body, bearer())
+    assert (reply.status, json.loads(reply.body)) == (201, {"txn_id": "ORD-9001-1", "result": "created"})
+    reply = r.post("/requests", json.dumps(REQUEST, indent=2).encode(), bearer())
+    assert (reply.status, json.loads(reply.body)["result"]) == (200, "unchanged")
+    reply = r.post("/requests", json.dumps({**REQUEST, "amount": "12.90"}).encode(), bearer())
+    assert reply.status == 409
+    assert json.loads(reply.body)["error"] == "txn_id ORD-9001-1 is already stored with another amount (129.90 EUR stored)" or (
+        "already stored with another amount" in json.loads(reply.body)["error"]
+    )
+    stored = rows(store, "SELECT txn_id, amount_minor, currency, outcome, reason FROM payment_request")
+    assert stored == [
+        {"txn_id": "ORD-9001-1", "amount_minor": 12990, "currency": "EUR", "outcome": "VERIFICARE", "reason": "NO_RESPONSE"}
+    ]
+
+
+def test_a_registered_request_links_the_callback_that_came_first(receiver, store):
+    r = receiver(requests_config())
+    body, headers = sample("nexi/approved/01-approved.txt")
+    assert r.post("/callbacks/nexi", body, headers).status == 200
+    request = {**REQUEST, "txn_id": "ORDNX4001-1", "order_id": "ORDNX4001"}
+    assert r.post("/requests", json.dumps(request).encode(), bearer()).status == 201
+    assert rows(store, "SELECT outcome FROM payment_request") == [{"outcome": "POSITIVO"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "one JSON object"),
+        (json.dumps({**REQUEST, "amount": "12,90"}).encode(), "amount"),
+        (json.dumps({**REQUEST, "customer": ""}).encode(), "customer is empty"),
+        (json.dumps({k: v for k, v in REQUEST.items() if k != "created_at"}).encode(), "created_at is empty"),
+    ],
+)
+def test_an_invalid_request_is_400_with_the_reason_and_not_stored(receiver, store, body, error):
+    reply = receiver(requests_config()).post("/requests", body, bearer())
+    assert reply.status == 400 and error in json.loads(reply.body)["error"]
+    assert count(store, "SELECT COUNT(*) AS n FROM payment_request") == 0
+
+
+def test_requests_need_the_configured_bearer_token(receiver, store):
+    r = receiver(requests_config())
+    body = json.dumps(REQUEST).encode()
+    assert r.post("/requests", body).status == 401
+    assert r.post("/requests", body, bearer("wrong")).status == 401
+    assert r.post("/requests", body, {"Authorization": TOKEN}).status == 401  # no scheme
+    reply = r.post("/requests", body, bearer(TOKEN + "x"))
+    assert reply.status == 401 and reply.headers["www-authenticate"].startswith("Bearer")
+    assert count(store, "SELECT COUNT(*) AS n FROM payment_request") == 0
+
+
+def test_the_token_can_come_from_a_file_and_without_one_the_route_is_off(receiver, isolated):
+    (isolated / "token.txt").write_text(TOKEN + "\n")
+    r = receiver(requests_config("  token_file: token.txt\n"))
+    assert r.post("/requests", json.dumps(REQUEST).encode(), bearer()).status == 201
+    off = receiver(NEXI_CONFIG)
+    assert off.post("/requests", json.dumps(REQUEST).encode(), bearer()).status == 404
+
+
+# -- the store cannot commit -----------------------------------------------------------------------
+def hold_write_lock(db_url: str) -> Store:
+    """Another connection that holds the store's write lock (and, on PostgreSQL, its tables)."""
+    other = Store.connect(db_url)
+    other.execute("BEGIN IMMEDIATE" if other.backend == "sqlite" else "BEGIN")
+    if other.backend == "postgresql":
+        other.execute("LOCK TABLE message, alembic_version IN ACCESS EXCLUSIVE MODE")
+    else:
+        other.execute("INSERT INTO delivery (received_at, provider, method, path, headers, body_bytes, result, "
+                      "duplicate, status) VALUES ('2026-01-01', 'x', 'GET', '/', '', 0, 'x', 0, 0)")
+    return other
+
+
+def test_503_when_the_store_cannot_commit_then_the_retry_is_taken(receiver, store, db_url):
+    r = receiver(NEXI_CONFIG + "serve:\n  store_timeout_seconds: 1\n")
+    body, headers = sample("nexi/approved/01-approved.txt")
+    other = hold_write_lock(db_url)
+    try:
+        started = time.monotonic()
+        reply = r.post("/callbacks/nexi", body, headers)
+        assert reply.status == 503 and reply.headers["retry-after"] == "30"
+        assert time.monotonic() - started < 5
+        assert r.get("/healthz").status == 503
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 0
+    assert r.post("/callbacks/nexi", body, headers).status == 200  # the gateway's retry
+    assert r.get("/healthz").status == 200
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 1
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection killed under the receiver")
+def test_a_lost_postgresql_connection_is_503_once_then_reconnected(receiver, store):
+    r = receiver(NEXI_CONFIG)
+    assert r.get("/healthz").status == 200
+    store.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+        "AND datname = current_database() AND application_name = ''"
+    )
+    assert r.get("/healthz").status == 503
+    assert r.get("/healthz").status == 200
+
+
+# -- the log ---------------------------------------------------------------------------------------
+def test_one_log_line_a_request_and_no_secret_in_it_or_in_the_delivery(receiver, store):
+    r = receiver(requests_config() + "  paypal_postback: false\n")
+    body, headers = sample("nexi/approved/01-approved.txt")
+    r.post("/callbacks/nexi", body, {**headers, "Cookie": "session=abc123secret", "Authorization": "Basic c2VjcmV0"})
+    query = body.decode().strip()
+    r.get(f"/callbacks/nexi?{query}")
+    r.post("/requests", json.dumps(REQUEST).encode(), bearer())
+    r.post("/requests", json.dumps(REQUEST).encode(), bearer("guess-" + TOKEN))
+    assert len(r.log) == 4
+    text = "\n".join(r.log)
+    for secret in (TOKEN, "abc123secret", "c2VjcmV0", "mac=", "codTrans", "mario.rossi"):
+        assert secret not in text
+    assert "POST /callbacks/nexi 200" in r.log[0] and "GET /callbacks/nexi 200" in r.log[1]
+    assert "POST /requests 201" in r.log[2] and "POST /requests 401" in r.log[3]
+    delivery = rows(store, "SELECT headers FROM delivery ORDER BY id")[0]["headers"]
+    assert "Cookie: ***\n" in delivery and "Authorization: ***\n" in delivery
+    assert "abc123secret" not in delivery and "c2VjcmV0" not in delivery
+    assert count(store, "SELECT COUNT(*) AS n FROM message WHERE headers LIKE '%Cookie%'") == 0
+
+
+def test_the_receiver_refuses_a_store_behind_the_code(db_url, isolated):
+    from paycli.errors import StoreError
+    from paycli.serve import App
+
+    with Store.connect(db_url) as s:
+        s.execute("UPDATE alembic_version SET version_num = '0001'")
+    with pytest.raises(StoreError, match="paycli db upgrade"):
+        App(db_url, make_config(isolated), {})
+
+
+def test_the_delivery_keeps_the_body_no_provider_could_take(receiver, store):
+    r = receiver(STRIPE_CONFIG)
+    big = b'{"object": "event", "pad": "' + b"x" * 70_000 + b'"}'
+    reply = r.post("/callbacks/stripe", big, {"Content-Type": "application/json"})
+    assert reply.status == 400
+    delivery = rows(store, "SELECT result, body, message_digest FROM delivery")[0]
+    assert delivery["result"] == "refused" and bytes(delivery["body"]) == big and delivery["message_digest"] is None
+
+
+def test_receive_is_the_ingest_code_path(store, config):
+    """paycli serve calls Ingest.receive: the same providers and batch code as paycli ingest."""
+    from paycli import gateways
+    from paycli.gateways.base import Source
+
+    body, headers = sample("nexi/approved/01-approved.txt")
+    cfg = make_config(Path.cwd(), NEXI_CONFIG)
+    source = Source("live", None, body, received_at=datetime.now(UTC))
+    report = Ingest(store, cfg, gateways.instances(cfg, gateways.installed()), gateway="nexi").receive(source)
+    assert report.tallies["nexi"].responses_new == 1
