@@ -23,6 +23,7 @@ from paycli.gateways.base import (
     Origin,
     QuarantinedRecord,
     Record,
+    RefusedRecord,
     ResponseRecord,
     Source,
     SourceError,
@@ -519,14 +520,20 @@ def test_a_file_of_the_past_is_checked_without_a_time_limit(provider: StripeProv
     assert response(provider, body, old).authenticity is Authenticity.VALID
 
 
-def test_a_live_callback_older_than_the_tolerance_is_invalid(config: Config) -> None:
+def test_a_live_callback_older_than_the_tolerance_is_a_replay_refused(config: Config) -> None:
     p = StripeProvider("stripe", {"webhook_secret": Secret(SECRET), "tolerance_seconds": 60}, config)
     body = event("payment_intent.succeeded", payment_intent())
     origin = Origin(None, body, None, sidecar(body, t=T))
     late = p.interpret(origin, now=T + 61)
     fresh = p.interpret(origin, now=T + 60)
-    assert isinstance(late, ResponseRecord) and late.authenticity is Authenticity.INVALID
+    assert isinstance(late, RefusedRecord) and "a replay, refused" in late.reason
     assert isinstance(fresh, ResponseRecord) and fresh.authenticity is Authenticity.VALID
+    # a late event that is not genuine either is a forgery, not a replay: stored as invalid
+    forged = Origin(None, body, None, sidecar(body, t=T).replace("v1=", "v1=0"))
+    late_forged = p.interpret(forged, now=T + 61)
+    assert isinstance(late_forged, ResponseRecord) and late_forged.authenticity is Authenticity.INVALID
+    # a file of the past is read without the time limit
+    assert isinstance(p.reinterpret(origin), ResponseRecord)
 
 
 def test_a_redelivery_is_signed_anew_and_is_the_same_response(provider: StripeProvider) -> None:
