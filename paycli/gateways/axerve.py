@@ -55,7 +55,7 @@ from paycli.gateways.base import (
     ResponseRecord,
     Source,
 )
-from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, from_origin, read_callback
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, callback_origin, from_origin, read_callback
 from paycli.money import parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -141,11 +141,10 @@ class AxerveProvider(Provider):
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
-        # One callback file is one message: its bytes, exactly, whatever their size (a file too large
-        # to be a callback is still kept verbatim, and quarantined by reinterpret).
-        with source.open() as stream:
-            raw = stream.read()
-        yield self.reinterpret(Origin(None, raw, None, source.headers))
+        # One callback file is one message: its bytes, exactly. A file too large to be a callback (only
+        # --gateway brings one here) is refused whole, never read into memory.
+        refusal = f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a GestPay callback"
+        yield self.reinterpret(callback_origin(source, refusal))
 
     def reinterpret(self, origin: Origin) -> Record:
         if len(origin.raw) >= MAX_CALLBACK_BYTES:

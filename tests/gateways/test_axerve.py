@@ -20,6 +20,7 @@ from paycli.gateways.base import (
     Record,
     ResponseRecord,
     Source,
+    SourceError,
 )
 from paycli.outcome import Authenticity, Status
 
@@ -468,14 +469,19 @@ class TestHostileAndBrokenInput:
     def test_an_empty_file_is_quarantined(self, axerve: AxerveProvider) -> None:
         assert "empty" in quarantined(axerve, b"  \n")
 
-    def test_a_huge_file_forced_on_the_provider_is_quarantined_whole(
+    def test_a_huge_file_forced_on_the_provider_is_refused_unread(
         self, axerve: AxerveProvider, tmp_path: Path
     ) -> None:
         path = tmp_path / "huge.xml"
         path.write_text(result(extra="<Pad>" + "x" * 100_000 + "</Pad>"))
-        (record,) = list(axerve.extract(Source.from_path(path)))
-        assert isinstance(record, QuarantinedRecord) and "too large" in record.reason
-        assert record.origin.raw == path.read_bytes()  # nothing lost
+        with pytest.raises(SourceError, match="larger than 64 KiB: not a GestPay callback"):
+            list(axerve.extract(Source.from_path(path)))
+        assert path.exists()  # refused: left where it is, for the operator to look at
+
+    def test_a_stored_message_too_large_to_be_a_callback_stays_quarantined(
+        self, axerve: AxerveProvider
+    ) -> None:
+        assert "too large" in quarantined(axerve, result(extra="<Pad>" + "x" * 100_000 + "</Pad>").encode())
 
 
 # -- the raw S2S call ------------------------------------------------------------------------------
