@@ -26,6 +26,7 @@ under waitress, and any other WSGI server can run ``paycli.serve:application`` (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
@@ -188,10 +189,8 @@ class App:
         store: Store | None = getattr(self._local, "store", None)
         self._local.store = None
         if store is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close: dropped anyway
                 store.close()
-            except Exception:  # a broken connection may fail to close: it is dropped either way
-                pass
 
     def _providers(self) -> dict[str, Provider]:
         providers: dict[str, Provider] | None = getattr(self._local, "providers", None)
@@ -282,7 +281,7 @@ class App:
         sidecar = "".join(f"{n}: {v}\n" for n, v in kept) or None
         source = Source.from_stream(f"http {method} {path}", io.BytesIO(raw))
         source.headers, source.received_at = sidecar, arrived
-        delivery = {
+        delivery: dict[str, Any] = {
             "at": None,
             "provider": name,
             "method": method,
@@ -458,9 +457,9 @@ class _Writing:
         except Exception as exc:
             raise Unavailable(_short(exc)) from exc
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None or not _is_store_failure(exc):
-            return False
+            return
         self.app._forget_store()  # a fresh connection for the next request
         raise Unavailable(_short(exc)) from exc
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from paycli import gateways
 from paycli.config import Config
 from paycli.serve import App
 from paycli.store import Store
-from tests.conftest import make_config
+from tests.conftest import ON_POSTGRES, make_config
 
 
 @dataclass
@@ -141,6 +144,7 @@ def start_receiver(
         threads=threads,
         max_request_body_size=max_body or int(config.serve["max_body_bytes"]),  # type: ignore[call-overload]
         channel_timeout=10,
+        asyncore_loop_timeout=0.05,  # so that stop() ends the loop at once
     )
     stopping = threading.Event()
 
@@ -207,3 +211,59 @@ def spawn_serve(db_url: str, config_file: Path, port: int, threads: int = 8) -> 
 
 def count(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> int:
     return int(store.query(sql, params or {})[0]["n"])
+
+
+class FakePayPal:
+    """PayPal's IPN postback endpoint on loopback: for each body it was told about, its answer (VERIFIED
+    or INVALID); INVALID for any other IPN, as PayPal answers for a message it did not send."""
+
+    def __init__(self, answers: Mapping[bytes, str], status: int = 200, default: bytes = b"INVALID") -> None:
+        self.answers = answers
+        self.default = default
+        self.status = status
+        self.received: list[bytes] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.received.append(data)
+                prefix = b"cmd=_notify-validate&"
+                answer = fake.default
+                if data.startswith(prefix) and data[len(prefix) :] in fake.answers:
+                    answer = fake.answers[data[len(prefix) :]].encode()
+                self.send_response(fake.status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webscr"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def other_db_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A second store, beside the test's own (``db_url``)."""
+    if not ON_POSTGRES:
+        path = tmp_path / "other.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect("postgresql://", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect("postgresql://", autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ import pytest
 from paycli.ingest import Ingest
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES, make_config
-from tests.serve.conftest import count
+from tests.serve.conftest import FakePayPal, count
 
 SAMPLES = Path(__file__).resolve().parents[1] / "gateways" / "samples"
 STRIPE_SECRET = "whsec_paycliTestSecret_NotReal_4f7d2a9c81e6b035"
@@ -54,7 +52,9 @@ def stripe_signed(body: bytes, at: int | None = None, secret: str = STRIPE_SECRE
     return {"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": f"t={t},v1={v1}"}
 
 
-def stripe_event(txn: str = "S1001-1", pi: str = "pi_3QTest0001", kind: str = "payment_intent.succeeded") -> bytes:
+def stripe_event(
+    txn: str = "S1001-1", pi: str = "pi_3QTest0001", kind: str = "payment_intent.succeeded"
+) -> bytes:
     event = {
         "id": f"evt_{pi}",
         "object": "event",
@@ -118,7 +118,9 @@ def test_a_wrong_method_is_405(receiver):
 def test_a_body_past_the_limit_is_413_and_nothing_is_stored(receiver, store):
     # the server's own limit set far above, so that the application's check is what answers
     r = receiver(NEXI_CONFIG + "serve:\n  max_body_bytes: 2048\n", max_body=10**7)
-    reply = r.post("/callbacks/nexi", b"a=" + b"x" * 3000, {"Content-Type": "application/x-www-form-urlencoded"})
+    reply = r.post(
+        "/callbacks/nexi", b"a=" + b"x" * 3000, {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert reply.status == 413
     assert count(store, "SELECT COUNT(*) AS n FROM delivery") == 0
     # just under the limit: taken (and quarantined: it is no Nexi notification)
@@ -236,58 +238,32 @@ def test_a_stripe_signature_within_the_tolerance_is_taken(receiver, store):
 
 
 # -- PayPal's IPN postback -------------------------------------------------------------------------
-class FakePayPal:
-    """PayPal's IPN postback endpoint on loopback: VERIFIED for the bodies it was told about."""
-
-    def __init__(self, verified: set[bytes], status: int = 200) -> None:
-        self.verified = verified
-        self.status = status
-        self.received: list[bytes] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers["Content-Length"]))
-                fake.received.append(data)
-                prefix = b"cmd=_notify-validate&"
-                answer = b"VERIFIED" if data.startswith(prefix) and data[len(prefix) :] in fake.verified else b"INVALID"
-                self.send_response(fake.status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webscr"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def paypal() -> Iterator[FakePayPal]:
     genuine, _ = sample("paypal/forged/04-genuine.txt")
-    fake = FakePayPal({genuine, sample("paypal/approved/01-completed.txt")[0]})
+    fake = FakePayPal({genuine: "VERIFIED", sample("paypal/approved/01-completed.txt")[0]: "VERIFIED"})
     yield fake
     fake.close()
 
 
 def paypal_config(url: str, extra: str = "") -> str:
-    return (SAMPLES / "paypal/forged/paycli.yaml").read_text() + f"serve:\n  paypal_postback_url: {url}\n{extra}"
+    return (
+        SAMPLES / "paypal/forged/paycli.yaml"
+    ).read_text() + f"serve:\n  paypal_postback_url: {url}\n{extra}"
 
 
 def test_the_ipn_postback_is_made_at_receive_time_and_its_answer_recorded(receiver, store, paypal):
     r = receiver(paypal_config(paypal.url))
     body, _ = sample("paypal/forged/04-genuine.txt")
-    reply = r.post("/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded; charset=windows-1252"})
+    reply = r.post(
+        "/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded; charset=windows-1252"}
+    )
     assert (reply.status, reply.body) == (200, b"")
     assert paypal.received == [b"cmd=_notify-validate&" + body]  # the message unaltered, in its order
     assert rows(store, "SELECT headers FROM message") == [
-        {"headers": "Content-Type: application/x-www-form-urlencoded; charset=windows-1252\nX-Paycli-Postback: VERIFIED\n"}
+        {
+            "headers": "Content-Type: application/x-www-form-urlencoded; charset=windows-1252\nX-Paycli-Postback: VERIFIED\n"
+        }
     ]
     assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "valid"}]
     assert rows(store, "SELECT postback FROM delivery") == [{"postback": "VERIFIED"}]
@@ -296,9 +272,13 @@ def test_the_ipn_postback_is_made_at_receive_time_and_its_answer_recorded(receiv
 def test_an_ipn_paypal_does_not_verify_is_stored_flagged_and_refused(receiver, store, paypal):
     r = receiver(paypal_config(paypal.url))
     body, _ = sample("paypal/forged/05-forged-copy.txt")
-    assert r.post("/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded"}).status == 400
+    assert (
+        r.post("/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded"}).status == 400
+    )
     assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
-    assert rows(store, "SELECT postback, result FROM delivery") == [{"postback": "INVALID", "result": "invalid"}]
+    assert rows(store, "SELECT postback, result FROM delivery") == [
+        {"postback": "INVALID", "result": "invalid"}
+    ]
 
 
 def test_a_forged_postback_header_from_the_client_is_never_believed(receiver, store, paypal):
@@ -306,13 +286,15 @@ def test_a_forged_postback_header_from_the_client_is_never_believed(receiver, st
     body, _ = sample("paypal/forged/05-forged-copy.txt")
     headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Paycli-Postback": "VERIFIED"}
     assert r.post("/callbacks/paypal", body, headers).status == 200
-    assert rows(store, "SELECT headers FROM message") == [{"headers": "Content-Type: application/x-www-form-urlencoded\n"}]
+    assert rows(store, "SELECT headers FROM message") == [
+        {"headers": "Content-Type: application/x-www-form-urlencoded\n"}
+    ]
     assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "unverifiable"}]
     assert paypal.received == []
 
 
 def test_a_postback_that_fails_leaves_the_ipn_unverifiable_and_says_why(receiver, store):
-    fake = FakePayPal(set(), status=502)
+    fake = FakePayPal({}, status=502)
     try:
         r = receiver(paypal_config(fake.url))
         body, _ = sample("paypal/forged/04-genuine.txt")
@@ -341,12 +323,20 @@ def test_the_shop_registers_a_request_created_unchanged_or_conflicting(receiver,
     assert (reply.status, json.loads(reply.body)["result"]) == (200, "unchanged")
     reply = r.post("/requests", json.dumps({**REQUEST, "amount": "12.90"}).encode(), bearer())
     assert reply.status == 409
-    assert json.loads(reply.body)["error"] == "txn_id ORD-9001-1 is already stored with another amount (129.90 EUR stored)" or (
+    assert json.loads(reply.body)[
+        "error"
+    ] == "txn_id ORD-9001-1 is already stored with another amount (129.90 EUR stored)" or (
         "already stored with another amount" in json.loads(reply.body)["error"]
     )
     stored = rows(store, "SELECT txn_id, amount_minor, currency, outcome, reason FROM payment_request")
     assert stored == [
-        {"txn_id": "ORD-9001-1", "amount_minor": 12990, "currency": "EUR", "outcome": "VERIFICARE", "reason": "NO_RESPONSE"}
+        {
+            "txn_id": "ORD-9001-1",
+            "amount_minor": 12990,
+            "currency": "EUR",
+            "outcome": "VERIFICARE",
+            "reason": "NO_RESPONSE",
+        }
     ]
 
 
@@ -402,8 +392,10 @@ def hold_write_lock(db_url: str) -> Store:
     if other.backend == "postgresql":
         other.execute("LOCK TABLE message, alembic_version IN ACCESS EXCLUSIVE MODE")
     else:
-        other.execute("INSERT INTO delivery (received_at, provider, method, path, headers, body_bytes, result, "
-                      "duplicate, status) VALUES ('2026-01-01', 'x', 'GET', '/', '', 0, 'x', 0, 0)")
+        other.execute(
+            "INSERT INTO delivery (received_at, provider, method, path, headers, body_bytes, result, "
+            "duplicate, status) VALUES ('2026-01-01', 'x', 'GET', '/', '', 0, 'x', 0, 0)"
+        )
     return other
 
 
@@ -442,7 +434,11 @@ def test_a_lost_postgresql_connection_is_503_once_then_reconnected(receiver, sto
 def test_one_log_line_a_request_and_no_secret_in_it_or_in_the_delivery(receiver, store):
     r = receiver(requests_config() + "  paypal_postback: false\n")
     body, headers = sample("nexi/approved/01-approved.txt")
-    r.post("/callbacks/nexi", body, {**headers, "Cookie": "session=abc123secret", "Authorization": "Basic c2VjcmV0"})
+    r.post(
+        "/callbacks/nexi",
+        body,
+        {**headers, "Cookie": "session=abc123secret", "Authorization": "Basic c2VjcmV0"},
+    )
     query = body.decode().strip()
     r.get(f"/callbacks/nexi?{query}")
     r.post("/requests", json.dumps(REQUEST).encode(), bearer())
@@ -475,7 +471,11 @@ def test_the_delivery_keeps_the_body_no_provider_could_take(receiver, store):
     reply = r.post("/callbacks/stripe", big, {"Content-Type": "application/json"})
     assert reply.status == 400
     delivery = rows(store, "SELECT result, body, message_digest FROM delivery")[0]
-    assert delivery["result"] == "refused" and bytes(delivery["body"]) == big and delivery["message_digest"] is None
+    assert (
+        delivery["result"] == "refused"
+        and bytes(delivery["body"]) == big
+        and delivery["message_digest"] is None
+    )
 
 
 def test_receive_is_the_ingest_code_path(store, config):
@@ -483,7 +483,7 @@ def test_receive_is_the_ingest_code_path(store, config):
     from paycli import gateways
     from paycli.gateways.base import Source
 
-    body, headers = sample("nexi/approved/01-approved.txt")
+    body, _headers = sample("nexi/approved/01-approved.txt")
     cfg = make_config(Path.cwd(), NEXI_CONFIG)
     source = Source("live", None, body, received_at=datetime.now(UTC))
     report = Ingest(store, cfg, gateways.instances(cfg, gateways.installed()), gateway="nexi").receive(source)

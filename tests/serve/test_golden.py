@@ -1,0 +1,180 @@
+"""Each provider's golden samples posted to paycli serve give the same store as ingesting the files.
+
+For every scenario of a callback gateway (tests/gateways/samples/<provider>/<scenario>/), one store
+ingests the folder as ``paycli ingest`` does; another gets each callback over HTTP, as the gateway
+would send it (a bare body with its sidecar's headers; a raw HTTP dump replayed as the request it
+records), and the rest (the shop's requests, settlement reports) ingested from the files, in the same
+order. Requests, outcomes, responses and messages must agree. A bare body posted with its sidecar's
+headers is the same message, digest included; a replayed dump is stored as what arrived (the body, or
+a GET's request line), so only its digest differs.
+
+PayPal's postback goes to a local fake PayPal that answers what each sample's sidecar recorded;
+Stripe's signatures are months old, so the tolerance is lifted (``tolerance_seconds: 0``): the
+replay refusal has its own tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from paycli import gateways
+from paycli.config import Config, GatewayConfig, load_config
+from paycli.gateways.base import Origin, Source
+from paycli.gateways.callback import from_origin, parse_headers
+from paycli.ingest import Ingest
+from paycli.store import Store
+from tests.gateways.test_golden import NOT_INPUTS, SAMPLES
+from tests.serve.conftest import FakePayPal, start_receiver
+
+CALLBACK_PROVIDERS = ("paypal", "stripe", "skrill", "nexi", "axerve")
+SCENARIOS = sorted(p for name in CALLBACK_PROVIDERS for p in (SAMPLES / name).glob("*") if p.is_dir())
+
+
+def inputs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.name not in NOT_INPUTS and not p.name.endswith(".headers"))
+
+
+def sidecar(path: Path) -> str | None:
+    file = path.with_name(path.name + ".headers")
+    return file.read_text("utf-8") if file.exists() else None
+
+
+def scenario_config(folder: Path, postback_url: str) -> Config:
+    """The scenario's configuration, every callback gateway of it served, PayPal's postback local."""
+    file = folder / "paycli.yaml"
+    classes = gateways.installed()
+    config = load_config(
+        file if file.exists() else None,
+        gateways.settings_specs(classes),
+        requests_spec=classes["requests"].settings,
+    )
+    entries = dict(config.gateways)
+    provider = folder.parent.name
+    if provider not in entries:  # unconfigured: the receiver serves configured gateways only
+        defaults = {k: s.default for k, s in classes[provider].settings.items()}
+        entries[provider] = GatewayConfig(provider, provider, False, MappingProxyType(defaults))
+    if provider == "stripe":
+        gateway = entries["stripe"]
+        settings = {**gateway.settings, "tolerance_seconds": 0}
+        entries["stripe"] = replace(gateway, settings=MappingProxyType(settings))
+    serve = MappingProxyType({**config.serve, "paypal_postback_url": postback_url})
+    return replace(config, gateways=MappingProxyType(entries), serve=serve)
+
+
+def postback_answers(folder: Path) -> dict[bytes, str]:
+    answers = {}
+    for path in inputs(folder):
+        recorded = parse_headers(sidecar(path) or "").get("x-paycli-postback")
+        if recorded:
+            answers[path.read_bytes()] = recorded
+    return answers
+
+
+def is_callback(path: Path, config: Config, provider: str) -> bool:
+    """Would ``paycli ingest`` give this file to the provider as a callback? (else: ingested as a file)"""
+    providers = gateways.instances(config, gateways.installed())
+    source = Source.from_path(path)
+    source.headers = sidecar(path)
+    claims = [name for name, p in providers.items() if p.identify(source)]
+    return claims == [provider] and path.stat().st_size < 64 * 1024 and path.suffix.lower() != ".csv"
+
+
+def post(client: Any, provider: str, path: Path) -> int:
+    raw = path.read_bytes()
+    side = sidecar(path)
+    callback = from_origin(Origin(None, raw, None, side))
+    if callback.target is None:  # a bare body: sent with the headers of its sidecar
+        headers = {}
+        for line in (side or "").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip().lower() != "x-paycli-postback":
+                headers[name.strip()] = value.strip()
+        return int(client.post(f"/callbacks/{provider}", raw, headers).status)
+    # a raw HTTP dump: the request it records, replayed to this gateway's route
+    headers = {k.title(): v for k, v in callback.headers.items() if k not in ("host", "content-length")}
+    target = f"/callbacks/{provider}" + (f"?{callback.query}" if callback.query else "")
+    return int(client.request(callback.method, target, callback.body, headers).status)
+
+
+def content(store: Store) -> dict[str, Any]:
+    return {
+        "requests": sorted(
+            (r["txn_id"], r["outcome"], r["reason"], r["detail"], r["response_count"])
+            for r in store.query("SELECT * FROM payment_request")
+        ),
+        "responses": sorted(
+            (
+                r["identity"],
+                r["reference"],
+                r["status"],
+                r["authenticity"],
+                r["deliveries"],
+                r["request_id"] is not None,
+            )
+            for r in store.query("SELECT * FROM response")
+        ),
+        "messages": sorted(
+            (r["state"], r["error"] or "", r["note"] or "", r["reference"] or "", r["request_id"] is not None)
+            for r in store.query("SELECT * FROM message")
+        ),
+        "settlements": sorted(
+            (r["kind"], r["gateway_txn_id"] or "", r["gross_minor"])
+            for r in store.query("SELECT * FROM settlement")
+        ),
+    }
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_posting_the_samples_gives_the_store_ingesting_them_gives(
+    folder: Path, store: Store, other_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(folder)  # *_file secrets and sidecars are relative to the scenario
+    provider = folder.parent.name
+    fake = FakePayPal(postback_answers(folder), default=b"ERROR")
+    try:
+        config = scenario_config(folder, fake.url)
+        # the store of paycli ingest
+        providers = gateways.instances(config, gateways.installed())
+        Ingest(store, config, providers).run([str(p) for p in inputs(folder)])
+        # the store of paycli serve
+        receiver = start_receiver(other_db_url, config)
+        client = receiver.client()
+        posted = 0
+        try:
+            with Store.open(other_db_url) as served:
+                for path in inputs(folder):
+                    if is_callback(path, config, provider):
+                        assert post(client, provider, path) in (200, 400), path.name
+                        posted += 1
+                    else:
+                        Ingest(served, config, gateways.instances(config, gateways.installed())).run(
+                            [str(path)]
+                        )
+                assert posted > 0
+                assert content(served) == content(store)
+                ingested = {
+                    r["digest"]
+                    for r in store.query("SELECT digest, raw FROM message")
+                    if not _is_dump(r["raw"])
+                }
+                received = {r["digest"] for r in served.query("SELECT digest FROM message")}
+                assert ingested <= received, (
+                    "a bare body posted with its sidecar's headers must be the same message"
+                )
+                deliveries = served.query("SELECT COUNT(*) AS n FROM delivery")[0]["n"]
+                assert deliveries == posted
+        finally:
+            client.close()
+            receiver.stop()
+    finally:
+        fake.close()
+
+
+def _is_dump(raw: Any) -> bool:
+    first = bytes(raw).split(b"\n", 1)[0]
+    return first.split(b" ", 1)[0] in (b"GET", b"POST", b"PUT", b"HEAD") and b" HTTP/" in first
