@@ -197,6 +197,11 @@ class Store:
         text = str(exc)
         if "not a database" in text or "malformed" in text:
             return StoreError(f"{describe(self.url)} is not a usable SQLite database ({text})")
+        if "disk is full" in text or "disk I/O error" in text:
+            return StoreError(
+                f"the disk holding {describe(self.url)} is full or failing ({text}): the batch being written "
+                "was not stored; make room, then run the same command again"
+            )
         if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
             return StoreError(
                 f"{describe(self.url)} stayed locked by another writer for {BUSY_TIMEOUT_SECONDS} s"
