@@ -183,30 +183,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def spawn_serve(db_url: str, config_file: Path, port: int, threads: int = 8) -> subprocess.Popen[bytes]:
-    """``paycli serve`` in a process of its own; returns once /healthz answers."""
+def spawn_serve(
+    db_url: str, config_file: Path, port: int, log: Path, threads: int = 8
+) -> subprocess.Popen[bytes]:
+    """``paycli serve`` in a process of its own, its log appended to ``log``; returns once /healthz
+    answers."""
     env = {**os.environ, "PAYCLI_CONFIG": str(config_file), "PAYCLI_DB": db_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "paycli", "serve", "--port", str(port), "--threads", str(threads)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with log.open("ab") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "paycli", "serve", "--port", str(port), "--threads", str(threads)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"paycli serve exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+            raise AssertionError(f"paycli serve exited: {log.read_text()[-2000:]}")
+        client = Client(port, timeout=5)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                pass
-            reply = Client(port, timeout=5).get("/healthz")
-            if reply.status == 200:
+            if client.get("/healthz").status == 200:
                 return process
         except OSError:
             pass
+        finally:
+            client.close()
         time.sleep(0.05)
     process.kill()
     raise AssertionError("paycli serve did not start within 30 s")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def count(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> int:
