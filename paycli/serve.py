@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import io
 import json
+import queue
 import sqlite3
 import sys
 import threading
@@ -41,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from paycli.config import Config, Secret
@@ -58,9 +59,11 @@ from paycli.gateways.base import (
     ResponseRecord,
     Source,
 )
-from paycli.ingest import Ingest, message_digest
+from paycli.ingest import Ingest, Tally, message_digest
 from paycli.outcome import Authenticity
-from paycli.store import Store
+from paycli.store import Store, sqlite_path
+
+T = TypeVar("T")
 
 StartResponse = Callable[..., Any]
 Environ = Mapping[str, Any]
@@ -171,6 +174,7 @@ class App:
         }
         # A store behind the code is refused here, once, as every command refuses it (db upgrade).
         Store.open(database_url).close()
+        self._group = _GroupCommit(self) if sqlite_path(database_url) is not None else None
 
     # -- per thread ----------------------------------------------------------------------------
     def _store(self) -> Store:
@@ -249,9 +253,10 @@ class App:
     # -- /healthz ------------------------------------------------------------------------------
     def _health(self) -> tuple[Answer, str]:
         try:
-            with self._writing() as store, store.transaction():
-                # a write transaction: a receiver is healthy when it can commit, not only read
-                version = store.query("SELECT version_num FROM alembic_version")[0]["version_num"]
+            # a write transaction: a receiver is healthy when it can commit, not only read
+            version = self._commit(
+                lambda store: store.query("SELECT version_num FROM alembic_version")[0]["version_num"]
+            )
         except Unavailable as exc:
             return _json(503, {"status": "unavailable"}), f"store unavailable: {exc}"
         return _json(200, {"status": "ok", "schema": str(version)}), ""
@@ -299,7 +304,8 @@ class App:
             "status": 0,
             "postback": postback,
         }
-        with self._writing() as store, store.transaction():
+
+        def apply(store: Store) -> Answer:
             delivery["at"] = store.time(arrived)
             providers = self._providers()
             capture = _Capture(providers[name], self._locker(store))
@@ -331,6 +337,9 @@ class App:
                 ":duplicate, :status, :postback)",
                 delivery,
             )
+            return answer
+
+        answer = self._commit(apply)
         note = f"{delivery['result']}{' duplicate' if delivery['duplicate'] else ''}"
         if postback is not None:
             note += f" postback={postback}"
@@ -418,21 +427,39 @@ class App:
         line = body.replace(b"\r", b" ").replace(b"\n", b" ").strip() + b"\n"
         source = Source.from_stream("http POST /requests", io.BytesIO(line))
         source.received_at = self.clock()
-        with self._writing() as store, store.transaction():
-            said: list[str] = []
+        said: list[str] = []
+
+        def apply(store: Store) -> Tally | None:
             capture = _Capture(requests, self._locker(store))
             ingest = Ingest(store, self.config, {"requests": capture}, gateway="requests", say=said.append)
-            tally = ingest.receive(source).tallies.get("requests")
+            return ingest.receive(source).tallies.get("requests")
+
+        tally = self._commit(apply)
         if tally is not None and tally.requests_new:
             return _json(201, {"txn_id": data.txn_id, "result": "created"}), "created"
         if tally is not None and tally.requests_unchanged:
             return _json(200, {"txn_id": data.txn_id, "result": "unchanged"}), "unchanged"
-        reason = said[-1].split(": ", 1)[-1] if said else "refused"
+        reason = (
+            said[-1].split(": ", 1)[-1].removesuffix("; use --update to replace it") if said else "refused"
+        )
         return _json(409, {"txn_id": data.txn_id, "result": "conflict", "error": reason}), "conflict"
 
     # -- the store -----------------------------------------------------------------------------
+    def _commit(self, apply: Callable[[Store], T]) -> T:
+        """``apply(store)`` in a transaction that has committed when this returns; ``Unavailable``
+        when the store could not take it."""
+        if self._group is not None:
+            return self._group.run(apply)
+        with self._writing() as store, store.transaction():
+            return apply(store)
+
     def _writing(self) -> _Writing:
         return _Writing(self)
+
+    def close(self) -> None:
+        """Stop the SQLite writer thread, if any (a server that exits needs not call it)."""
+        if self._group is not None:
+            self._group.close()
 
     def _locker(self, store: Store) -> Callable[[Record], None]:
         if store.backend != "postgresql":
@@ -443,6 +470,82 @@ class App:
                 store.execute("SELECT pg_advisory_xact_lock(:k)", {"k": key})
 
         return lock
+
+
+class _Job(Generic[T]):
+    def __init__(self, apply: Callable[[Store], T]) -> None:
+        self.apply = apply
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class _GroupCommit:
+    """SQLite's writers take turns anyway (one write lock), and a commit that survives a power cut
+    costs an fsync: one writer thread applies what the request threads hand it, as many callbacks a
+    transaction as are waiting (each in a savepoint of its own), so that one fsync acknowledges them
+    all. A callback that fails on its own (a bug) is rolled back alone; a store failure fails the batch
+    (503 to each: the gateways retry)."""
+
+    MAX_BATCH = 64
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.jobs: queue.Queue[_Job[Any] | None] = queue.Queue()
+        self.wait = app.store_timeout * 2 + 60  # a safety net: the store itself times out first
+        self.thread = threading.Thread(target=self._loop, name="paycli-writer", daemon=True)
+        self.thread.start()
+
+    def run(self, apply: Callable[[Store], T]) -> T:
+        job = _Job(apply)
+        self.jobs.put(job)
+        if not job.done.wait(self.wait):
+            raise Unavailable("the store's writer did not answer in time")
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.jobs.put(None)
+        self.thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while True:
+            first = self.jobs.get()
+            if first is None:
+                self.app._forget_store()
+                return
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    job = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self.jobs.put(None)  # stop after this batch
+                    break
+                batch.append(job)
+            self._apply(batch)
+
+    def _apply(self, batch: list[_Job[Any]]) -> None:
+        try:
+            with self.app._writing() as store, store.transaction():
+                for job in batch:
+                    store.execute("SAVEPOINT job")
+                    try:
+                        job.result = job.apply(store)
+                    except Exception as exc:
+                        if _is_store_failure(exc):
+                            raise
+                        store.execute("ROLLBACK TO job")
+                        job.error = exc
+                    store.execute("RELEASE job")
+        except BaseException as exc:  # nothing of the batch committed
+            for job in batch:
+                job.result, job.error = None, exc
+        finally:
+            for job in batch:
+                job.done.set()
 
 
 class _Writing:

@@ -123,6 +123,7 @@ class Receiver:
             channel.handle_close()
         self.server.task_dispatcher.shutdown()
         self.thread.join(timeout=5)
+        self.app.close()
 
 
 def start_receiver(
