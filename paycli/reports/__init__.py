@@ -1,0 +1,149 @@
+"""Reconciliation reports (design.md 9): what the merchant reads every morning.
+
+- ``period``: the local days a report covers (``--date``, ``--since``/``--until``, ``--period``);
+- ``build``: the report's data, read from the store with set-based SQL bounded by the period;
+- ``settlement``: settlement lines matched against POSITIVO requests;
+- ``render``: HTML and CSV from Jinja templates (``templates/``), overridable with ``--template DIR``;
+- ``outputs``: files, dated names in a folder, standard output, and the lock for cron;
+- ``mail``: the report by e-mail through the configured SMTP server.
+
+``make_report`` runs them in that order; the command line (``paycli/commands/report.py``) only parses
+options and says what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from paycli.config import Config
+from paycli.errors import UsageError
+from paycli.reports.build import Report, build_report
+from paycli.reports.outputs import Target, default_lock_file, open_target, report_lock, targets
+from paycli.reports.period import Period, resolve_period
+from paycli.reports.render import DIALECTS, render_csv, render_html
+from paycli.store import Store
+
+__all__ = ["FAIL_ON", "Period", "Report", "ReportRun", "build_report", "make_report", "resolve_period"]
+
+# what --fail-on can watch: each a count of things that need a person
+FAIL_ON: dict[str, Callable[[Report], int]] = {
+    "VERIFICARE": lambda r: r.count("VERIFICARE"),
+    "NEGATIVO": lambda r: r.count("NEGATIVO"),
+    "ORPHANS": lambda r: len(r.orphans),
+    "ANOMALIES": lambda r: len(r.anomalies),
+    "SETTLEMENT": lambda r: (
+        0
+        if r.settlement is None
+        else sum(
+            r.settlement.count(c)
+            for c in ("amount_differs", "settled_not_positivo", "unknown_here", "not_settled")
+        )
+    ),
+}
+
+
+@dataclass
+class ReportRun:
+    report: Report
+    written: list[Target] = field(default_factory=list)
+    failing: dict[str, int] = field(default_factory=dict)  # --fail-on conditions met, with their counts
+    mailed_to: list[str] = field(default_factory=list)
+
+
+def make_report(
+    open_store: Callable[[], Store],
+    config: Config,
+    period: Period,
+    now: datetime,
+    *,
+    formats: Sequence[str],
+    out: str,
+    gateways: Sequence[str] = (),
+    template_dir: Path | None = None,
+    csv_dialect: str = "standard",
+    fail_on: Sequence[str] = (),
+    email: bool = False,
+    lock_file: Path | None = None,
+    lock_wait: int = 0,
+) -> ReportRun:
+    """Build the report of ``period``, write each format, mail it if asked; under the report lock."""
+    if csv_dialect not in DIALECTS:
+        raise UsageError(f"--csv-dialect: '{csv_dialect}' is not one of {', '.join(DIALECTS)}")
+    unknown = [f for f in fail_on if f not in FAIL_ON]
+    if unknown:
+        raise UsageError(f"--fail-on: '{unknown[0]}' is not one of {', '.join(FAIL_ON)}")
+    if email and config.smtp is None:
+        raise UsageError("--email: the configuration has no smtp: section")
+    if template_dir is not None and not template_dir.is_dir():
+        raise UsageError(f"--template: '{template_dir}' is not a folder")
+    plan = targets(out, formats, period.slug)
+    if email and any(t.path is None for t in plan):
+        raise UsageError("--email: write the report to a file or folder (--out), not to standard output")
+    with report_lock(lock_file or default_lock_file(), lock_wait), open_store() as store:
+        report = build_report(
+            store,
+            period,
+            config.timezone,
+            now,
+            gateways=gateways,
+            title=str(config.report.get("title") or "") or None,
+        )
+        if len(plan) > 1:
+            report.keep_rows = True
+            if report.settlement is not None:
+                report.settlement.keep_rows = True
+        run = ReportRun(report)
+        for target in plan:
+            if target.fmt == "html":
+                with open_target(target) as stream:
+                    render_html(report, stream, template_dir=template_dir)
+            else:
+                with open_target(target, newline="") as stream:
+                    render_csv(report, stream, dialect=csv_dialect, template_dir=template_dir)
+            run.written.append(target)
+        run.failing = {name: n for name in fail_on if (n := FAIL_ON[name](report))}
+        if email:
+            _mail(run, config)
+    return run
+
+
+def summary_text(report: Report) -> str:
+    """A few plain lines: the mail's body, and what a person reads first."""
+    lines = [
+        f"paycli reconciliation report {report.period.label}" + (f" ({report.title})" if report.title else "")
+    ]
+    if report.empty:
+        lines.append("Nothing happened in this period.")
+    lines.append(
+        f"Requests: {report.count()} (POSITIVO {report.count('POSITIVO')}, NEGATIVO {report.count('NEGATIVO')}, "
+        f"VERIFICARE {report.count('VERIFICARE')})"
+    )
+    if report.older_verificare:
+        lines.append(f"VERIFICARE from before the period, still open: {report.older_verificare}")
+    lines.append(f"Orphan responses: {len(report.orphans)}; order anomalies: {len(report.anomalies)}")
+    lines.append(f"Resolutions made: {len(report.resolutions)}")
+    s = report.settlement
+    if s is not None and s.summary:
+        lines.append(
+            f"Settlement ({', '.join(s.covered)}): matched {s.count('matched')}, amount differs "
+            f"{s.count('amount_differs')}, settled not POSITIVO {s.count('settled_not_positivo')}, unknown "
+            f"here {s.count('unknown_here')}, approved not settled {s.count('not_settled')}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _mail(run: ReportRun, config: Config) -> None:
+    from paycli.reports.mail import build_message, send
+
+    smtp = config.smtp
+    assert smtp is not None
+    report = run.report
+    subject = str(smtp["subject"]).replace("{period}", report.period.label)
+    if report.count("VERIFICARE"):
+        subject += f" [{report.count('VERIFICARE')} VERIFICARE]"
+    attachments = [(t.path.name, t.path.read_bytes()) for t in run.written if t.path is not None]
+    send(smtp, build_message(smtp, subject, summary_text(report), attachments))
+    run.mailed_to = [str(a) for a in smtp["to"]]  # type: ignore[attr-defined]
