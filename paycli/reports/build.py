@@ -1,0 +1,394 @@
+"""Gathering a report's data from the store (design.md 9), with set-based SQL bounded by the period.
+
+What a period covers: the requests *created* in it (their outcome as stored now), the resolutions made
+or undone in it, the orphan responses received in it and the settlement lines that occurred in it. Small
+sections (totals, the chart, order anomalies, resolutions, orphans, the settlement summary) are read
+once into lists; the two that grow with the shop (VERIFICARE and NEGATIVO requests) are methods that
+stream rows from a cursor, so a renderer walks 100,000 requests without holding them.
+
+Every value stays in the store's terms (minor units beside a currency, UTC times): the renderers format
+them, so that CSV for an Italian spreadsheet and HTML can each write them their own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
+
+from paycli.dates import from_db, local_day_bounds, to_utc
+from paycli.queries import human_detail
+from paycli.reports.period import Period
+from paycli.reports.rows import RequestRow, Row, tuples
+from paycli.reports.settlement import SettlementMatch, match_settlements
+from paycli.store import Store
+
+OUTCOMES = ("POSITIVO", "NEGATIVO", "VERIFICARE")
+CHART_MAX_BARS = 62  # beyond two months of days, the chart shows months
+
+_REQUEST_FIELDS = (
+    "txn_id, order_id, kind, created_at, customer, email, amount_minor, currency, gateway, outcome, reason, "
+    "detail, response_count"
+)
+
+
+@dataclass
+class Total:
+    outcome: str
+    gateway: str
+    currency: str
+    count: int
+    amount_minor: int
+
+
+@dataclass
+class Bucket:
+    """One bar of the chart: a local day (or a month, for long periods) and its outcomes."""
+
+    label: str
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class Report:
+    """Everything one report shows; built by ``build_report``."""
+
+    store: Store
+    period: Period
+    tz: tzinfo
+    now: datetime
+    gateways: tuple[str, ...]
+    title: str | None
+    totals: list[Total] = field(default_factory=list)
+    buckets: list[Bucket] = field(default_factory=list)
+    older_verificare: int = 0
+    orphans: list[Row] = field(default_factory=list)
+    older_orphans: int = 0
+    anomalies: list[Row] = field(default_factory=list)
+    resolutions: list[Row] = field(default_factory=list)
+    settlement: SettlementMatch | None = None
+    # True when several formats are rendered: the large sections are read once and kept for the next
+    # (about 1 KB a row), instead of being queried again
+    keep_rows: bool = False
+    _kept: dict[str, list[RequestRow]] = field(default_factory=dict)
+
+    # -- summaries ---------------------------------------------------------------------------------
+
+    def count(self, outcome: str | None = None) -> int:
+        return sum(t.count for t in self.totals if outcome is None or t.outcome == outcome)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing at all happened in the period."""
+        return (
+            not self.totals
+            and not self.orphans
+            and not self.resolutions
+            and (self.settlement is None or not self.settlement.summary)
+        )
+
+    @property
+    def needs_a_look(self) -> bool:
+        """What ``--fail-on VERIFICARE`` checks: a VERIFICARE request of the period."""
+        return self.count("VERIFICARE") > 0
+
+    def outcome_totals(self) -> list[dict[str, Any]]:
+        """Per outcome and currency, across gateways: the report's first lines."""
+        merged: dict[tuple[str, str], list[int]] = {}
+        for t in self.totals:
+            slot = merged.setdefault((t.outcome, t.currency), [0, 0])
+            slot[0] += t.count
+            slot[1] += t.amount_minor
+        order = {o: i for i, o in enumerate(OUTCOMES)}
+        return [
+            {"outcome": o, "currency": c, "count": n, "amount_minor": a}
+            for (o, c), (n, a) in sorted(merged.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))
+        ]
+
+    # -- the large sections, streamed -------------------------------------------------------------
+
+    def requests(self, outcome: str) -> Iterator[RequestRow]:
+        """The period's requests of one outcome, oldest first, one row at a time."""
+        if not self.keep_rows:
+            return self._requests(outcome)
+        if outcome not in self._kept:
+            self._kept[outcome] = list(self._requests(outcome))
+        return iter(self._kept[outcome])
+
+    def _requests(self, outcome: str) -> Iterator[RequestRow]:
+        where, params = self._request_where()
+        params["outcome"] = outcome
+        rows = tuples(
+            self.store,
+            f"SELECT {_REQUEST_FIELDS} FROM payment_request WHERE outcome = :outcome AND {where} "
+            "ORDER BY created_at, id",
+            params,
+        )
+        now = self.now
+        parse: Callable[[Any], datetime] = _sqlite_time if self.store.backend == "sqlite" else from_db
+        for (
+            txn_id,
+            order_id,
+            kind,
+            created_at,
+            customer,
+            email,
+            minor,
+            currency,
+            gateway,
+            outcome,
+            reason,
+            detail,
+            n,
+        ) in rows:
+            created = parse(created_at)
+            yield RequestRow(
+                txn_id, order_id, kind, created, customer, email, minor, currency, gateway, outcome, reason,
+                human_detail(reason, detail) if detail else None, n, now - created,
+            )  # fmt: skip
+
+    def verificare(self) -> Iterator[RequestRow]:
+        return self.requests("VERIFICARE")
+
+    def negativo(self) -> Iterator[RequestRow]:
+        return self.requests("NEGATIVO")
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _request_where(
+        self, column: str = "created_at", gateway_column: str = "gateway"
+    ) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {
+            "start": self.store.time(self.period.start),
+            "end": self.store.time(self.period.end),
+        }
+        where = f"{column} >= :start AND {column} < :end"
+        if self.gateways:
+            marks, p = self.store.placeholders("g", list(self.gateways))
+            where += f" AND {gateway_column} IN {marks}"
+            params.update(p)
+        return where, params
+
+
+def _sqlite_time(text: str) -> datetime:
+    # the store's own fixed-width UTC text (store.to_db_text): the general from_db is three times slower
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def build_report(
+    store: Store,
+    period: Period,
+    tz: tzinfo,
+    now: datetime,
+    *,
+    gateways: Sequence[str] = (),
+    title: str | None = None,
+) -> Report:
+    """Read every small section of the report; the large ones stream when a renderer asks."""
+    report = Report(store, period, tz, to_utc(now), tuple(g.lower() for g in gateways), title)
+    _totals_and_chart(report)
+    _older_verificare(report)
+    _orphans(report)
+    _anomalies(report)
+    _resolutions(report)
+    report.settlement = match_settlements(store, period, report.gateways)
+    return report
+
+
+def _buckets(period: Period, tz: tzinfo) -> list[tuple[str, datetime, datetime]]:
+    days = period.days
+    if len(days) <= CHART_MAX_BARS:
+        return [(d.isoformat(), *local_day_bounds(d, tz)) for d in days]
+    months: list[tuple[str, datetime, datetime]] = []
+    first = period.first
+    while first <= period.last:
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        last = min(following - timedelta(days=1), period.last)
+        months.append(
+            (first.strftime("%Y-%m"), local_day_bounds(first, tz)[0], local_day_bounds(last, tz)[1])
+        )
+        first = following
+    return months
+
+
+def _totals_and_chart(report: Report) -> None:
+    """One grouped query per bar of the chart (each an index range): the chart and the totals at once."""
+    store = report.store
+    merged: dict[tuple[str, str, str], list[int]] = {}
+    for label, start, end in _buckets(report.period, report.tz):
+        params: dict[str, Any] = {"start": store.time(start), "end": store.time(end)}
+        where = "created_at >= :start AND created_at < :end"
+        if report.gateways:
+            marks, p = store.placeholders("g", list(report.gateways))
+            where += f" AND gateway IN {marks}"
+            params.update(p)
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for row in store.query(
+            "SELECT outcome, gateway, currency, COUNT(*) AS n, SUM(amount_minor) AS amount "
+            f"FROM payment_request WHERE {where} GROUP BY outcome, gateway, currency",
+            params,
+        ):
+            counts[row["outcome"]] = counts.get(row["outcome"], 0) + int(row["n"])
+            slot = merged.setdefault((row["outcome"], row["gateway"], row["currency"]), [0, 0])
+            slot[0] += int(row["n"])
+            slot[1] += int(row["amount"])
+        report.buckets.append(Bucket(label, counts))
+    order = {o: i for i, o in enumerate(OUTCOMES)}
+    report.totals = [
+        Total(o, g, c, n, a)
+        for (o, g, c), (n, a) in sorted(merged.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1:]))
+    ]
+
+
+def _older_verificare(report: Report) -> None:
+    """VERIFICARE requests created before the period and still open: a count, so none is forgotten."""
+    params: dict[str, Any] = {"start": report.store.time(report.period.start)}
+    where = "outcome = 'VERIFICARE' AND created_at < :start"
+    if report.gateways:
+        marks, p = report.store.placeholders("g", list(report.gateways))
+        where += f" AND gateway IN {marks}"
+        params.update(p)
+    report.older_verificare = int(
+        report.store.query(f"SELECT COUNT(*) AS n FROM payment_request WHERE {where}", params)[0]["n"]
+    )
+
+
+def _orphans(report: Report) -> None:
+    """Responses that name a request the store does not hold (yet), received in the period."""
+    where, params = report._request_where("received_at", "provider")
+    rows = report.store.query(
+        "SELECT provider, reference, status, raw_status, amount_minor, currency, gateway_txn_id, authenticity, "
+        "received_at, deliveries FROM response WHERE request_id IS NULL AND reference IS NOT NULL AND "
+        f"{where} ORDER BY received_at, id",
+        params,
+    )
+    report.orphans = [
+        Row(
+            {
+                "gateway": r["provider"],
+                "reference": r["reference"],
+                "status": r["raw_status"] or r["status"],
+                "amount_minor": r["amount_minor"],
+                "currency": r["currency"],
+                "gateway_txn_id": r["gateway_txn_id"],
+                "authenticity": r["authenticity"],
+                "received_at": Store.from_time(r["received_at"]),
+                "deliveries": r["deliveries"],
+            }
+        )
+        for r in rows
+    ]
+    older, older_params = "received_at < :start", {"start": params["start"]}
+    if report.gateways:
+        marks, p = report.store.placeholders("g", list(report.gateways))
+        older += f" AND provider IN {marks}"
+        older_params.update(p)
+    report.older_orphans = int(
+        report.store.query(
+            "SELECT COUNT(*) AS n FROM response WHERE request_id IS NULL AND reference IS NOT NULL AND "
+            + older,
+            older_params,
+        )[0]["n"]
+    )
+
+
+def _anomalies(report: Report) -> None:
+    """Orders with an attempt in the period that were paid twice, never paid, or paid after a failure.
+
+    Every attempt of such an order counts, also those made before the period (design.md 4).
+    """
+    where, params = report._request_where()
+    rows = tuples(
+        report.store,
+        "SELECT p.order_id AS order_id, COUNT(*) AS attempts, "
+        "SUM(CASE WHEN p.outcome = 'POSITIVO' THEN 1 ELSE 0 END) AS positivo, "
+        "SUM(CASE WHEN p.outcome = 'NEGATIVO' THEN 1 ELSE 0 END) AS negativo, "
+        "SUM(CASE WHEN p.outcome = 'VERIFICARE' THEN 1 ELSE 0 END) AS verificare, "
+        "MIN(CASE WHEN p.outcome = 'NEGATIVO' THEN p.created_at END) AS first_refused, "
+        "MAX(CASE WHEN p.outcome = 'POSITIVO' THEN p.created_at END) AS last_approved, "
+        "MAX(p.created_at) AS last_attempt, MAX(p.customer) AS customer, "
+        "SUM(CASE WHEN p.outcome = 'POSITIVO' THEN p.amount_minor ELSE 0 END) AS paid_minor, "
+        "MIN(p.currency) AS currency "
+        "FROM payment_request p WHERE p.order_id IN "
+        f"(SELECT order_id FROM payment_request WHERE order_id IS NOT NULL AND {where}) "
+        "GROUP BY p.order_id HAVING SUM(CASE WHEN p.outcome = 'POSITIVO' THEN 1 ELSE 0 END) <> 1 "
+        "OR MIN(CASE WHEN p.outcome = 'NEGATIVO' THEN p.created_at END) IS NOT NULL "
+        "ORDER BY MAX(p.created_at), p.order_id",
+        params,
+    )
+    parse: Callable[[Any], datetime] = _sqlite_time if report.store.backend == "sqlite" else from_db
+    for (
+        order_id, attempts, positivo, negativo, verificare, first_refused, last_approved, last_attempt, customer,
+        paid_minor, currency,
+    ) in rows:  # fmt: skip
+        positivo, verificare = int(positivo), int(verificare)
+        if positivo >= 2:
+            anomaly = "PAID_TWICE"
+        elif positivo == 0 and verificare == 0:
+            anomaly = "NEVER_PAID"
+        elif positivo == 1 and first_refused is not None and first_refused < last_approved:
+            anomaly = "PAID_AFTER_FAILURE"
+        else:
+            continue
+        report.anomalies.append(
+            Row(
+                {
+                    "order_id": order_id,
+                    "anomaly": anomaly,
+                    "attempts": int(attempts),
+                    "positivo": positivo,
+                    "negativo": int(negativo),
+                    "verificare": verificare,
+                    "customer": customer,
+                    "last_attempt": parse(last_attempt),
+                    "paid_minor": int(paid_minor),
+                    "currency": currency,
+                }
+            )
+        )
+
+
+def _resolutions(report: Report) -> None:
+    """Resolutions made, or undone, in the period (the audit of the operators' decisions)."""
+    store = report.store
+    params: dict[str, Any] = {"start": store.time(report.period.start), "end": store.time(report.period.end)}
+    where = (
+        "((r.created_at >= :start AND r.created_at < :end) OR (r.undone_at >= :start AND r.undone_at < :end))"
+    )
+    if report.gateways:
+        marks, p = store.placeholders("g", list(report.gateways))
+        where += f" AND p.gateway IN {marks}"
+        params.update(p)
+    for r in store.query(
+        "SELECT r.created_at, r.outcome, r.actor, r.note, r.previous_outcome, r.previous_reason, r.undone_at, "
+        "r.undone_by, r.undo_note, p.txn_id, p.customer, p.amount_minor, p.currency, p.gateway, "
+        "p.outcome AS outcome_now FROM resolution r JOIN payment_request p ON p.id = r.request_id "
+        f"WHERE {where} ORDER BY r.created_at, r.id",
+        params,
+    ):
+        report.resolutions.append(
+            Row(
+                {
+                    "at": Store.from_time(r["created_at"]),
+                    "txn_id": r["txn_id"],
+                    "customer": r["customer"],
+                    "amount_minor": r["amount_minor"],
+                    "currency": r["currency"],
+                    "gateway": r["gateway"],
+                    "outcome": r["outcome"],
+                    "before": r["previous_outcome"]
+                    + (f"/{r['previous_reason']}" if r["previous_reason"] else ""),
+                    "by": r["actor"],
+                    "note": r["note"],
+                    "undone_at": Store.from_time(r["undone_at"]),
+                    "undone_by": r["undone_by"],
+                    "undo_note": r["undo_note"],
+                    "outcome_now": r["outcome_now"],
+                }
+            )
+        )
