@@ -1,0 +1,127 @@
+"""Where a report goes (a file, a folder of dated files, standard output) and the lock that keeps two
+cron runs from overlapping.
+
+Files are written beside their final name and renamed into place when complete, so a reader (a web
+server, a mail job, a person) never opens half a report. A dated name is built from the period alone
+(``paycli-report-2026-11-26.html``): nothing a user or a store holds can steer it out of its folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from paycli.errors import PaycliError, UsageError
+
+STDOUT = "-"
+SUFFIXES = {"html": ".html", "csv": ".csv"}
+_SAFE_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]*")
+
+
+class ReportBusy(PaycliError):
+    """Another ``paycli report`` holds the lock."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Target:
+    fmt: str
+    path: Path | None  # None: standard output
+
+
+def targets(out: str, formats: Sequence[str], slug: str) -> list[Target]:
+    """The file of each format: ``-`` (one format only), a folder (dated names) or a file.
+
+    A folder is a path that exists as one or ends with ``/``; for several formats, a file name gets
+    each format's suffix (``--out daily`` gives ``daily.html`` and ``daily.csv``).
+    """
+    if out == STDOUT:
+        if len(formats) != 1:
+            raise UsageError("--out -: standard output takes one format; add --format html or --format csv")
+        return [Target(formats[0], None)]
+    path = Path(out).expanduser()
+    if out.endswith(("/", os.sep)) or path.is_dir():
+        name = f"paycli-report-{slug}"
+        if not _SAFE_NAME.fullmatch(name):  # the slug is dates only; a guard, never expected to fire
+            raise UsageError(f"'{name}' is not a safe file name")
+        return [Target(f, path / (name + SUFFIXES[f])) for f in formats]
+    if len(formats) == 1:
+        return [Target(formats[0], path)]
+    return [Target(f, path.with_suffix(SUFFIXES[f])) for f in formats]
+
+
+@contextlib.contextmanager
+def open_target(target: Target, *, newline: str | None = None) -> Iterator[IO[str]]:
+    """A text stream for ``target``; a file appears under its name only once complete."""
+    if target.path is None:
+        import sys
+
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    folder = target.path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.path.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write in '{folder}' ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as stream:
+            yield stream
+        os.chmod(tmp, 0o640)  # a report names customers: not for every user of the machine
+        os.replace(tmp, target.path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UsageError(f"--out: cannot write '{target.path}' ({exc.strerror or exc})") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def default_lock_file() -> Path:
+    import platformdirs
+
+    return platformdirs.user_data_path("paycli") / "report.lock"
+
+
+@contextlib.contextmanager
+def report_lock(path: Path, wait_seconds: int = 0) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` for the whole run; waits up to ``wait_seconds``, then fails.
+
+    The kernel drops the lock when the process ends, however it ends: a killed run leaves no stale lock.
+    """
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UsageError(f"report lock '{path}': cannot open ({exc.strerror or exc})") from None
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    waited = f" after waiting {wait_seconds} s" if wait_seconds else ""
+                    raise ReportBusy(
+                        f"another paycli report is running (lock {path} is held){waited}; try again later"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
