@@ -1,0 +1,295 @@
+"""``paycli report``: contents, escaping, CSV dialects, outputs, templates, narrowing, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+from html.parser import HTMLParser
+
+import pytest
+
+from tests.conftest import request_csv
+from tests.reports.conftest import DAY, FORMULA, NOW, XSS
+
+
+def report(cli, *args: str):
+    return cli("report", "--now", NOW, *args)
+
+
+def csv_rows(text: str, delimiter: str = ",") -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+class Page(HTMLParser):
+    """Every tag with its attributes, and the text, of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(html: str) -> Page:
+    page = Page()
+    page.feed(html)
+    return page
+
+
+# -- the HTML ---------------------------------------------------------------------------------------
+
+
+def test_html_is_self_contained_and_names_no_external_asset(shop, isolated):
+    out = isolated / "r.html"
+    assert report(shop, "--date", DAY, "--format", "html", "--out", str(out)).code == 0
+    page = parse(out.read_text())
+    tags = [t for t, _ in page.tags]
+    assert "script" not in tags and "link" not in tags and "iframe" not in tags and "img" not in tags
+    assert "style" in tags and "svg" in tags  # inline CSS and the inline chart
+    for tag, attrs in page.tags:
+        assert "src" not in attrs, tag
+        href = attrs.get("href")
+        assert href is None or href.startswith("#"), (tag, href)
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+    assert "@media print" in out.read_text() and "max-width: 640px" in out.read_text()
+
+
+def test_a_customer_named_script_is_shown_as_text_never_run(shop, isolated):
+    out = isolated / "r.html"
+    report(shop, "--date", DAY, "--format", "html", "--out", str(out))
+    html = out.read_text()
+    assert XSS not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert XSS in "".join(parse(html).text)  # a reader sees the name as it was typed
+
+
+def test_the_report_lists_each_section(shop, isolated):
+    out = isolated / "r.html"
+    report(shop, "--date", DAY, "--format", "html", "--out", str(out))
+    text = " ".join(" ".join(parse(out.read_text()).text).split())
+    assert "VERIFICARE: needs a look 2" in text and "NEGATIVO: refused 2" in text
+    assert "R-1003-1" in text and "19h 30m" in text  # age of a VERIFICARE request: now - created_at
+    assert "R-7777-1" in text  # the orphan
+    assert "paid twice" in text and "never paid" in text and "paid after failure" in text
+    assert "seen in the bank" in text and "anna" in text  # the resolution
+    assert "A-0001-1" not in text  # made the next day
+    assert "And 1 VERIFICARE request created before this period" in text
+    for line in (
+        "amount differs",
+        "settled, not POSITIVO here",
+        "settled, unknown here",
+        "approved, not settled",
+    ):
+        assert line in text
+
+
+# -- the CSV ----------------------------------------------------------------------------------------
+
+
+def test_csv_is_rfc4180_with_a_section_column(shop, isolated):
+    out = isolated / "r.csv"
+    assert report(shop, "--date", DAY, "--format", "csv", "--out", str(out)).code == 0
+    data = out.read_bytes()
+    assert data.count(b"\r\n") == data.count(b"\n") and data.endswith(b"\r\n")
+    rows = csv_rows(data.decode())
+    sections = {r["section"] for r in rows}
+    assert {"report", "total", "day", "verificare", "negativo", "orphan", "order", "resolution"} <= sections
+    assert {"settlement_total", "settlement", "not_settled"} <= sections
+    classes = {
+        r["txn_id"] or r["note"]: r["status"]
+        for r in rows
+        if r["section"] == "settlement" and r["kind"] == "charge"
+    }
+    assert classes == {
+        "S-2001-1": "matched",
+        "S-2002-1": "amount_differs",
+        "S-2004-1": "settled_not_positivo",
+        "S-9999-1": "unknown_here",
+    }
+    assert [r["txn_id"] for r in rows if r["section"] == "not_settled"] == ["S-2003-1"]
+
+
+def test_formula_cells_are_neutralised_but_negative_amounts_stay_numbers(shop, isolated):
+    out = isolated / "r.csv"
+    report(shop, "--date", DAY, "--format", "csv", "--out", str(out))
+    rows = csv_rows(out.read_bytes().decode())
+    customers = {r["customer"] for r in rows}
+    assert FORMULA not in customers and "'" + FORMULA in customers
+    notes = [r["note"] for r in rows if r["section"] == "resolution"]
+    assert notes == ["'=cmd|' /C calc'!A0 seen in the bank"]
+    numeric = {"amount", "fee", "net", "count", "age_hours"}
+    for r in rows:
+        for column, value in r.items():
+            if column not in numeric:
+                assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), (column, value)
+    refund = next(r for r in rows if r["section"] == "settlement" and r["kind"] == "refund")
+    assert refund["amount"] == "-10.00" and refund["net"] == "-10.00"
+
+
+def test_excel_it_dialect_semicolons_decimal_comma_and_bom(shop, isolated):
+    out = isolated / "r.csv"
+    report(shop, "--date", DAY, "--format", "csv", "--csv-dialect", "excel-it", "--out", str(out))
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = csv_rows(data.decode("utf-8-sig"), delimiter=";")
+    r1004 = next(r for r in rows if r["section"] == "order" and r["order_id"] == "R-1004")
+    assert r1004["amount"] == "2469,12" and r1004["customer"] == "Niccolò Fabbri"
+    assert (
+        next(r for r in rows if r["section"] == "settlement" and r["kind"] == "refund")["amount"] == "-10,00"
+    )
+
+
+# -- narrowing, empty periods, daylight saving -------------------------------------------------------
+
+
+def test_gateway_narrows_every_section(shop, isolated):
+    out = isolated / "r.csv"
+    assert report(shop, "--date", DAY, "--format", "csv", "--gateway", "stripe", "--out", str(out)).code == 0
+    rows = csv_rows(out.read_bytes().decode())
+    assert {r["gateway"] for r in rows if r["section"] not in ("report", "day")} == {"stripe"}
+    assert not any(r["txn_id"].startswith("R-") for r in rows)
+    assert sum(int(r["count"]) for r in rows if r["section"] == "day") == 4
+
+
+def test_an_empty_period_gives_a_valid_report_that_says_so(shop, isolated):
+    out = isolated / "out"
+    result = report(shop, "--date", "2026-01-15", "--out", str(out) + "/")
+    assert result.code == 0 and "nothing happened in 2026-01-15" in result.stderr
+    html = (out / "paycli-report-2026-01-15.html").read_text()
+    assert "Nothing happened in this period" in html
+    parse(html)  # well-formed enough for a parser
+    rows = csv_rows((out / "paycli-report-2026-01-15.csv").read_bytes().decode())
+    assert rows[0]["section"] == "report" and rows[0]["note"] == "empty period: nothing happened"
+    assert {r["section"] for r in rows} == {"report", "day"}
+
+
+@pytest.mark.parametrize(
+    ("day", "inside", "outside"),
+    [
+        # last Sunday of March: 23 hours, 00:00+01:00 to 24:00+02:00
+        (
+            "2026-03-29",
+            ["2026-03-29T00:00:00+01:00", "2026-03-29T23:59:59+02:00"],
+            ["2026-03-28T23:59:59+01:00", "2026-03-30T00:00:00+02:00"],
+        ),
+        # last Sunday of October: 25 hours, 00:00+02:00 to 24:00+01:00
+        (
+            "2026-10-25",
+            ["2026-10-25T00:00:00+02:00", "2026-10-25T02:30:00+01:00", "2026-10-25T23:59:59+01:00"],
+            ["2026-10-24T23:59:59+02:00", "2026-10-26T00:00:00+01:00"],
+        ),
+    ],
+)
+def test_daylight_saving_days_of_rome_have_their_real_boundaries(cli, isolated, day, inside, outside):
+    rows = [f"D-{i},,other,{at},Customer {i},,10.00,EUR,bank" for i, at in enumerate(inside + outside)]
+    assert cli("ingest", str(request_csv(isolated, rows))).code == 0
+    out = isolated / "r.csv"
+    assert report(cli, "--date", day, "--format", "csv", "--out", str(out)).code == 0
+    found = {r["txn_id"] for r in csv_rows(out.read_bytes().decode()) if r["section"] == "verificare"}
+    assert found == {f"D-{i}" for i in range(len(inside))}
+
+
+# -- cron: exit codes, the lock ----------------------------------------------------------------------
+
+
+def test_fail_on_verificare_exits_1_when_a_request_needs_a_look(shop, isolated):
+    result = report(shop, "--date", DAY, "--out", str(isolated) + "/", "--fail-on", "VERIFICARE")
+    assert result.code == 1 and "needs a look: 2 VERIFICARE" in result.stderr
+    assert (isolated / "paycli-report-2026-11-26.html").exists()  # the report is written all the same
+    calm = report(shop, "--date", "2026-11-27", "--out", str(isolated) + "/", "--fail-on", "verificare")
+    assert calm.code == 0, calm
+
+
+def test_a_second_run_fails_with_one_line_while_the_first_holds_the_lock(shop, isolated):
+    lock = isolated / "report.lock"
+    config = (isolated / "paycli.yaml").read_text().replace("report:\n", f"report:\n  lock_file: {lock}\n")
+    (isolated / "paycli.yaml").write_text(config)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a first run holds while it works
+        busy = report(shop, "--date", DAY, "--out", str(isolated) + "/", "--wait", "1")
+    assert busy.code == 2
+    assert busy.stderr.count("\n") == 1 and "another paycli report is running" in busy.stderr
+    assert "after waiting 1 s" in busy.stderr and not (isolated / "paycli-report-2026-11-26.html").exists()
+    assert report(shop, "--date", DAY, "--out", str(isolated) + "/").code == 0  # released
+
+
+# -- outputs and templates ----------------------------------------------------------------------------
+
+
+def test_out_forms(shop, isolated):
+    folder = isolated / "new" / "reports"
+    assert report(shop, "--date", DAY, "--out", f"{folder}/").code == 0
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "paycli-report-2026-11-26.csv",
+        "paycli-report-2026-11-26.html",
+    ]
+    assert report(shop, "--period", "2026-11", "--out", str(folder)).code == 0  # an existing folder
+    assert (folder / "paycli-report-2026-11.html").exists()
+    assert report(shop, "--date", DAY, "--out", str(isolated / "daily")).code == 0
+    assert (isolated / "daily.html").exists() and (isolated / "daily.csv").exists()
+    stdout = report(shop, "--date", DAY, "--format", "csv", "--out", "-")
+    assert stdout.code == 0 and stdout.stdout.startswith("section,at,txn_id")
+    both = report(shop, "--date", DAY, "--out", "-")
+    assert both.code == 2 and "one format" in both.stderr
+    assert not list(folder.glob(".*.part"))  # no half-written file left behind
+
+
+def test_template_override(shop, isolated):
+    templates = isolated / "templates"
+    templates.mkdir()
+    (templates / "report.html.j2").write_text(
+        '{% extends "paycli/report.html.j2" %}{% block title %}Cassa {{ report.period.label }}{% endblock %}'
+    )
+    (templates / "report.csv.j2").write_text(
+        '{{ row("txn_id", "customer", "amount") }}\n{% for r in report.verificare() %}\n'
+        "{{ row(r.txn_id, r.customer, r.amount_minor | money(r.currency)) }}\n{% endfor %}\n"
+    )
+    out = isolated / "out"
+    assert report(shop, "--date", DAY, "--out", f"{out}/", "--template", str(templates)).code == 0
+    assert "<title>Cassa 2026-11-26</title>" in (out / "paycli-report-2026-11-26.html").read_text()
+    assert (out / "paycli-report-2026-11-26.csv").read_bytes().decode() == (
+        "txn_id,customer,amount\r\n"
+        + 'R-1003-1,"\'=HYPERLINK(""http://x"")",50.00\r\n'
+        + "S-2004-1,Ivan Petrov,18.00\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--date", "2026-02-30"], "--date: '2026-02-30' is not a day"),
+        (["--date", "someday"], "--date: 'someday' is not a day"),
+        (["--period", "fortnight"], "--period: 'fortnight' is not one of"),
+        (["--period", "2026-13"], "--period: '2026-13' is not a month"),
+        (["--date", DAY, "--period", "today"], "give one of --date or --period"),
+        (["--since", "2026-11-27", "--until", "2026-11-26"], "ends (2026-11-26) before it starts"),
+        (["--format", "pdf"], "--format: 'pdf' is not html or csv"),
+        (["--csv-dialect", "excel-fr"], "--csv-dialect: 'excel-fr' is not one of"),
+        (["--fail-on", "MAYBE"], "--fail-on: 'MAYBE' is not one of"),
+        (["--template", "no-such-folder"], "--template: 'no-such-folder' is not a folder"),
+        (["--email"], "--email: the configuration has no smtp: section"),
+        (["--now", "soon"], "--now 'soon' is not an ISO 8601"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli, isolated, args, message):
+    result = report(cli, *args, "--out", str(isolated) + "/")
+    assert result.code == 2, result
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_an_unwritable_out_is_one_line_and_exit_2(cli, isolated):
+    (isolated / "a-file").write_text("")
+    result = report(cli, "--date", DAY, "--out", str(isolated / "a-file" / "sub") + "/")
+    assert result.code == 2 and result.stderr.startswith("paycli: --out: cannot write in")
+    assert result.stderr.count("\n") == 1
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = isolated / "locked"
+        locked.mkdir(mode=0o500)
+        assert report(cli, "--date", DAY, "--out", f"{locked}/").code == 2
