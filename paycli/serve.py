@@ -167,6 +167,8 @@ class App:
         token = self.settings.get("token")
         self._token = token.reveal().encode("utf-8") if isinstance(token, Secret) and token else None
         self._local = threading.local()
+        self._stores: set[Store] = set()  # every thread's connection, closed by close()
+        self._stores_lock = threading.Lock()
         self.callback_gateways = {
             name: gateway.provider
             for name, gateway in config.gateways.items()
@@ -187,12 +189,16 @@ class App:
                 store.close()
                 raise
             self._local.store = store
+            with self._stores_lock:
+                self._stores.add(store)
         return store
 
     def _forget_store(self) -> None:
         store: Store | None = getattr(self._local, "store", None)
         self._local.store = None
         if store is not None:
+            with self._stores_lock:
+                self._stores.discard(store)
             with contextlib.suppress(Exception):  # a broken connection may fail to close: dropped anyway
                 store.close()
 
@@ -457,9 +463,15 @@ class App:
         return _Writing(self)
 
     def close(self) -> None:
-        """Stop the SQLite writer thread, if any (a server that exits needs not call it)."""
+        """Stop the SQLite writer thread, if any, and close every thread's connection (once the server
+        stopped: a process that exits needs not call it)."""
         if self._group is not None:
             self._group.close()
+        with self._stores_lock:
+            stores, self._stores = self._stores, set()
+        for store in stores:
+            with contextlib.suppress(Exception):
+                store.close()
 
     def _locker(self, store: Store) -> Callable[[Record], None]:
         if store.backend != "postgresql":

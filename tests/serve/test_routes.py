@@ -420,12 +420,11 @@ def test_503_when_the_store_cannot_commit_then_the_retry_is_taken(receiver, stor
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection killed under the receiver")
 def test_a_lost_postgresql_connection_is_503_once_then_reconnected(receiver, store):
-    r = receiver(NEXI_CONFIG)
+    r = receiver(NEXI_CONFIG, threads=1)
     assert r.get("/healthz").status == 200
-    store.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-        "AND datname = current_database() AND application_name = ''"
-    )
+    pids = [s.connection.info.backend_pid for s in r.app._stores]
+    assert len(pids) == 1
+    store.execute("SELECT pg_terminate_backend(:pid)", {"pid": pids[0]})
     assert r.get("/healthz").status == 503
     assert r.get("/healthz").status == 200
 
@@ -455,7 +454,7 @@ def test_one_log_line_a_request_and_no_secret_in_it_or_in_the_delivery(receiver,
     assert count(store, "SELECT COUNT(*) AS n FROM message WHERE headers LIKE '%Cookie%'") == 0
 
 
-def test_the_receiver_refuses_a_store_behind_the_code(db_url, isolated):
+def test_the_receiver_refuses_a_store_behind_the_code(store, db_url, isolated):
     from paycli.errors import StoreError
     from paycli.serve import App
 
