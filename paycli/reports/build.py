@@ -26,6 +26,7 @@ from paycli.store import Store
 
 OUTCOMES = ("POSITIVO", "NEGATIVO", "VERIFICARE")
 CHART_MAX_BARS = 62  # beyond two months of days, the chart shows months
+CHART_CONTEXT_DAYS = 7  # a shorter period is charted with the days before it, up to a week
 
 _REQUEST_FIELDS = (
     "txn_id, order_id, kind, created_at, customer, email, amount_minor, currency, gateway, outcome, reason, "
@@ -48,6 +49,7 @@ class Bucket:
 
     label: str
     counts: dict[str, int]
+    in_period: bool = True  # False: a day before a short period, shown in the chart for context
 
     @property
     def total(self) -> int:
@@ -220,7 +222,13 @@ def _totals_and_chart(report: Report) -> None:
     """One grouped query per bar of the chart (each an index range): the chart and the totals at once."""
     store = report.store
     merged: dict[tuple[str, str, str], list[int]] = {}
-    for label, start, end in _buckets(report.period, report.tz):
+    buckets = [(*b, True) for b in _buckets(report.period, report.tz)]
+    # a report of a day or a few: the chart also shows the days before it, so the day has a context
+    before = [
+        report.period.first - timedelta(days=k) for k in range(CHART_CONTEXT_DAYS - len(buckets), 0, -1)
+    ]
+    context = [(d.isoformat(), *local_day_bounds(d, report.tz), False) for d in before]
+    for label, start, end, in_period in context + buckets:
         params: dict[str, Any] = {"start": store.time(start), "end": store.time(end)}
         where = "created_at >= :start AND created_at < :end"
         if report.gateways:
@@ -234,10 +242,12 @@ def _totals_and_chart(report: Report) -> None:
             params,
         ):
             counts[row["outcome"]] = counts.get(row["outcome"], 0) + int(row["n"])
+            if not in_period:
+                continue
             slot = merged.setdefault((row["outcome"], row["gateway"], row["currency"]), [0, 0])
             slot[0] += int(row["n"])
             slot[1] += int(row["amount"])
-        report.buckets.append(Bucket(label, counts))
+        report.buckets.append(Bucket(label, counts, in_period))
     order = {o: i for i, o in enumerate(OUTCOMES)}
     report.totals = [
         Total(o, g, c, n, a)

@@ -147,6 +147,7 @@ def chart(report: Report, *, width: int = 640, height: int = 180) -> dict[str, A
                     "w": round(bar_w, 1),
                     "h": round(h, 1),
                     "colour": COLOURS[outcome],
+                    "opacity": 1 if b.in_period else 0.35,
                 }
             )
         bars.append(
