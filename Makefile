@@ -22,12 +22,15 @@ demo: $(STAMP)
 	cd $(DEMO) && ../../$(BIN)/paycli resolve DEMO-1004-1 --as NEGATIVO --by anna --note "abandoned: no payment in the Stripe dashboard"
 	cd $(DEMO) && ../../$(BIN)/paycli resolve DEMO-1013-1 --as NEGATIVO --by anna --note "no charge in the Nexi back office"
 	cd $(DEMO) && ../../$(BIN)/paycli ingest ../data/later/
+	cd $(DEMO) && ../../$(BIN)/paycli ingest ../data/settlement/
 	@echo; echo '$$ paycli list --outcome VERIFICARE'
 	@cd $(DEMO) && ../../$(BIN)/paycli list --outcome VERIFICARE
 	@echo; echo '$$ paycli show DEMO-1011-1'
 	@cd $(DEMO) && ../../$(BIN)/paycli show DEMO-1011-1
 	@echo; echo '$$ paycli order DEMO-1009'
 	@cd $(DEMO) && ../../$(BIN)/paycli order DEMO-1009
+	@echo; echo '$$ paycli report --date 2026-11-26 --out reports/'
+	@cd $(DEMO) && ../../$(BIN)/paycli report --date 2026-11-26 --out reports/
 	@echo; echo "The demo store is in $(DEMO): cd $(DEMO) && ../../$(BIN)/paycli list"
 
 test: $(STAMP)
@@ -45,6 +48,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_store.py
 	$(BIN)/python bench/bench_gateways.py
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis
