@@ -48,6 +48,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_store.py
 	$(BIN)/python bench/bench_gateways.py
+	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_report.py
 
 clean:

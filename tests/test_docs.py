@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_config_example_loads_and_documents_every_top_level_key(tmp_path, monkeypatch):
-    for variable in ("STRIPE_WEBHOOK_SECRET", "SKRILL_SECRET_WORD", "NEXI_MAC_KEY"):
+    for variable in ("STRIPE_WEBHOOK_SECRET", "SKRILL_SECRET_WORD", "NEXI_MAC_KEY", "PAYCLI_SERVE_TOKEN"):
         monkeypatch.setenv(variable, "example-secret")
     text = (ROOT / "config.example.yaml").read_text()
     loaded = make_config(tmp_path, text)
@@ -55,3 +55,9 @@ def test_config_example_documents_every_setting_of_every_installed_provider():
             assert key in documented[name] or f"{key}_file" in text, (
                 f"gateways.{name}.{key} is not documented"
             )
+
+
+def test_config_example_documents_every_serve_setting():
+    text = (ROOT / "config.example.yaml").read_text()
+    for key in config_module.SERVE_SETTINGS:
+        assert re.search(rf"^  {key}:", text, flags=re.MULTILINE), f"serve.{key} is not documented"
