@@ -52,7 +52,8 @@ def test_a_store_behind_the_code_asks_for_db_upgrade(cli, db_url, isolated):
     result = cli("list")
     assert result.code == 2
     assert (
-        f"is at schema 0000, this paycli needs {HEAD}: back it up, then run 'paycli db upgrade'" in result.stderr
+        f"is at schema 0000, this paycli needs {HEAD}: back it up, then run 'paycli db upgrade'"
+        in result.stderr
     )
 
 
