@@ -80,15 +80,15 @@ def report(
 
     Examples:
 
-      paycli report                                     # yesterday, HTML and CSV in .
+      paycli report
 
       paycli report --date 2026-11-26 --out reports/
 
-      paycli report --period 2026-11 --format csv --csv-dialect excel-it --out nov.csv
+      paycli report --period 2026-11 --format csv --csv-dialect excel-it
 
-      paycli report --period last-7-days --gateway stripe --format html --out - > week.html
+      paycli report --period last-7-days -g stripe -f html --out - > week.html
 
-      paycli report --out /var/lib/paycli/reports/ --fail-on VERIFICARE --email --quiet
+      paycli report --out /srv/reports/ --fail-on VERIFICARE --email -q
     """
     from datetime import UTC, datetime
 
