@@ -155,3 +155,25 @@ def test_a_configuration_error_beside_a_secret_names_the_key_not_the_value(cli, 
     assert run.code == 2
     assert "mac_kye" in run.stderr
     assert not leaks(run.stdout + run.stderr), run
+
+
+# -- paths -----------------------------------------------------------------------------------------
+def test_archived_files_land_in_the_archive_folder_and_nowhere_else(cli, secret_config, tmp_path):
+    """Files of a tree, with the same names in several folders and names that look like paths, are
+    moved into the archive folder itself: never beside it, above it, or over one another."""
+    inbox = tmp_path / "inbox"
+    names = ["-rf", " ", "x\\..\\..\\y", "con", "a b", "perché"]
+    expected = 0
+    for i, folder in enumerate(["a", "a/b", "c"]):
+        (inbox / folder).mkdir(parents=True, exist_ok=True)
+        for j, name in enumerate(names):
+            body, _ = BUILDERS["nexi"](f"ARC-{i}-{j}", True)
+            (inbox / folder / f"{name}.nexi").write_bytes(body)
+            expected += 1
+    archive = tmp_path / "archive"
+    run = cli("ingest", "--gateway", "nexi", "--archive", str(archive), str(inbox))
+    assert run.code == 0, run
+    moved = list(archive.rglob("*"))
+    assert len(moved) == expected, "each file moved, none overwritten"
+    assert all(path.parent == archive for path in moved), "nothing leaves the archive folder itself"
+    assert not any(inbox.rglob("*.nexi")), "everything read was moved"
