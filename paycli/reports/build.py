@@ -78,6 +78,7 @@ class Report:
     # (about 1 KB a row), instead of being queried again
     keep_rows: bool = False
     _kept: dict[str, list[RequestRow]] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)  # what the renderers remember (render.py)
 
     # -- summaries ---------------------------------------------------------------------------------
 
@@ -121,6 +122,15 @@ class Report:
         if outcome not in self._kept:
             self._kept[outcome] = list(self._requests(outcome))
         return iter(self._kept[outcome])
+
+    def prefetch(self) -> None:
+        """Read every streamed section now and keep it, so that a renderer in a forked process never
+        touches the store (a database connection must not be used across a fork)."""
+        self.keep_rows = True
+        for outcome in ("VERIFICARE", "NEGATIVO"):
+            self.requests(outcome)
+        if self.settlement is not None:
+            self.settlement.prefetch()
 
     def _requests(self, outcome: str) -> Iterator[RequestRow]:
         where, params = self._request_where()

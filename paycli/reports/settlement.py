@@ -65,6 +65,7 @@ class SettlementMatch:
     not_settled_count: int = 0
     keep_rows: bool = False  # see Report.keep_rows
     _kept: list[LineRow] | None = None
+    _kept_not_settled: list[Row] | None = None
 
     def net_per_currency(self) -> list[dict[str, Any]]:
         """Gross, fee and net of every line of the period, per currency: what reached the accounts."""
@@ -166,6 +167,19 @@ class SettlementMatch:
 
     def not_settled(self) -> Iterator[Row]:
         """POSITIVO requests of the period, of a covered gateway, that no settled charge matches."""
+        if not self.keep_rows:
+            return self._not_settled()
+        if self._kept_not_settled is None:
+            self._kept_not_settled = list(self._not_settled())
+        return iter(self._kept_not_settled)
+
+    def prefetch(self) -> None:
+        """Read the streamed sections now and keep them (``keep_rows``): for a renderer in another process."""
+        self.keep_rows = True
+        self.lines()
+        self.not_settled()
+
+    def _not_settled(self) -> Iterator[Row]:
         if not self.covered:
             return
         sql, params = self._not_settled_sql(

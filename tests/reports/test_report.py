@@ -293,3 +293,18 @@ def test_an_unwritable_out_is_one_line_and_exit_2(cli, isolated):
         locked = isolated / "locked"
         locked.mkdir(mode=0o500)
         assert report(cli, "--date", DAY, "--out", f"{locked}/").code == 2
+
+
+def test_a_broken_template_is_one_line_and_exit_2_in_either_format(shop, isolated):
+    templates = isolated / "broken"
+    templates.mkdir()
+    (templates / "report.csv.j2").write_text("{{ row( }}\n")
+    # HTML and CSV are rendered side by side, the CSV in a forked process: its error still comes back
+    result = report(shop, "--date", DAY, "--out", f"{isolated}/", "--template", str(templates))
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith("paycli: template report.csv.j2:")
+    assert not (isolated / "paycli-report-2026-11-26.csv").exists()
+    (templates / "report.csv.j2").unlink()
+    (templates / "report.html.j2").write_text("{% if %}")
+    result = report(shop, "--date", DAY, "--out", f"{isolated}/", "--template", str(templates))
+    assert result.code == 2 and result.stderr.startswith("paycli: template report.html.j2:"), result
