@@ -91,6 +91,7 @@ def report(
       paycli report --out /srv/reports/ --fail-on VERIFICARE --email -q
     """
     from datetime import UTC, datetime
+    from pathlib import Path
 
     from paycli.dates import parse_timestamp
     from paycli.errors import RecordError, UsageError
@@ -118,15 +119,27 @@ def report(
                 raise UsageError(f"--format: '{item.strip()}' is not html or csv")
             if name not in formats:
                 formats.append(name)
-    template_dir = template or settings["templates"]
-    lock_file = settings["lock_file"]
+
+    def configured(key: str) -> str | None:
+        """A path of the report: section; a relative one is taken from the configuration file's folder
+        (as *_file secrets are), so that cron, which starts in the home folder, finds it."""
+        value = settings[key]
+        if not value:
+            return None
+        path = Path(str(value)).expanduser()
+        if not path.is_absolute() and config.path is not None:
+            path = config.path.parent / path
+        return str(path) + ("/" if str(value).endswith("/") else "")
+
+    template_dir = template or configured("templates")
+    lock_file = configured("lock_file")
     run = make_report(
         ws.open_store,
         config,
         chosen,
         moment,
         formats=formats,
-        out=out or str(settings["out"] or "."),
+        out=out or configured("out") or ".",
         gateways=gateway or (),
         template_dir=ws.path(str(template_dir)) if template_dir else None,
         csv_dialect=csv_dialect or str(settings["csv_dialect"]),

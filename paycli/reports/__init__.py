@@ -25,6 +25,7 @@ from paycli.reports.build import Report, build_report
 from paycli.reports.outputs import Target, default_lock_file, open_target, report_lock, targets
 from paycli.reports.period import Period, resolve_period
 from paycli.reports.render import DIALECTS, render_csv, render_html
+from paycli.reports.settlement import EXCEPTIONS
 from paycli.store import Store
 
 __all__ = ["FAIL_ON", "Period", "Report", "ReportRun", "build_report", "make_report", "resolve_period"]
@@ -36,12 +37,7 @@ FAIL_ON: dict[str, Callable[[Report], int]] = {
     "ORPHANS": lambda r: len(r.orphans),
     "ANOMALIES": lambda r: len(r.anomalies),
     "SETTLEMENT": lambda r: (
-        0
-        if r.settlement is None
-        else sum(
-            r.settlement.count(c)
-            for c in ("amount_differs", "settled_not_positivo", "unknown_here", "not_settled")
-        )
+        0 if r.settlement is None else sum(r.settlement.count(c) for c in (*EXCEPTIONS, "not_settled"))
     ),
 }
 

@@ -4,7 +4,10 @@ What a period covers: the requests *created* in it (their outcome as stored now)
 or undone in it, the orphan responses received in it and the settlement lines that occurred in it. Small
 sections (totals, the chart, order anomalies, resolutions, orphans, the settlement summary) are read
 once into lists; the two that grow with the shop (VERIFICARE and NEGATIVO requests) are methods that
-stream rows from a cursor, so a renderer walks 100,000 requests without holding them.
+stream plain tuples from a cursor, so a renderer walks 100,000 requests without holding them. When
+several formats are written in one run, ``keep_rows`` keeps what was read for the next format (about
+1 KB a row) rather than querying it again, and ``prefetch`` reads it all before the formats are
+rendered side by side.
 
 Every value stays in the store's terms (minor units beside a currency, UTC times): the renderers format
 them, so that CSV for an Italian spreadsheet and HTML can each write them their own way.

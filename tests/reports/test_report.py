@@ -308,3 +308,15 @@ def test_a_broken_template_is_one_line_and_exit_2_in_either_format(shop, isolate
     (templates / "report.html.j2").write_text("{% if %}")
     result = report(shop, "--date", DAY, "--out", f"{isolated}/", "--template", str(templates))
     assert result.code == 2 and result.stderr.startswith("paycli: template report.html.j2:"), result
+
+
+def test_relative_paths_of_the_configuration_are_taken_from_its_folder(shop, isolated, monkeypatch):
+    config = (isolated / "paycli.yaml").read_text().replace("report:\n", "report:\n  out: reports/\n")
+    (isolated / "paycli.yaml").write_text(config)
+    elsewhere = isolated / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # cron starts in the home folder
+    result = shop("--config", str(isolated / "paycli.yaml"), "report", "--now", NOW, "--date", DAY)
+    assert result.code == 0, result
+    assert (isolated / "reports" / "paycli-report-2026-11-26.html").exists()
+    assert not (elsewhere / "reports").exists()
