@@ -14,10 +14,12 @@ delivery (method, path, query, headers with secret-bearing ones masked, remote a
 gateway gets its acknowledgement only after that transaction committed; when the store cannot commit,
 it gets 503 and retries later. A retry of the same bytes is one message and one more delivery.
 
-Concurrency. SQLite takes its write lock at BEGIN IMMEDIATE, so writers (threads, receivers, cron
-ingests) queue. On PostgreSQL, each receiver transaction takes transaction-scoped advisory locks on
-what its message is about (its digest, the merchant reference, the gateway transaction) before it
-reads anything, so receivers that get the same notification at once apply it one after the other.
+Concurrency. SQLite takes its write lock at BEGIN IMMEDIATE, so writers (receivers, cron ingests)
+queue; inside one receiver, a single writer thread applies the waiting callbacks together, each in a
+savepoint, and one commit synced to disk acknowledges them all (``_GroupCommit``). On PostgreSQL, each
+callback is a transaction of its own that takes transaction-scoped advisory locks on what its message
+is about (its digest, the merchant reference, the gateway transaction) before it reads anything, so
+receivers that get the same notification at once apply it one after the other.
 
 The module holds no command-line code: ``paycli serve`` (paycli/commands/serve.py) runs ``App``
 under waitress, and any other WSGI server can run ``paycli.serve:application`` (configured by
@@ -215,10 +217,11 @@ class App:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        route = str(environ.get("PATH_INFO", "")) or "/"  # below where the application is mounted
+        path = str(environ.get("SCRIPT_NAME", "")) + route
         note = ""
         try:
-            answer, note = self._route(environ, method, path)
+            answer, note = self._route(environ, method, route, path)
         except Unavailable as exc:
             answer, note = UNAVAILABLE, f"store unavailable: {exc}"
         except Exception as exc:  # a bug: the client retries, the operator reads the line
@@ -237,17 +240,17 @@ class App:
         )
         return [answer.body]
 
-    def _route(self, environ: Environ, method: str, path: str) -> tuple[Answer, str]:
-        if path == "/healthz":
+    def _route(self, environ: Environ, method: str, route: str, path: str) -> tuple[Answer, str]:
+        if route == "/healthz":
             if method not in ("GET", "HEAD"):
                 return _text(405, "use GET"), ""
             return self._health()
-        if path == "/requests":
+        if route == "/requests":
             if method != "POST":
                 return _text(405, "use POST"), ""
             return self._register(environ)
-        if path.startswith("/callbacks/"):
-            name = path[len("/callbacks/") :].strip("/")
+        if route.startswith("/callbacks/"):
+            name = route[len("/callbacks/") :].strip("/")
             provider = self.callback_gateways.get(name)
             if provider is None:
                 return _text(404, "no such gateway is configured here"), ""
@@ -276,7 +279,8 @@ class App:
         if body is None:
             return _text(413, f"a notification is at most {self.max_body} bytes"), "too large"
         query = str(environ.get("QUERY_STRING", ""))
-        headers = _request_headers(environ)
+        lines = _header_lines(environ)
+        headers = {name.lower(): value for name, value in lines}
         kept = [(n, headers[n.lower()]) for n in KEPT_HEADERS if n.lower() in headers]
         postback: str | None = None
         if provider_name == "paypal" and method == "POST" and self.settings["paypal_postback"]:
@@ -299,9 +303,7 @@ class App:
             "path": path,
             "query": query or None,
             "remote": _remote(environ)[:64],
-            "headers": "".join(
-                f"{n}: {'***' if n.lower() in SECRET_HEADERS else v}\n" for n, v in _header_lines(environ)
-            ),
+            "headers": "".join(f"{n}: {'***' if n.lower() in SECRET_HEADERS else v}\n" for n, v in lines),
             "size": len(body),
             "body": None,
             "digest": None,
@@ -327,14 +329,12 @@ class App:
                 record = records[0]
                 result, answer = self._judge(provider_name, record)
                 tally = report.tallies.get(name)
-                digest = message_digest(record.origin)  # type: ignore[union-attr]
-                found = store.query("SELECT 1 FROM message WHERE digest = :d", {"d": digest})
+                # every record read is stored (quarantined ones too): its message holds the body
                 delivery.update(
                     result=result,
                     status=answer.status,
-                    digest=digest if found else None,
+                    digest=message_digest(record.origin),  # type: ignore[union-attr]
                     duplicate=bool(tally and tally.already_stored),
-                    body=None if found else body,
                 )
             store.execute(
                 "INSERT INTO delivery (received_at, provider, method, path, query, remote_addr, headers, "
@@ -660,11 +660,6 @@ def _read(stream: Any, length: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
-
-
-def _request_headers(environ: Environ) -> dict[str, str]:
-    """The request headers by lower-cased name."""
-    return {name.lower(): value for name, value in _header_lines(environ)}
 
 
 def _header_lines(environ: Environ) -> list[tuple[str, str]]:

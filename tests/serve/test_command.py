@@ -39,3 +39,57 @@ def test_the_client_address_comes_from_the_trusted_proxy_only(store, db_url, iso
     assert remote_of_a_forwarded_callback(db_url, isolated, CONFIG, store) == "127.0.0.1"
     trusting = CONFIG + "serve:\n  trusted_proxy: 127.0.0.1\n"
     assert remote_of_a_forwarded_callback(db_url, isolated, trusting, store) == "203.0.113.7"
+
+
+def test_any_wsgi_server_can_run_the_module_application(store, db_url, isolated, monkeypatch):
+    import io
+
+    from paycli import serve
+
+    (isolated / "serve.yaml").write_text(CONFIG)
+    monkeypatch.setenv("PAYCLI_CONFIG", str(isolated / "serve.yaml"))
+    monkeypatch.setenv("PAYCLI_DB", db_url)
+    monkeypatch.setattr(serve, "_default_app", None)
+    said: list[str] = []
+    body = nexi_callback(2)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/callbacks/nexi",
+        "CONTENT_TYPE": FORM,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    try:
+        answer = serve.application(environ, lambda status, headers: said.append(status))
+        assert said == ["200 OK"] and b"".join(answer) == b"OK\n"
+    finally:
+        assert serve._default_app is not None
+        serve._default_app.close()
+    assert store.query("SELECT COUNT(*) AS n FROM message")[0]["n"] == 1
+
+
+def test_mounted_under_a_prefix_it_routes_below_it_and_records_the_whole_path(store, db_url, isolated):
+    import io
+
+    from paycli import gateways
+    from paycli.serve import App
+    from tests.conftest import make_config
+
+    app = App(db_url, make_config(isolated, CONFIG), gateways.installed(), log=lambda line: None)
+    body = nexi_callback(3)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "/paycli",
+        "PATH_INFO": "/callbacks/nexi",
+        "CONTENT_TYPE": FORM,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    try:
+        said: list[str] = []
+        app(environ, lambda status, headers: said.append(status))
+        assert said == ["200 OK"]
+    finally:
+        app.close()
+    assert store.query("SELECT path FROM delivery")[0]["path"] == "/paycli/callbacks/nexi"

@@ -168,6 +168,12 @@ def test_posting_the_samples_gives_the_store_ingesting_them_gives(
                 )
                 deliveries = served.query("SELECT COUNT(*) AS n FROM delivery")[0]["n"]
                 assert deliveries == posted
+                # each delivery finds its message, or keeps the body no provider took
+                unlinked = served.query(
+                    "SELECT COUNT(*) AS n FROM delivery WHERE body IS NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM message WHERE message.digest = delivery.message_digest)"
+                )[0]["n"]
+                assert unlinked == 0
         finally:
             client.close()
             receiver.stop()
