@@ -145,6 +145,15 @@ class Ingest:
             self._flush()
         return self.report
 
+    def receive(self, source: Source) -> IngestReport:
+        """Read one source that arrived live (a callback ``paycli serve`` received) and apply it now.
+
+        Inside the caller's transaction when there is one, so that the receiver commits the message,
+        what it means and its delivery together, before it answers the gateway."""
+        self._ingest(source)
+        self._flush()
+        return self.report
+
     def _expand(self, item: str) -> Iterator[Path]:
         path = Path(item)
         if path.is_dir():
