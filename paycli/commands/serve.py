@@ -54,6 +54,7 @@ def serve(
         raise UsageError(f"--port: {port} is not a port number (0..65535)")
     if not 1 <= threads <= 256:
         raise UsageError(f"--threads: {threads} is not in 1..256")
+    timeout = int(settings["client_timeout_seconds"])  # type: ignore[call-overload]
     app = App(ws.database_url, ws.config, ws.provider_classes)
     if not app.callback_gateways:
         err("paycli: no gateway is configured under gateways: every /callbacks/ route answers 404")
@@ -72,7 +73,8 @@ def serve(
         threads=threads,
         ident="paycli",
         max_request_body_size=int(settings["max_body_bytes"]),  # type: ignore[call-overload]
-        channel_timeout=int(settings["client_timeout_seconds"]),  # type: ignore[call-overload]
+        channel_timeout=timeout,
+        cleanup_interval=max(1, min(30, timeout // 2)),  # how often silent clients are looked for
         **options,
     )
     gateways = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"

@@ -93,3 +93,30 @@ def test_mounted_under_a_prefix_it_routes_below_it_and_records_the_whole_path(st
     finally:
         app.close()
     assert store.query("SELECT path FROM delivery")[0]["path"] == "/paycli/callbacks/nexi"
+
+
+def test_a_silent_client_is_dropped_and_holds_no_thread(store, db_url, isolated):
+    import socket
+    import time
+
+    config_file = isolated / "serve.yaml"
+    config_file.write_text(CONFIG + "serve:\n  client_timeout_seconds: 2\n")
+    port = free_port()
+    server = spawn_serve(db_url, config_file, port, isolated / "serve.log", threads=1)
+    slow = socket.create_connection(("127.0.0.1", port))
+    try:
+        # a request that never ends (a slowloris), on a server with one thread
+        slow.sendall(b"POST /callbacks/nexi HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\nalias=")
+        client = Client(port)
+        try:
+            assert client.post("/callbacks/nexi", nexi_callback(4), {"Content-Type": FORM}).status == 200
+        finally:
+            client.close()
+        slow.settimeout(10)
+        started = time.monotonic()
+        assert slow.recv(100) == b""  # closed by the server
+        assert time.monotonic() - started < 8
+    finally:
+        slow.close()
+        stop_process(server)
+    assert store.query("SELECT COUNT(*) AS n FROM delivery")[0]["n"] == 1
