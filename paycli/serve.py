@@ -494,9 +494,9 @@ class _Job(Generic[T]):
 
 class _GroupCommit:
     """SQLite's writers take turns anyway (one write lock), and a commit that survives a power cut
-    costs an fsync: one writer thread applies what the request threads hand it, as many callbacks a
-    transaction as are waiting (each in a savepoint of its own), so that one fsync acknowledges them
-    all. A callback that fails on its own (a bug) is rolled back alone; a store failure fails the batch
+    costs an fsync: one writer thread applies what the request threads hand it, in one transaction
+    the callbacks that were waiting and those that arrive while it applies them (each in a savepoint
+    of its own), so that one fsync acknowledges them all. A callback that fails on its own (a bug) is rolled back alone; a store failure fails the batch
     (503 to each: the gateways retry)."""
 
     MAX_BATCH = 64
@@ -522,27 +522,23 @@ class _GroupCommit:
         self.thread.join(timeout=10)
 
     def _loop(self) -> None:
-        while True:
+        stopping = False
+        while not stopping:
             first = self.jobs.get()
             if first is None:
-                self.app._forget_store()
-                return
-            batch = [first]
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    job = self.jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    self.jobs.put(None)  # stop after this batch
-                    break
-                batch.append(job)
-            self._apply(batch)
+                break
+            stopping = self._apply(first)
+        self.app._forget_store()
 
-    def _apply(self, batch: list[_Job[Any]]) -> None:
+    def _apply(self, first: _Job[Any]) -> bool:
+        """Apply ``first`` and the jobs that arrive meanwhile in one transaction; True when a stop came."""
+        batch = [first]
+        stopping = False
         try:
             with self.app._writing() as store, store.transaction():
-                for job in batch:
+                index = 0
+                while index < len(batch):
+                    job = batch[index]
                     store.execute("SAVEPOINT job")
                     try:
                         job.result = job.apply(store)
@@ -552,12 +548,24 @@ class _GroupCommit:
                         store.execute("ROLLBACK TO job")
                         job.error = exc
                     store.execute("RELEASE job")
+                    index += 1
+                    # what arrived while this one was applied joins the same commit
+                    if index == len(batch) and len(batch) < self.MAX_BATCH and not stopping:
+                        try:
+                            waiting = self.jobs.get_nowait()
+                        except queue.Empty:
+                            break
+                        if waiting is None:
+                            stopping = True  # close(): this batch is the last
+                        else:
+                            batch.append(waiting)
         except BaseException as exc:  # nothing of the batch committed
             for job in batch:
                 job.result, job.error = None, exc
         finally:
             for job in batch:
                 job.done.set()
+        return stopping
 
 
 class _Writing:
