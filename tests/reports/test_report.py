@@ -320,3 +320,17 @@ def test_relative_paths_of_the_configuration_are_taken_from_its_folder(shop, iso
     assert result.code == 0, result
     assert (isolated / "reports" / "paycli-report-2026-11-26.html").exists()
     assert not (elsewhere / "reports").exists()
+
+
+def test_a_second_run_told_to_wait_goes_on_when_the_first_finishes(shop, isolated):
+    import threading
+
+    lock = isolated / "report.lock"
+    config = (isolated / "paycli.yaml").read_text().replace("report:\n", f"report:\n  lock_file: {lock}\n")
+    (isolated / "paycli.yaml").write_text(config)
+    held = open(lock, "w")  # noqa: SIM115 (closed by the timer, as a first run would finish)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    threading.Timer(0.5, held.close).start()
+    result = report(shop, "--date", DAY, "--out", str(isolated) + "/", "--wait", "10")
+    assert result.code == 0, result
+    assert (isolated / "paycli-report-2026-11-26.html").exists()
