@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -220,6 +221,8 @@ def _bytecode_cache() -> Any:
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
+        return None
+    if not os.access(folder, os.W_OK | os.X_OK):  # a read-only home: compile every time, say nothing
         return None
     return FileSystemBytecodeCache(str(folder))
 
