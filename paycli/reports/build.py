@@ -81,7 +81,6 @@ class Report:
     # (about 1 KB a row), instead of being queried again
     keep_rows: bool = False
     _kept: dict[str, list[RequestRow]] = field(default_factory=dict)
-    memo: dict[str, Any] = field(default_factory=dict)  # what the renderers remember (render.py)
 
     # -- summaries ---------------------------------------------------------------------------------
 

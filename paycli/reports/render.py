@@ -85,59 +85,43 @@ def age_text(age: timedelta | None) -> str:
     return f"{minutes}m"
 
 
-# The HTML and the CSV of one run show the same times and amounts: both formatters remember what they
-# wrote (in a dict the report carries, emptied past _MEMO entries), so the second format looks them up.
-_MEMO = 400_000
-
-
 def _local(report: Report) -> Callable[[datetime | None], str]:
     """An aware time as the wall clock of the report's zone shows it, to the minute: ``2026-11-26 10:15``."""
     tz = report.tz
-    memo: dict[datetime, str] = report.memo.setdefault("local", {})
 
     def local(value: datetime | None) -> str:
         if value is None:
             return ""
-        text = memo.get(value)
-        if text is None:
-            if len(memo) > _MEMO:
-                memo.clear()
-            text = memo[value] = value.astimezone(tz).isoformat(sep=" ", timespec="minutes")[:16]
-        return text
+        return value.astimezone(tz).isoformat(sep=" ", timespec="minutes")[:16]
 
     return local
 
 
 def _money(
-    report: Report, decimal_mark: str, wrap: Callable[[str], str]
+    decimal_mark: str, wrap: Callable[[str], str] | None = None
 ) -> Callable[[int | None, str | None], str]:
     """Minor units as a major-unit decimal, exactly as ``money.format_amount`` writes it (integers only),
     with the currency's exponent looked up once: a report formats hundreds of thousands of amounts."""
     exponents: dict[str, int] = {}
-    memo: dict[tuple[int, str], str] = report.memo.setdefault(f"money{decimal_mark}", {})
 
     def money(minor: int | None, currency: str | None) -> str:
         if minor is None or currency is None:
             return ""
-        text = memo.get((minor, currency))
-        if text is not None:
-            return wrap(text)
         places = exponents.get(currency)
         if places is None:
             try:
                 places = exponents[currency] = len(format_amount(1, currency).partition(".")[2])
             except (KeyError, ValueError):  # a currency the store should never hold: the minor units
-                return wrap(str(minor))
-        number = int(minor)
+                places = exponents[currency] = 0
         if places == 0:
-            text = str(number)
+            text = str(minor)
+        elif minor >= 0:
+            whole, rest = divmod(minor, 10**places)
+            text = f"{whole}{decimal_mark}{rest:0{places}d}"
         else:
-            whole, rest = divmod(abs(number), 10**places)
-            text = f"{'-' if number < 0 else ''}{whole}{decimal_mark}{rest:0{places}d}"
-        if len(memo) > _MEMO:
-            memo.clear()
-        memo[(minor, currency)] = text
-        return wrap(text)
+            whole, rest = divmod(-minor, 10**places)
+            text = f"-{whole}{decimal_mark}{rest:0{places}d}"
+        return text if wrap is None else wrap(text)
 
     return money
 
@@ -402,7 +386,7 @@ def render_html(report: Report, out: IO[str], *, template_dir: Path | None = Non
         lstrip_blocks=True,
         bytecode_cache=_bytecode_cache(),
     )
-    money, local = _money(report, ".", str), _local(report)
+    money, local = _money("."), _local(report)
     env.filters["money"] = money
     env.filters["local"] = local
     env.filters["age"] = age_text
@@ -445,10 +429,12 @@ def render_csv(
         newline_sequence="\r\n",
         bytecode_cache=_bytecode_cache(),
     )
-    money, local = _money(report, spec.decimal_mark, Figure), _local(report)
+    money, local = _money(spec.decimal_mark, Figure), _local(report)
     env.globals["row"] = row
     env.globals["columns"] = CSV_COLUMNS
-    env.globals.update(_csv_sections(writer_for, local, money))
+    env.globals.update(
+        _csv_sections(writer_for, local, _money(spec.decimal_mark))
+    )  # cells of its own: no Figure
     env.filters["money"] = money
     env.filters["local"] = local
     env.filters["age"] = age_text
