@@ -280,7 +280,7 @@ class App:
             return _text(413, f"a notification is at most {self.max_body} bytes"), "too large"
         query = str(environ.get("QUERY_STRING", ""))
         lines = _header_lines(environ)
-        headers = {name.lower(): value for name, value in lines}
+        headers = {n.lower(): v for n, v in lines}
         kept = [(n, headers[n.lower()]) for n in KEPT_HEADERS if n.lower() in headers]
         postback: str | None = None
         if provider_name == "paypal" and method == "POST" and self.settings["paypal_postback"]:
@@ -383,7 +383,7 @@ class App:
 
     def _paypal_postback(self, body: bytes) -> str:
         """PayPal's answer to the IPN postback: VERIFIED, INVALID, or what went wrong (kept as is)."""
-        sandbox = b"test_ipn=1" in body.split(b"&") or body.startswith(b"test_ipn=1&")
+        sandbox = b"test_ipn=1" in body.split(b"&")
         url = str(self.settings["paypal_sandbox_postback_url" if sandbox else "paypal_postback_url"])
         request = urllib.request.Request(
             url,

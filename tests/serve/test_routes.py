@@ -487,3 +487,15 @@ def test_receive_is_the_ingest_code_path(store, config):
     source = Source("live", None, body, received_at=datetime.now(UTC))
     report = Ingest(store, cfg, gateways.instances(cfg, gateways.installed()), gateway="nexi").receive(source)
     assert report.tallies["nexi"].responses_new == 1
+
+
+def test_a_sandbox_ipn_is_posted_back_to_the_sandbox(receiver, store, paypal):
+    sandbox_body, _ = sample("paypal/forged/03-sandbox.txt")
+    sandbox = FakePayPal({sandbox_body: "VERIFIED"})
+    try:
+        r = receiver(paypal_config(paypal.url, f"  paypal_sandbox_postback_url: {sandbox.url}\n"))
+        assert r.post("/callbacks/paypal", sandbox_body).status == 400  # accept_sandbox is off
+        assert sandbox.received == [b"cmd=_notify-validate&" + sandbox_body] and paypal.received == []
+    finally:
+        sandbox.close()
+    assert rows(store, "SELECT postback FROM delivery") == [{"postback": "VERIFIED"}]
