@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from paycli import gateways
-from paycli.config import load_config
+from paycli.config import Config, load_config
 from paycli.gateways.base import Provider
 from paycli.ingest import Ingest
 from paycli.queries import show_request
@@ -56,7 +56,8 @@ def provider_classes() -> dict[str, type[Provider]]:
     return classes
 
 
-def run(folder: Path, store: Store) -> dict[str, Any]:
+def scenario_providers(folder: Path) -> tuple[Config, dict[str, Provider]]:
+    """The configuration of a scenario folder (its paycli.yaml, or the defaults) and its providers."""
     classes = provider_classes()
     config_file = folder / "paycli.yaml"
     config = load_config(
@@ -64,11 +65,16 @@ def run(folder: Path, store: Store) -> dict[str, Any]:
         gateways.settings_specs(classes),
         requests_spec=classes["requests"].settings,
     )
+    return config, gateways.instances(config, classes)
+
+
+def run(folder: Path, store: Store) -> dict[str, Any]:
+    config, providers = scenario_providers(folder)
     said: list[str] = []
     inputs = sorted(
         str(p) for p in folder.iterdir() if p.name not in NOT_INPUTS and not p.name.endswith(".headers")
     )
-    Ingest(store, config, gateways.instances(config, classes), say=said.append).run(inputs)
+    Ingest(store, config, providers, say=said.append).run(inputs)
     result: dict[str, Any] = {"requests": {}, "quarantined": [], "orphans": []}
     for row in store.query("SELECT txn_id FROM payment_request ORDER BY txn_id"):
         shown = show_request(store, row["txn_id"], config.timezone)

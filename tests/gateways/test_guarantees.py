@@ -15,12 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paycli import gateways
-from paycli.config import load_config
 from paycli.ingest import Ingest
 from paycli.store import Store
 from tests.conftest import REQUEST_HEADER, snapshot
-from tests.gateways.test_golden import NOT_INPUTS, SCENARIOS, provider_classes
+from tests.gateways.test_golden import NOT_INPUTS, SCENARIOS, scenario_providers
 
 TABLES = ("settlement", "message", "response", "resolution", "payment_request")
 # scenarios whose outcome could depend on the order of their inputs: several inputs
@@ -34,14 +32,7 @@ def inputs_of(folder: Path) -> list[Path]:
 def ingest_in(store: Store, folder: Path, order: list[Path]) -> dict[str, object]:
     for table in TABLES:
         store.execute(f"DELETE FROM {table}")
-    classes = provider_classes()
-    config_file = folder / "paycli.yaml"
-    config = load_config(
-        config_file if config_file.exists() else None,
-        gateways.settings_specs(classes),
-        requests_spec=classes["requests"].settings,
-    )
-    providers = gateways.instances(config, classes)
+    config, providers = scenario_providers(folder)
     for path in order:  # one run per input: each its own transactions, as files arriving over a day
         Ingest(store, config, providers).run([str(path)])
     outcomes = {

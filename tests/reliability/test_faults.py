@@ -8,7 +8,6 @@ request file, a bank's CSV export read through a ``csv`` provider, and a folder 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import shutil
@@ -25,6 +24,7 @@ import pytest
 from paycli.models import Base
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES, REQUEST_HEADER, snapshot
+from tests.gateways.test_guarantees import nexi_callback
 
 ROOT = Path(__file__).resolve().parents[2]
 NEXI_KEY = "K7QX2M9PLR4TB8WZ6NDA3HVC1YJ5EUSG"  # made up: signs the synthetic callbacks only
@@ -51,20 +51,6 @@ class Workload:
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
 
 
-def nexi_callback(txn: str, esito: str) -> bytes:
-    fields = {
-        "codTrans": txn,
-        "esito": esito,
-        "importo": "1990",
-        "divisa": "EUR",
-        "data": "20261126",
-        "orario": "101500",
-        "codAut": "A1" if esito == "OK" else "",
-    }
-    mac = hashlib.sha1(("".join(f"{k}={v}" for k, v in fields.items()) + NEXI_KEY).encode()).hexdigest()
-    return "&".join(f"{k}={v}" for k, v in {**fields, "mac": mac}.items()).encode()
-
-
 def write_workload(folder: Path, payments: int = 900, batch_size: int = 40) -> Workload:
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
@@ -83,7 +69,7 @@ def write_workload(folder: Path, payments: int = 900, batch_size: int = 40) -> W
             messages += 1
         else:
             requests.append(f"N{i},ON{i},order,2026-11-26T10:15:00+01:00,Cliente {i},,19.90,EUR,nexi")
-            body = nexi_callback(f"N{i}", rng.choice(["OK", "OK", "KO"]))
+            body = nexi_callback(f"N{i}", rng.choice(["OK", "OK", "KO"]), NEXI_KEY)
             (callbacks / f"{i:05d}.txt").write_bytes(body)
             messages += 1
             if i % 5 == 0:  # delivered again with other bytes: the same response, two deliveries

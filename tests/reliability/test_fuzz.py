@@ -23,8 +23,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paycli import gateways
-from paycli.config import load_config
 from paycli.gateways.base import (
     InfoRecord,
     Notice,
@@ -36,7 +34,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from tests.gateways.test_golden import NOT_INPUTS, SAMPLES, provider_classes
+from tests.gateways.test_golden import NOT_INPUTS, SAMPLES, scenario_providers
 
 EXAMPLES = int(os.environ.get("PAYCLI_FUZZ_EXAMPLES", "300"))
 HANG_SECONDS = 10  # one input, a few KiB: anything near this is a hang
@@ -74,14 +72,7 @@ TOKENS = (
 
 @cache
 def providers_for(folder: Path) -> dict[str, Provider]:
-    classes = provider_classes()
-    config_file = folder / "paycli.yaml"
-    config = load_config(
-        config_file if config_file.exists() else None,
-        gateways.settings_specs(classes),
-        requests_spec=classes["requests"].settings,
-    )
-    return gateways.instances(config, classes)
+    return scenario_providers(folder)[1]
 
 
 def samples_of(provider: str) -> list[tuple[Path, str, bytes, str | None]]:
