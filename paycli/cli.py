@@ -16,6 +16,8 @@ import typer
 
 from paycli import __version__
 from paycli.commands import db, gateways, ingest, listing, maintenance, messages, order, resolve, show
+from paycli.commands import report as report_command
+from paycli.commands import serve as serve_command
 from paycli.errors import PaycliError
 from paycli.workspace import Workspace
 
@@ -108,7 +110,18 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-for module in (ingest, listing, show, order, resolve, messages, maintenance, gateways):
+for module in (
+    ingest,
+    listing,
+    show,
+    order,
+    resolve,
+    messages,
+    maintenance,
+    gateways,
+    report_command,
+    serve_command,
+):
     for name, function in module.COMMANDS.items():
         app.command(name)(guarded(function))
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 from types import MappingProxyType
@@ -44,7 +44,18 @@ DB_ENV = "PAYCLI_DB"
 # A module constant rather than a literal inside find_config_file so that tests can point it elsewhere.
 SYSTEM_CONFIG_FILE = Path("/etc/paycli/config.yaml")
 
-_TOP_KEYS = ("database", "timezone", "policy", "operator", "batch_size", "requests", "gateways")
+_TOP_KEYS = (
+    "database",
+    "timezone",
+    "policy",
+    "operator",
+    "batch_size",
+    "requests",
+    "gateways",
+    "report",
+    "smtp",
+    "serve",
+)
 _GATEWAY_KEYS = ("provider", "require_verified")
 # `${NAME}` is replaced from the environment; `$${NAME}` is the escape for a literal `${NAME}`.
 _VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -147,6 +158,11 @@ class Config:
     batch_size: int
     requests: Mapping[str, object]
     gateways: Mapping[str, GatewayConfig]
+    # ``paycli report`` (paycli/reports): its defaults, and the SMTP server that mails it (None: no mail)
+    report: Mapping[str, object] = field(default_factory=lambda: MappingProxyType(_report_defaults()))
+    smtp: Mapping[str, object] | None = None
+    # ``paycli serve`` (paycli/serve.py), the callback receiver: SERVE_SETTINGS with their defaults
+    serve: Mapping[str, object] = field(default_factory=lambda: MappingProxyType(_serve_defaults()))
 
 
 ProviderSpecs = Mapping[str, Mapping[str, Setting]]
@@ -203,6 +219,154 @@ def _config_home(environ: Mapping[str, str], *, default_env: bool) -> Path | Non
 
 
 # --------------------------------------------------------------------------------------------------
+# The report and its mail (paycli/reports; config.example.yaml documents each key)
+
+REPORT_FORMATS = ("html", "csv")
+CSV_DIALECTS = ("standard", "excel-it")
+_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
+
+
+def _check_formats(value: list[object]) -> list[str]:
+    if not value:
+        raise SettingProblem("", "give at least one of html, csv")
+    formats: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or item.strip().lower() not in REPORT_FORMATS:
+            raise SettingProblem("", f"item {index + 1}: expected html or csv, got {_show(item)}")
+        if item.strip().lower() not in formats:
+            formats.append(item.strip().lower())
+    return formats
+
+
+def _check_nonnegative(value: int) -> int:
+    if value < 0:
+        raise SettingProblem("", f"must be 0 or more, got {value}")
+    return value
+
+
+def _check_port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise SettingProblem("", f"must be a port number 1..65535, got {value}")
+    return value
+
+
+def _check_timeout(value: int) -> int:
+    if not 1 <= value <= 600:
+        raise SettingProblem("", f"must be 1..600 seconds, got {value}")
+    return value
+
+
+def _check_address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value.strip()):
+        raise SettingProblem("", f"{_show(value)} is not an e-mail address")
+    return value.strip()
+
+
+def _check_addresses(value: list[object]) -> list[str]:
+    if not value:
+        raise SettingProblem("", "give at least one address")
+    result = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not _ADDRESS.fullmatch(item.strip()):
+            raise SettingProblem("", f"item {index + 1}: {_show(item)} is not an e-mail address")
+        result.append(item.strip())
+    return result
+
+
+def _report_defaults() -> dict[str, object]:
+    return {name: _copy(setting.default) for name, setting in REPORT_SETTINGS.items()}
+
+
+REPORT_SETTINGS: Mapping[str, Setting] = MappingProxyType(
+    {
+        "formats": Setting(list, ["html", "csv"], help="html, csv or both", check=_check_formats),
+        "out": Setting(str, None, help="the folder (or file) reports are written to; default: ."),
+        "csv_dialect": Setting(str, "standard", choices=CSV_DIALECTS),
+        "templates": Setting(str, None, help="a folder of templates overriding the built-in ones"),
+        "title": Setting(str, None, help="the shop's name at the top of the report"),
+        "lock_file": Setting(str, None, help="default: report.lock in the user's data folder"),
+        "lock_wait": Setting(
+            int, 0, help="seconds to wait for another report to finish", check=_check_nonnegative
+        ),
+        "email": Setting(bool, False, help="mail every report through smtp:"),
+    }
+)
+SMTP_SETTINGS: Mapping[str, Setting] = MappingProxyType(
+    {
+        "host": Setting(str, required=True),
+        "port": Setting(int, None, help="default: 465 with ssl, else 587", check=_check_port),
+        "security": Setting(str, "starttls", choices=("starttls", "ssl", "none")),
+        "username": Setting(str, None),
+        "password": Setting(Secret, None),
+        "from": Setting(str, required=True, check=_check_address),
+        "to": Setting(list, required=True, check=_check_addresses),
+        "subject": Setting(str, "paycli report {period}"),
+        "timeout": Setting(int, 30, help="seconds", check=_check_timeout),
+    }
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# The callback receiver (paycli serve; config.example.yaml documents each key)
+
+PAYPAL_POSTBACK_URL = "https://ipnpb.paypal.com/cgi-bin/webscr"
+PAYPAL_SANDBOX_POSTBACK_URL = "https://ipnpb.sandbox.paypal.com/cgi-bin/webscr"
+
+
+def _between(low: int, high: int, unit: str = "") -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise SettingProblem("", f"must be {low}..{high}{unit}, got {value}")
+        return value
+
+    return check
+
+
+def _check_url(value: str) -> str:
+    text = value.strip()
+    if not re.fullmatch(r"https?://[^\s/]+\S*", text):
+        raise SettingProblem("", f"{_show(value)} is not an http:// or https:// URL")
+    return text
+
+
+def _check_ip(value: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise SettingProblem("", f"{_show(value)} is not an IP address") from None
+
+
+def _serve_defaults() -> dict[str, object]:
+    return {name: _copy(setting.default) for name, setting in SERVE_SETTINGS.items()}
+
+
+SERVE_SETTINGS: Mapping[str, Setting] = MappingProxyType(
+    {
+        "host": Setting(str, "127.0.0.1", help="the address to listen on"),
+        "port": Setting(int, 8080, check=_between(1, 65535)),
+        "threads": Setting(int, 8, help="requests handled at once", check=_between(1, 256)),
+        "token": Setting(Secret, None, help="the bearer token of POST /requests; unset: the route is off"),
+        "max_body_bytes": Setting(int, 1024 * 1024, check=_between(1024, 64 * 1024 * 1024, " bytes")),
+        "client_timeout_seconds": Setting(
+            int, 30, help="a silent client is dropped", check=_between(1, 3600, " s")
+        ),
+        "store_timeout_seconds": Setting(
+            int, 5, help="wait for the store's write lock; past it: 503", check=_between(1, 600, " s")
+        ),
+        "trusted_proxy": Setting(
+            str, None, help="the proxy whose X-Forwarded-For is believed", check=_check_ip
+        ),
+        "paypal_postback": Setting(bool, True, help="verify each IPN with PayPal at receive time"),
+        "paypal_postback_url": Setting(str, PAYPAL_POSTBACK_URL, check=_check_url),
+        "paypal_sandbox_postback_url": Setting(str, PAYPAL_SANDBOX_POSTBACK_URL, check=_check_url),
+        "paypal_postback_timeout_seconds": Setting(int, 10, check=_between(1, 120, " s")),
+    }
+)
+
+
+# --------------------------------------------------------------------------------------------------
 # Loading
 
 
@@ -235,6 +399,17 @@ def load_config(
         reader.mapping(data.get("requests"), "requests"), requests_spec or {}, "requests"
     )
     gateways = reader.gateways(data.get("gateways"), providers)
+    report = reader.settings(reader.mapping(data.get("report"), "report"), REPORT_SETTINGS, "report")
+    smtp = None
+    if data.get("smtp") is not None:
+        smtp = reader.settings(reader.mapping(data.get("smtp"), "smtp"), SMTP_SETTINGS, "smtp")
+        if smtp["password"] is not None and smtp["username"] is None:
+            raise reader.error("smtp.password", "a password needs a username (smtp.username)")
+        if smtp["port"] is None:
+            smtp["port"] = 465 if smtp["security"] == "ssl" else 587
+    if report["email"] and smtp is None:
+        raise reader.error("report.email", "true needs an smtp: section to send through")
+    serve = reader.settings(reader.mapping(data.get("serve"), "serve"), SERVE_SETTINGS, "serve")
     return Config(
         path=path,
         database=database,
@@ -245,6 +420,9 @@ def load_config(
         batch_size=batch_size,
         requests=MappingProxyType(requests),
         gateways=MappingProxyType(gateways),
+        report=MappingProxyType(report),
+        smtp=None if smtp is None else MappingProxyType(smtp),
+        serve=MappingProxyType(serve),
     )
 
 
