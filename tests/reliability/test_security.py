@@ -126,6 +126,7 @@ def test_no_command_prints_a_secret_whatever_happens(cli, secret_config, tmp_pat
         write(folder, f"{gateway}-forged.txt", build(txn, True, "wrong key"))
         write(folder, f"{gateway}-genuine.txt", build(txn, True, None))
     (folder / "broken.txt").write_bytes(b"\x00\x01 not a callback")
+    (tmp_path / "reports").mkdir()
     runs = [
         cli("ingest", str(folder)),
         cli("--debug", "ingest", str(folder)),
@@ -141,7 +142,16 @@ def test_no_command_prints_a_secret_whatever_happens(cli, secret_config, tmp_pat
         cli("recompute"),
         cli("db", "status"),
         cli("show", "NO-SUCH-TXN"),
+        cli("report", "--date", "2026-11-26", "--format", "html", "--out", "-"),
+        cli("report", "--date", "2026-11-26", "--format", "csv", "--out", "-"),
+        cli("--debug", "report", "--date", "2026-11-26", "--out", str(tmp_path / "reports")),
+        cli("report", "--date", "not-a-day"),
     ]
+    assert txn in runs[-4].stdout, "the report shows the request: the check above read a real report"
+    written_files = list((tmp_path / "reports").iterdir())
+    assert len(written_files) == 2, written_files  # the HTML and the CSV file
+    for written in written_files:
+        assert not leaks(written.read_text("utf-8-sig")), written
     for run in runs:
         assert not leaks(run.stdout + run.stderr), run
 
