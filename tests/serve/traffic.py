@@ -4,6 +4,7 @@ requests, and clients that send them over keep-alive connections, timing each an
 from __future__ import annotations
 
 import hashlib
+import http.client
 import random
 import threading
 import time
@@ -107,7 +108,7 @@ def send_all(
                 started = time.perf_counter()
                 try:
                     status = client.post(path, bodies[n], {"Content-Type": FORM}).status
-                except OSError:
+                except (OSError, http.client.HTTPException):  # killed mid-answer: no acknowledgement
                     mine.append((n, 0, 0.0))
                     break
                 mine.append((n, status, (time.perf_counter() - started) * 1000))
