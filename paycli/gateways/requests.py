@@ -93,6 +93,8 @@ class RequestFileProvider(Provider):
             header_row = next(reader)
         except StopIteration:
             return
+        except csv.Error as exc:  # a stray carriage return or NUL in the header line
+            raise SourceError(f"the header line is not readable CSV ({exc})") from None
         header = [h.strip().lower() for h in header_row]
         context = lines.consumed_text()
         lines.take_raw()

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paycli import gateways
 from paycli.gateways.base import (
     InfoRecord,
     Notice,
@@ -36,6 +37,7 @@ from paycli.gateways.base import (
 )
 from tests.gateways.test_golden import NOT_INPUTS, SAMPLES, scenario_providers
 
+DEMO = Path(__file__).resolve().parents[2] / "demo" / "data"
 EXAMPLES = int(os.environ.get("PAYCLI_FUZZ_EXAMPLES", "300"))
 HANG_SECONDS = 10  # one input, a few KiB: anything near this is a hang
 TOKENS = (
@@ -76,24 +78,34 @@ def providers_for(folder: Path) -> dict[str, Provider]:
 
 
 def samples_of(provider: str) -> list[tuple[Path, str, bytes, str | None]]:
-    """(scenario folder, the provider instance reading it, its bytes, its sidecar headers)."""
+    """(scenario folder, the provider instance reading it, its bytes, its sidecar headers).
+
+    The gateways' samples are their scenarios' messages; the shop's request files (provider
+    ``requests``) are every scenario's ``requests.csv`` and the demo's CSV and JSON lines files."""
     out = []
-    for folder in sorted(p for p in (SAMPLES / provider).iterdir() if p.is_dir()):
+    if provider == "requests":
+        folders = sorted(p for p in SAMPLES.glob("*/*") if p.is_dir())
+        files = [f / "requests.csv" for f in folders] + [DEMO / "requests.csv", DEMO / "deposits.jsonl"]
+    else:
+        folders = sorted(p for p in (SAMPLES / provider).iterdir() if p.is_dir())
+        files = [f for folder in folders for f in sorted(folder.iterdir()) if f.name != "requests.csv"]
+    for path in files:
+        if not path.is_file() or path.name in NOT_INPUTS or path.name.endswith(".headers"):
+            continue
+        folder = path.parent if path.parent.parent.parent == SAMPLES else SAMPLES / "csv" / "approved"
         instances = providers_for(folder)
-        for path in sorted(folder.iterdir()):
-            if path.name in NOT_INPUTS or path.name.endswith(".headers") or path.name == "requests.csv":
-                continue
-            sidecar = path.with_name(path.name + ".headers")
-            headers = sidecar.read_text("utf-8") if sidecar.exists() else None
-            source = Source.from_path(path)
-            source.headers = headers
-            claims = [name for name, p in instances.items() if p.identify(source)]
-            if len(claims) == 1:
-                out.append((folder, claims[0], path.read_bytes(), headers))
+        sidecar = path.with_name(path.name + ".headers")
+        headers = sidecar.read_text("utf-8") if sidecar.exists() else None
+        source = Source.from_path(path)
+        source.headers = headers
+        claims = [name for name, p in instances.items() if p.identify(source)]
+        if len(claims) == 1 and (provider != "requests" or claims == ["requests"]):
+            out.append((folder, claims[0], path.read_bytes(), headers))
     return out
 
 
-PROVIDERS = sorted(p.name for p in SAMPLES.iterdir() if p.is_dir())
+# every provider the package registers, and the csv provider as the samples configure it
+PROVIDERS = sorted({p.name for p in SAMPLES.iterdir() if p.is_dir()} | set(gateways.installed()))
 
 
 @st.composite
