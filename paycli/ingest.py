@@ -43,6 +43,12 @@ from paycli.money import format_amount
 from paycli.store import Store
 
 SIDECAR_SUFFIX = ".headers"
+# PostgreSQL: receivers (paycli serve) apply callbacks side by side, each locking what it touches; a
+# batch of an ingest touches thousands of keys, too many to lock one by one, so it takes this lock
+# alone while receivers share it. A request file and its first callback arriving at the same instant
+# then never miss each other (the callback stored as an orphan of a request it could not see yet).
+# (SQLite needs none: BEGIN IMMEDIATE lets one writer in at a time.)
+WRITER_LOCK = 727911
 REQUEST_FIELDS = (
     "order_id",
     "kind",
@@ -118,6 +124,7 @@ class Ingest:
         self.say: Say = say or (lambda message: None)
         self.progress = progress
         self.report = IngestReport(dry_run=dry_run)
+        self.live = False  # a receiver's callback (receive): shares the writer lock
         self._pending: list[tuple[Provider, Source, list[Record]]] = []
         self._pending_count = 0
         self._to_archive: list[tuple[Path, Path | None]] = []
@@ -150,6 +157,7 @@ class Ingest:
 
         Inside the caller's transaction when there is one, so that the receiver commits the message,
         what it means and its delivery together, before it answers the gateway."""
+        self.live = True
         self._ingest(source)
         self._flush()
         return self.report
@@ -274,6 +282,7 @@ class Ingest:
         if isinstance(record, QuarantinedRecord):
             tally.quarantined += 1
             with self.store.transaction():
+                self._lock_writers()
                 self.store.execute(
                     "UPDATE message SET error = :e WHERE id = :id", {"e": record.reason, "id": row["id"]}
                 )
@@ -282,6 +291,7 @@ class Ingest:
         arrived = from_db(row["received_at"])
         source = Source(name=row["source"], path=None, head=b"")
         with self.store.transaction():
+            self._lock_writers()
             self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
             if isinstance(record, RequestRecord):
                 touched = self._requests(provider, source, [record], tally, arrived)
@@ -317,6 +327,7 @@ class Ingest:
         if groups:
             now = datetime.now(UTC)
             with self.store.transaction():
+                self._lock_writers()
                 touched: set[int] = set()
                 for provider, source, records in groups:
                     tally = self.report.tallies[provider.instance]
@@ -337,6 +348,12 @@ class Ingest:
         for path, sidecar in self._to_archive:
             self._archive(path, sidecar)
         self._to_archive = []
+
+    def _lock_writers(self) -> None:
+        # a dry run commits nothing, so it can make nobody miss anything: it leaves receivers alone
+        if self.store.backend == "postgresql" and not self.report.dry_run:
+            take = "pg_advisory_xact_lock_shared" if self.live else "pg_advisory_xact_lock"
+            self.store.execute(f"SELECT {take}({WRITER_LOCK})")
 
     def _requests(
         self, provider: Provider, source: Source, records: list[RequestRecord], tally: Tally, now: datetime

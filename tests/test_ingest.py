@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from paycli import gateways
 from paycli.config import Config
+from paycli.gateways.base import Source
 from paycli.gateways.requests import RequestFileProvider
 from paycli.ingest import Ingest
 from paycli.store import Store
@@ -125,6 +128,22 @@ def test_a_windows_1252_file_keeps_its_accented_names_and_says_so(store, config,
     run = ingest(store, config, path)
     assert request(store, "T1")["customer"] == "Niccolò Fabbri & C. – Società"
     assert any("line 2 not UTF-8; read as Windows-1252" in s for s in run.said)
+
+
+def test_a_header_line_with_a_stray_carriage_return_refuses_the_file_and_the_rest_goes_on(
+    store, config, tmp_path
+):
+    # found by tests/reliability/test_fuzz.py: csv.Error escaped as a crash
+    path = tmp_path / "broken.csv"
+    path.write_bytes(
+        b"txn_id,order_id,kind,created_at,cust\romer,email,amount,currency,gateway\n" + ROW.encode()
+    )
+    good = request_csv(tmp_path, [ROW], name="good.csv")
+    run = ingest(store, config, path, good, gateway="requests")
+    assert [(name, reason.split(" (")[0]) for name, reason in run.report.refused] == [
+        (str(path), "the header line is not readable CSV")
+    ]
+    assert request(store, "T1")["customer"] == "Rossi Mario S.r.l."
 
 
 def test_a_missing_required_column_refuses_the_file_and_names_the_column(store, config, tmp_path):
@@ -280,25 +299,31 @@ def test_redeliveries_are_one_response_delivered_several_times(store, config, tm
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
-def test_a_response_another_writer_stores_at_the_same_instant_gets_both_deliveries(
+def test_a_response_another_receiver_stores_at_the_same_instant_gets_both_deliveries(
     store, config, tmp_path, db_url
 ):
     ingest(store, config, request_csv(tmp_path, [ROW]))
-    theirs = write_messages(tmp_path, message("T1", "k1", "approved", resend="true"), name="theirs.jsonl")
     real_query = store.query
     raced = []
+
+    def receive(into: Store, line: str) -> Ingest:
+        run = Ingest(into, config, providers(config), gateway="fake")  # type: ignore[arg-type]
+        with into.transaction():
+            run.receive(Source.from_stream("http POST /callbacks/fake", io.BytesIO(line.encode())))
+        return run
 
     def query(sql, params=()):
         rows = real_query(sql, params)
         if sql.startswith("SELECT id, identity FROM response") and not raced:
-            # between our look-up and our insert, a receiver commits the same response
+            # between our look-up and our insert, another receiver commits the same response
+            # (receivers share the writer lock; paycli serve's own locks are not taken here)
             with Store.open(db_url) as other:
-                ingest(other, config, theirs)
+                receive(other, message("T1", "k1", "approved", resend="true"))
             raced.append(True)
         return rows
 
     store.query = query  # type: ignore[method-assign]
-    run = ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved")))
+    run = receive(store, message("T1", "k1", "approved"))
     store.query = real_query  # type: ignore[method-assign]
 
     assert raced and run.report.tallies["fake"].responses_new == 0
@@ -306,6 +331,44 @@ def test_a_response_another_writer_stores_at_the_same_instant_gets_both_deliveri
     messages = store.query("SELECT response_id FROM message WHERE state = 'response'")
     assert len(messages) == 2 and len({m["response_id"] for m in messages}) == 1
     assert request(store, "T1")["outcome"] == "POSITIVO"
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
+def test_a_callback_received_while_its_request_file_is_being_ingested_links_to_it(
+    store, config, tmp_path, db_url
+):
+    real_query = store.query
+    received: list[Ingest] = []
+
+    def receive() -> None:
+        with Store.open(db_url) as other, other.transaction():
+            run = Ingest(other, config, providers(config), gateway="fake")  # type: ignore[arg-type]
+            run.receive(
+                Source.from_stream(
+                    "http POST /callbacks/fake", io.BytesIO(message("T1", "k1", "approved").encode())
+                )
+            )
+            received.append(run)
+
+    receiver = threading.Thread(target=receive)
+
+    def query(sql, params=()):
+        rows = real_query(sql, params)
+        if "FROM message WHERE request_id IS NULL" in sql and not receiver.is_alive() and not received:
+            # T1 is inserted, not committed: the callback about it arrives now, at a receiver
+            receiver.start()
+            receiver.join(timeout=1.0)
+        return rows
+
+    store.query = query  # type: ignore[method-assign]
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    store.query = real_query  # type: ignore[method-assign]
+    receiver.join(timeout=30)
+
+    assert received and received[0].report.tallies["fake"].orphans == 0, "it waited for the request's batch"
+    t1 = request(store, "T1")
+    assert (t1["outcome"], t1["response_count"]) == ("POSITIVO", 1)
+    assert store.query("SELECT COUNT(*) AS n FROM message WHERE request_id IS NULL")[0]["n"] == 0
 
 
 def test_a_message_sharing_a_key_but_not_the_amount_is_a_distinct_response(store, config, tmp_path):
