@@ -241,58 +241,60 @@ def _escape(text: str | None) -> str:
     )
 
 
-def _html_request_rows(local: Callable[..., str], money: Callable[..., str]) -> Callable[..., Iterator[Any]]:
+def _in_chunks(lines: Iterable[str]) -> Iterator[Any]:
+    """Rows of HTML already escaped, handed to the template ``_CHUNK`` at a time as markup."""
     from markupsafe import Markup
 
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= _CHUNK:
+            yield Markup("".join(chunk))
+            chunk.clear()
+    if chunk:
+        yield Markup("".join(chunk))
+
+
+def _html_request_rows(local: Callable[..., str], money: Callable[..., str]) -> Callable[..., Iterator[Any]]:
     escape = _escape
 
+    def row(r: Any, with_age: bool) -> str:
+        detail = ""
+        if r.detail:
+            detail = ("<br>" if r.reason else "") + f'<span class="note">{escape(r.detail)}</span>'
+        email = f'<br><span class="note">{escape(r.email)}</span>' if r.email else ""
+        last = (
+            f'<td class="num">{age_text(r.age)}</td>'
+            if with_age
+            else f'<td class="wide">{escape(r.order_id or r.kind)}</td>'
+        )
+        return (
+            f'<tr><td class="nowrap">{escape(r.txn_id)}</td><td class="nowrap">{local(r.created_at)}</td>'
+            f"<td>{escape(r.customer)}{email}</td>"
+            f'<td class="num">{money(r.amount_minor, r.currency)} {escape(r.currency)}</td>'
+            f"<td>{escape(r.gateway)}</td><td>{escape(r.reason or '')}{detail}</td>{last}</tr>\n"
+        )
+
     def request_rows(rows: Iterable[Any], with_age: bool = True) -> Iterator[Any]:
-        chunk: list[str] = []
-        for r in rows:
-            detail = ""
-            if r.detail:
-                detail = ("<br>" if r.reason else "") + f'<span class="note">{escape(r.detail)}</span>'
-            email = f'<br><span class="note">{escape(r.email)}</span>' if r.email else ""
-            last = (
-                f'<td class="num">{age_text(r.age)}</td>'
-                if with_age
-                else f'<td class="wide">{escape(r.order_id or r.kind)}</td>'
-            )
-            chunk.append(
-                f'<tr><td class="nowrap">{escape(r.txn_id)}</td><td class="nowrap">{local(r.created_at)}</td>'
-                f"<td>{escape(r.customer)}{email}</td>"
-                f'<td class="num">{money(r.amount_minor, r.currency)} {escape(r.currency)}</td>'
-                f"<td>{escape(r.gateway)}</td><td>{escape(r.reason or '')}{detail}</td>{last}</tr>\n"
-            )
-            if len(chunk) >= _CHUNK:
-                yield Markup("".join(chunk))
-                chunk.clear()
-        if chunk:
-            yield Markup("".join(chunk))
+        return _in_chunks(row(r, with_age) for r in rows)
 
     return request_rows
 
 
 def _html_anomaly_rows(local: Callable[..., str], money: Callable[..., str]) -> Callable[..., Iterator[Any]]:
-    from markupsafe import Markup
-
     escape = _escape
 
+    def row(a: Any) -> str:
+        return (
+            f'<tr><td class="nowrap">{escape(a.order_id)}</td><td><span class="tag {a.anomaly}">'
+            f"{a.anomaly.replace('_', ' ').lower()}</span></td><td>{escape(a.customer)}</td>"
+            f'<td class="num">{a.attempts}</td><td class="num">{a.positivo} / {a.negativo} / {a.verificare}</td>'
+            f'<td class="num">{money(a.paid_minor, a.currency)} {escape(a.currency)}</td>'
+            f'<td class="nowrap">{local(a.last_attempt)}</td></tr>\n'
+        )
+
     def anomaly_rows(rows: Iterable[Any]) -> Iterator[Any]:
-        chunk: list[str] = []
-        for a in rows:
-            chunk.append(
-                f'<tr><td class="nowrap">{escape(a.order_id)}</td><td><span class="tag {a.anomaly}">'
-                f"{a.anomaly.replace('_', ' ').lower()}</span></td><td>{escape(a.customer)}</td>"
-                f'<td class="num">{a.attempts}</td><td class="num">{a.positivo} / {a.negativo} / {a.verificare}</td>'
-                f'<td class="num">{money(a.paid_minor, a.currency)} {escape(a.currency)}</td>'
-                f'<td class="nowrap">{local(a.last_attempt)}</td></tr>\n'
-            )
-            if len(chunk) >= _CHUNK:
-                yield Markup("".join(chunk))
-                chunk.clear()
-        if chunk:
-            yield Markup("".join(chunk))
+        return _in_chunks(row(a) for a in rows)
 
     return anomaly_rows
 
