@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,11 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+@contextmanager
+def new_store_url(folder: Path, sqlite_template: Path, name: str = "paycli.db") -> Iterator[str]:
+    """A store of its own for a test: a copy of the SQLite template, or a PostgreSQL schema."""
     if not ON_POSTGRES:
-        path = tmp_path / "paycli.db"
+        path = folder / name
         shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
@@ -69,6 +71,12 @@ def db_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     finally:
         with psycopg.connect("postgresql://", autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    with new_store_url(tmp_path, sqlite_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +26,7 @@ from paycli import gateways
 from paycli.config import Config
 from paycli.serve import App
 from paycli.store import Store
-from tests.conftest import ON_POSTGRES, make_config
+from tests.conftest import make_config, new_store_url
 
 
 @dataclass
@@ -267,18 +265,5 @@ class FakePayPal:
 @pytest.fixture
 def other_db_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """A second store, beside the test's own (``db_url``)."""
-    if not ON_POSTGRES:
-        path = tmp_path / "other.db"
-        shutil.copy(sqlite_template, path)
-        yield f"sqlite:///{path}"
-        return
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("postgresql://", autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect("postgresql://", autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with new_store_url(tmp_path, sqlite_template, "other.db") as url:
+        yield url
