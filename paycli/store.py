@@ -199,7 +199,7 @@ class Store:
             return StoreError(f"{describe(self.url)} is not a usable SQLite database ({text})")
         if "disk is full" in text or "disk I/O error" in text:
             return StoreError(
-                f"the disk holding {describe(self.url)} is full or failing ({text}): the batch being written "
+                f"the disk holding {describe(self.url)} is full or failing ({text}): what was being written "
                 "was not stored; make room, then run the same command again"
             )
         if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
