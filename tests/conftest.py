@@ -141,6 +141,14 @@ def table_counts(store: Store) -> dict[str, int]:
     }
 
 
+def empty_store(store: Store) -> None:
+    """Delete every row, children first: a fresh store for the next example of a property."""
+    from paycli.models import Base
+
+    for table in reversed(Base.metadata.sorted_tables):
+        store.execute(f"DELETE FROM {table.name}")
+
+
 def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """The store's content without ids and ingest times: equal for equal histories."""
     return {

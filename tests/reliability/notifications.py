@@ -10,6 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from pathlib import Path
+
+from paycli import gateways
+from paycli.config import Config
+from paycli.gateways.base import Provider
+from tests.conftest import make_config
 
 NEXI_KEY = "NEXI0TEST0MAC0KEY0NOT0A0REAL0ONE"
 SKRILL_WORD = "skrill-test-word-not-real"
@@ -165,3 +171,9 @@ def paypal(
 
 
 BUILDERS = {"nexi": nexi, "skrill": skrill, "stripe": stripe, "paypal": paypal}
+
+
+def configured(folder: Path, require_verified: bool = False) -> tuple[Config, dict[str, Provider]]:
+    """The test configuration written in ``folder``, loaded, and its providers."""
+    config = make_config(folder, CONFIG.replace("REQUIRE", "true" if require_verified else "false"))
+    return config, gateways.instances(config, gateways.installed())

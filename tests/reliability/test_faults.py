@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from paycli.models import Base
 from paycli.store import Store
-from tests.conftest import ON_POSTGRES, REQUEST_HEADER, snapshot
+from tests.conftest import ON_POSTGRES, REQUEST_HEADER, empty_store, snapshot
 from tests.gateways.test_guarantees import nexi_callback
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,11 +110,6 @@ def write_workload(folder: Path, payments: int = 900, batch_size: int = 40) -> W
     return Workload(folder, config, inputs, payments + messages)
 
 
-def empty(store: Store) -> None:
-    for table in reversed(Base.metadata.sorted_tables):
-        store.execute(f"DELETE FROM {table.name}")
-
-
 def stored(store: Store) -> int:
     return store.query("SELECT (SELECT COUNT(*) FROM payment_request) + (SELECT COUNT(*) FROM message) AS n")[
         0
@@ -152,7 +146,7 @@ def test_an_ingest_killed_at_20_random_points_then_run_again_equals_a_clean_run(
         )
         landed = []
         for point in points:
-            empty(store)
+            empty_store(store)
             proc = subprocess.Popen(
                 workload.command(db_url, "ingest", *workload.inputs),
                 env=ENV,
@@ -209,7 +203,7 @@ def test_the_disk_filling_up_mid_ingest_gives_one_clear_line_and_a_consistent_st
     assert rerun.returncode == 0, rerun.stderr
     with Store.open(db_url) as store:
         after = snapshot(store)
-        empty(store)
+        empty_store(store)
     assert workload.ingest(db_url).returncode == 0
     with Store.open(db_url) as store:
         assert snapshot(store) == after

@@ -15,13 +15,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paycli import gateways
-from paycli.config import load_config
 from paycli.ingest import Ingest
-from paycli.models import Base
 from paycli.store import Store
-from tests.conftest import REQUEST_HEADER, snapshot
-from tests.reliability.notifications import BUILDERS, CONFIG
+from tests.conftest import REQUEST_HEADER, empty_store, snapshot
+from tests.reliability.notifications import BUILDERS, configured
 
 payment = st.fixed_dictionaries(
     {
@@ -56,19 +53,10 @@ def night(folder: Path, gateway: str, payments: list[dict[str, int]]) -> tuple[l
 
 
 def ingest_all(store: Store, folder: Path, order: list[Path]) -> dict[str, object]:
-    path = folder / "paycli.yaml"
-    path.write_text(CONFIG.replace("REQUIRE", "false"))
-    classes = gateways.installed()
-    config = load_config(path, gateways.settings_specs(classes), requests_spec=classes["requests"].settings)
-    providers = gateways.instances(config, classes)
+    config, providers = configured(folder)
     for item in order:  # one run each: files arriving through the night
         Ingest(store, config, providers).run([str(item)])
     return snapshot(store)
-
-
-def empty(store: Store) -> None:
-    for table in reversed(Base.metadata.sorted_tables):
-        store.execute(f"DELETE FROM {table.name}")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -82,7 +70,7 @@ def test_any_order_gives_one_store_ingesting_again_changes_nothing_and_redeliver
 ):
     folder = tmp_path_factory.mktemp("night")
     requests, messages = night(folder, gateway, payments)
-    empty(store)
+    empty_store(store)
     canonical = ingest_all(store, folder, [*requests, *messages])
 
     responses = store.query("SELECT reference, deliveries FROM response ORDER BY reference")
@@ -96,5 +84,5 @@ def test_any_order_gives_one_store_ingesting_again_changes_nothing_and_redeliver
     assert ingest_all(store, folder, [*requests, *messages]) == canonical, "ingested again: no change"
 
     shuffled = data.draw(st.permutations([*requests, *messages]))
-    empty(store)
+    empty_store(store)
     assert ingest_all(store, folder, list(shuffled)) == canonical, "another order: the same store"

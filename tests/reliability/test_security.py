@@ -17,20 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paycli import gateways
-from paycli.config import load_config
 from paycli.ingest import Ingest
-from paycli.models import Base
-from tests.conftest import REQUEST_HEADER
-from tests.reliability.notifications import BUILDERS, CONFIG, FORGERIES, SECRETS, SKRILL_WORD
-
-
-def providers(folder: Path, require_verified: bool) -> tuple[object, dict[str, object]]:
-    path = folder / "paycli.yaml"
-    path.write_text(CONFIG.replace("REQUIRE", "true" if require_verified else "false"))
-    classes = gateways.installed()
-    config = load_config(path, gateways.settings_specs(classes), requests_spec=classes["requests"].settings)
-    return config, gateways.instances(config, classes)
+from tests.conftest import REQUEST_HEADER, empty_store
+from tests.reliability.notifications import BUILDERS, CONFIG, FORGERIES, SECRETS, SKRILL_WORD, configured
 
 
 def write(folder: Path, name: str, message: tuple[bytes, str | None]) -> Path:
@@ -53,9 +42,8 @@ def test_forged_callbacks_never_make_a_request_positivo_or_negativo(
     store, tmp_path_factory, gateway, approved, forgeries, genuine
 ):
     folder = tmp_path_factory.mktemp("forged")
-    for table in reversed(Base.metadata.sorted_tables):
-        store.execute(f"DELETE FROM {table.name}")
-    config, found = providers(folder, require_verified=gateway == "paypal")
+    empty_store(store)
+    config, found = configured(folder, require_verified=gateway == "paypal")
     txn = "SEC-1001-1"
     requests = folder / "requests.csv"
     requests.write_text(
@@ -85,7 +73,7 @@ def test_a_genuine_callback_alone_does_decide(store, tmp_path):
     for gateway, build in BUILDERS.items():
         folder = tmp_path / gateway
         folder.mkdir()
-        config, found = providers(folder, require_verified=gateway == "paypal")
+        config, found = configured(folder, require_verified=gateway == "paypal")
         txn = f"CTL-{gateway}-1"
         requests = folder / "requests.csv"
         requests.write_text(
