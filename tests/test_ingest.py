@@ -284,6 +284,38 @@ def test_every_order_of_the_same_inputs_gives_the_same_store(store, config, tmp_
     assert request(store, "T1")["detail"] == "progression"
 
 
+@pytest.mark.parametrize("largest_id", [None, 2**63 - 1])
+def test_each_message_points_at_the_response_with_its_identity(store, config, tmp_path, largest_id):
+    # SQLite: new response ids follow from the largest id before and after the insert, not selected
+    # again. Past the largest possible rowid SQLite picks ids at random: then they are selected.
+    if largest_id is not None and ON_POSTGRES:
+        pytest.skip("PostgreSQL returns the new ids from the insert itself")
+    ingest(store, config, request_csv(tmp_path, [ROW, "T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,fake"]))
+    ingest(store, config, write_messages(tmp_path, message("T1", "k0", "pending"), name="first.jsonl"))
+    if largest_id is not None:
+        store.execute("PRAGMA foreign_keys = OFF")
+        store.execute("UPDATE response SET id = :id", {"id": largest_id})
+        store.execute(
+            "UPDATE message SET response_id = :id WHERE response_id IS NOT NULL", {"id": largest_id}
+        )
+        store.execute("PRAGMA foreign_keys = ON")
+    lines = [message("T1", f"k{i}", "approved") for i in range(1, 40)]
+    lines += [message("T2", f"j{i}", "refused", "5.00") for i in range(40)]
+    ingest(store, config, write_messages(tmp_path, *lines, name="second.jsonl"))
+    rows = store.query(
+        "SELECT m.raw, r.dedupe_key, r.status, r.reference FROM message m JOIN response r ON r.id = m.response_id"
+    )
+    assert len(rows) == 80
+    for row in rows:
+        sent = json.loads(bytes(row["raw"]))
+        assert (row["dedupe_key"], row["status"], row["reference"]) == (
+            sent["key"],
+            sent["status"],
+            sent["ref"],
+        )
+    assert request(store, "T1")["response_count"] == 40 and request(store, "T2")["response_count"] == 40
+
+
 def test_redeliveries_are_one_response_delivered_several_times(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     ingest(
