@@ -131,7 +131,10 @@ def parse_timestamp(text: str, tz: tzinfo, *, field: str = "created_at") -> date
 
 def to_db_text(dt: datetime) -> str:
     """The UTC time as ``YYYY-MM-DD HH:MM:SS.ffffff``: fixed width, so it sorts as text (SQLite)."""
-    return to_utc(dt).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    # what the providers hand over is UTC already: no conversion to pay for, a million times an ingest
+    if getattr(dt, "tzinfo", None) is not UTC:
+        dt = to_utc(dt)
+    return dt.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def from_db(value: str | datetime) -> datetime:
