@@ -182,7 +182,7 @@ def test_no_file_gives_every_default() -> None:
     assert config.timezone_name
     assert config.policy == "strict"
     assert config.operator is None
-    assert config.batch_size == 2000
+    assert config.batch_size == 10000
     assert dict(config.requests) == {}
     assert dict(config.gateways) == {}
 
@@ -195,11 +195,11 @@ def test_the_request_spec_defaults_apply_without_a_file() -> None:
 def test_an_empty_file_is_an_empty_configuration(tmp_path: Path) -> None:
     config = load(tmp_path, "")
     assert config.path == tmp_path / "paycli.yaml"
-    assert config.policy == "strict" and config.batch_size == 2000 and dict(config.gateways) == {}
+    assert config.policy == "strict" and config.batch_size == 10000 and dict(config.gateways) == {}
 
 
 def test_a_file_of_only_comments_is_an_empty_configuration(tmp_path: Path) -> None:
-    assert load(tmp_path, "# nothing yet\n").batch_size == 2000
+    assert load(tmp_path, "# nothing yet\n").batch_size == 10000
 
 
 def test_every_top_level_key(tmp_path: Path) -> None:
@@ -229,7 +229,7 @@ def test_every_top_level_key(tmp_path: Path) -> None:
 
 def test_a_key_with_no_value_means_the_default(tmp_path: Path) -> None:
     config = load(tmp_path, "timezone:\npolicy:\nbatch_size:\nrequests:\ngateways:\n")
-    assert config.policy == "strict" and config.batch_size == 2000
+    assert config.policy == "strict" and config.batch_size == 10000
 
 
 def test_the_result_is_read_only(tmp_path: Path) -> None:
