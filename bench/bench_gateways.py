@@ -48,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -568,8 +568,9 @@ def csv_part(workdir: Path, n: int, seed: int, now: datetime) -> Part:
             str(row[0])
             for row in sqlite_rows(
                 store,
-                # the response table and its indexes, and the table its foreign key names (left empty)
-                "SELECT sql FROM sqlite_master WHERE tbl_name IN ('payment_request', 'response') "
+                # the response and message tables and their indexes, and the table their foreign keys
+                # name (left empty)
+                "SELECT sql FROM sqlite_master WHERE tbl_name IN ('payment_request', 'response', 'message') "
                 "AND sql IS NOT NULL ORDER BY rowid",
             )
         ]
@@ -589,6 +590,23 @@ def csv_part(workdir: Path, n: int, seed: int, now: datetime) -> Part:
             ],
             workdir,
             "the plain insert",
+        )
+        progress("plain sqlite3 executemany of the same rows and every record verbatim (the floor)")
+        floor = run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--plain",
+                export_csv.name,
+                (workdir / "csv-floor.db").name,
+                "--ddl",
+                "csv-plain-ddl.sql",
+                "--batch-size",
+                str(DEFAULT_BATCH_SIZE),
+                "--messages",
+            ],
+            workdir,
+            "the plain insert with messages",
         )
     except StepFailed as exc:
         part.failed = str(exc)
@@ -612,6 +630,11 @@ def csv_part(workdir: Path, n: int, seed: int, now: datetime) -> Part:
             "ingest / plain insert", f"{ratio:7.2f} x", f"target <= {RATIO_TARGET:g} x", ratio <= RATIO_TARGET
         ),
         rss_figure("peak RSS, paycli ingest export.csv", ingest),
+        timed("floor: plain insert + messages", floor, n),
+        Figure(
+            "  of which executemany+commit",
+            f"{float(json.loads(floor.stdout)['sql_seconds']):7.1f} s",
+        ),
     ]
 
     # what was stored
@@ -651,7 +674,24 @@ def csv_part(workdir: Path, n: int, seed: int, now: datetime) -> Part:
             "copy of it needs updating)"
         )
     )
+    part.checks.append(f"  floor               {same_messages(store, workdir / 'csv-floor.db', n)}")
     return part
+
+
+def same_messages(store: Path, floor: Path, n: int) -> str:
+    """Whether the floor stored the same verbatim messages as paycli: digest, line, bytes, header row."""
+    conn = sqlite3.connect(store)
+    try:
+        conn.execute("ATTACH DATABASE ? AS floor", (str(floor),))
+        same = conn.execute(
+            "SELECT count(*) FROM message m JOIN floor.message f ON f.digest = m.digest AND f.line = m.line "
+            "AND f.raw = m.raw AND f.context = m.context WHERE m.provider = ?",
+            (GATEWAY,),
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    verdict = "identical" if same == n else f"MISMATCH: {n - same:,} differ"
+    return f"the floor's {n:,} verbatim messages beside paycli's (digest, line, bytes, header row): {verdict}"
 
 
 def same_responses(store: Path, plain: Path) -> tuple[int, int]:
@@ -846,6 +886,12 @@ INSERT = (
 )
 
 
+MESSAGE_INSERT = (
+    "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, state, "
+    "error, note, reference, request_id, response_id) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, ?, ?, NULL, ?)"
+)
+
+
 def plain_main(argv: Sequence[str]) -> int:
     """The export into ``response`` with csv and sqlite3 only: the least any ingest of it pays.
 
@@ -854,12 +900,18 @@ def plain_main(argv: Sequence[str]) -> int:
     a hash of the normalised row, and the response identity); rows without a merchant reference are
     skipped (paycli keeps them as informational messages). One ``executemany`` and one commit per
     batch, paycli's pragmas. Prints one JSON object: rows inserted, seconds in executemany and commit.
+
+    With ``--messages`` it also keeps every record verbatim, as design.md 5.3 asks and paycli does:
+    a ``message`` row each (its bytes, the header row it is read with, the digest of both), the fee
+    rows included. That is the floor of any ingest into paycli's schema: no lookup, no outcome, no
+    validation, only the rows it must write.
     """
     parser = argparse.ArgumentParser(prog="bench_gateways.py --plain", description=plain_main.__doc__)
     parser.add_argument("export", help="the bank export CSV")
     parser.add_argument("database", type=Path, help="a database file that does not exist yet")
     parser.add_argument("--ddl", type=Path, required=True, help="SQL creating response and its indexes")
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--messages", action="store_true", help="also store every record verbatim")
     args = parser.parse_args(argv)
 
     sha256 = hashlib.sha256
@@ -875,26 +927,60 @@ def plain_main(argv: Sequence[str]) -> int:
     rows = 0
     sql_seconds = 0.0
     batch: list[tuple[object, ...]] = []
+    messages: list[tuple[object, ...]] = []
 
     def flush() -> None:
         nonlocal sql_seconds
         started = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(INSERT, batch)
+        if messages:
+            conn.executemany(MESSAGE_INSERT, messages)
         conn.execute("COMMIT")
         sql_seconds += time.perf_counter() - started
         batch.clear()
+        messages.clear()
+
+    line = [""]  # the export has no newline inside a field: each record is the line just read
+
+    def lines(f: Iterable[str]) -> Iterator[str]:
+        for text in f:
+            line[0] = text
+            yield text
 
     with open(args.export, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f, delimiter=DELIMITER)
+        reader = csv.reader(lines(f), delimiter=DELIMITER)
         header = [name.strip() for name in next(reader)]
+        context = line[0].rstrip("\r\n").encode()
+        prefix = sha256(bytes(8) + len(context).to_bytes(8, "big") + context)  # paycli's message digest
+        line_number = 1
         col = {name.casefold(): i for i, name in enumerate(header)}
         at = {name: col[column.casefold()] for name, column in COLUMNS.items()}
         c_ref, c_amount, c_currency = at["reference"], at["amount"], at["currency"]
         c_status, c_date, c_txn = at["status"], at["date"], at["gateway_txn_id"]
         others = sorted((n.casefold(), i) for i, n in enumerate(header) if i not in at.values())
         for row in reader:
+            line_number += 1
             reference = row[c_ref].strip()
+            if args.messages:
+                raw = line[0].encode()
+                digest = prefix.copy()
+                digest.update(raw)
+                messages.append(
+                    (
+                        digest.hexdigest(),
+                        GATEWAY,
+                        args.export,
+                        line_number,
+                        received,
+                        raw,
+                        context.decode(),
+                        "response" if reference else "informational",
+                        None if reference else "no merchant reference",
+                        reference or None,
+                        rows + 1 if reference else None,  # the response's id: rowids count from 1
+                    )
+                )
             if not reference:
                 continue
             word = row[c_status].strip()
@@ -937,7 +1023,7 @@ def plain_main(argv: Sequence[str]) -> int:
             rows += 1
             if len(batch) >= args.batch_size:
                 flush()
-    if batch:
+    if batch or messages:
         flush()
     conn.close()
     print(json.dumps({"rows": rows, "sql_seconds": round(sql_seconds, 3)}))
