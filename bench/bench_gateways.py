@@ -575,38 +575,13 @@ def csv_part(workdir: Path, n: int, seed: int, now: datetime) -> Part:
             )
         ]
         (workdir / "csv-plain-ddl.sql").write_text(";\n".join(ddl) + ";\n", "utf-8")
+        plain_insert = [sys.executable, str(Path(__file__).resolve()), "--plain", export_csv.name]
+        options = ["--ddl", "csv-plain-ddl.sql", "--batch-size", str(DEFAULT_BATCH_SIZE)]
         progress("plain sqlite3 executemany of the same normalised rows")
-        baseline = run(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--plain",
-                export_csv.name,
-                plain.name,
-                "--ddl",
-                "csv-plain-ddl.sql",
-                "--batch-size",
-                str(DEFAULT_BATCH_SIZE),
-            ],
-            workdir,
-            "the plain insert",
-        )
+        baseline = run([*plain_insert, plain.name, *options], workdir, "the plain insert")
         progress("plain sqlite3 executemany of the same rows and every record verbatim (the floor)")
         floor = run(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--plain",
-                export_csv.name,
-                (workdir / "csv-floor.db").name,
-                "--ddl",
-                "csv-plain-ddl.sql",
-                "--batch-size",
-                str(DEFAULT_BATCH_SIZE),
-                "--messages",
-            ],
-            workdir,
-            "the plain insert with messages",
+            [*plain_insert, "csv-floor.db", *options, "--messages"], workdir, "the plain insert with messages"
         )
     except StepFailed as exc:
         part.failed = str(exc)
