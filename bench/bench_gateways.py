@@ -924,18 +924,18 @@ def plain_main(argv: Sequence[str]) -> int:
             yield text
 
     with open(args.export, newline="", encoding="utf-8") as f:
-        reader = csv.reader(lines(f), delimiter=DELIMITER)
+        # the baseline reads the file itself; only the floor needs each record's line as it was
+        reader = csv.reader(lines(f) if args.messages else f, delimiter=DELIMITER)
         header = [name.strip() for name in next(reader)]
-        context = line[0].rstrip("\r\n").encode()
-        prefix = sha256(bytes(8) + len(context).to_bytes(8, "big") + context)  # paycli's message digest
-        line_number = 1
+        context = line[0].rstrip("\r\n")  # the header row each record is read with (floor only)
+        encoded = context.encode()
+        prefix = sha256(bytes(8) + len(encoded).to_bytes(8, "big") + encoded)  # paycli's message digest
         col = {name.casefold(): i for i, name in enumerate(header)}
         at = {name: col[column.casefold()] for name, column in COLUMNS.items()}
         c_ref, c_amount, c_currency = at["reference"], at["amount"], at["currency"]
         c_status, c_date, c_txn = at["status"], at["date"], at["gateway_txn_id"]
         others = sorted((n.casefold(), i) for i, n in enumerate(header) if i not in at.values())
         for row in reader:
-            line_number += 1
             reference = row[c_ref].strip()
             if args.messages:
                 raw = line[0].encode()
@@ -946,10 +946,10 @@ def plain_main(argv: Sequence[str]) -> int:
                         digest.hexdigest(),
                         GATEWAY,
                         args.export,
-                        line_number,
+                        reader.line_num,
                         received,
                         raw,
-                        context.decode(),
+                        context,
                         "response" if reference else "informational",
                         None if reference else "no merchant reference",
                         reference or None,

@@ -159,10 +159,10 @@ class Config:
     requests: Mapping[str, object]
     gateways: Mapping[str, GatewayConfig]
     # ``paycli report`` (paycli/reports): its defaults, and the SMTP server that mails it (None: no mail)
-    report: Mapping[str, object] = field(default_factory=lambda: MappingProxyType(_report_defaults()))
+    report: Mapping[str, object] = field(default_factory=lambda: _defaults(REPORT_SETTINGS))
     smtp: Mapping[str, object] | None = None
     # ``paycli serve`` (paycli/serve.py), the callback receiver: SERVE_SETTINGS with their defaults
-    serve: Mapping[str, object] = field(default_factory=lambda: MappingProxyType(_serve_defaults()))
+    serve: Mapping[str, object] = field(default_factory=lambda: _defaults(SERVE_SETTINGS))
 
 
 ProviderSpecs = Mapping[str, Mapping[str, Setting]]
@@ -226,6 +226,20 @@ CSV_DIALECTS = ("standard", "excel-it")
 _ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+")
 
 
+def _between(low: int, high: int, unit: str = "") -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise SettingProblem("", f"must be {low}..{high}{unit}, got {value}")
+        return value
+
+    return check
+
+
+def _defaults(settings: Mapping[str, Setting]) -> Mapping[str, object]:
+    """A section's settings at their defaults: what ``Config`` holds when the file has no such section."""
+    return MappingProxyType({name: _copy(setting.default) for name, setting in settings.items()})
+
+
 def _check_formats(value: list[object]) -> list[str]:
     if not value:
         raise SettingProblem("", "give at least one of html, csv")
@@ -250,12 +264,6 @@ def _check_port(value: int) -> int:
     return value
 
 
-def _check_timeout(value: int) -> int:
-    if not 1 <= value <= 600:
-        raise SettingProblem("", f"must be 1..600 seconds, got {value}")
-    return value
-
-
 def _check_address(value: str) -> str:
     if not _ADDRESS.fullmatch(value.strip()):
         raise SettingProblem("", f"{_show(value)} is not an e-mail address")
@@ -271,10 +279,6 @@ def _check_addresses(value: list[object]) -> list[str]:
             raise SettingProblem("", f"item {index + 1}: {_show(item)} is not an e-mail address")
         result.append(item.strip())
     return result
-
-
-def _report_defaults() -> dict[str, object]:
-    return {name: _copy(setting.default) for name, setting in REPORT_SETTINGS.items()}
 
 
 REPORT_SETTINGS: Mapping[str, Setting] = MappingProxyType(
@@ -301,7 +305,7 @@ SMTP_SETTINGS: Mapping[str, Setting] = MappingProxyType(
         "from": Setting(str, required=True, check=_check_address),
         "to": Setting(list, required=True, check=_check_addresses),
         "subject": Setting(str, "paycli report {period}"),
-        "timeout": Setting(int, 30, help="seconds", check=_check_timeout),
+        "timeout": Setting(int, 30, help="seconds", check=_between(1, 600, " seconds")),
     }
 )
 
@@ -311,15 +315,6 @@ SMTP_SETTINGS: Mapping[str, Setting] = MappingProxyType(
 
 PAYPAL_POSTBACK_URL = "https://ipnpb.paypal.com/cgi-bin/webscr"
 PAYPAL_SANDBOX_POSTBACK_URL = "https://ipnpb.sandbox.paypal.com/cgi-bin/webscr"
-
-
-def _between(low: int, high: int, unit: str = "") -> Callable[[int], int]:
-    def check(value: int) -> int:
-        if not low <= value <= high:
-            raise SettingProblem("", f"must be {low}..{high}{unit}, got {value}")
-        return value
-
-    return check
 
 
 def _check_url(value: str) -> str:
@@ -336,10 +331,6 @@ def _check_ip(value: str) -> str:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
         raise SettingProblem("", f"{_show(value)} is not an IP address") from None
-
-
-def _serve_defaults() -> dict[str, object]:
-    return {name: _copy(setting.default) for name, setting in SERVE_SETTINGS.items()}
 
 
 SERVE_SETTINGS: Mapping[str, Setting] = MappingProxyType(

@@ -763,9 +763,10 @@ class Messages:
                 # Nobody writes between these statements: every new identity is ours. Each row takes the
                 # rowid one past the largest (SQLite's documented rule for an INTEGER PRIMARY KEY), so
                 # the ids follow from the largest before and after, without selecting 10,000 keys again.
-                before = store.query("SELECT COALESCE(MAX(id), 0) AS m FROM response")[0]["m"]
+                largest = "SELECT COALESCE(MAX(id), 0) AS m FROM response"
+                before = store.query(largest)[0]["m"]
                 store.executemany(insert.format(values="(" + ", ".join("?" * len(rows[0])) + ")"), rows)
-                after = store.query("SELECT COALESCE(MAX(id), 0) AS m FROM response")[0]["m"]
+                after = store.query(largest)[0]["m"]
                 if after == before + len(rows):
                     known.update(zip(new, range(before + 1, after + 1), strict=True))
                     missing = []

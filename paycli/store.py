@@ -127,8 +127,8 @@ class Store:
             )
         return f"the store {describe(self.url)} is at schema {version}, newer than this paycli ({HEAD}): upgrade paycli"
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision with Alembic (imported only here)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to the newest revision (or to ``revision``) with Alembic (imported only here)."""
         from alembic import command
         from alembic.config import Config as AlembicConfig
         from sqlalchemy import create_engine
@@ -148,7 +148,7 @@ class Store:
                     # two processes opening a new store at once: the second waits, then finds it at head
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727910)")
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, revision)
         finally:
             engine.dispose()
 

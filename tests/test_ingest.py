@@ -41,6 +41,14 @@ def ingest(store: Store, config: Config, *paths: Path | str, **options: object) 
     return run
 
 
+def receive(store: Store, config: Config, line: str) -> Ingest:
+    """One callback as ``paycli serve`` applies it: read live, committed in its own transaction."""
+    run = Ingest(store, config, providers(config), gateway="fake")  # type: ignore[arg-type]
+    with store.transaction():
+        run.receive(Source.from_stream("http POST /callbacks/fake", io.BytesIO(line.encode())))
+    return run
+
+
 def request(store: Store, txn_id: str) -> dict[str, object]:
     rows = store.query("SELECT * FROM payment_request WHERE txn_id = :t", {"t": txn_id})
     assert rows, f"{txn_id} not stored"
@@ -338,24 +346,18 @@ def test_a_response_another_receiver_stores_at_the_same_instant_gets_both_delive
     real_query = store.query
     raced = []
 
-    def receive(into: Store, line: str) -> Ingest:
-        run = Ingest(into, config, providers(config), gateway="fake")  # type: ignore[arg-type]
-        with into.transaction():
-            run.receive(Source.from_stream("http POST /callbacks/fake", io.BytesIO(line.encode())))
-        return run
-
     def query(sql, params=()):
         rows = real_query(sql, params)
         if sql.startswith("SELECT id, identity FROM response") and not raced:
             # between our look-up and our insert, another receiver commits the same response
             # (receivers share the writer lock; paycli serve's own locks are not taken here)
             with Store.open(db_url) as other:
-                receive(other, message("T1", "k1", "approved", resend="true"))
+                receive(other, config, message("T1", "k1", "approved", resend="true"))
             raced.append(True)
         return rows
 
     store.query = query  # type: ignore[method-assign]
-    run = receive(store, message("T1", "k1", "approved"))
+    run = receive(store, config, message("T1", "k1", "approved"))
     store.query = real_query  # type: ignore[method-assign]
 
     assert raced and run.report.tallies["fake"].responses_new == 0
@@ -372,17 +374,11 @@ def test_a_callback_received_while_its_request_file_is_being_ingested_links_to_i
     real_query = store.query
     received: list[Ingest] = []
 
-    def receive() -> None:
-        with Store.open(db_url) as other, other.transaction():
-            run = Ingest(other, config, providers(config), gateway="fake")  # type: ignore[arg-type]
-            run.receive(
-                Source.from_stream(
-                    "http POST /callbacks/fake", io.BytesIO(message("T1", "k1", "approved").encode())
-                )
-            )
-            received.append(run)
+    def callback() -> None:
+        with Store.open(db_url) as other:
+            received.append(receive(other, config, message("T1", "k1", "approved")))
 
-    receiver = threading.Thread(target=receive)
+    receiver = threading.Thread(target=callback)
 
     def query(sql, params=()):
         rows = real_query(sql, params)

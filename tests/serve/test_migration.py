@@ -7,27 +7,11 @@ from paycli.store import Store
 from tests.conftest import ON_POSTGRES
 
 
-def migrate_to(url: str, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", "paycli:migrations")
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    finally:
-        engine.dispose()
-
-
 def test_a_store_of_schema_0001_is_upgraded_to_hold_deliveries(cli, db_url, isolated, tmp_path):
     # an empty database: on SQLite the test store is already at head, so a new file
     url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
-    migrate_to(url, "0001")
     with Store.connect(url) as store:
+        store.migrate("0001")
         assert store.schema_version() == "0001" and "delivery" not in store.table_names()
     (isolated / "requests.csv").write_text(
         "txn_id,created_at,customer,amount,currency,gateway\nT-1,2026-11-26T10:00:00+01:00,Rossi,1.00,EUR,nexi\n"
