@@ -359,12 +359,10 @@ class App:
         if isinstance(record, QuarantinedRecord):
             # kept, and nothing a retry of the same bytes could change: taken (paycli messages shows it)
             return "quarantined", ack
-        if isinstance(record, ResponseRecord):
+        if isinstance(record, ResponseRecord | InfoRecord):
             if record.authenticity is Authenticity.INVALID:
                 return "invalid", refusal(provider, "stored, but its authenticity check failed")
-            return "response", ack
-        if isinstance(record, InfoRecord):
-            return "informational", ack
+            return ("response" if isinstance(record, ResponseRecord) else "informational"), ack
         return "response", ack
 
     def _body(self, environ: Environ) -> bytes | None:

@@ -156,11 +156,17 @@ class ResponseRecord:
 
 @dataclass(frozen=True, slots=True)
 class InfoRecord:
-    """A message kept in the trail that carries no outcome."""
+    """A message kept in the trail that carries no outcome.
+
+    ``authenticity`` is the result of the gateway's signature check when the message carries one
+    (a Stripe event), None when there is nothing to check: an informational message that fails its
+    check is kept, and ``paycli serve`` refuses it as it refuses a forged response.
+    """
 
     origin: Origin
     reference: str | None
     note: str
+    authenticity: Authenticity | None = None
 
 
 @dataclass(frozen=True, slots=True)

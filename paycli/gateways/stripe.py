@@ -440,7 +440,7 @@ class StripeProvider(Provider):
                 note += ", test mode"
             if authenticity is Authenticity.INVALID:
                 note += ", signature check failed"
-            return InfoRecord(origin, reference, note)
+            return InfoRecord(origin, reference, note, authenticity)
         payment = self._payment_id(event_type, obj)
         if payment is None:
             raise _Unreadable(f"event {event_type}: the {expected} has no id")

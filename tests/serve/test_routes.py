@@ -215,6 +215,22 @@ def test_a_stripe_event_with_a_bad_signature_is_stored_flagged_and_refused(recei
     assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
 
 
+def test_a_forged_informational_stripe_event_is_kept_and_refused_as_a_forged_response_is(receiver, store):
+    r = receiver(STRIPE_CONFIG)
+    body = stripe_event(kind="payment_intent.created")
+    reply = r.post("/callbacks/stripe", body, stripe_signed(body, secret="whsec_someone_else"))
+    assert reply.status == 400 and "authenticity" in json.loads(reply.body)["error"]
+    (message,) = rows(store, "SELECT state, note FROM message")
+    assert message["state"] == "informational" and "signature check failed" in message["note"]
+    assert rows(store, "SELECT result, status FROM delivery") == [{"result": "invalid", "status": 400}]
+    # the genuine one is taken
+    assert r.post("/callbacks/stripe", body, stripe_signed(body)).status == 200
+    assert rows(store, "SELECT result, status FROM delivery ORDER BY id")[1] == {
+        "result": "informational",
+        "status": 200,
+    }
+
+
 def test_a_stripe_event_signed_outside_the_tolerance_is_a_replay_refused(receiver, store, cli):
     r = receiver(STRIPE_CONFIG)
     body = stripe_event()
