@@ -14,8 +14,9 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +62,7 @@ class Store:
         self.connection = connection
         self.backend = backend
         self._in_transaction = False
+        self._checkpointer: _Checkpointer | None = None
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -91,6 +93,9 @@ class Store:
         )
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self.connection.close()
 
     def __enter__(self) -> Store:
@@ -176,9 +181,18 @@ class Store:
         return list(self.execute(sql, params).fetchall())
 
     def prepare_bulk(self) -> None:
-        """Settings for a long run of writes on this connection (``paycli ingest``)."""
-        if self.backend == "sqlite":
-            self.execute(f"PRAGMA cache_size = -{INGEST_CACHE_MB * 1024}")
+        """Settings for a long run of writes on this connection (``paycli ingest``).
+
+        On SQLite: a larger page cache, and the write-ahead log copied back into the database by a
+        thread of its own after each commit (a checkpoint), while this one reads the next batch.
+        """
+        if self.backend != "sqlite":
+            return
+        self.execute(f"PRAGMA cache_size = -{INGEST_CACHE_MB * 1024}")
+        path = sqlite_path(self.url)
+        if self._checkpointer is None and path is not None and str(path) != ":memory:":
+            self._checkpointer = _Checkpointer(path)
+            self.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's work now
 
     @property
     def serialised(self) -> bool:
@@ -224,6 +238,11 @@ class Store:
             yield
             return
         self._in_transaction = True
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            # the log restarts from its beginning only at a write after a complete checkpoint: waiting
+            # for the last one keeps it to one batch instead of growing while both run
+            checkpointer.wait()
         try:
             # Both connections run in autocommit mode, so a transaction is exactly this block. SQLite
             # takes the write lock at BEGIN IMMEDIATE, so two writers queue instead of deadlocking.
@@ -234,6 +253,8 @@ class Store:
             raise
         else:
             self.execute("ROLLBACK" if rollback else "COMMIT")
+            if checkpointer is not None and not rollback:
+                checkpointer.start()
         finally:
             self._in_transaction = False
 
@@ -258,6 +279,60 @@ class Store:
             return f"(SELECT value FROM json_each(:{prefix}))", {prefix: json.dumps(list(values))}
         params = {f"{prefix}{i}": v for i, v in enumerate(values)}
         return "(" + ", ".join(f":{k}" for k in params) + ")", params
+
+
+class _Checkpointer:
+    """Copies a SQLite store's write-ahead log back into the database file, in a thread with its own
+    connection, while the writer goes on: for a large ingest that is a quarter of the time of a commit
+    (which does it itself otherwise, as ``wal_autocheckpoint``), moved to the second core.
+
+    A PASSIVE checkpoint never blocks a reader or a writer. One that fails (the disk full, a reader
+    holding an old snapshot) leaves the log as it is: committed data is safe in it, and the next
+    checkpoint, or the last connection to close, copies it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._connection = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        self._wanted = threading.Condition()
+        self._pending = False
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="paycli-checkpoint", daemon=True)
+        self._thread.start()
+
+    def start(self) -> None:
+        with self._wanted:
+            self._pending = not self._closing
+            self._wanted.notify()
+
+    def wait(self) -> None:
+        with self._wanted:
+            self._wanted.wait_for(lambda: not self._pending or self._closing)
+
+    def close(self) -> None:
+        with self._wanted:
+            self._closing = True
+            self._wanted.notify()
+        self._thread.join()
+        self._connection.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._wanted:
+                self._wanted.wait_for(lambda: self._pending or self._closing)
+                if self._closing:
+                    self._pending = False
+                    self._wanted.notify_all()
+                    return
+            try:
+                # a failure is no loss (see the class): the log waits for the next checkpoint
+                with suppress(Exception):
+                    self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                with self._wanted:
+                    self._pending = False
+                    self._wanted.notify_all()
 
 
 @lru_cache(maxsize=512)

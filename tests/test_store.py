@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -107,6 +109,48 @@ def test_sqlite_store_uses_wal_and_foreign_keys(tmp_path):
     with Store.open(str(tmp_path / "s.db")) as store:
         assert store.query("PRAGMA journal_mode")[0][0] == "wal"
         assert store.query("PRAGMA foreign_keys")[0][0] == 1
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "paycli-checkpoint"]
+
+
+def test_a_bulk_write_keeps_the_log_to_one_transaction_and_loses_nothing(tmp_path):
+    # paycli ingest: a thread copies the write-ahead log back after each commit, so the next
+    # transaction starts it again from the beginning; SQLite's own checkpoint (every 1,000 pages,
+    # about 4 MB) would let it grow past 4 MB, no checkpoint at all to the whole 20 MB written
+    path = tmp_path / "s.db"
+    with Store.open(str(path)) as store:
+        store.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)")
+    for run in range(2):  # two ingests, one after the other: each has a checkpointer of its own
+        with Store.open(str(path)) as store:
+            store.prepare_bulk()
+            assert len(_checkpoint_threads()) == 1
+            for batch in range(10):
+                with store.transaction():
+                    store.executemany(
+                        "INSERT INTO filler (data) VALUES (?)", [(os.urandom(1000),) for _ in range(1000)]
+                    )
+                largest_log = path.with_name("s.db-wal").stat().st_size
+                assert largest_log < 2_500_000, (
+                    f"the log grew to {largest_log} bytes by batch {batch} of run {run}"
+                )
+        assert _checkpoint_threads() == []
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("SELECT COUNT(*) FROM filler").fetchone()[0] == 20_000
+        assert plain.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_only_a_bulk_write_on_a_sqlite_file_has_a_checkpoint_thread(tmp_path):
+    with Store.open(str(tmp_path / "s.db")) as store:
+        assert _checkpoint_threads() == []  # receivers and queries: SQLite checkpoints on commit
+        store.prepare_bulk()
+        store.prepare_bulk()  # once is enough
+        assert len(_checkpoint_threads()) == 1
+        with store.transaction(rollback=True):  # --dry-run: nothing committed, nothing to copy
+            store.execute("CREATE TABLE t (x INTEGER)")
+        assert "t" not in store.table_names()
+    assert _checkpoint_threads() == []
 
 
 def test_a_failed_transaction_leaves_nothing_behind(store):
