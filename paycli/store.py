@@ -304,7 +304,7 @@ class _Checkpointer:
 
     def start(self) -> None:
         with self._wanted:
-            self._pending = not self._closing
+            self._pending = True
             self._wanted.notify()
 
     def wait(self) -> None:
@@ -323,9 +323,7 @@ class _Checkpointer:
             with self._wanted:
                 self._wanted.wait_for(lambda: self._pending or self._closing)
                 if self._closing:
-                    self._pending = False
-                    self._wanted.notify_all()
-                    return
+                    return  # wait() no longer blocks once closing
             try:
                 # a failure is no loss (see the class): the log waits for the next checkpoint
                 with suppress(Exception):
