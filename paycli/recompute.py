@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from paycli.config import Config
+from paycli.dates import from_db
 from paycli.outcome import (
     Authenticity,
     Outcome,
@@ -18,7 +20,6 @@ from paycli.outcome import (
     ResolutionFacts,
     ResponseFacts,
     Status,
-    Verdict,
     decide,
 )
 from paycli.store import Store
@@ -75,25 +76,6 @@ def _id_chunks(store: Store) -> Iterator[list[int]]:
         last = ids[-1]
 
 
-def verdict_for(
-    amount_minor: int,
-    currency: str,
-    gateway: str,
-    responses: list[ResponseFacts],
-    resolution: ResolutionFacts | None,
-    config: Config,
-) -> Verdict:
-    settings = config.gateways.get(gateway)
-    return decide(
-        amount_minor,
-        currency,
-        responses,
-        resolution,
-        policy=Policy(config.policy),
-        require_verified=bool(settings and settings.require_verified),
-    )
-
-
 def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]:
     if not ids:
         return []
@@ -104,16 +86,22 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
         params,
     )
     responses: dict[int, list[ResponseFacts]] = {i: [] for i in ids}
+    # An ingest batch gives all its responses one receive time: each distinct value is read once.
+    received: dict[str | datetime, datetime] = {}
     for r in store.query(
         "SELECT request_id, status, authenticity, received_at, amount_minor, currency, gateway_txn_id, "
         f"raw_status FROM response WHERE request_id IN {marks}",
         params,
     ):
+        stored = r["received_at"]
+        received_at = received.get(stored)
+        if received_at is None:
+            received_at = received[stored] = from_db(stored)  # NOT NULL
         responses[r["request_id"]].append(
             ResponseFacts(
                 status=_STATUS[r["status"]],
                 authenticity=_AUTHENTICITY[r["authenticity"]],
-                received_at=store.from_time(r["received_at"]),  # type: ignore[arg-type]
+                received_at=received_at,
                 amount_minor=r["amount_minor"],
                 currency=r["currency"],
                 gateway_txn_id=r["gateway_txn_id"],
@@ -132,12 +120,19 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
             store.from_time(r["created_at"]),  # type: ignore[arg-type]
             r["actor"],
         )
+    policy = Policy(config.policy)
+    verified = {name: settings.require_verified for name, settings in config.gateways.items()}
     changes: list[Change] = []
     updates: list[tuple[object, ...]] = []
     for req in requests:
         facts = responses[req["id"]]
-        verdict = verdict_for(
-            req["amount_minor"], req["currency"], req["gateway"], facts, resolutions.get(req["id"]), config
+        verdict = decide(
+            req["amount_minor"],
+            req["currency"],
+            facts,
+            resolutions.get(req["id"]),
+            policy=policy,
+            require_verified=verified.get(req["gateway"], False),
         )
         reason = verdict.reason.value if verdict.reason else None
         new = (verdict.outcome.value, reason, verdict.detail, len(facts))

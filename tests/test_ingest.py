@@ -538,6 +538,48 @@ def test_a_configured_encoding_is_used(db_url, tmp_path):
         assert request(store, "T1")["customer"] == "Società"
 
 
+BANKS = """\
+timezone: Europe/Rome
+gateways:
+  bank:
+    provider: csv
+    columns: {reference: ref, amount: amount, status: status}
+    status_map: {approved: OK}
+    currency: EUR
+  strictbank:
+    provider: csv
+    columns: {reference: ref, amount: amount, status: status}
+    status_map: {approved: OK}
+    currency: EUR
+    require_verified: %s
+"""
+
+
+def test_require_verified_holds_back_an_unsigned_approval_of_its_own_gateway_only(store, tmp_path):
+    from paycli.recompute import refresh_all
+
+    config = make_config(tmp_path, BANKS % "true")
+    ingest(
+        store,
+        config,
+        request_csv(
+            tmp_path,
+            [ROW.replace(",fake", ",bank"), ROW.replace("T1,O1", "T2,O2").replace(",fake", ",strictbank")],
+        ),
+    )
+    export = tmp_path / "export.csv"
+    export.write_text("ref,amount,status\nT1,129.90,OK\n")
+    ingest(store, config, export, gateway="bank")
+    export.write_text("ref,amount,status\nT2,129.90,OK\n")
+    ingest(store, config, export, gateway="strictbank")
+    # an export carries no signature: unverifiable, which only strictbank refuses to trust
+    assert (request(store, "T1")["outcome"], request(store, "T1")["reason"]) == ("POSITIVO", None)
+    assert (request(store, "T2")["outcome"], request(store, "T2")["reason"]) == ("VERIFICARE", "UNVERIFIED")
+    # the setting read again by recompute, after the operator changes it
+    refresh_all(store, make_config(tmp_path, BANKS % "false"))
+    assert (request(store, "T2")["outcome"], request(store, "T2")["reason"]) == ("POSITIVO", None)
+
+
 def test_a_response_from_another_gateway_than_the_requests_is_flagged(store, config, tmp_path):
     from paycli.queries import show_request
 
