@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -810,13 +811,21 @@ def _least(
 # -- keys ------------------------------------------------------------------------------------------
 def message_digest(origin: Origin) -> str:
     """A message is its bytes, the headers that came with them and the context they need."""
+    h = _digest_prefix(origin.headers or "", origin.context or "").copy()
+    h.update(origin.raw)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _digest_prefix(headers: str, context: str) -> Any:
+    """The hash of a message's headers and context, each length-prefixed. Every record of a file shares
+    one (its header row, no headers): hashed once, not once a record."""
     h = hashlib.sha256()
-    for part in (origin.headers or "", origin.context or ""):
+    for part in (headers, context):
         data = part.encode("utf-8", "surrogateescape")
         h.update(len(data).to_bytes(8, "big"))
         h.update(data)
-    h.update(origin.raw)
-    return h.hexdigest()
+    return h
 
 
 def response_identity(provider: str, r: ResponseRecord) -> str:
