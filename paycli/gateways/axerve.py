@@ -225,12 +225,13 @@ class AxerveProvider(Provider):
         ):
             if len(value) > limit:
                 raise RecordError(f"{name} is longer than {limit} characters")
-        status = STATUSES.get(result.upper(), Status.UNKNOWN)
+        word = result.upper()  # the status is read case-blind, so the key is too
+        status = STATUSES.get(word, Status.UNKNOWN)
         amount, currency = _money(fields, required=status is Status.APPROVED)
         return ResponseRecord(
             origin,
             reference=shop_id,
-            dedupe_key=f"{bank_id}:{result}" if bank_id else f"shop:{shop_id}:{result}",
+            dedupe_key=f"{bank_id}:{word}" if bank_id else f"shop:{shop_id}:{word}",
             status=status,
             raw_status=result,
             authenticity=Authenticity.UNVERIFIABLE,

@@ -307,6 +307,15 @@ class TestDedupe:
         fields = ("dedupe_key", "status", "amount_minor", "currency", "reference", "authenticity")
         assert [getattr(first, f) for f in fields] == [getattr(again, f) for f in fields]
 
+    def test_the_result_in_any_case_is_one_key(self, axerve: AxerveProvider) -> None:
+        # the status is read case-blind, so the key must be too: else one result is two responses
+        assert (
+            response(axerve, result("ok")).dedupe_key
+            == response(axerve, result("OK")).dedupe_key
+            == "1049:OK"
+        )
+        assert response(axerve, result("Ko", bank=None)).dedupe_key == "shop:ORD-AX-5001:KO"
+
     def test_without_a_bank_transaction_id_the_key_falls_back_to_the_shop_one(
         self, axerve: AxerveProvider
     ) -> None:
