@@ -367,14 +367,21 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     requests_spec: Mapping[str, Setting] | None = None,
+    secret_problems: dict[str, str] | None = None,
 ) -> Config:
-    """Read, check and complete the configuration at ``path``; None gives every default."""
+    """Read, check and complete the configuration at ``path``; None gives every default.
+
+    Given a ``secret_problems`` dict, a secret that cannot be had (its environment variable unset, its
+    file unreadable or empty) is left unset and its problem recorded there by key path, instead of
+    stopping the load: what ``paycli gateways`` needs to show every secret's state at once. The
+    problems, like every message here, never contain a secret's value.
+    """
     environ = os.environ if env is None else env
     if path is None:
-        reader = _Reader("configuration", environ, Path())
+        reader = _Reader("configuration", environ, Path(), secret_problems)
         data: dict[str, object] = {}
     else:
-        reader = _Reader(str(path), environ, path.parent)
+        reader = _Reader(str(path), environ, path.parent, secret_problems)
         data = reader.top_level(_parse_yaml(path))
 
     for key in data:
@@ -497,13 +504,16 @@ def _show(value: object) -> str:
 class _Reader:
     """The checks of one load: the file name, the environment, the folder `*_file` is relative to."""
 
-    def __init__(self, where: str, env: Mapping[str, str], base: Path) -> None:
+    def __init__(
+        self, where: str, env: Mapping[str, str], base: Path, secret_problems: dict[str, str] | None = None
+    ) -> None:
         self.where = where
         self.env = env
         self.base = base
+        self.secret_problems = secret_problems
 
     def error(self, key: str, what: str) -> ConfigError:
-        return ConfigError(f"{self.where}: {key}: {what}" if key else f"{self.where}: {what}")
+        return ConfigError(f"{self.where}: {key}: {what}" if key else f"{self.where}: {what}", what)
 
     def unknown_key(self, key: str, path: str, known: list[str] | tuple[str, ...]) -> ConfigError:
         hint = _suggest(key, known)
@@ -690,9 +700,11 @@ class _Reader:
                 if value is not None and file_value is not None:
                     raise self.error(path, f"give either {name} or {file_key}, not both")
                 if file_value is not None and file_key:
-                    result[name] = self.secret_file(file_value, f"{prefix}.{file_key}")
+                    result[name] = self.unless_unavailable(
+                        self.secret_file, file_value, f"{prefix}.{file_key}"
+                    )
                 elif value is not None:
-                    result[name] = self.secret(value, path)
+                    result[name] = self.unless_unavailable(self.secret, value, path)
                 elif setting.required:
                     raise self.error(path, f"required setting is missing (give {name} or {file_key})")
                 else:
@@ -728,6 +740,19 @@ class _Reader:
             return self.expand(value, path)
         # dict
         return self.expand(self.mapping(value, path), path)
+
+    def unless_unavailable(
+        self, read: Callable[[object, str], Secret], value: object, path: str
+    ) -> Secret | None:
+        """``read(value, path)``; when secret problems are being collected, a value that cannot be had
+        is recorded there and left unset (None), as if the key were absent."""
+        try:
+            return read(value, path)
+        except ConfigError as exc:
+            if self.secret_problems is None:
+                raise
+            self.secret_problems[path] = exc.what
+            return None
 
     def secret(self, value: object, path: str) -> Secret:
         text = self.text(value, path, secret=True)

@@ -18,9 +18,13 @@ class UsageError(PaycliError):
 
 
 class ConfigError(PaycliError):
-    """The configuration is wrong; the message names the file and the key."""
+    """The configuration is wrong; the message names the file and the key, ``what`` the problem alone."""
 
     exit_code = 2
+
+    def __init__(self, message: str, what: str | None = None) -> None:
+        super().__init__(message)
+        self.what = message if what is None else what
 
 
 class StoreError(PaycliError):

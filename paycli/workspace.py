@@ -41,6 +41,22 @@ class Workspace:
             requests_spec=gateways.load(gateways.REQUESTS).settings,
         )
 
+    def config_despite_secrets(self) -> tuple[Config, dict[str, str]]:
+        """The configuration, except that a secret that cannot be had (its environment variable unset,
+        its file unreadable) is left unset and its problem returned by key path: ``paycli gateways``
+        shows every secret's state instead of stopping at the first."""
+        from paycli import gateways
+        from paycli.config import find_config_file, load_config
+
+        problems: dict[str, str] = {}
+        config = load_config(
+            find_config_file(self.config_option),
+            gateways.LazySpecs(),
+            requests_spec=gateways.load(gateways.REQUESTS).settings,
+            secret_problems=problems,
+        )
+        return config, problems
+
     @cached_property
     def database_url(self) -> str:
         from paycli.config import resolve_database_url

@@ -290,6 +290,37 @@ def test_gateways_lists_the_installed_providers(cli):
     assert any(r["provider"] == "requests" for r in rows)
 
 
+def test_gateways_shows_each_secret_that_cannot_be_had_and_why_where_other_commands_stop(
+    cli, isolated, monkeypatch
+):
+    monkeypatch.delenv("PAYCLI_TEST_UNSET", raising=False)
+    monkeypatch.setenv("PAYCLI_TEST_MAC", "mac-key-value-7731")
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\n"
+        "gateways:\n"
+        "  stripe:\n    webhook_secret: ${PAYCLI_TEST_UNSET}\n"
+        "  skrill:\n    merchant_id: '52918473'\n    secret_word_file: missing.txt\n"
+        "  nexi:\n    mac_key: ${PAYCLI_TEST_MAC}\n"
+        "serve:\n  token: ${PAYCLI_TEST_UNSET}\n"
+    )
+    result = cli("gateways", "--format", "json")
+    assert result.code == 0, result
+    secrets = {r["name"]: r["secrets"] for r in json.loads(result.stdout)}
+    assert secrets["stripe"] == {
+        "webhook_secret": "not set (environment variable PAYCLI_TEST_UNSET is not set)"
+    }
+    assert secrets["skrill"]["secret_word"].startswith("not set (cannot read 'missing.txt'")
+    assert secrets["nexi"] == {"mac_key": "set"}
+    assert result.stderr.strip() == "note: serve.token: environment variable PAYCLI_TEST_UNSET is not set"
+    assert "mac-key-value-7731" not in result.stdout + result.stderr
+    # every other command still refuses to run without them, naming the first
+    stopped = cli("list")
+    assert stopped.code == 2
+    assert (
+        "gateways.stripe.webhook_secret: environment variable PAYCLI_TEST_UNSET is not set" in stopped.stderr
+    )
+
+
 # -- configuration and store errors ---------------------------------------------------------------
 def test_a_misspelt_configuration_key_exits_2_naming_file_and_key(cli, isolated):
     (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\npolcy: strict\n")

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from paycli.commands import workspace
-from paycli.commands.output import Format, emit, grid
+from paycli.commands.output import Format, emit, err, grid
 
 
 def gateways(
@@ -14,25 +14,34 @@ def gateways(
 ) -> None:
     """List the providers that read inputs: configured gateways and installed providers.
 
-    Secrets are never shown: only whether each is configured.
+    Secrets are never shown: only whether each is configured. A secret whose environment variable is
+    unset, or whose file cannot be read, is listed as not set with the reason, instead of stopping the
+    command as it stops the others.
 
     Example:
 
       paycli gateways
     """
+    from paycli import gateways as plugins
+
     ws = workspace(ctx)
     classes = ws.provider_classes
-    active = ws.providers()
+    config, problems = ws.config_despite_secrets()
+    active = plugins.instances(config, classes)
     rows = []
     for name, provider in active.items():
-        secrets = provider.secrets_configured()
+        secrets = {}
+        for key, is_set in provider.secrets_configured().items():
+            path = f"gateways.{name}.{key}"
+            problem = problems.pop(path, None) or problems.pop(f"{path}_file", None)
+            secrets[key] = "set" if is_set else f"not set ({problem})" if problem else "not set"
         rows.append(
             {
                 "name": name,
                 "provider": provider.name,
-                "configured": name in ws.config.gateways or (name == "requests" and bool(ws.config.requests)),
+                "configured": name in config.gateways or (name == "requests" and bool(config.requests)),
                 "reads": "; ".join(provider.reads),
-                "secrets": {k: "set" if v else "not set" for k, v in secrets.items()},
+                "secrets": secrets,
                 "description": provider.description,
             }
         )
@@ -48,9 +57,7 @@ def gateways(
                     "description": cls.description + " (needs a `gateways:` entry in the configuration)",
                 }
             )
-    from paycli.gateways import broken
-
-    for name, why in broken().items():
+    for name, why in plugins.broken().items():
         rows.append(
             {
                 "name": "-",
@@ -62,6 +69,8 @@ def gateways(
             }
         )
     emit(rows, fmt, table=_table, empty="No provider is installed.")
+    for path, problem in problems.items():  # the secrets of other sections (serve.token, smtp.password)
+        err(f"note: {path}: {problem}")
 
 
 def _table(rows) -> str:  # type: ignore[no-untyped-def]
