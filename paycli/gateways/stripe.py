@@ -22,7 +22,8 @@ What it maps (design.md 3.1; the resource is ``data.object``):
 One payment sends a PaymentIntent, a Charge and maybe a Checkout Session event; they are one response
 whatever their order, so every field of the response identity is taken so that they agree: the dedupe
 key and the gateway transaction id are the PaymentIntent id (``pi_...``), the amount is what was
-collected (equal on all three for a payment taken in full), the currency is upper-cased.
+collected (equal on all three for a payment taken in full), the currency is upper-cased. Amounts are
+turned from Stripe's unit into ISO 4217 minor units where the two differ (ISK, MGA: ``_iso_minor``).
 
 The signature (``check_signature``) is HMAC-SHA256 of ``"<t>.<raw body>"`` with the whole endpoint
 secret (``whsec_...``) as key, any of the header's ``v1`` values matching; it is the check of
@@ -63,7 +64,7 @@ from paycli.gateways.base import (
 )
 from paycli.gateways.callback import Callback, callback_origin, from_origin
 from paycli.gateways.stripe_balance import BalanceReport, is_balance_report
-from paycli.money import normalise_currency
+from paycli.money import CURRENCY_EXPONENTS, normalise_currency
 from paycli.outcome import Authenticity, Status
 
 __all__ = ["SignatureCheck", "StripeProvider", "check_signature", "verify_signature"]
@@ -294,6 +295,33 @@ def _id_of(value: object) -> str | None:
     return _text(value)
 
 
+# Stripe's integer amounts are in its own unit of each currency, which is not always ISO 4217's minor unit
+# (docs.stripe.com/currencies): these are zero-decimal in the API although ISO gives MGA two decimals;
+# ISK stays two-decimal in the API (100 is 1 krona) although ISO gives it none; the three-decimal ones
+# agree with ISO; every other currency is two-decimal.
+# fmt: off
+_STRIPE_ZERO_DECIMAL = frozenset({
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+})
+# fmt: on
+_STRIPE_THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+
+
+def _iso_minor(amount: int, currency: str) -> int:
+    """A Stripe amount of ``currency`` in the ISO 4217 minor units paycli stores and compares."""
+    stripe_exponent = 0 if currency in _STRIPE_ZERO_DECIMAL else 3 if currency in _STRIPE_THREE_DECIMAL else 2
+    shift = CURRENCY_EXPONENTS[currency] - stripe_exponent
+    if shift >= 0:
+        return amount * 10**shift
+    whole, fraction = divmod(amount, 10**-shift)
+    if fraction:
+        raise _Unreadable(
+            f"amount {amount} is not a whole number of {currency} minor units "
+            f"(Stripe counts {currency} in 1/{10**stripe_exponent}, ISO 4217 in 1/{10 ** CURRENCY_EXPONENTS[currency]})"
+        )
+    return whole
+
+
 def _minor(obj: Mapping[str, Any], name: str) -> int:
     value = obj.get(name)
     if value is None:
@@ -447,8 +475,8 @@ class StripeProvider(Provider):
         if len(payment) > _ID_LIMIT:
             raise _Unreadable(f"event {event_type}: an id longer than {_ID_LIMIT} characters")
         assert reading.amount_field is not None
-        amount = self._amount(obj, reading)
         currency = normalise_currency(_text(obj.get("currency")) or "")
+        amount = _iso_minor(self._amount(obj, reading), currency)
         qualifiers = [q for q in (reading.qualifier, "test mode" if test_mode else None) if q]
         raw_status = event_type + (f" ({', '.join(qualifiers)})" if qualifiers else "")
         return ResponseRecord(

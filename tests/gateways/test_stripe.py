@@ -390,6 +390,32 @@ def test_amounts_are_integer_minor_units_and_the_currency_is_upper_case(provider
     assert (r.amount_minor, r.currency) == (1200, "JPY")
 
 
+@pytest.mark.parametrize(
+    ("currency", "stripe_amount", "minor"),
+    [
+        ("eur", 4990, 4990),  # two decimals in both
+        ("jpy", 5000, 5000),  # zero-decimal in both
+        ("kwd", 5120, 5120),  # three decimals in both
+        ("isk", 50000, 500),  # Stripe keeps two decimals (100 is 1 krona); ISO 4217 has none
+        ("mga", 5000, 500000),  # zero-decimal at Stripe; ISO 4217 gives the ariary two
+    ],
+)
+def test_an_amount_in_stripes_unit_is_stored_in_iso_minor_units(
+    provider: StripeProvider, currency: str, stripe_amount: int, minor: int
+) -> None:
+    obj = payment_intent(amount=stripe_amount, amount_received=stripe_amount, currency=currency)
+    r = response(provider, event("payment_intent.succeeded", obj))
+    assert (r.amount_minor, r.currency) == (minor, currency.upper())
+
+
+def test_a_fraction_of_a_krona_is_quarantined_not_rounded(provider: StripeProvider) -> None:
+    # a charge of before April 2023, when Stripe still took fractional ISK
+    body = event("charge.refunded", charge(amount=4010, amount_refunded=4010, currency="isk", refunded=True))
+    assert "amount 4010 is not a whole number of ISK minor units" in quarantined(
+        provider, body, sidecar(body)
+    )
+
+
 def test_an_approval_carries_what_was_collected_so_a_partial_capture_shows(provider: StripeProvider) -> None:
     pi = response(provider, event("payment_intent.succeeded", payment_intent(amount_received=3000)))
     ch = response(provider, event("charge.captured", charge(amount_captured=3000, amount_refunded=1990)))
