@@ -15,7 +15,8 @@ What it maps (design.md 3.1; the resource is ``data.object``):
 - pending: ``payment_intent.processing``, ``payment_intent.amount_capturable_updated`` and a
   ``charge.succeeded`` that is only authorised (``captured: false``), ``charge.pending``,
   ``checkout.session.completed`` with ``payment_status=unpaid``;
-- refunded: ``charge.refunded``, ``charge.refund.updated`` (unless the refund failed or was cancelled);
+- refunded: ``charge.refunded``, ``charge.refund.updated``, ``refund.created``, ``refund.updated`` (unless
+  the refund failed or was cancelled; ``refund.failed`` is informational);
 - reversed: ``charge.dispute.*`` (unless the dispute was won or the inquiry closed, see ``_dispute``);
 - informational: every other event (``payment_intent.created``, ``charge.updated``, ``customer.*``...).
 
@@ -200,7 +201,7 @@ def _expected_object(event_type: str) -> str | None:
         return "payment_intent"
     if event_type.startswith("charge.dispute."):
         return "dispute"
-    if event_type.startswith("charge.refund."):
+    if event_type.startswith(("charge.refund.", "refund.")):
         return "refund"
     if event_type.startswith("charge."):
         return "charge"
@@ -223,10 +224,11 @@ def _read(event_type: str, obj: Mapping[str, Any]) -> _Reading:
         }.get(event_type, info)
     if event_type.startswith("charge.dispute."):
         return _dispute(event_type, obj)
-    if event_type.startswith("charge.refund."):
-        if event_type != "charge.refund.updated":
+    if event_type.startswith(("charge.refund.", "refund.")):
+        # charge.refund.updated, and the refund.* events an endpoint may be subscribed to instead
+        if event_type not in ("charge.refund.updated", "refund.created", "refund.updated", "refund.failed"):
             return info
-        refund_status = obj.get("status")
+        refund_status = "failed" if event_type == "refund.failed" else obj.get("status")
         if refund_status in ("failed", "canceled"):
             # the money did not go back: the approval stands, the trail shows the attempt
             return _Reading(None, note=f"{event_type}: refund {refund_status}, no money returned")

@@ -304,9 +304,36 @@ def main() -> None:
     s.add("03-genuine.json", real, t=T0 + 64)
     s.add("04-forged-with-another-secret.json", real, headers(real, T0 + 64, "whsec_attacker_guess"))
 
-    # refund after approval: a full refund (charge.refunded and charge.refund.updated); a partial refund
-    p1, p2 = ids(12), ids(13)
-    s = Scenario("refund-after-approval", [request("S6001-1"), request("S6002-1", "80.00", minute=1)])
+    # refund after approval: a full refund (charge.refunded); a partial refund; a full refund told by the
+    # refund.* events an endpoint may be subscribed to instead, whose Refund carries no reference (it is
+    # taken from the PaymentIntent's response) and goes from pending to succeeded: one response
+    p1, p2, p3 = ids(12), ids(13), ids(24)
+    s = Scenario(
+        "refund-after-approval",
+        [request("S6001-1"), request("S6002-1", "80.00", minute=1), request("S6003-1", minute=2)],
+    )
+    s.add(
+        "05-succeeded.json",
+        event(p3, "5s", "payment_intent.succeeded", pi(p3, "S6003-1"), T0 + 183),
+        t=T0 + 184,
+    )
+    for name, suffix, kind, status, at in (
+        ("06-refund-created.json", "6r", "refund.created", "pending", T0 + 86500),
+        ("07-refund-updated.json", "7r", "refund.updated", "succeeded", T0 + 86560),
+    ):
+        refund = {
+            "id": f"re_3Q{p3['n']}PGqJ2Hc8vLmR4Tz1rF1",
+            "object": "refund",
+            "amount": 4990,
+            "charge": p3["ch"],
+            "created": T0 + 86500,
+            "currency": "eur",
+            "metadata": {},
+            "payment_intent": p3["pi"],
+            "reason": "requested_by_customer",
+            "status": status,
+        }
+        s.add(name, event(p3, suffix, kind, refund, at), t=at + 1)
     s.add(
         "01-succeeded.json",
         event(p1, "1s", "payment_intent.succeeded", pi(p1, "S6001-1"), T0 + 63),
