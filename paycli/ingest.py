@@ -41,6 +41,7 @@ from paycli.gateways.base import (
     SourceError,
 )
 from paycli.money import format_amount
+from paycli.outcome import Authenticity
 from paycli.store import Store
 
 SIDECAR_SUFFIX = ".headers"
@@ -649,7 +650,7 @@ class Messages:
                 "SELECT * FROM response WHERE provider = :p AND gateway_txn_id = :g AND reference IS NULL",
                 {"p": self.provider, "g": gateway_txn_id},
             ):
-                identity = _identity(
+                key = identity_of(
                     self.provider,
                     row["dedupe_key"],
                     row["status"],
@@ -658,29 +659,30 @@ class Messages:
                     reference,
                     row["authenticity"],
                 )
-                equal = store.query("SELECT id FROM response WHERE identity = :i", {"i": identity})
+                equal = store.query("SELECT id FROM response WHERE identity = :i", {"i": key})
                 target = equal[0]["id"] if equal else row["id"]
                 store.execute(
                     "UPDATE message SET response_id = :t, reference = :ref, request_id = :r WHERE response_id = :id",
                     {"t": target, "ref": reference, "r": request_id, "id": row["id"]},
                 )
                 if equal:
-                    self.fold([(target, row["deliveries"], row["raw_status"], row["occurred_at"])])
+                    self.fold([(target, *(row[k] for k in _FOLDED))])
                     store.execute("DELETE FROM response WHERE id = :id", {"id": row["id"]})
                 else:
                     store.execute(
                         "UPDATE response SET identity = :i, reference = :ref, request_id = :r WHERE id = :id",
-                        {"i": identity, "ref": reference, "r": request_id, "id": row["id"]},
+                        {"i": key, "ref": reference, "r": request_id, "id": row["id"]},
                     )
                 if request_id is not None:
                     touched.add(request_id)
         return touched
 
-    def fold(self, folds: Sequence[tuple[int, int, str | None, Any]]) -> None:
-        """Add deliveries to responses (id, deliveries, wording, event time), keeping the least wording
-        and event time, so that what is stored does not depend on the order of arrival."""
+    def fold(self, folds: Sequence[tuple[int, int, str | None, Any, str]]) -> None:
+        """Add deliveries to responses (id, deliveries, wording, event time, authenticity), keeping the
+        least wording and event time and the stronger authenticity, so that what is stored does not
+        depend on the order of arrival."""
         rows = []
-        for response_id, deliveries, raw_status, occurred_at in folds:
+        for response_id, deliveries, raw_status, occurred_at, authenticity in folds:
             at = (
                 occurred_at
                 if occurred_at is None or isinstance(occurred_at, str)
@@ -693,11 +695,13 @@ class Messages:
                     "rs2": raw_status,
                     "at1": at,
                     "at2": at,
+                    "valid": authenticity == Authenticity.VALID.value,
                     "id": response_id,
                 }
             )
         self.store.executemany(
             "UPDATE response SET deliveries = deliveries + :n, "
+            "authenticity = CASE WHEN :valid THEN 'valid' ELSE authenticity END, "
             "raw_status = CASE WHEN raw_status IS NULL OR :rs1 < raw_status THEN COALESCE(:rs2, raw_status) "
             "ELSE raw_status END, "
             "occurred_at = CASE WHEN occurred_at IS NULL OR :at1 < occurred_at THEN COALESCE(:at2, occurred_at) "
@@ -721,12 +725,16 @@ class Messages:
         }
         count = Counter(identities.values())
         # What the folded messages may word differently (Stripe's charge.succeeded and
-        # payment_intent.succeeded) is kept as the least value, so it does not depend on the order of
-        # arrival (design.md 5.3).
+        # payment_intent.succeeded) is kept as the least value, and the authenticity as valid when any
+        # copy was verified, so that neither depends on the order of arrival (design.md 5.3).
         words: dict[str, tuple[str | None, datetime | None]] = {}
+        strongest: dict[str, str] = {}
         for digest, identity in identities.items():
             r = records[digest]
             words[identity] = _least(words.get(identity), (r.raw_status, r.occurred_at))
+            strongest[identity] = _stronger(
+                strongest.get(identity, r.authenticity.value), r.authenticity.value
+            )
         new: dict[str, ResponseRecord] = {}
         for digest, identity in identities.items():
             if identity not in known and identity not in new:
@@ -734,6 +742,8 @@ class Messages:
                 record = records[digest]
                 if (record.raw_status, record.occurred_at) != (raw_status, occurred_at):
                     record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
+                if record.authenticity.value != strongest[identity]:
+                    record = replace(record, authenticity=Authenticity(strongest[identity]))
                 new[identity] = record
         if new:
             rows = [
@@ -791,11 +801,15 @@ class Messages:
                     }
                 )
             tally.responses_new += len(new)
-        folded = [(known[i], n, *words[i]) for i, n in count.items() if i not in new]
+        folded = [(known[i], n, *words[i], strongest[i]) for i, n in count.items() if i not in new]
         if folded:
             self.fold(folded)
         tally.redeliveries += sum(n for n in count.values()) - len(new)
         return {digest: known[identity] for digest, identity in identities.items()}
+
+
+# what a response folded into another brings to it (Messages.fold)
+_FOLDED = ("deliveries", "raw_status", "occurred_at", "authenticity")
 
 
 def _least(
@@ -829,14 +843,16 @@ def _digest_prefix(headers: str, context: str) -> Any:
 
 
 def response_identity(provider: str, r: ResponseRecord) -> str:
-    """What must agree for two messages to be one response (design.md 3.1), plus authenticity: a forged
-    copy of a genuine notification is a distinct, suspicious response, never folded into it."""
-    return _identity(
+    """What must agree for two messages to be one response (design.md 3.1), plus whether the signature
+    check failed: a forged copy of a genuine notification is a distinct, suspicious response, never
+    folded into it. A copy that could not be checked (an IPN whose postback failed, a body kept without
+    its signature header) is the same response as a verified one, which it then counts as."""
+    return identity_of(
         provider, r.dedupe_key, r.status.value, r.amount_minor, r.currency, r.reference, r.authenticity.value
     )
 
 
-def _identity(
+def identity_of(
     provider: str,
     dedupe_key: str,
     status: str,
@@ -845,6 +861,7 @@ def _identity(
     reference: str | None,
     authenticity: str,
 ) -> str:
+    """The stored identity of a response of these values (migration 0003 re-keys with it too)."""
     parts = (
         provider,
         dedupe_key,
@@ -852,9 +869,17 @@ def _identity(
         "" if amount_minor is None else str(amount_minor),
         currency or "",
         reference or "",
-        authenticity,
+        # valid and unverifiable hash alike, as the word unverifiable responses always hashed with, so
+        # that only the valid ones of an older store needed re-keying
+        "invalid" if authenticity == Authenticity.INVALID.value else Authenticity.UNVERIFIABLE.value,
     )
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def _stronger(a: str, b: str) -> str:
+    """The authenticity of one response that copies of both authenticities were folded into: valid wins
+    (the identity keeps invalid copies apart), so the result does not depend on the order of arrival."""
+    return Authenticity.VALID.value if Authenticity.VALID.value in (a, b) else a
 
 
 # -- small pieces ----------------------------------------------------------------------------------

@@ -580,6 +580,63 @@ def test_require_verified_holds_back_an_unsigned_approval_of_its_own_gateway_onl
     assert (request(store, "T2")["outcome"], request(store, "T2")["reason"]) == ("POSITIVO", None)
 
 
+PAYPAL = Path(__file__).parent / "gateways" / "samples" / "paypal" / "approved"
+
+
+def ipn_copies(folder: Path) -> tuple[Path, Path]:
+    """The sample IPN twice: with its postback answer recorded (valid), and bare, as a postback that
+    failed or a raw copy leaves it (unverifiable)."""
+    body = (PAYPAL / "01-completed.txt").read_bytes()
+    copies = []
+    for name in ("verified", "bare"):
+        (folder / name).mkdir()
+        copy = folder / name / "ipn.txt"
+        copy.write_bytes(body)
+        copies.append(copy)
+    (folder / "verified" / "ipn.txt.headers").write_bytes((PAYPAL / "01-completed.txt.headers").read_bytes())
+    return copies[0], copies[1]
+
+
+@pytest.mark.parametrize("runs", ["verified, then bare", "bare, then verified", "both at once"])
+def test_a_verified_and_an_unverifiable_copy_of_one_ipn_are_one_valid_response(store, tmp_path, runs):
+    config = make_config(tmp_path, (PAYPAL / "paycli.yaml").read_text())
+    ingest(store, config, PAYPAL / "requests.csv")
+    verified, bare = ipn_copies(tmp_path)
+    order = {
+        "verified, then bare": [[verified], [bare]],
+        "bare, then verified": [[bare], [verified]],
+        "both at once": [[bare, verified]],
+    }[runs]
+    for paths in order:
+        ingest(store, config, *paths, gateway="paypal")
+    rows = store.query("SELECT authenticity, deliveries, request_id FROM response")
+    assert [(r["authenticity"], r["deliveries"]) for r in rows] == [("valid", 2)]
+    assert (
+        store.query("SELECT COUNT(DISTINCT response_id) AS n FROM message WHERE state = 'response'")[0]["n"]
+        == 1
+    )
+    t1 = request(store, "ORD-PP-2001-1")
+    assert (t1["outcome"], t1["reason"], t1["response_count"]) == ("POSITIVO", None, 1)
+
+
+def test_copies_verified_or_not_in_one_file_are_one_valid_response_and_a_forged_one_stays_apart(
+    store, config, tmp_path
+):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    unchecked = message("T1", "k1", "approved", auth="unverifiable")
+    ingest(store, config, write_messages(tmp_path, unchecked, message("T1", "k1", "approved")))
+    rows = store.query("SELECT authenticity, deliveries FROM response")
+    assert [(r["authenticity"], r["deliveries"]) for r in rows] == [("valid", 2)]
+    assert request(store, "T1")["outcome"] == "POSITIVO"
+    forged = message("T1", "k1", "approved", auth="invalid")
+    ingest(store, config, write_messages(tmp_path, forged, name="forged.jsonl"))
+    assert sorted(r["authenticity"] for r in store.query("SELECT authenticity FROM response")) == [
+        "invalid",
+        "valid",
+    ]
+    assert request(store, "T1")["detail"] == "bad_signature"
+
+
 def test_a_response_from_another_gateway_than_the_requests_is_flagged(store, config, tmp_path):
     from paycli.queries import show_request
 

@@ -16,18 +16,33 @@ def upgrade(ctx: typer.Context) -> None:
 
       paycli db upgrade
     """
+    from paycli import recompute
     from paycli.migrations import HEAD
     from paycli.store import Store, describe
 
     ws = workspace(ctx)
     with Store.connect(ws.database_url) as store:
         before = store.schema_version()
-    with ws.open_store(upgrade=True):
-        pass
+    with ws.open_store(upgrade=True) as store:
+        # a migration that merges responses (0003) leaves their requests' outcomes to recompute
+        stale = [
+            r["id"]
+            for r in store.query(
+                "SELECT id FROM payment_request r WHERE response_count <> "
+                "(SELECT COUNT(*) FROM response s WHERE s.request_id = r.id)"
+            )
+        ]
+        if stale:
+            with store.transaction():
+                changes = recompute.refresh(store, stale, ws.config)
     if before == HEAD:
         err(f"{describe(ws.database_url)} is already at schema {HEAD}")
     else:
         err(f"{describe(ws.database_url)} upgraded from schema {before or 'none'} to {HEAD}")
+    if stale:
+        err(
+            f"{len(stale)} request(s) recomputed after their responses were merged: {len(changes)} changed outcome"
+        )
 
 
 def status(ctx: typer.Context) -> None:

@@ -1,10 +1,17 @@
-"""Migration 0002 (the delivery table) upgrades a store of schema 0001 and keeps what it holds."""
+"""Migrations upgrade an older store and keep what it holds: 0002 (the delivery table), 0003 (a verified
+and an unverifiable copy of one message are one response)."""
 
 from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
 
 from paycli.migrations import HEAD
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES
+
+PAYPAL = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "approved"
 
 
 def test_a_store_of_schema_0001_is_upgraded_to_hold_deliveries(cli, db_url, isolated, tmp_path):
@@ -23,3 +30,55 @@ def test_a_store_of_schema_0001_is_upgraded_to_hold_deliveries(cli, db_url, isol
     with Store.connect(url) as store:
         assert "delivery" in store.table_names()
         assert store.query("SELECT COUNT(*) AS n FROM payment_request")[0]["n"] == 1
+
+
+def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_request(cli, db_url, isolated):
+    (isolated / "paycli.yaml").write_text((PAYPAL / "paycli.yaml").read_text())
+    for name in ("requests.csv", "01-completed.txt", "01-completed.txt.headers"):
+        shutil.copy(PAYPAL / name, isolated / name)
+    (isolated / "bare").mkdir()
+    shutil.copy(PAYPAL / "01-completed.txt", isolated / "bare" / "ipn.txt")
+    assert cli("ingest", "requests.csv", "01-completed.txt").code == 0
+    # The store as 0002 left it: the verified copy's identity hashed its authenticity word, and the bare
+    # copy, received later, became a second response of its own.
+    with Store.connect(db_url) as store, store.transaction():
+        [valid] = store.query("SELECT * FROM response")
+        parts = [valid[k] for k in ("provider", "dedupe_key", "status")]
+        parts += [str(valid["amount_minor"]), valid["currency"], valid["reference"]]
+        old = hashlib.sha256("\x1f".join([*parts, "valid"]).encode()).hexdigest()
+        twin = hashlib.sha256("\x1f".join([*parts, "unverifiable"]).encode()).hexdigest()
+        store.execute("UPDATE response SET identity = :old WHERE id = :id", {"old": old, "id": valid["id"]})
+        store.execute(
+            "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, raw_status, "
+            "amount_minor, currency, gateway_txn_id, authenticity, occurred_at, received_at, deliveries) "
+            "SELECT :twin, request_id, reference, provider, dedupe_key, status, raw_status, amount_minor, "
+            "currency, gateway_txn_id, 'unverifiable', occurred_at, received_at, 0 FROM response WHERE id = :id",
+            {"twin": twin, "id": valid["id"]},
+        )
+    assert cli("ingest", "bare/ipn.txt").code == 0
+    with Store.connect(db_url) as store:
+        before = store.query(
+            "SELECT outcome, reason, response_count FROM payment_request WHERE txn_id = 'ORD-PP-2001-1'"
+        )
+        assert [tuple(dict(r).values()) for r in before] == [("VERIFICARE", "MULTIPLE_RESPONSES", 2)]
+        store.execute("UPDATE alembic_version SET version_num = '0002'")
+
+    result = cli("db", "upgrade")
+    assert result.code == 0, result
+    assert "upgraded from schema 0002 to 0003" in result.stderr
+    assert "1 request(s) recomputed after their responses were merged: 1 changed outcome" in result.stderr
+    with Store.connect(db_url) as store:
+        [merged] = store.query("SELECT id, identity, authenticity, deliveries FROM response")
+        assert (merged["identity"], merged["authenticity"], merged["deliveries"]) == (twin, "valid", 2)
+        linked = store.query("SELECT DISTINCT response_id FROM message WHERE state = 'response'")
+        assert [r["response_id"] for r in linked] == [merged["id"]]
+        after = store.query(
+            "SELECT outcome, reason, response_count FROM payment_request WHERE txn_id = 'ORD-PP-2001-1'"
+        )
+        assert [tuple(dict(r).values()) for r in after] == [("POSITIVO", None, 1)]
+    # re-keyed: both copies again are redeliveries of it
+    assert cli("ingest", "01-completed.txt", "bare/ipn.txt").code == 0
+    with Store.connect(db_url) as store:
+        assert [
+            tuple(dict(r).values()) for r in store.query("SELECT authenticity, deliveries FROM response")
+        ] == [("valid", 2)]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from paycli.ingest import Ingest
+from paycli.migrations import HEAD
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES, make_config
 from tests.serve.conftest import FakePayPal, count
@@ -84,7 +85,7 @@ def rows(store: Store, sql: str) -> list[dict]:
 def test_healthz_answers_200_when_the_store_takes_a_write(receiver):
     reply = receiver().get("/healthz")
     assert reply.status == 200
-    assert json.loads(reply.body) == {"status": "ok", "schema": "0002"}
+    assert json.loads(reply.body) == {"status": "ok", "schema": HEAD}
 
 
 def test_unknown_routes_and_gateways_that_are_not_configured_are_404(receiver, store):
