@@ -47,6 +47,7 @@ import defusedxml.ElementTree
 from paycli.config import Setting
 from paycli.errors import RecordError
 from paycli.gateways.base import (
+    RAW_STATUS_LIMIT,
     InfoRecord,
     Origin,
     Provider,
@@ -226,6 +227,9 @@ class AxerveProvider(Provider):
             if len(value) > limit:
                 raise RecordError(f"{name} is longer than {limit} characters")
         word = result.upper()  # the status is read case-blind, so the key is too
+        # a refusal says why (ErrorCode 1143: abandoned by the buyer), for the operator; code 0 is success
+        code, why = fields.get("ErrorCode", ""), fields.get("ErrorDescription", "")
+        wording = result if code in ("", "0") else f"{result} ({code} {why})" if why else f"{result} ({code})"
         status = STATUSES.get(word, Status.UNKNOWN)
         amount, currency = _money(fields, required=status is Status.APPROVED)
         return ResponseRecord(
@@ -233,7 +237,7 @@ class AxerveProvider(Provider):
             reference=shop_id,
             dedupe_key=f"{bank_id}:{word}" if bank_id else f"shop:{shop_id}:{word}",
             status=status,
-            raw_status=result,
+            raw_status=wording[:RAW_STATUS_LIMIT],
             authenticity=Authenticity.UNVERIFIABLE,
             amount_minor=amount,
             currency=currency,

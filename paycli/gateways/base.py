@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from paycli.config import Config, Setting
 
 HEAD_BYTES = 64 * 1024
+RAW_STATUS_LIMIT = 64  # the width of the store's response.raw_status: a provider's wording is cut to it
 
 
 @dataclass

@@ -36,6 +36,7 @@ from typing import ClassVar
 from paycli.config import Secret, Setting
 from paycli.errors import RecordError
 from paycli.gateways.base import (
+    RAW_STATUS_LIMIT,
     Origin,
     Provider,
     QuarantinedRecord,
@@ -144,12 +145,17 @@ class SkrillProvider(Provider):
             authenticity = Authenticity.INVALID
 
         mb_transaction_id = text["mb_transaction_id"].strip()
+        wording = raw_status
+        reason = text.get("failed_reason_code", "").strip()
+        if raw_status == "-2" and reason:
+            # why it failed, for the operator (the outcome's detail); the key keeps the bare status
+            wording = f"-2 (failed_reason_code {reason})"[:RAW_STATUS_LIMIT]
         return ResponseRecord(
             origin,
             reference=text["transaction_id"].strip(),
             dedupe_key=f"{mb_transaction_id}:{raw_status}",
             status=status,
-            raw_status=raw_status,
+            raw_status=wording,
             authenticity=authenticity,
             amount_minor=amount,
             currency=currency,

@@ -54,6 +54,7 @@ from paycli.config import Secret, Setting
 from paycli.errors import RecordError
 from paycli.gateways.base import (
     HEAD_BYTES,
+    RAW_STATUS_LIMIT,
     InfoRecord,
     Origin,
     Provider,
@@ -72,7 +73,6 @@ __all__ = ["SignatureCheck", "StripeProvider", "check_signature", "verify_signat
 
 DEFAULT_TOLERANCE = 300  # seconds; the value of the official SDKs (Webhook.DEFAULT_TOLERANCE)
 SIGNATURE_HEADER = "stripe-signature"
-_RAW_STATUS_LIMIT = 64  # the width of the store's raw_status column
 _ID_LIMIT = 128  # the width of the store's reference and gateway_txn_id columns (and of a txn_id)
 
 # Cheap and specific: a JSON object that says it is a Stripe event (v1 snapshot or v2 thin event).
@@ -486,7 +486,7 @@ class StripeProvider(Provider):
             reference=reference,
             dedupe_key=f"{payment}:{reading.status.value}",
             status=reading.status,
-            raw_status=raw_status[:_RAW_STATUS_LIMIT],
+            raw_status=raw_status[:RAW_STATUS_LIMIT],
             authenticity=authenticity,
             amount_minor=amount,
             currency=currency,

@@ -206,7 +206,19 @@ class TestStatuses:
 
     def test_ko_with_a_shop_transaction_id_is_refused(self, axerve: AxerveProvider) -> None:
         r = response(axerve, result("KO", error=("1143", "Transazione abbandonata dal compratore")))
-        assert (r.status, r.raw_status, r.reference) == (Status.REFUSED, "KO", "ORD-AX-5001")
+        # the gateway's reason goes with its word, for the operator; the key keeps the bare result
+        assert (r.status, r.raw_status, r.reference) == (
+            Status.REFUSED,
+            "KO (1143 Transazione abbandonata dal compratore)",
+            "ORD-AX-5001",
+        )
+        assert r.dedupe_key == "1049:KO"
+
+    def test_a_long_reason_is_cut_to_the_stored_width(self, axerve: AxerveProvider) -> None:
+        r = response(axerve, result("KO", error=("1999", "Carta " + "molto " * 20)))
+        assert (
+            r.raw_status is not None and len(r.raw_status) == 64 and r.raw_status.startswith("KO (1999 Carta")
+        )
 
     def test_xx_is_pending(self, axerve: AxerveProvider) -> None:
         r = response(axerve, result("XX"))

@@ -242,6 +242,14 @@ def test_each_skrill_status_maps_to_a_paycli_status(skrill: SkrillProvider, raw:
     assert record.authenticity is Authenticity.VALID
 
 
+def test_a_failure_says_its_failed_reason_code_and_keeps_the_bare_status_in_its_key(
+    skrill: SkrillProvider,
+) -> None:
+    record = response(skrill, post("-2", failed_reason_code="06"))
+    assert (record.status, record.raw_status) == (Status.REFUSED, "-2 (failed_reason_code 06)")
+    assert record.dedupe_key == response(skrill, post("-2")).dedupe_key == "3318760421:-2"
+
+
 # -- what a post says ------------------------------------------------------------------------------
 def test_the_documented_example_is_valid(skrill: SkrillProvider) -> None:
     record = response(skrill, DOC_EXAMPLE)
