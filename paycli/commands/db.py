@@ -10,7 +10,8 @@ def upgrade(ctx: typer.Context) -> None:
     """Upgrade the store's schema to this paycli's version (back it up first).
 
     A new store is created at the newest schema by any command; an existing one is upgraded only by
-    this command, so that cron never migrates a production store by surprise.
+    this command, so that cron never migrates a production store by surprise. The requests whose
+    responses a migration merged are then recomputed, and said.
 
     Example:
 
@@ -23,15 +24,17 @@ def upgrade(ctx: typer.Context) -> None:
     ws = workspace(ctx)
     with Store.connect(ws.database_url) as store:
         before = store.schema_version()
+    stale: list[int] = []
     with ws.open_store(upgrade=True) as store:
-        # a migration that merges responses (0003) leaves their requests' outcomes to recompute
-        stale = [
-            r["id"]
-            for r in store.query(
-                "SELECT id FROM payment_request r WHERE response_count <> "
-                "(SELECT COUNT(*) FROM response s WHERE s.request_id = r.id)"
-            )
-        ]
+        if before is not None and before != HEAD:
+            # a migration that merges responses (0003) leaves their requests' outcomes to recompute
+            stale = [
+                r["id"]
+                for r in store.query(
+                    "SELECT id FROM payment_request r WHERE response_count <> "
+                    "(SELECT COUNT(*) FROM response s WHERE s.request_id = r.id)"
+                )
+            ]
         if stale:
             with store.transaction():
                 changes = recompute.refresh(store, stale, ws.config)

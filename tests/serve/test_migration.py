@@ -7,9 +7,11 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from paycli import gateways
+from paycli.ingest import Ingest
 from paycli.migrations import HEAD
 from paycli.store import Store
-from tests.conftest import ON_POSTGRES
+from tests.conftest import ON_POSTGRES, make_config
 
 PAYPAL = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "approved"
 
@@ -32,42 +34,52 @@ def test_a_store_of_schema_0001_is_upgraded_to_hold_deliveries(cli, db_url, isol
         assert store.query("SELECT COUNT(*) AS n FROM payment_request")[0]["n"] == 1
 
 
-def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_request(cli, db_url, isolated):
-    (isolated / "paycli.yaml").write_text((PAYPAL / "paycli.yaml").read_text())
-    for name in ("requests.csv", "01-completed.txt", "01-completed.txt.headers"):
+def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_request(
+    cli, db_url, isolated, tmp_path
+):
+    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    config = make_config(isolated, (PAYPAL / "paycli.yaml").read_text())
+    for name in ("01-completed.txt", "01-completed.txt.headers"):
         shutil.copy(PAYPAL / name, isolated / name)
     (isolated / "bare").mkdir()
     shutil.copy(PAYPAL / "01-completed.txt", isolated / "bare" / "ipn.txt")
-    assert cli("ingest", "requests.csv", "01-completed.txt").code == 0
-    # The store as 0002 left it: the verified copy's identity hashed its authenticity word, and the bare
-    # copy, received later, became a second response of its own.
-    with Store.connect(db_url) as store, store.transaction():
-        [valid] = store.query("SELECT * FROM response")
-        parts = [valid[k] for k in ("provider", "dedupe_key", "status")]
-        parts += [str(valid["amount_minor"]), valid["currency"], valid["reference"]]
-        old = hashlib.sha256("\x1f".join([*parts, "valid"]).encode()).hexdigest()
-        twin = hashlib.sha256("\x1f".join([*parts, "unverifiable"]).encode()).hexdigest()
-        store.execute("UPDATE response SET identity = :old WHERE id = :id", {"old": old, "id": valid["id"]})
-        store.execute(
-            "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, raw_status, "
-            "amount_minor, currency, gateway_txn_id, authenticity, occurred_at, received_at, deliveries) "
-            "SELECT :twin, request_id, reference, provider, dedupe_key, status, raw_status, amount_minor, "
-            "currency, gateway_txn_id, 'unverifiable', occurred_at, received_at, 0 FROM response WHERE id = :id",
-            {"twin": twin, "id": valid["id"]},
-        )
-    assert cli("ingest", "bare/ipn.txt").code == 0
-    with Store.connect(db_url) as store:
+
+    def ingest(store: Store, *paths: Path) -> None:
+        Ingest(store, config, gateways.instances(config, gateways.installed())).run([str(p) for p in paths])
+
+    with Store.connect(url) as store:
+        store.migrate("0002")
+        ingest(store, PAYPAL / "requests.csv", isolated / "01-completed.txt")
+        # The store as 0002 left it: the verified copy's identity hashed its authenticity word, and the
+        # bare copy, received later, became a second response of its own.
+        with store.transaction():
+            [valid] = store.query("SELECT * FROM response")
+            parts = [valid[k] for k in ("provider", "dedupe_key", "status")]
+            parts += [str(valid["amount_minor"]), valid["currency"], valid["reference"]]
+            old = hashlib.sha256("\x1f".join([*parts, "valid"]).encode()).hexdigest()
+            twin = hashlib.sha256("\x1f".join([*parts, "unverifiable"]).encode()).hexdigest()
+            store.execute(
+                "UPDATE response SET identity = :old WHERE id = :id", {"old": old, "id": valid["id"]}
+            )
+            store.execute(
+                "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, "
+                "raw_status, amount_minor, currency, gateway_txn_id, authenticity, occurred_at, received_at, "
+                "deliveries) SELECT :twin, request_id, reference, provider, dedupe_key, status, raw_status, "
+                "amount_minor, currency, gateway_txn_id, 'unverifiable', occurred_at, received_at, 0 "
+                "FROM response WHERE id = :id",
+                {"twin": twin, "id": valid["id"]},
+            )
+        ingest(store, isolated / "bare" / "ipn.txt")
         before = store.query(
             "SELECT outcome, reason, response_count FROM payment_request WHERE txn_id = 'ORD-PP-2001-1'"
         )
         assert [tuple(dict(r).values()) for r in before] == [("VERIFICARE", "MULTIPLE_RESPONSES", 2)]
-        store.execute("UPDATE alembic_version SET version_num = '0002'")
 
-    result = cli("db", "upgrade")
+    result = cli("--db", url, "db", "upgrade", db=False)
     assert result.code == 0, result
-    assert "upgraded from schema 0002 to 0003" in result.stderr
+    assert f"upgraded from schema 0002 to {HEAD}" in result.stderr
     assert "1 request(s) recomputed after their responses were merged: 1 changed outcome" in result.stderr
-    with Store.connect(db_url) as store:
+    with Store.connect(url) as store:
         [merged] = store.query("SELECT id, identity, authenticity, deliveries FROM response")
         assert (merged["identity"], merged["authenticity"], merged["deliveries"]) == (twin, "valid", 2)
         linked = store.query("SELECT DISTINCT response_id FROM message WHERE state = 'response'")
@@ -77,8 +89,9 @@ def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_re
         )
         assert [tuple(dict(r).values()) for r in after] == [("POSITIVO", None, 1)]
     # re-keyed: both copies again are redeliveries of it
-    assert cli("ingest", "01-completed.txt", "bare/ipn.txt").code == 0
-    with Store.connect(db_url) as store:
-        assert [
-            tuple(dict(r).values()) for r in store.query("SELECT authenticity, deliveries FROM response")
-        ] == [("valid", 2)]
+    assert cli("--db", url, "ingest", "01-completed.txt", "bare/ipn.txt", db=False).code == 0
+    with Store.connect(url) as store:
+        rows = store.query("SELECT authenticity, deliveries FROM response")
+        assert [tuple(dict(r).values()) for r in rows] == [("valid", 2)]
+    # at head already: nothing to upgrade, nothing recomputed
+    assert cli("--db", url, "db", "upgrade", db=False).stderr.count("\n") == 1
