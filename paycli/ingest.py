@@ -571,9 +571,10 @@ class Messages:
         }
         store.executemany(
             "INSERT INTO settlement (message_id, provider, kind, gateway_txn_id, parent_txn_id, reference, "
-            "gross_minor, fee_minor, net_minor, currency, occurred_at, available_on, line_id) "
+            "gross_minor, fee_minor, net_minor, currency, occurred_at, available_on, line_id, charged_minor, "
+            "charged_currency) "
             # a line already stored from another report (the same line_id) is the same money
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 (
                     ids[digest],
@@ -589,6 +590,8 @@ class Messages:
                     store.time(r.occurred_at),
                     store.time(r.available_on),
                     r.line_id,
+                    r.charged_minor,
+                    r.charged_currency,
                 )
                 for digest, r in records.items()
             ],

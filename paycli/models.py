@@ -161,6 +161,10 @@ class Settlement(Base):
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     available_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
     line_id: Mapped[str | None] = mapped_column(String(128))
+    # what the customer was charged, in the charge's currency, when the report says it apart from the
+    # settled gross (Stripe's customer_facing_amount): what a request is compared with
+    charged_minor: Mapped[int | None] = mapped_column(BigInteger)
+    charged_currency: Mapped[str | None] = mapped_column(String(3))
 
     __table_args__ = (UniqueConstraint("provider", "line_id", name="uq_settlement_provider_line"),)
 

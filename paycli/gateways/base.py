@@ -192,6 +192,10 @@ class SettlementRecord:
     # the gateway's id of this line (Stripe's balance transaction, PayPal's transaction): the same line
     # in two reports (a weekly and a monthly run, another column set) is the same money, counted once
     line_id: str | None = None
+    # what the customer was charged, signed as gross, in the charge's currency, when the report gives it
+    # apart from the settled gross (a charge in USD settled in EUR): what a request is compared with
+    charged_minor: int | None = None
+    charged_currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,8 @@ OPTIONAL = (
     "charge_id",
     "source_id",
     "timezone",
+    "customer_facing_amount",
+    "customer_facing_currency",
 )
 # What identify looks for: only Stripe's balance-transaction reports have both columns.
 _MARK = frozenset({"balance_transaction_id", "reporting_category"})
@@ -269,6 +271,15 @@ class BalanceReport:
             raise RecordError(
                 f"a {category} with a positive gross {cell('gross')}: Stripe reports it negative"
             )
+        # a charge in another currency than the balance's: gross is what was settled, after conversion;
+        # the request is compared with what the customer was charged
+        charged_minor = charged_currency = None
+        if cell("customer_facing_amount") and cell("customer_facing_currency"):
+            try:
+                charged_currency = normalise_currency(cell("customer_facing_currency"))
+            except RecordError as exc:
+                raise RecordError(f"customer_facing_currency: {exc}") from None
+            charged_minor = _money(cell("customer_facing_amount"), "customer_facing_amount", charged_currency)
         payment = cell("payment_intent_id") or cell("charge_id") or None
         gateway_txn_id = payment or cell("source_id") or balance_txn
         parent = payment if kind in _REVERSING else None
@@ -294,6 +305,8 @@ class BalanceReport:
             available_on=_when(layout, cell, "available_on", zone),
             parent_txn_id=parent,
             line_id=balance_txn,
+            charged_minor=charged_minor,
+            charged_currency=charged_currency,
         )
 
     def _zone(self, name: str) -> tzinfo:

@@ -5,7 +5,8 @@ period are matched to a request by the merchant reference the line carries (the 
 else through the gateway's transaction id: a response of the request with that ``gateway_txn_id`` (for
 a refund or a chargeback, the id of the payment it reverses). Each line gets a class:
 
-- ``matched``: a charge for a POSITIVO request, same amount and currency;
+- ``matched``: a charge for a POSITIVO request, same amount and currency (what the customer was charged,
+  when the line says it apart from the settled gross: a charge in USD settled in EUR);
 - ``amount_differs``: a charge for a POSITIVO request, another amount or currency;
 - ``settled_not_positivo``: a charge for a request that is NEGATIVO or VERIFICARE here (money arrived
   that paycli does not count as arrived: the operator's first clue);
@@ -45,7 +46,8 @@ EXCEPTIONS = ("amount_differs", "settled_not_positivo", "unknown_here")
 _CLASS_SQL = (
     "CASE WHEN m.kind <> 'charge' THEN m.kind WHEN p.id IS NULL THEN 'unknown_here' "
     "WHEN p.outcome <> 'POSITIVO' THEN 'settled_not_positivo' "
-    "WHEN p.amount_minor <> m.gross_minor OR p.currency <> m.currency THEN 'amount_differs' "
+    "WHEN p.amount_minor <> COALESCE(m.charged_minor, m.gross_minor) "
+    "OR p.currency <> COALESCE(m.charged_currency, m.currency) THEN 'amount_differs' "
     "ELSE 'matched' END"
 )
 
@@ -108,7 +110,7 @@ class SettlementMatch:
             "SELECT m.*, p.txn_id AS request_txn_id, p.customer, p.amount_minor AS request_minor, "
             f"p.currency AS request_currency, p.outcome, {_CLASS_SQL} AS match_class FROM ("
             "SELECT s.id, s.provider, s.kind, s.gateway_txn_id, s.parent_txn_id, s.reference, s.gross_minor, "
-            "s.fee_minor, s.net_minor, s.currency, s.occurred_at, COALESCE("
+            "s.fee_minor, s.net_minor, s.currency, s.occurred_at, s.charged_minor, s.charged_currency, COALESCE("
             "(SELECT q.id FROM payment_request q WHERE q.txn_id = s.reference), "
             "(SELECT MIN(r.request_id) FROM response r WHERE r.gateway_txn_id = "
             "COALESCE(s.parent_txn_id, s.gateway_txn_id))) AS request_id "
@@ -136,8 +138,8 @@ class SettlementMatch:
             params.update(p)
         parse = self.store.from_time
         for (
-            _, gateway, kind, gateway_txn_id, parent_txn_id, reference, gross, fee, net, currency, occurred_at, _,
-            txn_id, customer, request_minor, request_currency, outcome, match,
+            _, gateway, kind, gateway_txn_id, parent_txn_id, reference, gross, fee, net, currency, occurred_at, _, _,
+            _, txn_id, customer, request_minor, request_currency, outcome, match,
         ) in tuples(self.store, sql + " ORDER BY occurred_at, id", params):  # fmt: skip
             yield LineRow(
                 match if match in CLASSES else "other", gateway, kind, parse(occurred_at), gateway_txn_id,

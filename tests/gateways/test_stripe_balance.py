@@ -319,6 +319,33 @@ def test_a_charge_is_positive_with_what_stripe_kept_and_what_reached_the_balance
     assert record.parent_txn_id is None
 
 
+FACING = HEADER + ",customer_facing_amount,customer_facing_currency"
+
+
+def test_a_charge_in_another_currency_keeps_what_the_customer_was_charged(provider: StripeProvider) -> None:
+    # 49.90 USD charged, settled as 45.10 EUR in the balance
+    record = one(provider, row(gross="45.10", fee="1.20", net="43.90") + ",49.90,usd", FACING)
+    assert (record.gross_minor, record.currency) == (4510, "EUR")
+    assert (record.charged_minor, record.charged_currency) == (4990, "USD")
+    # no such columns, or empty cells: the gross is what was charged
+    assert (one(provider, CHARGE).charged_minor, one(provider, CHARGE + ",,", FACING).charged_currency) == (
+        None,
+        None,
+    )
+    # read in the charge's own currency: JPY has no decimals
+    assert (
+        one(provider, row(gross="45.10", fee="1.20", net="43.90") + ",8800,jpy", FACING).charged_minor == 8800
+    )
+
+
+def test_an_unreadable_customer_facing_amount_is_quarantined_naming_it(provider: StripeProvider) -> None:
+    assert "customer_facing_amount" in quarantined(provider, CHARGE + ",49.9.0,usd", FACING)
+    assert (
+        quarantined(provider, CHARGE + ",49.90,usx", FACING)
+        == "stripe: customer_facing_currency: unknown currency 'usx'"
+    )
+
+
 def test_a_refund_is_negative_and_names_the_payment_it_refunds(provider: StripeProvider) -> None:
     record = one(provider, REFUND)
     assert (record.kind, record.gross_minor, record.fee_minor, record.net_minor) == (

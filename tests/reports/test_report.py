@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.conftest import request_csv
-from tests.reports.conftest import DAY, FORMULA, NOW, XSS
+from tests.reports.conftest import CONFIG, DAY, FORMULA, NOW, XSS, stripe_event
 
 
 def report(cli, *args: str):
@@ -114,6 +114,34 @@ def test_csv_is_rfc4180_with_a_section_column(shop, isolated):
         "S-9999-1": "unknown_here",
     }
     assert [r["txn_id"] for r in rows if r["section"] == "not_settled"] == ["S-2003-1"]
+
+
+def test_a_charge_settled_in_another_currency_is_matched_on_what_the_customer_paid(cli, isolated):
+    # two USD orders paid by card, each settled in the EUR balance as 45.10 after conversion; the
+    # second one's customer-facing amount is not what was asked
+    (isolated / "paycli.yaml").write_text(CONFIG)
+    requests = [
+        f"U-{n}-1,U-{n},order,2026-11-26T16:00:00+01:00,Jane Doe,jane@example.com,49.90,USD,stripe"
+        for n in (1, 2)
+    ]
+    request_csv(isolated, requests)
+    for n in (1, 2):
+        (isolated / f"u{n}.json").write_text(stripe_event(f"U-{n}-1", f"pi_u{n}", 4990, "usd", 1795705260))
+    (isolated / "balance.csv").write_text(
+        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id,"
+        "payment_metadata[txn_id],customer_facing_amount,customer_facing_currency\n"
+        "txn_u1,2026-11-26 15:01:00,eur,45.10,1.20,43.90,charge,pi_u1,U-1-1,49.90,usd\n"
+        "txn_u2,2026-11-26 15:02:00,eur,45.10,1.20,43.90,charge,pi_u2,U-2-1,40.00,usd\n"
+    )
+    assert cli("ingest", "requests.csv", "u1.json", "u2.json", "balance.csv").code == 0
+    out = isolated / "r.csv"
+    assert report(cli, "--date", DAY, "--format", "csv", "--out", str(out)).code == 0
+    rows = csv_rows(out.read_bytes().decode())
+    classes = {
+        r["txn_id"]: (r["status"], r["amount"], r["currency"]) for r in rows if r["section"] == "settlement"
+    }
+    # the line still shows the money that reached the balance
+    assert classes == {"U-1-1": ("matched", "45.10", "EUR"), "U-2-1": ("amount_differs", "45.10", "EUR")}
 
 
 def test_formula_cells_are_neutralised_but_negative_amounts_stay_numbers(shop, isolated):
