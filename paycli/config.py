@@ -744,8 +744,9 @@ class _Reader:
     def unless_unavailable(
         self, read: Callable[[object, str], Secret], value: object, path: str
     ) -> Secret | None:
-        """``read(value, path)``; when secret problems are being collected, a value that cannot be had
-        is recorded there and left unset (None), as if the key were absent."""
+        """``read(value, path)``; when secret problems are being collected, a value that cannot be read
+        (a variable unset, a file missing, a value of the wrong type) is recorded there and left unset
+        (None), as if the key were absent."""
         try:
             return read(value, path)
         except ConfigError as exc:

@@ -32,6 +32,16 @@ class Workspace:
 
     @cached_property
     def config(self) -> Config:
+        return self._load_config()
+
+    def config_despite_secrets(self) -> tuple[Config, dict[str, str]]:
+        """The configuration, except that a secret that cannot be read (its environment variable unset,
+        its file unreadable) is left unset and its problem returned by key path: ``paycli gateways``
+        shows every secret's state instead of stopping at the first."""
+        problems: dict[str, str] = {}
+        return self._load_config(problems), problems
+
+    def _load_config(self, secret_problems: dict[str, str] | None = None) -> Config:
         from paycli import gateways
         from paycli.config import find_config_file, load_config
 
@@ -39,23 +49,8 @@ class Workspace:
             find_config_file(self.config_option),
             gateways.LazySpecs(),
             requests_spec=gateways.load(gateways.REQUESTS).settings,
+            secret_problems=secret_problems,
         )
-
-    def config_despite_secrets(self) -> tuple[Config, dict[str, str]]:
-        """The configuration, except that a secret that cannot be had (its environment variable unset,
-        its file unreadable) is left unset and its problem returned by key path: ``paycli gateways``
-        shows every secret's state instead of stopping at the first."""
-        from paycli import gateways
-        from paycli.config import find_config_file, load_config
-
-        problems: dict[str, str] = {}
-        config = load_config(
-            find_config_file(self.config_option),
-            gateways.LazySpecs(),
-            requests_spec=gateways.load(gateways.REQUESTS).settings,
-            secret_problems=problems,
-        )
-        return config, problems
 
     @cached_property
     def database_url(self) -> str:
