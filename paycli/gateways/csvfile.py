@@ -275,6 +275,11 @@ def check_date_format(value: str) -> str:
         raise SettingProblem(
             "", f"'{value}' must give the day, the month and the year (%d, %m or %b, %Y or %y)"
         )
+    if "%I" in fmt and "%p" not in fmt:
+        raise SettingProblem(
+            "",
+            f"'{value}' has a 12-hour %I without %p (AM/PM): every afternoon would read as morning; use %H",
+        )
     return fmt
 
 
@@ -350,13 +355,15 @@ SETTINGS: Mapping[str, Setting] = {
         str,
         default=None,
         check=check_thousands_separator,
-        help="the digit-group separator of amounts (. , ' or a space); default: none, grouped amounts are refused",
+        help="the digit-group separator of amounts (. , ' or a space, which takes no-break spaces too); "
+        "default: none, grouped amounts are refused",
     ),
     "amount_unit": Setting(
         str,
         default="major",
         choices=("major", "minor"),
-        help="major: 129,90 is EUR 129.90; minor: 12990 is EUR 129.90 (cents)",
+        help="major: 129,90 is EUR 129.90; minor: 12990 is EUR 129.90 (cents); a refund may be written "
+        "-10,00, (10,00) or 10,00-",
     ),
     "currency": Setting(
         str,
@@ -454,7 +461,9 @@ class CsvProvider(Provider):
         self._date_format: str = get("date_format")
         self._parse_date = _date_parser(self._date_format, zone)
         self._statuses = {
-            word.casefold(): Status(status) for status, words in get("status_map").items() for word in words
+            _status_word(word): Status(status)
+            for status, words in get("status_map").items()
+            for word in words
         }
         pattern: str | None = get("reference_pattern")
         self._pattern = re.compile(pattern) if pattern is not None else None
@@ -503,14 +512,19 @@ class CsvProvider(Provider):
         head = source.head
         if b"\x00" in head[:4096]:
             return False  # binary, or UTF-16: never a CSV this provider can read
+        encoding = self._encoding
         if head.startswith(codecs.BOM_UTF8):
-            head = head[3:]
+            head, encoding = head[3:], "utf-8"  # as Lines reads a file that starts with the mark
         parts = head.split(b"\n", self._skip)
         if len(parts) <= self._skip:
             return False
-        # the header is the first line with text after skip_lines, as extract finds it
+        # the header is the first line with text after skip_lines, decoded as extract reads it
         line = parts[self._skip].lstrip(b"\r\n\t ").split(b"\n", 1)[0]
-        cells = _cells(line.decode(self._encoding, errors="replace"), self._delimiter)
+        try:
+            text = decode_line(line, encoding)[0]
+        except RecordError:
+            text = line.decode(FALLBACK_ENCODING, errors="replace")
+        cells = _cells(text, self._delimiter)
         if cells is None or not self._header_cells <= cells:
             return False
         # Never the shop's own request file, whatever a configuration names.
@@ -518,6 +532,12 @@ class CsvProvider(Provider):
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
+        if source.head.startswith(codecs.BOM_UTF8) and self._encoding not in ("utf-8", "utf-8-sig"):
+            # A UTF-8 file: read as configured, its accented words would turn to garbage unnoticed.
+            raise SourceError(
+                f"starts with a UTF-8 byte-order mark, but gateways.{self.instance}.encoding is "
+                f"{self._encoding}: set encoding: utf-8"
+            )
         stream = source.open()
         try:
             lines = Lines(stream, source.name, self._encoding)
@@ -671,6 +691,8 @@ class CsvProvider(Provider):
                 )
             word = row[status_at].strip()
             status = statuses.get(word.casefold(), unknown)
+            if status is unknown and word:
+                status = statuses.get(_status_word(word), unknown)  # "IN  CORSO", a no-break space
             currency = default_currency
             try:
                 if currency_at is not None:
@@ -760,18 +782,23 @@ class CsvProvider(Provider):
                 value = int(digits + (m[3] or "").ljust(places, "0"))
                 negative = bool(m[1]) and value != 0
             else:
+                number, outside = _sign_outside(text)
+                if thousands == " ":
+                    # a no-break space (narrow or not) groups thousands in French and Italian exports
+                    number = number.replace("\u00a0", " ").replace("\u202f", " ")
                 try:
                     value = parse_amount(
-                        text,
+                        number,
                         currency,
                         decimal_mark=decimal,
                         thousands_separator=thousands,
-                        allow_negative=True,
+                        allow_negative=not outside,
                         minor_units=minor,
                     )
                 except RecordError as exc:
-                    raise RecordError(f"column '{column}': {exc} ({formats})") from None
-                negative, value = value < 0, abs(value)
+                    reason = str(exc).replace(f"'{number}'", f"'{text}'", 1)
+                    raise RecordError(f"column '{column}': {reason} ({formats})") from None
+                negative, value = value < 0 or (outside and value != 0), abs(value)
             if negative and status not in _NEGATIVE_OK:
                 raise RecordError(f"column '{column}': amount '{text}' is negative for status {status}")
             return value
@@ -780,6 +807,21 @@ class CsvProvider(Provider):
 
 
 # -- small pieces ----------------------------------------------------------------------------------
+def _sign_outside(text: str) -> tuple[str, bool]:
+    """An amount whose minus is written outside the number, as accounting and SAP exports write a
+    refund, "(1.234,56)" or "1.234,56-": the number, and whether it was so marked negative."""
+    if len(text) > 2 and text[0] == "(" and text[-1] == ")":
+        return text[1:-1].strip(), True
+    if len(text) > 1 and text[-1] == "-":
+        return text[:-1].rstrip(), True
+    return text, False
+
+
+def _status_word(word: str) -> str:
+    """A status word as status_map is looked up: any case, any run of blanks (no-break too) one space."""
+    return " ".join(word.split()).casefold()
+
+
 def _cells(line: str, delimiter: str) -> frozenset[str] | None:
     try:
         row = next(csv.reader([line.lstrip("\ufeff")], delimiter=delimiter), None)

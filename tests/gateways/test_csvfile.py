@@ -175,6 +175,10 @@ def quarantined(provider: Provider, *rows: str, **kw: Any) -> str:
             "gateways.mybank.date_format: '%d/%m/%Y %Z' cannot read the dates it describes",
         ),
         (
+            lambda t: t.replace('"%d/%m/%Y %H:%M"', '"%d/%m/%Y %I:%M"'),
+            "gateways.mybank.date_format: '%d/%m/%Y %I:%M' has a 12-hour %I without %p (AM/PM)",
+        ),
+        (
             lambda t: t.replace("encoding: cp1252", "encoding: utf-16"),
             "gateways.mybank.encoding: 'utf-16' is not an ASCII-compatible encoding",
         ),
@@ -440,6 +444,33 @@ def test_a_refund_written_negative_is_its_size_but_a_negative_approval_is_not_a_
     )
 
 
+@pytest.mark.parametrize("written", ["(129,90)", "( 129,90 )", "129,90-", "129,90 -"])
+def test_a_refund_with_its_minus_outside_the_number_is_read_as_one_written_negative(tmp_path, written):
+    provider = bank(tmp_path)
+    refund = response(provider, row(amount=written, status="RIMBORSATO"))
+    assert refund.status is Status.REFUNDED and refund.amount_minor == 12990
+    assert quarantined(provider, row(amount=written)) == (
+        f"column 'Importo': amount '{written}' is negative for status approved"
+    )
+    assert response(provider, row(amount="(0,00)", status="RIFIUTATO")).amount_minor == 0
+
+
+@pytest.mark.parametrize("written", ["(-129,90)", "-129,90-", "(1,2,3)"])
+def test_two_minus_signs_or_a_non_number_in_brackets_is_quarantined_quoting_the_cell(tmp_path, written):
+    reason = quarantined(bank(tmp_path), row(amount=written, status="RIMBORSATO"))
+    assert reason.startswith(f"column 'Importo': amount '{written}' ")
+
+
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f"])
+def test_a_space_thousands_separator_takes_the_no_break_spaces_exports_write_too(tmp_path, space):
+    provider = bank(
+        tmp_path,
+        BANK.replace('thousands_separator: "."', 'thousands_separator: " "').replace("cp1252", "utf-8"),
+    )
+    r = response(provider, row(amount=f"1{space}234,56"), encoding="utf-8")
+    assert r.amount_minor == 123456
+
+
 def test_a_refusal_may_have_no_amount_but_an_approval_must(tmp_path):
     provider = bank(tmp_path)
     refused = response(provider, row(amount="", status="RIFIUTATO"))
@@ -457,14 +488,18 @@ def test_the_fast_amount_reader_agrees_with_money_parse_amount(tmp_path):
         currency = rnd.choice(["EUR", "JPY", "KWD"])
         status = rnd.choice(["RIMBORSATO", "ESEGUITO"])
         record = one(provider, row(amount=text, currency=currency, status=status))
+        # a trailing minus is a minus written outside the number (never beside one inside)
+        number, outside = (
+            (text[:-1].rstrip(), True) if len(text) > 1 and text.endswith("-") else (text, False)
+        )
         try:
             expected = parse_amount(
-                text,
-                currency,
-                decimal_mark=",",
-                thousands_separator=".",
-                allow_negative=status == "RIMBORSATO",
+                number, currency, decimal_mark=",", thousands_separator=".", allow_negative=True
             )
+            if outside:
+                expected = None if expected < 0 else -expected
+            if expected is not None and expected < 0 and status != "RIMBORSATO":
+                expected = None
         except RecordError:
             expected = None
         if not text:
@@ -589,6 +624,13 @@ def test_the_fast_date_reader_agrees_with_strptime(fmt):
 def test_each_status_word_maps_in_any_letter_case(tmp_path, word, status):
     r = response(bank(tmp_path), row(status=word))
     assert r.status is status and r.raw_status == word
+
+
+@pytest.mark.parametrize("word", ["IN  CORSO", "in\u00a0corso", "In \t Corso"])
+def test_a_status_word_with_other_blanks_inside_maps_too(tmp_path, word):
+    provider = bank(tmp_path, BANK.replace("cp1252", "utf-8"))
+    r = response(provider, row(status=word), encoding="utf-8")
+    assert r.status is Status.PENDING and r.raw_status == word
 
 
 def test_a_word_nobody_mapped_is_unknown_with_the_word(tmp_path):
@@ -741,6 +783,28 @@ def test_a_line_not_in_the_configured_encoding_is_read_as_windows_1252_with_a_no
     assert [r.origin.line for r in got if isinstance(r, ResponseRecord)] == [2, 3]
     notices = [r.message for r in got if isinstance(r, Notice)]
     assert notices == ["movimenti.csv: line 3 not utf-8; read as Windows-1252"]
+
+
+def test_a_utf8_file_with_its_byte_order_mark_is_refused_when_another_encoding_is_configured(tmp_path):
+    provider = bank(tmp_path)  # cp1252
+    data = b"\xef\xbb\xbf" + export(row(status="ESEGUITO", note="Società"), encoding="utf-8")
+    assert provider.identify(source(data))
+    with pytest.raises(SourceError) as raised:
+        list(provider.extract(source(data)))
+    assert str(raised.value) == (
+        "starts with a UTF-8 byte-order mark, but gateways.mybank.encoding is cp1252: set encoding: utf-8"
+    )
+
+
+def test_a_windows_1252_header_with_an_accented_column_is_recognised_under_utf_8(tmp_path):
+    # extract reads a line that is not UTF-8 as Windows-1252; identify reads the header the same way
+    text = BANK.replace("encoding: cp1252", "encoding: utf-8").replace(
+        "      currency: Divisa", "      currency: Valuta è"
+    )
+    provider = bank(tmp_path, text)
+    data = export(row(), header=HEADER.replace("Divisa", "Valuta è"), encoding="cp1252")
+    assert provider.identify(source(data))
+    assert response(provider, row(), header=HEADER.replace("Divisa", "Valuta è")).currency == "EUR"
 
 
 def test_a_file_larger_than_the_head_streams_through(tmp_path):
