@@ -33,54 +33,60 @@ def upgrade() -> None:
     from paycli.ingest import identity_of
 
     conn = op.get_bind()
-    for row in _valid_responses(conn):
-        key = identity_of(
-            row["provider"],
-            row["dedupe_key"],
-            row["status"],
-            row["amount_minor"],
-            row["currency"],
-            row["reference"],
-            "valid",
-        )
-        twin = (
-            conn.execute(
-                sa.text(
-                    "SELECT id, request_id, deliveries, raw_status, occurred_at FROM response WHERE identity = :i"
-                ),
-                {"i": key},
+    twins_of = sa.text(
+        "SELECT id, identity, request_id, deliveries, raw_status, occurred_at FROM response "
+        "WHERE identity IN :keys"
+    ).bindparams(sa.bindparam("keys", expanding=True))
+    rekey = sa.text("UPDATE response SET identity = :i WHERE id = :id")
+    for chunk in _valid_responses(conn):
+        keys = {
+            row["id"]: identity_of(
+                row["provider"],
+                row["dedupe_key"],
+                row["status"],
+                row["amount_minor"],
+                row["currency"],
+                row["reference"],
+                "valid",
             )
-            .mappings()
-            .first()
-        )
-        if twin is not None:
-            conn.execute(
-                sa.text("UPDATE message SET response_id = :keep WHERE response_id = :twin"),
-                {"keep": row["id"], "twin": twin["id"]},
-            )
-            conn.execute(sa.text("DELETE FROM response WHERE id = :twin"), {"twin": twin["id"]})
-            conn.execute(
-                sa.text(
-                    "UPDATE response SET deliveries = :n, raw_status = :rs, occurred_at = :at, "
-                    "request_id = :r WHERE id = :keep"
-                ),
-                {
-                    "n": row["deliveries"] + twin["deliveries"],
-                    "rs": _least(row["raw_status"], twin["raw_status"]),
-                    "at": _least(row["occurred_at"], twin["occurred_at"]),
-                    "r": row["request_id"] if row["request_id"] is not None else twin["request_id"],
-                    "keep": row["id"],
-                },
-            )
-        conn.execute(sa.text("UPDATE response SET identity = :i WHERE id = :id"), {"i": key, "id": row["id"]})
+            for row in chunk
+        }
+        twins = {t["identity"]: t for t in conn.execute(twins_of, {"keys": list(keys.values())}).mappings()}
+        for row in chunk:
+            twin = twins.get(keys[row["id"]])
+            if twin is not None and twin["id"] != row["id"]:
+                _merge(conn, row, twin)
+        conn.execute(rekey, [{"i": key, "id": id_} for id_, key in keys.items()])
+
+
+def _merge(conn: sa.Connection, row: dict[str, Any], twin: Any) -> None:
+    """The unverifiable twin into the valid row: its messages, deliveries, least wording and event time."""
+    conn.execute(
+        sa.text("UPDATE message SET response_id = :keep WHERE response_id = :twin"),
+        {"keep": row["id"], "twin": twin["id"]},
+    )
+    conn.execute(sa.text("DELETE FROM response WHERE id = :twin"), {"twin": twin["id"]})
+    conn.execute(
+        sa.text(
+            "UPDATE response SET deliveries = :n, raw_status = :rs, occurred_at = :at, request_id = :r "
+            "WHERE id = :keep"
+        ),
+        {
+            "n": row["deliveries"] + twin["deliveries"],
+            "rs": _least(row["raw_status"], twin["raw_status"]),
+            "at": _least(row["occurred_at"], twin["occurred_at"]),
+            "r": row["request_id"] if row["request_id"] is not None else twin["request_id"],
+            "keep": row["id"],
+        },
+    )
 
 
 def downgrade() -> None:
     raise NotImplementedError("0003 merges responses; restore the backup taken before 'paycli db upgrade'")
 
 
-def _valid_responses(conn: sa.Connection) -> Iterator[dict[str, Any]]:
-    """Every valid response, a chunk at a time in id order (a store may hold millions)."""
+def _valid_responses(conn: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    """Every valid response, in chunks in id order (a store may hold millions)."""
     last = 0
     while True:
         rows = [
@@ -96,7 +102,7 @@ def _valid_responses(conn: sa.Connection) -> Iterator[dict[str, Any]]:
         ]
         if not rows:
             return
-        yield from rows
+        yield rows
         last = rows[-1]["id"]
 
 
