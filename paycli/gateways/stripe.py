@@ -66,7 +66,7 @@ from paycli.gateways.base import (
 )
 from paycli.gateways.callback import Callback, callback_origin, from_origin
 from paycli.gateways.stripe_balance import BalanceReport, is_balance_report
-from paycli.money import CURRENCY_EXPONENTS, normalise_currency
+from paycli.money import CURRENCY_EXPONENTS, MAX_MINOR_UNITS, normalise_currency
 from paycli.outcome import Authenticity, Status
 
 __all__ = ["SignatureCheck", "StripeProvider", "check_signature", "verify_signature"]
@@ -314,6 +314,8 @@ def _iso_minor(amount: int, currency: str) -> int:
     stripe_exponent = 0 if currency in _STRIPE_ZERO_DECIMAL else 3 if currency in _STRIPE_THREE_DECIMAL else 2
     shift = CURRENCY_EXPONENTS[currency] - stripe_exponent
     if shift >= 0:
+        if amount * 10**shift > MAX_MINOR_UNITS:
+            raise _Unreadable(f"amount {amount} {currency} is too large")
         return amount * 10**shift
     whole, fraction = divmod(amount, 10**-shift)
     if fraction:
@@ -332,6 +334,8 @@ def _minor(obj: Mapping[str, Any], name: str) -> int:
         raise _Unreadable(f"{name} {_show(value)} is not an integer number of minor units")
     if value < 0:
         raise _Unreadable(f"{name} {value} is negative")
+    if value > MAX_MINOR_UNITS:  # what the store's BIGINT holds
+        raise _Unreadable(f"{name} {value} is too large")
     return value
 
 

@@ -414,6 +414,22 @@ def test_an_amount_in_stripes_unit_is_stored_in_iso_minor_units(
     assert (r.amount_minor, r.currency) == (minor, currency.upper())
 
 
+@pytest.mark.parametrize(
+    ("currency", "amount", "reason"),
+    [
+        ("eur", 2**63, f"amount_received {2**63} is too large"),  # past the store's BIGINT: was a crash
+        ("mga", 10**18, f"amount {10**18} MGA is too large"),  # fits as Stripe's, not as ISO minor units
+    ],
+)
+def test_an_amount_the_store_cannot_hold_is_quarantined(
+    provider: StripeProvider, currency: str, amount: int, reason: str
+) -> None:
+    body = event(
+        "payment_intent.succeeded", payment_intent(amount=amount, amount_received=amount, currency=currency)
+    )
+    assert reason in quarantined(provider, body, sidecar(body))
+
+
 def test_a_fraction_of_a_krona_is_quarantined_not_rounded(provider: StripeProvider) -> None:
     # a charge of before April 2023, when Stripe still took fractional ISK
     body = event("charge.refunded", charge(amount=4010, amount_refunded=4010, currency="isk", refunded=True))
