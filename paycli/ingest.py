@@ -197,7 +197,9 @@ class Ingest:
         if len(claims) == 1:
             return self.providers[claims[0]]
         if not claims:
-            self._refuse(source.name, f"no provider recognises it (tried: {', '.join(self.providers)})")
+            near = [why for p in self.providers.values() if (why := p.near_miss(source))]
+            hint = f"; {'; '.join(near)}" if near else ""
+            self._refuse(source.name, f"no provider recognises it (tried: {', '.join(self.providers)}){hint}")
         else:
             self._refuse(source.name, f"claimed by {' and '.join(claims)}: choose one with --gateway")
         return None

@@ -243,6 +243,12 @@ class Provider:
     def identify(self, source: Source) -> bool:
         raise NotImplementedError
 
+    def near_miss(self, source: Source) -> str | None:
+        """Why a source this provider did not claim looks meant for it (a column renamed in a bank's
+        export, a typo in the configuration), for the refusal that no provider claimed it; None when
+        it does not look so. Optional: the default says nothing."""
+        return None
+
     def extract(self, source: Source) -> Iterator[Record]:
         raise NotImplementedError
 

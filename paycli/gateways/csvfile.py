@@ -477,6 +477,7 @@ class CsvProvider(Provider):
         match: dict[str, list[str]] = get("match")
         wanted = match.get("header_contains") or [*self._columns.values(), *self._key_columns]
         self._header_cells = frozenset(c.casefold() for c in wanted)
+        self._header_names = {c.casefold(): c for c in wanted}  # as configured, for messages
         self._filenames = match.get("filename", [])
         self._currencies: dict[str, str] = {}  # the file's currency cells, normalised once
         # for reinterpret: one header, many stored rows
@@ -505,30 +506,47 @@ class CsvProvider(Provider):
 
     # -- identify ------------------------------------------------------------------------------
     def identify(self, source: Source) -> bool:
+        cells = self._header_of(source)
+        if cells is None or not self._header_cells <= cells:
+            return False
+        # Never the shop's own request file, whatever a configuration names.
+        return not set(REQUEST_COLUMNS) <= cells
+
+    def near_miss(self, source: Source) -> str | None:
+        # most of the columns it needs, not all: a column the bank renamed, or a typo in the config
+        cells = self._header_of(source)
+        if cells is None or set(REQUEST_COLUMNS) <= cells:
+            return None
+        missing = self._header_cells - cells
+        if not missing or len(self._header_cells & cells) < max(2, len(self._header_cells) / 2):
+            return None
+        names = ", ".join(f"'{self._header_names[c]}'" for c in sorted(missing))
+        plural = "s" if len(missing) > 1 else ""
+        return f"{self.instance}: its header has no column{plural} {names} (gateways.{self.instance})"
+
+    def _header_of(self, source: Source) -> frozenset[str] | None:
+        """The header cells of a source (folded), read as extract reads them; None when it has none or
+        is not a file for this gateway (another file name, binary)."""
         if self._filenames and not any(
             fnmatch.fnmatch(PurePath(source.name).name, g) for g in self._filenames
         ):
-            return False
+            return None
         head = source.head
         if b"\x00" in head[:4096]:
-            return False  # binary, or UTF-16: never a CSV this provider can read
+            return None  # binary, or UTF-16: never a CSV this provider can read
         encoding = self._encoding
         if head.startswith(codecs.BOM_UTF8):
             head, encoding = head[3:], "utf-8"  # as Lines reads a file that starts with the mark
         parts = head.split(b"\n", self._skip)
         if len(parts) <= self._skip:
-            return False
+            return None
         # the header is the first line with text after skip_lines, decoded as extract reads it
         line = parts[self._skip].lstrip(b"\r\n\t ").split(b"\n", 1)[0]
         try:
             text = decode_line(line, encoding)[0]
         except RecordError:
             text = line.decode(FALLBACK_ENCODING, errors="replace")
-        cells = _cells(text, self._delimiter)
-        if cells is None or not self._header_cells <= cells:
-            return False
-        # Never the shop's own request file, whatever a configuration names.
-        return not set(REQUEST_COLUMNS) <= cells
+        return _cells(text, self._delimiter)
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:

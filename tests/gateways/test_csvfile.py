@@ -869,6 +869,27 @@ def test_a_missing_column_refuses_the_file_naming_it(tmp_path, store):
     )
 
 
+def test_without_gateway_a_file_missing_a_needed_column_is_refused_naming_it_and_the_gateway(tmp_path, store):
+    # the bank renamed a column, or the configuration has a typo: most of the header is there
+    config = load(tmp_path, BANK)
+    renamed, good = tmp_path / "renamed.csv", tmp_path / "movimenti.csv"
+    renamed.write_bytes(export(row(), header=HEADER.replace("Esito", "Stato")))
+    good.write_bytes(export(row()))
+    typo = load(tmp_path, BANK.replace("dedupe_key: [ID operazione]", "dedupe_key: [ID operazion]"))
+    for configured, path, missing in (
+        (config, renamed, "column 'Esito'"),
+        (typo, good, "column 'ID operazion'"),
+    ):
+        ((_, reason),) = ingest(store, configured, path).report.refused
+        assert reason.startswith("no provider recognises it (tried: ")
+        assert reason.endswith(f"; mybank: its header has no {missing} (gateways.mybank)")
+    # a file of another kind altogether is not taken for a near miss
+    other = tmp_path / "other.csv"
+    other.write_text("a;b;c\n1;2;3\n")
+    ((_, reason),) = ingest(store, config, other).report.refused
+    assert "mybank" not in reason.split(")", 1)[1]
+
+
 def test_reprocess_after_a_configuration_fix_turns_a_quarantined_row_into_a_response(tmp_path, store):
     no_currency = BANK.replace("      currency: Divisa\n", "")
     config = load(tmp_path, no_currency)
