@@ -16,7 +16,8 @@ What it maps (design.md 3.1; the resource is ``data.object``):
   ``charge.succeeded`` that is only authorised (``captured: false``), ``charge.pending``,
   ``checkout.session.completed`` with ``payment_status=unpaid``;
 - refunded: ``charge.refunded``, ``charge.refund.updated``, ``refund.created``, ``refund.updated`` (unless
-  the refund failed or was cancelled; ``refund.failed`` is informational);
+  the refund failed or was cancelled; ``refund.failed`` is informational, and so is ``charge.refunded``
+  of an authorisation cancelled before capture: no money was taken);
 - reversed: ``charge.dispute.*`` (unless the dispute was won or the inquiry closed, see ``_dispute``);
 - informational: every other event (``payment_intent.created``, ``charge.updated``, ``customer.*``...).
 
@@ -240,6 +241,12 @@ def _read(event_type: str, obj: Mapping[str, Any]) -> _Reading:
             if obj.get("captured") is False:
                 return _Reading(Status.PENDING, "amount", "not captured")
             return _Reading(Status.APPROVED, "amount_captured")
+        if event_type == "charge.refunded" and obj.get("captured") is False:
+            # Cancelling an authorisation refunds what was held: no money was taken, none goes back
+            # (the PaymentIntent's canceled event is the refusal).
+            return _Reading(
+                None, note=f"{event_type}: an authorisation released before capture, no money taken"
+            )
         return {
             "charge.captured": _Reading(Status.APPROVED, "amount_captured"),
             "charge.failed": _Reading(Status.REFUSED, "amount"),

@@ -307,7 +307,9 @@ def test_a_session_with_a_payment_status_nobody_mapped_is_unknown(provider: Stri
         ("charge.refund.updated", refund(status="failed"), "refund failed"),
         ("refund.updated", refund(status="canceled"), "refund canceled"),
         ("refund.failed", refund(status="failed"), "refund failed"),
-        ("refund.failed", refund(status="succeeded"), "refund failed"),  # the type says it, whatever the object
+        ("refund.failed", refund(status="succeeded"), "refund failed"),
+        # an uncaptured authorisation cancelled: Stripe "refunds" the amount it held
+        ("charge.refunded", charge(captured=False, amount_captured=0, refunded=True, amount_refunded=4990), "before capture"),  # the type says it, whatever the object
         ("charge.dispute.closed", dispute(status="won"), "dispute won"),
         ("charge.dispute.closed", dispute(status="warning_closed"), "dispute warning_closed"),
         ("charge.dispute.funds_reinstated", dispute(status="won"), "funds_reinstated"),
