@@ -324,14 +324,12 @@ class _Checkpointer:
                 self._wanted.wait_for(lambda: self._pending or self._closing)
                 if self._closing:
                     return  # wait() no longer blocks once closing
-            try:
-                # a failure is no loss (see the class): the log waits for the next checkpoint
-                with suppress(Exception):
-                    self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            finally:
-                with self._wanted:
-                    self._pending = False
-                    self._wanted.notify_all()
+            # a failure is no loss (see the class): the log waits for the next checkpoint
+            with suppress(Exception):
+                self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            with self._wanted:
+                self._pending = False
+                self._wanted.notify_all()
 
 
 @lru_cache(maxsize=512)

@@ -161,7 +161,7 @@ def check_status_map(value: object) -> dict[str, list[str]]:
             raise SettingProblem(status, "lists no word")
         result[status] = _words(words, status)
         for i, word in enumerate(result[status]):
-            folded = word.casefold()
+            folded = _status_word(word)  # as a row's word is looked up: "IN  CORSO" is "in corso"
             if folded in seen and seen[folded] != status:
                 key = f"{status}[{i}]" if isinstance(words, list) else status
                 raise SettingProblem(key, f"'{word}' is already mapped to {seen[folded]}")
@@ -476,8 +476,8 @@ class CsvProvider(Provider):
         self._missing_reference_is_info = get("without_reference") == "info"
         match: dict[str, list[str]] = get("match")
         wanted = match.get("header_contains") or [*self._columns.values(), *self._key_columns]
-        self._header_cells = frozenset(c.casefold() for c in wanted)
-        self._header_names = {c.casefold(): c for c in wanted}  # as configured, for messages
+        self._header_names = {c.casefold(): c for c in wanted}  # folded -> as configured, for messages
+        self._header_cells = frozenset(self._header_names)
         self._filenames = match.get("filename", [])
         self._currencies: dict[str, str] = {}  # the file's currency cells, normalised once
         # for reinterpret: one header, many stored rows

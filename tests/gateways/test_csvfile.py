@@ -175,6 +175,11 @@ def quarantined(provider: Provider, *rows: str, **kw: Any) -> str:
             "gateways.mybank.date_format: '%d/%m/%Y %Z' cannot read the dates it describes",
         ),
         (
+            # the same word but for its spacing, as rows are looked up
+            lambda t: t.replace("refunded: RIMBORSATO", "refunded: [RIMBORSATO, IN  CORSO]"),
+            "gateways.mybank.status_map.refunded[1]: 'IN  CORSO' is already mapped to pending",
+        ),
+        (
             lambda t: t.replace('"%d/%m/%Y %H:%M"', '"%d/%m/%Y %I:%M"'),
             "gateways.mybank.date_format: '%d/%m/%Y %I:%M' has a 12-hour %I without %p (AM/PM)",
         ),
