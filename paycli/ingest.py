@@ -553,6 +553,7 @@ class Messages:
             rows,
         )
         self._settlements({k: r for k, r in unique.items() if isinstance(r, SettlementRecord)})
+        self._aliases([r for r in unique.values() if isinstance(r, ResponseRecord) and r.aliases])
         touched |= self._rekey_waiting(
             {
                 (r.gateway_txn_id, r.reference)
@@ -598,6 +599,22 @@ class Messages:
                 for digest, r in records.items()
             ],
         )
+
+    def _aliases(self, records: Sequence[ResponseRecord]) -> None:
+        """Keep the other ids a response names for its transaction: reports match a settlement line by
+        any of them. A message that failed its signature check vouches for nothing."""
+        pairs = {
+            (alias, r.gateway_txn_id)
+            for r in records
+            if r.gateway_txn_id is not None and r.authenticity is not Authenticity.INVALID
+            for alias in r.aliases
+        }
+        if pairs:
+            self.store.executemany(
+                "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(self.provider, alias, txn) for alias, txn in sorted(pairs)],
+            )
 
     # -- responses that do not name the merchant reference ---------------------------------------
     # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or

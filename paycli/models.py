@@ -152,7 +152,7 @@ class Settlement(Base):
     provider: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     gateway_txn_id: Mapped[str | None] = mapped_column(String(128), index=True)
-    parent_txn_id: Mapped[str | None] = mapped_column(String(128))
+    parent_txn_id: Mapped[str | None] = mapped_column(String(128), index=True)
     reference: Mapped[str | None] = mapped_column(String(128), index=True)
     gross_minor: Mapped[int] = mapped_column(BigInteger)
     fee_minor: Mapped[int] = mapped_column(BigInteger)
@@ -167,6 +167,25 @@ class Settlement(Base):
     charged_currency: Mapped[str | None] = mapped_column(String(3))
 
     __table_args__ = (UniqueConstraint("provider", "line_id", name="uq_settlement_provider_line"),)
+
+
+class GatewayAlias(Base):
+    """Another id a gateway gives one of its transactions: a Stripe charge (``ch_...``) of a PaymentIntent.
+
+    A Stripe webhook names both; a balance report without a ``payment_intent_id`` column names only the
+    charge. Reports look a settlement line's id up here to find the responses, and so the request, of
+    the transaction it settled. One alias names one transaction; the first genuine message that says so
+    wins, and a message that failed its signature check adds none.
+    """
+
+    __tablename__ = "gateway_alias"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    alias: Mapped[str] = mapped_column(String(128))
+    gateway_txn_id: Mapped[str] = mapped_column(String(128), index=True)
+
+    __table_args__ = (UniqueConstraint("provider", "alias", name="uq_gateway_alias_provider_alias"),)
 
 
 class Delivery(Base):

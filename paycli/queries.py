@@ -150,10 +150,14 @@ def trail(
         {"r": request_id},
     )
     messages = store.query(
-        "SELECT id, provider, source, line, received_at, state, error, note, response_id, headers, raw "
-        "FROM message WHERE request_id = :r ORDER BY received_at, id",
+        f"SELECT {_TRAIL_COLUMNS} FROM message m WHERE m.request_id = :r ORDER BY m.received_at, m.id",
         {"r": request_id},
     )
+    settled_lines = _settled_by_transaction(store, {r["gateway_txn_id"] for r in responses} - {None})
+    if settled_lines:
+        messages = sorted(
+            [*messages, *settled_lines], key=lambda m: (Store.from_time(m["received_at"]), m["id"])
+        )
     by_response: dict[int, list[Row]] = {}
     for m in messages:
         if m["response_id"] is not None:
@@ -240,6 +244,39 @@ def trail(
         entries.append((Store.from_time(when), m["id"], entry))
     entries.sort(key=lambda e: (e[0], e[2]["type"], e[1]))
     return [e[2] for e in entries]
+
+
+_TRAIL_COLUMNS = "m.id, m.provider, m.source, m.line, m.received_at, m.state, m.error, m.note, m.response_id, m.headers, m.raw"
+
+
+def _settled_by_transaction(store: Store, txns: set[str]) -> list[Row]:
+    """The settlement lines without a merchant reference that reports match to a request through its
+    responses' transactions ``txns``: by the id of the payment the line settles or reverses, or by another
+    id of it (``gateway_alias``: a Stripe charge of a PaymentIntent)."""
+    if not txns:
+        return []
+    marks, params = store.placeholders("t", sorted(txns))
+    aliases = {
+        (a["provider"], a["alias"])
+        for a in store.query(
+            f"SELECT provider, alias FROM gateway_alias WHERE gateway_txn_id IN {marks}", params
+        )
+    }
+    keys = sorted(txns | {alias for _, alias in aliases})
+    marks, params = store.placeholders("k", keys)
+    found = []
+    for m in store.query(
+        f"SELECT {_TRAIL_COLUMNS}, m.request_id, s.provider AS line_provider, "
+        "COALESCE(s.parent_txn_id, s.gateway_txn_id) AS payment FROM settlement s "
+        f"JOIN message m ON m.id = s.message_id WHERE s.gateway_txn_id IN {marks} OR s.parent_txn_id IN {marks}",
+        params,
+    ):
+        # a line with a known reference is in the trail of the request it names (as reports match it)
+        if m["request_id"] is None and (
+            m["payment"] in txns or (m["line_provider"], m["payment"]) in aliases
+        ):
+            found.append(m)
+    return found
 
 
 def resolutions(store: Store, request_id: int, tz: tzinfo) -> list[dict[str, Any]]:

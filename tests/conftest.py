@@ -164,4 +164,8 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
             (r["digest"], r["state"], r["error"], r["reference"], r["request_id"] is not None)
             for r in store.query("SELECT * FROM message")
         ),
+        "aliases": sorted(
+            (r["provider"], r["alias"], r["gateway_txn_id"])
+            for r in store.query("SELECT * FROM gateway_alias")
+        ),
     }

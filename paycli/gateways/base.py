@@ -153,6 +153,9 @@ class ResponseRecord:
     currency: str | None = None
     gateway_txn_id: str | None = None
     occurred_at: datetime | None = None
+    # other ids the gateway gives the same transaction (a Stripe charge of a PaymentIntent): a settlement
+    # line that names one of them is matched to this response's request
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

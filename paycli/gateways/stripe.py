@@ -26,6 +26,8 @@ whatever their order, so every field of the response identity is taken so that t
 key and the gateway transaction id are the PaymentIntent id (``pi_...``), the amount is what was
 collected (equal on all three for a payment taken in full), the currency is upper-cased. Amounts are
 turned from Stripe's unit into ISO 4217 minor units where the two differ (ISK, MGA: ``_iso_minor``).
+A response also names the charges of its PaymentIntent (``_charges_of``), which ingest keeps as aliases
+of it: a balance report without ``payment_intent_id`` names the payment only by its charge.
 
 The signature (``check_signature``) is HMAC-SHA256 of ``"<t>.<raw body>"`` with the whole endpoint
 secret (``whsec_...``) as key, any of the header's ``v1`` values matching; it is the check of
@@ -304,6 +306,39 @@ def _id_of(value: object) -> str | None:
     return _text(value)
 
 
+def _charges_of(event_type: str, obj: Mapping[str, Any], payment: str) -> tuple[str, ...]:
+    """The charges an event names for its PaymentIntent ``payment``: what a balance report without a
+    ``payment_intent_id`` column names the payment by.
+
+    A Charge is one itself; a Refund or a Dispute names its ``charge``; a PaymentIntent its
+    ``latest_charge`` (API 2022-11-15 on) or, before, every charge in ``charges.data``. A charge made
+    without a PaymentIntent is its own payment and needs no alias.
+    """
+    if event_type.startswith("payment_intent."):
+        found = [_id_of(obj.get("latest_charge"))]
+        charges = obj.get("charges")
+        data = charges.get("data") if isinstance(charges, dict) else None
+        if isinstance(data, list):
+            found += [_id_of(charge) for charge in data]
+    elif obj.get("object") == "charge":
+        found = [_id_of(obj.get("id"))]
+    elif obj.get("object") in ("refund", "dispute"):
+        found = [_id_of(obj.get("charge"))]
+    else:
+        return ()
+    return tuple(sorted({c for c in found if c is not None and c != payment and len(c) <= _ID_LIMIT}))
+
+
+def stored_aliases(origin: Origin, payment: str) -> tuple[str, ...]:
+    """The charges a stored message names for the PaymentIntent ``payment`` when it is a Stripe event,
+    else nothing: how migration 0005 finds the aliases of the responses a store already holds."""
+    try:
+        event = _load_event(from_origin(origin).body)
+    except (_Unreadable, RecordError, ValueError):
+        return ()
+    return _charges_of(event["type"], event["data"]["object"], payment)
+
+
 # Stripe's integer amounts are in its own unit of each currency, which is not always ISO 4217's minor unit
 # (docs.stripe.com/currencies): these are zero-decimal in the API although ISO gives MGA two decimals;
 # ISK stays two-decimal in the API (100 is 1 krona) although ISO gives it none; the three-decimal ones
@@ -503,6 +538,7 @@ class StripeProvider(Provider):
             currency=currency,
             gateway_txn_id=payment,
             occurred_at=self._created(event),
+            aliases=_charges_of(event_type, obj, payment),
         )
 
     def _reference(self, obj: Mapping[str, Any]) -> str | None:

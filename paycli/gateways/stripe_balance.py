@@ -36,7 +36,8 @@ How it maps a row to a ``SettlementRecord``:
 - currency: lower-case in the report (UNCONFIRMED: any case is accepted), upper-cased;
 - gateway_txn_id: the PaymentIntent id when the row has one (the webhook reader keys every response
   by it, so settled lines and responses match), else the charge id, else ``source_id``, else the
-  balance transaction id itself; parent_txn_id, for a refund, a chargeback or an adjustment: the
+  balance transaction id itself (a charge id finds its PaymentIntent in reports through the aliases
+  the webhooks name: ``gateway_alias``); parent_txn_id, for a refund, a chargeback or an adjustment: the
   PaymentIntent (else the charge) it reverses;
 - dates: the ``*_utc`` columns are UTC, written ``YYYY-MM-DD HH:MM:SS`` (UNCONFIRMED: ISO 8601 with a
   ``T``, an offset or only a date is accepted too). ``created``/``available_on`` are in the report's

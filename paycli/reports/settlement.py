@@ -3,7 +3,9 @@
 Settlement lines (PayPal STL, Stripe balance reports: the ``settlement`` table) that occurred in the
 period are matched to a request by the merchant reference the line carries (the request's ``txn_id``),
 else through the gateway's transaction id: a response of the request with that ``gateway_txn_id`` (for
-a refund or a chargeback, the id of the payment it reverses). Each line gets a class:
+a refund or a chargeback, the id of the payment it reverses), or with the transaction that id is an alias
+of (``gateway_alias``: a Stripe charge of a PaymentIntent, when the report names only the charge). Each
+line gets a class:
 
 - ``matched``: a charge for a POSITIVO request, same amount and currency (what the customer was charged,
   when the line says it apart from the settled gross: a charge in USD settled in EUR);
@@ -113,7 +115,10 @@ class SettlementMatch:
             "s.fee_minor, s.net_minor, s.currency, s.occurred_at, s.charged_minor, s.charged_currency, COALESCE("
             "(SELECT q.id FROM payment_request q WHERE q.txn_id = s.reference), "
             "(SELECT MIN(r.request_id) FROM response r WHERE r.gateway_txn_id = "
-            "COALESCE(s.parent_txn_id, s.gateway_txn_id))) AS request_id "
+            "COALESCE(s.parent_txn_id, s.gateway_txn_id)), "
+            "(SELECT MIN(r.request_id) FROM gateway_alias a JOIN response r ON r.gateway_txn_id = a.gateway_txn_id "
+            "WHERE a.provider = s.provider AND a.alias = COALESCE(s.parent_txn_id, s.gateway_txn_id))) "
+            "AS request_id "
             f"FROM settlement s WHERE {where}) m "
             "LEFT JOIN payment_request p ON p.id = m.request_id",
             params,
@@ -157,6 +162,9 @@ class SettlementMatch:
             f"AND p.created_at < :end AND p.gateway IN {marks} "
             "AND NOT EXISTS (SELECT 1 FROM settlement s WHERE s.reference = p.txn_id AND s.kind = 'charge') "
             "AND NOT EXISTS (SELECT 1 FROM response r JOIN settlement s ON s.gateway_txn_id = r.gateway_txn_id "
+            "WHERE r.request_id = p.id AND s.kind = 'charge') "
+            "AND NOT EXISTS (SELECT 1 FROM response r JOIN gateway_alias a ON a.gateway_txn_id = r.gateway_txn_id "
+            "JOIN settlement s ON s.provider = a.provider AND s.gateway_txn_id = a.alias "
             "WHERE r.request_id = p.id AND s.kind = 'charge')",
             params,
         )

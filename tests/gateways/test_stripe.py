@@ -384,6 +384,30 @@ def test_a_dispute_or_refund_is_keyed_by_the_payment_intent_of_the_charge(provid
     assert legacy.dedupe_key == f"{CH}:refunded"
 
 
+def test_the_charge_of_a_payment_intent_is_kept_as_an_alias_of_it(provider: StripeProvider) -> None:
+    # what a balance report without a payment_intent_id column names the payment by
+    for body in (
+        event("payment_intent.succeeded", payment_intent()),
+        event("payment_intent.succeeded", payment_intent(latest_charge=charge())),  # expanded
+        event("charge.succeeded", charge()),
+        event("charge.refunded", charge(amount_refunded=4990, refunded=True)),
+        event("charge.refund.updated", refund()),
+        event("charge.dispute.created", dispute()),
+    ):
+        r = response(provider, body)
+        assert (r.gateway_txn_id, r.aliases) == (PI, (CH,)), body[:200]
+    # before API 2022-11-15 a PaymentIntent lists its charges, a failed attempt's too
+    older = payment_intent(
+        latest_charge=None, charges={"object": "list", "data": [charge(), charge(id="ch_2")]}
+    )
+    assert response(provider, event("payment_intent.succeeded", older)).aliases == ("ch_2", CH)  # sorted
+    # nothing to alias: a charge without a PaymentIntent is its own payment; a session names no charge
+    assert response(provider, event("charge.succeeded", charge(payment_intent=None))).aliases == ()
+    assert response(provider, event("checkout.session.completed", session())).aliases == ()
+    no_charge = payment_intent(status="processing", latest_charge=None)
+    assert response(provider, event("payment_intent.processing", no_charge)).aliases == ()
+
+
 def test_the_event_time_is_when_it_occurred(provider: StripeProvider) -> None:
     r = response(provider, event("payment_intent.succeeded", payment_intent()))
     assert r.occurred_at is not None and r.occurred_at.isoformat() == "2024-05-14T09:59:22+00:00"

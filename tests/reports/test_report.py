@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
+import hmac
 import io
+import json
 import os
 from html.parser import HTMLParser
 
 import pytest
 
+from paycli.store import Store
 from tests.conftest import request_csv
 from tests.reports.conftest import CONFIG, DAY, FORMULA, NOW, XSS, stripe_event
 
@@ -142,6 +146,77 @@ def test_a_charge_settled_in_another_currency_is_matched_on_what_the_customer_pa
     }
     # the line still shows the money that reached the balance
     assert classes == {"U-1-1": ("matched", "45.10", "EUR"), "U-2-1": ("amount_differs", "45.10", "EUR")}
+
+
+@pytest.mark.parametrize("reports_first", [False, True], ids=["events-first", "report-first"])
+def test_a_balance_report_that_names_only_the_charge_is_matched_through_the_webhooks(
+    cli, isolated, db_url, reports_first
+):
+    # A report downloaded without payment_intent_id and payment_metadata columns: each line names the
+    # charge, which the webhooks give beside the PaymentIntent their responses are keyed by.
+    (isolated / "paycli.yaml").write_text(
+        CONFIG.replace("stripe: {}", "stripe:\n    webhook_secret: whsec_x")
+    )
+    request_csv(
+        isolated,
+        [
+            f"C-{n}-1,C-{n},order,2026-11-26T16:00:00+01:00,Jane Doe,jane@example.com,49.90,EUR,stripe"
+            for n in (1, 2, 3, 4)
+        ],
+    )
+    secret = {"genuine": b"whsec_x", "forged": b"whsec_not_the_shops"}
+
+    def webhook(name: str, body: str, signer: str = "genuine") -> str:
+        t = 1795705260
+        v1 = hmac.new(secret[signer], f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+        (isolated / name).write_text(body)
+        (isolated / f"{name}.headers").write_text(f"Stripe-Signature: t={t},v1={v1}\n")
+        return name
+
+    paid = json.loads(stripe_event("C-1-1", "pi_c1", 4990, "eur", 1795705260))
+    paid["data"]["object"]["latest_charge"] = "ch_c1"
+    charge = json.loads(stripe_event("C-2-1", "pi_c2", 4990, "eur", 1795705260))
+    charge["type"] = "charge.succeeded"
+    charge["data"]["object"].update(id="ch_c2", object="charge", payment_intent="pi_c2", amount_captured=4990)
+    # a charge of C-3-1 that a forger says is C-4-1's: C-4-1 must not take C-3-1's settled money
+    forged = json.loads(stripe_event("C-4-1", "pi_c4", 4990, "eur", 1795705260))
+    forged["data"]["object"]["latest_charge"] = "ch_c3"
+    events = [
+        webhook("c1.json", json.dumps(paid)),
+        webhook("c2.json", json.dumps(charge)),
+        webhook("c3.json", stripe_event("C-3-1", "pi_c3", 4990, "eur", 1795705260)),  # says no charge
+        webhook("c4.json", json.dumps(forged), "forged"),
+    ]
+    (isolated / "balance.csv").write_text(
+        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,source_id\n"
+        "txn_c1,2026-11-26 15:01:00,eur,49.90,1.00,48.90,charge,ch_c1\n"
+        "txn_c2,2026-11-26 15:02:00,eur,49.90,1.00,48.90,charge,ch_c2\n"
+        "txn_c3,2026-11-26 15:03:00,eur,49.90,1.00,48.90,charge,ch_c3\n"
+        "txn_r1,2026-11-26 18:00:00,eur,-49.90,0.00,-49.90,refund,re_c1\n"
+    )
+    batches = [["requests.csv", *events], ["balance.csv"]]
+    for batch in reversed(batches) if reports_first else batches:
+        assert cli("ingest", *batch).code == 0
+    out = isolated / "r.csv"
+    assert report(cli, "--date", DAY, "--format", "csv", "--out", str(out)).code == 0
+    rows = csv_rows(out.read_bytes().decode())
+    lines = {(r["kind"], r["txn_id"] or r["note"]): r["status"] for r in rows if r["section"] == "settlement"}
+    unknown = {k: v for k, v in lines.items() if v == "unknown_here"}
+    assert lines[("charge", "C-1-1")] == lines[("charge", "C-2-1")] == "matched"
+    assert len(unknown) == 1 and ("charge", "C-4-1") not in lines  # ch_c3: no genuine event names it
+    assert sorted(r["txn_id"] for r in rows if r["section"] == "not_settled") == ["C-3-1"]
+    # paycli show puts the line in the trail of the request it settled, as the report matches it
+    for txn_id, settled in (("C-1-1", ["charge"]), ("C-2-1", ["charge"]), ("C-3-1", []), ("C-4-1", [])):
+        shown = cli("show", txn_id, "--format", "json")
+        assert shown.code == 0, shown
+        trail = json.loads(shown.stdout)["trail"]
+        assert [e["status"] for e in trail if e["type"] == "settlement"] == settled, (txn_id, trail)
+    with Store.open(db_url) as store:
+        aliases = store.query("SELECT provider, alias, gateway_txn_id FROM gateway_alias ORDER BY alias")
+        assert [tuple(dict(r).values()) for r in aliases] == [
+            ("stripe", "ch_c1", "pi_c1"),
+            ("stripe", "ch_c2", "pi_c2"),
+        ]
 
 
 def test_formula_cells_are_neutralised_but_negative_amounts_stay_numbers(shop, isolated):

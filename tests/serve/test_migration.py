@@ -1,5 +1,5 @@
 """Migrations upgrade an older store and keep what it holds: 0002 (the delivery table), 0003 (a verified
-and an unverifiable copy of one message are one response)."""
+and an unverifiable copy of one message are one response), 0005 (the charge aliases of Stripe events)."""
 
 from __future__ import annotations
 
@@ -95,3 +95,35 @@ def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_re
         assert [tuple(dict(r).values()) for r in rows] == [("valid", 2)]
     # at head already: nothing to upgrade, nothing recomputed
     assert cli("--db", url, "db", "upgrade", db=False).stderr.count("\n") == 1
+
+
+def test_0005_finds_the_charge_aliases_in_the_stripe_events_a_store_holds(cli, db_url, isolated, tmp_path):
+    samples = Path(__file__).parents[1] / "gateways" / "samples" / "stripe"
+    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    (isolated / "paycli.yaml").write_text((samples / "approved" / "paycli.yaml").read_text())
+    inputs = [
+        str(path)
+        for case in ("approved", "forged")
+        for path in sorted((samples / case).iterdir())
+        if path.name == "requests.csv" or (path.suffix == ".json" and path.name != "expected.json")
+    ]
+    aliases = "SELECT provider, alias, gateway_txn_id FROM gateway_alias ORDER BY alias"
+    with Store.connect(url) as store:
+        store.migrate()
+    assert cli("--db", url, "ingest", *inputs, db=False).code == 0
+    with Store.connect(url) as store:
+        ingested = [tuple(dict(r).values()) for r in store.query(aliases)]
+        # the store as 0004 left it: the same messages and responses, no alias table
+        with store.transaction():
+            store.execute("DROP TABLE gateway_alias")
+            store.execute("DROP INDEX ix_settlement_parent_txn_id")
+            store.execute("UPDATE alembic_version SET version_num = '0004'")
+    # a genuine event names each charge; the tampered and the unsigned ones (ch_3Q09, ch_3Q10) vouch for none
+    assert ingested == [
+        ("stripe", "ch_3Q01PGqJ2Hc8vLmR4Tz1yX8", "pi_3Q01PGqJ2Hc8vLmR4Tz1aB2"),
+        ("stripe", "ch_3Q11PGqJ2Hc8vLmR4Tz1yX8", "pi_3Q11PGqJ2Hc8vLmR4Tz1aB2"),
+    ]
+    result = cli("--db", url, "db", "upgrade", db=False)
+    assert result.code == 0 and f"upgraded from schema 0004 to {HEAD}" in result.stderr, result
+    with Store.connect(url) as store:
+        assert [tuple(dict(r).values()) for r in store.query(aliases)] == ingested
