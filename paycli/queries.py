@@ -199,8 +199,8 @@ def trail(
         settled = {
             s["message_id"]: s
             for s in store.query(
-                "SELECT message_id, kind, gross_minor, fee_minor, net_minor, currency, occurred_at "
-                f"FROM settlement WHERE message_id IN {marks}",
+                "SELECT message_id, kind, gross_minor, fee_minor, net_minor, currency, occurred_at, charged_minor, "
+                f"charged_currency FROM settlement WHERE message_id IN {marks}",
                 params,
             )
         }
@@ -239,6 +239,12 @@ def trail(
                 note=f"fee {format_amount(line['fee_minor'], line['currency'])}, "
                 f"net {format_amount(line['net_minor'], line['currency'])}",
             )
+            if line["charged_minor"] is not None and line["charged_currency"]:
+                # settled in another currency: what the customer paid is what the request is compared with
+                entry["note"] += (
+                    f", customer paid {format_amount(line['charged_minor'], line['charged_currency'])} "
+                    f"{line['charged_currency']}"
+                )
         if raw:
             entry["messages"] = [_raw_message(m)]
         entries.append((Store.from_time(when), m["id"], entry))

@@ -146,6 +146,11 @@ def test_a_charge_settled_in_another_currency_is_matched_on_what_the_customer_pa
     }
     # the line still shows the money that reached the balance
     assert classes == {"U-1-1": ("matched", "45.10", "EUR"), "U-2-1": ("amount_differs", "45.10", "EUR")}
+    # and paycli show says both
+    trail = json.loads(cli("show", "U-2-1", "--format", "json").stdout)["trail"]
+    [line] = [e for e in trail if e["type"] == "settlement"]
+    assert (line["amount"], line["currency"]) == ("45.10", "EUR")
+    assert line["note"] == "fee 1.20, net 43.90, customer paid 40.00 USD"
 
 
 @pytest.mark.parametrize("reports_first", [False, True], ids=["events-first", "report-first"])
