@@ -336,7 +336,7 @@ def _check_ip(value: str) -> str:
 SERVE_SETTINGS: Mapping[str, Setting] = MappingProxyType(
     {
         "host": Setting(str, "127.0.0.1", help="the address to listen on"),
-        "port": Setting(int, 8080, check=_between(1, 65535)),
+        "port": Setting(int, 8080, check=_check_port),
         "threads": Setting(int, 8, help="requests handled at once", check=_between(1, 256)),
         "token": Setting(Secret, None, help="the bearer token of POST /requests; unset: the route is off"),
         "max_body_bytes": Setting(int, 1024 * 1024, check=_between(1024, 64 * 1024 * 1024, " bytes")),

@@ -32,7 +32,7 @@ def test_the_token_is_a_secret_from_the_environment_or_a_file(tmp_path: Path) ->
     ("text", "message"),
     [
         ("serve:\n  prot: 80\n", "serve.prot: unknown key (did you mean 'port'?)"),
-        ("serve:\n  port: 70000\n", "serve.port: must be 1..65535, got 70000"),
+        ("serve:\n  port: 70000\n", "serve.port: must be a port number 1..65535, got 70000"),
         ("serve:\n  threads: many\n", "serve.threads: expected an integer, got 'many'"),
         ("serve:\n  max_body_bytes: 10\n", "serve.max_body_bytes: must be 1024..67108864 bytes, got 10"),
         ("serve:\n  paypal_postback: sometimes\n", "serve.paypal_postback: expected true or false"),
