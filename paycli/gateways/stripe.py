@@ -17,7 +17,8 @@ What it maps (design.md 3.1; the resource is ``data.object``):
   ``checkout.session.completed`` with ``payment_status=unpaid``;
 - refunded: ``charge.refunded``, ``charge.refund.updated``, ``refund.created``, ``refund.updated`` (unless
   the refund failed or was cancelled; ``refund.failed`` is informational, and so is ``charge.refunded``
-  of an authorisation cancelled before capture: no money was taken);
+  of an authorisation cancelled before capture, or of the rest of a partial capture released: no money
+  was taken);
 - reversed: ``charge.dispute.*`` (unless the dispute was won or the inquiry closed, see ``_dispute``);
 - informational: every other event (``payment_intent.created``, ``charge.updated``, ``customer.*``...).
 
@@ -249,6 +250,13 @@ def _read(event_type: str, obj: Mapping[str, Any]) -> _Reading:
             return _Reading(
                 None, note=f"{event_type}: an authorisation released before capture, no money taken"
             )
+        if event_type == "charge.refunded" and 0 < _minor(obj, "amount_refunded") <= _released(obj):
+            # Before API 2025-03-31.basil a partial capture refunded the rest of the authorisation:
+            # the customer was never charged it, so nothing went back
+            return _Reading(
+                None,
+                note=f"{event_type}: the uncaptured rest of a partial capture released, no money returned",
+            )
         return {
             "charge.captured": _Reading(Status.APPROVED, "amount_captured"),
             "charge.failed": _Reading(Status.REFUSED, "amount"),
@@ -366,6 +374,15 @@ def _iso_minor(amount: int, currency: str) -> int:
             f"(Stripe counts {currency} in 1/{10**stripe_exponent}, ISO 4217 in 1/{10 ** CURRENCY_EXPONENTS[currency]})"
         )
     return whole
+
+
+def _released(obj: Mapping[str, Any]) -> int:
+    """What a partially captured Charge released of its authorisation (``amount`` - ``amount_captured``),
+    which API versions before 2025-03-31.basil count in ``amount_refunded``; 0 for any other Charge."""
+    amount, captured = obj.get("amount"), obj.get("amount_captured")
+    if obj.get("captured") is not True or type(amount) is not int or type(captured) is not int:
+        return 0
+    return max(amount - captured, 0)
 
 
 def _minor(obj: Mapping[str, Any], name: str) -> int:
@@ -574,9 +591,12 @@ class StripeProvider(Provider):
         Charge (the Session's ``amount_total`` is the total it collects): for a payment taken in full the
         three agree with ``amount``, so its three events fold into one response, and a partial capture
         shows as the amount it is. Objects of API versions without those fields fall back to ``amount``.
-        Other statuses: the amount asked for. Refunds: the amount refunded (refunds skip the amount check).
+        Other statuses: the amount asked for. Refunds: the amount refunded (refunds skip the amount check),
+        less what a partial capture released (``_released``): that part was never taken.
         """
         assert reading.amount_field is not None
+        if reading.amount_field == "amount_refunded":
+            return _minor(obj, "amount_refunded") - _released(obj)
         if (
             reading.amount_field in ("amount_received", "amount_captured")
             and obj.get(reading.amount_field) is None

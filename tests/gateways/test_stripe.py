@@ -470,6 +470,19 @@ def test_an_approval_carries_what_was_collected_so_a_partial_capture_shows(provi
     assert pi.amount_minor == ch.amount_minor == 3000
 
 
+def test_the_rest_of_a_partial_capture_released_is_not_a_refund(provider: StripeProvider) -> None:
+    # Before API 2025-03-31.basil, capturing 30.00 of 49.90 refunded the other 19.90 of the hold: the
+    # customer was never charged it. A refund after that is a refund of what was captured.
+    partial = charge(amount_captured=3000, amount_refunded=1990, refunded=False)
+    released = read(provider, event("charge.refunded", partial), sidecar(event("charge.refunded", partial)))
+    assert isinstance(released, InfoRecord) and "partial capture" in released.note
+    refunded = charge(amount_captured=3000, amount_refunded=1990 + 1000)
+    r = response(provider, event("charge.refunded", refunded))
+    assert (r.status, r.amount_minor) == (Status.REFUNDED, 1000)
+    whole = response(provider, event("charge.refunded", charge(amount_refunded=4990, refunded=True)))
+    assert (whole.status, whole.amount_minor) == (Status.REFUNDED, 4990)
+
+
 def test_a_failure_carries_the_amount_asked_for(provider: StripeProvider) -> None:
     r = response(provider, event("payment_intent.payment_failed", payment_intent(amount_received=0)))
     assert r.amount_minor == 4990
