@@ -115,6 +115,7 @@ class Ingest:
         dry_run: bool = False,
         archive: Path | None = None,
         say: Say | None = None,
+        note: Say | None = None,
         progress: Callable[[int, int], None] | None = None,  # (inputs read, bytes of the current one)
     ) -> None:
         self.store = store
@@ -123,7 +124,10 @@ class Ingest:
         self.forced = gateway
         self.update = update
         self.archive = archive
+        # say: what went wrong (an input refused, a record quarantined); note: what loses nothing (an
+        # empty folder, a fallback encoding), which --quiet leaves out
         self.say: Say = say or (lambda message: None)
+        self.note: Say = self.say if note is None else note
         self.progress = progress
         self.report = IngestReport(dry_run=dry_run)
         self.live = False  # a receiver's callback (receive): shares the writer lock
@@ -173,7 +177,7 @@ class Ingest:
                 found = True
                 yield file
             if not found:
-                self.say(f"{item}: folder holds no file to ingest")
+                self.note(f"{item}: folder holds no file to ingest")
         elif path.is_file():
             yield path
         elif glob.has_magic(item):
@@ -216,7 +220,7 @@ class Ingest:
         try:
             for record in provider.extract(source):
                 if isinstance(record, Notice):
-                    self.say(record.message)
+                    self.note(record.message)
                     continue
                 if not self._pending or self._pending[-1][1] is not source:
                     self._pending.append((provider, source, []))

@@ -280,9 +280,32 @@ def test_ingest_dry_run_says_would(cli, isolated):
     assert cli("list", "--format", "json").stdout.strip() == "[]"
 
 
+def test_ingest_quiet_says_nothing_when_all_is_well_and_everything_when_not(cli, isolated):
+    # what cron mails: nothing for an empty inbox or a good file, the problems and the summary otherwise
+    inbox = isolated / "inbox"
+    inbox.mkdir()
+    result = cli("ingest", "--quiet", str(inbox))
+    assert (result.code, result.stdout, result.stderr) == (0, "", "")
+    good = request_csv(inbox, ROWS)
+    result = cli("ingest", "-q", str(good), "--archive", str(isolated / "done"))
+    assert (result.code, result.stderr) == (0, "") and (isolated / "done" / good.name).exists()
+    bad = request_csv(isolated, [ROWS[0], ROWS[1].replace("129.90", "abc")], name="bad.csv")
+    result = cli("ingest", "--quiet", str(bad), str(isolated / "missing.csv"))
+    assert result.code == 1
+    assert f"{bad}:3: amount 'abc' is not a decimal number" in result.stderr
+    assert "missing.csv: no such file or folder" in result.stderr
+    assert "1 quarantined" in result.stderr and "1 input refused" in result.stderr
+
+
 def test_an_unknown_gateway_for_ingest_is_a_usage_error(cli, isolated):
     result = cli("ingest", "--gateway", "nope", str(request_csv(isolated, ROWS)))
-    assert result.code == 2 and "--gateway: no provider 'nope'" in result.stderr
+    assert result.code == 2 and "--gateway: no gateway 'nope'" in result.stderr
+
+
+def test_reprocess_of_an_unknown_gateway_is_a_usage_error(cli, isolated):
+    # a typo (or the provider's name instead of the gateway's) must not say "reprocessed 0"
+    result = cli("reprocess", "--gateway", "nope")
+    assert result.code == 2 and "--gateway: no gateway 'nope' (available: requests" in result.stderr
 
 
 def test_gateways_lists_the_installed_providers(cli):

@@ -17,7 +17,12 @@ def ingest(
     ],
     gateway: Annotated[
         str | None,
-        typer.Option("--gateway", "-g", help="Read every input with this provider instead of guessing."),
+        typer.Option(
+            "--gateway",
+            "-g",
+            help="Read every input with this gateway (a name under gateways:, or a provider that needs no "
+            "configuration, such as requests) instead of guessing.",
+        ),
     ] = None,
     update: Annotated[
         bool,
@@ -29,6 +34,15 @@ def ingest(
     archive: Annotated[
         str | None, typer.Option("--archive", help="Move each input read to the end into this folder.")
     ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print only what went wrong (refused inputs, quarantined records, with the summary): "
+            "silent when all is well, so cron mails only problems.",
+        ),
+    ] = False,
 ) -> None:
     """Ingest payment requests and gateway messages.
 
@@ -43,6 +57,8 @@ def ingest(
       paycli ingest 'exports/*.csv' callbacks/ --archive done/
 
       cat requests.jsonl | paycli ingest -
+
+      paycli ingest --quiet inbox/ --archive done/    # from cron
     """
     from paycli.gateways import broken
     from paycli.ingest import Ingest
@@ -52,11 +68,11 @@ def ingest(
     for name, why in broken().items():
         err(f"paycli: provider '{name}' is left out: {why}")
     if gateway is not None and gateway not in providers:
-        raise UsageError(f"--gateway: no provider '{gateway}' (available: {', '.join(providers)})")
+        raise UsageError(f"--gateway: no gateway '{gateway}' (available: {', '.join(providers)})")
     archive_dir = ws.path(archive) if archive else None
     if archive_dir is not None and archive_dir.exists() and not archive_dir.is_dir():
         raise UsageError(f"--archive: {archive} is not a folder")
-    with ws.open_store() as store, _progress() as advance:
+    with ws.open_store() as store, _progress(shown=not quiet) as advance:
         run = Ingest(
             store,
             ws.config,
@@ -66,19 +82,24 @@ def ingest(
             dry_run=dry_run,
             archive=archive_dir,
             say=err,
+            note=(lambda message: None) if quiet else err,
             progress=advance,
         )
         report = run.run(paths)
-    _summary(report)
+    if not quiet or not report.ok:
+        _summary(report)
     if not report.ok:
         raise typer.Exit(1)
 
 
 class _progress:
-    """A Rich progress bar on a terminal; nothing otherwise (cron, pipes)."""
+    """A Rich progress bar on a terminal; nothing otherwise (cron, pipes, --quiet)."""
+
+    def __init__(self, *, shown: bool = True) -> None:
+        self.shown = shown
 
     def __enter__(self):  # type: ignore[no-untyped-def]
-        if not sys.stderr.isatty():
+        if not self.shown or not sys.stderr.isatty():
             return None
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
