@@ -6,6 +6,7 @@ import typer
 
 from paycli.commands import workspace
 from paycli.commands.output import err
+from paycli.errors import UsageError
 
 
 def recompute(ctx: typer.Context) -> None:
@@ -31,7 +32,10 @@ def recompute(ctx: typer.Context) -> None:
 def reprocess(
     ctx: typer.Context,
     gateway: Annotated[
-        str | None, typer.Option("--gateway", "-g", help="Only the quarantined messages of this provider.")
+        str | None,
+        typer.Option(
+            "--gateway", "-g", help="Only the quarantined messages of this gateway (a name under gateways:)."
+        ),
     ] = None,
 ) -> None:
     """Interpret quarantined messages again, after a configuration fix.
@@ -46,8 +50,11 @@ def reprocess(
     from paycli.ingest import Ingest
 
     ws = workspace(ctx)
+    providers = ws.providers()
+    if gateway is not None and gateway not in providers:
+        raise UsageError(f"--gateway: no gateway '{gateway}' (available: {', '.join(providers)})")
     with ws.open_store() as store:
-        run = Ingest(store, ws.config, ws.providers(), say=err)
+        run = Ingest(store, ws.config, providers, say=err)
         tallies = run.reprocess(gateway)
     total = sum(t.records for t in tallies.values())
     left = sum(t.quarantined for t in tallies.values())

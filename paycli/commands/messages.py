@@ -20,7 +20,10 @@ def messages(
         ),
     ] = "quarantined",
     gateway: Annotated[
-        list[str] | None, typer.Option("--gateway", "-g", help="Provider name; repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--gateway", "-g", help="The gateway that sent it (its name under gateways:); repeatable."
+        ),
     ] = None,
     since: Annotated[
         str | None,
