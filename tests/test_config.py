@@ -25,6 +25,7 @@ from paycli.config import (
     resolve_database_url,
 )
 from paycli.errors import ConfigError
+from tests.conftest import make_config
 
 PROVIDERS = {
     "stripe": {
@@ -273,6 +274,22 @@ def test_batch_size_range(tmp_path: Path, size: str) -> None:
 def test_batch_size_limits_are_allowed(tmp_path: Path) -> None:
     assert load(tmp_path, "batch_size: 1\n").batch_size == 1
     assert load(tmp_path, "batch_size: 100000\n").batch_size == 100000
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("bogus-codec", "unknown encoding 'bogus-codec'"),
+        ("utf-16", "'utf-16' is not an ASCII-compatible encoding; convert the file to UTF-8 first"),
+    ],
+)
+def test_the_requests_encoding_is_checked_on_load(tmp_path: Path, value: str, problem: str) -> None:
+    # it was taken as it came, and every line then read as Windows-1252 with a notice per file
+    with pytest.raises(ConfigError) as caught:
+        make_config(tmp_path, f"requests:\n  encoding: {value}\n")
+    assert f"requests.encoding: {problem}" in str(caught.value)
+    assert make_config(tmp_path, "requests:\n  encoding: auto\n").requests["encoding"] == "auto"
+    assert make_config(tmp_path, "requests:\n  encoding: Latin-1\n").requests["encoding"] == "iso8859-1"
 
 
 def test_policy_must_be_strict_or_lifecycle(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from paycli.gateways.lines import FALLBACK_ENCODING, Lines, decode_line, split_lines
+from paycli.gateways.lines import FALLBACK_ENCODING, Lines, check_encoding, decode_line, split_lines
 from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
 from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
@@ -185,25 +185,6 @@ def check_match(value: object) -> dict[str, list[str]]:
         if value.get(key) is not None:
             result[key] = _words(value[key], key)
     return result
-
-
-def check_encoding(value: str) -> str:
-    try:
-        name = codecs.lookup(value.strip()).name
-    except LookupError:
-        raise SettingProblem("", f"unknown encoding '{value}' (e.g. utf-8, cp1252, latin-1)") from None
-    # The file is read line by line as bytes: the codec must keep ASCII (digits, separators, newlines)
-    # as it is. UTF-16 and UTF-32 exports must be converted first.
-    sample = b'Importo;"1.234,56"\r\n'
-    try:
-        ok = sample.decode(name) == sample.decode("ascii")
-    except UnicodeDecodeError:
-        ok = False
-    if not ok:
-        raise SettingProblem(
-            "", f"'{value}' is not an ASCII-compatible encoding; convert the file to UTF-8 first"
-        )
-    return name
 
 
 def check_delimiter(value: str) -> str:

@@ -6,10 +6,12 @@ reports): a file of any size streams through, and each record is stored verbatim
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from typing import IO
 
+from paycli.config import SettingProblem
 from paycli.errors import RecordError
 from paycli.gateways.base import Notice, Origin, QuarantinedRecord
 
@@ -124,3 +126,23 @@ def split_lines(text: str) -> list[str]:
     if parts[-1]:
         lines.append(parts[-1])
     return lines
+
+
+def check_encoding(value: str) -> str:
+    """The codec an ``encoding`` setting names, refused unless it keeps ASCII as it is."""
+    try:
+        name = codecs.lookup(value.strip()).name
+    except LookupError:
+        raise SettingProblem("", f"unknown encoding '{value}' (e.g. utf-8, cp1252, latin-1)") from None
+    # The file is read line by line as bytes: the codec must keep ASCII (digits, separators, newlines)
+    # as it is. UTF-16 and UTF-32 exports must be converted first.
+    sample = b'Importo;"1.234,56"\r\n'
+    try:
+        ok = sample.decode(name) == sample.decode("ascii")
+    except UnicodeDecodeError:
+        ok = False
+    if not ok:
+        raise SettingProblem(
+            "", f"'{value}' is not an ASCII-compatible encoding; convert the file to UTF-8 first"
+        )
+    return name

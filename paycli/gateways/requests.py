@@ -30,7 +30,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from paycli.gateways.lines import Lines, decode_line
+from paycli.gateways.lines import Lines, check_encoding, decode_line
 from paycli.money import normalise_currency, parse_amount
 
 COLUMNS = ("txn_id", "order_id", "kind", "created_at", "customer", "email", "amount", "currency", "gateway")
@@ -48,6 +48,7 @@ class RequestFileProvider(Provider):
         "encoding": Setting(
             str,
             default="auto",
+            check=lambda value: "auto" if value.strip() == "auto" else check_encoding(value),
             help="auto: UTF-8, a line that is not UTF-8 read as Windows-1252; or a Python codec name",
         ),
     }
