@@ -325,7 +325,12 @@ class Ingest:
                         },
                     )
             else:
-                touched = Messages(self.store, row["provider"], row["source"], arrived).apply([record], tally)
+                # The message keeps when it arrived; a response it now reads as is new from now on, so
+                # that it reopens a request resolved while it was quarantined (design.md 3.2 step 5).
+                messages = Messages(
+                    self.store, row["provider"], row["source"], arrived, responded_at=datetime.now(UTC)
+                )
+                touched = messages.apply([record], tally)
             recompute.refresh(self.store, touched, self.config)
 
     # -- one batch -----------------------------------------------------------------------------
@@ -334,9 +339,11 @@ class Ingest:
         groups = [g for g in self._pending if g[2]]
         self._pending, self._pending_count = [], 0
         if groups:
-            now = datetime.now(UTC)
             with self.store.transaction():
                 self._lock_writers()
+                # taken once the store is ours: a resolution committed while this batch waited for the
+                # lock is older than its responses, which then reopen the request (design.md 3.2 step 5)
+                now = datetime.now(UTC)
                 touched: set[int] = set()
                 for provider, source, records in groups:
                     tally = self.report.tallies[provider.instance]
@@ -462,11 +469,14 @@ class Ingest:
 class Messages:
     """Stores a batch of gateway messages: verbatim, deduplicated, folded into responses, linked."""
 
-    def __init__(self, store: Store, provider: str, source: str, now: datetime) -> None:
+    def __init__(
+        self, store: Store, provider: str, source: str, now: datetime, *, responded_at: datetime | None = None
+    ) -> None:
         self.store = store
         self.provider = provider
         self.source = source
-        self.now = now
+        self.now = now  # when the messages arrived
+        self.responded_at = now if responded_at is None else responded_at  # when their new responses did
 
     def apply(self, records: Sequence[Record], tally: Tally) -> set[int]:
         store = self.store
@@ -742,7 +752,7 @@ class Messages:
         if not records:
             return {}
         store = self.store
-        received_at = store.time(self.now)
+        received_at = store.time(self.responded_at)
         identities = {digest: response_identity(self.provider, r) for digest, r in records.items()}
         marks, params = store.placeholders("i", sorted(set(identities.values())))
         known = {

@@ -269,6 +269,25 @@ def test_a_response_before_its_request_waits_as_an_orphan_and_links_when_it_arri
     assert (t1["outcome"], t1["reason"], t1["response_count"]) == ("POSITIVO", None, 1)
 
 
+def test_a_batch_is_stamped_once_the_store_is_ours(store, config, tmp_path, monkeypatch):
+    # A resolution committed while the batch waited for the write lock must be older than the batch's
+    # responses, so that they reopen the request (design.md 3.2 step 5): the time is taken after the lock.
+    from datetime import UTC, datetime
+
+    locked: list[datetime] = []
+    take_lock = Ingest._lock_writers
+
+    def slow_lock(self: Ingest) -> None:
+        take_lock(self)
+        time.sleep(0.01)  # the lock came late: someone else wrote meanwhile
+        locked.append(datetime.now(UTC))
+
+    monkeypatch.setattr(Ingest, "_lock_writers", slow_lock)
+    ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved")))
+    (response,) = store.query("SELECT received_at FROM response")
+    assert Store.from_time(response["received_at"]) >= locked[-1]
+
+
 def test_every_order_of_the_same_inputs_gives_the_same_store(store, config, tmp_path):
     files = [
         request_csv(tmp_path, [ROW, "T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,fake"]),

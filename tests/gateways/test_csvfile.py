@@ -36,8 +36,9 @@ from paycli.gateways.base import (
 from paycli.gateways.csvfile import CsvProvider, _date_parser
 from paycli.ingest import Ingest
 from paycli.money import parse_amount
-from paycli.outcome import Authenticity, Status
+from paycli.outcome import Authenticity, Outcome, Status
 from paycli.queries import show_request
+from paycli.resolutions import resolve
 from paycli.store import Store
 from tests.conftest import REQUEST_HEADER
 
@@ -917,6 +918,29 @@ def test_reprocess_after_a_configuration_fix_turns_a_quarantined_row_into_a_resp
     assert tallies["mybank"].responses_new == 1 and tallies["mybank"].quarantined == 0
     shown = show_request(store, "ORD-1001-1", fixed.timezone)
     assert (shown["outcome"], shown["reason"]) == ("POSITIVO", None)
+
+
+def test_a_response_reprocess_finds_after_a_resolution_reopens_the_request(tmp_path, store):
+    # The operator, seeing no response, decided NEGATIVO; the bank's approval was there, quarantined for
+    # a configuration mistake. Read now, it is news the decision did not know (design.md 3.2 step 5).
+    no_currency = BANK.replace("      currency: Divisa\n", "")
+    config = load(tmp_path, no_currency)
+    requests = tmp_path / "requests.csv"
+    requests.write_text(
+        REQUEST_HEADER + "ORD-1001-1,ORD-1001,order,2026-11-26T10:00:00+01:00,Rossi,,129.90,EUR,mybank\n"
+    )
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(export(row()))
+    ingest(store, config, requests, path)
+    resolve(store, config, "ORD-1001-1", Outcome.NEGATIVO, "no payment seen", "anna")
+    fixed = load(tmp_path, with_settings("currency: EUR", no_currency))
+    Ingest(store, fixed, gateways.instances(fixed, {**gateways.installed(), "csv": CsvProvider})).reprocess()
+    shown = show_request(store, "ORD-1001-1", fixed.timezone)
+    assert (shown["outcome"], shown["reason"]) == ("VERIFICARE", "NEW_RESPONSE_AFTER_RESOLUTION")
+    # the message still says when it arrived: before the resolution
+    (message,) = store.query("SELECT received_at FROM message WHERE provider = 'mybank'")
+    (resolution,) = store.query("SELECT created_at FROM resolution")
+    assert Store.from_time(message["received_at"]) < Store.from_time(resolution["created_at"])
 
 
 def test_money_is_never_a_float(tmp_path):
