@@ -235,6 +235,9 @@ def _between(low: int, high: int, unit: str = "") -> Callable[[int], int]:
     return check
 
 
+_GATEWAY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
 def _defaults(settings: Mapping[str, Setting]) -> Mapping[str, object]:
     """A section's settings at their defaults: what ``Config`` holds when the file has no such section."""
     return MappingProxyType({name: _copy(setting.default) for name, setting in settings.items()})
@@ -650,6 +653,17 @@ class _Reader:
         result: dict[str, GatewayConfig] = {}
         for name, raw in self.mapping(value, "gateways").items():
             path = f"gateways.{name}"
+            if not isinstance(name, str) or not _GATEWAY_NAME.fullmatch(name):
+                # requests name their gateway in lower case, stores keep it in 64 characters, and the
+                # receiver serves it at /callbacks/<name>: a name that differs from all three is refused
+                hint = (
+                    f": write '{name.lower()}'"
+                    if isinstance(name, str) and _GATEWAY_NAME.fullmatch(name.lower())
+                    else ""
+                )
+                raise self.error(
+                    path, f"a gateway's name is lower-case letters, digits, '_' and '-' (at most 64){hint}"
+                )
             entry = self.mapping(raw, path)
             if "provider" in entry:
                 provider = self.text(entry["provider"], f"{path}.provider")

@@ -292,6 +292,19 @@ def test_the_requests_encoding_is_checked_on_load(tmp_path: Path, value: str, pr
     assert make_config(tmp_path, "requests:\n  encoding: Latin-1\n").requests["encoding"] == "iso8859-1"
 
 
+@pytest.mark.parametrize(
+    ("name", "hint"), [("MyBank", ": write 'mybank'"), ("'my bank'", ""), ("'x/y'", ""), ("'-a'", "")]
+)
+def test_a_gateway_name_is_lower_case_and_fit_for_a_url(tmp_path: Path, name: str, hint: str) -> None:
+    # requests name their gateway in lower case: 'MyBank' matched none of them, and its
+    # require_verified, its report filter and its trail were silently wrong
+    with pytest.raises(ConfigError) as caught:
+        make_config(tmp_path, f"gateways:\n  {name}:\n    provider: skrill\n")
+    assert str(caught.value).endswith(
+        f"a gateway's name is lower-case letters, digits, '_' and '-' (at most 64){hint}"
+    )
+
+
 def test_policy_must_be_strict_or_lifecycle(tmp_path: Path) -> None:
     message = error_of(tmp_path, "policy: lifecycel\n")
     assert message.endswith(
