@@ -13,7 +13,7 @@ every check below works on sets and counts, never on positions or on which respo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -122,9 +122,13 @@ class ResponseFacts:
     currency: str | None = None  # ISO 4217 upper-case; None: the gateway did not say
     gateway_txn_id: str | None = None
     raw_status: str | None = None  # the gateway's own word, shown in details
+    gateway: str | None = None  # the configured gateway it came from
+    occurred_at: datetime | None = None  # aware UTC, when the gateway says it happened; None: not said
 
     def __post_init__(self) -> None:
         _require_aware("received_at", self.received_at)
+        if self.occurred_at is not None:
+            _require_aware("occurred_at", self.occurred_at)
 
 
 @dataclass(frozen=True)
@@ -157,12 +161,15 @@ def decide(
     *,
     policy: Policy = Policy.STRICT,
     require_verified: bool = False,
+    verified_gateways: Collection[str] = (),
 ) -> Verdict:
     """The outcome of one payment request (design.md 3.2 to 3.4).
 
     ``amount_minor`` and ``currency`` are the request's; ``responses`` its distinct responses in any
-    order; ``resolution`` its current manual resolution, if any; ``require_verified`` comes from the
-    gateway's configuration.
+    order; ``resolution`` its current manual resolution, if any. An unverifiable response decides
+    nothing when ``require_verified`` (the configuration of the request's gateway) is set, or when it
+    came from one of ``verified_gateways`` (those configured with ``require_verified: true``): a file
+    of a gateway that must be verified cannot mark a request of another gateway paid either.
     """
     if resolution is not None:
         later = sum(1 for r in responses if r.received_at > resolution.created_at)
@@ -174,15 +181,22 @@ def decide(
     if not responses:
         return Verdict(Outcome.VERIFICARE, Reason.NO_RESPONSE, None)
 
+    def required(r: ResponseFacts) -> bool:
+        return require_verified or (r.gateway is not None and r.gateway in verified_gateways)
+
     if len(responses) == 1:
-        return _decide_one(amount_minor, currency, responses[0], require_verified)
+        return _decide_one(amount_minor, currency, responses[0], required(responses[0]))
 
     detail = _multiple_detail(responses)
     if policy == Policy.LIFECYCLE and detail == Detail.PROGRESSION:
         # The pending responses are the same gateway transaction on its way to its final status, so the
         # final one stands for them all and still goes through every single-response check.
-        (final,) = (r for r in responses if r.status in FINAL_STATUSES)
-        return _decide_one(amount_minor, currency, final, require_verified)
+        # finals that agree are one outcome said more than once: the best verified of them decides
+        final = min(
+            (r for r in responses if r.status in FINAL_STATUSES),
+            key=lambda r: r.authenticity != Authenticity.VALID,
+        )
+        return _decide_one(amount_minor, currency, final, required(final))
     return Verdict(Outcome.VERIFICARE, Reason.MULTIPLE_RESPONSES, str(detail))
 
 
@@ -229,17 +243,43 @@ def _multiple_detail(responses: Sequence[ResponseFacts]) -> Detail:
     if Status.APPROVED in statuses and Status.REFUSED in statuses:
         return Detail.CONFLICTING
     if len(statuses) == 1:
-        return Detail.CONSISTENT
+        # "all say the same": the same status is not enough when the amounts disagree
+        return Detail.CONSISTENT if _agree(responses) else Detail.CONFLICTING
     finals = [r for r in responses if r.status in FINAL_STATUSES]
     txns = {r.gateway_txn_id for r in responses if r.gateway_txn_id is not None}
     if (
         Status.PENDING in statuses
         and statuses <= FINAL_STATUSES | {Status.PENDING}
-        and len(finals) == 1
+        and _agree(finals)
         and len(txns) <= 1
+        and _pending_first(responses)
     ):
         return Detail.PROGRESSION
     return Detail.CONFLICTING
+
+
+def _agree(responses: Sequence[ResponseFacts]) -> bool:
+    """One status, and the same amount and currency where the gateway says them."""
+    return (
+        len({r.status for r in responses}) == 1
+        and len({r.amount_minor for r in responses} - {None}) <= 1
+        and len({r.currency for r in responses} - {None}) <= 1
+    )
+
+
+def _pending_first(responses: Sequence[ResponseFacts]) -> bool:
+    """No pending response later than a final one, by the gateway's own times when it gives them all.
+
+    The gateway's time, not the order paycli received them in: inputs arrive in any order. A pending
+    message after a refusal is a retry of the same payment code (Nexi allows one), not a progression.
+    """
+    pending: list[datetime] = []
+    final: list[datetime] = []
+    for r in responses:
+        if r.occurred_at is None:
+            return True  # the order cannot be told: the statuses alone decide, as they always did
+        (pending if r.status == Status.PENDING else final).append(r.occurred_at)
+    return max(pending) <= min(final)
 
 
 def order_verdict(outcomes: Sequence[Outcome]) -> OrderVerdict:

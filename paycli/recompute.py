@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from paycli.config import Config
 from paycli.dates import from_db
@@ -85,29 +86,38 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
         f"FROM payment_request WHERE id IN {marks}",
         params,
     )
-    responses: dict[int, list[ResponseFacts]] = {i: [] for i in ids}
-    # An ingest batch gives all its responses one receive time: each distinct value is read once.
-    received: dict[str | datetime, datetime] = {}
+    rows: dict[int, list[Any]] = {i: [] for i in ids}
     for r in store.query(
         "SELECT request_id, status, authenticity, received_at, amount_minor, currency, gateway_txn_id, "
-        f"raw_status FROM response WHERE request_id IN {marks}",
+        f"raw_status, provider, occurred_at FROM response WHERE request_id IN {marks}",
         params,
     ):
-        stored = r["received_at"]
-        received_at = received.get(stored)
-        if received_at is None:
-            received_at = received[stored] = from_db(stored)  # NOT NULL
-        responses[r["request_id"]].append(
-            ResponseFacts(
-                status=_STATUS[r["status"]],
-                authenticity=_AUTHENTICITY[r["authenticity"]],
-                received_at=received_at,
-                amount_minor=r["amount_minor"],
-                currency=r["currency"],
-                gateway_txn_id=r["gateway_txn_id"],
-                raw_status=r["raw_status"],
+        rows[r["request_id"]].append(r)
+    responses: dict[int, list[ResponseFacts]] = {}
+    # An ingest batch gives all its responses one receive time: each distinct value is read once.
+    received: dict[str | datetime, datetime] = {}
+    for request_id, found in rows.items():
+        facts = responses[request_id] = []
+        for r in found:
+            stored = r["received_at"]
+            received_at = received.get(stored)
+            if received_at is None:
+                received_at = received[stored] = from_db(stored)  # NOT NULL
+            # the gateway's time tells a progression from a retry: asked only of several responses
+            occurred = r["occurred_at"] if len(found) > 1 else None
+            facts.append(
+                ResponseFacts(
+                    status=_STATUS[r["status"]],
+                    authenticity=_AUTHENTICITY[r["authenticity"]],
+                    received_at=received_at,
+                    amount_minor=r["amount_minor"],
+                    currency=r["currency"],
+                    gateway_txn_id=r["gateway_txn_id"],
+                    raw_status=r["raw_status"],
+                    gateway=r["provider"],
+                    occurred_at=None if occurred is None else from_db(occurred),
+                )
             )
-        )
     resolutions: dict[int, ResolutionFacts] = {}
     for r in store.query(
         f"SELECT request_id, outcome, created_at, actor FROM resolution WHERE request_id IN {marks} "
@@ -121,7 +131,7 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
             r["actor"],
         )
     policy = Policy(config.policy)
-    verified = {name: settings.require_verified for name, settings in config.gateways.items()}
+    verified = frozenset(name for name, settings in config.gateways.items() if settings.require_verified)
     changes: list[Change] = []
     updates: list[tuple[object, ...]] = []
     for req in requests:
@@ -132,7 +142,8 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
             facts,
             resolutions.get(req["id"]),
             policy=policy,
-            require_verified=verified.get(req["gateway"], False),
+            require_verified=req["gateway"] in verified,
+            verified_gateways=verified,
         )
         reason = verdict.reason.value if verdict.reason else None
         new = (verdict.outcome.value, reason, verdict.detail, len(facts))

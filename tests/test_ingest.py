@@ -599,6 +599,18 @@ def test_require_verified_holds_back_an_unsigned_approval_of_its_own_gateway_onl
     assert (request(store, "T2")["outcome"], request(store, "T2")["reason"]) == ("POSITIVO", None)
 
 
+def test_require_verified_holds_back_an_unsigned_approval_of_its_gateway_for_a_request_of_another(
+    store, tmp_path
+):
+    # strictbank must be verified: its export cannot mark a request of another gateway paid either
+    config = make_config(tmp_path, BANKS % "true")
+    ingest(store, config, request_csv(tmp_path, [ROW.replace(",fake", ",bank")]))
+    export = tmp_path / "export.csv"
+    export.write_text("ref,amount,status\nT1,129.90,OK\n")
+    ingest(store, config, export, gateway="strictbank")
+    assert (request(store, "T1")["outcome"], request(store, "T1")["reason"]) == ("VERIFICARE", "UNVERIFIED")
+
+
 PAYPAL = Path(__file__).parent / "gateways" / "samples" / "paypal" / "approved"
 
 

@@ -51,6 +51,8 @@ def resp(
     currency: str | None = CURRENCY,
     txn: str | None = None,
     raw: str | None = None,
+    occurred: int | None = None,
+    gateway: str | None = None,
 ) -> ResponseFacts:
     return ResponseFacts(
         status=status,
@@ -60,6 +62,8 @@ def resp(
         currency=currency,
         gateway_txn_id=txn,
         raw_status=raw,
+        occurred_at=None if occurred is None else at(occurred),
+        gateway=gateway,
     )
 
 
@@ -324,7 +328,15 @@ def test_two_refusals_are_consistent() -> None:
 
 
 def test_two_approvals_of_one_gateway_transaction_are_consistent() -> None:
-    assert run(resp(A, txn="T1"), resp(A, txn="T1", amount=1)) == multiple(Detail.CONSISTENT)
+    assert run(resp(A, txn="T1"), resp(A, txn="T1", raw="Completed")) == multiple(Detail.CONSISTENT)
+
+
+@pytest.mark.parametrize("other", [{"amount": 1}, {"currency": "USD"}], ids=["amount", "currency"])
+def test_the_same_status_with_another_amount_is_not_consistent(other: dict[str, object]) -> None:
+    # "consistent" tells the operator all say the same: a tampered or mistaken amount must not read so
+    assert run(resp(A, txn="T1"), resp(A, txn="T1", **other)) == multiple(Detail.CONFLICTING)  # type: ignore[arg-type]
+    # an amount a gateway does not say disagrees with nothing
+    assert run(resp(A, txn="T1"), resp(A, txn="T1", amount=None)) == multiple(Detail.CONSISTENT)
 
 
 def test_an_approval_without_a_gateway_transaction_is_no_second_charge() -> None:
@@ -347,8 +359,27 @@ def test_pending_and_final_of_two_gateway_transactions_are_conflicting() -> None
     assert run(resp(P, txn="T1"), resp(A, txn="T2")) == multiple(Detail.CONFLICTING)
 
 
-def test_pending_then_two_final_responses_is_not_a_progression() -> None:
-    assert run(resp(P), resp(R, raw="Denied"), resp(R, raw="Expired")) == multiple(Detail.CONFLICTING)
+def test_pending_then_two_final_responses_that_agree_is_a_progression() -> None:
+    # the final said twice (a gateway's two records of one refusal): still pending, then refused
+    assert run(resp(P), resp(R, raw="Denied"), resp(R, raw="Expired")) == multiple(Detail.PROGRESSION)
+    assert run(resp(P), resp(A), resp(A, raw="OK")) == multiple(Detail.PROGRESSION)
+
+
+def test_pending_then_two_final_responses_that_disagree_is_not_a_progression() -> None:
+    assert run(resp(P), resp(A), resp(A, amount=1)) == multiple(Detail.CONFLICTING)
+
+
+def test_a_pending_response_after_the_final_one_is_not_a_progression() -> None:
+    # by the gateway's own times: a refusal at 10:00, then a payment of the same code pending at 10:05
+    # (Nexi lets a shop retry a refused codTrans), whatever order they reached paycli in
+    retry = [resp(R, occurred=0, minute=9), resp(P, occurred=5, minute=1)]
+    assert run(*retry) == multiple(Detail.CONFLICTING)
+    assert run(*retry, policy=Policy.LIFECYCLE) == multiple(Detail.CONFLICTING)
+    # pending, then final, by the gateway's times, at the same second too
+    assert run(resp(P, occurred=0, minute=9), resp(R, occurred=5, minute=1)) == multiple(Detail.PROGRESSION)
+    assert run(resp(P, occurred=5), resp(A, occurred=5)) == multiple(Detail.PROGRESSION)
+    # a time missing: the order cannot be told, the statuses decide
+    assert run(resp(R, occurred=0), resp(P)) == multiple(Detail.PROGRESSION)
 
 
 def test_approved_and_refused_are_conflicting() -> None:
@@ -444,6 +475,18 @@ def test_lifecycle_checks_the_amount_of_the_final_response_of_a_progression() ->
 def test_lifecycle_judges_only_the_final_response_of_a_progression() -> None:
     responses = [resp(P, amount=1, auth=Authenticity.UNVERIFIABLE), resp(A)]
     assert run(*responses, policy=Policy.LIFECYCLE, require_verified=True) == POSITIVO
+
+
+def test_require_verified_of_the_gateway_a_response_came_from_holds_it_back() -> None:
+    unsigned = resp(A, auth=Authenticity.UNVERIFIABLE, gateway="strictbank")
+    held = Verdict(Outcome.VERIFICARE, Reason.UNVERIFIED, None)
+    assert decide(AMOUNT, CURRENCY, [unsigned], verified_gateways={"strictbank"}) == held
+    assert decide(AMOUNT, CURRENCY, [unsigned], verified_gateways={"bank"}) == POSITIVO
+    progression = [resp(P, gateway="strictbank"), unsigned]
+    assert (
+        decide(AMOUNT, CURRENCY, progression, policy=Policy.LIFECYCLE, verified_gateways={"strictbank"})
+        == held
+    )
 
 
 def test_lifecycle_requires_the_final_response_of_a_progression_to_be_verified_when_asked() -> None:
