@@ -48,8 +48,10 @@ def resolve(
     return recompute.label(before), recompute.label((after["outcome"], after["reason"]))
 
 
-def undo(store: Store, config: Config, txn_id: str, note: str | None, actor: str) -> tuple[str, str]:
+def undo(store: Store, config: Config, txn_id: str, note: str, actor: str) -> tuple[str, str]:
     """Undo the resolution in force on a request; the outcome goes back to what the rule says."""
+    if not note.strip():
+        raise UsageError("--note must say why (it is the audit record)")
     with store.transaction():
         row = get_request(store, txn_id)
         active = store.query(

@@ -229,7 +229,7 @@ def test_resolve_is_audited_and_undo_keeps_the_history(loaded):
         data["resolutions"][0]["undone_by"] == "bruno"
         and data["resolutions"][0]["undo_note"] == "wrong request"
     )
-    assert loaded("resolve", "ORD-2-1", "--undo").code == 3  # nothing left to undo
+    assert loaded("resolve", "ORD-2-1", "--undo", "-m", "again").code == 3  # nothing left to undo
 
 
 @pytest.mark.parametrize(
@@ -239,6 +239,8 @@ def test_resolve_is_audited_and_undo_keeps_the_history(loaded):
         (["--as", "POSITIVO", "--note", "  "], "--note must say why"),
         (["--as", "POSITIVO"], "resolve needs --as POSITIVO|NEGATIVO and --note"),
         (["--undo", "--as", "POSITIVO"], "--undo and --as cannot be used together"),
+        (["--undo"], "--undo needs --note: why the decision is undone"),
+        (["--undo", "--note", " "], "--note must say why"),
     ],
 )
 def test_resolve_refuses_an_incomplete_decision(loaded, args, message):

@@ -41,6 +41,8 @@ def resolve(
         if undo:
             if outcome is not None:
                 raise UsageError("--undo and --as cannot be used together")
+            if note is None:
+                raise UsageError("--undo needs --note: why the decision is undone (the audit record)")
             before, after = resolutions.undo(store, ws.config, txn_id, note, actor)
             err(f"{txn_id}: resolution undone by {actor}: {before} -> {after}")
             return
