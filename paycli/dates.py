@@ -185,6 +185,9 @@ def _bad_date(option: str, text: str) -> UsageError:
     )
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _bound(text: str, tz: tzinfo, now: datetime, option: str, end_of_day: bool) -> datetime:
     stripped = text.strip()
     keyword = stripped.lower()
@@ -208,7 +211,9 @@ def _bound(text: str, tz: tzinfo, now: datetime, option: str, end_of_day: bool) 
             parsed = datetime.fromisoformat(stripped)
         except ValueError:
             raise _bad_date(option, text) from None
-        return _localise(parsed, tz) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        moment = _localise(parsed, tz) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        # "on or before" a moment: the store keeps microseconds, so the exclusive bound is the next one
+        return moment + _MICROSECOND if end_of_day else moment
     except (OverflowError, ValueError):
         # int() of thousands of digits, or a day before year 1 or after 9999.
         raise UsageError(f"{option}: '{text}' is out of range") from None
@@ -226,7 +231,7 @@ def since_bound(text: str, tz: tzinfo, now: datetime, *, option: str = "--since"
 def until_bound(text: str, tz: tzinfo, now: datetime, *, option: str = "--until") -> datetime:
     """The exclusive UTC upper bound that ``--until`` means: a named day is included to its local end.
 
-    Same forms as ``since_bound``; an ISO date-time is taken as it is (times before it are included).
+    Same forms as ``since_bound``; an ISO date-time is included too (the bound is the microsecond after).
     """
     return _bound(text, tz, now, option, end_of_day=True)
 

@@ -95,6 +95,14 @@ def test_list_filters_by_local_days(loaded):
     ]
     assert txn_ids(loaded("list", "--until", "2026-11-20", "--format", "json")) == ["ORD-1-2", "ORD-1-1"]
     assert txn_ids(loaded("list", "--since", "2026-11-22T17:59:59+01:00", "--format", "json")) == ["DEP-1"]
+    # "on or before" a moment includes a request created at that very moment
+    [at] = [
+        r["created_at"]
+        for r in json.loads(loaded("list", "--format", "json").stdout)
+        if r["txn_id"] == "DEP-1"
+    ]
+    assert "DEP-1" in txn_ids(loaded("list", "--until", at, "--format", "json"))
+    assert "DEP-1" in txn_ids(loaded("list", "--since", at, "--until", at, "--format", "json"))
 
 
 def test_local_day_filters_are_right_across_daylight_saving_changes(cli, isolated):

@@ -503,6 +503,9 @@ def test_every_instant_falls_inside_the_bounds_of_its_local_day(instant: datetim
 NOW = utc(2026, 11, 27, 9)
 
 
+US = timedelta(microseconds=1)
+
+
 @pytest.mark.parametrize(
     ("text", "since", "until"),
     [
@@ -513,9 +516,10 @@ NOW = utc(2026, 11, 27, 9)
         ("1d", utc(2026, 11, 25, 23), utc(2026, 11, 26, 23)),
         ("7d", utc(2026, 11, 19, 23), utc(2026, 11, 20, 23)),
         ("60d", utc(2026, 9, 27, 22), utc(2026, 9, 28, 22)),
-        ("2026-11-20T10:00", utc(2026, 11, 20, 9), utc(2026, 11, 20, 9)),
-        ("2026-11-20T10:00:00+05:00", utc(2026, 11, 20, 5), utc(2026, 11, 20, 5)),
-        ("2026-11-20T10:00Z", utc(2026, 11, 20, 10), utc(2026, 11, 20, 10)),
+        # a moment is included by --until: its exclusive bound is the microsecond after it
+        ("2026-11-20T10:00", utc(2026, 11, 20, 9), utc(2026, 11, 20, 9) + US),
+        ("2026-11-20T10:00:00+05:00", utc(2026, 11, 20, 5), utc(2026, 11, 20, 5) + US),
+        ("2026-11-20T10:00Z", utc(2026, 11, 20, 10), utc(2026, 11, 20, 10) + US),
     ],
 )
 def test_since_and_until_accept_dates_datetimes_and_relative_days(
@@ -573,7 +577,7 @@ def test_relative_days_counted_back_across_a_dst_change_land_on_local_midnight()
 
 def test_naive_datetime_bounds_in_the_dst_gap_and_repeated_hour_read_with_fold_0() -> None:
     assert since_bound("2026-03-29T02:30", ROME, NOW) == utc(2026, 3, 29, 1, 30)
-    assert until_bound("2026-10-25T02:30", ROME, NOW) == utc(2026, 10, 25, 0, 30)
+    assert until_bound("2026-10-25T02:30", ROME, NOW) == utc(2026, 10, 25, 0, 30) + US
 
 
 @pytest.mark.parametrize(
