@@ -124,7 +124,10 @@ for module in (
 ):
     for name, function in module.COMMANDS.items():
         app.command(name)(guarded(function))
-db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The store's schema.\n\nExamples:\n\n  paycli db status\n\n  paycli db upgrade",
+    no_args_is_help=True,
+)
 for name, function in db.COMMANDS.items():
     db_app.command(name)(guarded(function))
 app.add_typer(db_app, name="db")

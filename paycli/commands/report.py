@@ -30,8 +30,8 @@ def report(
         typer.Option(
             "--out",
             "-o",
-            help="A folder (dated names paycli-report-DAY.html/.csv), a file, or - for stdout "
-            "(default: report.out, else the current folder).",
+            help="A folder (files named paycli-report-PERIOD.html/.csv: 2026-11-26, 2026-11, "
+            "2026-11-20_2026-11-26), a file, or - for stdout (default: report.out, else the current folder).",
         ),
     ] = None,
     template: Annotated[
