@@ -8,7 +8,8 @@ and the tests all call the same function, so the rule cannot drift between them,
 tested without a database.
 
 The result never depends on the order of ``responses`` (design.md 5.3: inputs arrive in any order), so
-every check below works on sets and counts, never on positions or on which response came first.
+every check below works on sets, counts and the times the gateways give, never on positions or on which
+response paycli received first.
 """
 
 from __future__ import annotations
