@@ -81,6 +81,9 @@ def main_options(
     ctx.obj = Workspace(config_option=config, db_option=db_url)
 
 
+UNEXPECTED_ERROR = 70  # sysexits.h EX_SOFTWARE: a bug in paycli
+
+
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn paycli's errors into one line and an exit code; tracebacks only with --debug."""
 
@@ -105,7 +108,8 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
                 f"paycli: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
                 err=True,
             )
-            raise typer.Exit(1) from None
+            # not 1, which says the work was done: a script or cron must not take a crash for that
+            raise typer.Exit(UNEXPECTED_ERROR) from None
 
     return wrapper
 

@@ -307,6 +307,18 @@ def test_ingest_quiet_says_nothing_when_all_is_well_and_everything_when_not(cli,
     assert "1 quarantined" in result.stderr and "1 input refused" in result.stderr
 
 
+def test_an_unexpected_error_is_one_line_and_not_the_exit_code_of_work_done(cli, monkeypatch):
+    import paycli.queries
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(paycli.queries, "show_request", broken)
+    result = cli("show", "ORD-1-1")
+    assert result.code == 70
+    assert result.stderr == "paycli: unexpected error: RuntimeError: a bug (run with --debug for details)\n"
+
+
 def test_an_unknown_gateway_for_ingest_is_a_usage_error(cli, isolated):
     result = cli("ingest", "--gateway", "nope", str(request_csv(isolated, ROWS)))
     assert result.code == 2 and "--gateway: no gateway 'nope'" in result.stderr
