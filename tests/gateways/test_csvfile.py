@@ -896,25 +896,34 @@ def test_without_gateway_a_file_missing_a_needed_column_is_refused_naming_it_and
     assert "mybank" not in reason.split(")", 1)[1]
 
 
-def test_reprocess_after_a_configuration_fix_turns_a_quarantined_row_into_a_response(tmp_path, store):
+def quarantined_for_a_missing_currency(tmp_path: Path, store: Store) -> Config:
+    """A request and its bank row, quarantined by a configuration that maps no currency; returns the
+    configuration that fixes it."""
     no_currency = BANK.replace("      currency: Divisa\n", "")
-    config = load(tmp_path, no_currency)
     requests = tmp_path / "requests.csv"
     requests.write_text(
         REQUEST_HEADER + "ORD-1001-1,ORD-1001,order,2026-11-26T10:00:00+01:00,Rossi,,129.90,EUR,mybank\n"
     )
     path = tmp_path / "movimenti.csv"
     path.write_bytes(export(row()))
-    ingest(store, config, requests, path)
+    ingest(store, load(tmp_path, no_currency), requests, path)
+    return load(tmp_path, with_settings("currency: EUR", no_currency))
+
+
+def reprocess(store: Store, config: Config) -> Any:
+    return Ingest(
+        store, config, gateways.instances(config, {**gateways.installed(), "csv": CsvProvider})
+    ).reprocess()
+
+
+def test_reprocess_after_a_configuration_fix_turns_a_quarantined_row_into_a_response(tmp_path, store):
+    fixed = quarantined_for_a_missing_currency(tmp_path, store)
     (message,) = store.query("SELECT state, error FROM message WHERE provider = 'mybank'")
     assert message["state"] == "quarantined"
     assert message["error"] == (
         "currency unknown: no currency column is mapped and no currency is configured (set currency: EUR)"
     )
-
-    fixed = load(tmp_path, with_settings("currency: EUR", no_currency))
-    classes = {**gateways.installed(), "csv": CsvProvider}
-    tallies = Ingest(store, fixed, gateways.instances(fixed, classes)).reprocess()
+    tallies = reprocess(store, fixed)
     assert tallies["mybank"].responses_new == 1 and tallies["mybank"].quarantined == 0
     shown = show_request(store, "ORD-1001-1", fixed.timezone)
     assert (shown["outcome"], shown["reason"]) == ("POSITIVO", None)
@@ -923,18 +932,9 @@ def test_reprocess_after_a_configuration_fix_turns_a_quarantined_row_into_a_resp
 def test_a_response_reprocess_finds_after_a_resolution_reopens_the_request(tmp_path, store):
     # The operator, seeing no response, decided NEGATIVO; the bank's approval was there, quarantined for
     # a configuration mistake. Read now, it is news the decision did not know (design.md 3.2 step 5).
-    no_currency = BANK.replace("      currency: Divisa\n", "")
-    config = load(tmp_path, no_currency)
-    requests = tmp_path / "requests.csv"
-    requests.write_text(
-        REQUEST_HEADER + "ORD-1001-1,ORD-1001,order,2026-11-26T10:00:00+01:00,Rossi,,129.90,EUR,mybank\n"
-    )
-    path = tmp_path / "movimenti.csv"
-    path.write_bytes(export(row()))
-    ingest(store, config, requests, path)
-    resolve(store, config, "ORD-1001-1", Outcome.NEGATIVO, "no payment seen", "anna")
-    fixed = load(tmp_path, with_settings("currency: EUR", no_currency))
-    Ingest(store, fixed, gateways.instances(fixed, {**gateways.installed(), "csv": CsvProvider})).reprocess()
+    fixed = quarantined_for_a_missing_currency(tmp_path, store)
+    resolve(store, fixed, "ORD-1001-1", Outcome.NEGATIVO, "no payment seen", "anna")
+    reprocess(store, fixed)
     shown = show_request(store, "ORD-1001-1", fixed.timezone)
     assert (shown["outcome"], shown["reason"]) == ("VERIFICARE", "NEW_RESPONSE_AFTER_RESOLUTION")
     # the message still says when it arrived: before the resolution
