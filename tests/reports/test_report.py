@@ -9,6 +9,7 @@ import hmac
 import io
 import json
 import os
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
@@ -222,6 +223,18 @@ def test_a_balance_report_that_names_only_the_charge_is_matched_through_the_webh
             ("stripe", "ch_c1", "pi_c1"),
             ("stripe", "ch_c2", "pi_c2"),
         ]
+
+
+def test_an_undone_resolution_says_who_undid_it_and_why_in_the_csv_as_in_the_html(shop, isolated, db_url):
+    assert shop("resolve", "R-1006-1", "--undo", "--note", "the bank returned it", "--by", "bruno").code == 0
+    with Store.open(db_url) as store:  # undone on the report's day, whatever the clock says
+        undone = datetime.fromisoformat(f"{DAY}T22:00:00+01:00").astimezone(UTC)
+        store.execute("UPDATE resolution SET undone_at = :t", {"t": store.time(undone)})
+    out = isolated / "r.csv"
+    assert report(shop, "--date", DAY, "--format", "csv", "--out", str(out)).code == 0
+    [row] = [r for r in csv_rows(out.read_bytes().decode()) if r["section"] == "resolution"]
+    assert row["status"].startswith("undone ") and row["by"] == "anna"
+    assert row["note"] == "'=cmd|' /C calc'!A0 seen in the bank; undone by bruno: the bank returned it"
 
 
 def test_formula_cells_are_neutralised_but_negative_amounts_stay_numbers(shop, isolated):
