@@ -28,7 +28,13 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from paycli.gateways.stripe import SignatureCheck, StripeProvider, check_signature, verify_signature
+from paycli.gateways.stripe import (
+    SignatureCheck,
+    StripeProvider,
+    check_signature,
+    stored_aliases,
+    verify_signature,
+)
 from paycli.ingest import Ingest, response_identity
 from paycli.outcome import Authenticity, Status
 from paycli.store import Store
@@ -406,6 +412,17 @@ def test_the_charge_of_a_payment_intent_is_kept_as_an_alias_of_it(provider: Stri
     assert response(provider, event("checkout.session.completed", session())).aliases == ()
     no_charge = payment_intent(status="processing", latest_charge=None)
     assert response(provider, event("payment_intent.processing", no_charge)).aliases == ()
+
+
+def test_the_aliases_of_a_stored_message_are_found_only_in_a_stripe_event() -> None:
+    # migration 0005 reads every stored message of a response keyed by a PaymentIntent with it
+    body = event("payment_intent.succeeded", payment_intent())
+    assert stored_aliases(Origin(None, body, None, sidecar(body)), PI) == (CH,)
+    assert stored_aliases(Origin(None, http_dump(body, sign(body)), None, None), PI) == (CH,)
+    for raw in (b"", b"not json", b"\xff\xfe", b'{"object": "event"}', b"[1]", b"mc_gross=1&txn_id=pi_x"):
+        assert stored_aliases(Origin(None, raw, None, None), PI) == ()
+    odd = payment_intent(latest_charge=5, charges={"data": "not a list"})
+    assert stored_aliases(Origin(None, event("payment_intent.succeeded", odd), None, None), PI) == ()
 
 
 def test_the_event_time_is_when_it_occurred(provider: StripeProvider) -> None:
