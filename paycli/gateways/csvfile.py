@@ -70,6 +70,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
+from paycli.gateways.datenames import ENGLISH, LANGUAGES, Names, fold, names_of
 from paycli.gateways.lines import FALLBACK_ENCODING, Lines, check_encoding, decode_line, split_lines
 from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
 from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
@@ -358,6 +359,13 @@ SETTINGS: Mapping[str, Setting] = {
         check=check_date_format,
         help="how the date column is written: iso (ISO 8601) or a strptime format such as %d/%m/%Y %H:%M",
     ),
+    "date_language": Setting(
+        str,
+        default=ENGLISH,
+        choices=LANGUAGES,
+        help="the language of the month and weekday names (%b %B %a %A) in date_format: en (default), it, es, "
+        "fr, de, pt or nl; in any letter case, with or without accents or an abbreviation's full stop",
+    ),
     "timezone": Setting(
         str,
         default=None,
@@ -440,7 +448,11 @@ class CsvProvider(Provider):
 
             zone = ZoneInfo(zone_name)
         self._date_format: str = get("date_format")
-        self._parse_date = _date_parser(self._date_format, zone)
+        language: str = get("date_language")
+        try:
+            self._parse_date = _date_parser(self._date_format, zone, language)
+        except ValueError as exc:
+            raise self._config_error("date_format", f"'{self._date_format}': {exc}") from None
         self._statuses = {
             _status_word(word): Status(status)
             for status, words in get("status_map").items()
@@ -842,10 +854,14 @@ _DIRECTIVES = {
     "f": r"(?P<f>[0-9]{1,6})",
 }
 _TIME_DIRECTIVES = frozenset("HIMSfpXcTRrz")
+_LOCAL_DIRECTIVES = "%d %m %b %B %a %A %Y %y %H %M %S %f"  # what a date_language other than en reads
 
 
-def _fast_pattern(fmt: str) -> re.Pattern[str] | None:
-    """A regular expression equivalent to strptime for formats of numeric directives, else None."""
+def _fast_pattern(fmt: str, names: Names | None = None) -> re.Pattern[str] | None:
+    """A regular expression equivalent to strptime for formats of numeric directives, else None.
+
+    With ``names`` (a date_language other than English), also ``%b`` and ``%B`` (group ``b``: the
+    month's name) and ``%a`` and ``%A`` (a weekday's name, which strptime checks but does not use)."""
     out: list[str] = []
     used: set[str] = set()
     i = 0
@@ -858,22 +874,33 @@ def _fast_pattern(fmt: str) -> re.Pattern[str] | None:
             elif directive in _DIRECTIVES and directive not in used:
                 out.append(_DIRECTIVES[directive])
                 used.add(directive)
+            elif names is not None and directive in "bB" and "b" not in used:
+                out.append(f"(?P<b>{names.month_pattern})")
+                used.add("b")
+            elif names is not None and directive in "aA":
+                out.append(names.weekday_pattern)
             else:
                 return None
             i += 2
             continue
         out.append(r"\s+" if ch.isspace() else re.escape(ch))
         i += 1
-    if not ({"Y", "y"} & used and "m" in used and "d" in used):
+    if not ({"Y", "y"} & used and len({"m", "b"} & used) == 1 and "d" in used):
         return None
     return re.compile("".join(out), re.IGNORECASE)
 
 
-def _date_parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
-    """The reader of one date column: text -> aware UTC datetime; RecordError names the format."""
+def _date_parser(fmt: str, zone: tzinfo, language: str = ENGLISH) -> Callable[[str], datetime]:
+    """The reader of one date column: text -> aware UTC datetime; RecordError names the format.
+
+    ValueError when the format cannot be read in ``language`` (only English has strptime's every
+    directive)."""
     if fmt == "iso":
         return lambda text: parse_timestamp(text, zone, field="date")
-    fast = _fast_pattern(fmt)
+    names = None if language == ENGLISH else names_of(language)
+    fast = _fast_pattern(fmt, names)
+    if names is not None and fast is None:
+        raise ValueError(f"date_language {language} reads only {_LOCAL_DIRECTIVES}")
     has_time = any(f"%{d}" in fmt for d in _TIME_DIRECTIVES)
     cache: dict[str, datetime] = {}
 
@@ -892,7 +919,8 @@ def _date_parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
         at = fast.groupindex
         two_digit_year = "y" in at
         year_at = at["y"] if two_digit_year else at["Y"]
-        month_at, day_at = at["m"], at["d"]
+        month_at, day_at = at.get("m", 0), at["d"]
+        month_of = names.month if names is not None else {}
         # group 0 (the whole match) means "not in the format"
         hour_at, minute_at, second_at, fraction_at = (at.get(d, 0) for d in "HMSf")
 
@@ -903,12 +931,13 @@ def _date_parser(fmt: str, zone: tzinfo) -> Callable[[str], datetime]:
             year = int(m[year_at])
             if two_digit_year:
                 year += 2000 if year < 69 else 1900  # strptime's rule for %y
+            month = int(m[month_at]) if month_at else month_of[fold(m["b"])]
             if not has_time:
-                return local_day_bounds(date(year, int(m[month_at]), int(m[day_at])), zone)[0]
+                return local_day_bounds(date(year, month, int(m[day_at])), zone)[0]
             # tzinfo=zone with fold=0 (the default), as paycli.dates reads every naive local time
             return datetime(
                 year,
-                int(m[month_at]),
+                month,
                 int(m[day_at]),
                 int(m[hour_at]) if hour_at else 0,
                 int(m[minute_at]) if minute_at else 0,

@@ -21,6 +21,7 @@ import pytest
 from paycli import gateways
 from paycli.config import Config, load_config
 from paycli.errors import ConfigError, RecordError
+from paycli.gateways import datenames
 from paycli.gateways.base import (
     HEAD_BYTES,
     InfoRecord,
@@ -221,6 +222,10 @@ def quarantined(provider: Provider, *rows: str, **kw: Any) -> str:
             "gateways.mybank.dedupe_key: column 'id operazione' is named twice",
         ),
         (
+            lambda t: with_settings("date_language: italian", t),
+            "gateways.mybank.date_language: expected one of en, it, es, fr, de, pt, nl, got 'italian'",
+        ),
+        (
             lambda t: with_settings("amount_unit: cents", t),
             "gateways.mybank.amount_unit: expected one of major, minor, got 'cents'",
         ),
@@ -248,6 +253,16 @@ def test_a_configuration_error_names_the_file_and_the_key(tmp_path, change, mess
     text = str(raised.value)
     assert text.startswith(str(tmp_path / "paycli.yaml") + ": "), text
     assert message in text
+
+
+def test_a_format_a_date_language_cannot_read_is_refused_naming_the_key(tmp_path):
+    text = with_settings("date_language: it", BANK.replace('"%d/%m/%Y %H:%M"', '"%d %b %Y %I:%M %p"'))
+    with pytest.raises(ConfigError) as raised:
+        bank(tmp_path, text)
+    assert str(raised.value) == (
+        f"{tmp_path / 'paycli.yaml'}: gateways.mybank.date_format: '%d %b %Y %I:%M %p': "
+        "date_language it reads only %d %m %b %B %a %A %Y %y %H %M %S %f"
+    )
 
 
 def test_the_same_mark_for_decimals_and_thousands_is_refused_naming_the_key(tmp_path):
@@ -572,6 +587,67 @@ def test_a_bad_date_is_quarantined_naming_the_format(tmp_path):
         "date '31/02/2026 10:15' does not match date_format '%d/%m/%Y %H:%M'"
     )
     assert "does not match" in quarantined(provider, row(when="2026-11-26 10:15"))
+
+
+@pytest.mark.parametrize(
+    ("language", "fmt", "when", "utc"),
+    [
+        ("it", "%d %b %Y %H:%M", "26 nov 2026 10:15", datetime(2026, 11, 26, 9, 15, tzinfo=UTC)),
+        # capitals, the full name under %b, a weekday
+        ("it", "%d-%b-%y", "01-MAG-26", datetime(2026, 4, 30, 22, 0, tzinfo=UTC)),
+        ("it", "%d %b %Y", "1 settembre 2026", datetime(2026, 8, 31, 22, 0, tzinfo=UTC)),
+        ("it", "%A %d %B %Y", "Venerdì 27 novembre 2026", datetime(2026, 11, 26, 23, 0, tzinfo=UTC)),
+        ("it", "%a %d %B %Y", "ven 27 Novembre 2026", datetime(2026, 11, 26, 23, 0, tzinfo=UTC)),
+        # an export written in ASCII drops the accents; an abbreviation may have its full stop
+        ("it", "%A %d %B %Y", "venerdi 27 novembre 2026", datetime(2026, 11, 26, 23, 0, tzinfo=UTC)),
+        ("it", "%d %b. %Y", "3 sett. 2026", datetime(2026, 9, 2, 22, 0, tzinfo=UTC)),
+        ("de", "%d. %B %Y", "3. März 2026", datetime(2026, 3, 2, 23, 0, tzinfo=UTC)),
+        ("de", "%d. %b %Y", "3. Mrz. 2026", datetime(2026, 3, 2, 23, 0, tzinfo=UTC)),
+        ("de", "%d. %b %Y", "3. MAERZ 2026", None),  # "ae" for "ä" is not an accent dropped
+        ("fr", "%d %b %Y", "3 févr. 2026", datetime(2026, 2, 2, 23, 0, tzinfo=UTC)),
+        ("fr", "%d %b %Y", "15 aout 2026", datetime(2026, 8, 14, 22, 0, tzinfo=UTC)),
+        ("es", "%d/%b/%Y %H:%M:%S", "3/sept/2026 08:00:00", datetime(2026, 9, 3, 6, 0, tzinfo=UTC)),
+        ("pt", "%d de %B de %Y", "3 de março de 2026", datetime(2026, 3, 2, 23, 0, tzinfo=UTC)),
+        ("nl", "%d %b %Y", "3 mrt 2026", datetime(2026, 3, 2, 23, 0, tzinfo=UTC)),
+        # a name of another language, or a day the month has not, does not match
+        ("it", "%d %b %Y", "26 dec 2026", None),
+        ("it", "%d %b %Y", "31 giu 2026", None),
+        ("it", "%d %b %Y", "26 novembr 2026", None),
+    ],
+)
+def test_month_and_weekday_names_in_the_date_language(tmp_path, language, fmt, when, utc):
+    provider = bank(
+        tmp_path, with_settings(f"date_language: {language}", BANK.replace('"%d/%m/%Y %H:%M"', f'"{fmt}"'))
+    )
+    if utc is None:
+        assert quarantined(provider, row(when=when)) == f"date '{when}' does not match date_format '{fmt}'"
+    else:
+        assert response(provider, row(when=when)).occurred_at == utc
+
+
+def test_english_names_stay_strptimes(tmp_path):
+    provider = bank(tmp_path, BANK.replace('"%d/%m/%Y %H:%M"', '"%d-%b-%Y"'))
+    assert response(provider, row(when="01-May-2026")).occurred_at == datetime(2026, 4, 30, 22, 0, tzinfo=UTC)
+    assert "does not match" in quarantined(provider, row(when="01-mag-2026"))
+
+
+@pytest.mark.parametrize("language", [lang for lang in datenames.LANGUAGES if lang != datenames.ENGLISH])
+def test_every_name_of_a_language_reads_as_its_month(language):
+    """Each month's every form, in capitals, without accents and with a full stop, and after any
+    weekday name: the tables hold no name twice and the pattern reads each one back."""
+    from zoneinfo import ZoneInfo
+
+    months, weekdays = datenames._TABLES[language]
+    assert (len(months), len(weekdays)) == (12, 7)
+    month_of = {(datenames.fold(form), number) for number, forms in enumerate(months) for form in forms}
+    assert len(month_of) == len(dict(month_of)), sorted(month_of)  # no name of two months
+    parse = _date_parser("%a %d %b %Y", ZoneInfo("UTC"), language)
+    for number, forms in enumerate(months, start=1):
+        for form in forms:
+            for day in (w for forms in weekdays for w in forms):
+                for spelling in (form, form.upper(), datenames.fold(form), form + "."):
+                    text = f"{day.upper()} 02 {spelling} 2026"
+                    assert parse(text) == datetime(2026, number, 2, tzinfo=UTC), text
 
 
 def test_an_empty_date_leaves_the_time_unknown(tmp_path):
