@@ -897,7 +897,9 @@ def _date_parser(fmt: str, zone: tzinfo, language: str = ENGLISH) -> Callable[[s
     directive)."""
     if fmt == "iso":
         return lambda text: parse_timestamp(text, zone, field="date")
-    names = None if language == ENGLISH else names_of(language)
+    # a format without names reads the same in every language, strptime's directives and all
+    named = any(f"%{d}" in fmt.replace("%%", "") for d in "aAbB")
+    names = names_of(language) if language != ENGLISH and named else None
     fast = _fast_pattern(fmt, names)
     if names is not None and fast is None:
         raise ValueError(f"date_language {language} reads only {_LOCAL_DIRECTIVES}")

@@ -625,6 +625,13 @@ def test_month_and_weekday_names_in_the_date_language(tmp_path, language, fmt, w
         assert response(provider, row(when=when)).occurred_at == utc
 
 
+def test_a_format_without_names_reads_the_same_in_any_date_language(tmp_path):
+    fmt = '"%Y-%m-%d %H:%M:%S %z"'  # %z: beyond the names' pattern, strptime's
+    provider = bank(tmp_path, with_settings("date_language: it", BANK.replace('"%d/%m/%Y %H:%M"', fmt)))
+    when = "2026-11-26 10:15:00 -0500"
+    assert response(provider, row(when=when)).occurred_at == datetime(2026, 11, 26, 15, 15, tzinfo=UTC)
+
+
 def test_english_names_stay_strptimes(tmp_path):
     provider = bank(tmp_path, BANK.replace('"%d/%m/%Y %H:%M"', '"%d-%b-%Y"'))
     assert response(provider, row(when="01-May-2026")).occurred_at == datetime(2026, 4, 30, 22, 0, tzinfo=UTC)
