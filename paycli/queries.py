@@ -132,8 +132,34 @@ def show_request(store: Store, txn_id: str, tz: tzinfo, *, raw: bool = False) ->
     result["registered_at"] = _local(row["registered_at"], tz)
     result["updated_at"] = _local(row["updated_at"], tz)
     result["trail"] = trail(store, row["id"], tz, raw=raw, gateway=row["gateway"])
+    result["deliveries"] = deliveries(store, row["id"], tz)
     result["resolutions"] = resolutions(store, row["id"], tz)
     return result
+
+
+def deliveries(store: Store, request_id: int, tz: tzinfo) -> list[dict[str, Any]]:
+    """The HTTP requests ``paycli serve`` received that carried one of the request's messages, oldest
+    first: when, from where, what paycli answered, and PayPal's answer to the postback. A gateway's
+    retry of the same bytes is one message in the trail and one more delivery here."""
+    return [
+        {
+            "at": _local(d["received_at"], tz),
+            "provider": d["provider"],
+            "method": d["method"],
+            "path": d["path"],
+            "remote_addr": d["remote_addr"],
+            "status": d["status"],
+            "result": d["result"],
+            "duplicate": bool(d["duplicate"]),
+            "postback": d["postback"],
+        }
+        for d in store.query(
+            "SELECT d.received_at, d.provider, d.method, d.path, d.remote_addr, d.status, d.result, "
+            "d.duplicate, d.postback FROM message m JOIN delivery d ON d.message_digest = m.digest "
+            "WHERE m.request_id = :r ORDER BY d.received_at, d.id",
+            {"r": request_id},
+        )
+    ]
 
 
 def trail(

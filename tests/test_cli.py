@@ -193,6 +193,7 @@ def test_show_prints_the_request_and_its_trail(loaded):
     assert "no response from the gateway yet" in out
     data = json.loads(loaded("show", "ORD-1-1", "--format", "json").stdout)
     assert data["txn_id"] == "ORD-1-1" and data["trail"] == [] and data["outcome"] == "VERIFICARE"
+    assert data["deliveries"] == [] and "Received over HTTP" not in out  # nothing came through serve
 
 
 def test_an_unknown_txn_or_order_exits_3(loaded):

@@ -17,7 +17,9 @@ def show(
     """Show one payment request: the request with its outcome, then its trail in time order.
 
     Like the two panels of the original screen: above, the request; below, every response the
-    gateway sent, with its status, amount, authenticity and how many times it was delivered.
+    gateway sent, with its status, amount, authenticity and how many times it was delivered. A
+    message that came to `paycli serve` also lists each HTTP delivery: when, from which address,
+    what paycli answered and, for PayPal, the postback's answer.
     Exit code 3 when the txn_id is not in the store.
 
     Examples:
@@ -97,6 +99,24 @@ def _text(r: dict[str, Any]) -> str:
             )
     else:
         lines.append("  no response from the gateway yet")
+    if r["deliveries"]:
+        lines += ["", f"Received over HTTP (paycli serve): {len(r['deliveries'])}"]
+        lines.append(
+            grid(
+                [
+                    (
+                        d["at"][:19].replace("T", " "),
+                        f"{d['method']} {d['path']}",
+                        d["remote_addr"] or "-",
+                        d["status"],
+                        d["result"] + (" (again)" if d["duplicate"] else ""),
+                        d["postback"],
+                    )
+                    for d in r["deliveries"]
+                ],
+                ["when", "request", "from", "answered", "carried", "PayPal postback"],
+            )
+        )
     if r["resolutions"]:
         lines += ["", "Resolutions"]
         for res in r["resolutions"]:

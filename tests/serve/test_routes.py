@@ -322,6 +322,27 @@ def test_a_postback_that_fails_leaves_the_ipn_unverifiable_and_says_why(receiver
     assert rows(store, "SELECT postback FROM delivery") == [{"postback": "error: HTTP 502"}]
 
 
+def test_show_lists_each_http_delivery_of_the_requests_messages(receiver, store, cli):
+    r = receiver(requests_config())
+    request = {**REQUEST, "txn_id": "ORDNX4001-1", "order_id": "ORDNX4001"}
+    assert r.post("/requests", json.dumps(request).encode(), bearer()).status == 201
+    body, headers = sample("nexi/approved/01-approved.txt")
+    for _ in range(2):  # Nexi retries: one message, two deliveries
+        assert r.post("/callbacks/nexi", body, headers).status == 200
+    (Path.cwd() / "paycli.yaml").write_text(requests_config())
+    shown = json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)
+    assert [
+        (d["method"], d["path"], d["status"], d["result"], d["duplicate"]) for d in shown["deliveries"]
+    ] == [
+        ("POST", "/callbacks/nexi", 200, "response", False),
+        ("POST", "/callbacks/nexi", 200, "response", True),
+    ]
+    assert {d["remote_addr"] for d in shown["deliveries"]} == {"127.0.0.1"}
+    text = cli("show", "ORDNX4001-1").stdout
+    assert "Received over HTTP (paycli serve): 2" in text
+    assert "response (again)" in text
+
+
 # -- POST /requests --------------------------------------------------------------------------------
 def requests_config(token_line: str = f"  token: {TOKEN}\n") -> str:
     return NEXI_CONFIG + "serve:\n" + token_line
