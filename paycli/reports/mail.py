@@ -60,7 +60,19 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> None:
             if security == "starttls":
                 client.starttls(context=ssl.create_default_context())
             if smtp.get("username"):
-                client.login(str(smtp["username"]), secret or "")
+                try:
+                    client.login(str(smtp["username"]), secret or "")
+                except smtplib.SMTPAuthenticationError as exc:
+                    # only the code: a server may echo the AUTH exchange, the password in base64
+                    raise MailError(
+                        f"cannot mail the report through {host}:{port}: the server refused "
+                        f"smtp.username and smtp.password (SMTP {exc.smtp_code})"
+                    ) from None
+                except UnicodeError:
+                    raise MailError(
+                        f"cannot mail the report through {host}:{port}: smtp.username or smtp.password "
+                        "has a character SMTP login cannot send (only ASCII)"
+                    ) from None
             client.send_message(message)
     except (smtplib.SMTPException, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

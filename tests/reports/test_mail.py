@@ -34,7 +34,10 @@ class Smtp(socketserver.StreamRequestHandler):
             elif verb == "AUTH":
                 _, user, password = base64.b64decode(command.split()[2]).split(b"\0")
                 server.logins.append((user.decode(), password.decode()))
-                self.say("235 ok" if password.decode() == PASSWORD else "535 5.7.8 authentication failed")
+                # a careless server echoes the exchange it refuses: the password, in base64
+                self.say(
+                    "235 ok" if password.decode() == PASSWORD else f"535 5.7.8 bad credentials: {command}"
+                )
             elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
                 server.envelope.append(command)
                 self.say("250 ok")
@@ -117,9 +120,20 @@ def test_a_refused_login_is_one_line_without_the_password(shop, isolated, smtp_s
     assert result.code == 2 and result.stderr.count("\n") == 1
     assert (
         "cannot mail the report through 127.0.0.1" in result.stderr
-        and "authentication failed" in result.stderr
+        and "the server refused smtp.username and smtp.password (SMTP 535)" in result.stderr
     )
-    assert PASSWORD not in result.stderr and "wrong-" not in result.stderr
+    echoed = base64.b64encode(b"\0paycli\0wrong-" + PASSWORD.encode()).decode()
+    assert (
+        PASSWORD not in result.stderr and "wrong-" not in result.stderr and echoed[:12] not in result.stderr
+    )
+
+
+def test_a_password_smtp_cannot_send_is_one_line_without_it(shop, isolated, smtp_server):
+    configure(isolated, smtp_server.server_address[1], password="perché-" + PASSWORD)
+    result = shop("report", "--now", NOW, "--date", DAY, "--out", f"{isolated}/", "--email")
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert "smtp.username or smtp.password has a character SMTP login cannot send" in result.stderr
+    assert "perch" not in result.stderr and "position" not in result.stderr
 
 
 def test_an_unreachable_server_is_one_line(shop, isolated):
