@@ -36,18 +36,48 @@ INGEST_CACHE_MB = 128
 Row = Mapping[str, Any]
 
 
+# A database URL whose "://" was mistyped: not a file path to create a store at (it may hold a password)
+_MISTYPED_URL = re.compile(r"(?i)(postgres(?:ql)?|sqlite|mysql|mariadb|oracle|mssql)(?:\+\w+)?:?/")
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (``sqlite:///rel``, ``sqlite:////abs``) or a bare path; None otherwise."""
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///") :])
-    if "://" not in url:
+    if "://" not in url and not _MISTYPED_URL.match(url):
         return Path(url)
     return None
 
 
 def describe(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+    """The URL without its password (after the user name, or a ``password=`` parameter), for messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        mistyped = _MISTYPED_URL.match(url)
+        return f"{mistyped[1]}:..." if mistyped else url
+    at = rest.rfind("@")  # a password may hold an unencoded "@": the host follows the last one
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        rest = user + (":***" if colon else "") + rest[at:]
+    return f"{scheme}://" + re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", rest)
+
+
+def scrub(text: str, url: str) -> str:
+    """A driver's message about ``url`` without the URL's password, in any form it may quote it."""
+    from urllib.parse import unquote
+
+    text = text.replace(url, describe(url))
+    secrets: set[str] = set()
+    rest = url.partition("://")[2]
+    if "@" in rest:
+        password = rest[: rest.rfind("@")].partition(":")[2]
+        # libpq ends the password at its first "@": the rest it takes for the host, and may quote
+        secrets |= {password, *(part for part in password.split("@") if len(part) >= 4)}
+    secrets.update(re.findall(r"(?i)[?&]password=([^&#]*)", rest))
+    for secret in sorted(secrets | {unquote(s) for s in secrets}, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 class Store:
@@ -86,6 +116,11 @@ class Store:
         path = sqlite_path(url)
         if path is not None:
             return cls(url, _connect_sqlite(path), "sqlite")
+        if "://" not in url:
+            raise StoreError(
+                f"the database URL {describe(url)} lacks '://': write postgresql+psycopg://USER:PASSWORD@HOST/DB "
+                "or sqlite:///PATH"
+            )
         if url.startswith(("postgresql", "postgres")):
             return cls(url, _connect_postgresql(url), "postgresql")
         raise StoreError(
@@ -373,4 +408,5 @@ def _connect_postgresql(url: str) -> Any:
     try:
         return psycopg.connect(conninfo, row_factory=dict_row, autocommit=True)
     except psycopg.Error as exc:
-        raise StoreError(f"cannot connect to {describe(url)}: {str(exc).strip().splitlines()[0]}") from exc
+        reason = scrub(str(exc).strip().splitlines()[0], url)  # libpq quotes what it cannot parse
+        raise StoreError(f"cannot connect to {describe(url)}: {reason}") from exc

@@ -172,6 +172,57 @@ def test_placeholders_translate_for_psycopg():
     assert describe("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
 
 
+@pytest.mark.parametrize(
+    ("url", "described"),
+    [
+        ("postgresql+psycopg://u:pw@h:5432/db", "postgresql+psycopg://u:***@h:5432/db"),
+        ("postgresql://u@h/db?password=SECRETPW", "postgresql://u@h/db?password=***"),
+        (
+            "postgresql://h/db?sslmode=require&PassWord=SECRETPW&x=1",
+            "postgresql://h/db?sslmode=require&PassWord=***&x=1",
+        ),
+        ("postgresql://u:SEC@RETPW@h/db", "postgresql://u:***@h/db"),  # an unencoded "@" in the password
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:///store.db", "sqlite:///store.db"),
+        ("postgresql:/u:SECRETPW@h/db", "postgresql:..."),  # "://" mistyped
+    ],
+)
+def test_a_database_url_is_described_without_its_password(url, described):
+    assert describe(url) == described
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:SECRET%zzPW@127.0.0.1:1/x",  # libpq quotes a bad percent-encoding
+        "postgresql://u:SECRET PW@127.0.0.1:1/x",  # ... a space
+        "postgresql://u:SECRETPW@[::1]x:1/x",  # ... the whole URL it cannot parse
+        "postgresql://u:SEC@RETPW@127.0.0.1:1/x",  # ... the host it read after the first "@"
+        "postgresql://u@127.0.0.1:1/x?password=SECRETPW",
+        "postgresql+psycopg://u:SECRET%50W@127.0.0.1:1/x",  # percent-encoded: SECRETPW
+    ],
+)
+def test_a_connection_error_never_quotes_the_password(url):
+    with pytest.raises(StoreError) as raised:
+        Store.connect(url)
+    text = str(raised.value)
+    assert text.startswith("cannot connect to postgresql") and "***" in text
+    assert not any(part in text for part in ("SECRET", "RETPW", "%zz")), text
+
+
+@pytest.mark.parametrize("url", ["postgresql:/u:SECRETPW@h/db", "postgresql+psycopg//u:SECRETPW@h/db"])
+def test_a_url_with_a_mistyped_scheme_is_refused_not_made_a_file(url, tmp_path, monkeypatch):
+    (here := tmp_path / "here").mkdir()
+    monkeypatch.chdir(here)
+    with pytest.raises(StoreError) as raised:
+        Store.connect(url)
+    assert str(raised.value) == (
+        "the database URL postgresql:... lacks '://': write postgresql+psycopg://USER:PASSWORD@HOST/DB "
+        "or sqlite:///PATH"
+    )
+    assert list(here.iterdir()) == []
+
+
 def test_times_are_stored_in_utc(store, config, tmp_path: Path):
     from tests.conftest import request_csv
     from tests.test_ingest import ingest
