@@ -40,6 +40,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
+from paycli.gateways.callback import without_secret_headers
 from paycli.money import format_amount
 from paycli.outcome import Authenticity
 from paycli.store import Store
@@ -152,7 +153,8 @@ class Ingest:
                         continue
                     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
                     if sidecar.is_file():
-                        source.headers = sidecar.read_text("utf-8", errors="replace")
+                        # never a credential: no provider reads one, and show --raw prints the rest
+                        source.headers = without_secret_headers(sidecar.read_text("utf-8", errors="replace"))
                     if self._ingest(source) and self.archive is not None and not self.report.dry_run:
                         # moved once its records are committed, at the next flush
                         self._to_archive.append((path, sidecar if source.headers is not None else None))

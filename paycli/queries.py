@@ -16,6 +16,7 @@ from typing import Any
 
 from paycli.dates import format_local
 from paycli.errors import NotFound, RecordError
+from paycli.gateways.callback import mask_dump, mask_secret_headers
 from paycli.money import format_amount
 from paycli.outcome import Outcome, order_verdict
 from paycli.store import Row, Store
@@ -421,7 +422,9 @@ def _where(m: Row) -> str:
 def _raw_message(m: Row) -> dict[str, Any]:
     raw = bytes(m["raw"])
     try:
-        text, encoding = raw.decode("utf-8"), "utf-8"
+        # a raw HTTP dump is stored as it came, Authorization and all: printed without its credentials
+        text, encoding = mask_dump(raw.decode("utf-8")), "utf-8"
     except UnicodeDecodeError:
         text, encoding = raw.hex(), "hex"
-    return {"source": _where(m), "headers": m["headers"], "body": text, "encoding": encoding}
+    headers = m["headers"] and mask_secret_headers(m["headers"])  # stored before sidecars were filtered
+    return {"source": _where(m), "headers": headers, "body": text, "encoding": encoding}

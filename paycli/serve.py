@@ -61,6 +61,7 @@ from paycli.gateways.base import (
     ResponseRecord,
     Source,
 )
+from paycli.gateways.callback import is_secret_header
 from paycli.ingest import Ingest, Tally, message_digest
 from paycli.outcome import Authenticity
 from paycli.store import Store, sqlite_path
@@ -76,10 +77,6 @@ Environ = Mapping[str, Any]
 # never Authorization or Cookie, and never an incoming X-Paycli-Postback (only the receiver writes it).
 KEPT_HEADERS = ("Content-Type", "User-Agent", "Stripe-Signature")
 POSTBACK_HEADER = "X-Paycli-Postback"
-# Header values masked in the delivery record: whatever carries a credential.
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
-)
 # Configured providers that are not reached by callbacks (files only).
 FILE_ONLY_PROVIDERS = frozenset({"csv", "requests"})
 
@@ -303,7 +300,7 @@ class App:
             "path": path,
             "query": query or None,
             "remote": _remote(environ)[:64],
-            "headers": "".join(f"{n}: {'***' if n.lower() in SECRET_HEADERS else v}\n" for n, v in lines),
+            "headers": "".join(f"{n}: {'***' if is_secret_header(n) else v}\n" for n, v in lines),
             "size": len(body),
             "body": None,
             "digest": None,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from paycli.cli import app
+from paycli.store import Store
 from tests.conftest import REQUEST_HEADER, request_csv
 
 ROWS = [
@@ -433,7 +434,7 @@ def test_python_dash_m_paycli_works():
     assert out.stdout.startswith("paycli ")
 
 
-def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch):
+def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch, db_url):
     import shutil
 
     monkeypatch.setenv("SKRILL_WORD", "S3CRET-skrill-word")
@@ -447,6 +448,20 @@ def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch):
     for item in sample.iterdir():
         if item.name not in ("paycli.yaml", "expected.json"):
             shutil.copy(item, isolated / item.name)
+    # credentials a capture tool saved beside the bodies: in sidecars, and in a raw HTTP dump
+    secrets |= {"S3CRET-sidecar-bearer", "S3CRET-cookie", "UzNDUkVULWR1bXA="}
+    credentials = "Authorization: Bearer S3CRET-sidecar-bearer\nCookie: sid=S3CRET-cookie\n"
+    for sidecar in isolated.glob("0[12]-*.headers"):
+        sidecar.write_text(sidecar.read_text() + credentials)
+    genuine = isolated / "03-genuine.json"
+    sidecar = genuine.with_name(genuine.name + ".headers")
+    head = "".join(f"{line}\r\n" for line in sidecar.read_text().splitlines())
+    (isolated / "03-genuine.http").write_bytes(
+        f"POST /callbacks/stripe HTTP/1.1\r\n{head}Authorization: Basic UzNDUkVULWR1bXA=\r\n\r\n".encode()
+        + genuine.read_bytes()
+    )
+    genuine.unlink()
+    sidecar.unlink()
     runs = [
         cli("gateways", "--format", "json"),
         cli("gateways"),
@@ -460,6 +475,11 @@ def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch):
     assert [r.code for r in runs[:4]] == [0, 0, 1, 0]  # the forged sample holds a quarantined message
     assert len(runs) > 6 and all(r.code == 0 for r in runs[4:-1])
     assert any("invalid" in r.stdout for r in runs[4:-1])  # the forged events were checked with the secret
+    assert any("Authorization: ***" in r.stdout for r in runs[4:-1])  # the dump, stored as it came
+    assert any("03-genuine.http" in r.stdout for r in runs[4:-1])  # the dump was read as the event
+    with Store.connect(db_url) as store:
+        stored = "".join(r["headers"] or "" for r in store.query("SELECT headers FROM message"))
+    assert "Stripe-Signature: " in stored and "S3CRET" not in stored  # a sidecar's credentials are not kept
     for run in runs:
         for secret in secrets:
             assert secret not in run.stdout + run.stderr

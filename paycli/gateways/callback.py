@@ -65,6 +65,59 @@ class Callback:
         return {k: v.decode(encoding, "replace") for k, v in self.raw_fields().items()}
 
 
+# Header names whose values may carry a credential: Authorization, Cookie, X-Api-Key, X-Auth-Token...
+_SECRET_HEADER_WORDS = (
+    "auth",
+    "cookie",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api-key",
+    "apikey",
+    "session",
+)
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header's value may be a credential. No provider reads one: a sidecar's is not stored,
+    the delivery record and ``paycli show --raw`` print ``***``."""
+    lowered = name.strip().lower()
+    return any(word in lowered for word in _SECRET_HEADER_WORDS)
+
+
+def without_secret_headers(text: str) -> str:
+    """Sidecar headers without the lines of credential-bearing ones."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not is_secret_header(line.partition(":")[0])
+    )
+
+
+def mask_secret_headers(text: str) -> str:
+    """Header lines (``Name: value``) with the values of credential-bearing ones as ``***``."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        name, colon, value = line.partition(":")
+        if colon and is_secret_header(name):
+            end = value[len(value.rstrip("\r\n")) :]
+            line = f"{name}: ***{end}"
+        out.append(line)
+    return "".join(out)
+
+
+def mask_dump(text: str) -> str:
+    """A stored message as text, with the credential-bearing header values of a raw HTTP dump (request
+    line, headers, blank line, body) as ``***``; any other message as it is."""
+    first = text.split("\n", 1)[0]
+    if _REQUEST_LINE.match(first.encode("latin-1", "replace")) is None:
+        return text
+    for blank in ("\r\n\r\n", "\n\n"):
+        head, sep, body = text.partition(blank)
+        if sep:
+            return mask_secret_headers(head) + sep + body
+    return mask_secret_headers(text)
+
+
 def parse_headers(text: str) -> dict[str, str]:
     headers: dict[str, str] = {}
     for line in text.splitlines():

@@ -474,7 +474,12 @@ def test_one_log_line_a_request_and_no_secret_in_it_or_in_the_delivery(receiver,
     r.post(
         "/callbacks/nexi",
         body,
-        {**headers, "Cookie": "session=abc123secret", "Authorization": "Basic c2VjcmV0"},
+        {
+            **headers,
+            "Cookie": "session=abc123secret",
+            "Authorization": "Basic c2VjcmV0",
+            "X-Api-Token": "tok-in-a-header-9f2",
+        },
     )
     query = body.decode().strip()
     r.get(f"/callbacks/nexi?{query}")
@@ -488,7 +493,8 @@ def test_one_log_line_a_request_and_no_secret_in_it_or_in_the_delivery(receiver,
     assert "POST /requests 201" in r.log[2] and "POST /requests 401" in r.log[3]
     delivery = rows(store, "SELECT headers FROM delivery ORDER BY id")[0]["headers"]
     assert "Cookie: ***\n" in delivery and "Authorization: ***\n" in delivery
-    assert "abc123secret" not in delivery and "c2VjcmV0" not in delivery
+    assert "X-Api-Token: ***\n" in delivery and "Host: 127.0.0.1:" in delivery  # the rest kept
+    assert "abc123secret" not in delivery and "c2VjcmV0" not in delivery and "tok-in" not in delivery
     assert count(store, "SELECT COUNT(*) AS n FROM message WHERE headers LIKE '%Cookie%'") == 0
 
 
