@@ -472,11 +472,21 @@ def _parse_yaml(path: Path) -> object:
         return yaml.load(text, Loader=Loader)  # safe: Loader derives from SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "syntax error"
+        problem = _yaml_problem(exc.problem or exc.context or "syntax error")
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(str(exc))})") from None
+
+
+def _yaml_problem(problem: str) -> str:
+    """PyYAML's problem without the text it quotes from the file, which may be a secret (an unquoted
+    ``mac_key: !x...`` is a tag); a quoted character ('\\t', '@') stays: it says what to fix."""
+    if "constructor for the tag" in problem:
+        return "a value that starts with ! is a YAML tag: put it in quotes"
+    if "undefined alias" in problem:
+        return "a value that starts with * is a YAML alias: put it in quotes"
+    return re.sub(r"'[^']{5,}'|\"[^\"]{5,}\"", "...", problem)
 
 
 def _suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str:

@@ -343,6 +343,23 @@ def test_invalid_yaml_line_number_is_the_offending_line(tmp_path: Path) -> None:
     assert ": line 4: not valid YAML (" in message
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("!S3CRETxyz", "(a value that starts with ! is a YAML tag: put it in quotes)"),
+        ("*S3CRETxyz", "(a value that starts with * is a YAML alias: put it in quotes)"),
+        ("!S3CRET!xyz", "(found undefined tag handle"),  # PyYAML quotes the handle; libyaml does not
+        ("@S3CRETxyz", "(found character"),
+    ],
+)
+def test_a_yaml_error_never_quotes_the_value_it_could_not_read(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    message = error_of(tmp_path, f"gateways:\n  nexi:\n    mac_key: {value}\n")
+    assert ": line 3: not valid YAML " + problem in message, message
+    assert "S3CRET" not in message
+
+
 def test_a_duplicate_key_is_reported_not_silently_overwritten(tmp_path: Path) -> None:
     message = error_of(tmp_path, "gateways:\n  stripe: {}\n  stripe: {}\n")
     assert message.endswith("paycli.yaml: line 3: duplicate key 'stripe'")
