@@ -721,6 +721,11 @@ class _Reader:
             value = raw.get(name)
             file_value = raw.get(file_key) if file_key else None
             if setting.kind is Secret:
+                # `mac_key:` with nothing after it (or only an &anchor) is a secret left out by mistake
+                if name in raw and value is None:
+                    value = ""
+                if file_key and file_key in raw and file_value is None:
+                    file_value = ""
                 if value is not None and file_value is not None:
                     raise self.error(path, f"give either {name} or {file_key}, not both")
                 if file_value is not None and file_key:
@@ -787,6 +792,8 @@ class _Reader:
 
     def secret_file(self, value: object, path: str) -> Secret:
         name = self.text(value, path)
+        if not name:
+            raise self.error(path, "is empty (leave the key out when there is no secret)")
         # A relative name is taken from the config file's folder, wherever paycli is started from.
         file = self.base / Path(name).expanduser()
         try:

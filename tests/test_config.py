@@ -662,6 +662,21 @@ def test_an_empty_secret_is_an_error_not_a_key_that_verifies_anything(tmp_path: 
     assert "gateways.stripe.webhook_secret: is empty" in message
 
 
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("webhook_secret:", "webhook_secret"),  # nothing after the key: YAML null
+        ("webhook_secret: &secret", "webhook_secret"),  # an unquoted &...: an anchor on a null
+        ("webhook_secret_file:", "webhook_secret_file"),
+    ],
+)
+def test_a_secret_key_with_no_value_is_an_error_not_a_secret_left_out(
+    tmp_path: Path, line: str, key: str
+) -> None:
+    message = error_of(tmp_path, f"gateways:\n  stripe:\n    {line}\n")
+    assert message.endswith(f"gateways.stripe.{key}: is empty (leave the key out when there is no secret)")
+
+
 def test_a_secret_of_the_wrong_type_is_not_quoted(tmp_path: Path) -> None:
     message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: [hunter2]\n")
     assert message.endswith("gateways.stripe.webhook_secret: expected a string")
