@@ -220,7 +220,7 @@ class Ingest:
         self.report.files += 1
         self.report.tallies.setdefault(provider.instance, Tally())
         try:
-            for record in provider.extract(source):
+            for record in _guarded(provider, source):
                 if isinstance(record, Notice):
                     self.note(record.message)
                     continue
@@ -286,7 +286,12 @@ class Ingest:
             self.say(f"{row['source']}: provider '{row['provider']}' is not configured; left quarantined")
             return
         origin = Origin(row["line"], bytes(row["raw"]), row["context"], row["headers"])
-        record = provider.reinterpret(origin)
+        try:
+            record = provider.reinterpret(origin)
+        except Exception as exc:  # a plugin boundary, as in _guarded: the message stays quarantined
+            record = QuarantinedRecord(
+                origin, f"the {provider.instance} provider failed on it ({_error_text(exc)})"
+            )
         if isinstance(record, Notice):
             return
         tally.records += 1
@@ -861,6 +866,27 @@ def _least(
 
 
 # -- keys ------------------------------------------------------------------------------------------
+def _guarded(provider: Provider, source: Source) -> Iterator[Record | Notice]:
+    """The provider's records of a source; a provider that fails on it (a bug, or a third-party
+    plugin's) refuses that source only, naming the error, and the rest of the run goes on."""
+    records = provider.extract(source)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except (SourceError, OSError):
+            raise
+        except Exception as exc:  # a plugin boundary: one input's failure is not the run's
+            raise SourceError(f"the {provider.instance} provider failed on it ({_error_text(exc)})") from exc
+        yield record
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def message_digest(origin: Origin) -> str:
     """A message is its bytes, the headers that came with them and the context they need."""
     h = _digest_prefix(origin.headers or "", origin.context or "").copy()

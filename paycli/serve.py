@@ -43,7 +43,6 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -60,6 +59,7 @@ from paycli.gateways.base import (
     RequestRecord,
     ResponseRecord,
     Source,
+    parse_json,
 )
 from paycli.gateways.callback import is_secret_header
 from paycli.ingest import Ingest, Tally, message_digest
@@ -411,8 +411,8 @@ class App:
         if body is None:
             return _json(413, {"error": f"a request is at most {self.max_body} bytes"}), "too large"
         try:
-            fields = json.loads(body.decode("utf-8"), parse_float=Decimal)
-        except (UnicodeDecodeError, ValueError) as exc:
+            fields = parse_json(body.decode("utf-8"))
+        except ValueError as exc:  # UnicodeDecodeError is one
             return _json(400, {"error": f"not JSON ({exc})"}), "invalid"
         if not isinstance(fields, dict):
             return _json(400, {"error": "the body must be one JSON object"}), "invalid"

@@ -11,13 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from paycli import gateways
 from paycli.config import Config
-from paycli.gateways.base import Source
+from paycli.gateways.base import Origin, Record, Source
 from paycli.gateways.requests import RequestFileProvider
 from paycli.ingest import Ingest
 from paycli.store import Store
@@ -117,6 +118,60 @@ def test_json_lines_amounts_are_never_floats(store, config, tmp_path):
     ingest(store, config, path)
     assert request(store, "J1")["amount_minor"] == 10
     assert quarantined(store) == [(2, "amount '19.99' has more decimals than JPY allows (0)")]
+
+
+def test_a_json_line_nested_past_any_parser_is_quarantined_and_the_rest_goes_on(store, config, tmp_path):
+    good = '{"txn_id": "J%d", "created_at": "2026-11-26T10:00:00Z", "customer": "A", "amount": "1.00", "currency": "EUR", "gateway": "nexi"}'
+    path = tmp_path / "requests.jsonl"
+    path.write_text(
+        "\n".join([good % 1, '{"txn_id": "J2", "x": ' + "[" * 100_000, good % 3, '{"txn_id": "J4", }']) + "\n"
+    )
+    ingest(store, config, path)
+    assert request(store, "J1") and request(store, "J3")
+    assert quarantined(store) == [
+        (2, "not valid JSON (nested too deeply)"),
+        (4, "not valid JSON (Expecting property name enclosed in double quotes at column 18)"),  # no "line 1"
+    ]
+
+
+class Crashing(FakeGateway):
+    """A provider with a bug on some input, as a third-party plugin may have."""
+
+    def extract(self, source: Source) -> Iterator[Record]:
+        yield from super().extract(source)
+        if b"boom" in source.head:
+            raise KeyError("boom")
+
+
+def test_a_provider_that_fails_on_one_input_refuses_that_input_only(store, config, tmp_path):
+    found = providers(config)
+    found["fake"] = Crashing("fake", {}, config)
+    said: list[str] = []
+    run = Ingest(store, config, found, say=said.append)  # type: ignore[arg-type]
+    first = write_messages(
+        tmp_path, message("T1", "k1", "approved"), '{"fake": 1, "boom": 1}', name="a.jsonl"
+    )
+    second = write_messages(tmp_path, message("T2", "k2", "approved"), name="b.jsonl")
+    run.run([str(first), str(second)])
+    assert run.report.refused == [(str(first), "the fake provider failed on it (KeyError: 'boom')")]
+    # what it read before failing is kept, and the next input is read
+    assert {r["reference"] for r in store.query("SELECT reference FROM response")} == {"T1", "T2"}
+
+
+def test_a_provider_that_fails_on_a_quarantined_message_leaves_it_quarantined(store, config, tmp_path):
+    ingest(store, config, write_messages(tmp_path, '{"fake": 1, "ref": "T1"}'))  # no key: quarantined
+    found = providers(config)
+
+    class Failing(FakeGateway):
+        def reinterpret(self, origin: Origin) -> Record:
+            raise RecursionError("maximum recursion depth exceeded")
+
+    found["fake"] = Failing("fake", {}, config)
+    said: list[str] = []
+    Ingest(store, config, found, say=said.append).reprocess()  # type: ignore[arg-type]
+    assert quarantined(store) == [
+        (1, "the fake provider failed on it (RecursionError: maximum recursion depth exceeded)")
+    ]
 
 
 def test_a_utf8_bom_is_not_part_of_the_first_column(store, config, tmp_path):

@@ -16,11 +16,13 @@ bytes verbatim, dedupes, links and recomputes outcomes.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from paycli.outcome import Authenticity, Status
 
@@ -227,6 +229,21 @@ Record = RequestRecord | ResponseRecord | InfoRecord | SettlementRecord | Quaran
 
 class SourceError(Exception):
     """The whole input cannot be read by this provider (for example a missing required column)."""
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` with exact Decimal numbers. ValueError for anything that is not JSON, a document
+    nested deeper than Python can follow included (``[[[[...``: RecursionError otherwise), worded
+    without the parser's "line 1" when the text is one line (a JSON-lines record: its line is the
+    file's)."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        if "\n" not in text.rstrip("\r\n"):
+            raise ValueError(f"{exc.msg} at column {exc.colno}") from None
+        raise
 
 
 class Provider:

@@ -10,10 +10,8 @@ the file goes on.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from paycli.config import Setting
@@ -29,6 +27,7 @@ from paycli.gateways.base import (
     RequestRecord,
     Source,
     SourceError,
+    parse_json,
 )
 from paycli.gateways.lines import Lines, check_encoding, decode_line
 from paycli.money import normalise_currency, parse_amount
@@ -62,7 +61,7 @@ class RequestFileProvider(Provider):
         first = _first_line(source.head)
         if first.startswith("{"):
             try:
-                obj = json.loads(first)
+                obj = parse_json(first)
             except ValueError:
                 return False
             return isinstance(obj, dict) and "txn_id" in obj and "customer" in obj
@@ -127,7 +126,7 @@ class RequestFileProvider(Provider):
                 continue
             origin = Origin(number, raw)
             try:
-                obj = json.loads(text, parse_float=Decimal)
+                obj = parse_json(text)
             except ValueError as exc:
                 yield QuarantinedRecord(origin, f"not valid JSON ({exc})")
                 continue
@@ -140,7 +139,7 @@ class RequestFileProvider(Provider):
         text = decode_line(origin.raw, self._encoding)[0]
         if origin.context is None:
             try:
-                obj = json.loads(text, parse_float=Decimal)
+                obj = parse_json(text)
             except ValueError as exc:
                 return QuarantinedRecord(origin, f"not valid JSON ({exc})")
             if not isinstance(obj, dict):

@@ -391,6 +391,7 @@ def test_a_registered_request_links_the_callback_that_came_first(receiver, store
     ("body", "error"),
     [
         (b"{not json", "not JSON"),
+        (b'{"txn_id": ' + b"[" * 100_000, "not JSON (nested too deeply)"),  # not a 500
         (b"[1, 2]", "one JSON object"),
         (json.dumps({**REQUEST, "amount": "12,90"}).encode(), "amount"),
         (json.dumps({**REQUEST, "customer": ""}).encode(), "customer is empty"),
