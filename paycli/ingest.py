@@ -88,6 +88,7 @@ class IngestReport:
     tallies: dict[str, Tally] = field(default_factory=dict)
     refused: list[tuple[str, str]] = field(default_factory=list)
     archived: list[tuple[str, str]] = field(default_factory=list)
+    unarchived: list[tuple[str, str]] = field(default_factory=list)  # ingested, but left where it was
     linked: int = 0  # orphans linked to a request that arrived
 
     @property
@@ -96,7 +97,7 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        return not self.refused and not self.quarantined
+        return not self.refused and not self.quarantined and not self.unarchived
 
 
 Say = Callable[[str], None]
@@ -135,6 +136,7 @@ class Ingest:
         self._pending: list[tuple[Provider, Source, list[Record]]] = []
         self._pending_count = 0
         self._to_archive: list[tuple[Path, Path | None]] = []
+        self._archiving: set[Path] = set()
 
     # -- inputs --------------------------------------------------------------------------------
     def run(self, inputs: Sequence[str], stdin: IO[bytes] | None = None) -> IngestReport:
@@ -153,10 +155,21 @@ class Ingest:
                         continue
                     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
                     if sidecar.is_file():
+                        try:
+                            headers = sidecar.read_text("utf-8", errors="replace")
+                        except OSError as exc:
+                            # not read without it: a Stripe body without its signature reads otherwise
+                            self._refuse(
+                                str(path), f"its sidecar {sidecar.name} cannot be read ({exc.strerror})"
+                            )
+                            continue
                         # never a credential: no provider reads one, and show --raw prints the rest
-                        source.headers = without_secret_headers(sidecar.read_text("utf-8", errors="replace"))
-                    if self._ingest(source) and self.archive is not None and not self.report.dry_run:
-                        # moved once its records are committed, at the next flush
+                        source.headers = without_secret_headers(headers)
+                    # moved once its records are committed, at the next flush; a file named twice (a
+                    # folder and a glob over it) once
+                    archived = self.archive is not None and not self.report.dry_run
+                    if self._ingest(source) and archived and path not in self._archiving:
+                        self._archiving.add(path)
                         self._to_archive.append((path, sidecar if source.headers is not None else None))
             self._flush()
         return self.report
@@ -175,13 +188,19 @@ class Ingest:
         path = Path(item)
         if path.is_dir():
             found = False
-            for file in _walk(path):
+            for file in _walk(path, self._refuse):
                 found = True
                 yield file
             if not found:
                 self.note(f"{item}: folder holds no file to ingest")
         elif path.is_file():
-            yield path
+            if not path.name.endswith(SIDECAR_SUFFIX):
+                yield path
+            elif not path.with_name(path.name.removesuffix(SIDECAR_SUFFIX)).is_file():
+                self._refuse(item, "a .headers sidecar without the file it goes with")
+            # else: read with its file (a shell's callbacks/* names both)
+        elif path.exists():
+            self._refuse(item, "not a regular file (a pipe, socket or device): give - to read standard input")
         elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
             files = [m for m in matches if m.is_file() and not m.name.endswith(SIDECAR_SUFFIX)]
@@ -199,6 +218,9 @@ class Ingest:
         """The provider for a source; a source that none or several claim is refused (beangulp's rule)."""
         if self.forced is not None:
             return self.providers[self.forced]
+        if not source.head:
+            self.note(f"{source.name}: empty file, nothing to ingest")
+            return None
         claims = [name for name, p in self.providers.items() if p.identify(source)]
         if len(claims) == 1:
             return self.providers[claims[0]]
@@ -369,7 +391,13 @@ class Ingest:
             if self.progress is not None:
                 self.progress(self.report.files, groups[-1][1].position)
         for path, sidecar in self._to_archive:
-            self._archive(path, sidecar)
+            try:
+                self._archive(path, sidecar)
+            except OSError as exc:
+                # its records are committed: said, and read again (as already stored) by the next run
+                reason = f"ingested, but not archived ({exc.strerror or exc}): it stays where it was"
+                self.report.unarchived.append((str(path), reason))
+                self.say(f"{path}: {reason}")
         self._to_archive = []
 
     def _lock_writers(self) -> None:
@@ -992,15 +1020,36 @@ def _differences(a: RequestData, b: RequestData) -> list[str]:
     return out
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def _walk(folder: Path, refuse: Callable[[str, str], None]) -> Iterator[Path]:
     """The files of a folder tree in a stable order, one folder listed at a time (a folder of 200,000
-    callbacks must not become a list of 200,000 paths); hidden entries and sidecars are skipped."""
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        base = Path(root)
-        for name in sorted(files):
-            if not name.startswith(".") and not name.endswith(SIDECAR_SUFFIX):
-                yield base / name
+    callbacks must not become a list of 200,000 paths); hidden entries and sidecars are skipped, and
+    so are links to folders. A folder that cannot be listed, and an entry that is not a regular file
+    (a pipe would block the run), are refused by name."""
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            refuse(str(current), f"cannot be read ({exc.strerror or exc})")
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(path)
+            elif entry.is_file():
+                if not entry.name.endswith(SIDECAR_SUFFIX):
+                    yield path
+            elif entry.is_symlink():
+                if not entry.is_dir():
+                    refuse(entry.path, "a broken symbolic link")
+            else:
+                refuse(entry.path, "not a regular file (a pipe, socket or device)")
+        pending.extend(reversed(subfolders))
 
 
 def _free_name(target: Path) -> Path:

@@ -309,6 +309,20 @@ def test_ingest_quiet_says_nothing_when_all_is_well_and_everything_when_not(cli,
     assert "1 quarantined" in result.stderr and "1 input refused" in result.stderr
 
 
+def test_an_archive_folder_that_cannot_take_files_is_refused_before_anything_is_read(cli, isolated):
+    good = request_csv(isolated, ROWS)
+    (isolated / "afile").write_text("")
+    result = cli("ingest", str(good), "--archive", str(isolated / "afile" / "done"))
+    assert result.code == 2
+    assert (
+        result.stderr
+        == f"paycli: --archive: cannot put files in {isolated / 'afile' / 'done'} (Not a directory)\n"
+    )
+    assert cli("list", "--format", "json").stdout.strip() == "[]" and good.exists()
+    result = cli("ingest", "--dry-run", str(good), "--archive", str(isolated / "new"))
+    assert result.code == 0 and not (isolated / "new").exists()  # a dry run creates nothing
+
+
 def test_an_unexpected_error_is_one_line_and_not_the_exit_code_of_work_done(cli, monkeypatch):
     import paycli.queries
 

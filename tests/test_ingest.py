@@ -533,6 +533,98 @@ def test_folders_and_globs_are_expanded_and_a_missing_path_is_refused(store, con
     assert [reason for _, reason in run.report.refused] == ["no file matches", "no such file or folder"]
 
 
+def test_what_a_folder_holds_that_is_not_a_file_is_refused_and_the_rest_goes_on(store, config, tmp_path):
+    folder = tmp_path / "in"
+    (folder / "deep").mkdir(parents=True)
+    request_csv(folder, [ROW])
+    request_csv(folder / "deep", ["T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,nexi"], name="b.csv")
+    os.mkfifo(folder / "pipe")  # read, it would block the run for ever
+    (folder / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    (folder / "empty.csv").write_text("")
+    run = ingest(store, config, folder, folder / "pipe")
+    assert table_counts(store)["payment_request"] == 2
+    assert sorted(run.report.refused) == [
+        (str(folder / "gone.csv"), "a broken symbolic link"),
+        (str(folder / "pipe"), "not a regular file (a pipe, socket or device)"),
+        (
+            str(folder / "pipe"),
+            "not a regular file (a pipe, socket or device): give - to read standard input",
+        ),
+    ]
+    assert f"{folder / 'empty.csv'}: empty file, nothing to ingest" in run.said  # said, not refused
+
+
+def test_a_folder_that_cannot_be_listed_is_refused_and_the_rest_goes_on(store, config, tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    request_csv(folder, [ROW])
+    scandir = os.scandir
+
+    def denied(path):  # root reads any folder: a folder it may not list, as another user meets one
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    run = ingest(store, config, folder)
+    assert run.report.refused == [(str(folder / "locked"), "cannot be read (Permission denied)")]
+    assert table_counts(store)["payment_request"] == 1
+
+
+def test_a_sidecar_named_with_its_body_goes_with_it_and_alone_is_refused(store, config, tmp_path):
+    first = write_messages(tmp_path, message("T1", "k1", "approved"), name="a.jsonl")
+    Path(f"{first}.headers").write_text("Content-Type: application/json\n")
+    lonely = tmp_path / "b.jsonl.headers"
+    lonely.write_text("Content-Type: application/json\n")
+    run = ingest(store, config, first, f"{first}.headers", lonely)  # what a shell makes of in/*
+    assert run.report.refused == [(str(lonely), "a .headers sidecar without the file it goes with")]
+    assert run.report.files == 1
+
+
+def test_a_sidecar_that_cannot_be_read_refuses_its_body_only(store, config, tmp_path, monkeypatch):
+    first = write_messages(tmp_path, message("T1", "k1", "approved"), name="a.jsonl")
+    second = write_messages(tmp_path, message("T2", "k2", "approved"), name="b.jsonl")
+    Path(f"{first}.headers").write_text("Content-Type: application/json\n")
+    read_text = Path.read_text
+
+    def denied(self, *args, **kwargs):
+        if self.name.endswith(".headers"):
+            raise PermissionError(13, "Permission denied")
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    run = ingest(store, config, first, second)
+    assert run.report.refused == [
+        (str(first), "its sidecar a.jsonl.headers cannot be read (Permission denied)")
+    ]
+    assert [r["reference"] for r in store.query("SELECT reference FROM response")] == ["T2"]
+
+
+def test_an_input_named_twice_is_archived_once(store, config, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = request_csv(folder, [ROW])
+    run = ingest(store, config, folder, str(folder / "*.csv"), archive=tmp_path / "done")
+    assert run.report.ok and not good.exists()
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["requests.csv"]
+
+
+def test_a_file_that_cannot_be_archived_is_said_and_its_records_kept(store, config, tmp_path, monkeypatch):
+    import shutil
+
+    good = request_csv(tmp_path, [ROW])
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(shutil, "move", refused)
+    run = ingest(store, config, good, archive=tmp_path / "done")
+    assert run.report.unarchived == [
+        (str(good), "ingested, but not archived (Permission denied): it stays where it was")
+    ]
+    assert not run.report.ok and good.exists() and table_counts(store)["payment_request"] == 1
+
+
 def test_reprocess_reads_a_quarantined_record_again(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     ingest(store, config, request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="changed.csv"))

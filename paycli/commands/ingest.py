@@ -1,6 +1,7 @@
 """``paycli ingest``: files, folders, globs and standard input into the store."""
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -69,9 +70,10 @@ def ingest(
         err(f"paycli: provider '{name}' is left out: {why}")
     if gateway is not None and gateway not in providers:
         raise UsageError(f"--gateway: no gateway '{gateway}' (available: {', '.join(providers)})")
-    archive_dir = ws.path(archive) if archive else None
-    if archive_dir is not None and archive_dir.exists() and not archive_dir.is_dir():
-        raise UsageError(f"--archive: {archive} is not a folder")
+    archive_dir = None
+    if archive:
+        archive_dir = ws.path(archive)
+        _check_archive(archive, archive_dir, create=not dry_run)
     with ws.open_store() as store, _progress(shown=not quiet) as advance:
         run = Ingest(
             store,
@@ -90,6 +92,23 @@ def ingest(
         _summary(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _check_archive(given: str, folder: Path, *, create: bool) -> None:
+    """Refuse an --archive folder that cannot take the files before any is read: a move that fails
+    after its records are committed would leave the file to be read again on the next run."""
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--archive: {given} is not a folder")
+    if not create:  # --dry-run moves nothing
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):  # the one sure test that a file can be put there
+            pass
+    except OSError as exc:
+        raise UsageError(f"--archive: cannot put files in {given} ({exc.strerror or exc})") from None
 
 
 class _progress:
@@ -153,6 +172,8 @@ def _summary(report) -> None:  # type: ignore[no-untyped-def]
         err(f"  archived {source} -> {target}")
     if report.refused:
         err(f"  {_count(len(report.refused), 'input')} refused")
+    if report.unarchived:
+        err(f"  {_count(len(report.unarchived), 'input')} ingested but not archived")
     if report.quarantined:
         err(
             "  quarantined records are kept: `paycli messages` lists them, `paycli reprocess` reads them again"
