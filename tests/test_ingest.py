@@ -174,6 +174,47 @@ def test_a_provider_that_fails_on_a_quarantined_message_leaves_it_quarantined(st
     ]
 
 
+def test_a_quote_never_closed_costs_its_own_line_only(store, config, tmp_path):
+    rows = [f"Q{i},O{i},order,2026-11-26T10:15:00Z,Bar {i},,10.00,EUR,nexi" for i in range(1, 2001)]
+    rows[899] = 'Q900,O900,order,2026-11-26T10:15:00Z,"Bar Da Mario,,10.00,EUR,nexi'  # file line 901
+    ingest(store, config, request_csv(tmp_path, rows))
+    assert table_counts(store)["payment_request"] == 1999
+    assert request(store, "Q1500") and request(store, "Q2000")
+    assert quarantined(store) == [
+        (
+            901,
+            "expected 9 fields, found 5: a quote opened on this line runs on to line 2001; "
+            "the lines after it are read on their own",
+        )
+    ]
+    raw = store.query("SELECT raw FROM message WHERE state = 'quarantined'")[0]["raw"]
+    assert bytes(raw) == rows[899].encode() + b"\n"  # its line, verbatim, and no other
+
+
+def test_a_quote_left_open_to_the_end_of_the_file_costs_its_own_line_only(store, config, tmp_path):
+    # in the last column the fields still count 9: the open quote at the end of the file tells
+    rows = [f"Q{i},O{i},order,2026-11-26T10:15:00Z,Bar {i},,10.00,EUR,nexi" for i in range(1, 6)]
+    rows[1] = 'Q2,O2,order,2026-11-26T10:15:00Z,Bar 2,,10.00,EUR,"nexi'
+    ingest(store, config, request_csv(tmp_path, rows))
+    assert table_counts(store)["payment_request"] == 4
+    assert quarantined(store) == [
+        (
+            3,
+            "not a CSV record (unexpected end of data): a quote opened on this line runs on to line 6; "
+            "the lines after it are read on their own",
+        )
+    ]
+
+
+def test_a_quoted_field_over_two_lines_is_one_record(store, config, tmp_path):
+    ingest(
+        store,
+        config,
+        request_csv(tmp_path, ['T1,O1,order,2026-11-26T10:15:00Z,"Rossi\nMario",,1.00,EUR,nexi']),
+    )
+    assert request(store, "T1")["customer"] == "Rossi\nMario" and quarantined(store) == []
+
+
 def test_a_utf8_bom_is_not_part_of_the_first_column(store, config, tmp_path):
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbf" + (REQUEST_HEADER + ROW + "\n").encode())

@@ -579,7 +579,7 @@ class CsvProvider(Provider):
     ) -> Iterator[Record]:
         width = layout.width
         interpret = self._reader(layout)
-        for item in lines.rows(reader, context):
+        for item in lines.rows(reader, context, width=width):
             if isinstance(item, QuarantinedRecord):
                 yield item
                 continue

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections import deque
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from paycli.config import SettingProblem
 from paycli.errors import RecordError
@@ -43,10 +44,15 @@ class Lines:
         self._text: list[str] = []
         self._fallback_lines: list[int] = []
         self._pending: tuple[int, str, bytes] | None = None
+        self._replay: deque[tuple[int, str, bytes]] = deque()  # lines to read again, on their own
 
     def _next(self) -> tuple[int, str, bytes] | None:
         if self._pending is not None:
             item, self._pending = self._pending, None
+            return item
+        if self._replay:
+            item = self._replay.popleft()
+            self.line_number = item[0]
             return item
         raw = self._stream.readline()
         if not raw:
@@ -74,18 +80,30 @@ class Lines:
             yield item
 
     def text(self) -> Iterator[str]:
-        """Decoded lines for the csv module, recording the bytes consumed for each record."""
-        for _, text, raw in self:
-            self._raw.append(raw)
-            self._text.append(text)
-            yield text
+        """Decoded lines for the csv module, recording the bytes consumed for each record. Not a
+        generator: once the end of the file is read it can still give the lines ``rows`` puts back."""
+        return _Text(self)
+
+    def _next_text(self) -> str:
+        item = self._next()
+        if item is None:
+            raise StopIteration
+        _, text, raw = item
+        self._raw.append(raw)
+        self._text.append(text)
+        return text
 
     def rows(
-        self, reader: Iterator[list[str]], context: str | None, *, prefix: str = ""
+        self, reader: Iterator[list[str]], context: str | None, *, prefix: str = "", width: int | None = None
     ) -> Iterator[tuple[Origin, list[str]] | QuarantinedRecord]:
         """Each row of a csv reader over ``text()`` with its origin (first line, bytes, context); a
-        record the csv module cannot read (a runaway quote, a field past its size limit, a 50 MB line)
-        is quarantined, and the reader goes on with the next one. Blank lines are skipped."""
+        record the csv module cannot read (a field past its size limit, a 50 MB line) is quarantined,
+        and the reader goes on with the next one. Blank lines are skipped.
+
+        A quote that is never closed makes the csv module read on, over the lines after it, into one
+        record. When such a record cannot be read, or has other than ``width`` fields, only its first
+        line is quarantined and the lines after it are read again on their own: one stray quote must
+        not take the rest of the file with it."""
         start = self.line_number + 1
         while True:
             try:
@@ -93,14 +111,45 @@ class Lines:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield QuarantinedRecord(
-                    Origin(start, self.take_raw(), context), f"{prefix}not a CSV record ({exc})"
-                )
+                yield self._runaway(start, context, f"{prefix}not a CSV record ({exc})")
             else:
-                origin = Origin(start, self.take_raw(), context)
-                if row and (len(row) > 1 or row[0].strip()):
-                    yield origin, row
+                if self.line_number > start and (problem := self._unclosed(reader, row, width)):
+                    yield self._runaway(start, context, prefix + problem)
+                else:
+                    origin = Origin(start, self.take_raw(), context)
+                    if row and (len(row) > 1 or row[0].strip()):
+                        yield origin, row
             start = self.line_number + 1
+
+    def _unclosed(self, reader: Any, row: list[str], width: int | None) -> str | None:
+        """Why a record over several lines is a quote run away, or None: it has other than ``width``
+        fields, or its quote is still open at the end of the file (the csv module then gives what it
+        read as a record: read strictly, it is an error)."""
+        if width is not None and len(row) != width:
+            return f"expected {width} fields, found {len(row)}"
+        try:
+            for _ in csv.reader(self._text, reader.dialect, strict=True):
+                pass
+        except csv.Error as exc:
+            return f"not a CSV record ({exc})"
+        return None
+
+    def _runaway(self, start: int, context: str | None, reason: str) -> QuarantinedRecord:
+        """A record that cannot be read: quarantined whole when it is one line; else its first line,
+        with the others put back to be read again."""
+        if len(self._raw) <= 1:
+            return QuarantinedRecord(Origin(start, self.take_raw(), context), reason)
+        end = self.line_number
+        first = self._raw[0]
+        self._replay.extendleft(
+            reversed(list(zip(range(start + 1, end + 1), self._text[1:], self._raw[1:], strict=True)))
+        )
+        self.line_number = start
+        self.take_raw()
+        return QuarantinedRecord(
+            Origin(start, first, context),
+            f"{reason}: a quote opened on this line runs on to line {end}; the lines after it are read on their own",
+        )
 
     def take_raw(self) -> bytes:
         raw = b"".join(self._raw)
@@ -117,6 +166,17 @@ class Lines:
             where = f"line {self._fallback_lines[0]}" + (f" and {n - 1} more" if n > 1 else "")
             expected = "UTF-8" if self._encoding == "auto" else self._encoding
             yield Notice(f"{self._name}: {where} not {expected}; read as Windows-1252")
+
+
+class _Text:
+    def __init__(self, lines: Lines) -> None:
+        self._lines = lines
+
+    def __iter__(self) -> _Text:
+        return self
+
+    def __next__(self) -> str:
+        return self._lines._next_text()
 
 
 def split_lines(text: str) -> list[str]:

@@ -110,7 +110,7 @@ class RequestFileProvider(Provider):
         unknown = [h for h in header if h not in COLUMNS]
         if unknown:
             yield Notice(f"{name}: column {', '.join(unknown)} is not a request column; ignored")
-        for item in lines.rows(reader, context):
+        for item in lines.rows(reader, context, width=len(header)):
             if isinstance(item, QuarantinedRecord):
                 yield item
                 continue

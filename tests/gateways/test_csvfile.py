@@ -657,6 +657,15 @@ def test_every_name_of_a_language_reads_as_its_month(language):
                     assert parse(text) == datetime(2026, number, 2, tzinfo=UTC), text
 
 
+def test_a_quote_never_closed_costs_its_own_line_only(tmp_path):
+    rows = [row(txn=f"9000{i}", ref=f"Pagamento ORD-100{i}-1") for i in range(1, 6)]
+    rows[1] = rows[1].replace("Pagamento", '"Pagamento')
+    got = records(bank(tmp_path), export(*rows))
+    assert [type(r).__name__ for r in got] == ["ResponseRecord", "QuarantinedRecord", *["ResponseRecord"] * 3]
+    assert got[1].reason.startswith("expected 7 fields, found 5: a quote opened on this line runs on to line")  # type: ignore[union-attr]
+    assert [r.origin.line for r in got] == [2, 3, 4, 5, 6]
+
+
 def test_an_empty_date_leaves_the_time_unknown(tmp_path):
     assert response(bank(tmp_path), row(when="")).occurred_at is None
 

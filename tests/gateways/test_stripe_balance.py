@@ -76,7 +76,10 @@ def records(p: StripeProvider, raw: bytes) -> list[Record]:
     """Every record of a report; each one reads the same again from its stored line and header."""
     found = list(p.extract(src(raw)))
     for record in found:
-        if not isinstance(record, Notice):
+        if isinstance(record, QuarantinedRecord) and "a quote opened on this line" in record.reason:
+            # the first line of a runaway quote, read again alone: quarantined for what it alone lacks
+            assert isinstance(p.reinterpret(record.origin), QuarantinedRecord)
+        elif not isinstance(record, Notice):
             assert p.reinterpret(record.origin) == record
     return found
 
@@ -562,13 +565,17 @@ def test_the_rest_of_the_file_goes_on_after_a_bad_line(provider: StripeProvider)
     assert [r.origin.line for r in found] == [2, 3, 5, 6]  # the blank line 4 is skipped
 
 
-def test_a_runaway_quote_is_quarantined_and_what_came_before_is_read(provider: StripeProvider) -> None:
+def test_a_runaway_quote_is_quarantined_and_what_came_before_and_after_is_read(
+    provider: StripeProvider,
+) -> None:
     broken = row(description='"Ordine ORD-STR-1001, a quote never closed')
     filler = "".join(f"{CHARGE_2}\n" for _ in range(3000))  # past the csv module's field size limit
     raw = f"{HEADER}\n{CHARGE}\n{broken}\n{filler}".encode()
     found = lines(provider, raw)
     assert isinstance(found[0], SettlementRecord)
-    assert any(isinstance(r, QuarantinedRecord) for r in found[1:])
+    # only the broken line is lost to the quote: the 3,000 after it are read
+    assert isinstance(found[1], QuarantinedRecord) and found[1].origin.line == 3
+    assert len(found) == 3002 and all(isinstance(r, SettlementRecord) for r in found[2:])
 
 
 def test_a_line_that_is_not_utf8_is_read_as_windows_1252_with_a_notice(provider: StripeProvider) -> None:
