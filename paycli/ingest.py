@@ -39,6 +39,7 @@ from paycli.gateways.base import (
     SettlementRecord,
     Source,
     SourceError,
+    one_line,
 )
 from paycli.gateways.callback import without_secret_headers
 from paycli.money import format_amount
@@ -211,6 +212,7 @@ class Ingest:
             self._refuse(item, "no such file or folder")
 
     def _refuse(self, name: str, reason: str) -> None:
+        name, reason = one_line(name), one_line(reason)  # a file name may hold a line break too
         self.report.refused.append((name, reason))
         self.say(f"{name}: {reason}")
 

@@ -206,6 +206,15 @@ def test_a_quote_left_open_to_the_end_of_the_file_costs_its_own_line_only(store,
     ]
 
 
+def test_a_reason_quoting_a_value_with_a_line_break_stays_one_line(store, config, tmp_path):
+    run = ingest(
+        store, config, request_csv(tmp_path, ['T1,O1,order,2026-11-26T10:15:00Z,A,,"10\n.00",EUR,nexi'])
+    )
+    [(line, error)] = quarantined(store)
+    assert line == 2 and error.startswith("amount '10\\n.00' is not")
+    assert all("\n" not in said for said in run.said)
+
+
 def test_a_quoted_field_over_two_lines_is_one_record(store, config, tmp_path):
     ingest(
         store,

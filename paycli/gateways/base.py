@@ -203,12 +203,23 @@ class SettlementRecord:
     charged_currency: str | None = None
 
 
+def one_line(text: str) -> str:
+    """A message quoting input as one line: a line break or other control character inside a value
+    (``importo=129\\r\\n90``) is written as its escape, so an error stays one line wherever it goes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True, slots=True)
 class QuarantinedRecord:
-    """A record that could not be interpreted: kept verbatim with the reason."""
+    """A record that could not be interpreted: kept verbatim with the reason (one line)."""
 
     origin: Origin
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", one_line(self.reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +240,9 @@ Record = RequestRecord | ResponseRecord | InfoRecord | SettlementRecord | Quaran
 
 class SourceError(Exception):
     """The whole input cannot be read by this provider (for example a missing required column)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
 
 
 def parse_json(text: str) -> Any:
