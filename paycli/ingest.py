@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ from typing import IO, Any
 from paycli import recompute
 from paycli.config import Config
 from paycli.dates import from_db
+from paycli.gateways import REQUESTS
 from paycli.gateways.base import (
     InfoRecord,
     Notice,
@@ -120,10 +121,12 @@ class Ingest:
         say: Say | None = None,
         note: Say | None = None,
         progress: Callable[[int, int], None] | None = None,  # (inputs read, bytes of the current one)
+        gateways: Iterable[str] | None = None,  # the names a request may give (default: the providers')
     ) -> None:
         self.store = store
         self.config = config
         self.providers = providers
+        self.gateways = frozenset(providers if gateways is None else gateways) - {REQUESTS}
         self.forced = gateway
         self.update = update
         self.archive = archive
@@ -318,6 +321,7 @@ class Ingest:
             )
         if isinstance(record, Notice):
             return
+        record = self._known_gateway(record)
         tally.records += 1
         if isinstance(record, QuarantinedRecord):
             tally.quarantined += 1
@@ -379,6 +383,7 @@ class Ingest:
                 for provider, source, records in groups:
                     tally = self.report.tallies[provider.instance]
                     tally.records += len(records)
+                    records[:] = [self._known_gateway(r) for r in records]
                     requests = [r for r in records if isinstance(r, RequestRecord)]
                     touched |= self._requests(provider, source, requests, tally, now)
                     messages = [r for r in records if not isinstance(r, RequestRecord)]
@@ -407,6 +412,21 @@ class Ingest:
         if self.store.backend == "postgresql" and not self.report.dry_run:
             take = "pg_advisory_xact_lock_shared" if self.live else "pg_advisory_xact_lock"
             self.store.execute(f"SELECT {take}({WRITER_LOCK})")
+
+    def _known_gateway(self, record: Record) -> Record:
+        """A request sent to a gateway no provider here reads is quarantined: a typo (nexl) would wait
+        for a response for ever, and a renamed gateway's responses would all be "another gateway"."""
+        if not isinstance(record, RequestRecord) or record.data.gateway in self.gateways:
+            return record
+        import difflib  # only on the error path
+
+        names = sorted(self.gateways)
+        close = difflib.get_close_matches(record.data.gateway, names, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return QuarantinedRecord(
+            record.origin,
+            f"gateway '{record.data.gateway}' is not a gateway of this configuration ({hint}gateways: {', '.join(names)})",
+        )
 
     def _requests(
         self, provider: Provider, source: Source, records: list[RequestRecord], tally: Tally, now: datetime

@@ -424,6 +424,10 @@ class App:
             data = requests.parse(fields)  # type: ignore[attr-defined]
         except RecordError as exc:
             return _json(400, {"error": str(exc)}), "invalid"
+        gateways = sorted(set(providers) - {"requests"})
+        if data.gateway not in gateways:
+            error = f"gateway '{data.gateway}' is not a gateway of this configuration (gateways: {', '.join(gateways)})"
+            return _json(400, {"error": error}), "invalid"
         # One JSON line, as a request file holds it: JSON never has a raw line end inside a string.
         line = body.replace(b"\r", b" ").replace(b"\n", b" ").strip() + b"\n"
         source = Source.from_stream("http POST /requests", io.BytesIO(line))
@@ -432,7 +436,14 @@ class App:
 
         def apply(store: Store) -> Tally | None:
             capture = _Capture(requests, self._locker(store))
-            ingest = Ingest(store, self.config, {"requests": capture}, gateway="requests", say=said.append)
+            ingest = Ingest(
+                store,
+                self.config,
+                {"requests": capture},
+                gateway="requests",
+                say=said.append,
+                gateways=gateways,
+            )
             return ingest.receive(source).tallies.get("requests")
 
         tally = self._commit(apply)

@@ -309,7 +309,7 @@ def test_an_empty_period_gives_a_valid_report_that_says_so(shop, isolated):
     ],
 )
 def test_daylight_saving_days_of_rome_have_their_real_boundaries(cli, isolated, day, inside, outside):
-    rows = [f"D-{i},,other,{at},Customer {i},,10.00,EUR,bank" for i, at in enumerate(inside + outside)]
+    rows = [f"D-{i},,other,{at},Customer {i},,10.00,EUR,nexi" for i, at in enumerate(inside + outside)]
     assert cli("ingest", str(request_csv(isolated, rows))).code == 0
     out = isolated / "r.csv"
     assert report(cli, "--date", day, "--format", "csv", "--out", str(out)).code == 0

@@ -216,6 +216,15 @@ def test_a_stripe_event_with_a_bad_signature_is_stored_flagged_and_refused(recei
     assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
 
 
+def test_a_stripe_event_posted_without_a_signature_is_stored_flagged_and_refused(receiver, store):
+    # anybody can post to the endpoint: unsigned is forged here, unlike a file kept without its sidecar
+    r = receiver(STRIPE_CONFIG)
+    body = stripe_event()
+    reply = r.post("/callbacks/stripe", body, {"Content-Type": "application/json"})
+    assert reply.status == 400 and "authenticity" in json.loads(reply.body)["error"]
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
+
+
 def test_a_forged_informational_stripe_event_is_kept_and_refused_as_a_forged_response_is(receiver, store):
     r = receiver(STRIPE_CONFIG)
     body = stripe_event(kind="payment_intent.created")
@@ -395,6 +404,10 @@ def test_a_registered_request_links_the_callback_that_came_first(receiver, store
         (b"[1, 2]", "one JSON object"),
         (json.dumps({**REQUEST, "amount": "12,90"}).encode(), "amount"),
         (json.dumps({**REQUEST, "customer": ""}).encode(), "customer is empty"),
+        (
+            json.dumps({**REQUEST, "gateway": "nexl"}).encode(),
+            "gateway 'nexl' is not a gateway of this configuration",
+        ),
         (json.dumps({k: v for k, v in REQUEST.items() if k != "created_at"}).encode(), "created_at is empty"),
     ],
 )
