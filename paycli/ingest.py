@@ -141,6 +141,7 @@ class Ingest:
         self._pending_count = 0
         self._to_archive: list[tuple[Path, Path | None]] = []
         self._archiving: set[Path] = set()
+        self._unknown_gateways: set[str] = set()
 
     # -- inputs --------------------------------------------------------------------------------
     def run(self, inputs: Sequence[str], stdin: IO[bytes] | None = None) -> IngestReport:
@@ -321,7 +322,6 @@ class Ingest:
             )
         if isinstance(record, Notice):
             return
-        record = self._known_gateway(record)
         tally.records += 1
         if isinstance(record, QuarantinedRecord):
             tally.quarantined += 1
@@ -334,6 +334,7 @@ class Ingest:
             return
         arrived = from_db(row["received_at"])
         source = Source(name=row["source"], path=None, head=b"")
+        self._check_gateway(source, record)
         with self.store.transaction():
             self._lock_writers()
             self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
@@ -383,7 +384,8 @@ class Ingest:
                 for provider, source, records in groups:
                     tally = self.report.tallies[provider.instance]
                     tally.records += len(records)
-                    records[:] = [self._known_gateway(r) for r in records]
+                    for record in records:
+                        self._check_gateway(source, record)
                     requests = [r for r in records if isinstance(r, RequestRecord)]
                     touched |= self._requests(provider, source, requests, tally, now)
                     messages = [r for r in records if not isinstance(r, RequestRecord)]
@@ -413,19 +415,24 @@ class Ingest:
             take = "pg_advisory_xact_lock_shared" if self.live else "pg_advisory_xact_lock"
             self.store.execute(f"SELECT {take}({WRITER_LOCK})")
 
-    def _known_gateway(self, record: Record) -> Record:
-        """A request sent to a gateway no provider here reads is quarantined: a typo (nexl) would wait
-        for a response for ever, and a renamed gateway's responses would all be "another gateway"."""
-        if not isinstance(record, RequestRecord) or record.data.gateway in self.gateways:
-            return record
-        import difflib  # only on the error path
+    def _check_gateway(self, source: Source, record: Record) -> None:
+        """Say, once a run for each name, that requests name a gateway no provider here reads: a typo
+        (nexl) would wait for a response for ever. The request is kept: a shop may record payments it
+        checks by hand (a bank transfer), and the configuration may come later."""
+        if not isinstance(record, RequestRecord):
+            return
+        name = record.data.gateway
+        if name in self.gateways or name in self._unknown_gateways:
+            return
+        self._unknown_gateways.add(name)
+        import difflib  # only on this path
 
         names = sorted(self.gateways)
-        close = difflib.get_close_matches(record.data.gateway, names, n=1)
+        close = difflib.get_close_matches(name, names, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        return QuarantinedRecord(
-            record.origin,
-            f"gateway '{record.data.gateway}' is not a gateway of this configuration ({hint}gateways: {', '.join(names)})",
+        self.note(
+            f"{_where(source.name, record.origin)}: gateway '{name}' is not a gateway of this configuration "
+            f"({hint}gateways: {', '.join(names)}): its requests wait for responses no provider reads"
         )
 
     def _requests(
