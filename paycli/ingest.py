@@ -92,6 +92,8 @@ class IngestReport:
     archived: list[tuple[str, str]] = field(default_factory=list)
     unarchived: list[tuple[str, str]] = field(default_factory=list)  # ingested, but left where it was
     linked: int = 0  # orphans linked to a request that arrived
+    unchanged: int = 0  # reprocess --read: messages that read as before
+    verified: int = 0  # ... of which a response is now valid
 
     @property
     def quarantined(self) -> int:
@@ -278,22 +280,29 @@ class Ingest:
         self.report.archived.append((str(path), str(target)))
 
     # -- reprocess -----------------------------------------------------------------------------
-    def reprocess(self, only: str | None = None) -> dict[str, Tally]:
+    def reprocess(self, only: str | None = None, *, read: bool = False) -> dict[str, Tally]:
         """Interpret quarantined messages again (after a configuration fix) with their provider.
 
         Each message is applied on its own, as if it arrived again at the time it first arrived: a
         record that now reads well becomes a response, an informational message or a request; one that
         still does not stays quarantined with the new reason.
+
+        With ``read``, the messages already read as responses or informational messages are read
+        again too: a fixed secret, status word or reference setting changes what they say. One that
+        reads as before changes nothing (but a copy now verified makes its response valid); one that
+        reads otherwise leaves its old response (deleted when no other message holds it) for the one
+        it now makes, as new from now on.
         """
         store = self.store
         # messages re-read well are stored anew, past this bound: each quarantined message is read once
         bound = store.query("SELECT MAX(id) AS m FROM message")[0]["m"] or 0
+        states = "('quarantined', 'response', 'informational')" if read else "('quarantined')"
         last = 0
         while True:
             params: dict[str, Any] = {"last": last, "bound": bound}
             sql = (
-                "SELECT id, provider, source, line, received_at, raw, headers, context FROM message "
-                "WHERE state = 'quarantined' AND id > :last AND id <= :bound"
+                "SELECT id, provider, source, line, received_at, raw, headers, context, state, reference, note, "
+                f"response_id FROM message WHERE state IN {states} AND id > :last AND id <= :bound"
             )
             if only is not None:
                 sql += " AND provider = :provider"
@@ -322,8 +331,11 @@ class Ingest:
             )
         if isinstance(record, Notice):
             return
+        if row["state"] != "quarantined" and self._reads_as_before(row, provider, record):
+            self.report.unchanged += 1
+            return
         tally.records += 1
-        if isinstance(record, QuarantinedRecord):
+        if isinstance(record, QuarantinedRecord) and row["state"] == "quarantined":
             tally.quarantined += 1
             with self.store.transaction():
                 self._lock_writers()
@@ -338,6 +350,9 @@ class Ingest:
         with self.store.transaction():
             self._lock_writers()
             self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
+            left = self._leave_response(row["response_id"]) if row["state"] == "response" else set()
+            if isinstance(record, QuarantinedRecord):
+                self.say(f"{_where(row['source'], origin)}: {record.reason}")
             if isinstance(record, RequestRecord):
                 touched = self._requests(provider, source, [record], tally, arrived)
                 digest = message_digest(origin)
@@ -367,7 +382,55 @@ class Ingest:
                     self.store, row["provider"], row["source"], arrived, responded_at=datetime.now(UTC)
                 )
                 touched = messages.apply([record], tally)
-            recompute.refresh(self.store, touched, self.config)
+            recompute.refresh(self.store, touched | left, self.config)
+
+    def _reads_as_before(self, row: Any, provider: Provider, record: Record) -> bool:
+        """Whether a message already read (a response, an informational message) reads the same again;
+        a copy of a response now verified makes the response valid on the way."""
+        if row["state"] == "informational":
+            return isinstance(record, InfoRecord) and (record.reference, record.note) == (
+                row["reference"],
+                row["note"],
+            )
+        if not isinstance(record, ResponseRecord):
+            return False
+        [held] = self.store.query(
+            "SELECT identity, authenticity, request_id FROM response WHERE id = :id",
+            {"id": row["response_id"]},
+        )
+        if response_identity(provider.instance, record) != held["identity"]:
+            return False
+        if record.authenticity is Authenticity.VALID and held["authenticity"] != Authenticity.VALID.value:
+            with self.store.transaction():
+                self._lock_writers()
+                self.store.execute(
+                    "UPDATE response SET authenticity = :a WHERE id = :id",
+                    {"a": Authenticity.VALID.value, "id": row["response_id"]},
+                )
+                if held["request_id"] is not None:
+                    recompute.refresh(self.store, [held["request_id"]], self.config)
+            self.report.verified += 1
+        return True
+
+    def _leave_response(self, response_id: int) -> set[int]:
+        """A message (already deleted) leaves its response: one delivery less, and the response goes
+        when no message holds it. The request it answered, to recompute."""
+        held = self.store.query("SELECT request_id FROM response WHERE id = :id", {"id": response_id})
+        if not held:
+            return set()
+        remaining = self.store.query(
+            "SELECT COUNT(*) AS n FROM message WHERE response_id = :id", {"id": response_id}
+        )[0]["n"]
+        if remaining:
+            self.store.execute(
+                "UPDATE response SET deliveries = CASE WHEN deliveries - 1 > :n THEN deliveries - 1 ELSE :n END "
+                "WHERE id = :id",
+                {"n": remaining, "id": response_id},
+            )
+        else:
+            self.store.execute("DELETE FROM response WHERE id = :id", {"id": response_id})
+        request_id = held[0]["request_id"]
+        return set() if request_id is None else {request_id}
 
     # -- one batch -----------------------------------------------------------------------------
     def _flush(self) -> None:

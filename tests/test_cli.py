@@ -13,7 +13,7 @@ import pytest
 
 from paycli.cli import app
 from paycli.store import Store
-from tests.conftest import REQUEST_HEADER, request_csv
+from tests.conftest import REQUEST_HEADER, request_csv, snapshot
 
 ROWS = [
     "ORD-1-1,ORD-1,order,2026-11-20T09:00:00+01:00,Rossi Mario S.r.l.,mario.rossi@example.com,129.90,EUR,nexi",
@@ -321,6 +321,50 @@ def test_an_archive_folder_that_cannot_take_files_is_refused_before_anything_is_
     assert cli("list", "--format", "json").stdout.strip() == "[]" and good.exists()
     result = cli("ingest", "--dry-run", str(good), "--archive", str(isolated / "new"))
     assert result.code == 0 and not (isolated / "new").exists()  # a dry run creates nothing
+
+
+NEXI = Path(__file__).parent / "gateways" / "samples" / "nexi" / "approved"
+
+
+def nexi_with(isolated: Path, key_line: str) -> None:
+    text = (NEXI / "paycli.yaml").read_text()
+    (isolated / "paycli.yaml").write_text(
+        text.replace("    mac_key: K7QX2M9PLR4TB8WZ6NDA3HVC1YJ5EUSG\n", key_line)
+    )
+
+
+def test_reprocess_all_reads_again_what_a_wrong_key_made_forged(cli, isolated, db_url):
+    nexi_with(isolated, "    mac_key: WRONG0KEY0WRONG0KEY0WRONG0KEY000\n")
+    cli("ingest", str(NEXI / "requests.csv"), str(NEXI / "01-approved.txt"))
+    assert cli("show", "ORDNX4001-1", "--format", "json").stdout.count('"invalid"') == 1
+    nexi_with(isolated, (NEXI / "paycli.yaml").read_text().split("\n")[3] + "\n")  # the right key
+    assert cli("reprocess").stderr.startswith("reprocessed 0 quarantined messages")  # it was no quarantine
+    result = cli("reprocess", "--all", "--gateway", "nexi")
+    assert (result.code, result.stderr) == (
+        0,
+        "read 1 message again: 0 as before, 1 otherwise, 0 quarantined\n",
+    )
+    shown = json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)
+    assert (shown["outcome"], [t["authenticity"] for t in shown["trail"]]) == ("POSITIVO", ["valid"])
+    with Store.connect(db_url) as store:
+        assert store.query("SELECT COUNT(*) AS n FROM response")[0]["n"] == 1  # the forged one is gone
+        before = snapshot(store)
+    result = cli("reprocess", "--all")
+    assert result.stderr.startswith("read 1 message again: 1 as before, 0 otherwise")
+    with Store.connect(db_url) as store:
+        assert snapshot(store) == before  # reading again what reads the same changes nothing
+
+
+def test_reprocess_all_makes_valid_what_no_key_left_unverifiable(cli, isolated):
+    nexi_with(isolated, "")
+    cli("ingest", str(NEXI / "requests.csv"), str(NEXI / "01-approved.txt"))
+    shown = json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)
+    assert [t["authenticity"] for t in shown["trail"]] == ["unverifiable"]
+    nexi_with(isolated, (NEXI / "paycli.yaml").read_text().split("\n")[3] + "\n")
+    result = cli("reprocess", "--all")
+    assert result.stderr == "read 1 message again: 1 as before (1 now verified), 0 otherwise, 0 quarantined\n"
+    shown = json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)
+    assert [t["authenticity"] for t in shown["trail"]] == ["valid"] and shown["outcome"] == "POSITIVO"
 
 
 def test_an_unexpected_error_is_one_line_and_not_the_exit_code_of_work_done(cli, monkeypatch):

@@ -33,19 +33,30 @@ def reprocess(
     ctx: typer.Context,
     gateway: Annotated[
         str | None,
-        typer.Option(
-            "--gateway", "-g", help="Only the quarantined messages of this gateway (a name under gateways:)."
-        ),
+        typer.Option("--gateway", "-g", help="Only the messages of this gateway (a name under gateways:)."),
     ] = None,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Also the messages already read (responses, informational): after a fix of a secret, a status "
+            "word or a reference setting.",
+        ),
+    ] = False,
 ) -> None:
     """Interpret quarantined messages again, after a configuration fix.
 
     A message that now reads well becomes a response (or a request); one that still does not stays
-    quarantined with its reason. Exit code 1 when some remain quarantined.
+    quarantined with its reason. With --all, the messages already read are read again too: one that
+    reads as before changes nothing (a copy now verified makes its response valid); one that reads
+    otherwise (a wrong mac_key fixed: no longer a forgery) replaces its old response, as new from now
+    on. Exit code 1 when some remain quarantined.
 
-    Example:
+    Examples:
 
       paycli reprocess --gateway mybank
+
+      paycli reprocess --all --gateway nexi    # after fixing nexi's mac_key
     """
     from paycli.ingest import Ingest
 
@@ -55,12 +66,20 @@ def reprocess(
         raise UsageError(f"--gateway: no gateway '{gateway}' (available: {', '.join(providers)})")
     with ws.open_store() as store:
         run = Ingest(store, ws.config, providers, say=err)
-        tallies = run.reprocess(gateway)
+        tallies = run.reprocess(gateway, read=everything)
     total = sum(t.records for t in tallies.values())
     left = sum(t.quarantined for t in tallies.values())
-    err(
-        f"reprocessed {total} quarantined message{'s' if total != 1 else ''}: {total - left} now read, {left} still quarantined"
-    )
+    if everything:
+        same = run.report.unchanged
+        err(
+            f"read {total + same} message{'s' if total + same != 1 else ''} again: {same} as before"
+            + (f" ({run.report.verified} now verified)" if run.report.verified else "")
+            + f", {total - left} otherwise, {left} quarantined"
+        )
+    else:
+        err(
+            f"reprocessed {total} quarantined message{'s' if total != 1 else ''}: {total - left} now read, {left} still quarantined"
+        )
     if left:
         raise typer.Exit(1)
 

@@ -1035,6 +1035,25 @@ def test_a_response_reprocess_finds_after_a_resolution_reopens_the_request(tmp_p
     assert Store.from_time(message["received_at"]) < Store.from_time(resolution["created_at"])
 
 
+def test_reprocess_all_reads_a_status_word_mapped_later(tmp_path, store):
+    requests = tmp_path / "requests.csv"
+    requests.write_text(
+        REQUEST_HEADER + "ORD-1001-1,ORD-1001,order,2026-11-26T10:00:00+01:00,Rossi,,129.90,EUR,mybank\n"
+    )
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(export(row(status="SOSPESO"), row(ref="commissioni", txn="900002")))  # one info row
+    ingest(store, load(tmp_path, BANK), requests, path)
+    assert show_request(store, "ORD-1001-1", UTC)["reason"] == "UNKNOWN_STATUS"
+    fixed = load(tmp_path, BANK.replace("pending: IN CORSO", "pending: [IN CORSO, SOSPESO]"))
+    run = Ingest(store, fixed, gateways.instances(fixed, {**gateways.installed(), "csv": CsvProvider}))
+    tallies = run.reprocess(read=True)
+    # the SOSPESO row reads otherwise; the fee row as before (the request's own line is not re-read)
+    assert (tallies["mybank"].records, run.report.unchanged) == (1, 1)
+    shown = show_request(store, "ORD-1001-1", UTC)
+    assert (shown["outcome"], [t["status"] for t in shown["trail"]]) == ("VERIFICARE", ["pending"])
+    assert store.query("SELECT COUNT(*) AS n FROM response")[0]["n"] == 1
+
+
 def test_money_is_never_a_float(tmp_path):
     r = response(bank(tmp_path), row(amount="0,10"))
     assert type(r.amount_minor) is int and Decimal(r.amount_minor) / 100 == Decimal("0.10")
