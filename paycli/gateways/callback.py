@@ -3,7 +3,9 @@
 - the bare body, as the gateway posted it (form-encoded, JSON or XML);
 - the bare body with its HTTP headers in a sidecar file ``<file>.headers`` (one ``Name: value`` a line);
 - a raw HTTP request dump: request line, headers, a blank line, the body; a GET callback carries its
-  fields in the query string.
+  fields in the query string. The body is framed as the dump's own headers say (RFC 9112 6.3): a
+  chunked body is decoded, a body with a Content-Length is that many bytes (what a capture tool appended
+  after them is not the message's).
 
 ``read_callback`` turns any of them into a ``Callback``; providers decide from it whether the callback
 is theirs and what it says. The bytes stored for the message are the file's bytes, untouched.
@@ -20,6 +22,9 @@ from paycli.gateways.base import HEAD_BYTES, Origin, Source, SourceError
 
 MAX_CALLBACK_BYTES = HEAD_BYTES  # a gateway callback is a few KiB; a larger file is not one
 _REQUEST_LINE = re.compile(rb"^(GET|POST|PUT|HEAD) (\S+) HTTP/\d(?:\.\d)?\r?$")
+# A chunk-size line (RFC 9112 7.1): hex digits, then any chunk extensions, which carry nothing paycli uses.
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;.*)?")
+_LENGTH = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,10 @@ class Callback:
     headers: Mapping[str, str]  # names lower-cased
     body: bytes
     query: str = ""
+    # why a dump's body is not the whole message its headers announce (cut short, chunks that do not
+    # decode): the body is then the bytes as they are, and a provider quarantines the message rather
+    # than check a signature over a part of it
+    damage: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -128,7 +137,8 @@ def parse_headers(text: str) -> dict[str, str]:
 
 
 def from_origin(origin: Origin) -> Callback:
-    """The callback a stored message holds (its raw bytes and sidecar headers)."""
+    """The callback a stored message holds (its raw bytes and sidecar headers); never raises: a dump's
+    body that cannot be framed is kept as it is, and ``damage`` says why."""
     raw = origin.raw
     first, _, _ = raw.partition(b"\n")
     match = _REQUEST_LINE.match(first)
@@ -140,9 +150,77 @@ def from_origin(origin: Origin) -> Callback:
     lines = head.decode("latin-1").splitlines()[1:]
     method, target = match.group(1).decode(), match.group(2).decode("latin-1")
     headers = parse_headers("\n".join(lines))
+    # framed by the dump's own headers only: a sidecar's describe a body already received whole
+    body, damage = _framed(body, headers)
     if origin.headers:
         headers.update(parse_headers(origin.headers))
-    return Callback(method, target, headers, body, urlsplit(target).query)
+    return Callback(method, target, headers, body, urlsplit(target).query, damage)
+
+
+def _framed(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str | None]:
+    """The message body of a dump as its headers frame it (RFC 9112 6.3), and what is wrong with it.
+
+    Transfer-Encoding wins over Content-Length; with neither, the body is all that follows the headers.
+    """
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.lower() != "chunked":
+            return body, f"Transfer-Encoding '{_shown(coding)}' is not one paycli decodes (only chunked)"
+        try:
+            return _dechunked(body), None
+        except ValueError as exc:
+            return body, str(exc)
+    length = headers.get("content-length")
+    if length is None:
+        return body, None
+    if not _LENGTH.fullmatch(length):
+        return body, f"Content-Length '{_shown(length)}' is not a number of bytes"
+    if len(body) < int(length):
+        return body, f"truncated: Content-Length says {int(length)} bytes, the body has {len(body)}"
+    return body[: int(length)], None
+
+
+def _dechunked(data: bytes) -> bytes:
+    """The content of a chunked body (RFC 9112 7.1); ValueError says why it cannot be decoded.
+
+    Each chunk is a hex size line (chunk extensions ignored), that many bytes and a line end; a chunk of
+    size 0 ends the content. The trailer section that follows is not read: its fields are not merged
+    into the headers (RFC 9110 6.5.1), and nothing after it belongs to the message. A bare LF ends a
+    line as CRLF does (RFC 9112 2.2): a dump may have lost its CRs.
+    """
+    content = bytearray()
+    at = 0
+    while True:
+        end = data.find(b"\n", at)
+        line = data[at : len(data) if end < 0 else end].removesuffix(b"\r")
+        size_line = _CHUNK_SIZE.fullmatch(line)
+        if end < 0 and (size_line is not None or not line):
+            raise ValueError("truncated: the chunked body ends before its last chunk (of size 0)")
+        if size_line is None:
+            raise ValueError(f"chunked body: the chunk size line '{_shown(line)}' is not a hexadecimal size")
+        size = int(size_line.group(1), 16)
+        at = end + 1
+        if size == 0:
+            return bytes(content)
+        chunk = data[at : at + size]
+        if len(chunk) < size:
+            raise ValueError(f"truncated: a chunk says {size} bytes, the body has {len(chunk)} of them")
+        content += chunk
+        at += size
+        if data.startswith(b"\r\n", at):
+            at += 2
+        elif data.startswith(b"\n", at):
+            at += 1
+        else:
+            raise ValueError(f"chunked body: the chunk of {size} bytes is not followed by a line end")
+
+
+def _shown(text: str | bytes) -> str:
+    """A header value or a line of a dump, fit to quote in a one-line message."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_callback(source: Source) -> Callback | None:

@@ -121,9 +121,11 @@ class NexiProvider(Provider):
                 "nexi: the file is UTF-16 text, not the form data Nexi posts (re-saved by an editor?); "
                 "the MAC was computed over the original bytes",
             )
-        fields = from_origin(origin).raw_fields()
+        callback = from_origin(origin)
         try:
-            return self._record(origin, fields)
+            if callback.damage is not None:
+                raise RecordError(callback.damage)
+            return self._record(origin, callback.raw_fields())
         except RecordError as exc:
             return QuarantinedRecord(origin, f"nexi: {exc}")
 

@@ -482,6 +482,8 @@ class StripeProvider(Provider):
         """The record one stored (or just received, with ``now``) callback stands for."""
         callback = from_origin(origin)
         try:
+            if callback.damage is not None:
+                raise _Unreadable(callback.damage)
             if callback.method != "POST":
                 raise _Unreadable(f"a {callback.method} request: Stripe posts its events")
             event = _load_event(callback.body)

@@ -299,6 +299,77 @@ class TestShapes:
         assert (r.reference, r.authenticity) == ("ORDÀ1", Authenticity.INVALID)
 
 
+# -- damaged copies of a raw HTTP dump -------------------------------------------------------------
+def chunked(data: bytes, *sizes: int, extension: bytes = b"", trailer: bytes = b"") -> bytes:
+    """``data`` as a chunked body: chunks of ``sizes`` bytes, then the rest, then the last chunk."""
+    out, at = b"", 0
+    for size in (*sizes, len(data)):
+        piece = data[at : at + size]
+        if piece:
+            out += f"{len(piece):x}".encode() + extension + b"\r\n" + piece + b"\r\n"
+        at += len(piece)
+    return out + b"0\r\n" + trailer + b"\r\n"
+
+
+def chunked_dump(chunked_body: bytes) -> bytes:
+    return (
+        b"POST /nexi/notifica HTTP/1.1\r\nHost: shop.example\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunked_body
+    )
+
+
+class TestDamagedDumps:
+    def test_a_chunked_dump_is_decoded_and_verifies(self, config: Config) -> None:
+        data = body(fields())
+        for dump in (
+            chunked_dump(chunked(data, 100, 150)),
+            chunked_dump(chunked(data, 64, extension=b';name="v"', trailer=b"X-Note: captured\r\n")),
+            chunked_dump(chunked(data, 100)).replace(b"\r\n", b"\n"),  # a dump that lost its CRs
+        ):
+            p = provider(config)
+            assert p.identify(source(dump))
+            r = response(p, dump)
+            assert (r.authenticity, r.amount_minor) == (Authenticity.VALID, 12990)
+
+    def test_bytes_a_capture_tool_appended_after_content_length_are_not_the_body(
+        self, config: Config
+    ) -> None:
+        dump = post_dump(body(fields())) + b"\r\n\r\n-- capture ended --\r\n"
+        assert response(provider(config), dump).authenticity == Authenticity.VALID
+
+    def test_a_dump_shorter_than_its_content_length_is_quarantined_as_truncated(self, config: Config) -> None:
+        data = body(fields())
+        reason = quarantined(provider(config), post_dump(data)[:-40])
+        assert (
+            reason == f"nexi: truncated: Content-Length says {len(data)} bytes, the body has {len(data) - 40}"
+        )
+
+    @pytest.mark.parametrize(
+        ("damaged", "reason"),
+        [
+            (lambda c: c.replace(b"64\r\n", b"zz\r\n"), "chunked body: the chunk size line 'zz' is not"),
+            (lambda c: c[: c.index(b"0\r\n\r\n")], "truncated: the chunked body ends before its last chunk"),
+            (lambda c: c[:150], "truncated: a chunk says "),
+            (
+                lambda c: c.replace(b"64\r\n", b"63\r\n"),
+                "the chunk of 99 bytes is not followed by a line end",
+            ),
+        ],
+    )
+    def test_a_chunked_body_that_does_not_decode_is_quarantined(
+        self, config: Config, damaged, reason
+    ) -> None:
+        dump = chunked_dump(damaged(chunked(body(fields()), 100)))
+        assert reason in quarantined(provider(config), dump)
+
+    def test_a_transfer_coding_paycli_does_not_decode_is_quarantined(self, config: Config) -> None:
+        dump = chunked_dump(chunked(body(fields()))).replace(b": chunked", b": gzip, chunked")
+        assert quarantined(provider(config), dump) == (
+            "nexi: Transfer-Encoding 'gzip, chunked' is not one paycli decodes (only chunked)"
+        )
+
+
 # -- authenticity ---------------------------------------------------------------------------------
 class TestMac:
     def test_a_notification_signed_with_the_key_is_valid(self, config: Config) -> None:

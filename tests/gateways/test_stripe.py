@@ -710,6 +710,25 @@ def test_the_check_agrees_with_the_official_stripe_package(
 
 
 # -- shapes ----------------------------------------------------------------------------------------
+def test_a_chunked_dump_is_decoded_before_its_signature_is_checked(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    dump = http_dump(body, sign(body)).replace(
+        f"Content-Length: {len(body)}".encode(), b"Transfer-Encoding: chunked"
+    )
+    head, _, _ = dump.partition(b"\r\n\r\n")
+    chunked = head + b"\r\n\r\n" + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    assert response(provider, chunked, None).authenticity is Authenticity.VALID
+
+
+def test_a_dump_cut_shorter_than_its_content_length_is_quarantined(provider: StripeProvider) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    cut = http_dump(body, sign(body))[:-10]
+    reason = quarantined(provider, cut)
+    assert (
+        reason == f"stripe: truncated: Content-Length says {len(body)} bytes, the body has {len(body) - 10}"
+    )
+
+
 def test_a_raw_http_dump_is_read_with_its_signature(provider: StripeProvider) -> None:
     body = event("charge.succeeded", charge())
     r = response(provider, http_dump(body, sign(body)), None)

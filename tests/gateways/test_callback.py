@@ -1,0 +1,101 @@
+"""How a callback file becomes a ``Callback``: the body of a raw HTTP dump framed as its headers say
+(RFC 9112 6.3 and 7.1), whatever provider then reads it."""
+
+from __future__ import annotations
+
+import pytest
+
+from paycli.gateways.base import Origin
+from paycli.gateways.callback import Callback, from_origin
+
+BODY = b"codTrans=T1&esito=OK&importo=12990&divisa=EUR"
+
+
+def dump(*headers: str, body: bytes = BODY) -> bytes:
+    return (
+        b"POST /cb HTTP/1.1\r\nHost: shop.example\r\n"
+        + "".join(f"{h}\r\n" for h in headers).encode("latin-1")
+        + b"\r\n"
+        + body
+    )
+
+
+def read(raw: bytes, sidecar: str | None = None) -> Callback:
+    return from_origin(Origin(None, raw, None, sidecar))
+
+
+def test_a_body_with_a_content_length_is_that_many_bytes() -> None:
+    callback = read(
+        dump(f"Content-Length: {len(BODY)}", body=BODY + b"\r\n\r\n[appended by the capture tool]")
+    )
+    assert (callback.body, callback.damage) == (BODY, None)
+
+
+def test_a_body_shorter_than_its_content_length_is_kept_and_said_truncated() -> None:
+    callback = read(dump("Content-Length: 416", body=BODY))
+    assert callback.body == BODY
+    assert callback.damage == f"truncated: Content-Length says 416 bytes, the body has {len(BODY)}"
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "12, 12", "\u00b2"])
+def test_a_content_length_that_is_no_number_is_damage(length: str) -> None:
+    assert (
+        read(dump(f"Content-Length: {length}")).damage
+        == f"Content-Length '{length}' is not a number of bytes"
+    )
+
+
+def test_without_framing_headers_the_body_is_all_that_follows_the_headers() -> None:
+    assert read(dump(body=BODY + b"\n")).body == BODY + b"\n"
+
+
+def test_a_chunked_body_is_decoded_with_its_extensions_and_trailer_section() -> None:
+    chunked = b"a;name=value\r\n" + BODY[:10] + b"\r\n" + f"{len(BODY) - 10:X}".encode() + b"\r\n"
+    chunked += BODY[10:] + b"\r\n0;last\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n-- appended --\r\n"
+    callback = read(dump("Transfer-Encoding: chunked", f"Content-Length: {len(BODY)}", body=chunked))
+    assert (callback.body, callback.damage) == (BODY, None)  # chunked wins over Content-Length
+    assert callback.header("x-trailer") is None  # trailer fields are not merged into the headers
+
+
+def test_a_chunked_body_without_the_final_line_end_still_decodes() -> None:
+    chunked = f"{len(BODY):x}\r\n".encode() + BODY + b"\r\n0\r\n"
+    assert read(dump("Transfer-Encoding: Chunked", body=chunked)).body == BODY
+
+
+@pytest.mark.parametrize(
+    ("chunked", "damage"),
+    [
+        (b"", "truncated: the chunked body ends before its last chunk (of size 0)"),
+        (b"5\r\nhello\r\n", "truncated: the chunked body ends before its last chunk (of size 0)"),
+        (b"5\r\nhello\r\n0", "truncated: the chunked body ends before its last chunk (of size 0)"),
+        (b"20\r\nhello", "truncated: a chunk says 32 bytes, the body has 5 of them"),
+        (b"0x5\r\nhello\r\n0\r\n\r\n", "chunked body: the chunk size line '0x5' is not a hexadecimal size"),
+        (b" 5\r\nhello\r\n0\r\n\r\n", "chunked body: the chunk size line ' 5' is not a hexadecimal size"),
+        (BODY, f"chunked body: the chunk size line '{BODY[:37].decode()}...' is not a hexadecimal size"),
+        (b"4\r\nhello\r\n0\r\n\r\n", "chunked body: the chunk of 4 bytes is not followed by a line end"),
+    ],
+)
+def test_a_chunked_body_that_does_not_decode_is_kept_as_it_is_and_says_why(
+    chunked: bytes, damage: str
+) -> None:
+    callback = read(dump("Transfer-Encoding: chunked", body=chunked))
+    assert (callback.body, callback.damage) == (chunked, damage)
+
+
+def test_a_transfer_coding_other_than_chunked_is_damage() -> None:
+    callback = read(dump("Transfer-Encoding: gzip"))
+    assert callback.damage == "Transfer-Encoding 'gzip' is not one paycli decodes (only chunked)"
+
+
+def test_a_sidecar_does_not_frame_a_bare_body() -> None:
+    # the body beside a sidecar was saved whole, after the transport was undone
+    callback = read(BODY + b"\n", f"Transfer-Encoding: chunked\nContent-Length: {len(BODY) + 100}\n")
+    assert (callback.body, callback.damage) == (BODY + b"\n", None)
+    # nor does it reframe a dump
+    callback = read(dump(f"Content-Length: {len(BODY)}"), "Content-Length: 1\n")
+    assert (callback.body, callback.damage) == (BODY, None)
+
+
+def test_a_damaged_dump_never_raises() -> None:
+    for raw in (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\xff\xfe\x00", bytes(range(256))):
+        assert isinstance(read(raw), Callback)
