@@ -23,6 +23,8 @@ SHA-256 on request to Nexi's support).
 The MAC is computed over the bytes as they arrived (after percent-decoding), as the official PHP sample
 hashes ``$_REQUEST`` values: no decoding guess can then turn a genuine notification into a forged one.
 Only the text shown to people (reference, authorization code) is decoded, as UTF-8 or else Windows-1252.
+A MAC that does not match is a forgery (invalid); a message without one, as without any other of the seven
+fields, was cut short or is not Nexi's, and is quarantined.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from paycli.outcome import Authenticity, Status
 
 # The fields of the MAC, in the order Nexi concatenates them (notifica.php; mlocati getFieldsForMac()).
 MAC_FIELDS = ("codTrans", "esito", "importo", "divisa", "data", "orario", "codAut")
+REQUIRED_FIELDS = (*MAC_FIELDS, "mac")
 STATUSES: Mapping[str, Status] = {
     "OK": Status.APPROVED,
     "KO": Status.REFUSED,
@@ -131,9 +134,10 @@ class NexiProvider(Provider):
 
     # -- one notification ----------------------------------------------------------------------
     def _record(self, origin: Origin, fields: Mapping[str, bytes]) -> Record:
-        missing = [name for name in MAC_FIELDS if name not in fields]
+        missing = [name for name in REQUIRED_FIELDS if name not in fields]
         if missing:
-            # The official sample answers 500 to a notification without all seven: Nexi never sends one.
+            # The official sample answers 500 to a notification without all seven and the mac: Nexi never
+            # sends one. A copy cut short, or a message not from Nexi, is set aside, not judged forged.
             raise RecordError(f"field{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing")
         for name in ("codTrans", "esito", "importo", "divisa", "data", "orario"):
             if not fields[name].strip():
@@ -173,9 +177,7 @@ class NexiProvider(Provider):
         key = self.options.get("mac_key")
         if not isinstance(key, Secret) or not key:
             return Authenticity.UNVERIFIABLE
-        sent = fields.get("mac", b"").strip().lower()
-        if not sent:
-            return Authenticity.INVALID  # a key is configured, so an unsigned message proves nothing
+        sent = fields["mac"].strip().lower()  # an empty one matches no key: invalid
         algorithm = hashlib.sha256 if self.options.get("mac_algorithm") == "sha256" else hashlib.sha1
         message = b"".join(name.encode() + b"=" + fields[name] for name in MAC_FIELDS)
         expected = algorithm(message + key.reveal().encode("utf-8")).hexdigest().encode("ascii")

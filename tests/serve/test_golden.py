@@ -11,6 +11,9 @@ a GET's request line), so only its digest differs.
 PayPal's postback goes to a local fake PayPal that answers what each sample's sidecar recorded;
 Stripe's signatures are months old, so the tolerance is lifted (``tolerance_seconds: 0``): the
 replay refusal has its own tests.
+
+A dump whose body is damaged (cut shorter than its Content-Length, chunks that do not decode) is no
+request a gateway could send: both stores ingest it as a file.
 """
 
 from __future__ import annotations
@@ -81,7 +84,10 @@ def is_callback(path: Path, config: Config, provider: str) -> bool:
     source = Source.from_path(path)
     source.headers = sidecar(path)
     claims = [name for name, p in providers.items() if p.identify(source)]
-    return claims == [provider] and path.stat().st_size < 64 * 1024 and path.suffix.lower() != ".csv"
+    if claims != [provider] or path.stat().st_size >= 64 * 1024 or path.suffix.lower() == ".csv":
+        return False
+    callback = from_origin(Origin(None, source.head, None, source.headers))
+    return callback.damage is None
 
 
 def post(client: Any, provider: str, path: Path) -> int:
@@ -96,7 +102,8 @@ def post(client: Any, provider: str, path: Path) -> int:
                 headers[name.strip()] = value.strip()
         return int(client.post(f"/callbacks/{provider}", raw, headers).status)
     # a raw HTTP dump: the request it records, replayed to this gateway's route
-    headers = {k.title(): v for k, v in callback.headers.items() if k not in ("host", "content-length")}
+    framing = ("host", "content-length", "transfer-encoding")  # the client frames the body it sends
+    headers = {k.title(): v for k, v in callback.headers.items() if k not in framing}
     target = f"/callbacks/{provider}" + (f"?{callback.query}" if callback.query else "")
     return int(client.request(callback.method, target, callback.body, headers).status)
 
