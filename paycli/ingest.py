@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -331,6 +331,7 @@ class Ingest:
             )
         if isinstance(record, Notice):
             return
+        record = _without_nul(record)
         if row["state"] != "quarantined" and self._reads_as_before(row, provider, record):
             self.report.unchanged += 1
             return
@@ -447,6 +448,7 @@ class Ingest:
                 for provider, source, records in groups:
                     tally = self.report.tallies[provider.instance]
                     tally.records += len(records)
+                    records[:] = [_without_nul(r) for r in records]
                     for record in records:
                         self._check_gateway(source, record)
                     requests = [r for r in records if isinstance(r, RequestRecord)]
@@ -1000,6 +1002,51 @@ def _guarded(provider: Provider, source: Source) -> Iterator[Record | Notice]:
         except Exception as exc:  # a plugin boundary: one input's failure is not the run's
             raise SourceError(f"the {provider.instance} provider failed on it ({_error_text(exc)})") from exc
         yield record
+
+
+def _without_nul(record: Record) -> Record:
+    """The record, or quarantined when a value it stores as text holds a NUL character: PostgreSQL's
+    text columns take none, and one would fail its whole batch (every run, as the file is read again).
+    The headers and context a message keeps have it replaced, so that it can be stored quarantined."""
+    if isinstance(record, Notice):
+        return record
+    origin = record.origin
+    if "\x00" in (origin.headers or "") + (origin.context or ""):
+        origin = replace(
+            origin,
+            headers=origin.headers and origin.headers.replace("\x00", "\ufffd"),
+            context=origin.context and origin.context.replace("\x00", "\ufffd"),
+        )
+        return QuarantinedRecord(
+            origin, "a NUL character (0x00) in its headers or header row: no text column takes one"
+        )
+    if isinstance(record, QuarantinedRecord):
+        return record  # its reason is one line, a NUL written as \x00
+    values = record.data if isinstance(record, RequestRecord) else record
+    names, get = _texts_of(type(values))
+    found = get(values)
+    if "\x00" not in "".join(t for v in found for t in (v if isinstance(v, tuple) else (v,)) if t):
+        return record
+    name = next(
+        n
+        for n, v in zip(names, found, strict=True)
+        if "\x00" in "".join(v if isinstance(v, tuple) else (v or "",))
+    )
+    return QuarantinedRecord(
+        origin, f"a NUL character (0x00) in {name.replace('_', ' ')}: no text column takes one"
+    )
+
+
+_TEXTS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def _texts_of(kind: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The names of a record class's text fields (str, or a tuple of str), and one getter for them all."""
+    if kind not in _TEXTS:
+        # the annotations are strings (from __future__ import annotations): "str | None", "tuple[str, ...]"
+        names = tuple(f.name for f in fields(kind) if "str" in str(f.type) and "Status" not in str(f.type))
+        _TEXTS[kind] = (names, lambda value: tuple(getattr(value, n) for n in names))
+    return _TEXTS[kind]
 
 
 def _error_text(exc: BaseException) -> str:

@@ -18,9 +18,9 @@ import pytest
 
 from paycli import gateways
 from paycli.config import Config
-from paycli.gateways.base import Origin, Record, Source
+from paycli.gateways.base import InfoRecord, Origin, QuarantinedRecord, Record, Source
 from paycli.gateways.requests import RequestFileProvider
-from paycli.ingest import Ingest
+from paycli.ingest import Ingest, _without_nul
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES, REQUEST_HEADER, make_config, request_csv, snapshot, table_counts
 from tests.fake_gateway import FakeGateway, message
@@ -225,6 +225,27 @@ def test_a_request_for_a_gateway_nobody_reads_is_kept_and_said_once(store, confi
         ":3: gateway 'fakee' is not a gateway of this configuration (did you mean 'fake'? gateways: "
         + ", ".join(sorted(set(providers(config)) - {"requests"}))
         + "): its requests wait for responses no provider reads"
+    )
+
+
+def test_a_nul_character_is_quarantined_not_a_batch_postgresql_refuses(store, config, tmp_path):
+    # PostgreSQL's text columns take no NUL: one such value would fail its whole batch, every run
+    requests = request_csv(tmp_path, [ROW, ROW.replace("T1,O1", "T2,O2").replace("Rossi", "Ro\x00ssi")])
+    messages = write_messages(
+        tmp_path, message("T1", "k1", "approved"), message("T2\x00", "k2", "approved"), name="m.jsonl"
+    )
+    run = ingest(store, config, requests, messages)
+    assert table_counts(store)["payment_request"] == 1 and table_counts(store)["response"] == 1
+    assert quarantined(store) == [
+        (2, "a NUL character (0x00) in reference: no text column takes one"),
+        (3, "a NUL character (0x00) in customer: no text column takes one"),
+    ]
+    assert not run.report.ok
+    # in the headers a message keeps: quarantined, and stored with the NUL replaced
+    odd = _without_nul(InfoRecord(Origin(1, b"{}", None, "X-Odd: a\x00b\n"), "T3", "a note"))
+    assert odd == QuarantinedRecord(
+        Origin(1, b"{}", None, "X-Odd: a\ufffdb\n"),
+        "a NUL character (0x00) in its headers or header row: no text column takes one",
     )
 
 
