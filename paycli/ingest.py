@@ -211,8 +211,8 @@ class Ingest:
         elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
             files = [m for m in matches if m.is_file() and not m.name.endswith(SIDECAR_SUFFIX)]
-            if not files:
-                self._refuse(item, "no file matches")
+            if not files:  # an empty inbox, as an empty folder: said, not refused (cron mails refusals)
+                self.note(f"{item}: no file matches, nothing to ingest")
             yield from files
         else:
             self._refuse(item, "no such file or folder")

@@ -319,6 +319,10 @@ def test_a_missing_required_column_refuses_the_file_and_names_the_column(store, 
         ("B1,O,order,2026-11-26T10:15:00Z,A,,0.00,EUR,nexi", "amount '0.00' must be greater than zero"),
         ("B1,O,order,2026-11-26T10:15:00Z,A,,5.00,EUX,nexi", "unknown currency 'EUX'"),
         ("B1,O,order,26/11/2026,A,,5.00,EUR,nexi", "created_at '26/11/2026' is not an ISO 8601 date-time"),
+        (
+            "B1,O,order,2099-01-01T10:00:00,A,,5.00,EUR,nexi",
+            "created_at '2099-01-01T10:00:00' is in the future (more than a day past this machine's clock)",
+        ),
         ("B1,O,order,2026-11-26T10:15:00Z,,,5.00,EUR,nexi", "customer is empty"),
         (
             "B1,O,order,2026-11-26T10:15:00Z,A,not-an-email,5.00,EUR,nexi",
@@ -614,7 +618,9 @@ def test_folders_and_globs_are_expanded_and_a_missing_path_is_refused(store, con
     request_csv(tmp_path / "in", ["T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,nexi"], name="b.csv")
     run = ingest(store, config, tmp_path / "in", str(tmp_path / "nothing-*.csv"), tmp_path / "missing.csv")
     assert table_counts(store)["payment_request"] == 2
-    assert [reason for _, reason in run.report.refused] == ["no file matches", "no such file or folder"]
+    # a glob over an empty inbox is said, as an empty folder is; a path that is not there is refused
+    assert f"{tmp_path / 'nothing-*.csv'}: no file matches, nothing to ingest" in run.said
+    assert [reason for _, reason in run.report.refused] == ["no such file or folder"]
 
 
 def test_what_a_folder_holds_that_is_not_a_file_is_refused_and_the_rest_goes_on(store, config, tmp_path):

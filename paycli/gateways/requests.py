@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from paycli.config import Setting
@@ -186,10 +187,22 @@ class RequestFileProvider(Provider):
         if amount <= 0:
             raise RecordError(f"amount '{amount_value}' must be greater than zero")
         created = get("created_at")
-        if created.__class__ is not str or not created.strip():
+        if created is None or (created.__class__ is str and not created.strip()):
             raise RecordError("created_at is empty")
+        if created.__class__ is not str:
+            raise RecordError(
+                f"created_at must be an ISO 8601 date-time as text, got {type(created).__name__}"
+            )
         created_at = parse_timestamp(created, self.config.timezone)
+        if created_at > datetime.now(UTC) + FUTURE_TOLERANCE:
+            # a wrong year or zone: such a request would never be old enough for list --older-than
+            raise RecordError(
+                f"created_at '{created}' is in the future (more than a day past this machine's clock)"
+            )
         return RequestData(txn_id, order_id, kind, created_at, customer, email, amount, currency, gateway)
+
+
+FUTURE_TOLERANCE = timedelta(days=1)  # the shop's clock, or a zone a few hours off
 
 
 def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str | None:

@@ -404,6 +404,10 @@ def test_a_registered_request_links_the_callback_that_came_first(receiver, store
         (b"[1, 2]", "one JSON object"),
         (json.dumps({**REQUEST, "amount": "12,90"}).encode(), "amount"),
         (json.dumps({**REQUEST, "customer": ""}).encode(), "customer is empty"),
+        (
+            json.dumps({**REQUEST, "created_at": 1764061200}).encode(),
+            "created_at must be an ISO 8601 date-time as text",
+        ),
         (json.dumps({k: v for k, v in REQUEST.items() if k != "created_at"}).encode(), "created_at is empty"),
     ],
 )
