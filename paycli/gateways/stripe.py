@@ -32,8 +32,9 @@ of it: a balance report without ``payment_intent_id`` names the payment only by 
 
 The signature (``check_signature``) is HMAC-SHA256 of ``"<t>.<raw body>"`` with the whole endpoint
 secret (``whsec_...``) as key, any of the header's ``v1`` values matching; it is the check of
-``stripe.WebhookSignature.verify_header``. Files of the past are checked without a time limit; the
-callback receiver passes ``now`` to apply ``tolerance_seconds``.
+``stripe.WebhookSignature.verify_header``. Files of the past are checked without a time limit, and a
+body kept in a file without its header is unverifiable, not forged; the callback receiver passes ``now``
+to apply ``tolerance_seconds``, and an unsigned post (or a raw HTTP dump of one) is invalid.
 
 The provider also reads Stripe's balance report CSVs (a header with ``balance_transaction_id`` and
 ``reporting_category``): ``identify``, ``extract`` and ``reinterpret`` hand them to
@@ -492,13 +493,17 @@ class StripeProvider(Provider):
             return QuarantinedRecord(origin, f"stripe: {exc}")
 
     def authenticate(self, callback: Callback, *, now: int | None = None) -> Authenticity:
-        """valid, invalid (a missing signature too), or unverifiable when no secret is configured."""
+        """valid or invalid; unverifiable when no secret is configured, or for a body kept in a file
+        without its ``Stripe-Signature`` (no sidecar, or one without it: README, such a copy counts as the
+        verified one). A live callback (``now`` given) without one is invalid: anybody can post an
+        unsigned body to the endpoint; so is a raw HTTP dump without one, the record of such a post."""
         secret = self._secret
         if secret is None:
             return Authenticity.UNVERIFIABLE
-        check = check_signature(
-            callback.body, callback.header(SIGNATURE_HEADER), secret, now=now, tolerance=self.tolerance
-        )
+        header = callback.header(SIGNATURE_HEADER)
+        if header is None and now is None and callback.target is None:
+            return Authenticity.UNVERIFIABLE
+        check = check_signature(callback.body, header, secret, now=now, tolerance=self.tolerance)
         return Authenticity.VALID if check else Authenticity.INVALID
 
     def replayed(self, callback: Callback, now: int) -> bool:

@@ -589,10 +589,57 @@ def test_a_signature_made_with_another_secret_is_invalid(provider: StripeProvide
     assert response(provider, body, sidecar(body, "whsec_someone_else")).authenticity is Authenticity.INVALID
 
 
-def test_a_missing_signature_is_invalid_when_a_secret_is_configured(provider: StripeProvider) -> None:
+def test_a_file_kept_without_its_signature_is_unverifiable_not_forged(provider: StripeProvider) -> None:
+    # README: a body kept without its signature could not be checked; it counts as the verified copy
     body = event("payment_intent.succeeded", payment_intent())
-    assert response(provider, body, None).authenticity is Authenticity.INVALID
-    assert response(provider, body, "Content-Type: application/json\n").authenticity is Authenticity.INVALID
+    assert response(provider, body, None).authenticity is Authenticity.UNVERIFIABLE
+    r = response(provider, body, "Content-Type: application/json\n")
+    assert r.authenticity is Authenticity.UNVERIFIABLE
+    assert response(provider, body).authenticity is Authenticity.VALID  # the signed copy
+
+
+def test_a_live_callback_without_a_signature_is_invalid(provider: StripeProvider) -> None:
+    # anybody can post an unsigned body to the public endpoint
+    body = event("payment_intent.succeeded", payment_intent())
+    for headers in (None, "Content-Type: application/json\n"):
+        r = provider.interpret(Origin(None, body, None, headers), now=T + 10)
+        assert isinstance(r, ResponseRecord) and r.authenticity is Authenticity.INVALID
+    info = provider.interpret(Origin(None, event("payment_intent.created", payment_intent())), now=T + 10)
+    assert isinstance(info, InfoRecord) and info.authenticity is Authenticity.INVALID
+
+
+@pytest.mark.parametrize("kept_first", [False, True])
+def test_a_copy_kept_without_its_signature_is_the_signed_response_delivered_again(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider, kept_first: bool
+) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    signed, kept = tmp_path / "signed.json", tmp_path / "kept.json"
+    signed.write_bytes(body)
+    signed.with_name("signed.json.headers").write_text(sidecar(body))
+    kept.write_bytes(body)  # its sidecar lost
+    paths = [kept, signed] if kept_first else [signed, kept]
+    Ingest(store, config, {"stripe": provider}).run([str(path) for path in paths])
+    rows = store.query("SELECT authenticity, deliveries FROM response")
+    assert [(r["authenticity"], r["deliveries"]) for r in rows] == [("valid", 2)]
+
+
+def test_a_raw_http_dump_of_an_unsigned_post_is_invalid(provider: StripeProvider) -> None:
+    # a dump records the request as it arrived: without the header, it was posted unsigned
+    body = event("payment_intent.succeeded", payment_intent())
+    dump = http_dump(body, "").replace(b"Stripe-Signature: \r\n", b"")
+    assert b"Stripe-Signature" not in dump
+    assert response(provider, dump, None).authenticity is Authenticity.INVALID
+
+
+@pytest.mark.parametrize("header", ["", "garbage", f"t={T},v1=" + "0" * 64])
+def test_a_present_but_wrong_signature_is_invalid_from_a_file_or_live(
+    provider: StripeProvider, header: str
+) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    headers = f"Stripe-Signature: {header}\n"
+    assert response(provider, body, headers).authenticity is Authenticity.INVALID
+    live = provider.interpret(Origin(None, body, None, headers), now=T + 10)
+    assert isinstance(live, ResponseRecord) and live.authenticity is Authenticity.INVALID
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ gateways:
   stripe:
     webhook_secret: {STRIPE_SECRET}
     reference_key: txn_id
+    require_verified: REQUIRE
   paypal:
     receiver_email: {PAYPAL_SHOP}
     reference_field: invoice

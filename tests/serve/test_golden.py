@@ -12,8 +12,9 @@ PayPal's postback goes to a local fake PayPal that answers what each sample's si
 Stripe's signatures are months old, so the tolerance is lifted (``tolerance_seconds: 0``): the
 replay refusal has its own tests.
 
-A dump whose body is damaged (cut shorter than its Content-Length, chunks that do not decode) is no
-request a gateway could send: both stores ingest it as a file.
+Two kinds of sample are no request a gateway could send, and both stores ingest them as files: a dump
+whose body is damaged (cut shorter than its Content-Length, chunks that do not decode), and a Stripe
+body kept without its Stripe-Signature (unverifiable as a file; posted, it is refused: test_routes).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def is_callback(path: Path, config: Config, provider: str) -> bool:
     if claims != [provider] or path.stat().st_size >= 64 * 1024 or path.suffix.lower() == ".csv":
         return False
     callback = from_origin(Origin(None, source.head, None, source.headers))
-    return callback.damage is None
+    unsigned = provider == "stripe" and callback.header("stripe-signature") is None
+    return callback.damage is None and not unsigned
 
 
 def post(client: Any, provider: str, path: Path) -> int:

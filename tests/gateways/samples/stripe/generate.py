@@ -285,8 +285,9 @@ def main() -> None:
         "04-charge-succeeded.json", event(p, "2c", "charge.succeeded", ch(p, "S4001-1"), T0 + 63), t=T0 + 64
     )
 
-    # forged: a copy of an approval with the amount lowered; an approval without a signature; a forged
-    # approval beside the genuine one (never folded into it)
+    # forged: a copy of an approval with the amount lowered; an approval kept without its signature (in a
+    # file, unverifiable: a lost sidecar looks the same); a forged approval beside the genuine one (never
+    # folded into it)
     p1, p2, p3 = ids(9), ids(10), ids(11)
     s = Scenario("forged", [request("S5001-1"), request("S5002-1", minute=1), request("S5003-1", minute=2)])
     genuine = event(p1, "1s", "payment_intent.succeeded", pi(p1, "S5001-1", amount=4990), T0 + 63)
