@@ -219,12 +219,16 @@ class SettlementReport:
                 "report: its lines are stored without a reference"
             )
         header: _Header | None = None
+        # a CH row after the first that cannot be read: its text (the context of the rows under it, so
+        # that reprocess reads them once it can) and why
+        broken: tuple[str, str] | None = None
         in_section = in_report = 0  # SB rows since the section header, and since the report header
         report_here = False  # the report starts in this file (a report may span several)
         for number, text, raw in lines:
             if not text.strip():
                 continue
-            origin = Origin(number, raw, header.text if header is not None else None)
+            context = broken[0] if broken is not None else header.text if header is not None else None
+            origin = Origin(number, raw, context)
             try:
                 row = _row(text)
             except RecordError as exc:
@@ -234,12 +238,22 @@ class SettlementReport:
             if row_type == "SB":
                 in_section += 1
                 in_report += 1
-                yield self._body(origin, header, row)
+                if broken is not None:
+                    yield QuarantinedRecord(origin, f"{PREFIX}{broken[1]}")
+                else:
+                    yield self._body(origin, header, row)
             elif row_type == "CH":
                 try:
-                    header = _Header.parse(text.rstrip("\r\n"), self.required)
+                    header, broken = _Header.parse(text.rstrip("\r\n"), self.required), None
                 except RecordError as exc:
-                    raise SourceError(f"{PREFIX}line {number}: {exc}") from exc
+                    if header is None and broken is None:  # the first: nothing in the file can be read
+                        raise SourceError(f"{PREFIX}line {number}: {exc}") from exc
+                    # a later one: the rows before it are read; the ones under it are kept quarantined,
+                    # each naming it, with it as their context (reprocess reads them once it can)
+                    broken = (
+                        text.rstrip("\r\n"),
+                        f"under the CH row of line {number}, which cannot be read: {exc}",
+                    )
             elif row_type == "RH":
                 report_here, in_report, in_section = True, 0, 0
             elif row_type == "SH":

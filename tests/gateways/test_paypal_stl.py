@@ -516,6 +516,23 @@ def test_a_header_without_a_needed_column_refuses_the_file_naming_it(
         extract(paypal, report(header=header))
 
 
+def test_a_later_header_that_cannot_be_read_keeps_the_rows_under_it_quarantined(
+    paypal: PayPalProvider,
+) -> None:
+    """The first CH row decides whether the file can be read at all; a later broken one (a second
+    section) costs only its own rows, kept with it as their context, and not the rows before it."""
+    broken = CH.replace('"Fee Amount",', "")
+    data = report(sb(), broken, sb(Invoice_ID="ORD-PP-2002"))  # a second CH row, lacking a column
+    found = [r for r in extract(paypal, data) if not isinstance(r, Notice)]
+    assert [type(r).__name__ for r in found] == ["SettlementRecord", "QuarantinedRecord"]
+    assert found[1].reason.startswith("paypal STL: under the CH row of line 6, which")  # type: ignore[union-attr]
+    assert "lacks column Fee Amount" in found[1].reason  # type: ignore[union-attr]
+    assert found[1].origin.context == broken
+    assert isinstance(
+        paypal.reinterpret(found[1].origin), QuarantinedRecord
+    )  # and again, for the same reason
+
+
 def test_a_column_named_twice_refuses_the_file(paypal: PayPalProvider) -> None:
     with pytest.raises(SourceError, match="column Fee  Amount appears twice in the CH row"):
         extract(paypal, report(header=CH + ',"Fee  Amount"'))
