@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ from paycli.gateways.base import (
     RefusedRecord,
     ResponseRecord,
     Source,
+    parse_json,
 )
 from paycli.gateways.callback import Callback, callback_origin, from_origin
 from paycli.gateways.stripe_balance import BalanceReport, is_balance_report
@@ -176,8 +176,8 @@ def _load_event(body: bytes) -> dict[str, Any]:
         raise _Unreadable(f"body is not UTF-8 (byte {exc.start}); Stripe sends UTF-8 JSON") from None
     try:
         # Decimal, so that a malformed amount such as 49.9 is seen as not an integer, never a float
-        event = json.loads(text, parse_float=Decimal)
-    except ValueError as exc:
+        event = parse_json(text)
+    except ValueError as exc:  # nested past any parser's depth too
         raise _Unreadable(f"not valid JSON, truncated or damaged ({exc})") from None
     if not isinstance(event, dict):
         raise _Unreadable("not a Stripe Event: the JSON is not an object")

@@ -804,6 +804,11 @@ def test_a_truncated_body_is_quarantined(provider: StripeProvider) -> None:
 
 def test_invalid_json_is_quarantined(provider: StripeProvider) -> None:
     assert "not valid JSON" in quarantined(provider, b'{"object": "event", "type": }')
+    deep = b'{"object": "event", "type": "payment_intent.succeeded", "data": ' + b"[" * 20_000
+    assert (
+        quarantined(provider, deep, sidecar(deep))
+        == "stripe: not valid JSON, truncated or damaged (nested too deeply)"
+    )
 
 
 def test_a_body_that_is_not_utf8_is_quarantined(provider: StripeProvider) -> None:
