@@ -388,6 +388,36 @@ def test_an_empty_file_is_said_and_is_not_an_error(store, config, tmp_path):
     assert any("empty file" in s for s in run.said)
 
 
+@pytest.mark.parametrize(
+    ("data", "hint"),
+    [
+        (
+            REQUEST_HEADER.replace(",", ";").encode()
+            + b"T1;O1;order;2026-11-26T10:15:00Z;A;;1,00;EUR;nexi\n",
+            "separated by semicolons: save it as CSV with commas",
+        ),
+        ((REQUEST_HEADER + ROW + "\n").encode("utf-16"), "in UTF-16: save it as CSV UTF-8"),
+    ],
+)
+def test_a_request_file_a_spreadsheet_saved_says_how_to_save_it(store, config, tmp_path, data, hint):
+    path = tmp_path / "richieste.csv"
+    path.write_bytes(data)
+    [(_, reason)] = ingest(store, config, path).report.refused
+    assert reason.startswith("no provider recognises it") and reason.endswith(
+        f"; requests: a request file {hint}"
+    )
+
+
+def test_old_mac_line_ends_are_named(store, config, tmp_path):
+    path = tmp_path / "requests.csv"
+    path.write_bytes((REQUEST_HEADER + ROW + "\n").replace("\n", "\r").encode())
+    [(_, reason)] = ingest(store, config, path).report.refused
+    assert reason == (
+        "the header line is not readable CSV (a carriage return inside a field: old Mac line ends (CR only)? "
+        "save the file with LF or CRLF line ends)"
+    )
+
+
 def test_a_file_no_provider_recognises_is_refused_with_the_candidates(store, config, tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello\n")

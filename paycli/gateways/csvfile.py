@@ -71,7 +71,14 @@ from paycli.gateways.base import (
     SourceError,
 )
 from paycli.gateways.datenames import ENGLISH, LANGUAGES, Names, fold, names_of
-from paycli.gateways.lines import FALLBACK_ENCODING, Lines, check_encoding, decode_line, split_lines
+from paycli.gateways.lines import (
+    FALLBACK_ENCODING,
+    Lines,
+    check_encoding,
+    csv_problem,
+    decode_line,
+    split_lines,
+)
 from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
 from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
@@ -609,7 +616,7 @@ class CsvProvider(Provider):
         try:
             rows = list(csv.reader(split_lines(text), delimiter=self._delimiter))
         except csv.Error as exc:
-            return QuarantinedRecord(origin, f"not a CSV record ({exc})")
+            return QuarantinedRecord(origin, f"not a CSV record ({csv_problem(exc)})")
         if len(rows) != 1 or len(rows[0]) != layout.width:
             found = len(rows[0]) if len(rows) == 1 else f"{len(rows)} records"
             return QuarantinedRecord(origin, f"expected {layout.width} fields, found {found}")

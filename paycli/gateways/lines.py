@@ -111,7 +111,7 @@ class Lines:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield self._runaway(start, context, f"{prefix}not a CSV record ({exc})")
+                yield self._runaway(start, context, f"{prefix}not a CSV record ({csv_problem(exc)})")
             else:
                 if self.line_number > start and (problem := self._unclosed(reader, row, width)):
                     yield self._runaway(start, context, prefix + problem)
@@ -131,7 +131,7 @@ class Lines:
             for _ in csv.reader(self._text, reader.dialect, strict=True):
                 pass
         except csv.Error as exc:
-            return f"not a CSV record ({exc})"
+            return f"not a CSV record ({csv_problem(exc)})"
         return None
 
     def _runaway(self, start: int, context: str | None, reason: str) -> QuarantinedRecord:
@@ -177,6 +177,14 @@ class _Text:
 
     def __next__(self) -> str:
         return self._lines._next_text()
+
+
+def csv_problem(exc: csv.Error) -> str:
+    """What the csv module's error means for the person who exported the file."""
+    text = str(exc)
+    if "new-line character seen in unquoted field" in text:
+        return "a carriage return inside a field: old Mac line ends (CR only)? save the file with LF or CRLF line ends"
+    return text
 
 
 def split_lines(text: str) -> list[str]:

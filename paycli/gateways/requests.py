@@ -9,6 +9,7 @@ the file goes on.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections.abc import Iterator, Mapping
@@ -30,7 +31,7 @@ from paycli.gateways.base import (
     SourceError,
     parse_json,
 )
-from paycli.gateways.lines import Lines, check_encoding, decode_line
+from paycli.gateways.lines import Lines, check_encoding, csv_problem, decode_line
 from paycli.money import normalise_currency, parse_amount
 
 COLUMNS = ("txn_id", "order_id", "kind", "created_at", "customer", "email", "amount", "currency", "gateway")
@@ -71,6 +72,24 @@ class RequestFileProvider(Provider):
         # which column is missing instead of "no provider recognises it".
         return "txn_id" in header and len(header & set(COLUMNS)) >= 4
 
+    def near_miss(self, source: Source) -> str | None:
+        """A request file saved as a spreadsheet saves it in Italy: semicolons, or UTF-16 text."""
+        head = source.head
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            try:
+                first = head.decode("utf-16", errors="replace").lstrip("\ufeff").split("\n", 1)[0]
+            except UnicodeDecodeError:
+                return None
+            if "txn_id" in first.lower():
+                return "requests: a request file in UTF-16: save it as CSV UTF-8"
+            return None
+        first = _first_line(head)
+        for delimiter, called in ((";", "semicolons"), ("\t", "tabs")):
+            cells = {c.strip().lower() for c in first.split(delimiter)}
+            if "txn_id" in cells and len(cells & set(COLUMNS)) >= 4:
+                return f"requests: a request file separated by {called}: save it as CSV with commas"
+        return None
+
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
         stream = source.open()
@@ -95,7 +114,7 @@ class RequestFileProvider(Provider):
         except StopIteration:
             return
         except csv.Error as exc:  # a stray carriage return or NUL in the header line
-            raise SourceError(f"the header line is not readable CSV ({exc})") from None
+            raise SourceError(f"the header line is not readable CSV ({csv_problem(exc)})") from None
         header = [h.strip().lower() for h in header_row]
         context = lines.consumed_text()
         lines.take_raw()

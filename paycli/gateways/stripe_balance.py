@@ -71,7 +71,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
-from paycli.gateways.lines import Lines, decode_line, split_lines
+from paycli.gateways.lines import Lines, csv_problem, decode_line, split_lines
 from paycli.money import exponent, normalise_currency, parse_amount
 
 __all__ = ["REQUIRED", "BalanceReport", "is_balance_report", "kind_of"]
@@ -204,7 +204,7 @@ class BalanceReport:
         try:
             rows = list(csv.reader(split_lines(text)))
         except csv.Error as exc:
-            return QuarantinedRecord(origin, f"stripe: not a CSV record ({exc})")
+            return QuarantinedRecord(origin, f"stripe: not a CSV record ({csv_problem(exc)})")
         if len(rows) != 1:
             return QuarantinedRecord(origin, f"stripe: expected one CSV record, found {len(rows)}")
         return self._interpret(layout, origin, rows[0])
