@@ -155,6 +155,8 @@ class AxerveProvider(Provider):
         if not origin.raw.strip():
             return QuarantinedRecord(origin, "axerve: empty message")
         callback = from_origin(origin)
+        if callback.damage is not None:  # a dump whose body is cut short, or badly chunked
+            return QuarantinedRecord(origin, f"axerve: {callback.damage}")
         if _is_xml(callback.body):
             return self._result(origin, callback.body)
         call = _encrypted_call(callback)

@@ -236,6 +236,8 @@ class PayPalProvider(Provider):
             return QuarantinedRecord(origin, f"paypal: {reason}"), notices
 
         callback = from_origin(origin)
+        if callback.damage is not None:  # a dump whose body is cut short, or badly chunked
+            return quarantine(callback.damage)
         if not _looks_form_encoded(callback):
             return quarantine("not a form-encoded IPN body")
         data = _form_bytes(callback)

@@ -99,3 +99,26 @@ def test_a_sidecar_does_not_frame_a_bare_body() -> None:
 def test_a_damaged_dump_never_raises() -> None:
     for raw in (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\xff\xfe\x00", bytes(range(256))):
         assert isinstance(read(raw), Callback)
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "paypal/approved/01-completed.txt",
+        "axerve/approved/02-approved.xml",
+        "skrill/approved/01-approved.txt",
+    ],
+)
+def test_every_provider_quarantines_a_dump_cut_short(config, sample: str) -> None:
+    """Not only Nexi and Stripe: a body cut before its Content-Length is never read as it is."""
+    from pathlib import Path
+
+    from paycli import gateways
+    from paycli.gateways.base import QuarantinedRecord
+
+    body = (Path(__file__).parent / "samples" / sample).read_bytes()
+    raw = dump(f"Content-Length: {len(body)}", body=body[:-12])
+    provider = gateways.instances(config, gateways.installed())[sample.split("/")[0]]
+    record = provider.reinterpret(Origin(None, raw))
+    assert isinstance(record, QuarantinedRecord), record
+    assert "truncated" in record.reason
