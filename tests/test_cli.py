@@ -65,6 +65,19 @@ def test_list_ndjson_and_csv_carry_the_same_fields(loaded):
     assert rows[0]["order_id"] == ""
 
 
+def test_csv_output_never_hands_a_spreadsheet_a_formula(cli, isolated):
+    rows = [
+        'F-1,,other,2026-11-26T10:15:00+01:00,"=HYPERLINK(""http://evil.example"",""x"")",,10.00,EUR,nexi',
+        "F-2,,other,2026-11-26T10:16:00+01:00,@SUM(A1),+1@example.com,10.00,EUR,nexi",
+    ]
+    cli("ingest", str(request_csv(isolated, rows)))
+    listed = {r["txn_id"]: r for r in csv.DictReader(io.StringIO(cli("list", "--format", "csv").stdout))}
+    assert listed["F-1"]["customer"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert (listed["F-2"]["customer"], listed["F-2"]["amount"]) == ("'@SUM(A1)", "10.00")
+    shown = next(csv.DictReader(io.StringIO(cli("show", "F-2", "--format", "csv").stdout)))
+    assert shown["customer"] == "'@SUM(A1)"
+
+
 def test_an_empty_result_is_not_an_error(loaded):
     assert loaded("list", "--outcome", "POSITIVO", "--format", "json").stdout.strip() == "[]"
     result = loaded("list", "--outcome", "POSITIVO")

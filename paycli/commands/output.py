@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -57,13 +58,28 @@ def emit_one(obj: dict[str, Any], fmt: Format, *, text: Callable[[dict[str, Any]
         typer.echo(text(obj))
 
 
+# What a spreadsheet would run as a formula (OWASP "CSV injection"): a customer named =HYPERLINK(...)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell an operator may open in a spreadsheet: text that starts like a formula is prefixed
+    with ' (as the report's CSV does); a number paycli wrote (an amount, -12.50) stays a number."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def write_csv(rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
 
 
 def grid(
