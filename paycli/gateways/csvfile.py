@@ -961,8 +961,14 @@ def _date_parser(fmt: str, zone: tzinfo, language: str = ENGLISH) -> Callable[[s
             return hit
         try:
             result = read(text)
-        except (ValueError, OverflowError):
-            raise RecordError(f"date '{text}' does not match date_format '{fmt}'") from None
+        except (ValueError, OverflowError) as exc:
+            problem = str(exc)
+            if problem == "no match" or "does not match format" in problem or "unconverted data" in problem:
+                raise RecordError(f"date '{text}' does not match date_format '{fmt}'") from None
+            # the shape is right, the calendar says no: 31/02, 30/02, 29/02 of a common year
+            raise RecordError(
+                f"date '{text}' has the shape of date_format '{fmt}' but is no such day or time"
+            ) from None
         if len(cache) >= _DATE_CACHE:
             cache.clear()
         cache[text] = result
