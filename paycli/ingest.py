@@ -1180,6 +1180,7 @@ def _walk(folder: Path, refuse: Callable[[str, str], None]) -> Iterator[Path]:
             refuse(str(current), f"cannot be read ({exc.strerror or exc})")
             continue
         subfolders = []
+        names = {entry.name for entry in entries}
         for entry in entries:
             if entry.name.startswith("."):
                 continue
@@ -1189,6 +1190,8 @@ def _walk(folder: Path, refuse: Callable[[str, str], None]) -> Iterator[Path]:
             elif entry.is_file():
                 if not entry.name.endswith(SIDECAR_SUFFIX):
                     yield path
+                elif entry.name.removesuffix(SIDECAR_SUFFIX) not in names:
+                    refuse(entry.path, "a .headers sidecar without the file it goes with")
             elif entry.is_symlink():
                 if not entry.is_dir():
                     refuse(entry.path, "a broken symbolic link")

@@ -699,6 +699,9 @@ def test_a_sidecar_named_with_its_body_goes_with_it_and_alone_is_refused(store, 
     run = ingest(store, config, first, f"{first}.headers", lonely)  # what a shell makes of in/*
     assert run.report.refused == [(str(lonely), "a .headers sidecar without the file it goes with")]
     assert run.report.files == 1
+    # so in a folder: the sidecar of a file that is not there is said, not passed over
+    run = ingest(store, config, tmp_path)
+    assert (str(lonely), "a .headers sidecar without the file it goes with") in run.report.refused
 
 
 def test_a_sidecar_that_cannot_be_read_refuses_its_body_only(store, config, tmp_path, monkeypatch):
