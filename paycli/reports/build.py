@@ -333,9 +333,7 @@ def _anomalies(report: Report) -> None:
         "SUM(CASE WHEN p.outcome = 'VERIFICARE' THEN 1 ELSE 0 END) AS verificare, "
         "MIN(CASE WHEN p.outcome = 'NEGATIVO' THEN p.created_at END) AS first_refused, "
         "MAX(CASE WHEN p.outcome = 'POSITIVO' THEN p.created_at END) AS last_approved, "
-        "MAX(p.created_at) AS last_attempt, MAX(p.customer) AS customer, "
-        "SUM(CASE WHEN p.outcome = 'POSITIVO' THEN p.amount_minor ELSE 0 END) AS paid_minor, "
-        "MIN(p.currency) AS currency "
+        "MAX(p.created_at) AS last_attempt, MAX(p.customer) AS customer, MIN(p.currency) AS currency "
         "FROM payment_request p WHERE p.order_id IN "
         f"(SELECT order_id FROM payment_request WHERE order_id IS NOT NULL AND {where}) "
         "GROUP BY p.order_id HAVING SUM(CASE WHEN p.outcome = 'POSITIVO' THEN 1 ELSE 0 END) <> 1 "
@@ -344,9 +342,10 @@ def _anomalies(report: Report) -> None:
         params,
     )
     parse: Callable[[Any], datetime] = _sqlite_time if report.store.backend == "sqlite" else from_db
+    found: list[dict[str, Any]] = []
     for (
         order_id, attempts, positivo, negativo, verificare, first_refused, last_approved, last_attempt, customer,
-        paid_minor, currency,
+        currency,
     ) in rows:  # fmt: skip
         positivo, verificare = int(positivo), int(verificare)
         if positivo >= 2:
@@ -357,22 +356,33 @@ def _anomalies(report: Report) -> None:
             anomaly = "PAID_AFTER_FAILURE"
         else:
             continue
-        report.anomalies.append(
-            Row(
-                {
-                    "order_id": order_id,
-                    "anomaly": anomaly,
-                    "attempts": int(attempts),
-                    "positivo": positivo,
-                    "negativo": int(negativo),
-                    "verificare": verificare,
-                    "customer": customer,
-                    "last_attempt": parse(last_attempt),
-                    "paid_minor": int(paid_minor),
-                    "currency": currency,
-                }
-            )
+        found.append(
+            {
+                "order_id": order_id,
+                "anomaly": anomaly,
+                "attempts": int(attempts),
+                "positivo": positivo,
+                "negativo": int(negativo),
+                "verificare": verificare,
+                "customer": customer,
+                "last_attempt": parse(last_attempt),
+                "currency": currency,  # of its attempts, for "paid 0.00" when nothing was
+            }
         )
+    # What was paid, per currency: two approvals of one order may be in two currencies, and money of
+    # two currencies is never added up (design.md 7)
+    paid: dict[str, list[tuple[int, str]]] = {}
+    orders = [a["order_id"] for a in found]
+    for start in range(0, len(orders), 500):
+        marks, p = report.store.placeholders("o", orders[start : start + 500])
+        for order_id, currency, minor in tuples(
+            report.store,
+            "SELECT order_id, currency, SUM(amount_minor) FROM payment_request "
+            f"WHERE outcome = 'POSITIVO' AND order_id IN {marks} GROUP BY order_id, currency ORDER BY order_id, currency",
+            p,
+        ):
+            paid.setdefault(order_id, []).append((int(minor), currency))
+    report.anomalies += [Row({**a, "paid": paid.get(a["order_id"], [])}) for a in found]
 
 
 def _resolutions(report: Report) -> None:

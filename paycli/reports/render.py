@@ -289,9 +289,13 @@ def _html_anomaly_rows(local: Callable[..., str], money: Callable[..., str]) -> 
             f'<tr><td class="nowrap">{escape(a.order_id)}</td><td><span class="tag {a.anomaly}">'
             f"{a.anomaly.replace('_', ' ').lower()}</span></td><td>{escape(a.customer)}</td>"
             f'<td class="num">{a.attempts}</td><td class="num">{a.positivo} / {a.negativo} / {a.verificare}</td>'
-            f'<td class="num">{money(a.paid_minor, a.currency)} {escape(a.currency)}</td>'
+            f'<td class="num">{paid(a)}</td>'
             f'<td class="nowrap">{local(a.last_attempt)}</td></tr>\n'
         )
+
+    def paid(a: Any) -> str:
+        amounts = a.paid or [(0, a.currency)]  # never paid: nothing, in the currency of its attempts
+        return " + ".join(f"{money(minor, currency)} {escape(currency)}" for minor, currency in amounts)
 
     def anomaly_rows(rows: Iterable[Any]) -> Iterator[Any]:
         return _in_chunks(row(a) for a in rows)
@@ -359,15 +363,22 @@ def _csv_sections(
             for r in rows
         )  # fmt: skip
 
-    def order_lines(rows: Iterable[Any]) -> Iterator[str]:
-        return chunks(
-            (
-                "order", local(a.last_attempt), None, t(a.order_id), t(a.customer), None, None, None, None,
-                None, a.anomaly, f"{a.positivo} approved, {a.negativo} refused, {a.verificare} to verify",
-                None, a.attempts, money(a.paid_minor, a.currency), None, None, a.currency, None, None, None,
-            )
-            for a in rows
+    def order_line(a: Any) -> tuple[Any, ...]:
+        counts = f"{a.positivo} approved, {a.negativo} refused, {a.verificare} to verify"
+        amounts = a.paid or [(0, a.currency)]  # never paid: nothing, in the currency of its attempts
+        if len(amounts) == 1:
+            (minor, currency), detail = amounts[0], counts
+            amount: Any = money(minor, currency)
+        else:  # paid in two currencies: no one amount is the sum; the detail names each
+            amount = currency = None
+            detail = f"{counts}; paid " + " + ".join(f"{money(m, c)} {c}" for m, c in amounts)
+        return (
+            "order", local(a.last_attempt), None, t(a.order_id), t(a.customer), None, None, None, None,
+            None, a.anomaly, detail, None, a.attempts, amount, None, None, currency, None, None, None,
         )  # fmt: skip
+
+    def order_lines(rows: Iterable[Any]) -> Iterator[str]:
+        return chunks(order_line(a) for a in rows)
 
     return {
         "order_lines": order_lines,

@@ -121,6 +121,35 @@ def test_csv_is_rfc4180_with_a_section_column(shop, isolated):
     assert [r["txn_id"] for r in rows if r["section"] == "not_settled"] == ["S-2003-1"]
 
 
+def test_an_order_paid_in_two_currencies_is_never_summed_into_one(cli, isolated):
+    (isolated / "paycli.yaml").write_text(CONFIG)
+    requests = [
+        "F-1,O-CUR,order,2026-11-26T10:00:00+01:00,Cur Fail,c@example.com,100.00,EUR,bank",
+        "F-2,O-CUR,order,2026-11-26T10:05:00+01:00,Cur Fail,c@example.com,120.00,USD,bank",
+        "J-1,O-JPY,order,2026-11-26T10:10:00+01:00,Yen Twice,j@example.com,8800,JPY,bank",
+        "J-2,O-JPY,order,2026-11-26T10:15:00+01:00,Yen Twice,j@example.com,58.00,EUR,bank",
+    ]
+    bank = isolated / "bank.csv"
+    bank.write_text(
+        "id,ref,amount,currency,esito\nB1,F-1,100.00,EUR,KO\nB2,F-2,120.00,USD,OK\n"
+        "B3,J-1,8800,JPY,OK\nB4,J-2,58.00,EUR,OK\n"
+    )
+    assert cli("ingest", str(request_csv(isolated, requests)), str(bank)).code == 0
+    assert report(cli, "--date", DAY, "--format", "csv,html", "--out", f"{isolated}/").code == 0
+    orders = {
+        r["order_id"]: r
+        for r in csv_rows((isolated / f"paycli-report-{DAY}.csv").read_text())
+        if r["section"] == "order"
+    }
+    # paid after a failure in EUR, in USD: what was paid is in USD
+    assert (orders["O-CUR"]["amount"], orders["O-CUR"]["currency"]) == ("120.00", "USD")
+    # paid twice, once in JPY and once in EUR: no one amount, each named
+    assert (orders["O-JPY"]["amount"], orders["O-JPY"]["currency"]) == ("", "")
+    assert orders["O-JPY"]["detail"].endswith("; paid 58.00 EUR + 8800 JPY")  # by currency
+    html = " ".join(" ".join(parse((isolated / f"paycli-report-{DAY}.html").read_text()).text).split())
+    assert "58.00 EUR + 8800 JPY" in html and "120.00 USD" in html and "146.00" not in html
+
+
 def test_a_charge_settled_in_another_currency_is_matched_on_what_the_customer_paid(cli, isolated):
     # two USD orders paid by card, each settled in the EUR balance as 45.10 after conversion; the
     # second one's customer-facing amount is not what was asked
