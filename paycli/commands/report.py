@@ -1,11 +1,14 @@
 """``paycli report``: the reconciliation report of a period, in HTML and CSV, made for cron."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from paycli.commands import workspace
 from paycli.commands.output import err
+
+if TYPE_CHECKING:
+    from paycli.workspace import Workspace
 
 
 def report(
@@ -131,6 +134,8 @@ def report(
             path = config.path.parent / path
         return str(path) + ("/" if str(value).endswith("/") else "")
 
+    if gateway:
+        _check_gateways(ws, gateway)
     template_dir = template or configured("templates")
     lock_file = configured("lock_file")
     run = make_report(
@@ -160,6 +165,29 @@ def report(
         what = ", ".join(f"{n} {name}" for name, n in run.failing.items())
         err(f"paycli report {chosen.label}: needs a look: {what}")
         raise typer.Exit(1)
+
+
+def _check_gateways(ws: "Workspace", names: list[str]) -> None:
+    """Refuse a --gateway that is neither configured nor in the store: a typo in a crontab would write an
+    empty report every night, and its --fail-on would never fire."""
+    import difflib
+
+    from paycli.errors import UsageError
+
+    known = set(ws.providers()) - {"requests"}
+    unknown = [n for n in names if n not in known]
+    if not unknown:
+        return
+    with ws.open_store() as store:
+        for name in unknown:
+            if store.query("SELECT 1 AS x FROM payment_request WHERE gateway = :g LIMIT 1", {"g": name}):
+                continue  # a gateway paycli reads nothing from, with requests (payments checked by hand)
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise UsageError(
+                f"--gateway: no gateway '{name}' in the configuration nor in the store "
+                f"({hint}gateways: {', '.join(sorted(known))})"
+            )
 
 
 COMMANDS = {"report": report}

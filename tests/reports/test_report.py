@@ -308,6 +308,21 @@ def test_gateway_narrows_every_section(shop, isolated):
     assert sum(int(r["count"]) for r in rows if r["section"] == "day") == 4
 
 
+def test_a_gateway_neither_configured_nor_in_the_store_is_refused_not_an_empty_report(shop, isolated, db_url):
+    out = isolated / "r.csv"
+    result = report(shop, "--date", DAY, "--gateway", "strpe", "--fail-on", "VERIFICARE", "--out", str(out))
+    assert (result.code, result.stderr) == (
+        2,
+        "paycli: --gateway: no gateway 'strpe' in the configuration nor in the store (did you mean 'stripe'? "
+        "gateways: axerve, bank, nexi, paypal, skrill, stripe)\n",
+    )
+    assert not out.exists()
+    # a gateway paycli reads nothing from but that requests name (payments checked by hand) is one
+    with Store.open(db_url) as store:
+        store.execute("UPDATE payment_request SET gateway = 'cash' WHERE txn_id = 'R-1006-1'")
+    assert report(shop, "--date", DAY, "--gateway", "cash", "--out", str(out)).code == 0
+
+
 def test_an_empty_period_gives_a_valid_report_that_says_so(shop, isolated):
     out = isolated / "out"
     result = report(shop, "--date", "2026-01-15", "--out", str(out) + "/")
