@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import shutil
 import sys
 from collections import Counter
@@ -322,7 +323,9 @@ class Ingest:
             tally.quarantined += 1
             self.say(f"{row['source']}: provider '{row['provider']}' is not configured; left quarantined")
             return
-        origin = Origin(row["line"], bytes(row["raw"]), row["context"], row["headers"])
+        # a message paycli serve received is named "http POST /callbacks/<gateway>" (serve.py)
+        live = _RECEIVED.match(str(row["source"])) is not None
+        origin = Origin(row["line"], bytes(row["raw"]), row["context"], row["headers"], live)
         try:
             record = provider.reinterpret(origin)
         except Exception as exc:  # a plugin boundary, as in _guarded: the message stays quarantined
@@ -1040,6 +1043,7 @@ def _without_nul(record: Record) -> Record:
     )
 
 
+_RECEIVED = re.compile(r"http [A-Z]+ /")  # the source of a message paycli serve received
 # What a value read from a message's bytes can hold a NUL from: the byte itself (UTF-16 text too), a
 # JSON escape, a form's %-escape, an XML character reference
 _NUL_MARKS = (b"\x00", b"\\u0000", b"%00", b"&#")

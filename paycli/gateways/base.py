@@ -133,6 +133,9 @@ class Origin:
     raw: bytes
     context: str | None = None  # what the record needs to be read again, e.g. its file's header row
     headers: str | None = None
+    # received over HTTP by paycli serve, and now read again (reprocess): what was missing from it (a
+    # signature) was missing from the request, not lost by whoever kept a file
+    live: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -492,16 +492,17 @@ class StripeProvider(Provider):
         except (_Unreadable, RecordError) as exc:
             return QuarantinedRecord(origin, f"stripe: {exc}")
 
-    def authenticate(self, callback: Callback, *, now: int | None = None) -> Authenticity:
+    def authenticate(self, callback: Callback, *, now: int | None = None, live: bool = False) -> Authenticity:
         """valid or invalid; unverifiable when no secret is configured, or for a body kept in a file
         without its ``Stripe-Signature`` (no sidecar, or one without it: README, such a copy counts as the
-        verified one). A live callback (``now`` given) without one is invalid: anybody can post an
-        unsigned body to the endpoint; so is a raw HTTP dump without one, the record of such a post."""
+        verified one). A live callback (``now`` given, or ``live``: one received, read again by
+        reprocess) without one is invalid: anybody can post an unsigned body to the endpoint; so is a raw
+        HTTP dump without one, the record of such a post."""
         secret = self._secret
         if secret is None:
             return Authenticity.UNVERIFIABLE
         header = callback.header(SIGNATURE_HEADER)
-        if header is None and now is None and callback.target is None:
+        if header is None and now is None and callback.target is None and not live:
             return Authenticity.UNVERIFIABLE
         check = check_signature(callback.body, header, secret, now=now, tolerance=self.tolerance)
         return Authenticity.VALID if check else Authenticity.INVALID
@@ -522,7 +523,7 @@ class StripeProvider(Provider):
         expected = _expected_object(event_type)
         if expected is not None and obj.get("object") != expected:
             raise _Unreadable(f"event {event_type} carries {_show(obj.get('object'))}, not a {expected}")
-        authenticity = self.authenticate(callback, now=now)
+        authenticity = self.authenticate(callback, now=now, live=origin.live)
         if authenticity is Authenticity.INVALID and now is not None and self.replayed(callback, now):
             return RefusedRecord(
                 origin,

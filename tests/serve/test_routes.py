@@ -225,6 +225,16 @@ def test_a_stripe_event_posted_without_a_signature_is_stored_flagged_and_refused
     assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
 
 
+def test_an_unsigned_post_read_again_by_reprocess_stays_forged(receiver, store, cli):
+    # reprocess reads a stored message as a file; one that came over HTTP unsigned is still a forgery
+    r = receiver(STRIPE_CONFIG)
+    body = stripe_event()
+    assert r.post("/callbacks/stripe", body, {"Content-Type": "application/json"}).status == 400
+    (Path.cwd() / "paycli.yaml").write_text(STRIPE_CONFIG)
+    assert cli("reprocess", "--all").stderr.startswith("read 1 message again: 1 as before")
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
+
+
 def test_a_forged_informational_stripe_event_is_kept_and_refused_as_a_forged_response_is(receiver, store):
     r = receiver(STRIPE_CONFIG)
     body = stripe_event(kind="payment_intent.created")
