@@ -163,6 +163,8 @@ class Config:
     smtp: Mapping[str, object] | None = None
     # ``paycli serve`` (paycli/serve.py), the callback receiver: SERVE_SETTINGS with their defaults
     serve: Mapping[str, object] = field(default_factory=lambda: _defaults(SERVE_SETTINGS))
+    # the files secrets were read from (``*_file``), resolved: never an input to ingest
+    secret_files: frozenset[Path] = frozenset()
 
 
 ProviderSpecs = Mapping[str, Mapping[str, Setting]]
@@ -424,6 +426,7 @@ def load_config(
         report=MappingProxyType(report),
         smtp=None if smtp is None else MappingProxyType(smtp),
         serve=MappingProxyType(serve),
+        secret_files=frozenset(reader.secret_files),
     )
 
 
@@ -524,6 +527,7 @@ class _Reader:
         self.env = env
         self.base = base
         self.secret_problems = secret_problems
+        self.secret_files: set[Path] = set()
 
     def error(self, key: str, what: str) -> ConfigError:
         return ConfigError(f"{self.where}: {key}: {what}" if key else f"{self.where}: {what}", what)
@@ -796,6 +800,7 @@ class _Reader:
             raise self.error(path, "is empty (leave the key out when there is no secret)")
         # A relative name is taken from the config file's folder, wherever paycli is started from.
         file = self.base / Path(name).expanduser()
+        self.secret_files.add(file.resolve())
         try:
             text = file.read_text(encoding="utf-8").rstrip("\r\n")
         except UnicodeDecodeError:

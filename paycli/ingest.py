@@ -145,6 +145,11 @@ class Ingest:
         self._to_archive: list[tuple[Path, Path | None]] = []
         self._archiving: set[Path] = set()
         self._unknown_gateways: set[str] = set()
+        # never an input: paycli's configuration and its secret files (a resolved path is checked only
+        # for a file of one of their names)
+        config_file = {config.path.resolve()} if config.path is not None else set()
+        self._protected = config.secret_files | config_file
+        self._protected_names = {p.name for p in self._protected}
 
     # -- inputs --------------------------------------------------------------------------------
     def run(self, inputs: Sequence[str], stdin: IO[bytes] | None = None) -> IngestReport:
@@ -156,6 +161,10 @@ class Ingest:
                     self._ingest(Source.from_stream("<stdin>", stream))
                     continue
                 for path in self._expand(item):
+                    if path.name in self._protected_names and path.resolve() in self._protected:
+                        # stored, a secret would sit in the store (and a forced --gateway would store it)
+                        self._refuse(str(path), "is paycli's configuration or a secret file: never ingested")
+                        continue
                     try:
                         source = Source.from_path(path)
                     except OSError as exc:

@@ -380,6 +380,23 @@ def test_reprocess_all_makes_valid_what_no_key_left_unverifiable(cli, isolated):
     assert [t["authenticity"] for t in shown["trail"]] == ["valid"] and shown["outcome"] == "POSITIVO"
 
 
+def test_the_configuration_and_its_secret_files_are_never_ingested(cli, isolated, db_url):
+    (isolated / "nexi.key").write_text("S3CRET-nexi-key\n")
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  nexi:\n    mac_key_file: nexi.key\n"
+    )
+    result = cli("ingest", "--gateway", "nexi", str(isolated / "paycli.yaml"), str(isolated / "nexi.key"))
+    assert result.code == 1
+    for name in ("paycli.yaml", "nexi.key"):
+        assert (
+            f"{isolated / name}: is paycli's configuration or a secret file: never ingested" in result.stderr
+        )
+    with Store.connect(db_url) as store:
+        assert store.query("SELECT COUNT(*) AS n FROM message")[0]["n"] == 0
+    result = cli("ingest", "--gateway", "nexi", str(isolated))  # in a folder too
+    assert result.stderr.count("never ingested") == 2
+
+
 def test_an_unexpected_error_is_one_line_and_not_the_exit_code_of_work_done(cli, monkeypatch):
     import paycli.queries
 
