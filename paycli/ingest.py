@@ -502,15 +502,7 @@ class Ingest:
         if name in self.gateways or name in self._unknown_gateways:
             return
         self._unknown_gateways.add(name)
-        import difflib  # only on this path
-
-        names = sorted(self.gateways)
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        self.note(
-            f"{_where(source.name, record.origin)}: gateway '{name}' is not a gateway of this configuration "
-            f"({hint}gateways: {', '.join(names)}): its requests wait for responses no provider reads"
-        )
+        self.note(f"{_where(source.name, record.origin)}: {unknown_gateway(name, self.gateways)}")
 
     def _requests(
         self, provider: Provider, source: Source, records: list[RequestRecord], tally: Tally, now: datetime
@@ -1038,34 +1030,32 @@ def _without_nul(record: Record) -> Record:
     if not any(mark in raw for mark in _NUL_MARKS):
         return record  # the common case, at a million rows an export: no byte a NUL could come from
     values = record.data if isinstance(record, RequestRecord) else record
-    names, get = _texts_of(type(values))
-    found = get(values)
-    if "\x00" not in "".join(t for v in found for t in (v if isinstance(v, tuple) else (v,)) if t):
-        return record
-    name = next(
-        n
-        for n, v in zip(names, found, strict=True)
-        if "\x00" in "".join(v if isinstance(v, tuple) else (v or "",))
-    )
-    return QuarantinedRecord(
-        origin, f"a NUL character (0x00) in {name.replace('_', ' ')}: no text column takes one"
-    )
+    for f in fields(values):
+        value = getattr(values, f.name)
+        if any(isinstance(t, str) and "\x00" in t for t in (value if isinstance(value, tuple) else (value,))):
+            return QuarantinedRecord(
+                origin, f"a NUL character (0x00) in {f.name.replace('_', ' ')}: no text column takes one"
+            )
+    return record
 
 
 _RECEIVED = re.compile(r"http [A-Z]+ /")  # the source of a message paycli serve received
 # What a value read from a message's bytes can hold a NUL from: the byte itself (UTF-16 text too), a
 # JSON escape, a form's %-escape, an XML character reference
 _NUL_MARKS = (b"\x00", b"\\u0000", b"%00", b"&#")
-_TEXTS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
-def _texts_of(kind: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
-    """The names of a record class's text fields (str, or a tuple of str), and one getter for them all."""
-    if kind not in _TEXTS:
-        # the annotations are strings (from __future__ import annotations): "str | None", "tuple[str, ...]"
-        names = tuple(f.name for f in fields(kind) if "str" in str(f.type) and "Status" not in str(f.type))
-        _TEXTS[kind] = (names, lambda value: tuple(getattr(value, n) for n in names))
-    return _TEXTS[kind]
+def unknown_gateway(name: str, gateways: Iterable[str]) -> str:
+    """What to say of a request sent to a gateway no provider here reads, with the closest name."""
+    import difflib  # only on this path
+
+    names = sorted(gateways)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return (
+        f"gateway '{name}' is not a gateway of this configuration ({hint}gateways: {', '.join(names)}): "
+        "its requests wait for responses no provider reads"
+    )
 
 
 def _error_text(exc: BaseException) -> str:

@@ -62,7 +62,7 @@ from paycli.gateways.base import (
     parse_json,
 )
 from paycli.gateways.callback import is_secret_header
-from paycli.ingest import Ingest, Tally, message_digest
+from paycli.ingest import Ingest, Tally, message_digest, unknown_gateway
 from paycli.outcome import Authenticity
 from paycli.store import Store, sqlite_path
 
@@ -426,14 +426,7 @@ class App:
             return _json(400, {"error": str(exc)}), "invalid"
         gateways = sorted(set(providers) - {"requests"})
         # kept (a payment checked by hand has no provider), but the shop hears of a typo at once
-        unknown = (
-            {}
-            if data.gateway in gateways
-            else {
-                "warning": f"gateway '{data.gateway}' is not a gateway of this configuration "
-                f"(gateways: {', '.join(gateways)}): its requests wait for responses no provider reads"
-            }
-        )
+        unknown = {} if data.gateway in gateways else {"warning": unknown_gateway(data.gateway, gateways)}
         # One JSON line, as a request file holds it: JSON never has a raw line end inside a string.
         line = body.replace(b"\r", b" ").replace(b"\n", b" ").strip() + b"\n"
         source = Source.from_stream("http POST /requests", io.BytesIO(line))

@@ -16,6 +16,8 @@ from typing import Any
 
 import typer
 
+from paycli.cells import FORMULA_STARTS, neutralise
+
 
 class Format(StrEnum):
     table = "table"
@@ -58,18 +60,16 @@ def emit_one(obj: dict[str, Any], fmt: Format, *, text: Callable[[dict[str, Any]
         typer.echo(text(obj))
 
 
-# What a spreadsheet would run as a formula (OWASP "CSV injection"): a customer named =HYPERLINK(...)
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell an operator may open in a spreadsheet: text that starts like a formula is prefixed
-    with ' (as the report's CSV does); a number paycli wrote (an amount, -12.50) stays a number."""
+    """A CSV cell an operator may open in a spreadsheet: text that starts like a formula is neutralised
+    (as the report's CSV does); a number paycli wrote (an amount, -12.50) stays a number."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
-        return "'" + value
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return neutralise(value)
     return value
 
 

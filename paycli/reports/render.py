@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from paycli.cells import FORMULA_STARTS, neutralise
 from paycli.errors import UsageError
 from paycli.money import format_amount
 from paycli.reports.build import OUTCOMES, Report
@@ -33,7 +34,6 @@ from paycli.reports.build import OUTCOMES, Report
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HTML_TEMPLATE = "report.html.j2"
 CSV_TEMPLATE = "report.csv.j2"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_CHARS = frozenset(FORMULA_STARTS)
 # The columns of the built-in CSV report (README: "CSV layout")
 CSV_COLUMNS = (
@@ -61,11 +61,6 @@ class Figure(str):
     """A number paycli wrote (an amount, a count): never neutralised as a formula."""
 
     __slots__ = ()
-
-
-def neutralise(text: str) -> str:
-    """A text cell a spreadsheet will not run: ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 # -- formatting shared by both formats ---------------------------------------------------------------
