@@ -425,6 +425,7 @@ def _raw_message(m: Row) -> dict[str, Any]:
         # a raw HTTP dump is stored as it came, Authorization and all: printed without its credentials
         text, encoding = mask_dump(raw.decode("utf-8")), "utf-8"
     except UnicodeDecodeError:
-        text, encoding = raw.hex(), "hex"
+        # bytes one to one as Latin-1, so that a dump's headers are masked before the hex is printed
+        text, encoding = mask_dump(raw.decode("latin-1")).encode("latin-1").hex(), "hex"
     headers = m["headers"] and mask_secret_headers(m["headers"])  # stored before sidecars were filtered
     return {"source": _where(m), "headers": headers, "body": text, "encoding": encoding}

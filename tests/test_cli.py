@@ -573,6 +573,27 @@ def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch, db_u
             assert secret not in run.stdout + run.stderr
 
 
+def test_show_raw_masks_credentials_in_a_dump_that_is_not_utf_8(cli, isolated):
+    import shutil
+
+    sample = Path(__file__).parent / "gateways" / "samples" / "paypal" / "charsets"
+    for name in ("paycli.yaml", "requests.csv"):
+        shutil.copy(sample / name, isolated / name)
+    body = (sample / "01-windows-1252.txt").read_bytes().strip()
+    head = "POST /callbacks/paypal HTTP/1.1\r\nHost: shop.example\r\nAuthorization: Basic S3CRET\xe9\r\n"
+    (isolated / "ipn.http").write_bytes(
+        head.encode("latin-1") + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    assert cli("ingest", "requests.csv").code == 0
+    assert cli("ingest", "ipn.http").code == 0
+    shown = json.loads(cli("show", "CAFFÈ-3001", "--format", "json", "--raw").stdout)
+    [message] = [m for entry in shown["trail"] for m in entry.get("messages", [])]
+    assert message["encoding"] == "hex"  # a Latin-1 header: not UTF-8, so printed byte for byte
+    printed = bytes.fromhex(message["body"])
+    assert b"S3CRET" not in printed and b"Authorization: ***\r\n" in printed
+    assert printed.endswith(body)
+
+
 def test_messages_lists_what_no_request_shows(cli, isolated):
     bad = request_csv(isolated, [ROWS[0], ROWS[1].replace("129.90", "abc")])
     assert cli("ingest", str(bad)).code == 1

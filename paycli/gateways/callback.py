@@ -103,15 +103,21 @@ def without_secret_headers(text: str) -> str:
 
 
 def mask_secret_headers(text: str) -> str:
-    """Header lines (``Name: value``) with the values of credential-bearing ones as ``***``."""
+    """Header lines (``Name: value``) with the values of credential-bearing ones as ``***``.
+
+    A value is masked up to the line's ``\n``, even where ``str.splitlines`` (which ``parse_headers``
+    uses) would break it sooner: a dump decoded as Latin-1 may hold ``\x85`` or ``\x0c`` inside one."""
     out = []
-    for line in text.splitlines(keepends=True):
-        name, colon, value = line.partition(":")
-        if colon and is_secret_header(name):
-            end = value[len(value.rstrip("\r\n")) :]
-            line = f"{name}: ***{end}"
-        out.append(line)
-    return "".join(out)
+    for line in text.split("\n"):
+        kept = ""
+        for piece in line.splitlines(keepends=True):
+            name, colon, _ = piece.partition(":")
+            if colon and is_secret_header(name):
+                kept += f"{name}: ***" + ("\r" if line.endswith("\r") else "")
+                break
+            kept += piece
+        out.append(kept)
+    return "\n".join(out)
 
 
 def mask_dump(text: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from paycli.gateways.base import Origin
-from paycli.gateways.callback import Callback, from_origin
+from paycli.gateways.callback import Callback, from_origin, mask_dump, mask_secret_headers
 
 BODY = b"codTrans=T1&esito=OK&importo=12990&divisa=EUR"
 
@@ -122,3 +122,19 @@ def test_every_provider_quarantines_a_dump_cut_short(config, sample: str) -> Non
     record = provider.reinterpret(Origin(None, raw))
     assert isinstance(record, QuarantinedRecord), record
     assert "truncated" in record.reason
+
+
+@pytest.mark.parametrize("inside", ["\x85", "\x0c", "\x1c", "\u2028"])
+def test_a_credential_is_masked_to_its_line_end_whatever_splits_a_line_sooner(inside: str) -> None:
+    text = f"Host: shop.example\r\nAuthorization: Basic S3CRET{inside}M0RE\r\nCookie: a=S3CRET\nX-Seen: yes\n"
+    masked = mask_secret_headers(text)
+    assert masked == "Host: shop.example\r\nAuthorization: ***\r\nCookie: ***\nX-Seen: yes\n"
+    # what splitlines reads as a header of its own after the break is masked with the line too
+    assert "S3CRET" not in mask_secret_headers(f"X-Note: a{inside}Cookie: S3CRET\n")
+
+
+def test_a_dump_decoded_as_latin_1_is_masked_and_keeps_every_other_byte() -> None:
+    raw = dump("Authorization: Bearer S3CRET\x85\xe9", body="first_name=Nicol\xf2".encode("cp1252"))
+    masked = mask_dump(raw.decode("latin-1")).encode("latin-1")
+    assert b"S3CRET" not in masked
+    assert masked == raw.replace(b"Bearer S3CRET\x85\xe9", b"***")
