@@ -182,6 +182,8 @@ class Ingest:
                             continue
                         # never a credential: no provider reads one, and show --raw prints the rest
                         source.headers = without_secret_headers(headers)
+                        if problem := _sidecar_problem(headers):
+                            self.note(f"{sidecar}: {problem}")
                     # moved once its records are committed, at the next flush; a file named twice (a
                     # folder and a glob over it) once
                     archived = self.archive is not None and not self.report.dry_run
@@ -1123,6 +1125,15 @@ def _stronger(a: str, b: str) -> str:
 
 
 # -- small pieces ----------------------------------------------------------------------------------
+def _sidecar_problem(text: str) -> str | None:
+    """What in a ``.headers`` sidecar no provider reads: lines that are not ``Name: value``."""
+    odd = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip() and ":" not in line]
+    if not odd:
+        return None
+    more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
+    return f"line {odd[0]}{more} is not 'Name: value', ignored"
+
+
 def _where(source: str, origin: Origin) -> str:
     return f"{source}:{origin.line}" if origin.line is not None else source
 

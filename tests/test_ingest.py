@@ -704,6 +704,18 @@ def test_a_sidecar_named_with_its_body_goes_with_it_and_alone_is_refused(store, 
     assert (str(lonely), "a .headers sidecar without the file it goes with") in run.report.refused
 
 
+def test_a_sidecar_line_that_is_no_header_is_said_and_the_rest_read(store, config, tmp_path):
+    first = write_messages(tmp_path, message("T1", "k1", "approved"), name="a.jsonl")
+    sidecar = Path(f"{first}.headers")
+    sidecar.write_text("POST /cb HTTP/1.1\nContent-Type: application/json\n\nStripe-Signature t=1,v1=ab\n")
+    run = ingest(store, config, first)
+    said = run.said  # type: ignore[attr-defined]
+    assert said == [f"{sidecar}: line 1 (and 1 more) is not 'Name: value', ignored"]
+    assert run.report.ok and table_counts(store)["response"] == 1
+    sidecar.write_text("Content-Type: application/json\n\n")  # a blank line is no problem
+    assert ingest(store, config, first).said == []  # type: ignore[attr-defined]
+
+
 def test_a_sidecar_that_cannot_be_read_refuses_its_body_only(store, config, tmp_path, monkeypatch):
     first = write_messages(tmp_path, message("T1", "k1", "approved"), name="a.jsonl")
     second = write_messages(tmp_path, message("T2", "k2", "approved"), name="b.jsonl")

@@ -330,7 +330,12 @@ class PayPalProvider(Provider):
                 "(set accept_sandbox to accept it)"
             )
             return Authenticity.INVALID
-        answer = _postback_answer(origin.headers)
+        answer, odd = _postback_answer(origin.headers)
+        if odd:
+            notices.append(
+                f"IPN of txn {_shown(txn_id)}: the sidecar's X-Paycli-Postback says "
+                f"{', '.join(repr(_shown(v)) for v in odd)}, not VERIFIED or INVALID: read as no answer"
+            )
         if answer == "INVALID":
             return Authenticity.INVALID
         if answer == "VERIFIED":
@@ -451,10 +456,24 @@ def _payment_date(text: str) -> datetime | None:
     return local.astimezone(UTC)
 
 
-def _postback_answer(sidecar: str | None) -> str | None:
-    """VERIFIED or INVALID as the receiver recorded it in the sidecar; None when not (or ambiguously)."""
+def _postback_answer(sidecar: str | None) -> tuple[str | None, list[str]]:
+    """VERIFIED or INVALID as the receiver recorded it in the sidecar, None when not (or ambiguously);
+    and the values it recorded that are neither, as they were written."""
     if not sidecar:
-        return None
+        return None, []
+    answers = set()
+    odd: list[str] = []
+    for line in sidecar.splitlines():
+        for name, value in parse_headers(line).items():
+            if name == POSTBACK_HEADER:
+                answers.add(value.strip().upper())
+                if value.strip().upper() not in ("VERIFIED", "INVALID"):
+                    odd.append(value.strip())
+    if "INVALID" in answers:
+        return "INVALID", odd
+    if answers == {"VERIFIED"}:
+        return "VERIFIED", odd
+    return None, odd
     answers = set()
     for line in sidecar.splitlines():
         for name, value in parse_headers(line).items():

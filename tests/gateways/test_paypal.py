@@ -382,6 +382,13 @@ def test_two_conflicting_postback_lines_are_not_verified(paypal: PayPalProvider)
 def test_a_garbage_postback_answer_verifies_nothing(paypal: PayPalProvider, answer: str) -> None:
     record = response(paypal, ipn(), f"X-Paycli-Postback: {answer}\n")
     assert record.authenticity is Authenticity.UNVERIFIABLE
+    # said, not passed over: a receiver that writes a wrong answer leaves every IPN unverified
+    [said] = notices(paypal, ipn(), f"X-Paycli-Postback: {answer}\n")
+    assert f"X-Paycli-Postback says {answer!r}, not VERIFIED or INVALID" in said
+
+
+def test_a_recorded_answer_says_nothing_more(paypal: PayPalProvider) -> None:
+    assert notices(paypal, ipn(), VERIFIED) == []
 
 
 def test_a_sandbox_ipn_is_marked_and_invalid_by_default(paypal: PayPalProvider) -> None:
