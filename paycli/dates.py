@@ -162,10 +162,17 @@ def format_local(dt: datetime, tz: tzinfo) -> str:
     return to_utc(dt).astimezone(tz).isoformat(timespec="seconds")
 
 
-def format_local_short(dt: datetime, tz: tzinfo) -> str:
-    """The wall time in ``tz`` to the minute, for tables: ``2026-11-26 10:15``."""
+def format_local_short(dt: datetime | str, tz: tzinfo) -> str:
+    """The wall time in ``tz`` to the minute, for tables: ``2026-11-26 10:15``. In the hour that the end
+    of daylight saving time repeats, with its offset (``2026-10-25 02:30+02:00``, then ``+01:00``), so
+    that the two are told apart. ``dt`` may be an ISO 8601 text with its offset."""
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
     local = to_utc(dt).astimezone(tz)
-    return local.replace(tzinfo=None).isoformat(sep=" ", timespec="minutes")
+    text = local.replace(tzinfo=None).isoformat(sep=" ", timespec="minutes")
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        return text + local.isoformat(timespec="minutes")[16:]
+    return text
 
 
 def local_day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:

@@ -143,6 +143,19 @@ def test_local_day_filters_are_right_across_daylight_saving_changes(cli, isolate
     ]
 
 
+def test_tables_tell_apart_the_two_times_of_the_repeated_autumn_hour(cli, isolated):
+    rows = [
+        "S,O-1,order,2026-10-25T02:30:00+02:00,A,,1.00,EUR,nexi",  # summer time
+        "W,O-1,order,2026-10-25T02:30:00+01:00,A,,1.00,EUR,nexi",  # an hour later, winter time
+        "N,O-1,order,2026-10-25T03:30:00+01:00,A,,1.00,EUR,nexi",
+    ]
+    cli("ingest", str(request_csv(isolated, rows)))
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\n")
+    for shown in (cli("list").stdout, cli("order", "O-1").stdout):
+        assert "2026-10-25 02:30+02:00" in shown and "2026-10-25 02:30+01:00" in shown
+        assert "2026-10-25 03:30 " in shown and "03:30+" not in shown
+
+
 def test_older_than_leaves_out_what_is_too_recent_to_alarm(cli, isolated):
     from datetime import UTC, datetime, timedelta
     from zoneinfo import ZoneInfo

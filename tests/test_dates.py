@@ -380,8 +380,21 @@ def test_db_text_sorts_in_time_order(a: datetime, b: datetime) -> None:
         (utc(2026, 11, 26, 9, 15), UTC, "2026-11-26T09:15:00+00:00", "2026-11-26 09:15"),
         (utc(2026, 11, 26, 9, 15), NEW_YORK, "2026-11-26T04:15:00-05:00", "2026-11-26 04:15"),
         (utc(2026, 11, 26, 9, 15), LORD_HOWE, "2026-11-26T20:15:00+11:00", "2026-11-26 20:15"),
-        (utc(2026, 10, 25, 0, 30), ROME, "2026-10-25T02:30:00+02:00", "2026-10-25 02:30"),
-        (utc(2026, 10, 25, 1, 30), ROME, "2026-10-25T02:30:00+01:00", "2026-10-25 02:30"),
+        # the hour the end of summer time repeats is told apart by its offset, and only that hour
+        (utc(2026, 10, 24, 23, 59), ROME, "2026-10-25T01:59:00+02:00", "2026-10-25 01:59"),
+        (utc(2026, 10, 25, 0, 0), ROME, "2026-10-25T02:00:00+02:00", "2026-10-25 02:00+02:00"),
+        (utc(2026, 10, 25, 0, 30), ROME, "2026-10-25T02:30:00+02:00", "2026-10-25 02:30+02:00"),
+        (utc(2026, 10, 25, 1, 30), ROME, "2026-10-25T02:30:00+01:00", "2026-10-25 02:30+01:00"),
+        (utc(2026, 10, 25, 2, 0), ROME, "2026-10-25T03:00:00+01:00", "2026-10-25 03:00"),
+        (
+            utc(2026, 3, 29, 1, 0),
+            ROME,
+            "2026-03-29T03:00:00+02:00",
+            "2026-03-29 03:00",
+        ),  # a gap repeats nothing
+        # Lord Howe moves its clocks by half an hour: 01:30 to 02:00 is seen twice on 2026-04-05
+        (utc(2026, 4, 4, 14, 45), LORD_HOWE, "2026-04-05T01:45:00+11:00", "2026-04-05 01:45+11:00"),
+        (utc(2026, 4, 4, 15, 15), LORD_HOWE, "2026-04-05T01:45:00+10:30", "2026-04-05 01:45+10:30"),
     ],
 )
 def test_times_are_shown_in_the_configured_zone(
@@ -389,6 +402,11 @@ def test_times_are_shown_in_the_configured_zone(
 ) -> None:
     assert format_local(instant, zone) == text
     assert format_local_short(instant, zone) == short
+
+
+def test_a_table_time_may_be_given_as_the_iso_text_a_query_wrote() -> None:
+    assert format_local_short("2026-10-25T02:30:00+01:00", ROME) == "2026-10-25 02:30+01:00"
+    assert format_local_short("2026-11-26T10:15:00+01:00", ROME) == "2026-11-26 10:15"
 
 
 def test_display_of_a_non_utc_aware_time_converts_it() -> None:

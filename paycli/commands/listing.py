@@ -1,5 +1,6 @@
 """``paycli list``: payment requests, filtered, in a table, CSV, JSON or NDJSON."""
 
+from datetime import tzinfo
 from typing import Annotated
 
 import typer
@@ -77,16 +78,18 @@ def list_requests(
     )
     with ws.open_store() as store:
         rows = query(store, filters, tz)
-    emit(rows, fmt, table=_table, empty="No payment request matches.")
+    emit(rows, fmt, table=lambda rows: _table(rows, tz), empty="No payment request matches.")
 
 
-def _table(rows) -> str:  # type: ignore[no-untyped-def]
+def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]
+    from paycli.dates import format_local_short
+
     return grid(
         [
             (
                 r["txn_id"],
                 r["order_id"],
-                r["created_at"][:16].replace("T", " "),
+                format_local_short(r["created_at"], tz),
                 shorten(r["customer"], 28),
                 r["amount"],
                 r["currency"],

@@ -1,5 +1,6 @@
 """``paycli messages``: the stored messages no request shows: quarantined, orphans, unlinked."""
 
+from datetime import tzinfo
 from typing import Annotated
 
 import typer
@@ -64,14 +65,16 @@ def messages(
             since=since_bound(since, tz, datetime.now(UTC)) if since else None,
             limit=limit,
         )
-    emit(rows, fmt, table=_table, empty=f"No {state} message.")
+    emit(rows, fmt, table=lambda rows: _table(rows, tz), empty=f"No {state} message.")
 
 
-def _table(rows) -> str:  # type: ignore[no-untyped-def]
+def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]
+    from paycli.dates import format_local_short
+
     return grid(
         [
             (
-                r["received_at"][:16].replace("T", " "),
+                format_local_short(r["received_at"], tz),
                 r["provider"],
                 r["state"],
                 shorten(r["source"], 40),

@@ -1,5 +1,6 @@
 """``paycli order``: every request of one order, and the order verdict."""
 
+from datetime import tzinfo
 from typing import Annotated, Any
 
 import typer
@@ -34,14 +35,16 @@ def order(
         rows = [{**r, "verdict": result["verdict"]} for r in result["requests"]]
         emit(rows, fmt, table=lambda rows: "", empty="")
         return
-    emit_one(result, fmt, text=_text)
+    emit_one(result, fmt, text=lambda r: _text(r, ws.config.timezone))
 
 
-def _text(r: dict[str, Any]) -> str:
+def _text(r: dict[str, Any], tz: tzinfo) -> str:
+    from paycli.dates import format_local_short
+
     rows = [
         (
             q["txn_id"],
-            q["created_at"][:16].replace("T", " "),
+            format_local_short(q["created_at"], tz),
             q["kind"],
             f"{q['amount']} {q['currency']}",
             q["gateway"],

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from paycli.cells import FORMULA_STARTS, neutralise
+from paycli.dates import format_local_short
 from paycli.errors import UsageError
 from paycli.money import format_amount
 from paycli.reports.build import OUTCOMES, Report
@@ -81,13 +82,12 @@ def age_text(age: timedelta | None) -> str:
 
 
 def _local(report: Report) -> Callable[[datetime | None], str]:
-    """An aware time as the wall clock of the report's zone shows it, to the minute: ``2026-11-26 10:15``."""
+    """An aware time as the wall clock of the report's zone shows it, to the minute: ``2026-11-26 10:15``
+    (with the offset in the hour a DST change repeats)."""
     tz = report.tz
 
     def local(value: datetime | None) -> str:
-        if value is None:
-            return ""
-        return value.astimezone(tz).isoformat(sep=" ", timespec="minutes")[:16]
+        return "" if value is None else format_local_short(value, tz)
 
     return local
 

@@ -361,6 +361,21 @@ def test_daylight_saving_days_of_rome_have_their_real_boundaries(cli, isolated, 
     assert found == {f"D-{i}" for i in range(len(inside))}
 
 
+def test_the_two_times_of_the_repeated_autumn_hour_are_told_apart(cli, isolated):
+    rows = [
+        "S,,other,2026-10-25T02:30:00+02:00,S,,1.00,EUR,nexi",
+        "W,,other,2026-10-25T02:30:00+01:00,W,,1.00,EUR,nexi",
+    ]
+    assert cli("ingest", str(request_csv(isolated, rows))).code == 0
+    out = isolated / "r.csv"
+    assert report(cli, "--date", "2026-10-25", "--format", "csv", "--out", str(out)).code == 0
+    at = {r["txn_id"]: r["at"] for r in csv_rows(out.read_bytes().decode()) if r["section"] == "verificare"}
+    assert at == {"S": "2026-10-25 02:30+02:00", "W": "2026-10-25 02:30+01:00"}
+    html = isolated / "r.html"
+    assert report(cli, "--date", "2026-10-25", "--format", "html", "--out", str(html)).code == 0
+    assert "2026-10-25 02:30+02:00" in html.read_text() and "2026-10-25 02:30+01:00" in html.read_text()
+
+
 # -- cron: exit codes, the lock ----------------------------------------------------------------------
 
 
