@@ -806,6 +806,16 @@ class _Reader:
         except UnicodeDecodeError:
             raise self.error(path, f"'{name}' is not UTF-8 text") from None
         except OSError as exc:
+            if not file.exists() and not file.is_symlink():
+                # never echoed: a secret typed where its file's path belongs would be printed
+                where = (
+                    ""
+                    if Path(name).expanduser().is_absolute()
+                    else f"; a relative one is read from {self.base}"
+                )
+                raise self.error(
+                    path, f"names no file (the value is the file's path, not the secret{where})"
+                ) from None
             raise self.error(path, f"cannot read '{name}' ({exc.strerror or type(exc).__name__})") from None
         if not text:
             raise self.error(path, f"'{name}' is empty")

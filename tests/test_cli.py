@@ -457,7 +457,7 @@ def test_gateways_shows_each_secret_that_cannot_be_had_and_why_where_other_comma
     assert secrets["stripe"] == {
         "webhook_secret": "not set (environment variable PAYCLI_TEST_UNSET is not set)"
     }
-    assert secrets["skrill"]["secret_word"].startswith("not set (cannot read 'missing.txt'")
+    assert secrets["skrill"]["secret_word"].startswith("not set (names no file (the value is the file's path")
     assert secrets["nexi"] == {"mac_key": "set"}
     assert result.stderr.strip() == "note: serve.token: environment variable PAYCLI_TEST_UNSET is not set"
     assert "mac-key-value-7731" not in result.stdout + result.stderr

@@ -638,8 +638,22 @@ def test_a_secret_file_path_may_use_a_variable(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_secret_file_names_the_key_and_the_path(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: /nonexistent/stripe\n")
-    assert "paycli.yaml: gateways.stripe.webhook_secret_file: cannot read '/nonexistent/stripe' (" in message
+    (tmp_path / "folder").mkdir()
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: folder\n")
+    assert (
+        "paycli.yaml: gateways.stripe.webhook_secret_file: cannot read 'folder' (Is a directory)" in message
+    )
+
+
+@pytest.mark.parametrize("value", ["/nonexistent/stripe", "whsec_T0PS3CRET", "~/nowhere"])
+def test_a_secret_file_that_is_not_there_is_said_without_echoing_the_value(
+    tmp_path: Path, value: str
+) -> None:
+    # the value may be the secret itself, typed where its file's path belongs: never printed
+    message = error_of(tmp_path, f"gateways:\n  stripe:\n    webhook_secret_file: {value}\n")
+    assert "gateways.stripe.webhook_secret_file: names no file (the value is the file's path" in message
+    assert value not in message and message.count("\n") == 0
+    assert (f"read from {tmp_path}" in message) is (value == "whsec_T0PS3CRET")
 
 
 def test_an_empty_secret_file_is_an_error(tmp_path: Path) -> None:
