@@ -95,6 +95,7 @@ class IngestReport:
     linked: int = 0  # orphans linked to a request that arrived
     unchanged: int = 0  # reprocess --all: messages that read as before
     verified: int = 0  # ... of which a response is now valid
+    retied: int = 0  # ... of which a response now names another gateway transaction
 
     @property
     def quarantined(self) -> int:
@@ -410,21 +411,34 @@ class Ingest:
         if not isinstance(record, ResponseRecord):
             return False
         [held] = self.store.query(
-            "SELECT identity, authenticity, request_id FROM response WHERE id = :id",
+            "SELECT identity, authenticity, request_id, gateway_txn_id FROM response WHERE id = :id",
             {"id": row["response_id"]},
         )
         if response_identity(provider.instance, record) != held["identity"]:
             return False
-        if record.authenticity is Authenticity.VALID and held["authenticity"] != Authenticity.VALID.value:
+        verified = (
+            record.authenticity is Authenticity.VALID and held["authenticity"] != Authenticity.VALID.value
+        )
+        # the same response, told of another transaction by a provider that now reads more (a PayPal
+        # capture names its authorization): the response moves, its other ids go with it
+        retied = record.gateway_txn_id is not None and record.gateway_txn_id != held["gateway_txn_id"]
+        if verified or retied:
             with self.store.transaction():
                 self._lock_writers()
                 self.store.execute(
-                    "UPDATE response SET authenticity = :a WHERE id = :id",
-                    {"a": Authenticity.VALID.value, "id": row["response_id"]},
+                    "UPDATE response SET authenticity = :a, gateway_txn_id = :g WHERE id = :id",
+                    {
+                        "a": Authenticity.VALID.value if verified else held["authenticity"],
+                        "g": record.gateway_txn_id if retied else held["gateway_txn_id"],
+                        "id": row["response_id"],
+                    },
                 )
+                if retied:
+                    keep_aliases(self.store, provider.instance, [record])
                 if held["request_id"] is not None:
                     recompute.refresh(self.store, [held["request_id"]], self.config)
-            self.report.verified += 1
+            self.report.verified += verified
+            self.report.retied += retied
         return True
 
     def _leave_response(self, response_id: int) -> set[int]:
@@ -750,20 +764,7 @@ class Messages:
         )
 
     def _aliases(self, records: Sequence[ResponseRecord]) -> None:
-        """Keep the other ids a response names for its transaction: reports match a settlement line by
-        any of them. A message that failed its signature check vouches for nothing."""
-        pairs = {
-            (alias, r.gateway_txn_id)
-            for r in records
-            if r.gateway_txn_id is not None and r.authenticity is not Authenticity.INVALID
-            for alias in r.aliases
-        }
-        if pairs:
-            self.store.executemany(
-                "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [(self.provider, alias, txn) for alias, txn in sorted(pairs)],
-            )
+        keep_aliases(self.store, self.provider, records)
 
     # -- responses that do not name the merchant reference ---------------------------------------
     # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or
@@ -1082,6 +1083,22 @@ def _digest_prefix(headers: str, context: str) -> Any:
         h.update(len(data).to_bytes(8, "big"))
         h.update(data)
     return h
+
+
+def keep_aliases(store: Store, provider: str, records: Sequence[ResponseRecord]) -> None:
+    """Keep the other ids a response names for its transaction: reports match a settlement line by
+    any of them. A message that failed its signature check vouches for nothing."""
+    pairs = {
+        (alias, r.gateway_txn_id)
+        for r in records
+        if r.gateway_txn_id is not None and r.authenticity is not Authenticity.INVALID
+        for alias in r.aliases
+    }
+    if pairs:
+        store.executemany(
+            "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [(provider, alias, txn) for alias, txn in sorted(pairs)],
+        )
 
 
 def response_identity(provider: str, r: ResponseRecord) -> str:

@@ -393,6 +393,36 @@ def test_reprocess_all_makes_valid_what_no_key_left_unverifiable(cli, isolated):
     assert [t["authenticity"] for t in shown["trail"]] == ["valid"] and shown["outcome"] == "POSITIVO"
 
 
+def test_reprocess_all_ties_a_paypal_capture_stored_before_to_its_authorization(cli, isolated, db_url):
+    import shutil
+
+    sample = Path(__file__).parent / "gateways" / "samples" / "paypal" / "authorization-capture"
+    for item in sample.iterdir():
+        shutil.copy(item, isolated / item.name)
+    cli("ingest", "requests.csv", "01-authorization.txt", "02-capture.txt")
+    assert json.loads(cli("show", "ORD-PP-2301-1", "--format", "json").stdout)["outcome"] == "POSITIVO"
+    with Store.connect(db_url) as store, store.transaction():  # as a paycli that read no auth_id stored it
+        store.execute("UPDATE response SET gateway_txn_id = '9XY87654ZW3210987' WHERE status = 'approved'")
+        store.execute("DELETE FROM gateway_alias")
+    assert cli("recompute").code == 0
+    shown = json.loads(cli("show", "ORD-PP-2301-1", "--format", "json").stdout)
+    assert (shown["outcome"], shown["detail"]) == ("VERIFICARE", "conflicting")
+    result = cli("reprocess", "--all")
+    assert result.stderr == (
+        "read 2 messages again: 2 as before (1 tied to another gateway transaction), 0 otherwise, "
+        "0 quarantined\n"
+    )
+    assert json.loads(cli("show", "ORD-PP-2301-1", "--format", "json").stdout)["outcome"] == "POSITIVO"
+    with Store.connect(db_url) as store:
+        assert [
+            tuple(r) for r in store.query("SELECT provider, alias, gateway_txn_id FROM gateway_alias")
+        ] == [("paypal", "9XY87654ZW3210987", "6AB12345CD6789012")]
+        before = snapshot(store)
+    assert cli("reprocess", "--all").stderr.startswith("read 2 messages again: 2 as before, 0 otherwise")
+    with Store.connect(db_url) as store:
+        assert snapshot(store) == before
+
+
 def test_the_configuration_and_its_secret_files_are_never_ingested(cli, isolated, db_url):
     (isolated / "nexi.key").write_text("S3CRET-nexi-key\n")
     (isolated / "paycli.yaml").write_text(

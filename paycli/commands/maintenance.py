@@ -48,9 +48,10 @@ def reprocess(
 
     A message that now reads well becomes a response (or a request); one that still does not stays
     quarantined with its reason. With --all, the messages already read are read again too: one that
-    reads as before changes nothing (a copy now verified makes its response valid); one that reads
-    otherwise (a wrong mac_key fixed: no longer a forgery) replaces its old response, as new from now
-    on. Exit code 1 when some remain quarantined.
+    reads as before changes nothing (a copy now verified makes its response valid, a response now told
+    of another gateway transaction moves to it); one that reads otherwise (a wrong mac_key fixed: no
+    longer a forgery) replaces its old response, as new from now on. Exit code 1 when some remain
+    quarantined.
 
     Examples:
 
@@ -74,6 +75,7 @@ def reprocess(
         err(
             f"read {total + same} message{'s' if total + same != 1 else ''} again: {same} as before"
             + (f" ({run.report.verified} now verified)" if run.report.verified else "")
+            + (f" ({run.report.retied} tied to another gateway transaction)" if run.report.retied else "")
             + f", {total - left} otherwise, {left} quarantined"
         )
     else:

@@ -34,7 +34,11 @@ What paycli makes of it (one record per file):
   (``resend``, ``ipn_track_id``, ``verify_sign``, the field order) enters the key, the amount, the currency
   or the reference, so a re-send is the same response delivered again.
 - ``gateway_txn_id`` = ``txn_id``, except for a refund, a reversal and a canceled reversal, where it is
-  ``parent_txn_id``: those messages are events of the original payment, not a second transaction.
+  ``parent_txn_id``: those messages are events of the original payment, not a second transaction; and
+  for a message of an authorization (``auth_id``, Authorization & Capture Integration Guide 2006, table
+  C.21: sent with the authorization, its capture and its void), where it is ``auth_id``: the Pending
+  (authorization) IPN and the Completed IPN of its capture are one payment on its way, and a capture's own
+  ``txn_id`` is kept as an alias, for the settlement line that names it.
 - ``amount_minor`` from ``mc_gross`` (signed), ``currency`` from ``mc_currency``; ``occurred_at`` from
   ``payment_date`` (PST/PDT, GMT/UTC).
 
@@ -118,6 +122,7 @@ _FOLLOW_UPS = frozenset({"Refunded", "Reversed", "Canceled_Reversal"})
 _IDENTITY_FIELDS = (
     "txn_id",
     "parent_txn_id",
+    "auth_id",
     "payment_status",
     "pending_reason",
     "reason_code",
@@ -284,9 +289,14 @@ class PayPalProvider(Provider):
             # an approval without an amount would skip the amount check: never accept one
             return quarantine(f"missing mc_gross or mc_currency for payment_status {_shown(canonical)}")
 
-        gateway_txn_id = txn_id
+        gateway_txn_id, aliases = txn_id, tuple[str, ...]()
         if canonical in _FOLLOW_UPS:
             gateway_txn_id = f.get("parent_txn_id", "").strip() or txn_id
+        elif auth_id := f.get("auth_id", "").strip():
+            # a capture (its own txn_id) or a void of an authorization: one payment with the authorization's
+            # Pending IPN, which a settlement line may name by the capture's id
+            gateway_txn_id = auth_id
+            aliases = (txn_id,) if txn_id != auth_id else ()
 
         raw_status = status_word
         detail = f.get("pending_reason" if status == Status.PENDING else "reason_code", "").strip()
@@ -309,6 +319,7 @@ class PayPalProvider(Provider):
                 currency=currency,
                 gateway_txn_id=gateway_txn_id,
                 occurred_at=_payment_date(f.get("payment_date", "")),
+                aliases=aliases,
             ),
             notices,
         )

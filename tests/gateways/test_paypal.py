@@ -312,6 +312,27 @@ def test_a_refund_is_an_event_of_the_original_transaction(paypal: PayPalProvider
     assert record.reference == "ORD-PP-2001-1"
 
 
+def test_the_messages_of_an_authorization_are_one_payment(paypal: PayPalProvider) -> None:
+    # Authorization & Capture guide (2006), table C.21: auth_id comes with the authorization, its capture
+    # and its void; the capture has a txn_id of its own and parent_txn_id = the authorization
+    auth = "6AB12345CD6789012"
+    authorization = response(paypal, ipn(txn_id=auth, pending_reason="authorization", auth_id=auth))
+    capture = response(
+        paypal,
+        ipn(txn_id="9XY87654ZW3210987", payment_status="Completed", parent_txn_id=auth, auth_id=auth),
+    )
+    void = response(paypal, ipn(txn_id=auth, payment_status="Voided", auth_id=auth))
+    assert [r.gateway_txn_id for r in (authorization, capture, void)] == [auth, auth, auth]
+    assert (capture.status, capture.dedupe_key) == (Status.APPROVED, "9XY87654ZW3210987:Completed")
+    # a settlement line names the capture by its own id: kept as an alias of the payment
+    assert (authorization.aliases, capture.aliases, void.aliases) == ((), ("9XY87654ZW3210987",), ())
+    # a payment without an authorization is its own transaction, as ever
+    assert (response(paypal, ipn()).gateway_txn_id, response(paypal, ipn()).aliases) == (
+        dict(EXAMPLE)["txn_id"],
+        (),
+    )
+
+
 def test_the_payment_date_is_read_in_utc(paypal: PayPalProvider) -> None:
     assert response(paypal, ipn()).occurred_at == datetime(2024, 5, 14, 10, 12, 45, tzinfo=UTC)
     winter = response(paypal, ipn(payment_date="20:12:59 Jan 13, 2009 PST"))
