@@ -585,6 +585,13 @@ class Ingest:
             )
             tally.requests_updated += len(updates)
             touched |= set(updates)
+            # the same line, refused before as a conflict, is what the request now says: no longer
+            # quarantined, but the verbatim record of the request (as reprocess keeps one)
+            store.executemany(
+                "UPDATE message SET state = 'request', error = NULL, reference = ?, request_id = ? "
+                "WHERE digest = ? AND state = 'quarantined'",
+                [(r.data.txn_id, rid, message_digest(r.origin)) for rid, r in updates.items()],
+            )
         if conflicts:
             touched |= Messages(store, provider.instance, source.name, now).apply(conflicts, tally)
             for conflict in conflicts:

@@ -16,6 +16,7 @@ from typing import Any
 
 from paycli.dates import format_local
 from paycli.errors import NotFound, RecordError
+from paycli.gateways import REQUESTS
 from paycli.gateways.callback import mask_dump, mask_secret_headers
 from paycli.money import format_amount
 from paycli.outcome import Outcome, order_verdict
@@ -250,7 +251,8 @@ def trail(
             "occurred_at": None,
             "key": None,
             "suspicious": False,
-            "other_gateway": gateway is not None and m["provider"] != gateway,
+            # the shop's own request file is no gateway
+            "other_gateway": gateway is not None and m["provider"] not in (gateway, REQUESTS),
             "sources": [_where(m)],
             "note": m["note"] or m["error"],
         }

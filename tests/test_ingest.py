@@ -380,6 +380,28 @@ def test_update_replaces_a_stored_request_and_recomputes_it(store, config, tmp_p
     assert (t1["amount_minor"], t1["outcome"], t1["reason"]) == (1299, "POSITIVO", None)
 
 
+def test_update_settles_the_conflict_the_same_line_was_quarantined_for(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    changed = request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="changed.csv")
+    other = request_csv(tmp_path, [ROW.replace("129.90", "13.99")], name="other.csv")
+    ingest(store, config, changed)
+    ingest(store, config, other)
+    assert [r[1][:27] for r in quarantined(store)] == ["txn_id T1 is already stored"] * 2
+    run = ingest(store, config, changed, update=True)
+    assert run.report.ok and request(store, "T1")["amount_minor"] == 1299
+    # the line now stored is no longer a quarantine: it is the request's verbatim record
+    rows = store.query("SELECT state, error, request_id, raw FROM message ORDER BY id")
+    assert [(r["state"], r["request_id"]) for r in rows] == [
+        ("request", request(store, "T1")["id"]),
+        ("quarantined", None),  # 13.99 still disagrees with what is stored: a conflict to look at
+    ]
+    assert rows[0]["error"] is None and b"12.99" in bytes(rows[0]["raw"])
+    from paycli.queries import show_request
+
+    [entry] = show_request(store, "T1", config.timezone)["trail"]
+    assert (entry["type"], entry["other_gateway"]) == ("request", False)  # the shop's file is no gateway
+
+
 def test_an_empty_file_is_said_and_is_not_an_error(store, config, tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text("")
