@@ -786,10 +786,11 @@ def test_reprocess_reads_a_quarantined_record_again(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     ingest(store, config, request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="changed.csv"))
     assert len(quarantined(store)) == 1
-    # the shop confirms the new amount: the stored request is updated, the quarantined record now agrees
-    ingest(
-        store, config, request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="fix.csv"), update=True
-    )
+    # the shop confirms the new amount from another file (the same instant, written in UTC): the stored
+    # request is updated, and the quarantined record, another line, now agrees
+    fixed = ROW.replace("129.90", "12.99").replace("2026-11-26T10:15:00+01:00", "2026-11-26T09:15:00Z")
+    ingest(store, config, request_csv(tmp_path, [fixed], name="fix.csv"), update=True)
+    assert len(quarantined(store)) == 1
     run = Ingest(store, config, providers(config))
     tallies = run.reprocess()
     assert tallies["requests"].quarantined == 0
