@@ -9,8 +9,10 @@ twice changes nothing.
 
 from __future__ import annotations
 
+import bisect
 import glob
 import hashlib
+import heapq
 import os
 import re
 import shutil
@@ -1204,38 +1206,51 @@ def _differences(a: RequestData, b: RequestData) -> list[str]:
 
 
 def _walk(folder: Path, refuse: Callable[[str, str], None]) -> Iterator[Path]:
-    """The files of a folder tree in a stable order, one folder listed at a time (a folder of 200,000
-    callbacks must not become a list of 200,000 paths); hidden entries and sidecars are skipped, and
-    so are links to folders. A folder that cannot be listed, and an entry that is not a regular file
-    (a pipe would block the run), are refused by name."""
+    """The files of a folder tree in a stable order (by name, folder by folder); hidden entries and
+    sidecars are skipped, and so are links to folders. A folder that cannot be listed, and an entry that
+    is not a regular file (a pipe would block the run), are refused by name.
+
+    One folder is listed at a time, and of it only the names are kept: a folder of 200,000 callbacks
+    costs about 19 MB as sorted names, where its ``os.DirEntry`` objects took 70."""
     pending = [folder]
     while pending:
         current = pending.pop()
+        files: list[str] = []
+        subfolders: list[str] = []
+        odd: dict[str, str] = {}  # name: why it is refused (rare)
         try:
             with os.scandir(current) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
+                for entry in listing:
+                    name = entry.name
+                    if name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        subfolders.append(name)
+                    elif entry.is_file():
+                        files.append(name)
+                    elif entry.is_symlink():
+                        if not entry.is_dir():
+                            odd[name] = "a broken symbolic link"
+                    else:
+                        odd[name] = "not a regular file (a pipe, socket or device)"
         except OSError as exc:
             refuse(str(current), f"cannot be read ({exc.strerror or exc})")
             continue
-        subfolders = []
-        names = {entry.name for entry in entries}
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = Path(entry.path)
-            if entry.is_dir(follow_symlinks=False):
-                subfolders.append(path)
-            elif entry.is_file():
-                if not entry.name.endswith(SIDECAR_SUFFIX):
-                    yield path
-                elif entry.name.removesuffix(SIDECAR_SUFFIX) not in names:
-                    refuse(entry.path, "a .headers sidecar without the file it goes with")
-            elif entry.is_symlink():
-                if not entry.is_dir():
-                    refuse(entry.path, "a broken symbolic link")
-            else:
-                refuse(entry.path, "not a regular file (a pipe, socket or device)")
-        pending.extend(reversed(subfolders))
+        files.sort()
+        for name in heapq.merge(files, sorted(odd)):
+            if name in odd:
+                refuse(str(current / name), odd[name])
+            elif not name.endswith(SIDECAR_SUFFIX):
+                yield current / name
+            elif not _listed(files, name.removesuffix(SIDECAR_SUFFIX)):
+                refuse(str(current / name), "a .headers sidecar without the file it goes with")
+        pending.extend(current / name for name in sorted(subfolders, reverse=True))
+
+
+def _listed(names: list[str], name: str) -> bool:
+    """Whether ``name`` is in the sorted list ``names``."""
+    at = bisect.bisect_left(names, name)
+    return at < len(names) and names[at] == name
 
 
 def _free_name(target: Path) -> Path:
