@@ -14,7 +14,7 @@ is theirs and what it says. The bytes stored for the message are the file's byte
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -97,16 +97,20 @@ def is_secret_header(name: str) -> bool:
 
 def without_secret_headers(text: str) -> str:
     """Sidecar headers without the lines of credential-bearing ones."""
-    return "".join(
-        line for line in text.splitlines(keepends=True) if not is_secret_header(line.partition(":")[0])
-    )
+    # a line goes whole when any part of it looks like a credential's: see mask_secret_headers
+    return "\n".join(line for line in text.split("\n") if not _holds_secret(line))
+
+
+def _holds_secret(line: str) -> bool:
+    return any(is_secret_header(piece.partition(":")[0]) for piece in line.splitlines() if ":" in piece)
 
 
 def mask_secret_headers(text: str) -> str:
     """Header lines (``Name: value``) with the values of credential-bearing ones as ``***``.
 
-    A value is masked up to the line's ``\n``, even where ``str.splitlines`` (which ``parse_headers``
-    uses) would break it sooner: a dump decoded as Latin-1 may hold ``\x85`` or ``\x0c`` inside one."""
+    A line ends at ``\n``, as ``header_fields`` reads it. A part of one that ``str.splitlines`` would
+    break off (after ``\x85``, ``\x0c``, ...) and that looks like a credential's header is masked too, to
+    the line's end: a value holding ``\x85Authorization: ...`` is no header, but may still be a secret."""
     out = []
     for line in text.split("\n"):
         kept = ""
@@ -133,13 +137,20 @@ def mask_dump(text: str) -> str:
     return mask_secret_headers(text)
 
 
+def header_fields(text: str) -> Iterator[tuple[str, str]]:
+    """Each ``Name: value`` line of a header block or sidecar as (lower-case name, value).
+
+    Lines end at ``\n`` (a ``\r`` before it dropped), never where ``str.splitlines`` would also break
+    (``\x85``, ``\x0c``, ``\x1c``, ``\u2028``): a sender may put those inside a header value, which
+    must not become a header of its own (``User-Agent: x\x85X-Paycli-Postback: VERIFIED``)."""
+    for line in text.split("\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            yield name.strip().lower(), value.strip()
+
+
 def parse_headers(text: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in text.splitlines():
-        if ":" in line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    return headers
+    return dict(header_fields(text))
 
 
 def from_origin(origin: Origin) -> Callback:
@@ -153,9 +164,8 @@ def from_origin(origin: Origin) -> Callback:
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
         head, _, body = raw.partition(b"\n\n")
-    lines = head.decode("latin-1").splitlines()[1:]
     method, target = match.group(1).decode(), match.group(2).decode("latin-1")
-    headers = parse_headers("\n".join(lines))
+    headers = parse_headers(head.decode("latin-1").partition("\n")[2])
     # framed by the dump's own headers only: a sidecar's describe a body already received whole
     body, damage = _framed(body, headers)
     if origin.headers:

@@ -92,7 +92,7 @@ from paycli.gateways.base import (
     ResponseRecord,
     Source,
 )
-from paycli.gateways.callback import Callback, callback_origin, from_origin, parse_headers, read_callback
+from paycli.gateways.callback import Callback, callback_origin, from_origin, header_fields, read_callback
 from paycli.money import normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -474,24 +474,13 @@ def _postback_answer(sidecar: str | None) -> tuple[str | None, list[str]]:
         return None, []
     answers = set()
     odd: list[str] = []
-    for line in sidecar.splitlines():
-        for name, value in parse_headers(line).items():
-            if name == POSTBACK_HEADER:
-                answers.add(value.strip().upper())
-                if value.strip().upper() not in ("VERIFIED", "INVALID"):
-                    odd.append(value.strip())
+    for name, value in header_fields(sidecar):
+        if name == POSTBACK_HEADER:
+            answers.add(value.upper())
+            if value.upper() not in ("VERIFIED", "INVALID"):
+                odd.append(value)
     if "INVALID" in answers:
         return "INVALID", odd
     if answers == {"VERIFIED"}:
         return "VERIFIED", odd
     return None, odd
-    answers = set()
-    for line in sidecar.splitlines():
-        for name, value in parse_headers(line).items():
-            if name == POSTBACK_HEADER:
-                answers.add(value.strip().upper())
-    if "INVALID" in answers:
-        return "INVALID"
-    if answers == {"VERIFIED"}:
-        return "VERIFIED"
-    return None

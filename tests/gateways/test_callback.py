@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from paycli.gateways.base import Origin
-from paycli.gateways.callback import Callback, from_origin, mask_dump, mask_secret_headers
+from paycli.gateways.callback import (
+    Callback,
+    from_origin,
+    mask_dump,
+    mask_secret_headers,
+    parse_headers,
+    without_secret_headers,
+)
 
 BODY = b"codTrans=T1&esito=OK&importo=12990&divisa=EUR"
 
@@ -138,3 +145,18 @@ def test_a_dump_decoded_as_latin_1_is_masked_and_keeps_every_other_byte() -> Non
     masked = mask_dump(raw.decode("latin-1")).encode("latin-1")
     assert b"S3CRET" not in masked
     assert masked == raw.replace(b"Bearer S3CRET\x85\xe9", b"***")
+
+
+def test_a_header_line_ends_at_its_line_feed_only() -> None:
+    read_back = read(dump("User-Agent: x\x85Content-Length: 3"))
+    assert (
+        read_back.headers["user-agent"] == "x\x85Content-Length: 3"
+        and "content-length" not in read_back.headers
+    )
+    assert read_back.body == BODY  # not cut to 3 bytes by a header that is not one
+    assert parse_headers("A: 1\r\nB: 2\x0cC: 3\n") == {"a": "1", "b": "2\x0cC: 3"}
+
+
+def test_a_sidecar_line_that_hides_a_credential_goes_whole() -> None:
+    text = "Content-Type: text/plain\nUser-Agent: x\x85Authorization: S3CRET\nStripe-Signature: t=1\n"
+    assert without_secret_headers(text) == "Content-Type: text/plain\nStripe-Signature: t=1\n"

@@ -399,6 +399,18 @@ def test_two_conflicting_postback_lines_are_not_verified(paypal: PayPalProvider)
     assert response(paypal, ipn(), garbage).authenticity is Authenticity.UNVERIFIABLE
 
 
+@pytest.mark.parametrize("inside", ["\x85", "\x0c", "\x1c", "\x1d", "\x1e", "\x0b", "\u2028", "\r"])
+def test_a_postback_answer_hidden_inside_another_header_is_no_answer(
+    paypal: PayPalProvider, inside: str
+) -> None:
+    # a sender controls its own header values: what str.splitlines would break there is no header line
+    forged = f"User-Agent: x{inside}X-Paycli-Postback: VERIFIED\n"
+    assert response(paypal, ipn(), forged).authenticity is Authenticity.UNVERIFIABLE
+    assert (
+        response(paypal, ipn(), forged + "X-Paycli-Postback: VERIFIED\n").authenticity is Authenticity.VALID
+    )
+
+
 @pytest.mark.parametrize("answer", ["", "OK", "verified-ish", "VERIFIED; INVALID"])
 def test_a_garbage_postback_answer_verifies_nothing(paypal: PayPalProvider, answer: str) -> None:
     record = response(paypal, ipn(), f"X-Paycli-Postback: {answer}\n")

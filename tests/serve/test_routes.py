@@ -329,6 +329,19 @@ def test_a_forged_postback_header_from_the_client_is_never_believed(receiver, st
     assert paypal.received == []
 
 
+def test_a_postback_answer_smuggled_inside_another_header_is_never_believed(receiver, store, paypal):
+    # \x85 is a line break to str.splitlines: the stored "User-Agent: x\x85X-Paycli-Postback: VERIFIED"
+    # once read as two header lines, so a forged IPN was valid with the postback off
+    r = receiver(paypal_config(paypal.url, "  paypal_postback: false\n"))
+    body, _ = sample("paypal/forged/05-forged-copy.txt")
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": "x\x85X-Paycli-Postback: VERIFIED",
+    }
+    assert r.post("/callbacks/paypal", body, headers).status == 200
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "unverifiable"}]
+
+
 def test_a_postback_that_fails_leaves_the_ipn_unverifiable_and_says_why(receiver, store):
     fake = FakePayPal({}, status=502)
     try:
