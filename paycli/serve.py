@@ -2,7 +2,8 @@
 
 Routes:
 
-- ``POST|GET /callbacks/<gateway>``: a notification for a gateway configured under ``gateways:``;
+- ``POST|GET /callbacks/<gateway>``: a notification for a gateway configured under ``gateways:``, by the
+  methods its provider names (``callback_methods``);
 - ``POST /requests``: the shop registers a payment request (JSON, the fields of design.md 5.1), with
   the bearer token of ``serve.token``;
 - ``GET /healthz``: 200 when the store takes a write, 503 when it does not.
@@ -251,8 +252,9 @@ class App:
             provider = self.callback_gateways.get(name)
             if provider is None:
                 return _text(404, "no such gateway is configured here"), ""
-            if method not in ("GET", "POST"):
-                return _text(405, "use POST (or GET, for gateways that call so)"), ""
+            methods = self.classes[provider].callback_methods
+            if method not in methods:
+                return _text(405, f"use {' or '.join(methods)}"), ""
             return self._callback(environ, method, path, name, provider)
         return _text(404, "not found (routes: /callbacks/<gateway>, /requests, /healthz)"), ""
 

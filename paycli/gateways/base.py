@@ -271,6 +271,9 @@ class Provider:
     reads: ClassVar[tuple[str, ...]]  # the shapes of input it understands, for `paycli gateways`
     settings: ClassVar[Mapping[str, Setting]] = {}
     needs_config: ClassVar[bool] = False  # True: only active when configured under `gateways:`
+    # the HTTP methods its gateway calls ``paycli serve`` with; any other is 405 (a GET would skip what
+    # a POST goes through, such as PayPal's postback)
+    callback_methods: ClassVar[tuple[str, ...]] = ("POST", "GET")
 
     def __init__(self, instance: str, settings: Mapping[str, object], config: Config) -> None:
         self.instance = instance  # the configured gateway name (the provider name when not configured)

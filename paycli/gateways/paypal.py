@@ -159,6 +159,7 @@ class _Form:
 
 class PayPalProvider(Provider):
     name = "paypal"
+    callback_methods = ("POST",)  # IPN is always a POST (gateway-formats.md 1.1)
     description = "PayPal IPN (Instant Payment Notification) bodies and Settlement Reports (STL)"
     reads = (
         "IPN form-encoded body (bare, with a .headers sidecar, or a raw HTTP dump)",

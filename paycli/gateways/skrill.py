@@ -65,6 +65,7 @@ FALLBACK_ENCODING = "cp1252"
 
 class SkrillProvider(Provider):
     name = "skrill"
+    callback_methods = ("POST",)  # the status_url is POSTed
     description = "Skrill Quick Checkout status_url posts (formats doc section 3)"
     reads = (
         "status_url post: the bare form body, with an optional .headers sidecar",

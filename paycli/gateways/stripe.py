@@ -402,6 +402,7 @@ def _minor(obj: Mapping[str, Any], name: str) -> int:
 # -- the provider ----------------------------------------------------------------------------------
 class StripeProvider(Provider):
     name = "stripe"
+    callback_methods = ("POST",)  # webhook events are POSTed
     description = "Stripe webhook Events (JSON, signed in the Stripe-Signature header) and balance reports"
     reads = (
         "Stripe Event JSON body, with a .headers sidecar holding Stripe-Signature",

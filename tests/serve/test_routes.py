@@ -342,6 +342,19 @@ def test_a_postback_answer_smuggled_inside_another_header_is_never_believed(rece
     assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "unverifiable"}]
 
 
+def test_a_get_cannot_go_round_the_postback(receiver, store, paypal):
+    # PayPal only POSTs an IPN; a GET carrying one skipped the postback and was taken, unverifiable
+    config = paypal_config(paypal.url).replace(
+        "gateways:\n", f"gateways:\n  stripe:\n    webhook_secret: {STRIPE_SECRET}\n"
+    )
+    r = receiver(config)
+    body, _ = sample("paypal/forged/05-forged-copy.txt")
+    reply = r.get("/callbacks/paypal?" + body.decode("latin-1").strip())
+    assert (reply.status, reply.text) == (405, "use POST\n")
+    assert r.get("/callbacks/stripe?id=evt_1").status == 405  # Stripe and Skrill POST too
+    assert rows(store, "SELECT COUNT(*) AS n FROM message") == [{"n": 0}] and paypal.received == []
+
+
 def test_a_postback_that_fails_leaves_the_ipn_unverifiable_and_says_why(receiver, store):
     fake = FakePayPal({}, status=502)
     try:
