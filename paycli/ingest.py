@@ -269,6 +269,10 @@ class Ingest:
                 if isinstance(record, Notice):
                     self.note(record.message)
                     continue
+                if self.live and isinstance(record, SettlementRecord):
+                    # a report the operator downloads from the gateway: posted to a callback route
+                    # by anybody, its lines would say that money arrived
+                    raise SourceError("a settlement report is no notification: ingest the file instead")
                 if not self._pending or self._pending[-1][1] is not source:
                     self._pending.append((provider, source, []))
                 self._pending[-1][2].append(record)
@@ -276,6 +280,9 @@ class Ingest:
                 if self._pending_count >= self.config.batch_size:
                     self._flush()
         except SourceError as exc:
+            if self.live:  # one body, taken whole or not at all
+                self._pending = [group for group in self._pending if group[1] is not source]
+                self._pending_count = sum(len(group[2]) for group in self._pending)
             self._flush()
             self._refuse(source.name, str(exc))
             return False

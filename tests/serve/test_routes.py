@@ -582,6 +582,27 @@ def test_the_delivery_keeps_the_body_no_provider_could_take(receiver, store):
     )
 
 
+@pytest.mark.parametrize(
+    ("route", "path"),
+    [
+        ("paypal", "paypal/settlement/STL-20240515.01.009.CSV"),
+        ("stripe", "stripe/settlement/04-balance-change-from-activity.csv"),
+    ],
+)
+def test_a_settlement_report_posted_to_a_callback_route_is_refused(receiver, store, route, path):
+    # anybody may post to a callback route; a settlement line there would say that money arrived
+    config = paypal_config("http://127.0.0.1:9/").replace(
+        "gateways:\n", f"gateways:\n  stripe:\n    webhook_secret: {STRIPE_SECRET}\n"
+    )
+    report, _ = sample(path)
+    reply = receiver(config).post(f"/callbacks/{route}", report, {"Content-Type": "text/csv"})
+    assert reply.status == 400 and "settlement report is no notification" in reply.text
+    assert rows(store, "SELECT COUNT(*) AS n FROM settlement") == [{"n": 0}]
+    assert rows(store, "SELECT COUNT(*) AS n FROM message") == [{"n": 0}]
+    [delivery] = rows(store, "SELECT result, body FROM delivery")
+    assert delivery["result"] == "refused" and bytes(delivery["body"]) == report  # kept, as refused
+
+
 def test_receive_is_the_ingest_code_path(store, config):
     """paycli serve calls Ingest.receive: the same providers and batch code as paycli ingest."""
     from paycli import gateways
