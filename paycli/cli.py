@@ -8,6 +8,8 @@ only with ``--debug``. Nothing heavy is imported here, so that ``paycli --help``
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -101,6 +103,10 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             typer.echo("paycli: interrupted", err=True)
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader had what it wanted (paycli list | head): not an error of paycli's
+            _stdout_to_devnull()
+            raise typer.Exit(0) from None
         except Exception as exc:
             if _State.debug:
                 raise
@@ -137,8 +143,21 @@ for name, function in db.COMMANDS.items():
 app.add_typer(db_app, name="db")
 
 
+def _stdout_to_devnull() -> None:
+    """Point standard output at /dev/null, so that flushing what is left on the way out cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main() -> None:
-    app(prog_name="paycli")
+    try:
+        app(prog_name="paycli")
+    finally:
+        try:
+            sys.stdout.flush()  # what a command wrote last may meet a closed pipe only here
+        except BrokenPipeError:
+            _stdout_to_devnull()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -565,6 +565,27 @@ def test_python_dash_m_paycli_works():
     assert out.stdout.startswith("paycli ")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "table"])
+def test_a_reader_that_stops_early_is_no_error(cli, isolated, db_url, fmt):
+    import subprocess
+    import sys
+
+    rows = [f"P{i},O{i},order,2026-11-20T09:00:00+01:00,Customer {i},,10.00,EUR,nexi" for i in range(3000)]
+    assert cli("ingest", str(request_csv(isolated, rows))).code == 0
+    # paycli list | head -1: far more than a pipe holds, and the reader goes after one line
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "paycli", "--db", db_url, "list", "--format", fmt, "--limit", "3000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert listing.stdout is not None and listing.stderr is not None
+    listing.stdout.readline()
+    listing.stdout.close()
+    with listing.stderr:
+        said = listing.stderr.read()
+    assert (listing.wait(timeout=60), said) == (0, b"")
+
+
 def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch, db_url):
     import shutil
 
