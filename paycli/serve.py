@@ -126,6 +126,18 @@ def _json(status: int, value: Mapping[str, Any]) -> Answer:
     return Answer(status, "application/json", (json.dumps(value, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
+def _empty_post(environ: Environ, method: str, body: bytes) -> Answer | None:
+    """The answer to a POST that brought no body, which no gateway sends: 411 when it said neither a
+    Content-Length nor chunked (its bytes, if it sent any, are no part of the request), else 400.
+    Acknowledged, it would tell the gateway to stop sending a notification paycli never had."""
+    if method != "POST" or body:
+        return None
+    chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+    if not str(environ.get("CONTENT_LENGTH") or "").strip() and not chunked:
+        return _text(411, "a notification needs a Content-Length (or a chunked body)")
+    return _text(400, "an empty notification: nothing to read")
+
+
 def refusal(provider: str, message: str) -> Answer:
     """The error answer of a notification that failed its check (Stripe reads JSON, the others text)."""
     if provider == "stripe":
@@ -312,8 +324,15 @@ class App:
             "postback": postback,
         }
 
+        empty = _empty_post(environ, method, body)
+
         def apply(store: Store) -> Answer:
             delivery["at"] = store.time(arrived)
+            if empty is not None:
+                # nothing to keep but the delivery; an error makes the gateway send it again
+                delivery.update(result="refused", status=empty.status)
+                self._insert_delivery(store, delivery)
+                return empty
             providers = self._providers()
             capture = _Capture(providers[name], self._locker(store))
             said: list[str] = []
@@ -335,13 +354,7 @@ class App:
                     digest=message_digest(record.origin),  # type: ignore[union-attr]
                     duplicate=bool(tally and tally.already_stored),
                 )
-            store.execute(
-                "INSERT INTO delivery (received_at, provider, method, path, query, remote_addr, headers, "
-                "body_bytes, body, message_digest, result, duplicate, status, postback) VALUES (:at, "
-                ":provider, :method, :path, :query, :remote, :headers, :size, :body, :digest, :result, "
-                ":duplicate, :status, :postback)",
-                delivery,
-            )
+            self._insert_delivery(store, delivery)
             return answer
 
         answer = self._commit(apply)
@@ -349,6 +362,16 @@ class App:
         if postback is not None:
             note += f" postback={postback}"
         return answer, note
+
+    @staticmethod
+    def _insert_delivery(store: Store, delivery: Mapping[str, Any]) -> None:
+        store.execute(
+            "INSERT INTO delivery (received_at, provider, method, path, query, remote_addr, headers, "
+            "body_bytes, body, message_digest, result, duplicate, status, postback) VALUES (:at, "
+            ":provider, :method, :path, :query, :remote, :headers, :size, :body, :digest, :result, "
+            ":duplicate, :status, :postback)",
+            delivery,
+        )
 
     @staticmethod
     def _judge(provider: str, record: Record) -> tuple[str, Answer]:

@@ -603,6 +603,27 @@ def test_a_settlement_report_posted_to_a_callback_route_is_refused(receiver, sto
     assert delivery["result"] == "refused" and bytes(delivery["body"]) == report  # kept, as refused
 
 
+def test_a_post_without_a_body_is_refused_so_the_gateway_sends_it_again(receiver, store):
+    import socket
+
+    r = receiver(NEXI_CONFIG)
+    assert r.post("/callbacks/nexi", b"").status == 400  # Content-Length: 0
+    # no Content-Length and not chunked: the bytes after the headers are no part of the request
+    with socket.create_connection(("127.0.0.1", r.port), timeout=30) as conn:
+        conn.sendall(
+            b"POST /callbacks/nexi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\ncodTrans=T1&esito=OK"
+        )
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 411 ")
+    assert rows(store, "SELECT COUNT(*) AS n FROM message") == [{"n": 0}]
+    assert rows(store, "SELECT result, status FROM delivery ORDER BY id") == [
+        {"result": "refused", "status": 400},
+        {"result": "refused", "status": 411},
+    ]
+
+
 def test_receive_is_the_ingest_code_path(store, config):
     """paycli serve calls Ingest.receive: the same providers and batch code as paycli ingest."""
     from paycli import gateways
