@@ -61,9 +61,18 @@ def list_requests(
     ws = workspace(ctx)
     tz = ws.config.timezone
     now = datetime.now(UTC)
-    for value in outcome or ():
-        if value.upper() not in OUTCOMES:
-            raise UsageError(f"--outcome: '{value}' is not one of {', '.join(OUTCOMES)}")
+    from paycli.gateways.requests import KINDS
+    from paycli.outcome import Reason
+
+    # a typo would match nothing, and an empty list reads as all is well
+    for option, values, allowed, norm in (
+        ("--outcome", outcome, OUTCOMES, str.upper),
+        ("--reason", reason, tuple(Reason), str.upper),
+        ("--kind", kind, KINDS, str.lower),
+    ):
+        for value in values or ():
+            if norm(value) not in allowed:
+                raise UsageError(f"{option}: '{value}' is not one of {', '.join(allowed)}")
     filters = Filters(
         outcomes=outcome or (),
         reasons=reason or (),
