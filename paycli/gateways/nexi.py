@@ -7,7 +7,8 @@ or a raw HTTP request dump (``paycli.gateways.callback``). The fields it uses:
 
 - ``codTrans``: the merchant's payment code, which paycli's shop sends as the request's ``txn_id``;
 - ``esito``: ``OK`` approved; ``KO``, ``ANNULLO`` (buyer cancelled), ``ERRORE`` (formal error in the call)
-  refused; ``PEN`` pending; any other word is kept as an unknown status;
+  refused; ``PEN`` pending; any other word is kept as an unknown status; for any but ``OK``, the gateway's
+  word shown to the operator carries ``codiceEsito`` and ``messaggio`` too (``KO (20 Autorizzazione negata)``);
 - ``importo``: an integer number of cents; ``divisa``: ``EUR`` (the API flows use the numeric ``978``);
 - ``codAut``: the issuer's authorization code, empty unless authorized; ``data`` YYYYMMDD and ``orario``
   HHMMSS; ``alias``: the merchant profile;
@@ -40,6 +41,7 @@ from zoneinfo import ZoneInfo
 from paycli.config import Secret, Setting
 from paycli.errors import RecordError
 from paycli.gateways.base import (
+    RAW_STATUS_LIMIT,
     Origin,
     Provider,
     QuarantinedRecord,
@@ -163,7 +165,7 @@ class NexiProvider(Provider):
             reference=reference,
             dedupe_key=key,
             status=STATUSES.get(esito, Status.UNKNOWN),
-            raw_status=esito,
+            raw_status=_wording(esito, fields)[:RAW_STATUS_LIMIT],
             authenticity=self._check_mac(fields),
             amount_minor=amount,
             currency=currency,
@@ -202,6 +204,20 @@ def _text(value: bytes) -> str:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return value.decode("cp1252", "replace")
+
+
+def _wording(esito: str, fields: Mapping[str, bytes]) -> str:
+    """``esito``, and for any other than OK the outcome code and message Nexi gives with it, for the
+    operator: ``KO (20 Autorizzazione negata)``. Neither is read for the outcome (their values are not
+    documented for certain: gateway-formats.md 3)."""
+    if esito == "OK":
+        return esito
+    said = [
+        "".join(c if c.isprintable() else "?" for c in _text(fields.get(name, b"")).strip())
+        for name in ("codiceEsito", "messaggio")
+    ]
+    why = " ".join(part for part in said if part and part.casefold() != esito.casefold())
+    return f"{esito} ({why})" if why else esito
 
 
 def _quote(text: str) -> str:

@@ -194,13 +194,20 @@ class TestStatuses:
         ],
     )
     def test_each_esito_maps_to_its_status(self, config: Config, esito: str, status: Status) -> None:
-        r = response(provider(config), body(fields(esito=esito, codAut="" if esito != "OK" else "A1B2C3")))
+        said = {"codiceEsito": "", "messaggio": ""}  # the code and message are wording only: see below
+        r = response(
+            provider(config), body(fields(esito=esito, codAut="" if esito != "OK" else "A1B2C3", **said))
+        )
         assert (r.status, r.raw_status) == (status, esito)
 
     @pytest.mark.parametrize("esito", ["SOSPESO", "ok", "RIMBORSATO"])
     def test_an_esito_nobody_mapped_is_unknown_and_keeps_its_word(self, config: Config, esito: str) -> None:
-        r = response(provider(config), body(fields(esito=esito)))
-        assert (r.status, r.raw_status, r.authenticity) == (Status.UNKNOWN, esito, Authenticity.VALID)
+        r = response(provider(config), body(fields(esito=esito, codiceEsito="99", messaggio="")))
+        assert (r.status, r.raw_status, r.authenticity) == (
+            Status.UNKNOWN,
+            f"{esito} (99)",
+            Authenticity.VALID,
+        )
 
 
 # -- what a notification says -----------------------------------------------------------------------
@@ -227,6 +234,18 @@ class TestFields:
         assert r.dedupe_key == "ORDNX4001|KO||20240514|101532"
         assert r.gateway_txn_id is None
         assert r.authenticity == Authenticity.VALID  # the MAC string holds "codAut=" with nothing after it
+
+    def test_a_refusal_says_why_in_nexi_s_words(self, config: Config) -> None:
+        def said(**changes: str) -> str | None:
+            return response(provider(config), body(fields(**changes))).raw_status
+
+        assert said() == "OK"  # an approval needs no why ("Message OK")
+        assert said(esito="KO", codAut="", codiceEsito="20", messaggio="Autorizzazione negata") == (
+            "KO (20 Autorizzazione negata)"
+        )
+        assert said(esito="ANNULLO", codiceEsito="", messaggio="annullo") == "ANNULLO"  # nothing new said
+        long = said(esito="KO", codiceEsito="103", messaggio="Negata\x07 " + "x" * 80)
+        assert long is not None and len(long) == 64 and long.startswith("KO (103 Negata? xxx")
 
     def test_the_authorization_code_tells_two_approvals_apart(self, config: Config) -> None:
         assert response(provider(config), body(fields())).gateway_txn_id == "A1B2C3"
