@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
-from paycli.config import Secret, Setting
+from paycli.config import Secret, Setting, SettingProblem
 from paycli.errors import RecordError
 from paycli.gateways.base import (
     RAW_STATUS_LIMIT,
@@ -57,6 +57,13 @@ STATUSES: Mapping[str, Status] = {
     "-3": Status.REVERSED,  # chargeback, after a 2
 }
 # Without these a post cannot be signed-checked nor linked: it is quarantined, not guessed.
+def _digits(value: str) -> str:
+    if not value.strip().isdecimal() or not value.strip().isascii():
+        # a post always names a number: any other value would make every post invalid
+        raise SettingProblem("", f"must be the numeric merchant id Skrill shows, got '{value}'")
+    return value.strip()
+
+
 REQUIRED = ("merchant_id", "transaction_id", "mb_transaction_id", "mb_amount", "mb_currency", "status")
 # The form content types a Skrill post can come with; none at all for a bare body without headers.
 _FORM_TYPES = ("", "application/x-www-form-urlencoded")
@@ -74,6 +81,7 @@ class SkrillProvider(Provider):
     settings: ClassVar[Mapping[str, Setting]] = {
         "merchant_id": Setting(
             str,
+            check=_digits,
             help="your numeric Skrill merchant id; a post naming another merchant_id is invalid",
         ),
         "secret_word": Setting(

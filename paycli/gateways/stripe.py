@@ -54,7 +54,7 @@ from enum import Enum
 from functools import cached_property
 from typing import Any, ClassVar
 
-from paycli.config import Secret, Setting
+from paycli.config import Secret, Setting, SettingProblem
 from paycli.errors import RecordError
 from paycli.gateways.base import (
     HEAD_BYTES,
@@ -95,6 +95,12 @@ class SignatureCheck(Enum):
 
     def __bool__(self) -> bool:
         return self is SignatureCheck.VALID
+
+
+def _not_negative(value: int) -> int:
+    if value < 0:  # every live event would be a replay
+        raise SettingProblem("", f"must be 0 or more seconds, got {value}")
+    return value
 
 
 def check_signature(
@@ -423,6 +429,7 @@ class StripeProvider(Provider):
         "tolerance_seconds": Setting(
             int,
             default=DEFAULT_TOLERANCE,
+            check=_not_negative,
             help="live callbacks only: the oldest signature accepted, in seconds; files are checked "
             "without a time limit",
         ),

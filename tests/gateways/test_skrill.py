@@ -15,6 +15,7 @@ from urllib.parse import quote_from_bytes
 import pytest
 
 from paycli.config import Config, Secret
+from paycli.errors import ConfigError
 from paycli.gateways.base import (
     HEAD_BYTES,
     Origin,
@@ -26,6 +27,7 @@ from paycli.gateways.base import (
 )
 from paycli.gateways.skrill import SkrillProvider
 from paycli.outcome import Authenticity, Status
+from tests.conftest import make_config
 
 WORD = "paycliword"
 MERCHANT = "52918473"
@@ -535,3 +537,14 @@ class TestBadInputs:
         record = skrill.reinterpret(origin)
         assert isinstance(record, QuarantinedRecord)
         assert record.reason.startswith("skrill: larger than 64 KiB")
+
+
+@pytest.mark.parametrize("value", ["'abc'", "'5291 8473'", "'-52918473'"])
+def test_a_merchant_id_that_is_no_number_is_a_configuration_error(tmp_path: Path, value: str) -> None:
+    # a post always names a number: any other would make every post invalid
+    with pytest.raises(ConfigError, match=r"gateways\.skrill\.merchant_id: must be the numeric merchant id"):
+        make_config(tmp_path, f"gateways:\n  skrill:\n    merchant_id: {value}\n")
+    settings = make_config(tmp_path, "gateways:\n  skrill:\n    merchant_id: ' 52918473 '\n").gateways[
+        "skrill"
+    ]
+    assert settings.settings["merchant_id"] == "52918473"

@@ -17,6 +17,7 @@ import pytest
 import stripe
 
 from paycli.config import Config, Secret
+from paycli.errors import ConfigError
 from paycli.gateways.base import (
     HEAD_BYTES,
     InfoRecord,
@@ -888,3 +889,10 @@ def test_the_records_are_the_same_when_read_again(provider: StripeProvider) -> N
     body = event("checkout.session.completed", session())
     first = read(provider, body, sidecar(body))
     assert provider.reinterpret(copy.deepcopy(first.origin)) == first  # type: ignore[union-attr]
+
+
+def test_a_negative_tolerance_is_a_configuration_error(tmp_path: Path) -> None:
+    # every live event would be older than it: a replay
+    with pytest.raises(ConfigError, match=r"gateways\.stripe\.tolerance_seconds: must be 0 or more seconds"):
+        make_config(tmp_path, "gateways:\n  stripe:\n    tolerance_seconds: -5\n")
+    assert make_config(tmp_path, "gateways:\n  stripe:\n    tolerance_seconds: 0\n").gateways["stripe"]
