@@ -348,6 +348,9 @@ SERVE_SETTINGS: Mapping[str, Setting] = MappingProxyType(
         "client_timeout_seconds": Setting(
             int, 30, help="a silent client is dropped", check=_between(1, 3600, " s")
         ),
+        "connection_limit": Setting(
+            int, 100, help="connections open at once; past it, new ones wait", check=_between(10, 1000)
+        ),
         "store_timeout_seconds": Setting(
             int, 5, help="wait for the store's write lock; past it: 503", check=_between(1, 600, " s")
         ),

@@ -74,6 +74,7 @@ def serve(
         ident="paycli",
         max_request_body_size=int(settings["max_body_bytes"]),  # type: ignore[call-overload]
         channel_timeout=timeout,
+        connection_limit=int(settings["connection_limit"]),  # type: ignore[call-overload]
         cleanup_interval=max(1, min(30, timeout // 2)),  # how often silent clients are looked for
         **options,
     )

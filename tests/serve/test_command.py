@@ -19,6 +19,37 @@ def test_a_wrong_port_or_thread_count_is_a_usage_error(cli):
     assert cli("serve", "--threads", "0").code == 2
 
 
+def test_the_server_gets_the_configured_limits(cli, isolated, monkeypatch):
+    import waitress
+
+    given: dict[str, object] = {}
+
+    class Server:
+        effective_host, effective_port = "127.0.0.1", 8080
+
+        def run(self) -> None:
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    def create_server(app: object, **options: object) -> Server:
+        given.update(options)
+        return Server()
+
+    monkeypatch.setattr(waitress, "create_server", create_server)
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\nserve:\n  connection_limit: 400\n  client_timeout_seconds: 12\n"
+        "  max_body_bytes: 4096\n"
+    )
+    assert cli("serve").code == 0
+    assert (given["connection_limit"], given["channel_timeout"], given["max_request_body_size"]) == (
+        400,
+        12,
+        4096,
+    )
+
+
 def remote_of_a_forwarded_callback(db_url: str, folder: Path, config: str, store) -> str:
     config_file = folder / "serve.yaml"
     config_file.write_text(config)

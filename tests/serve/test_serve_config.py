@@ -17,6 +17,7 @@ def test_serve_defaults(tmp_path: Path) -> None:
     assert serve["max_body_bytes"] == 1024 * 1024
     assert serve["paypal_postback"] is True and serve["paypal_postback_url"] == PAYPAL_POSTBACK_URL
     assert serve["store_timeout_seconds"] == 5 and serve["trusted_proxy"] is None
+    assert serve["connection_limit"] == 100  # waitress's own default
 
 
 def test_the_token_is_a_secret_from_the_environment_or_a_file(tmp_path: Path) -> None:
@@ -41,6 +42,7 @@ def test_the_token_is_a_secret_from_the_environment_or_a_file(tmp_path: Path) ->
         ("serve:\n  token: a\n  token_file: b\n", "serve.token: give either token or token_file, not both"),
         ("serve:\n  token: ${NOPE}\n", "serve.token: environment variable NOPE is not set"),
         ("serve: 8080\n", "serve: expected a mapping of keys to values, got 8080"),
+        ("serve:\n  connection_limit: 5\n", "serve.connection_limit: must be 10..1000, got 5"),
     ],
 )
 def test_a_wrong_serve_setting_names_the_key(tmp_path: Path, text: str, message: str) -> None:
