@@ -124,13 +124,23 @@ def test_a_json_line_nested_past_any_parser_is_quarantined_and_the_rest_goes_on(
     good = '{"txn_id": "J%d", "created_at": "2026-11-26T10:00:00Z", "customer": "A", "amount": "1.00", "currency": "EUR", "gateway": "nexi"}'
     path = tmp_path / "requests.jsonl"
     path.write_text(
-        "\n".join([good % 1, '{"txn_id": "J2", "x": ' + "[" * 100_000, good % 3, '{"txn_id": "J4", }']) + "\n"
+        "\n".join(
+            [
+                good % 1,
+                '{"txn_id": "J2", "x": ' + "[" * 100_000,
+                good % 3,
+                '{"txn_id": "J4", }',
+                (good % 5)[:-1] + ', "amount": "100.00"}',
+            ]
+        )
+        + "\n"
     )
     ingest(store, config, path)
     assert request(store, "J1") and request(store, "J3")
     assert quarantined(store) == [
         (2, "not valid JSON (nested too deeply)"),
         (4, "not valid JSON (Expecting property name enclosed in double quotes at column 18)"),  # no "line 1"
+        (5, "not valid JSON (key 'amount' given twice)"),  # 1.00 or 100.00: nobody can tell
     ]
 
 

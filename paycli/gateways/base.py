@@ -248,13 +248,27 @@ class SourceError(Exception):
         super().__init__(one_line(message))
 
 
+def _without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when it names a key twice: which value is meant cannot be told (Python
+    keeps the last, another reader the first), and a record must read the same to every reader."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"key '{one_line(key)[:40]}' given twice")
+            seen.add(key)
+    return obj
+
+
 def parse_json(text: str) -> Any:
-    """``json.loads`` with exact Decimal numbers. ValueError for anything that is not JSON, a document
+    """``json.loads`` with exact Decimal numbers. ValueError for anything that is not JSON, an object
+    with a key given twice, a document
     nested deeper than Python can follow included (``[[[[...``: RecursionError otherwise), worded
     without the parser's "line 1" when the text is one line (a JSON-lines record: its line is the
     file's)."""
     try:
-        return json.loads(text, parse_float=Decimal)
+        return json.loads(text, parse_float=Decimal, object_pairs_hook=_without_duplicates)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     except json.JSONDecodeError as exc:

@@ -56,6 +56,8 @@ STATUSES: Mapping[str, Status] = {
     "-2": Status.REFUSED,  # failed (failed_reason_code says why)
     "-3": Status.REVERSED,  # chargeback, after a 2
 }
+
+
 # Without these a post cannot be signed-checked nor linked: it is quarantined, not guessed.
 def _digits(value: str) -> str:
     if not value.strip().isdecimal() or not value.strip().isascii():

@@ -445,6 +445,8 @@ def test_a_registered_request_links_the_callback_that_came_first(receiver, store
             "created_at must be an ISO 8601 date-time as text",
         ),
         (json.dumps({k: v for k, v in REQUEST.items() if k != "created_at"}).encode(), "created_at is empty"),
+        # which txn_id is meant cannot be told: Python keeps the last, another reader the first
+        (json.dumps(REQUEST).encode()[:-1] + b', "txn_id": "ORD-9002-1"}', "key 'txn_id' given twice"),
     ],
 )
 def test_an_invalid_request_is_400_with_the_reason_and_not_stored(receiver, store, body, error):
