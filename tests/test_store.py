@@ -70,7 +70,8 @@ def test_a_store_newer_than_the_code_is_refused(db_url):
 def test_db_upgrade_and_status(cli, tmp_path):
     path = tmp_path / "fresh.db"
     result = cli("--db", str(path), "db", "status", db=False)
-    assert "new (created on first use)" in result.stdout
+    assert "new (no file yet: created on first use)" in result.stdout
+    assert not path.exists()  # status looks, never creates: a mistyped path leaves nothing behind
     result = cli("--db", str(path), "db", "upgrade", db=False)
     assert result.code == 0 and f"upgraded from schema none to {HEAD}" in result.stderr
     assert f"already at schema {HEAD}" in cli("--db", str(path), "db", "upgrade", db=False).stderr

@@ -56,20 +56,25 @@ def status(ctx: typer.Context) -> None:
       paycli db status
     """
     from paycli.migrations import HEAD
-    from paycli.store import Store, describe
+    from paycli.store import Store, describe, sqlite_path
 
     ws = workspace(ctx)
-    with Store.connect(ws.database_url) as store:
-        version = store.schema_version()
-    state = (
-        "new (created on first use)"
-        if version is None
-        else "current"
-        if version == HEAD
-        else "needs 'paycli db upgrade'"
-        if version < HEAD
-        else "newer than this paycli"
-    )
+    file = sqlite_path(ws.database_url)
+    if file is not None and not file.exists():
+        # looked at, not made: a mistyped path leaves no stray file behind
+        version, state = None, "new (no file yet: created on first use)"
+    else:
+        with Store.connect(ws.database_url) as store:
+            version = store.schema_version()
+        state = (
+            "new (created on first use)"
+            if version is None
+            else "current"
+            if version == HEAD
+            else "needs 'paycli db upgrade'"
+            if version < HEAD
+            else "newer than this paycli"
+        )
     typer.echo(f"store:   {describe(ws.database_url)}\nschema:  {version or '-'} ({state})\npaycli:  {HEAD}")
 
 
