@@ -261,10 +261,17 @@ class Store:
                 "was not stored; make room, then run the same command again"
             )
         if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
-            return StoreError(
-                f"{describe(self.url)} stayed locked by another writer for {BUSY_TIMEOUT_SECONDS} s"
-            )
+            return StoreError(f"{describe(self.url)} stayed locked by another writer for {self._lock_wait()}")
         return exc
+
+    def _lock_wait(self) -> str:
+        """How long SQLite waited for the lock: the busy time-out of this connection (paycli serve sets
+        its own), in seconds."""
+        try:
+            millis = self.connection.execute("PRAGMA busy_timeout").fetchone()[0]
+        except Exception:
+            return f"{BUSY_TIMEOUT_SECONDS} s"
+        return f"{millis / 1000:g} s"
 
     @contextmanager
     def transaction(self, *, rollback: bool = False) -> Iterator[None]:
@@ -272,19 +279,23 @@ class Store:
         if self._in_transaction:
             yield
             return
-        self._in_transaction = True
         checkpointer = self._checkpointer
         if checkpointer is not None:
             # the log restarts from its beginning only at a write after a complete checkpoint: waiting
             # for the last one keeps it to one batch instead of growing while both run
             checkpointer.wait()
+        # Both connections run in autocommit mode, so a transaction is exactly this block. SQLite takes
+        # the write lock at BEGIN IMMEDIATE, so two writers queue instead of deadlocking. A BEGIN that
+        # fails ("database is locked") began nothing: that error, not a failed ROLLBACK, is raised.
+        self.execute("BEGIN IMMEDIATE" if self.backend == "sqlite" else "BEGIN")
+        self._in_transaction = True
         try:
-            # Both connections run in autocommit mode, so a transaction is exactly this block. SQLite
-            # takes the write lock at BEGIN IMMEDIATE, so two writers queue instead of deadlocking.
-            self.execute("BEGIN IMMEDIATE" if self.backend == "sqlite" else "BEGIN")
             yield
-        except BaseException:
-            self.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                self.execute("ROLLBACK")
+            except Exception:
+                raise exc from None  # the cause, not what the broken connection says after it
             raise
         else:
             self.execute("ROLLBACK" if rollback else "COMMIT")
