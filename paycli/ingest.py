@@ -1160,7 +1160,8 @@ def _stronger(a: str, b: str) -> str:
 # -- small pieces ----------------------------------------------------------------------------------
 def _sidecar_problem(text: str) -> str | None:
     """What in a ``.headers`` sidecar no provider reads: lines that are not ``Name: value``."""
-    odd = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip() and ":" not in line]
+    # lines as header_fields reads them: to each line feed
+    odd = [n for n, line in enumerate(text.split("\n"), start=1) if line.strip() and ":" not in line]
     if not odd:
         return None
     more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
