@@ -42,7 +42,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -87,6 +87,7 @@ class Answer:
     status: int
     content_type: str
     body: bytes
+    allow: tuple[str, ...] = ()  # a 405's methods, for its Allow header (RFC 9110 15.5.6)
 
     @property
     def status_line(self) -> str:
@@ -124,6 +125,10 @@ def _text(status: int, message: str) -> Answer:
 
 def _json(status: int, value: Mapping[str, Any]) -> Answer:
     return Answer(status, "application/json", (json.dumps(value, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def _not_allowed(methods: tuple[str, ...]) -> Answer:
+    return replace(_text(405, f"use {' or '.join(methods)}"), allow=methods)
 
 
 def _empty_post(environ: Environ, method: str, body: bytes) -> Answer | None:
@@ -241,6 +246,8 @@ class App:
             headers.append(("Retry-After", "30"))
         if answer.status == 401:
             headers.append(("WWW-Authenticate", 'Bearer realm="paycli"'))
+        if answer.allow:
+            headers.append(("Allow", ", ".join(answer.allow)))
         start_response(answer.status_line, headers)
         elapsed = (time.perf_counter() - started) * 1000
         # No query string (it may carry a customer's data), no header, no body: nothing secret.
@@ -253,11 +260,11 @@ class App:
     def _route(self, environ: Environ, method: str, route: str, path: str) -> tuple[Answer, str]:
         if route == "/healthz":
             if method not in ("GET", "HEAD"):
-                return _text(405, "use GET"), ""
+                return _not_allowed(("GET", "HEAD")), ""
             return self._health()
         if route == "/requests":
             if method != "POST":
-                return _text(405, "use POST"), ""
+                return _not_allowed(("POST",)), ""
             return self._register(environ)
         if route.startswith("/callbacks/"):
             name = route[len("/callbacks/") :].strip("/")
@@ -266,7 +273,7 @@ class App:
                 return _text(404, "no such gateway is configured here"), ""
             methods = self.classes[provider].callback_methods
             if method not in methods:
-                return _text(405, f"use {' or '.join(methods)}"), ""
+                return _not_allowed(methods), ""
             return self._callback(environ, method, path, name, provider)
         return _text(404, "not found (routes: /callbacks/<gateway>, /requests, /healthz)"), ""
 

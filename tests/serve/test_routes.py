@@ -109,9 +109,10 @@ def test_a_wrong_method_is_405(receiver):
     assert r.app is not None
     client = r.client()
     try:
-        assert client.request("PUT", "/callbacks/nexi", b"x").status == 405
-        assert client.request("DELETE", "/healthz").status == 405
-        assert client.get("/requests").status == 405
+        put = client.request("PUT", "/callbacks/nexi", b"x")
+        assert (put.status, put.headers["allow"]) == (405, "POST, GET")  # RFC 9110: a 405 says what is
+        assert client.request("DELETE", "/healthz").headers["allow"] == "GET, HEAD"
+        assert client.get("/requests").headers["allow"] == "POST"
     finally:
         client.close()
 
@@ -350,7 +351,7 @@ def test_a_get_cannot_go_round_the_postback(receiver, store, paypal):
     r = receiver(config)
     body, _ = sample("paypal/forged/05-forged-copy.txt")
     reply = r.get("/callbacks/paypal?" + body.decode("latin-1").strip())
-    assert (reply.status, reply.text) == (405, "use POST\n")
+    assert (reply.status, reply.text, reply.headers["allow"]) == (405, "use POST\n", "POST")
     assert r.get("/callbacks/stripe?id=evt_1").status == 405  # Stripe and Skrill POST too
     assert rows(store, "SELECT COUNT(*) AS n FROM message") == [{"n": 0}] and paypal.received == []
 
