@@ -190,14 +190,14 @@ def decide(
 
     detail = _multiple_detail(responses)
     if policy == Policy.LIFECYCLE and detail == Detail.PROGRESSION:
-        # The pending responses are the same gateway transaction on its way to its final status, so the
-        # final one stands for them all and still goes through every single-response check.
-        # finals that agree are one outcome said more than once: the best verified of them decides
-        final = min(
-            (r for r in responses if r.status in FINAL_STATUSES),
-            key=lambda r: r.authenticity != Authenticity.VALID,
-        )
-        return _decide_one(amount_minor, currency, final, required(final))
+        # The pending responses are the same gateway transaction on its way to its final status, so they
+        # count as it (design.md 3.3): the final response stands for them all and still goes through every
+        # single-response check. Two final responses are left as two, as they would be without the
+        # pending ones: a pending message must not make paid what two approvals alone do not.
+        finals = [r for r in responses if r.status in FINAL_STATUSES]
+        if len(finals) > 1:
+            return Verdict(Outcome.VERIFICARE, Reason.MULTIPLE_RESPONSES, str(_multiple_detail(finals)))
+        return _decide_one(amount_minor, currency, finals[0], required(finals[0]))
     return Verdict(Outcome.VERIFICARE, Reason.MULTIPLE_RESPONSES, str(detail))
 
 
@@ -248,11 +248,17 @@ def _multiple_detail(responses: Sequence[ResponseFacts]) -> Detail:
         return Detail.CONSISTENT if _agree(responses) else Detail.CONFLICTING
     finals = [r for r in responses if r.status in FINAL_STATUSES]
     txns = {r.gateway_txn_id for r in responses if r.gateway_txn_id is not None}
+    # one payment on its way (design.md 3.3): one gateway, one transaction, one amount throughout, the
+    # pending responses before the final ones, which agree. A pending from another gateway, or for
+    # another amount, is no progression: lifecycle would count it as paid.
     if (
         Status.PENDING in statuses
         and statuses <= FINAL_STATUSES | {Status.PENDING}
         and _agree(finals)
+        and len({r.gateway for r in responses}) == 1
         and len(txns) <= 1
+        and len({r.amount_minor for r in responses} - {None}) <= 1
+        and len({r.currency for r in responses} - {None}) <= 1
         and _pending_first(responses)
     ):
         return Detail.PROGRESSION

@@ -363,6 +363,21 @@ def test_pending_then_two_final_responses_that_agree_is_a_progression() -> None:
     # the final said twice (a gateway's two records of one refusal): still pending, then refused
     assert run(resp(P), resp(R, raw="Denied"), resp(R, raw="Expired")) == multiple(Detail.PROGRESSION)
     assert run(resp(P), resp(A), resp(A, raw="OK")) == multiple(Detail.PROGRESSION)
+    # lifecycle counts the pending as the final, which leaves two finals: as two approvals alone are
+    two_approvals = [resp(A, minute=6), resp(A, raw="OK", minute=7)]
+    assert run(*two_approvals, policy=Policy.LIFECYCLE) == multiple(Detail.CONSISTENT)
+    assert run(resp(P), *two_approvals, policy=Policy.LIFECYCLE) == multiple(Detail.CONSISTENT)
+
+
+def test_a_pending_from_another_gateway_or_for_another_amount_is_no_progression() -> None:
+    # a Nexi PEN, then a PayPal Completed: two gateways, not one payment on its way
+    two_gateways = [resp(P, gateway="nexi"), resp(A, gateway="paypal")]
+    assert run(*two_gateways) == multiple(Detail.CONFLICTING)
+    assert run(*two_gateways, policy=Policy.LIFECYCLE) == multiple(Detail.CONFLICTING)
+    # pending for 100.00, approved for the 129.90 asked: lifecycle must not take it as paid
+    other_amount = [resp(P, amount=10000), resp(A)]
+    assert run(*other_amount, policy=Policy.LIFECYCLE) == multiple(Detail.CONFLICTING)
+    assert run(resp(P, amount=None), resp(A), policy=Policy.LIFECYCLE) == POSITIVO  # a pending that says none
 
 
 def test_pending_then_two_final_responses_that_disagree_is_not_a_progression() -> None:
@@ -466,14 +481,14 @@ def test_lifecycle_finds_the_final_response_wherever_it_is_listed() -> None:
 
 
 def test_lifecycle_checks_the_amount_of_the_final_response_of_a_progression() -> None:
-    responses = [resp(P), resp(A, amount=1299)]
+    responses = [resp(P, amount=1299), resp(A, amount=1299)]
     assert run(*responses, policy=Policy.LIFECYCLE) == Verdict(
         Outcome.VERIFICARE, Reason.AMOUNT_MISMATCH, "expected=12990 EUR got=1299 EUR"
     )
 
 
 def test_lifecycle_judges_only_the_final_response_of_a_progression() -> None:
-    responses = [resp(P, amount=1, auth=Authenticity.UNVERIFIABLE), resp(A)]
+    responses = [resp(P, amount=None, auth=Authenticity.UNVERIFIABLE), resp(A)]
     assert run(*responses, policy=Policy.LIFECYCLE, require_verified=True) == POSITIVO
 
 
@@ -646,7 +661,8 @@ def test_a_response_after_a_resolution_always_reopens(
 
 @st.composite
 def progressions(draw: st.DrawFn) -> tuple[list[ResponseFacts], ResponseFacts]:
-    """Some pending responses and one final response of at most one gateway transaction, in any order."""
+    """Some pending responses and one final response of at most one gateway transaction, of one amount
+    where they say one, in any order."""
     txn = draw(st.sampled_from([None, "T1"]))
 
     def sound(status: st.SearchStrategy[Status]) -> ResponseFacts:
@@ -657,8 +673,15 @@ def progressions(draw: st.DrawFn) -> tuple[list[ResponseFacts], ResponseFacts]:
             gateway_txn_id=draw(st.sampled_from([None, txn])),
         )
 
-    pendings = [sound(st.just(P)) for _ in range(draw(st.integers(1, 3)))]
     final = sound(st.sampled_from(sorted(FINAL_STATUSES)))
+    pendings = [
+        replace(
+            sound(st.just(P)),
+            amount_minor=draw(st.sampled_from([None, final.amount_minor])),
+            currency=draw(st.sampled_from([None, final.currency])),
+        )
+        for _ in range(draw(st.integers(1, 3)))
+    ]
     return draw(st.permutations([*pendings, final])), final
 
 
