@@ -32,9 +32,10 @@ of it: a balance report without ``payment_intent_id`` names the payment only by 
 
 The signature (``check_signature``) is HMAC-SHA256 of ``"<t>.<raw body>"`` with the whole endpoint
 secret (``whsec_...``) as key, any of the header's ``v1`` values matching; it is the check of
-``stripe.WebhookSignature.verify_header``. Files of the past are checked without a time limit, and a
-body kept in a file without its header is unverifiable, not forged; the callback receiver passes ``now``
-to apply ``tolerance_seconds``, and an unsigned post (or a raw HTTP dump of one) is invalid.
+``stripe.WebhookSignature.verify_header``. Files of the past are checked without a time limit; a
+response kept in a file without its header is quarantined when a secret is configured (neither trusted
+nor taken as forged) and unverifiable when none is; the callback receiver passes ``now`` to apply
+``tolerance_seconds``, and an unsigned post (or a raw HTTP dump of one) is invalid.
 
 The provider also reads Stripe's balance report CSVs (a header with ``balance_transaction_id`` and
 ``reporting_category``): ``identify``, ``extract`` and ``reinterpret`` hand them to
@@ -502,8 +503,8 @@ class StripeProvider(Provider):
 
     def authenticate(self, callback: Callback, *, now: int | None = None, live: bool = False) -> Authenticity:
         """valid or invalid; unverifiable when no secret is configured, or for a body kept in a file
-        without its ``Stripe-Signature`` (no sidecar, or one without it: README, such a copy counts as the
-        verified one). A live callback (``now`` given, or ``live``: one received, read again by
+        without its ``Stripe-Signature`` (no sidecar, or one without it; ``_record`` quarantines such a
+        response when a secret is configured). A live callback (``now`` given, or ``live``: one received, read again by
         reprocess) without one is invalid: anybody can post an unsigned body to the endpoint; so is a raw
         HTTP dump without one, the record of such a post."""
         secret = self._secret
@@ -558,6 +559,14 @@ class StripeProvider(Provider):
         assert reading.amount_field is not None
         currency = normalise_currency(_text(obj.get("currency")) or "")
         amount = _iso_minor(self._amount(obj, reading), currency)
+        if authenticity is Authenticity.UNVERIFIABLE and self._secret is not None:
+            # a body kept in a file without its signature, though paycli holds the secret to check one:
+            # set aside, as a Nexi body without its mac is. Trusted, anybody who can drop a file in the
+            # inbox could mark a request paid; taken as forged, a genuine copy beside it would look forged.
+            raise _Unreadable(
+                "no Stripe-Signature, though a webhook_secret is configured: not trusted (keep the webhook's "
+                "headers in a .headers sidecar; a signed copy decides)"
+            )
         qualifiers = [q for q in (reading.qualifier, "test mode" if test_mode else None) if q]
         raw_status = event_type + (f" ({', '.join(qualifiers)})" if qualifiers else "")
         return ResponseRecord(

@@ -590,13 +590,23 @@ def test_a_signature_made_with_another_secret_is_invalid(provider: StripeProvide
     assert response(provider, body, sidecar(body, "whsec_someone_else")).authenticity is Authenticity.INVALID
 
 
-def test_a_file_kept_without_its_signature_is_unverifiable_not_forged(provider: StripeProvider) -> None:
-    # README: a body kept without its signature could not be checked; it counts as the verified copy
+def test_a_file_kept_without_its_signature_is_set_aside_when_a_secret_could_check_it(
+    provider: StripeProvider, unconfigured: StripeProvider
+) -> None:
+    # design.md 3.4: unverifiable is for no secret or a check that needs the network. Trusted, an unsigned
+    # file dropped in the inbox would mark a request paid; judged forged, a genuine copy would look forged.
     body = event("payment_intent.succeeded", payment_intent())
-    assert response(provider, body, None).authenticity is Authenticity.UNVERIFIABLE
-    r = response(provider, body, "Content-Type: application/json\n")
-    assert r.authenticity is Authenticity.UNVERIFIABLE
+    for headers in (None, "Content-Type: application/json\n"):
+        assert "no Stripe-Signature, though a webhook_secret is configured" in quarantined(
+            provider, body, headers
+        )
     assert response(provider, body).authenticity is Authenticity.VALID  # the signed copy
+    assert (
+        response(unconfigured, body, None).authenticity is Authenticity.UNVERIFIABLE
+    )  # nothing to check with
+    # an event that says nothing about money is kept as it was
+    info = read(provider, event("payment_intent.created", payment_intent()), None)
+    assert isinstance(info, InfoRecord) and info.authenticity is Authenticity.UNVERIFIABLE
 
 
 def test_a_live_callback_without_a_signature_is_invalid(provider: StripeProvider) -> None:
@@ -610,7 +620,7 @@ def test_a_live_callback_without_a_signature_is_invalid(provider: StripeProvider
 
 
 @pytest.mark.parametrize("kept_first", [False, True])
-def test_a_copy_kept_without_its_signature_is_the_signed_response_delivered_again(
+def test_a_copy_kept_without_its_signature_leaves_the_signed_response_alone(
     tmp_path: Path, store: Store, config: Config, provider: StripeProvider, kept_first: bool
 ) -> None:
     body = event("payment_intent.succeeded", payment_intent())
@@ -621,7 +631,11 @@ def test_a_copy_kept_without_its_signature_is_the_signed_response_delivered_agai
     paths = [kept, signed] if kept_first else [signed, kept]
     Ingest(store, config, {"stripe": provider}).run([str(path) for path in paths])
     rows = store.query("SELECT authenticity, deliveries FROM response")
-    assert [(r["authenticity"], r["deliveries"]) for r in rows] == [("valid", 2)]
+    assert [(r["authenticity"], r["deliveries"]) for r in rows] == [("valid", 1)]  # not a forgery beside it
+    assert [r["state"] for r in store.query("SELECT state FROM message ORDER BY source")] == [
+        "quarantined",  # kept.json, set aside with its reason
+        "response",
+    ]
 
 
 def test_a_raw_http_dump_of_an_unsigned_post_is_invalid(provider: StripeProvider) -> None:
