@@ -137,6 +137,7 @@ class SkrillProvider(Provider):
         if missing:
             plural = "s" if len(missing) > 1 else ""
             raise RecordError(f"not a complete Skrill post: missing field{plural} {', '.join(missing)}")
+        _check_signature_fields(posted)
         charset = _charset(callback)
         text = {name: _decode(value, charset) for name, value in posted.items()}
 
@@ -185,8 +186,6 @@ class SkrillProvider(Provider):
             return Authenticity.UNVERIFIABLE
         md5sig = posted.get("md5sig", b"").strip()
         sha2sig = posted.get("sha2sig", b"").strip()
-        if not md5sig and not sha2sig:
-            return Authenticity.INVALID  # Skrill always signs: an unsigned post is not Skrill's
         word = hashlib.md5(secret.reveal().encode("utf-8")).hexdigest().upper().encode("ascii")
         # The values exactly as posted (bytes, after percent-decoding): the doc says to hash them so.
         signed = b"".join(
@@ -221,6 +220,21 @@ def _check_complete(callback: Callback, data: bytes) -> None:
         raise RecordError(
             f"the body has {len(callback.body)} bytes, its Content-Length says {length}: truncated"
         )
+
+
+def _check_signature_fields(posted: Mapping[str, bytes]) -> None:
+    """Skrill signs every post: one without md5sig (or sha2sig), or with a digest of the wrong shape, is a
+    copy cut short or damaged, set aside as a Nexi body without its mac is. A digest of the right shape
+    that does not match is a forgery, judged by ``_authenticity``."""
+    md5sig = posted.get("md5sig", b"").strip()
+    sha2sig = posted.get("sha2sig", b"").strip()
+    if not md5sig and not sha2sig:
+        raise RecordError(
+            "no md5sig or sha2sig (Skrill signs every post): a copy cut short, or not from Skrill"
+        )
+    for name, value, digits in (("md5sig", md5sig, 32), ("sha2sig", sha2sig, 64)):
+        if value and not re.fullmatch(rb"[0-9A-Fa-f]{%d}" % digits, value):
+            raise RecordError(f"{name} is not {digits} hex digits: a copy cut short or damaged")
 
 
 def _charset(callback: Callback) -> str | None:

@@ -431,8 +431,8 @@ class StripeProvider(Provider):
             int,
             default=DEFAULT_TOLERANCE,
             check=_not_negative,
-            help="live callbacks only: the oldest signature accepted, in seconds; files are checked "
-            "without a time limit",
+            help="live callbacks only: the oldest signature accepted, in seconds (0: no age check, as "
+            "Stripe's SDK); files are checked without a time limit",
         ),
     }
 

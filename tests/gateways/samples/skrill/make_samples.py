@@ -204,7 +204,7 @@ scenario(
         "03-other-merchant.txt": post("ORD-SK-3007", "3318760802", "2.50", "2", mid="11111111"),
         # valid signature over mb_amount 250.00, unsigned amount edited to 2.50
         "04-unsigned-amount-edited.txt": post("ORD-SK-3008", "3318760803", "250.00", "2", amount="2.50"),
-        # no signature at all
+        # no signature at all: set aside as cut short (Skrill signs every post), not judged forged
         "05-unsigned.txt": post("ORD-SK-3009", "3318760804", "2.50", "2").replace(b"&md5sig=", b"&x_md5sig="),
     },
 )
