@@ -18,6 +18,7 @@ from paycli.outcome import (
     Authenticity,
     Outcome,
     Policy,
+    Reason,
     ResolutionFacts,
     ResponseFacts,
     Status,
@@ -41,6 +42,14 @@ class Change:
 def label(state: tuple[str, str | None]) -> str:
     outcome, reason = state
     return f"{outcome}/{reason}" if reason else outcome
+
+
+def _state(outcome: str, reason: str | None, detail: str | None) -> tuple[str, str | None]:
+    """What a change is said as: the outcome and reason, and which kind of MULTIPLE_RESPONSES (its
+    detail is a word of design.md 3.2; other details are the gateway's free text)."""
+    if reason == Reason.MULTIPLE_RESPONSES.value and detail:
+        return outcome, f"{reason} ({detail})"
+    return outcome, reason
 
 
 def refresh(store: Store, request_ids: Iterable[int], config: Config) -> list[Change]:
@@ -150,8 +159,9 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
         old = (req["outcome"], req["reason"], req["detail"], req["response_count"])
         if new != old:
             updates.append((*new, req["id"]))
-            if new[:2] != old[:2]:
-                changes.append(Change(req["id"], req["txn_id"], (old[0], old[1]), (new[0], new[1])))
+            before, after = _state(*old[:3]), _state(*new[:3])
+            if before != after:
+                changes.append(Change(req["id"], req["txn_id"], before, after))
     if updates:
         store.executemany(
             "UPDATE payment_request SET outcome = ?, reason = ?, detail = ?, response_count = ? WHERE id = ?",

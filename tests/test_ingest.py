@@ -634,6 +634,26 @@ def test_a_message_sharing_a_key_but_not_the_amount_is_a_distinct_response(store
     assert (t1["outcome"], t1["reason"], t1["response_count"]) == ("VERIFICARE", "MULTIPLE_RESPONSES", 2)
 
 
+def test_recompute_counts_a_change_of_which_kind_of_multiple_responses(store, config, tmp_path):
+    from paycli.recompute import refresh_all
+
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    ingest(
+        store,
+        config,
+        write_messages(tmp_path, message("T1", "k1", "pending"), message("T1", "k2", "approved")),
+    )
+    assert request(store, "T1")["detail"] == "progression"
+    with store.transaction():  # as a paycli whose rule told them apart otherwise left it
+        store.execute("UPDATE payment_request SET detail = 'conflicting'")
+    seen, transitions = refresh_all(store, config)
+    assert (seen, dict(transitions)) == (
+        1,
+        {("VERIFICARE/MULTIPLE_RESPONSES (conflicting)", "VERIFICARE/MULTIPLE_RESPONSES (progression)"): 1},
+    )
+    assert refresh_all(store, config) == (1, {})
+
+
 def test_informational_messages_join_the_trail_without_counting(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     ingest(store, config, write_messages(tmp_path, '{"fake": 1, "ref": "T1", "info": "created"}'))
