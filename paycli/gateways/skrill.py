@@ -37,6 +37,7 @@ from paycli.config import Secret, Setting, SettingProblem
 from paycli.errors import RecordError
 from paycli.gateways.base import (
     RAW_STATUS_LIMIT,
+    Notice,
     Origin,
     Provider,
     QuarantinedRecord,
@@ -113,16 +114,22 @@ class SkrillProvider(Provider):
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
         refusal = f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a Skrill status_url post"
-        yield self.reinterpret(callback_origin(source, refusal))
+        notices: list[str] = []
+        record = self._read(callback_origin(source, refusal), notices)
+        yield from (Notice(message) for message in notices)
+        yield record
 
     def reinterpret(self, origin: Origin) -> Record:
+        return self._read(origin, [])
+
+    def _read(self, origin: Origin, notices: list[str]) -> Record:
         try:
-            return self._interpret(origin)
+            return self._interpret(origin, notices)
         except RecordError as exc:
             return QuarantinedRecord(origin, f"{self.name}: {exc}")
 
     # -- one post ------------------------------------------------------------------------------
-    def _interpret(self, origin: Origin) -> Record:
+    def _interpret(self, origin: Origin, notices: list[str]) -> Record:
         if len(origin.raw) > MAX_CALLBACK_BYTES:
             raise RecordError(f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a Skrill status_url post")
         callback = from_origin(origin)
@@ -150,13 +157,16 @@ class SkrillProvider(Provider):
             currency = _currency(text, "currency")
             amount = _amount(text, "amount", currency, status)
 
-        authenticity = self._authenticity(posted, text)
-        if authenticity is not Authenticity.INVALID and currency == mb_currency and amount != mb_amount:
+        mb_transaction_id = text["mb_transaction_id"].strip()
+        why = self._forged(posted, text)
+        if why is None and currency == mb_currency and amount != mb_amount:
             # amount/currency are outside the signature: in the same currency they must repeat the
             # signed mb_amount, or someone changed them.
-            authenticity = Authenticity.INVALID
-
-        mb_transaction_id = text["mb_transaction_id"].strip()
+            why = f"amount {text['amount'].strip()} is not the signed mb_amount {text['mb_amount'].strip()}"
+        if why is not None:
+            # said, so that the operator can tell a forgery from a setting to fix (merchant_id, the word)
+            notices.append(f"skrill post {_shown(mb_transaction_id)}: {why}: authenticity invalid")
+        authenticity = Authenticity.INVALID if why is not None else self._checked()
         wording = raw_status
         reason = text.get("failed_reason_code", "").strip()
         if raw_status == "-2" and reason:
@@ -174,16 +184,22 @@ class SkrillProvider(Provider):
             gateway_txn_id=mb_transaction_id,
         )
 
-    def _authenticity(self, posted: Mapping[str, bytes], text: Mapping[str, str]) -> Authenticity:
+    def _checked(self) -> Authenticity:
+        """What a post that nothing shows forged is: valid when the secret word checked it."""
+        secret = self.options.get("secret_word")
+        return Authenticity.VALID if isinstance(secret, Secret) and secret else Authenticity.UNVERIFIABLE
+
+    def _forged(self, posted: Mapping[str, bytes], text: Mapping[str, str]) -> str | None:
+        """Why the post is not Skrill's for this shop (a reason for the operator), or None."""
         merchant_id = str(self.options.get("merchant_id") or "").strip()
         if merchant_id and text["merchant_id"].strip() != merchant_id:
-            return Authenticity.INVALID  # a post for another merchant account
+            return f"for merchant_id {_shown(text['merchant_id'].strip())}, not the configured {merchant_id}"
         pay_to = str(self.options.get("pay_to_email") or "").strip()
         if pay_to and text.get("pay_to_email", "").strip().lower() != pay_to.lower():
-            return Authenticity.INVALID  # money paid to another Skrill account
+            return f"paid to {_shown(text.get('pay_to_email', '').strip()) or '(none)'}, not the configured pay_to_email"
         secret = self.options.get("secret_word")
         if not isinstance(secret, Secret) or not secret:
-            return Authenticity.UNVERIFIABLE
+            return None
         md5sig = posted.get("md5sig", b"").strip()
         sha2sig = posted.get("sha2sig", b"").strip()
         word = hashlib.md5(secret.reveal().encode("utf-8")).hexdigest().upper().encode("ascii")
@@ -207,7 +223,7 @@ class SkrillProvider(Provider):
         ok = True
         for given, expected in checks:
             ok &= hmac.compare_digest(given.upper(), expected)
-        return Authenticity.VALID if ok else Authenticity.INVALID
+        return None if ok else "the signature does not match (a wrong secret_word, or not Skrill's)"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -235,6 +251,12 @@ def _check_signature_fields(posted: Mapping[str, bytes]) -> None:
     for name, value, digits in (("md5sig", md5sig, 32), ("sha2sig", sha2sig, 64)):
         if value and not re.fullmatch(rb"[0-9A-Fa-f]{%d}" % digits, value):
             raise RecordError(f"{name} is not {digits} hex digits: a copy cut short or damaged")
+
+
+def _shown(text: str) -> str:
+    """Sender-controlled text made safe for a one-line message."""
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    return clean if len(clean) <= 40 else clean[:37] + "..."
 
 
 def _charset(callback: Callback) -> str | None:

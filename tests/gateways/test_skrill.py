@@ -18,6 +18,7 @@ from paycli.config import Config, Secret
 from paycli.errors import ConfigError
 from paycli.gateways.base import (
     HEAD_BYTES,
+    Notice,
     Origin,
     QuarantinedRecord,
     Record,
@@ -134,9 +135,13 @@ def _sidecar(path: Path) -> str | None:
 
 
 def read(provider: SkrillProvider, data: bytes, headers: str | None = None) -> Record:
-    records = list(provider.extract(source(data, headers)))
+    records = [r for r in provider.extract(source(data, headers)) if not isinstance(r, Notice)]
     assert len(records) == 1, "a callback file is exactly one record"
     return records[0]
+
+
+def said(provider: SkrillProvider, data: bytes) -> list[str]:
+    return [r.message for r in provider.extract(source(data)) if isinstance(r, Notice)]
 
 
 def response(provider: SkrillProvider, data: bytes, headers: str | None = None) -> ResponseRecord:
@@ -319,6 +324,19 @@ def test_a_chargeback_posted_with_a_minus_sign_keeps_the_payments_amount(skrill:
 class TestAuthenticity:
     def test_a_correct_md5sig_is_valid(self, skrill: SkrillProvider) -> None:
         assert response(skrill, post()).authenticity is Authenticity.VALID
+        assert said(skrill, post()) == []
+
+    def test_an_invalid_post_says_why(self, skrill: SkrillProvider, config: Config) -> None:
+        # a forgery and a setting to fix look alike in the trail: the run says which it is
+        [wrong_word] = said(skrill, post(word="guess"))
+        assert wrong_word.endswith(
+            "the signature does not match (a wrong secret_word, or not Skrill's): authenticity invalid"
+        )
+        [other] = said(skrill, post(merchant="11111111"))
+        assert f"for merchant_id 11111111, not the configured {MERCHANT}" in other
+        [edited] = said(skrill, post(mb_amount="250.00", amount="2.50"))
+        assert "amount 2.50 is not the signed mb_amount 250.00" in edited
+        assert all(WORD not in message for message in (wrong_word, other, edited))
 
     def test_a_correct_md5sig_and_sha2sig_are_valid(self, skrill: SkrillProvider) -> None:
         assert response(skrill, post(sha2=True)).authenticity is Authenticity.VALID
