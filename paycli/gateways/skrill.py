@@ -15,7 +15,9 @@ xaerobiont/php-skrill-quick-checkout ``src/StatusResponse.php`` @e7d44f4b and zb
 - Authenticity: ``md5sig`` = upper-case MD5 of ``merchant_id + transaction_id + UPPER(MD5(secret word))
   + mb_amount + mb_currency + status``, each value exactly as posted; ``sha2sig`` (optional, off by
   default at Skrill) is the same string hashed with SHA-256. Both are checked when present, in constant
-  time. A ``merchant_id`` (or ``pay_to_email``) other than the configured one makes the post invalid.
+  time. A ``merchant_id`` (or ``pay_to_email``) other than the configured one makes the post invalid,
+  and ingest says why. A post without either digest, or with one that is not a whole hex digest, is
+  quarantined as cut short: Skrill signs every post.
 - The amount compared with the request is ``amount``/``currency``, "as in the merchant's request":
   ``mb_amount``/``mb_currency`` are in the currency of the merchant's Skrill wallet, which may differ
   from the currency the shop charged in (Skrill converts). But ``amount``/``currency`` are NOT covered by
@@ -59,7 +61,6 @@ STATUSES: Mapping[str, Status] = {
 }
 
 
-# Without these a post cannot be signed-checked nor linked: it is quarantined, not guessed.
 def _digits(value: str) -> str:
     if not value.strip().isdecimal() or not value.strip().isascii():
         # a post always names a number: any other value would make every post invalid
@@ -67,6 +68,7 @@ def _digits(value: str) -> str:
     return value.strip()
 
 
+# Without these a post cannot be signed-checked nor linked: it is quarantined, not guessed.
 REQUIRED = ("merchant_id", "transaction_id", "mb_transaction_id", "mb_amount", "mb_currency", "status")
 # The form content types a Skrill post can come with; none at all for a bare body without headers.
 _FORM_TYPES = ("", "application/x-www-form-urlencoded")
@@ -241,7 +243,7 @@ def _check_complete(callback: Callback, data: bytes) -> None:
 def _check_signature_fields(posted: Mapping[str, bytes]) -> None:
     """Skrill signs every post: one without md5sig (or sha2sig), or with a digest of the wrong shape, is a
     copy cut short or damaged, set aside as a Nexi body without its mac is. A digest of the right shape
-    that does not match is a forgery, judged by ``_authenticity``."""
+    that does not match is a forgery, judged by ``_forged``."""
     md5sig = posted.get("md5sig", b"").strip()
     sha2sig = posted.get("sha2sig", b"").strip()
     if not md5sig and not sha2sig:
