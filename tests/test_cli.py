@@ -416,9 +416,11 @@ def test_reprocess_all_ties_a_paypal_capture_stored_before_to_its_authorization(
     )
     assert json.loads(cli("show", "ORD-PP-2301-1", "--format", "json").stdout)["outcome"] == "POSITIVO"
     with Store.connect(db_url) as store:
-        assert [
-            tuple(r) for r in store.query("SELECT provider, alias, gateway_txn_id FROM gateway_alias")
-        ] == [("paypal", "9XY87654ZW3210987", "6AB12345CD6789012")]
+        rows = store.query("SELECT provider, alias, gateway_txn_id FROM gateway_alias")
+        # by name: a PostgreSQL row is a mapping, whose tuple is its keys
+        assert [(r["provider"], r["alias"], r["gateway_txn_id"]) for r in rows] == [
+            ("paypal", "9XY87654ZW3210987", "6AB12345CD6789012")
+        ]
         before = snapshot(store)
     assert cli("reprocess", "--all").stderr.startswith("read 2 messages again: 2 as before, 0 otherwise")
     with Store.connect(db_url) as store:
