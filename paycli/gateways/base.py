@@ -263,10 +263,9 @@ def _without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse_json(text: str) -> Any:
     """``json.loads`` with exact Decimal numbers. ValueError for anything that is not JSON, an object
-    with a key given twice, a document
-    nested deeper than Python can follow included (``[[[[...``: RecursionError otherwise), worded
-    without the parser's "line 1" when the text is one line (a JSON-lines record: its line is the
-    file's)."""
+    with a key given twice and a document nested deeper than Python can follow included (``[[[[...``:
+    RecursionError otherwise), worded without the parser's "line 1" when the text is one line (a
+    JSON-lines record: its line is the file's)."""
     try:
         return json.loads(text, parse_float=Decimal, object_pairs_hook=_without_duplicates)
     except RecursionError:

@@ -209,7 +209,7 @@ def _text(value: bytes) -> str:
 def _wording(esito: str, fields: Mapping[str, bytes]) -> str:
     """``esito``, and for any other than OK the outcome code and message Nexi gives with it, for the
     operator: ``KO (20 Autorizzazione negata)``. Neither is read for the outcome (their values are not
-    documented for certain: gateway-formats.md 3)."""
+    documented for certain: gateway-formats.md 4)."""
     if esito == "OK":
         return esito
     said = [
