@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -495,14 +495,22 @@ def _yaml_problem(problem: str) -> str:
     return re.sub(r"'[^']{5,}'|\"[^\"]{5,}\"", "...", problem)
 
 
-def _suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str:
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate a mistyped ``word`` most likely meant (the same in another letter case first), or
+    None: the "did you mean" of every message that names a wrong name."""
     import difflib  # only on the error path
 
+    candidates = list(candidates)
     lowered = {candidate.lower(): candidate for candidate in candidates}
     if word.lower() in lowered:
-        return f" (did you mean '{lowered[word.lower()]}'?)"
-    close = difflib.get_close_matches(word, list(candidates), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+        return lowered[word.lower()]
+    close = difflib.get_close_matches(word, candidates, n=1)
+    return close[0] if close else None
+
+
+def _suggest(word: str, candidates: list[str] | tuple[str, ...]) -> str:
+    close = closest(word, candidates)
+    return f" (did you mean '{close}'?)" if close else ""
 
 
 def _show(value: object) -> str:

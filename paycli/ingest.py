@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from paycli import recompute
-from paycli.config import Config
+from paycli.config import Config, closest
 from paycli.dates import from_db
 from paycli.gateways import REQUESTS
 from paycli.gateways.base import (
@@ -1066,11 +1066,9 @@ _NUL_MARKS = (b"\x00", b"\\u0000", b"%00", b"&#")
 
 def unknown_gateway(name: str, gateways: Iterable[str]) -> str:
     """What to say of a request sent to a gateway no provider here reads, with the closest name."""
-    import difflib  # only on this path
-
     names = sorted(gateways)
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    close = closest(name, names)
+    hint = f"did you mean '{close}'? " if close else ""
     return (
         f"gateway '{name}' is not a gateway of this configuration ({hint}gateways: {', '.join(names)}): "
         "its requests wait for responses no provider reads"

@@ -170,8 +170,7 @@ def report(
 def _check_gateways(ws: "Workspace", names: list[str]) -> None:
     """Refuse a --gateway that is neither configured nor in the store: a typo in a crontab would write an
     empty report every night, and its --fail-on would never fire."""
-    import difflib
-
+    from paycli.config import closest
     from paycli.errors import UsageError
 
     known = set(ws.providers()) - {"requests"}
@@ -182,8 +181,8 @@ def _check_gateways(ws: "Workspace", names: list[str]) -> None:
         for name in unknown:
             if store.query("SELECT 1 AS x FROM payment_request WHERE gateway = :g LIMIT 1", {"g": name}):
                 continue  # a gateway paycli reads nothing from, with requests (payments checked by hand)
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            close = closest(name, sorted(known))
+            hint = f"did you mean '{close}'? " if close else ""
             raise UsageError(
                 f"--gateway: no gateway '{name}' in the configuration nor in the store "
                 f"({hint}gateways: {', '.join(sorted(known))})"

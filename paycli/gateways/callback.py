@@ -181,7 +181,7 @@ def _framed(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str | None]
     coding = headers.get("transfer-encoding")
     if coding is not None:
         if coding.lower() != "chunked":
-            return body, f"Transfer-Encoding '{_shown(coding)}' is not one paycli decodes (only chunked)"
+            return body, f"Transfer-Encoding '{shown(coding)}' is not one paycli decodes (only chunked)"
         try:
             return _dechunked(body), None
         except ValueError as exc:
@@ -190,7 +190,7 @@ def _framed(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str | None]
     if length is None:
         return body, None
     if not _LENGTH.fullmatch(length):
-        return body, f"Content-Length '{_shown(length)}' is not a number of bytes"
+        return body, f"Content-Length '{shown(length)}' is not a number of bytes"
     if len(body) < int(length):
         return body, f"truncated: Content-Length says {int(length)} bytes, the body has {len(body)}"
     return body[: int(length)], None
@@ -213,7 +213,7 @@ def _dechunked(data: bytes) -> bytes:
         if end < 0 and (size_line is not None or not line):
             raise ValueError("truncated: the chunked body ends before its last chunk (of size 0)")
         if size_line is None:
-            raise ValueError(f"chunked body: the chunk size line '{_shown(line)}' is not a hexadecimal size")
+            raise ValueError(f"chunked body: the chunk size line '{shown(line)}' is not a hexadecimal size")
         size = int(size_line.group(1), 16)
         at = end + 1
         if size == 0:
@@ -231,8 +231,9 @@ def _dechunked(data: bytes) -> bytes:
             raise ValueError(f"chunked body: the chunk of {size} bytes is not followed by a line end")
 
 
-def _shown(text: str | bytes) -> str:
-    """A header value or a line of a dump, fit to quote in a one-line message."""
+def shown(text: str | bytes) -> str:
+    """Sender-controlled text (a header value, a line of a dump, a form field) fit to quote in a
+    one-line message: control characters as ``?``, at most 40 characters."""
     if isinstance(text, bytes):
         text = text.decode("latin-1")
     text = "".join(c if c.isprintable() else "?" for c in text)

@@ -47,7 +47,14 @@ from paycli.gateways.base import (
     ResponseRecord,
     Source,
 )
-from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, callback_origin, from_origin, read_callback
+from paycli.gateways.callback import (
+    MAX_CALLBACK_BYTES,
+    Callback,
+    callback_origin,
+    from_origin,
+    read_callback,
+    shown,
+)
 from paycli.money import normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -167,7 +174,7 @@ class SkrillProvider(Provider):
             why = f"amount {text['amount'].strip()} is not the signed mb_amount {text['mb_amount'].strip()}"
         if why is not None:
             # said, so that the operator can tell a forgery from a setting to fix (merchant_id, the word)
-            notices.append(f"skrill post {_shown(mb_transaction_id)}: {why}: authenticity invalid")
+            notices.append(f"skrill post {shown(mb_transaction_id)}: {why}: authenticity invalid")
         authenticity = Authenticity.INVALID if why is not None else self._checked()
         wording = raw_status
         reason = text.get("failed_reason_code", "").strip()
@@ -195,10 +202,10 @@ class SkrillProvider(Provider):
         """Why the post is not Skrill's for this shop (a reason for the operator), or None."""
         merchant_id = str(self.options.get("merchant_id") or "").strip()
         if merchant_id and text["merchant_id"].strip() != merchant_id:
-            return f"for merchant_id {_shown(text['merchant_id'].strip())}, not the configured {merchant_id}"
+            return f"for merchant_id {shown(text['merchant_id'].strip())}, not the configured {merchant_id}"
         pay_to = str(self.options.get("pay_to_email") or "").strip()
         if pay_to and text.get("pay_to_email", "").strip().lower() != pay_to.lower():
-            return f"paid to {_shown(text.get('pay_to_email', '').strip()) or '(none)'}, not the configured pay_to_email"
+            return f"paid to {shown(text.get('pay_to_email', '').strip()) or '(none)'}, not the configured pay_to_email"
         secret = self.options.get("secret_word")
         if not isinstance(secret, Secret) or not secret:
             return None
@@ -253,12 +260,6 @@ def _check_signature_fields(posted: Mapping[str, bytes]) -> None:
     for name, value, digits in (("md5sig", md5sig, 32), ("sha2sig", sha2sig, 64)):
         if value and not re.fullmatch(rb"[0-9A-Fa-f]{%d}" % digits, value):
             raise RecordError(f"{name} is not {digits} hex digits: a copy cut short or damaged")
-
-
-def _shown(text: str) -> str:
-    """Sender-controlled text made safe for a one-line message."""
-    clean = "".join(c if c.isprintable() else "?" for c in text)
-    return clean if len(clean) <= 40 else clean[:37] + "..."
 
 
 def _charset(callback: Callback) -> str | None:
