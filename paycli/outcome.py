@@ -54,6 +54,7 @@ class Reason(StrEnum):
     PENDING = "PENDING"
     UNKNOWN_STATUS = "UNKNOWN_STATUS"
     REVERSED = "REVERSED"
+    SHARED_TRANSACTION = "SHARED_TRANSACTION"
     NEW_RESPONSE_AFTER_RESOLUTION = "NEW_RESPONSE_AFTER_RESOLUTION"
 
 
@@ -125,6 +126,9 @@ class ResponseFacts:
     raw_status: str | None = None  # the gateway's own word, shown in details
     gateway: str | None = None  # the configured gateway it came from
     occurred_at: datetime | None = None  # aware UTC, when the gateway says it happened; None: not said
+    # the other merchant references that the same gateway transaction answers (design.md 3.1: a key
+    # shared with another reference is a suspicious response); filled in for genuine responses only
+    also_answers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require_aware("received_at", self.received_at)
@@ -181,6 +185,17 @@ def decide(
 
     if not responses:
         return Verdict(Outcome.VERIFICARE, Reason.NO_RESPONSE, None)
+
+    # One payment cannot pay two requests: a gateway transaction that also answers another merchant
+    # reference makes every request it answers VERIFICARE, whatever it says, before anything else (a
+    # forged copy re-aimed at another order, or a shop that sent one reference twice). A copy that failed
+    # its authenticity check shares nothing: it decides nothing either.
+    shared = sorted(
+        {ref for r in responses if r.authenticity != Authenticity.INVALID for ref in r.also_answers}
+    )
+    if shared:
+        more = f" and {len(shared) - 1} more" if len(shared) > 1 else ""
+        return Verdict(Outcome.VERIFICARE, Reason.SHARED_TRANSACTION, f"also answers {shared[0]}{more}")
 
     def required(r: ResponseFacts) -> bool:
         return require_verified or (r.gateway is not None and r.gateway in verified_gateways)

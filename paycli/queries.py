@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from paycli import recompute
+from paycli.config import Config
 from paycli.dates import format_local
 from paycli.errors import NotFound, RecordError
 from paycli.gateways import REQUESTS
@@ -126,14 +128,19 @@ def get_request(store: Store, txn_id: str) -> Row:
     return rows[0]
 
 
-def show_request(store: Store, txn_id: str, tz: tzinfo, *, raw: bool = False) -> dict[str, Any]:
-    """The request, its outcome, its trail in time order and its resolutions (the seed's two panels)."""
+def show_request(
+    store: Store, txn_id: str, tz: tzinfo, *, raw: bool = False, config: Config | None = None
+) -> dict[str, Any]:
+    """The request, its outcome, its trail in time order and its resolutions (the seed's two panels).
+
+    With the ``config``, each response says which other requests its gateway transaction also answers.
+    """
     row = get_request(store, txn_id)
     result = request_dict(row, tz)
     result["source"] = row["source"]
     result["registered_at"] = _local(row["registered_at"], tz)
     result["updated_at"] = _local(row["updated_at"], tz)
-    result["trail"] = trail(store, row["id"], tz, raw=raw, gateway=row["gateway"])
+    result["trail"] = trail(store, row["id"], tz, raw=raw, gateway=row["gateway"], config=config)
     result["deliveries"] = deliveries(store, row["id"], tz)
     result["resolutions"] = resolutions(store, row["id"], tz)
     return result
@@ -165,12 +172,20 @@ def deliveries(store: Store, request_id: int, tz: tzinfo) -> list[dict[str, Any]
 
 
 def trail(
-    store: Store, request_id: int, tz: tzinfo, *, raw: bool = False, gateway: str | None = None
+    store: Store,
+    request_id: int,
+    tz: tzinfo,
+    *,
+    raw: bool = False,
+    gateway: str | None = None,
+    config: Config | None = None,
 ) -> list[dict[str, Any]]:
     """Every response (with how many messages delivered it) and informational message, oldest first.
 
     ``other_gateway`` flags a message from another gateway than the one the request was sent to: the
     merchant reference matched, but the money went elsewhere, or the reference was reused.
+    ``also_answers`` (with the ``config``) lists the other merchant references a response's gateway
+    transaction answers: one payment cannot pay them all.
     """
     responses = store.query(
         "SELECT id, provider, dedupe_key, status, raw_status, amount_minor, currency, gateway_txn_id, "
@@ -192,6 +207,7 @@ def trail(
             by_response.setdefault(m["response_id"], []).append(m)
     # responses that share a dedupe key but disagree are the suspicious ones (design.md 3.1)
     keys = Counter((r["provider"], r["dedupe_key"]) for r in responses)
+    shared = {} if config is None else recompute.sharing(store, [request_id], config)[0].get(request_id, {})
     entries: list[tuple[Any, int, dict[str, Any]]] = []
     for r in responses:
         delivered = by_response.get(r["id"], [])
@@ -214,6 +230,7 @@ def trail(
             "occurred_at": _local(r["occurred_at"], tz),
             "key": r["dedupe_key"],
             "suspicious": keys[(r["provider"], r["dedupe_key"])] > 1,
+            "also_answers": sorted(shared.get(r["id"], ())),
             "other_gateway": gateway is not None and r["provider"] != gateway,
             "sources": [_where(m) for m in delivered],
         }
@@ -251,6 +268,7 @@ def trail(
             "occurred_at": None,
             "key": None,
             "suspicious": False,
+            "also_answers": [],
             # the shop's own request file is no gateway
             "other_gateway": gateway is not None and m["provider"] not in (gateway, REQUESTS),
             "sources": [_where(m)],

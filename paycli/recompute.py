@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from paycli import gateways
 from paycli.config import Config
 from paycli.dates import from_db
+from paycli.errors import ConfigError
 from paycli.outcome import (
     Authenticity,
     Outcome,
@@ -29,6 +31,8 @@ from paycli.store import Store
 CHUNK = 2000  # requests a pass; an ingest batch is refreshed in one
 _STATUS = {s.value: s for s in Status}
 _AUTHENTICITY = {a.value: a for a in Authenticity}
+# request id -> response id -> the other merchant references its gateway transaction answers
+Sharing = dict[int, dict[int, set[str]]]
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,19 @@ def _state(outcome: str, reason: str | None, detail: str | None) -> tuple[str, s
 
 
 def refresh(store: Store, request_ids: Iterable[int], config: Config) -> list[Change]:
-    """Recompute the outcome of these requests and store what changed."""
+    """Recompute the outcome of these requests and store what changed.
+
+    The requests whose responses share a gateway transaction with theirs are recomputed too: a
+    transaction that now answers one more request makes the others VERIFICARE as well.
+    """
     ids = sorted(set(request_ids))
+    answers, partners = sharing(store, ids, config)
+    if others := sorted(partners.difference(ids)):
+        answers.update(sharing(store, others, config)[0])
+        ids = sorted({*ids, *others})
     changes: list[Change] = []
     for start in range(0, len(ids), CHUNK):
-        changes.extend(_refresh_chunk(store, ids[start : start + CHUNK], config))
+        changes.extend(_refresh_chunk(store, ids[start : start + CHUNK], config, answers))
     return changes
 
 
@@ -67,10 +79,54 @@ def refresh_all(store: Store, config: Config) -> tuple[int, Counter[tuple[str, s
     transitions: Counter[tuple[str, str]] = Counter()
     for ids in _id_chunks(store):
         with store.transaction():
-            for change in _refresh_chunk(store, ids, config):
+            answers = sharing(store, ids, config)[0]
+            for change in _refresh_chunk(store, ids, config, answers):
                 transitions[(label(change.before), label(change.after))] += 1
         seen += len(ids)
     return seen, transitions
+
+
+def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[int]]:
+    """The genuine responses of these requests whose gateway transaction also answers another merchant
+    reference (a genuine response of the same provider says so), and the requests of those references.
+
+    Rare, so the query returns nothing in the usual case: it walks each response's gateway transaction
+    through its index, and asks the provider whether its ids name one payment only for what it finds.
+    """
+    answers: Sharing = {}
+    partners: set[int] = set()
+    for start in range(0, len(ids), CHUNK):
+        marks, params = store.placeholders("r", ids[start : start + CHUNK])
+        params["invalid"] = Authenticity.INVALID.value
+        for row in store.query(
+            "SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other FROM response r "
+            "JOIN response o ON o.gateway_txn_id = r.gateway_txn_id AND o.provider = r.provider "
+            "AND o.reference <> r.reference AND o.authenticity <> :invalid "
+            f"WHERE r.request_id IN {marks} AND r.authenticity <> :invalid",
+            params,
+        ):
+            if not _names_one_payment(row["provider"], config):
+                continue
+            answers.setdefault(row["request_id"], {}).setdefault(row["id"], set()).add(row["reference"])
+            if row["other"] is not None:
+                partners.add(row["other"])
+    return answers, partners
+
+
+_UNIQUE_IDS: dict[str, bool] = {}
+
+
+def _names_one_payment(gateway: str, config: Config) -> bool:
+    """Whether the provider of this configured gateway gives each payment its own gateway_txn_id."""
+    configured = config.gateways.get(gateway)
+    provider = configured.provider if configured is not None else gateway
+    if provider not in _UNIQUE_IDS:
+        try:
+            _UNIQUE_IDS[provider] = gateways.load(provider).txn_ids_unique
+        except ConfigError:
+            # no longer installed: what it stored cannot be asked, and a shared id is worth a look
+            _UNIQUE_IDS[provider] = True
+    return _UNIQUE_IDS[provider]
 
 
 def _id_chunks(store: Store) -> Iterator[list[int]]:
@@ -86,7 +142,7 @@ def _id_chunks(store: Store) -> Iterator[list[int]]:
         last = ids[-1]
 
 
-def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]:
+def _refresh_chunk(store: Store, ids: list[int], config: Config, answers: Sharing) -> list[Change]:
     if not ids:
         return []
     marks, params = store.placeholders("r", ids)
@@ -97,7 +153,7 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
     )
     rows: dict[int, list[Any]] = {i: [] for i in ids}
     for r in store.query(
-        "SELECT request_id, status, authenticity, received_at, amount_minor, currency, gateway_txn_id, "
+        "SELECT id, request_id, status, authenticity, received_at, amount_minor, currency, gateway_txn_id, "
         f"raw_status, provider, occurred_at FROM response WHERE request_id IN {marks}",
         params,
     ):
@@ -107,6 +163,7 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
     received: dict[str | datetime, datetime] = {}
     for request_id, found in rows.items():
         facts = responses[request_id] = []
+        shared = answers.get(request_id, {})
         for r in found:
             stored = r["received_at"]
             received_at = received.get(stored)
@@ -125,6 +182,7 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config) -> list[Change]
                     raw_status=r["raw_status"],
                     gateway=r["provider"],
                     occurred_at=None if occurred is None else from_db(occurred),
+                    also_answers=tuple(sorted(shared.get(r["id"], ()))),
                 )
             )
     resolutions: dict[int, ResolutionFacts] = {}

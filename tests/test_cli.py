@@ -225,6 +225,27 @@ def test_show_prints_the_request_and_its_trail(loaded):
     assert data["deliveries"] == [] and "Received over HTTP" not in out  # nothing came through serve
 
 
+def test_show_and_list_name_a_gateway_transaction_that_answers_two_requests(cli, isolated):
+    import shutil
+
+    sample = Path(__file__).parent / "gateways" / "samples" / "paypal" / "shared-transaction"
+    for path in sample.iterdir():
+        if path.name != "expected.json":
+            shutil.copy(path, isolated / path.name)
+    assert cli("ingest", "requests.csv").code == 0
+    assert cli("ingest", *sorted(p.name for p in isolated.glob("0*.txt"))).code == 0
+    out = cli("show", "ORD-PP-2402-1").stdout
+    assert "VERIFICARE  SHARED_TRANSACTION (also answers ORD-PP-2401-1)" in out
+    assert "response (shared)" in out
+    assert (
+        "(shared) gateway transaction 4RT29310LK8823145 also answers ORD-PP-2401-1: one payment cannot pay "
+        "them all" in out
+    )
+    listed = json.loads(cli("list", "--reason", "SHARED_TRANSACTION", "--format", "json").stdout)
+    assert sorted(r["txn_id"] for r in listed) == ["ORD-PP-2401-1", "ORD-PP-2402-1"]
+    assert "(shared)" not in cli("show", "ORD-PP-2403-1").stdout
+
+
 def test_an_unknown_txn_or_order_exits_3(loaded):
     result = loaded("show", "NOPE")
     assert result.code == 3 and result.stderr.strip() == "paycli: no payment request with txn_id 'NOPE'"

@@ -634,6 +634,74 @@ def test_a_message_sharing_a_key_but_not_the_amount_is_a_distinct_response(store
     assert (t1["outcome"], t1["reason"], t1["response_count"]) == ("VERIFICARE", "MULTIPLE_RESPONSES", 2)
 
 
+ROW2 = ROW.replace("T1,O1", "T2,O2")
+
+
+def test_one_gateway_transaction_answering_two_requests_makes_both_verificare(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
+    ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved", txn="g1")))
+    assert request(store, "T1")["outcome"] == "POSITIVO"
+    # the same transaction, now said to answer T2 too: neither can be taken as paid
+    ingest(store, config, write_messages(tmp_path, message("T2", "k1", "approved", txn="g1"), name="b.jsonl"))
+    for txn_id, other in (("T1", "T2"), ("T2", "T1")):
+        r = request(store, txn_id)
+        assert (r["outcome"], r["reason"], r["detail"]) == (
+            "VERIFICARE",
+            "SHARED_TRANSACTION",
+            f"also answers {other}",
+        )
+
+
+def test_a_shared_transaction_is_flagged_whichever_request_arrives_last(store, config, tmp_path):
+    ingest(
+        store,
+        config,
+        write_messages(
+            tmp_path, message("T1", "k1", "approved", txn="g1"), message("T2", "k1", "approved", txn="g1")
+        ),
+    )
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    # T2 has no request yet: its reference still names the transaction's other payment
+    assert (request(store, "T1")["reason"], request(store, "T1")["detail"]) == (
+        "SHARED_TRANSACTION",
+        "also answers T2",
+    )
+    ingest(store, config, request_csv(tmp_path, [ROW2], name="later.csv"))
+    assert request(store, "T2")["reason"] == "SHARED_TRANSACTION"
+
+
+def test_a_forged_copy_aimed_at_another_request_flags_nothing_but_itself(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
+    ingest(
+        store,
+        config,
+        write_messages(
+            tmp_path,
+            message("T1", "k1", "approved", txn="g1"),
+            message("T2", "k1", "approved", txn="g1", auth="invalid"),
+        ),
+    )
+    assert request(store, "T1")["outcome"] == "POSITIVO"
+    assert request(store, "T2")["reason"] == "BAD_SIGNATURE"
+
+
+def test_recompute_finds_a_shared_transaction_stored_before(store, config, tmp_path):
+    from paycli.recompute import refresh_all
+
+    ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
+    ingest(
+        store,
+        config,
+        write_messages(
+            tmp_path, message("T1", "k1", "approved", txn="g1"), message("T2", "k2", "approved", txn="g1")
+        ),
+    )
+    with store.transaction():  # as a paycli before the rule looked across requests left them
+        store.execute("UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL, detail = NULL")
+    seen, transitions = refresh_all(store, config)
+    assert (seen, dict(transitions)) == (2, {("POSITIVO", "VERIFICARE/SHARED_TRANSACTION"): 2})
+
+
 def test_recompute_counts_a_change_of_which_kind_of_multiple_responses(store, config, tmp_path):
     from paycli.recompute import refresh_all
 

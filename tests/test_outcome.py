@@ -53,6 +53,7 @@ def resp(
     raw: str | None = None,
     occurred: int | None = None,
     gateway: str | None = None,
+    also: tuple[str, ...] = (),
 ) -> ResponseFacts:
     return ResponseFacts(
         status=status,
@@ -64,6 +65,7 @@ def resp(
         raw_status=raw,
         occurred_at=None if occurred is None else at(occurred),
         gateway=gateway,
+        also_answers=also,
     )
 
 
@@ -562,6 +564,38 @@ def test_an_order_without_requests_is_a_caller_error() -> None:
         order_verdict([])
 
 
+# --- one gateway transaction, two requests (design.md 3.1: a key shared with another reference) ---------
+
+
+@BOTH_POLICIES
+@pytest.mark.parametrize("status", list(Status))
+def test_a_transaction_that_also_answers_another_request_decides_nothing(
+    policy: Policy, status: Status
+) -> None:
+    assert run(resp(status, also=("ORD-9",)), policy=policy) == Verdict(
+        Outcome.VERIFICARE, Reason.SHARED_TRANSACTION, "also answers ORD-9"
+    )
+
+
+def test_the_shared_transaction_says_how_many_other_requests_it_answers() -> None:
+    verdict = run(resp(also=("ORD-9",)), resp(P, minute=1, also=("ORD-7", "ORD-9")))
+    assert verdict == Verdict(Outcome.VERIFICARE, Reason.SHARED_TRANSACTION, "also answers ORD-7 and 1 more")
+
+
+def test_a_shared_transaction_outranks_a_bad_signature_beside_it() -> None:
+    verdict = run(resp(also=("ORD-9",)), resp(R, auth=Authenticity.INVALID, minute=1))
+    assert verdict.reason == Reason.SHARED_TRANSACTION
+
+
+def test_a_forged_response_shares_nothing() -> None:
+    assert run(resp(auth=Authenticity.INVALID, also=("ORD-9",))).reason == Reason.BAD_SIGNATURE
+
+
+def test_an_operator_resolution_decides_a_shared_transaction() -> None:
+    verdict = run(resp(also=("ORD-9",)), resolution=resolved(Outcome.NEGATIVO))
+    assert verdict == Verdict(Outcome.NEGATIVO, Reason.RESOLVED, "by anna")
+
+
 # --- properties ----------------------------------------------------------------------------------------
 
 # Small alphabets so that equal transactions, matching amounts and progressions actually occur.
@@ -574,6 +608,7 @@ responses_st = st.builds(
     currency=st.sampled_from([None, CURRENCY, "USD"]),
     gateway_txn_id=st.sampled_from([None, "T1", "T2"]),
     raw_status=st.sampled_from([None, "raw"]),
+    also_answers=st.sampled_from([(), (), (), ("ORD-9",)]),
 )
 response_lists = st.lists(responses_st, max_size=5)
 resolutions = st.builds(
@@ -628,6 +663,21 @@ def test_a_bad_signature_never_decides_unless_a_resolution_does(
         assert verdict.outcome == Outcome.VERIFICARE
 
 
+@given(
+    responses=response_lists,
+    shared=responses_st.filter(lambda r: r.authenticity != Authenticity.INVALID).map(
+        lambda r: replace(r, also_answers=("ORD-9",))
+    ),
+    policy=policies,
+    require_verified=st.booleans(),
+)
+def test_a_genuine_response_that_answers_another_request_never_lets_it_be_decided(
+    responses: list[ResponseFacts], shared: ResponseFacts, policy: Policy, require_verified: bool
+) -> None:
+    verdict = decide(AMOUNT, CURRENCY, [*responses, shared], policy=policy, require_verified=require_verified)
+    assert (verdict.outcome, verdict.reason) == (Outcome.VERIFICARE, Reason.SHARED_TRANSACTION)
+
+
 @given(responses=response_lists, resolution=resolutions, policy=policies, require_verified=st.booleans())
 def test_a_resolution_with_no_later_response_always_decides(
     responses: list[ResponseFacts], resolution: ResolutionFacts, policy: Policy, require_verified: bool
@@ -671,6 +721,7 @@ def progressions(draw: st.DrawFn) -> tuple[list[ResponseFacts], ResponseFacts]:
             status=draw(status),
             authenticity=draw(st.sampled_from([Authenticity.VALID, Authenticity.UNVERIFIABLE])),
             gateway_txn_id=draw(st.sampled_from([None, txn])),
+            also_answers=(),
         )
 
     final = sound(st.sampled_from(sorted(FINAL_STATUSES)))

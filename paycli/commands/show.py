@@ -34,7 +34,7 @@ def show(
 
     ws = workspace(ctx)
     with ws.open_store() as store:
-        result = show_request(store, txn_id, ws.config.timezone, raw=raw)
+        result = show_request(store, txn_id, ws.config.timezone, raw=raw, config=ws.config)
     emit_one(result, fmt, text=_text)
 
 
@@ -65,6 +65,7 @@ def _text(r: dict[str, Any]) -> str:
                         t["at"][:19].replace("T", " "),
                         t["type"]
                         + (" (!)" if t["suspicious"] else "")
+                        + (" (shared)" if t["also_answers"] else "")
                         + (" (gw)" if t["other_gateway"] else ""),
                         t["provider"],
                         t["status"],
@@ -93,6 +94,12 @@ def _text(r: dict[str, Any]) -> str:
             lines.append(
                 f"(gw) came from another gateway than {r['gateway']}, the one this request was sent to"
             )
+        shared = {(t["gateway_txn_id"], ", ".join(t["also_answers"])) for t in trail if t["also_answers"]}
+        lines.extend(
+            f"(shared) gateway transaction {txn} also answers {others}: one payment cannot pay them all; "
+            "check the gateway's back office"
+            for txn, others in sorted(shared)
+        )
         if any(t["suspicious"] for t in trail):
             lines.append(
                 "(!) shares its gateway key with a response that says something else: check the gateway's back office"

@@ -287,6 +287,10 @@ class Provider:
     # the HTTP methods its gateway calls ``paycli serve`` with; any other is 405 (a GET would skip what
     # a POST goes through, such as PayPal's postback)
     callback_methods: ClassVar[tuple[str, ...]] = ("POST", "GET")
+    # whether a response's ``gateway_txn_id`` names one payment, so that the same id on responses to two
+    # merchant references is flagged SHARED_TRANSACTION; False for an id that payments can share (an
+    # issuer's authorisation code)
+    txn_ids_unique: ClassVar[bool] = True
 
     def __init__(self, instance: str, settings: Mapping[str, object], config: Config) -> None:
         self.instance = instance  # the configured gateway name (the provider name when not configured)

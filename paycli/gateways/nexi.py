@@ -83,6 +83,9 @@ class NexiProvider(Provider):
         "urlpost server-to-server notification: form-encoded POST body (bare, .headers sidecar, HTTP dump)",
         "browser return to url: GET query string (HTTP request dump)",
     )
+    # the gateway transaction is ``codAut``, the issuer's authorization code: two payments may have the
+    # same one, so it does not tell that one payment answered two requests
+    txn_ids_unique = False
     settings: ClassVar[Mapping[str, Setting]] = {
         "mac_key": Setting(
             Secret,

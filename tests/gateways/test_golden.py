@@ -77,12 +77,17 @@ def run(folder: Path, store: Store) -> dict[str, Any]:
     Ingest(store, config, providers, say=said.append).run(inputs)
     result: dict[str, Any] = {"requests": {}, "quarantined": [], "orphans": []}
     for row in store.query("SELECT txn_id FROM payment_request ORDER BY txn_id"):
-        shown = show_request(store, row["txn_id"], config.timezone)
+        shown = show_request(store, row["txn_id"], config.timezone, config=config)
         result["requests"][row["txn_id"]] = {
             "outcome": shown["outcome"],
             "reason": shown["reason"],
             "detail": shown["detail"],
-            "trail": [{k: t[k] for k in TRAIL_FIELDS} for t in shown["trail"]],
+            # which other requests a response's transaction answers: said where there are some
+            "trail": [
+                {k: t[k] for k in TRAIL_FIELDS}
+                | ({"also_answers": t["also_answers"]} if t["also_answers"] else {})
+                for t in shown["trail"]
+            ],
         }
     for row in store.query(
         "SELECT source, error FROM message WHERE state = 'quarantined' ORDER BY source, line"
