@@ -434,6 +434,10 @@ class Ingest:
         if verified or retied:
             with self.store.transaction():
                 self._lock_writers()
+                # the requests that shared its old transaction no longer find it from here
+                touched = recompute.partners(self.store, row["response_id"]) if retied else set()
+                if held["request_id"] is not None:
+                    touched.add(held["request_id"])
                 self.store.execute(
                     "UPDATE response SET authenticity = :a, gateway_txn_id = :g WHERE id = :id",
                     {
@@ -444,8 +448,7 @@ class Ingest:
                 )
                 if retied:
                     keep_aliases(self.store, provider.instance, [record])
-                if held["request_id"] is not None:
-                    recompute.refresh(self.store, [held["request_id"]], self.config)
+                recompute.refresh(self.store, touched, self.config)
             self.report.verified += verified
             self.report.retied += retied
         return True
@@ -456,6 +459,7 @@ class Ingest:
         held = self.store.query("SELECT request_id FROM response WHERE id = :id", {"id": response_id})
         if not held:
             return set()
+        touched = recompute.partners(self.store, response_id)
         remaining = self.store.query(
             "SELECT COUNT(*) AS n FROM message WHERE response_id = :id", {"id": response_id}
         )[0]["n"]
@@ -468,7 +472,7 @@ class Ingest:
         else:
             self.store.execute("DELETE FROM response WHERE id = :id", {"id": response_id})
         request_id = held[0]["request_id"]
-        return set() if request_id is None else {request_id}
+        return touched if request_id is None else touched | {request_id}
 
     # -- one batch -----------------------------------------------------------------------------
     def _flush(self) -> None:

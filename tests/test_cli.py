@@ -225,6 +225,32 @@ def test_show_prints_the_request_and_its_trail(loaded):
     assert data["deliveries"] == [] and "Received over HTTP" not in out  # nothing came through serve
 
 
+def test_reprocess_all_frees_the_request_a_retied_response_no_longer_shares_with(cli, isolated, db_url):
+    import shutil
+
+    sample = Path(__file__).parent / "gateways" / "samples" / "paypal" / "authorization-capture"
+    for item in sample.iterdir():
+        shutil.copy(item, isolated / item.name)
+    cli(
+        "ingest",
+        "requests.csv",
+        *(
+            f"0{n}-{name}.txt"
+            for n, name in enumerate(("authorization", "capture", "authorization", "void"), start=1)
+        ),
+    )
+    with Store.connect(db_url) as store, store.transaction():  # as a wrong read once tied the capture
+        store.execute("UPDATE response SET gateway_txn_id = '7CD23456EF7890123' WHERE status = 'approved'")
+    assert cli("recompute").code == 0
+    assert (
+        json.loads(cli("show", "ORD-PP-2302-1", "--format", "json").stdout)["reason"] == "SHARED_TRANSACTION"
+    )
+    assert cli("reprocess", "--all").code == 0
+    # the capture went back to its own authorization: the void's request no longer shares anything
+    for txn_id, outcome in (("ORD-PP-2301-1", "POSITIVO"), ("ORD-PP-2302-1", "NEGATIVO")):
+        assert json.loads(cli("show", txn_id, "--format", "json").stdout)["outcome"] == outcome
+
+
 def test_show_and_list_name_a_gateway_transaction_that_answers_two_requests(cli, isolated):
     import shutil
 
