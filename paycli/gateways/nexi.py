@@ -25,7 +25,11 @@ The MAC is computed over the bytes as they arrived (after percent-decoding), as 
 hashes ``$_REQUEST`` values: no decoding guess can then turn a genuine notification into a forged one.
 Only the text shown to people (reference, authorization code) is decoded, as UTF-8 or else Windows-1252.
 A MAC that does not match is a forgery (invalid); a message without one, as without any other of the seven
-fields, was cut short or is not Nexi's, and is quarantined.
+fields, was cut short or is not Nexi's, and is quarantined; so is one whose ``mac`` is not a whole hex
+digest (40 digits for SHA-1, 64 for SHA-256: a copy cut inside it, or damaged), as Skrill's ``md5sig``
+is. A whole digest of the other algorithm than ``mac_algorithm`` is quarantined too, with the setting to
+change: every notification of the terminal would otherwise read as a forgery, and ``paycli reprocess``
+reads them again once it is set.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ NUMERIC_CURRENCIES: Mapping[str, str] = {"978": "EUR"}
 # keep Italian time, so the careful reading is Europe/Rome, whatever zone the shop configures.
 NEXI_ZONE = ZoneInfo("Europe/Rome")
 _DIGITS = re.compile(rb"[0-9]+")
+_HEX_DIGITS = {"sha1": 40, "sha256": 64}  # the length of a whole hex MAC by algorithm
+_NAMES = {"sha1": "SHA-1", "sha256": "SHA-256"}
 # Identify: `codTrans` is Nexi's own name; with one more of its result fields the body is a notification
 # (or a damaged one, which is better quarantined as Nexi's with a reason than refused by everyone).
 _OTHER_FIELDS = {b"esito", b"importo", b"divisa", b"mac", b"codAut", b"orario"}
@@ -147,6 +153,12 @@ class NexiProvider(Provider):
         for name in ("codTrans", "esito", "importo", "divisa", "data", "orario"):
             if not fields[name].strip():
                 raise RecordError(f"field {name} is empty")
+        mac = fields["mac"].strip()
+        if not (len(mac) in _HEX_DIGITS.values() and all(c in b"0123456789abcdefABCDEF" for c in mac)):
+            raise RecordError(
+                f"mac is not a whole hex digest (40 digits for SHA-1, 64 for SHA-256; it has {len(mac)} "
+                "characters): a copy cut short or damaged"
+            )
         alias = self.options.get("alias")
         if alias and "alias" in fields and _text(fields["alias"]) != alias:
             return QuarantinedRecord(
@@ -182,8 +194,15 @@ class NexiProvider(Provider):
         key = self.options.get("mac_key")
         if not isinstance(key, Secret) or not key:
             return Authenticity.UNVERIFIABLE
-        sent = fields["mac"].strip().lower()  # an empty one matches no key: invalid
-        algorithm = hashlib.sha256 if self.options.get("mac_algorithm") == "sha256" else hashlib.sha1
+        sent = fields["mac"].strip().lower()
+        configured = "sha256" if self.options.get("mac_algorithm") == "sha256" else "sha1"
+        if len(sent) != _HEX_DIGITS[configured]:
+            other = "sha1" if configured == "sha256" else "sha256"
+            raise RecordError(
+                f"mac is a whole {_NAMES[other]} digest but mac_algorithm is {configured}: set "
+                f"mac_algorithm: {other} for this terminal, then run paycli reprocess"
+            )
+        algorithm = hashlib.sha256 if configured == "sha256" else hashlib.sha1
         message = b"".join(name.encode() + b"=" + fields[name] for name in MAC_FIELDS)
         expected = algorithm(message + key.reveal().encode("utf-8")).hexdigest().encode("ascii")
         return Authenticity.VALID if hmac.compare_digest(expected, sent) else Authenticity.INVALID

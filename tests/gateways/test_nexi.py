@@ -431,11 +431,35 @@ class TestMac:
         assert cut.endswith(b"orario=101532") and b"mac=" not in cut
         assert quarantined(provider(config), cut) == "nexi: field mac missing"
 
-    @pytest.mark.parametrize("garbage", ["", "not-a-mac", "zz" * 20, "é" * 40])
-    def test_a_garbage_mac_is_invalid_not_an_error(self, config: Config, garbage: str) -> None:
-        assert (
-            response(provider(config), body(fields(), mac_value=garbage)).authenticity == Authenticity.INVALID
+    @pytest.mark.parametrize("garbage", ["", "not-a-mac", "zz" * 20, "é" * 40, "a" * 39, "a" * 41])
+    def test_a_mac_that_is_no_whole_digest_is_quarantined_as_damaged(
+        self, config: Config, garbage: str
+    ) -> None:
+        # as a Skrill md5sig of the wrong shape: a copy cut inside it must not flag the genuine one forged
+        for key in ("K", None):
+            reason = quarantined(provider(config, key=key), body(fields(), mac_value=garbage))
+            assert reason.startswith(
+                "nexi: mac is not a whole hex digest (40 digits for SHA-1, 64 for SHA-256"
+            )
+            assert reason.endswith("characters): a copy cut short or damaged")
+
+    def test_a_copy_cut_inside_its_mac_is_quarantined_and_the_genuine_one_stands(
+        self, config: Config
+    ) -> None:
+        genuine = body(fields())
+        assert response(provider(config), genuine).authenticity == Authenticity.VALID
+        reason = quarantined(provider(config), genuine[:-7])
+        assert reason == (
+            "nexi: mac is not a whole hex digest (40 digits for SHA-1, 64 for SHA-256; it has 33 characters): "
+            "a copy cut short or damaged"
         )
+
+    def test_a_whole_digest_that_does_not_match_is_a_forgery(self, config: Config) -> None:
+        for forged in ("0" * 40, mac(fields(importo="1"))):
+            assert (
+                response(provider(config), body(fields(), mac_value=forged)).authenticity
+                == Authenticity.INVALID
+            )
 
     def test_an_upper_case_hex_mac_is_the_same_mac(self, config: Config) -> None:
         raw = body(fields(), mac_value=mac(fields()).upper())
@@ -443,17 +467,28 @@ class TestMac:
 
     def test_without_a_key_the_notification_is_unverifiable(self, config: Config) -> None:
         for key in (None, ""):
-            r = response(provider(config, key=key), body(fields(), mac_value="anything"))
+            r = response(provider(config, key=key), body(fields(), mac_value=mac(fields(), key="ANY")))
             assert (r.status, r.authenticity) == (Status.APPROVED, Authenticity.UNVERIFIABLE)
 
     def test_sha256_when_configured(self, config: Config) -> None:
         signed = body(fields(), mac_value=mac(fields(), algorithm="sha256"))
         assert response(provider(config, algorithm="sha256"), signed).authenticity == Authenticity.VALID
-        assert response(provider(config, algorithm="sha1"), signed).authenticity == Authenticity.INVALID
-        assert (
-            response(provider(config, algorithm="sha256"), body(fields())).authenticity
-            == Authenticity.INVALID
+        forged = body(fields(), mac_value=mac(fields(), key="OTHER", algorithm="sha256"))
+        assert response(provider(config, algorithm="sha256"), forged).authenticity == Authenticity.INVALID
+
+    def test_a_digest_of_the_other_algorithm_names_the_setting_to_change(self, config: Config) -> None:
+        # every notification of the terminal would read as forged: quarantined, to reprocess once set
+        signed = body(fields(), mac_value=mac(fields(), algorithm="sha256"))
+        assert quarantined(provider(config, algorithm="sha1"), signed) == (
+            "nexi: mac is a whole SHA-256 digest but mac_algorithm is sha1: set mac_algorithm: sha256 for this "
+            "terminal, then run paycli reprocess"
         )
+        assert quarantined(provider(config, algorithm="sha256"), body(fields())) == (
+            "nexi: mac is a whole SHA-1 digest but mac_algorithm is sha256: set mac_algorithm: sha1 for this "
+            "terminal, then run paycli reprocess"
+        )
+        # without a key nothing is checked, whichever the algorithm
+        assert response(provider(config, key=None), signed).authenticity == Authenticity.UNVERIFIABLE
 
     def test_the_key_never_appears_in_the_record(self, config: Config) -> None:
         p = provider(config)
