@@ -98,6 +98,7 @@ class IngestReport:
     unchanged: int = 0  # reprocess --all: messages that read as before
     verified: int = 0  # ... of which a response is now valid
     retied: int = 0  # ... of which a response now names another gateway transaction
+    reworded: int = 0  # reprocess --all: responses whose gateway wording now reads otherwise
 
     @property
     def quarantined(self) -> int:
@@ -145,6 +146,8 @@ class Ingest:
         self.live = False  # a receiver's callback (receive): shares the writer lock
         self._pending: list[tuple[Provider, Source, list[Record]]] = []
         self._pending_count = 0
+        # reprocess --all: response id -> the wordings its messages now read with, where not as stored
+        self._wordings: dict[int, list[str | None]] = {}
         self._to_archive: list[tuple[Path, Path | None]] = []
         self._archiving: set[Path] = set()
         self._unknown_gateways: set[str] = set()
@@ -331,6 +334,7 @@ class Ingest:
                 params["provider"] = only
             rows = store.query(sql + " ORDER BY id LIMIT 200", params)
             if not rows:
+                self._reword()
                 return self.report.tallies
             for row in rows:
                 self._reprocess_one(row)
@@ -409,6 +413,39 @@ class Ingest:
                 touched = messages.apply([record], tally)
             recompute.refresh(self.store, touched | left, self.config)
 
+    def _reword(self) -> None:
+        """Give the responses whose messages now read with other wording the wording an ingest of them
+        would give today: the least of their messages' (``fold``'s rule), those not read otherwise
+        keeping the stored one. A refusal's wording is its request's detail: recomputed."""
+        if not self._wordings:
+            return
+        store = self.store
+        touched: set[int] = set()
+        with store.transaction():
+            self._lock_writers()
+            for response_id, wordings in sorted(self._wordings.items()):
+                rows = store.query(
+                    "SELECT r.raw_status, r.request_id, (SELECT COUNT(*) FROM message m WHERE m.response_id = r.id) "
+                    "AS n FROM response r WHERE r.id = :id",
+                    {"id": response_id},
+                )
+                if not rows:
+                    continue  # a later message of it read otherwise, and it went
+                held = rows[0]
+                kept = [held["raw_status"]] if len(wordings) < held["n"] else []
+                said = [w for w in [*wordings, *kept] if w is not None]
+                wording = min(said) if said else None
+                if wording != held["raw_status"]:
+                    store.execute(
+                        "UPDATE response SET raw_status = :w WHERE id = :id",
+                        {"w": wording, "id": response_id},
+                    )
+                    self.report.reworded += 1
+                    if held["request_id"] is not None:
+                        touched.add(held["request_id"])
+            recompute.refresh(store, touched, self.config)
+        self._wordings.clear()
+
     def _reads_as_before(self, row: Any, provider: Provider, record: Record) -> bool:
         """Whether a message already read (a response, an informational message) reads the same again;
         a copy of a response now verified makes the response valid on the way."""
@@ -420,11 +457,15 @@ class Ingest:
         if not isinstance(record, ResponseRecord):
             return False
         [held] = self.store.query(
-            "SELECT identity, authenticity, request_id, gateway_txn_id FROM response WHERE id = :id",
+            "SELECT identity, authenticity, request_id, gateway_txn_id, raw_status FROM response WHERE id = :id",
             {"id": row["response_id"]},
         )
         if response_identity(provider.instance, record) != held["identity"]:
             return False
+        if record.raw_status != held["raw_status"]:
+            # the gateway's wording is no part of a response's identity: a provider that now reads more
+            # of it (Nexi's codiceEsito) rewords the response once all its messages are read
+            self._wordings.setdefault(row["response_id"], []).append(record.raw_status)
         verified = (
             record.authenticity is Authenticity.VALID and held["authenticity"] != Authenticity.VALID.value
         )

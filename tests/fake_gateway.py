@@ -1,7 +1,8 @@
 """A tiny gateway provider for the tests of the pipeline, before the real gateways exist.
 
 It reads JSON lines such as ``{"fake": 1, "ref": "T1", "key": "k1", "status": "approved",
-"amount": "129.90", "currency": "EUR", "auth": "valid", "txn": "g1"}``; ``"info": "..."`` makes an
+"amount": "129.90", "currency": "EUR", "auth": "valid", "txn": "g1", "raw": "the gateway's word"}``;
+``"info": "..."`` makes an
 informational message, anything unreadable is quarantined.
 """
 
@@ -65,7 +66,7 @@ class FakeGateway(Provider):
                 reference=m.get("ref"),
                 dedupe_key=m["key"],
                 status=Status(m["status"]),
-                raw_status=m["status"],
+                raw_status=m.get("raw", m["status"]),
                 authenticity=Authenticity(m.get("auth", "valid")),
                 amount_minor=parse_amount(m["amount"], currency) if "amount" in m else None,
                 currency=currency,

@@ -225,6 +225,29 @@ def test_show_prints_the_request_and_its_trail(loaded):
     assert data["deliveries"] == [] and "Received over HTTP" not in out  # nothing came through serve
 
 
+def test_reprocess_all_rewords_a_refusal_stored_before_its_gateway_words_were_read(cli, isolated, db_url):
+    import shutil
+
+    sample = Path(__file__).parent / "gateways" / "samples" / "nexi" / "refused"
+    for item in sample.iterdir():
+        shutil.copy(item, isolated / item.name)
+    cli("ingest", "requests.csv", "01-ko.txt", "02-annullo.http")
+    with Store.connect(db_url) as store, store.transaction():  # as a paycli that read esito alone stored it
+        store.execute("UPDATE response SET raw_status = 'KO' WHERE raw_status LIKE 'KO %'")
+    assert cli("recompute").code == 0
+    assert json.loads(cli("show", "ORDNX4101-1", "--format", "json").stdout)["detail"] == "KO"
+    result = cli("reprocess", "--all")
+    assert result.stderr == "read 2 messages again: 2 as before (1 reworded), 0 otherwise, 0 quarantined\n"
+    shown = json.loads(cli("show", "ORDNX4101-1", "--format", "json").stdout)
+    assert (shown["outcome"], shown["detail"]) == ("NEGATIVO", "KO (20 Autorizzazione negata)")
+    assert shown["trail"][0]["gateway_status"] == "KO (20 Autorizzazione negata)"
+    with Store.connect(db_url) as store:
+        before = snapshot(store)
+    assert cli("reprocess", "--all").stderr.startswith("read 2 messages again: 2 as before, 0 otherwise")
+    with Store.connect(db_url) as store:
+        assert snapshot(store) == before
+
+
 def test_reprocess_all_frees_the_request_a_retied_response_no_longer_shares_with(cli, isolated, db_url):
     import shutil
 

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from paycli import gateways
 from paycli.config import Config
 from paycli.gateways.base import InfoRecord, Origin, QuarantinedRecord, Record, Source
 from paycli.gateways.requests import RequestFileProvider
-from paycli.ingest import Ingest, _without_nul
+from paycli.ingest import Ingest, IngestReport, _without_nul
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES, REQUEST_HEADER, make_config, request_csv, snapshot, table_counts
 from tests.fake_gateway import FakeGateway, message
@@ -894,6 +895,38 @@ def test_reprocess_reads_a_quarantined_record_again(store, config, tmp_path):
     assert tallies["requests"].quarantined == 0
     assert quarantined(store) == []
     assert store.query("SELECT state FROM message")[0]["state"] == "request"
+
+
+def test_reprocess_all_rewords_a_response_as_an_ingest_of_its_messages_would_today(
+    store, config, tmp_path, monkeypatch
+):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    lines = [message("T1", "k1", "refused", raw=word) for word in ("b", "c")]
+    ingest(store, config, write_messages(tmp_path, *lines))
+    assert store.query("SELECT raw_status FROM response")[0]["raw_status"] == "b"  # the least wording
+
+    def reread(words: dict[bytes, bytes]) -> IngestReport:
+        original = FakeGateway.reinterpret
+
+        def reinterpret(self, origin):
+            raw = origin.raw
+            for old, new in words.items():
+                raw = raw.replace(old, new)
+            return original(self, replace(origin, raw=raw))
+
+        monkeypatch.setattr(FakeGateway, "reinterpret", reinterpret)
+        run = Ingest(store, config, providers(config))
+        run.reprocess(read=True)
+        return run.report
+
+    # one message now says more, the other as before: the least of the two still stands
+    assert reread({b'"raw": "c"': b'"raw": "d"'}).reworded == 0
+    assert store.query("SELECT raw_status FROM response")[0]["raw_status"] == "b"
+    # both say more: the response and the refusal's detail take the least of what they now say
+    report = reread({b'"raw": "b"': b'"raw": "b (why)"', b'"raw": "c"': b'"raw": "c (why)"'})
+    assert report.reworded == 1 and report.unchanged == 2
+    assert store.query("SELECT raw_status FROM response")[0]["raw_status"] == "b (why)"
+    assert (request(store, "T1")["outcome"], request(store, "T1")["detail"]) == ("NEGATIVO", "b (why)")
 
 
 def test_reprocess_leaves_what_still_cannot_be_read(store, config, tmp_path):

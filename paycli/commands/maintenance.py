@@ -49,7 +49,8 @@ def reprocess(
     A message that now reads well becomes a response (or a request); one that still does not stays
     quarantined with its reason. With --all, the messages already read are read again too: one that
     reads as before changes nothing (a copy now verified makes its response valid, a response now told
-    of another gateway transaction moves to it); one that reads otherwise (a wrong mac_key fixed: no
+    of another gateway transaction moves to it, one whose gateway wording now reads fuller is
+    reworded); one that reads otherwise (a wrong mac_key fixed: no
     longer a forgery) replaces its old response, as new from now on. Exit code 1 when some remain
     quarantined.
 
@@ -76,6 +77,7 @@ def reprocess(
             f"read {total + same} message{'s' if total + same != 1 else ''} again: {same} as before"
             + (f" ({run.report.verified} now verified)" if run.report.verified else "")
             + (f" ({run.report.retied} tied to another gateway transaction)" if run.report.retied else "")
+            + (f" ({run.report.reworded} reworded)" if run.report.reworded else "")
             + f", {total - left} otherwise, {left} quarantined"
         )
     else:
