@@ -56,7 +56,14 @@ from paycli.gateways.base import (
     ResponseRecord,
     Source,
 )
-from paycli.gateways.callback import MAX_CALLBACK_BYTES, Callback, callback_origin, from_origin, read_callback
+from paycli.gateways.callback import (
+    MAX_CALLBACK_BYTES,
+    Callback,
+    callback_origin,
+    from_origin,
+    read_callback,
+    shown,
+)
 from paycli.money import parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -376,4 +383,4 @@ def _encrypted_call(callback: Callback) -> tuple[str, str] | None:
 
 def _quote(text: str) -> str:
     # a runaway field must not flood the one-line reason shown to the operator
-    return text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
+    return shown(text, _QUOTE)

@@ -231,13 +231,13 @@ def _dechunked(data: bytes) -> bytes:
             raise ValueError(f"chunked body: the chunk of {size} bytes is not followed by a line end")
 
 
-def shown(text: str | bytes) -> str:
-    """Sender-controlled text (a header value, a line of a dump, a form field) fit to quote in a
-    one-line message: control characters as ``?``, at most 40 characters."""
+def shown(text: str | bytes, limit: int = 40) -> str:
+    """Sender-controlled text (a header value, a line of a dump, a form field, a file's cell) fit to
+    quote in a one-line message: control characters as ``?``, at most ``limit`` characters."""
     if isinstance(text, bytes):
         text = text.decode("latin-1")
     text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_callback(source: Source) -> Callback | None:

@@ -53,7 +53,7 @@ from paycli.gateways.base import (
     ResponseRecord,
     Source,
 )
-from paycli.gateways.callback import MAX_CALLBACK_BYTES, callback_origin, from_origin, read_callback
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, callback_origin, from_origin, read_callback, shown
 from paycli.money import normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -243,7 +243,7 @@ def _wording(esito: str, fields: Mapping[str, bytes]) -> str:
 
 
 def _quote(text: str) -> str:
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shown(text)
 
 
 def _currency(divisa: bytes) -> str:

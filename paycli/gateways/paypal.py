@@ -92,7 +92,14 @@ from paycli.gateways.base import (
     ResponseRecord,
     Source,
 )
-from paycli.gateways.callback import Callback, callback_origin, from_origin, header_fields, read_callback
+from paycli.gateways.callback import (
+    Callback,
+    callback_origin,
+    from_origin,
+    header_fields,
+    read_callback,
+    shown,
+)
 from paycli.money import normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
@@ -438,9 +445,7 @@ def _amount(f: Mapping[str, str]) -> tuple[int | None, str | None]:
 
 
 def _shown(text: str) -> str:
-    """Sender-controlled text made safe for a one-line message: no control characters, not too long."""
-    clean = "".join(c if c.isprintable() else "?" for c in text)
-    return clean if len(clean) <= 60 else clean[:57] + "..."
+    return shown(text, 60)
 
 
 def _payment_date(text: str) -> datetime | None:

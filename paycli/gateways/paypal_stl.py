@@ -66,6 +66,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
 )
+from paycli.gateways.callback import shown
 from paycli.gateways.lines import Lines, decode_line
 from paycli.money import normalise_currency, parse_amount
 
@@ -440,6 +441,4 @@ def _count_notice(name: str, number: int, what: str, row: list[str], seen: int) 
 
 
 def _shown(text: str) -> str:
-    """File text made safe for a one-line message: no control characters, not too long."""
-    clean = "".join(c if c.isprintable() else "?" for c in text)
-    return clean if len(clean) <= 60 else clean[:57] + "..."
+    return shown(text, 60)
