@@ -476,7 +476,7 @@ class Ingest:
             with self.store.transaction():
                 self._lock_writers()
                 # the requests that shared its old transaction no longer find it from here
-                touched = recompute.partners(self.store, row["response_id"]) if retied else set()
+                touched = recompute.partners(self.store, [row["response_id"]]) if retied else set()
                 if held["request_id"] is not None:
                     touched.add(held["request_id"])
                 self.store.execute(
@@ -500,7 +500,7 @@ class Ingest:
         held = self.store.query("SELECT request_id FROM response WHERE id = :id", {"id": response_id})
         if not held:
             return set()
-        touched = recompute.partners(self.store, response_id)
+        touched = recompute.partners(self.store, [response_id])
         remaining = self.store.query(
             "SELECT COUNT(*) AS n FROM message WHERE response_id = :id", {"id": response_id}
         )[0]["n"]
@@ -730,6 +730,7 @@ class Messages:
         )
         rows = []
         touched: set[int] = set()
+        orphans: list[int] = []  # responses to a reference without a request: no request leads to them
         for key, record in unique.items():
             origin: Origin = record.origin  # type: ignore[union-attr]
             reference = getattr(record, "reference", None)
@@ -740,6 +741,8 @@ class Messages:
                 if request_id is not None:
                     # a new response, or a redelivery that may word it differently (the detail shows it)
                     touched.add(request_id)
+                elif reference and record.gateway_txn_id:
+                    orphans.append(response_id)
             elif isinstance(record, InfoRecord):
                 state, error, response_id = "informational", None, None
                 note = record.note
@@ -778,6 +781,8 @@ class Messages:
         )
         self._settlements({k: r for k, r in unique.items() if isinstance(r, SettlementRecord)})
         self._aliases([r for r in unique.values() if isinstance(r, ResponseRecord) and r.aliases])
+        # an orphan whose gateway transaction answers a request too makes that request SHARED_TRANSACTION
+        touched |= recompute.partners(store, orphans) if orphans else set()
         touched |= self._rekey_waiting(
             {
                 (r.gateway_txn_id, r.reference)

@@ -113,18 +113,24 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
     return answers, partners
 
 
-def partners(store: Store, response_id: int) -> set[int]:
-    """The requests of the other references this response's gateway transaction answers: to recompute
-    when the response leaves its transaction (it moves, or goes), since they can no longer find it."""
-    return {
-        row["request_id"]
-        for row in store.query(
-            "SELECT DISTINCT o.request_id FROM response r JOIN response o ON o.gateway_txn_id = r.gateway_txn_id "
-            "AND o.provider = r.provider AND o.reference <> r.reference "
-            "WHERE r.id = :id AND o.request_id IS NOT NULL",
-            {"id": response_id},
+def partners(store: Store, response_ids: Iterable[int]) -> set[int]:
+    """The requests of the other references these responses' gateway transactions answer: to recompute
+    when a response no request of its own leads to arrives (an orphan), or leaves its transaction (it
+    moves, or goes), since they cannot find it from a request of theirs."""
+    ids = sorted(set(response_ids))
+    found: set[int] = set()
+    for start in range(0, len(ids), CHUNK):
+        marks, params = store.placeholders("s", ids[start : start + CHUNK])
+        found.update(
+            row["request_id"]
+            for row in store.query(
+                "SELECT DISTINCT o.request_id FROM response r JOIN response o ON o.gateway_txn_id = r.gateway_txn_id "
+                "AND o.provider = r.provider AND o.reference <> r.reference "
+                f"WHERE r.id IN {marks} AND o.request_id IS NOT NULL",
+                params,
+            )
         )
-    }
+    return found
 
 
 _UNIQUE_IDS: dict[str, bool] = {}

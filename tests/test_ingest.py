@@ -671,6 +671,18 @@ def test_a_shared_transaction_is_flagged_whichever_request_arrives_last(store, c
     assert request(store, "T2")["reason"] == "SHARED_TRANSACTION"
 
 
+def test_a_copy_for_a_reference_without_a_request_flags_the_request_it_shares_with(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved", txn="g1")))
+    assert request(store, "T1")["outcome"] == "POSITIVO"
+    # no request T9: the copy waits as an orphan, and T1 no longer reads as paid
+    ingest(store, config, write_messages(tmp_path, message("T9", "k1", "approved", txn="g1"), name="b.jsonl"))
+    assert (request(store, "T1")["reason"], request(store, "T1")["detail"]) == (
+        "SHARED_TRANSACTION",
+        "also answers T9",
+    )
+
+
 def test_a_forged_copy_aimed_at_another_request_flags_nothing_but_itself(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
     ingest(
