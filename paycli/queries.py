@@ -196,7 +196,14 @@ def trail(
         f"SELECT {_TRAIL_COLUMNS} FROM message m WHERE m.request_id = :r ORDER BY m.received_at, m.id",
         {"r": request_id},
     )
-    settled_lines = _settled_by_transaction(store, {r["gateway_txn_id"] for r in responses} - {None})
+    settled_lines = _settled_by_transaction(
+        store,
+        {
+            (r["provider"], r["gateway_txn_id"])
+            for r in responses
+            if r["gateway_txn_id"] is not None and r["authenticity"] != "invalid"
+        },
+    )
     if settled_lines:
         messages = sorted(
             [*messages, *settled_lines], key=lambda m: (Store.from_time(m["received_at"]), m["id"])
@@ -302,20 +309,22 @@ def trail(
 _TRAIL_COLUMNS = "m.id, m.provider, m.source, m.line, m.received_at, m.state, m.error, m.note, m.response_id, m.headers, m.raw"
 
 
-def _settled_by_transaction(store: Store, txns: set[str]) -> list[Row]:
+def _settled_by_transaction(store: Store, txns: set[tuple[str, str]]) -> list[Row]:
     """The settlement lines without a merchant reference that reports match to a request through its
-    responses' transactions ``txns``: by the id of the payment the line settles or reverses, or by another
-    id of it (``gateway_alias``: a Stripe charge of a PaymentIntent)."""
+    genuine responses' transactions ``txns`` (provider, id): by the id of the payment the line settles or
+    reverses, or by another id of it (``gateway_alias``: a Stripe charge of a PaymentIntent)."""
     if not txns:
         return []
-    marks, params = store.placeholders("t", sorted(txns))
+    marks, params = store.placeholders("t", sorted({txn for _, txn in txns}))
     aliases = {
         (a["provider"], a["alias"])
         for a in store.query(
-            f"SELECT provider, alias FROM gateway_alias WHERE gateway_txn_id IN {marks}", params
+            f"SELECT provider, alias, gateway_txn_id FROM gateway_alias WHERE gateway_txn_id IN {marks}",
+            params,
         )
+        if (a["provider"], a["gateway_txn_id"]) in txns
     }
-    keys = sorted(txns | {alias for _, alias in aliases})
+    keys = sorted({txn for _, txn in txns} | {alias for _, alias in aliases})
     marks, params = store.placeholders("k", keys)
     found = []
     for m in store.query(
@@ -326,7 +335,7 @@ def _settled_by_transaction(store: Store, txns: set[str]) -> list[Row]:
     ):
         # a line with a known reference is in the trail of the request it names (as reports match it)
         if m["request_id"] is None and (
-            m["payment"] in txns or (m["line_provider"], m["payment"]) in aliases
+            (m["line_provider"], m["payment"]) in txns or (m["line_provider"], m["payment"]) in aliases
         ):
             found.append(m)
     return found

@@ -169,9 +169,10 @@ def summary_text(report: Report) -> str:
     s = report.settlement
     if s is not None and s.summary:
         lines.append(
-            f"Settlement ({', '.join(s.covered)}): matched {s.count('matched')}, amount differs "
-            f"{s.count('amount_differs')}, settled not POSITIVO {s.count('settled_not_positivo')}, unknown "
-            f"here {s.count('unknown_here')}, approved not settled {s.count('not_settled')}"
+            f"Settlement ({', '.join(s.covered)}): matched {s.count('matched')}, charged twice "
+            f"{s.count('charged_twice')}, amount differs {s.count('amount_differs')}, settled not POSITIVO "
+            f"{s.count('settled_not_positivo')}, unknown here {s.count('unknown_here')}, approved not settled "
+            f"{s.count('not_settled')}, chargebacks {s.count('chargeback')}"
         )
     return "\n".join(lines) + "\n"
 

@@ -9,11 +9,16 @@ line gets a class:
 
 - ``matched``: a charge for a POSITIVO request, same amount and currency (what the customer was charged,
   when the line says it apart from the settled gross: a charge in USD settled in EUR);
+- ``charged_twice``: a charge for a POSITIVO request that another settled charge (of any report ingested)
+  matches too: the customer paid twice, or one gateway transaction settled for two requests;
 - ``amount_differs``: a charge for a POSITIVO request, another amount or currency;
 - ``settled_not_positivo``: a charge for a request that is NEGATIVO or VERIFICARE here (money arrived
   that paycli does not count as arrived: the operator's first clue);
 - ``unknown_here``: a charge that matches no request;
 - ``refund``, ``chargeback``, ``fee``, ``payout``, ``adjustment``, ``other``: the line's kind.
+
+A line finds its request through the responses of the same gateway that did not fail their authenticity
+check: a forged copy of a notification re-aimed at another request does not draw the money to it.
 
 And, for the gateways whose settlement files cover the period (at least one line occurred in it),
 ``not_settled``: POSITIVO requests created in the period with no settled charge at all (in any report
@@ -32,6 +37,7 @@ from paycli.store import Store
 
 CLASSES = (
     "matched",
+    "charged_twice",
     "amount_differs",
     "settled_not_positivo",
     "unknown_here",
@@ -42,12 +48,31 @@ CLASSES = (
     "adjustment",
     "other",
 )
-EXCEPTIONS = ("amount_differs", "settled_not_positivo", "unknown_here")
+EXCEPTIONS = ("charged_twice", "amount_differs", "settled_not_positivo", "unknown_here", "chargeback")
+
+
+def _charged(request: str, other_than: str | None = None) -> str:
+    """SQL: a settled charge matches the request ``request`` (a table alias of payment_request), by the
+    reference it carries or by a gateway transaction of the request's genuine responses; a charge line
+    other than ``other_than`` (an expression of a settlement id) when given."""
+    apart = f" AND c.id <> {other_than}" if other_than else ""
+    return (
+        f"(EXISTS (SELECT 1 FROM settlement c WHERE c.reference = {request}.txn_id AND c.kind = 'charge'{apart}) "
+        "OR EXISTS (SELECT 1 FROM response r JOIN settlement c ON c.gateway_txn_id = r.gateway_txn_id "
+        f"AND c.provider = r.provider WHERE r.request_id = {request}.id AND r.authenticity <> 'invalid' "
+        f"AND c.kind = 'charge'{apart}) "
+        "OR EXISTS (SELECT 1 FROM response r JOIN gateway_alias a ON a.gateway_txn_id = r.gateway_txn_id "
+        "AND a.provider = r.provider JOIN settlement c ON c.provider = a.provider AND c.gateway_txn_id = a.alias "
+        f"WHERE r.request_id = {request}.id AND r.authenticity <> 'invalid' AND c.kind = 'charge'{apart}))"
+    )
+
+
 # The class of a line, in SQL (m: the line with its request_id, p: the request), so that counting and
 # filtering lines by class happen in the database
 _CLASS_SQL = (
     "CASE WHEN m.kind <> 'charge' THEN m.kind WHEN p.id IS NULL THEN 'unknown_here' "
     "WHEN p.outcome <> 'POSITIVO' THEN 'settled_not_positivo' "
+    f"WHEN {_charged('p', 'm.id')} THEN 'charged_twice' "
     "WHEN p.amount_minor <> COALESCE(m.charged_minor, m.gross_minor) "
     "OR p.currency <> COALESCE(m.charged_currency, m.currency) THEN 'amount_differs' "
     "ELSE 'matched' END"
@@ -115,9 +140,11 @@ class SettlementMatch:
             "s.fee_minor, s.net_minor, s.currency, s.occurred_at, s.charged_minor, s.charged_currency, COALESCE("
             "(SELECT q.id FROM payment_request q WHERE q.txn_id = s.reference), "
             "(SELECT MIN(r.request_id) FROM response r WHERE r.gateway_txn_id = "
-            "COALESCE(s.parent_txn_id, s.gateway_txn_id)), "
+            "COALESCE(s.parent_txn_id, s.gateway_txn_id) AND r.provider = s.provider "
+            "AND r.authenticity <> 'invalid'), "
             "(SELECT MIN(r.request_id) FROM gateway_alias a JOIN response r ON r.gateway_txn_id = a.gateway_txn_id "
-            "WHERE a.provider = s.provider AND a.alias = COALESCE(s.parent_txn_id, s.gateway_txn_id))) "
+            "AND r.provider = a.provider WHERE a.provider = s.provider "
+            "AND a.alias = COALESCE(s.parent_txn_id, s.gateway_txn_id) AND r.authenticity <> 'invalid')) "
             "AS request_id "
             f"FROM settlement s WHERE {where}) m "
             "LEFT JOIN payment_request p ON p.id = m.request_id",
@@ -159,13 +186,7 @@ class SettlementMatch:
         params.update(p)
         return (
             f"SELECT {columns} FROM payment_request p WHERE p.outcome = 'POSITIVO' AND p.created_at >= :start "
-            f"AND p.created_at < :end AND p.gateway IN {marks} "
-            "AND NOT EXISTS (SELECT 1 FROM settlement s WHERE s.reference = p.txn_id AND s.kind = 'charge') "
-            "AND NOT EXISTS (SELECT 1 FROM response r JOIN settlement s ON s.gateway_txn_id = r.gateway_txn_id "
-            "WHERE r.request_id = p.id AND s.kind = 'charge') "
-            "AND NOT EXISTS (SELECT 1 FROM response r JOIN gateway_alias a ON a.gateway_txn_id = r.gateway_txn_id "
-            "JOIN settlement s ON s.provider = a.provider AND s.gateway_txn_id = a.alias "
-            "WHERE r.request_id = p.id AND s.kind = 'charge')",
+            f"AND p.created_at < :end AND p.gateway IN {marks} AND NOT {_charged('p')}",
             params,
         )
 
