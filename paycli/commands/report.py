@@ -19,7 +19,10 @@ def report(
     since: Annotated[
         str | None, typer.Option(help="First local day of the period (to today by default).")
     ] = None,
-    until: Annotated[str | None, typer.Option(help="Last local day of the period, included.")] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Last local day of the period, included (alone: that one day, as --date)."),
+    ] = None,
     period: Annotated[
         str | None,
         typer.Option(help="yesterday (the default), today, last-7-days (before today) or a month YYYY-MM."),

@@ -2,7 +2,8 @@
 cron runs from overlapping.
 
 Files are written beside their final name and renamed into place when complete, so a reader (a web
-server, a mail job, a person) never opens half a report. A dated name is built from the period alone
+server, a mail job, a person) never opens half a report. What is there and is no regular file (``/dev/null``,
+a named pipe) is written into as it is: renaming over it would replace the device itself. A dated name is built from the period alone
 (``paycli-report-2026-11-26.html``): nothing a user or a store holds can steer it out of its folder.
 """
 
@@ -41,7 +42,9 @@ def targets(out: str, formats: Sequence[str], slug: str) -> list[Target]:
     """The file of each format: ``-`` (one format only), a folder (dated names) or a file.
 
     A folder is a path that exists as one or ends with ``/``; for several formats, a file name gets
-    each format's suffix (``--out daily`` gives ``daily.html`` and ``daily.csv``).
+    each format's suffix (``--out daily`` gives ``daily.html`` and ``daily.csv``, ``--out cassa-2026.10.24``
+    ``cassa-2026.10.24.html`` and ``.csv``), in place of its own when that is one of them
+    (``--out daily.html`` gives ``daily.html`` and ``daily.csv``).
     """
     if out == STDOUT:
         if len(formats) != 1:
@@ -55,7 +58,9 @@ def targets(out: str, formats: Sequence[str], slug: str) -> list[Target]:
         return [Target(f, path / (name + SUFFIXES[f])) for f in formats]
     if len(formats) == 1:
         return [Target(formats[0], path)]
-    return [Target(f, path.with_suffix(SUFFIXES[f])) for f in formats]
+    if path.suffix.lower() in SUFFIXES.values():
+        return [Target(f, path.with_suffix(SUFFIXES[f])) for f in formats]
+    return [Target(f, path.with_name(path.name + SUFFIXES[f])) for f in formats]
 
 
 @contextlib.contextmanager
@@ -66,6 +71,9 @@ def open_target(target: Target, *, newline: str | None = None) -> Iterator[IO[st
 
         yield sys.stdout
         sys.stdout.flush()
+        return
+    if target.path.exists() and not target.path.is_file() and not target.path.is_dir():
+        yield from _into_special(target.path, newline)
         return
     folder = target.path.parent
     try:
@@ -86,6 +94,19 @@ def open_target(target: Target, *, newline: str | None = None) -> Iterator[IO[st
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _into_special(path: Path, newline: str | None) -> Iterator[IO[str]]:
+    """A device or a named pipe, written into as it is (never renamed over)."""
+    try:
+        stream = path.open("w", encoding="utf-8", newline=newline)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write '{path}' ({exc.strerror or exc})") from None
+    try:
+        with stream:
+            yield stream
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write '{path}' ({exc.strerror or exc})") from None
 
 
 def default_lock_file() -> Path:

@@ -183,6 +183,96 @@ def test_a_charge_settled_in_another_currency_is_matched_on_what_the_customer_pa
     assert line["note"] == "fee 1.20, net 43.90, customer paid 40.00 USD"
 
 
+def signed_webhook(folder, name: str, body: str, secret: bytes) -> str:
+    t = 1795705260
+    v1 = hmac.new(secret, f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+    (folder / name).write_text(body)
+    (folder / f"{name}.headers").write_text(f"Stripe-Signature: t={t},v1={v1}\n")
+    return name
+
+
+def test_a_forged_copy_of_a_payment_does_not_draw_its_settled_money(cli, isolated, db_url):
+    # F-1-1, registered first, is named by a forged copy of G-1-1's PaymentIntent; the balance line
+    # names the PaymentIntent only: the money is G-1-1's, whatever request id is lower
+    (isolated / "paycli.yaml").write_text(
+        CONFIG.replace("stripe: {}", "stripe:\n    webhook_secret: whsec_x")
+    )
+    request_csv(
+        isolated,
+        [
+            f"{t}-1,{t},order,2026-11-26T16:00:00+01:00,{who},x@example.com,49.90,EUR,stripe"
+            for t, who in (("F-1", "Forger"), ("G-1", "Genuine"))
+        ],
+    )
+    events = [
+        signed_webhook(
+            isolated, "g.json", stripe_event("G-1-1", "pi_g1", 4990, "eur", 1795705260), b"whsec_x"
+        ),
+        signed_webhook(
+            isolated, "f.json", stripe_event("F-1-1", "pi_g1", 4990, "eur", 1795705260), b"whsec_no"
+        ),
+    ]
+    (isolated / "balance.csv").write_text(
+        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id\n"
+        "txn_g1,2026-11-26 15:01:00,eur,49.90,1.00,48.90,charge,pi_g1\n"
+    )
+    assert cli("ingest", "requests.csv", *events, "balance.csv").code == 0
+    out = isolated / "r.csv"
+    assert report(cli, "--date", DAY, "--format", "csv", "--out", str(out)).code == 0
+    rows = csv_rows(out.read_bytes().decode())
+    assert [(r["txn_id"], r["status"]) for r in rows if r["section"] == "settlement"] == [
+        ("G-1-1", "matched")
+    ]
+    assert [r["txn_id"] for r in rows if r["section"] == "not_settled"] == []
+    for txn_id, settled in (("G-1-1", ["charge"]), ("F-1-1", [])):
+        trail = json.loads(cli("show", txn_id, "--format", "json").stdout)["trail"]
+        assert [e["status"] for e in trail if e["type"] == "settlement"] == settled, txn_id
+
+
+def test_a_request_settled_by_two_charges_is_charged_twice_and_fails_settlement(cli, isolated):
+    (isolated / "paycli.yaml").write_text(CONFIG)
+    request_csv(isolated, ["D-1-1,D-1,order,2026-11-26T16:00:00+01:00,Twice,t@example.com,49.90,EUR,stripe"])
+    (isolated / "d.json").write_text(stripe_event("D-1-1", "pi_d1", 4990, "eur", 1795705260))
+    # the webhook's payment settled, and a second payment the webhooks never told of names the request
+    (isolated / "balance.csv").write_text(
+        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id,"
+        "payment_metadata[txn_id]\n"
+        "txn_d1,2026-11-26 15:01:00,eur,49.90,1.00,48.90,charge,pi_d1,\n"
+        "txn_d2,2026-11-26 15:03:00,eur,49.90,1.00,48.90,charge,pi_d2,D-1-1\n"
+    )
+    assert cli("ingest", "requests.csv", "d.json", "balance.csv").code == 0
+    out = isolated / "r.csv"
+    result = report(cli, "--date", DAY, "--format", "csv", "--out", str(out), "--fail-on", "SETTLEMENT")
+    assert result.code == 1, result
+    rows = csv_rows(out.read_bytes().decode())
+    assert [(r["txn_id"], r["status"]) for r in rows if r["section"] == "settlement"] == [
+        ("D-1-1", "charged_twice"),
+        ("D-1-1", "charged_twice"),
+    ]
+    html = isolated / "r.html"
+    assert report(cli, "--date", DAY, "--format", "html", "--out", str(html)).code == 0
+    assert (
+        html.read_text().count('<span class="tag charged_twice">charged twice</span>') == 3
+    )  # card, 2 lines
+
+
+def test_a_chargeback_fails_settlement(cli, isolated):
+    (isolated / "paycli.yaml").write_text(CONFIG)
+    request_csv(isolated, ["K-1-1,K-1,order,2026-11-26T16:00:00+01:00,Kim,k@example.com,49.90,EUR,stripe"])
+    (isolated / "k.json").write_text(stripe_event("K-1-1", "pi_k1", 4990, "eur", 1795705260))
+    (isolated / "balance.csv").write_text(
+        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id\n"
+        "txn_k1,2026-11-26 15:01:00,eur,49.90,1.00,48.90,charge,pi_k1\n"
+        "txn_k2,2026-11-26 19:00:00,eur,-49.90,15.00,-64.90,dispute,pi_k1\n"
+    )
+    assert cli("ingest", "requests.csv", "k.json", "balance.csv").code == 0
+    out = isolated / "r.csv"
+    result = report(cli, "--date", DAY, "--format", "csv", "--out", str(out), "--fail-on", "SETTLEMENT")
+    assert result.code == 1, result
+    rows = csv_rows(out.read_bytes().decode())
+    assert [r["status"] for r in rows if r["section"] == "settlement"] == ["matched", "chargeback"]
+
+
 @pytest.mark.parametrize("reports_first", [False, True], ids=["events-first", "report-first"])
 def test_a_balance_report_that_names_only_the_charge_is_matched_through_the_webhooks(
     cli, isolated, db_url, reports_first
@@ -419,6 +509,31 @@ def test_out_forms(shop, isolated):
     both = report(shop, "--date", DAY, "--out", "-")
     assert both.code == 2 and "one format" in both.stderr
     assert not list(folder.glob(".*.part"))  # no half-written file left behind
+    # a dotted name keeps its dots: each format's suffix is added, not put in place of its last part
+    for day in ("2026.11.26", "2026.11.25"):
+        assert report(shop, "--date", DAY, "--out", str(isolated / f"cassa-{day}")).code == 0
+    dotted = sorted(p.name for p in isolated.glob("cassa-*"))
+    assert dotted == [f"cassa-2026.11.{d}.{f}" for d in (25, 26) for f in ("csv", "html")]
+    assert report(shop, "--date", DAY, "--out", str(isolated / "named.html")).code == 0
+    assert sorted(p.name for p in isolated.glob("named.*")) == ["named.csv", "named.html"]
+
+
+def test_a_device_or_a_pipe_is_written_into_never_replaced(shop, isolated):
+    import stat
+    import threading
+
+    pipe = isolated / "report.pipe"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    # a daemon: were the pipe renamed over, nothing would ever open it for writing
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    assert report(shop, "--date", DAY, "--format", "csv", "--out", str(pipe)).code == 0
+    reader.join(10)
+    assert received and received[0].startswith(b"section,at,txn_id")
+    assert stat.S_ISFIFO(pipe.stat().st_mode)  # still the pipe, not a file renamed over it
+    # (/dev/null goes the same way; not tried here: a regression would replace the machine's, as root)
+    assert not list(isolated.glob(".report.pipe.*"))
 
 
 def test_template_override(shop, isolated):
