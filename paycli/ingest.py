@@ -45,7 +45,7 @@ from paycli.gateways.base import (
     SourceError,
     one_line,
 )
-from paycli.gateways.callback import without_secret_headers
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, without_secret_headers
 from paycli.money import format_amount
 from paycli.outcome import Authenticity
 from paycli.store import Store
@@ -179,11 +179,20 @@ class Ingest:
                     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
                     if sidecar.is_file():
                         try:
-                            headers = sidecar.read_text("utf-8", errors="replace")
+                            with sidecar.open("rb") as stream:  # never more than headers can be
+                                data = stream.read(MAX_CALLBACK_BYTES + 1)
+                            headers = data.decode("utf-8", errors="replace")
                         except OSError as exc:
                             # not read without it: a Stripe body without its signature reads otherwise
                             self._refuse(
                                 str(path), f"its sidecar {sidecar.name} cannot be read ({exc.strerror})"
+                            )
+                            continue
+                        if len(data) > MAX_CALLBACK_BYTES:
+                            self._refuse(
+                                str(path),
+                                f"its sidecar {sidecar.name} is larger than {MAX_CALLBACK_BYTES >> 10} KiB: "
+                                "not the HTTP headers of a callback, which are a few lines",
                             )
                             continue
                         # never a credential: no provider reads one, and show --raw prints the rest

@@ -853,19 +853,64 @@ def test_a_sidecar_that_cannot_be_read_refuses_its_body_only(store, config, tmp_
     first = write_messages(tmp_path, message("T1", "k1", "approved"), name="a.jsonl")
     second = write_messages(tmp_path, message("T2", "k2", "approved"), name="b.jsonl")
     Path(f"{first}.headers").write_text("Content-Type: application/json\n")
-    read_text = Path.read_text
+    path_open = Path.open
 
     def denied(self, *args, **kwargs):
         if self.name.endswith(".headers"):
             raise PermissionError(13, "Permission denied")
-        return read_text(self, *args, **kwargs)
+        return path_open(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(Path, "open", denied)
     run = ingest(store, config, first, second)
     assert run.report.refused == [
         (str(first), "its sidecar a.jsonl.headers cannot be read (Permission denied)")
     ]
     assert [r["reference"] for r in store.query("SELECT reference FROM response")] == ["T2"]
+
+
+def test_a_sidecar_larger_than_any_headers_refuses_its_body_unread(store, config, tmp_path):
+    first = write_messages(tmp_path, message("T1", "k1", "approved"), name="a.jsonl")
+    second = write_messages(tmp_path, message("T2", "k2", "approved"), name="b.jsonl")
+    Path(f"{first}.headers").write_bytes(b"X-Padding: " + b"x" * (3 << 20) + b"\n")
+    run = ingest(store, config, first, second)
+    assert run.report.refused == [
+        (
+            str(first),
+            "its sidecar a.jsonl.headers is larger than 64 KiB: not the HTTP headers of a callback, which "
+            "are a few lines",
+        )
+    ]
+    assert [r["reference"] for r in store.query("SELECT reference FROM response")] == ["T2"]
+
+
+def test_a_line_longer_than_any_record_is_cut_quarantined_and_the_rest_goes_on(store, config, tmp_path):
+    from paycli.gateways.lines import LINE_LIMIT
+
+    huge = "H1,O1,order,2026-11-26T10:15:00Z," + "x" * (3 * LINE_LIMIT) + ",,1.00,EUR,nexi"
+    path = request_csv(tmp_path, [ROW, huge, "T3,O3,order,2026-11-26T10:15:00Z,C,,3.00,EUR,nexi"])
+    ingest(store, config, path)
+    [(line, error)] = quarantined(store)
+    assert (line, error) == (
+        3,
+        f"not a CSV record (line 3 is {len(huge) + 1:,} bytes, longer than a record can be (1 MiB): its "
+        "first MiB kept)",
+    )
+    # never held whole: the store keeps its first MiB
+    raw = store.query("SELECT raw FROM message WHERE state = 'quarantined'")[0]["raw"]
+    assert bytes(raw) == huge.encode()[:LINE_LIMIT]
+    assert {r["txn_id"] for r in store.query("SELECT txn_id FROM payment_request")} == {"T1", "T3"}
+    # in a JSON lines file too
+    lines = [
+        json.dumps({"txn_id": "J1", "customer": "A"}),
+        json.dumps({"txn_id": "J2", "customer": "x" * (2 * LINE_LIMIT)}),
+    ]
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    run = ingest(store, config, jsonl)
+    assert run.report.refused == []
+    assert [why for line, why in quarantined(store) if line == 2] == [
+        f"line 2 is {len(lines[1]) + 1:,} bytes, longer than a record can be (1 MiB): its first MiB kept"
+    ]
 
 
 def test_an_input_named_twice_is_archived_once(store, config, tmp_path):

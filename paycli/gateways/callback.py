@@ -13,6 +13,7 @@ is theirs and what it says. The bytes stored for the message are the file's byte
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -155,8 +156,11 @@ def parse_headers(text: str) -> dict[str, str]:
 
 def from_origin(origin: Origin) -> Callback:
     """The callback a stored message holds (its raw bytes and sidecar headers); never raises: a dump's
-    body that cannot be framed is kept as it is, and ``damage`` says why."""
-    raw = origin.raw
+    body that cannot be framed is kept as it is, and ``damage`` says why.
+
+    A UTF-8 byte-order mark in front (an editor's, when the file was saved) is no part of what the
+    gateway sent, nor of what it signed: it is dropped, from what is read only (the message keeps it)."""
+    raw = origin.raw.removeprefix(codecs.BOM_UTF8)
     first, _, _ = raw.partition(b"\n")
     match = _REQUEST_LINE.match(first)
     if match is None:

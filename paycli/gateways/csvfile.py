@@ -569,7 +569,7 @@ class CsvProvider(Provider):
             try:
                 header = next(reader)
             except csv.Error as exc:
-                raise SourceError(f"the header row is not CSV ({exc})") from None
+                raise SourceError(f"the header row is not CSV ({csv_problem(exc)})") from None
             context = lines.consumed_text()
             lines.take_raw()
             try:

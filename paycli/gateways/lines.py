@@ -2,6 +2,9 @@
 
 Shared by every provider that reads a CSV-like file (the shop's requests, bank exports, settlement
 reports): a file of any size streams through, and each record is stored verbatim with where it was.
+A line longer than any record can be (``LINE_LIMIT``: a 50 MB line, a binary file forced on a provider,
+a file with old Mac line ends) is never held whole: its first ``LINE_LIMIT`` bytes are kept, the rest
+is skipped to the next line end, and the provider quarantines it (``overlong``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from paycli.errors import RecordError
 from paycli.gateways.base import Notice, Origin, QuarantinedRecord
 
 FALLBACK_ENCODING = "cp1252"  # what spreadsheet exports on Italian Windows machines write
+LINE_LIMIT = 1 << 20  # bytes: eight times the csv module's limit on one field
+
+
+class Overlong(csv.Error):
+    """Raised to the csv reader for a line cut at ``LINE_LIMIT``: the record is quarantined."""
 
 
 def decode_line(raw: bytes, encoding: str) -> tuple[str, bool]:
@@ -45,6 +53,7 @@ class Lines:
         self._fallback_lines: list[int] = []
         self._pending: tuple[int, str, bytes] | None = None
         self._replay: deque[tuple[int, str, bytes]] = deque()  # lines to read again, on their own
+        self._overlong: dict[int, tuple[int, bool]] = {}  # line -> its length, and whether it holds a CR
 
     def _next(self) -> tuple[int, str, bytes] | None:
         if self._pending is not None:
@@ -54,10 +63,18 @@ class Lines:
             item = self._replay.popleft()
             self.line_number = item[0]
             return item
-        raw = self._stream.readline()
+        raw = self._stream.readline(LINE_LIMIT + 1)
         if not raw:
             return None
         self.line_number += 1
+        if len(raw) > LINE_LIMIT and not raw.endswith(b"\n"):
+            raw = raw[:LINE_LIMIT]
+            size = len(raw) + 1
+            while chunk := self._stream.readline(LINE_LIMIT):  # the rest of it, a bounded piece at a time
+                size += len(chunk)
+                if chunk.endswith(b"\n"):
+                    break
+            self._overlong[self.line_number] = (size, b"\r" in raw)
         if self.line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
@@ -84,13 +101,30 @@ class Lines:
         generator: once the end of the file is read it can still give the lines ``rows`` puts back."""
         return _Text(self)
 
+    def overlong(self, number: int) -> str | None:
+        """Why line ``number`` was cut at ``LINE_LIMIT``, or None when it was read whole."""
+        if number not in self._overlong:
+            return None
+        size, carriage_returns = self._overlong[number]
+        hint = (
+            ": old Mac line ends (CR only)? save the file with LF or CRLF line ends"
+            if carriage_returns
+            else ""
+        )
+        return (
+            f"line {number} is {size:,} bytes, longer than a record can be ({LINE_LIMIT >> 20} MiB): "
+            f"its first MiB kept{hint}"
+        )
+
     def _next_text(self) -> str:
         item = self._next()
         if item is None:
             raise StopIteration
-        _, text, raw = item
+        number, text, raw = item
         self._raw.append(raw)
         self._text.append(text)
+        if (why := self.overlong(number)) is not None:
+            raise Overlong(why)
         return text
 
     def rows(
@@ -182,6 +216,8 @@ class _Text:
 def csv_problem(exc: csv.Error) -> str:
     """What the csv module's error means for the person who exported the file."""
     text = str(exc)
+    if isinstance(exc, Overlong):
+        return text
     if "new-line character seen in unquoted field" in text:
         return "a carriage return inside a field: old Mac line ends (CR only)? save the file with LF or CRLF line ends"
     return text

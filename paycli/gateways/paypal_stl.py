@@ -230,6 +230,9 @@ class SettlementReport:
                 continue
             context = broken[0] if broken is not None else header.text if header is not None else None
             origin = Origin(number, raw, context)
+            if (why := lines.overlong(number)) is not None:
+                yield QuarantinedRecord(origin, PREFIX + why)
+                continue
             try:
                 row = _row(text)
             except RecordError as exc:

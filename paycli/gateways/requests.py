@@ -145,6 +145,9 @@ class RequestFileProvider(Provider):
             if not text.strip():
                 continue
             origin = Origin(number, raw)
+            if (why := lines.overlong(number)) is not None:
+                yield QuarantinedRecord(origin, why)
+                continue
             try:
                 obj = parse_json(text)
             except ValueError as exc:

@@ -131,6 +131,49 @@ def test_every_provider_quarantines_a_dump_cut_short(config, sample: str) -> Non
     assert "truncated" in record.reason
 
 
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "paypal/approved/01-completed.txt",
+        "nexi/approved/01-approved.txt",
+        "nexi/approved/02-approved-browser-return.http",
+        "skrill/approved/01-approved.txt",
+        "stripe/approved/03-payment-intent-succeeded.json",
+        "axerve/approved/02-approved.xml",
+    ],
+)
+def test_a_byte_order_mark_an_editor_put_in_front_changes_nothing_read(sample: str, monkeypatch) -> None:
+    """Saved by an editor with a UTF-8 BOM: the same record, verified the same, the message verbatim."""
+    import io
+    from pathlib import Path
+
+    from paycli.gateways.base import ResponseRecord, Source
+    from tests.gateways.test_golden import scenario_providers
+
+    path = Path(__file__).parent / "samples" / sample
+    monkeypatch.chdir(path.parent)  # the scenario's *_file paths are relative to it
+    providers = scenario_providers(path.parent)[1]
+    provider = providers[sample.split("/")[0]]
+    sidecar = path.with_name(path.name + ".headers")
+    headers = sidecar.read_text() if sidecar.exists() else None
+    body = path.read_bytes()
+    records = []
+    for raw in (body, b"\xef\xbb\xbf" + body):
+        source = Source.from_stream(path.name, io.BytesIO(raw))
+        source.headers = headers
+        assert provider.identify(source), raw[:20]
+        [record] = [r for r in provider.extract(source) if isinstance(r, ResponseRecord)]
+        assert record.origin.raw == raw  # kept as it came
+        records.append(record)
+    plain, marked = records
+    assert (marked.reference, marked.status, marked.amount_minor, marked.authenticity) == (
+        plain.reference,
+        plain.status,
+        plain.amount_minor,
+        plain.authenticity,
+    )
+
+
 @pytest.mark.parametrize("inside", ["\x85", "\x0c", "\x1c", "\u2028"])
 def test_a_credential_is_masked_to_its_line_end_whatever_splits_a_line_sooner(inside: str) -> None:
     text = f"Host: shop.example\r\nAuthorization: Basic S3CRET{inside}M0RE\r\nCookie: a=S3CRET\nX-Seen: yes\n"

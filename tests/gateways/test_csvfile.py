@@ -896,6 +896,16 @@ def test_a_utf8_file_with_its_byte_order_mark_is_refused_when_another_encoding_i
     )
 
 
+@pytest.mark.parametrize("rows", [1, 20_000], ids=["small", "over-a-mib"])
+def test_an_export_with_old_mac_line_ends_is_refused_saying_so(tmp_path, rows):
+    # CR only: the whole file is one line; past LINE_LIMIT it is cut, never read whole
+    data = export(*[row()] * rows, newline="\r")
+    with pytest.raises(SourceError) as raised:
+        list(bank(tmp_path).extract(source(data)))
+    assert str(raised.value).startswith("the header row is not CSV (")
+    assert str(raised.value).endswith("old Mac line ends (CR only)? save the file with LF or CRLF line ends)")
+
+
 def test_a_windows_1252_header_with_an_accented_column_is_recognised_under_utf_8(tmp_path):
     # extract reads a line that is not UTF-8 as Windows-1252; identify reads the header the same way
     text = BANK.replace("encoding: cp1252", "encoding: utf-8").replace(
