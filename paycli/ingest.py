@@ -529,6 +529,7 @@ class Ingest:
         """Apply the pending records in one transaction, then move the inputs they completed."""
         groups = [g for g in self._pending if g[2]]
         self._pending, self._pending_count = [], 0
+        said: list[str] = []
         if groups:
             with self.store.transaction():
                 self._lock_writers()
@@ -545,14 +546,16 @@ class Ingest:
                     requests = [r for r in records if isinstance(r, RequestRecord)]
                     touched |= self._requests(provider, source, requests, tally, now)
                     messages = [r for r in records if not isinstance(r, RequestRecord)]
-                    touched |= Messages(self.store, provider.instance, source.name, now).apply(
-                        messages, tally
-                    )
+                    batch = Messages(self.store, provider.instance, source.name, now)
+                    touched |= batch.apply(messages, tally)
+                    said.extend(batch.said)
                 recompute.refresh(self.store, touched, self.config)
             for _, source, records in groups:
                 for record in records:
                     if isinstance(record, QuarantinedRecord):
                         self.say(f"{_where(source.name, record.origin)}: {record.reason}")
+            for line in said:
+                self.say(line)
             if self.progress is not None:
                 self.progress(self.report.files, groups[-1][1].position)
         for path, sidecar in self._to_archive:
@@ -696,6 +699,7 @@ class Messages:
         self.source = source
         self.now = now  # when the messages arrived
         self.responded_at = now if responded_at is None else responded_at  # when their new responses did
+        self.said: list[str] = []  # what the operator must hear of the batch, once it is committed
 
     def apply(self, records: Sequence[Record], tally: Tally) -> set[int]:
         store = self.store
@@ -837,6 +841,33 @@ class Messages:
                 for digest, r in records.items()
             ],
         )
+        self._other_figures(records, ids)
+
+    def _other_figures(self, records: dict[str, SettlementRecord], ids: dict[str, int]) -> None:
+        """Say each line that met a line of the same id from another report, with other figures: the
+        first is kept (a report re-issued with a correction, or two lines an id cannot tell apart)."""
+        lines = {r.line_id: (digest, r) for digest, r in records.items() if r.line_id is not None}
+        if not lines:
+            return
+        marks, params = self.store.placeholders("l", sorted(lines))
+        params["p"] = self.provider
+        for held in self.store.query(
+            "SELECT line_id, message_id, kind, gross_minor, fee_minor, currency FROM settlement "
+            f"WHERE provider = :p AND line_id IN {marks}",
+            params,
+        ):
+            digest, r = lines[held["line_id"]]
+            if held["message_id"] == ids[digest]:
+                continue
+            stored = (held["kind"], held["gross_minor"], held["fee_minor"], held["currency"])
+            if stored != (r.kind, r.gross_minor, r.fee_minor, r.currency):
+                self.said.append(
+                    f"{_where(self.source, r.origin)}: settlement line {held['line_id']} was stored from "
+                    f"another report as {held['kind']} {format_amount(held['gross_minor'], held['currency'])} "
+                    f"{held['currency']} (fee {format_amount(held['fee_minor'], held['currency'])}); this one "
+                    f"says {r.kind} {format_amount(r.gross_minor, r.currency)} {r.currency} (fee "
+                    f"{format_amount(r.fee_minor, r.currency)}): the first is kept, this line only as a message"
+                )
 
     def _aliases(self, records: Sequence[ResponseRecord]) -> None:
         keep_aliases(self.store, self.provider, records)

@@ -43,6 +43,9 @@ than allowed to swallow the lines after it).
   Custom Field); ``item_number`` has no column in the report, so lines then carry no reference (a notice
   says so). ``gateway_txn_id`` = Transaction ID; ``parent_txn_id`` = PayPal Reference ID when its type is
   ``TXN``, for every line that is not itself a payment or a bank transfer.
+- ``line_id`` (what tells a line met again in another report from a line of its own): the Transaction ID
+  with the kind, the currency and the direction (``line_id()``). One Transaction ID can have several lines:
+  a currency conversion moves money out of one currency and into another under one id.
 
 The Transaction Detail Report (TRR) shares the row structure but lists transactions that did not move money
 (its ``Transactional Status`` column): it is not claimed, and refused when forced on this reader.
@@ -347,8 +350,13 @@ class SettlementReport:
             currency=currency,
             occurred_at=occurred or initiated,
             parent_txn_id=parent,
-            line_id=txn_id,
+            line_id=line_id(txn_id, kind, currency, gross),
         )
+
+
+def line_id(txn_id: str, kind: str, currency: str, gross_minor: int) -> str:
+    """What identifies an STL line across reports (also how migration 0006 rewrote stored ones)."""
+    return f"{txn_id}:{kind}:{currency}:{'DR' if gross_minor < 0 else 'CR'}"
 
 
 # -- cells -----------------------------------------------------------------------------------------

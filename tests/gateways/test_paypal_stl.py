@@ -736,3 +736,56 @@ def test_ingesting_the_same_report_twice_adds_nothing(store: Store, config: Conf
         "SELECT COUNT(*) AS n FROM message WHERE state = 'settlement' AND request_id IS NOT NULL"
     )
     assert linked[0]["n"] == 2
+
+
+def test_the_lines_of_a_conversion_under_one_id_are_each_kept_and_another_report_repeats_none(
+    store: Store, config: Config, tmp_path: Path
+) -> None:
+    # a currency conversion: money out of EUR and into USD under one Transaction ID
+    conversion = [
+        sb(
+            Transaction_Event_Code="T0200",
+            Debit_or_Credit="DR",
+            Invoice_ID="",
+            Fee_Debit_or_Credit="",
+            Fee_Amount="",
+        ),
+        sb(
+            Transaction_Event_Code="T0200",
+            Gross_Transaction_Currency="USD",
+            Gross_Transaction_Amount="3790",
+            Fee_Currency="USD",
+            Fee_Debit_or_Credit="",
+            Fee_Amount="",
+            Invoice_ID="",
+        ),
+    ]
+    daily, weekly = tmp_path / "STL-20240515.01.009.CSV", tmp_path / "STL-20240520.01.009.CSV"
+    daily.write_bytes(report(*conversion))
+    # another report (other bytes around them) repeating both lines, and a third line of its own
+    weekly.write_bytes(report(*conversion, sb(Transaction_ID="9ZZ00000AA0000001"), eol="\n"))
+    providers = gateways.instances(config, gateways.installed())
+    Ingest(store, config, providers).run([str(daily), str(weekly)])
+    rows = store.query("SELECT line_id, gross_minor, currency FROM settlement ORDER BY id")
+    assert [(r["line_id"], r["gross_minor"], r["currency"]) for r in rows] == [
+        ("8HX51634YV2873511:other:EUR:DR", -3500, "EUR"),
+        ("8HX51634YV2873511:other:USD:CR", 3790, "USD"),
+        ("9ZZ00000AA0000001:charge:EUR:CR", 3500, "EUR"),
+    ]
+
+
+def test_a_line_met_again_with_other_figures_is_said_and_the_first_kept(
+    store: Store, config: Config, tmp_path: Path
+) -> None:
+    first, corrected = tmp_path / "STL-20240515.01.009.CSV", tmp_path / "STL-20240515.02.009.CSV"
+    first.write_bytes(report(sb()))
+    corrected.write_bytes(report(sb(Fee_Amount="160")))
+    providers = gateways.instances(config, gateways.installed())
+    said: list[str] = []
+    Ingest(store, config, providers, say=said.append).run([str(first), str(corrected)])
+    assert said == [
+        f"{corrected}:5: settlement line 8HX51634YV2873511:charge:EUR:CR was stored from another report as "
+        "charge 35.00 EUR (fee 1.54); this one says charge 35.00 EUR (fee 1.60): the first is kept, this line "
+        "only as a message"
+    ]
+    assert [r["fee_minor"] for r in store.query("SELECT fee_minor FROM settlement")] == [154]

@@ -128,3 +128,33 @@ def test_0005_finds_the_charge_aliases_in_the_stripe_events_a_store_holds(cli, d
     assert result.code == 0 and f"upgraded from schema 0004 to {HEAD}" in result.stderr, result
     with Store.connect(url) as store:
         assert [tuple(dict(r).values()) for r in store.query(aliases)] == ingested
+
+
+def test_0006_gives_stored_stl_lines_the_identity_a_repeated_line_is_recognised_by(
+    cli, db_url, isolated, tmp_path
+):
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "settlement"
+    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
+    stl = sample / "STL-20240515.01.009.CSV"
+    lines = "SELECT line_id FROM settlement ORDER BY id"
+    with Store.connect(url) as store:
+        store.migrate()
+    cli("--db", url, "ingest", str(sample / "requests.csv"), str(stl), db=False)
+    with Store.connect(url) as store:
+        ingested = [r["line_id"] for r in store.query(lines)]
+        with store.transaction():  # as 0005 left them: the Transaction ID alone
+            store.execute("UPDATE settlement SET line_id = gateway_txn_id")
+            store.execute("UPDATE alembic_version SET version_num = '0005'")
+    assert all(line.count(":") == 3 for line in ingested)
+    result = cli("--db", url, "db", "upgrade", db=False)
+    assert result.code == 0 and f"upgraded from schema 0005 to {HEAD}" in result.stderr, result
+    with Store.connect(url) as store:
+        assert [r["line_id"] for r in store.query(lines)] == ingested
+    # the same report again in other bytes (another file of the same day): no line counted twice
+    (isolated / "again.csv").write_bytes(stl.read_bytes().replace(b"\r\n", b"\n"))
+    cli("--db", url, "ingest", "again.csv", db=False)
+    with Store.connect(url) as store:
+        assert [r["line_id"] for r in store.query(lines)] == ingested
+        again = "SELECT COUNT(*) AS n FROM message WHERE state = 'settlement' AND source LIKE '%again.csv'"
+        assert store.query(again)[0]["n"] == len(ingested)  # read, kept verbatim, and known
