@@ -12,10 +12,11 @@ columns and are read the same way.
 What it needs, and what it uses when present:
 
 - needed (a header without one of them is refused, naming it): ``balance_transaction_id``,
-  ``currency``, ``gross``, ``fee``, ``net``, ``reporting_category``. Which columns a report has by
-  default is UNCONFIRMED, so nothing else is required;
-- used when present: ``created_utc`` (else ``created``), ``available_on_utc`` (else
-  ``available_on``), ``payment_intent_id``, ``charge_id``, ``source_id`` and
+  ``currency``, ``gross``, ``fee``, ``net``, ``reporting_category``, and ``created_utc`` or ``created``:
+  a line without a time falls in no report's period, so it would be stored and never seen (a row whose
+  time is empty is quarantined for the same reason). Which columns a report has by default is
+  UNCONFIRMED, so nothing else is required;
+- used when present: ``available_on_utc`` (else ``available_on``), ``payment_intent_id``, ``charge_id``, ``source_id`` and
   ``payment_metadata[<key>]``, where ``<key>`` is the provider's ``reference_key`` setting (default
   ``txn_id``): the metadata key that holds the shop's txn_id, the one the webhooks are read with.
 
@@ -234,6 +235,11 @@ class BalanceReport:
                 f"stripe: the balance report has no column {', '.join(missing)} "
                 f"(the header has: {', '.join(names)})"
             )
+        if "created_utc" not in index and "created" not in index:
+            raise _HeaderError(
+                "stripe: the balance report has no column created_utc or created: without it no line "
+                f"falls in a report's period (add it to the report's columns; the header has: {', '.join(names)})"
+            )
         if twice:
             raise _HeaderError(f"stripe: column {', '.join(sorted(set(twice)))} appears twice in the header")
         return _Layout(len(names), index, reference)
@@ -302,7 +308,7 @@ class BalanceReport:
             fee_minor=fee,
             net_minor=net,
             currency=currency,
-            occurred_at=_when(layout, cell, "created", zone),
+            occurred_at=_created(layout, cell, zone),
             available_on=_when(layout, cell, "available_on", zone),
             parent_txn_id=parent,
             line_id=balance_txn,
@@ -342,6 +348,15 @@ def _money(text: str, column: str, currency: str) -> int:
         raise RecordError(
             column + reason[len("amount") :] if reason.startswith("amount ") else reason
         ) from None
+
+
+def _created(layout: _Layout, cell: Callable[[str], str], zone: Callable[[], tzinfo]) -> datetime:
+    """When the balance transaction was created: what places the line in a report's period."""
+    when = _when(layout, cell, "created", zone)
+    if when is None:
+        name = "created_utc" if "created_utc" in layout.index else "created"
+        raise RecordError(f"{name} is empty: the line would fall in no report's period")
+    return when
 
 
 def _when(

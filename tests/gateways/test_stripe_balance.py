@@ -230,9 +230,9 @@ def test_a_column_it_reads_twice_in_the_header_is_refused(provider: StripeProvid
         list(provider.extract(src(raw)))
 
 
-def test_only_the_six_columns_are_needed(provider: StripeProvider) -> None:
-    header = "reporting_category,balance_transaction_id,net,fee,gross,currency"
-    record = one(provider, "charge,txn_1,48.90,1.00,49.90,eur", header)
+def test_only_seven_columns_are_needed(provider: StripeProvider) -> None:
+    header = "reporting_category,balance_transaction_id,net,fee,gross,currency,created_utc"
+    record = one(provider, "charge,txn_1,48.90,1.00,49.90,eur,2024-05-14 09:59:21", header)
     assert (record.kind, record.gross_minor, record.fee_minor, record.net_minor) == (
         "charge",
         4990,
@@ -240,11 +240,19 @@ def test_only_the_six_columns_are_needed(provider: StripeProvider) -> None:
         4890,
     )
     assert record.gateway_txn_id == "txn_1"  # nothing else names it
-    assert (record.reference, record.occurred_at, record.available_on, record.parent_txn_id) == (
-        None,
-        None,
-        None,
-        None,
+    assert record.occurred_at == datetime(2024, 5, 14, 9, 59, 21, tzinfo=UTC)
+    assert (record.reference, record.available_on, record.parent_txn_id) == (None, None, None)
+
+
+def test_a_report_without_a_created_column_is_refused_its_lines_would_fall_in_no_period(
+    provider: StripeProvider,
+) -> None:
+    header = "reporting_category,balance_transaction_id,net,fee,gross,currency,available_on_utc"
+    with pytest.raises(SourceError) as raised:
+        lines(provider, f"{header}\ncharge,txn_1,48.90,1.00,49.90,eur,2024-05-21\n".encode())
+    assert str(raised.value).startswith(
+        "stripe: the balance report has no column created_utc or created: without it no line falls in a "
+        "report's period (add it to the report's columns; the header has: reporting_category,"
     )
 
 
@@ -483,9 +491,13 @@ def test_iso_dates_are_read_too(provider: StripeProvider, text: str, expected: d
     assert one(provider, row(created_utc=text)).occurred_at == expected
 
 
-def test_an_empty_date_is_no_date(provider: StripeProvider) -> None:
-    record = one(provider, row(created_utc="", available_on_utc=""))
-    assert record.occurred_at is None and record.available_on is None
+def test_an_empty_available_date_is_no_date_and_an_empty_created_quarantines_the_line(
+    provider: StripeProvider,
+) -> None:
+    assert one(provider, row(available_on_utc="")).available_on is None
+    assert quarantined(provider, row(created_utc="")) == (
+        "stripe: created_utc is empty: the line would fall in no report's period"
+    )
 
 
 def test_local_created_is_read_in_the_configured_timezone_when_there_is_no_utc_column(
