@@ -13,8 +13,9 @@ options and says what happened.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,7 +80,7 @@ def make_report(
     plan = targets(out, formats, period.slug)
     if email and any(t.path is None for t in plan):
         raise UsageError("--email: write the report to a file or folder (--out), not to standard output")
-    with report_lock(lock_file or default_lock_file(), lock_wait), open_store() as store:
+    with report_lock(lock_file or default_lock_file(), lock_wait), open_store() as store, _totals_fit():
         report = build_report(
             store,
             period,
@@ -112,6 +113,23 @@ def make_report(
         if email:
             _mail(run, config)
     return run
+
+
+@contextlib.contextmanager
+def _totals_fit() -> Iterator[None]:
+    """SQLite sums 64-bit integers and fails past them: amounts that large (each fits a column, their
+    total does not) are no payments; said in one line, as any other bad input."""
+    import sqlite3
+
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if str(exc) != "integer overflow":
+            raise
+        raise ReportError(
+            "the amounts of the period are too large to total (past 2^63 minor units in one currency): "
+            "look for a request or settlement line with an absurd amount (paycli list --format csv)"
+        ) from None
 
 
 def _side_by_side(render: Callable[[Target], None], here: Target, there: Sequence[Target]) -> None:

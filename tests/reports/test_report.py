@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 import pytest
 
 from paycli.store import Store
-from tests.conftest import request_csv
+from tests.conftest import ON_POSTGRES, request_csv
 from tests.reports.conftest import CONFIG, DAY, FORMULA, NOW, XSS, stripe_event
 
 
@@ -577,6 +577,26 @@ def test_bad_input_is_one_line_and_exit_2(cli, isolated, args, message):
     result = report(cli, *args, "--out", str(isolated) + "/")
     assert result.code == 2, result
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_amounts_too_large_to_total_are_one_line_and_exit_2(cli, isolated):
+    # each fits the store's 64-bit column; their sum does not (SQLite refuses it, PostgreSQL does not)
+    biggest = "92233720368547758.07"
+    request_csv(
+        isolated,
+        [f"B-{n}-1,B-{n},order,2026-11-26T10:00:00+01:00,Big,,{biggest},EUR,bank" for n in (1, 2)],
+    )
+    (isolated / "paycli.yaml").write_text(CONFIG)
+    assert cli("ingest", "requests.csv").code == 0
+    result = report(cli, "--date", DAY, "--out", str(isolated) + "/")
+    if ON_POSTGRES:  # PostgreSQL sums past 64 bits: the total is right
+        assert result.code == 0, result
+        assert "184467440737095516.14" in (isolated / "paycli-report-2026-11-26.csv").read_text()
+        return
+    assert result.code == 2 and result.stderr == (
+        "paycli: the amounts of the period are too large to total (past 2^63 minor units in one currency): "
+        "look for a request or settlement line with an absurd amount (paycli list --format csv)\n"
+    )
 
 
 def test_an_unwritable_out_is_one_line_and_exit_2(cli, isolated):
