@@ -398,6 +398,29 @@ def test_gateway_narrows_every_section(shop, isolated):
     assert sum(int(r["count"]) for r in rows if r["section"] == "day") == 4
 
 
+def test_an_order_paid_at_two_gateways_is_paid_twice_in_a_report_of_either(cli, isolated):
+    (isolated / "paycli.yaml").write_text(CONFIG)
+    request_csv(
+        isolated,
+        [
+            "W-1-1,W-1,order,2026-11-26T10:00:00+01:00,Twice,,49.90,EUR,bank",
+            "W-1-2,W-1,order,2026-11-26T10:05:00+01:00,Twice,,49.90,EUR,stripe",
+        ],
+    )
+    (isolated / "bank.csv").write_text("id,ref,amount,currency,esito\nW1,W-1-1,49.90,EUR,OK\n")
+    (isolated / "w.json").write_text(stripe_event("W-1-2", "pi_w1", 4990, "eur", 1795705260))
+    assert cli("ingest", "requests.csv", "bank.csv", "w.json").code == 0
+    for gateway in ("bank", "stripe"):
+        out = isolated / f"{gateway}.csv"
+        assert (
+            report(cli, "--date", DAY, "--format", "csv", "--gateway", gateway, "--out", str(out)).code == 0
+        )
+        rows = csv_rows(out.read_bytes().decode())
+        assert [(r["order_id"], r["reason"], r["count"]) for r in rows if r["section"] == "order"] == [
+            ("W-1", "PAID_TWICE", "2")
+        ], gateway
+
+
 def test_a_gateway_neither_configured_nor_in_the_store_is_refused_not_an_empty_report(shop, isolated, db_url):
     out = isolated / "r.csv"
     result = report(shop, "--date", DAY, "--gateway", "strpe", "--fail-on", "VERIFICARE", "--out", str(out))
