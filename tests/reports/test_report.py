@@ -229,48 +229,56 @@ def test_a_forged_copy_of_a_payment_does_not_draw_its_settled_money(cli, isolate
         assert [e["status"] for e in trail if e["type"] == "settlement"] == settled, txn_id
 
 
-def test_a_request_settled_by_two_charges_is_charged_twice_and_fails_settlement(cli, isolated):
+def settled_stripe_payment(cli, isolated, txn_id: str, balance: str):
+    """One Stripe request paid (pi_<txn_id>), a balance report, and the day's report with --fail-on
+    SETTLEMENT: its result and its settlement rows."""
+    pi = "pi_" + txn_id.lower().replace("-", "")
     (isolated / "paycli.yaml").write_text(CONFIG)
-    request_csv(isolated, ["D-1-1,D-1,order,2026-11-26T16:00:00+01:00,Twice,t@example.com,49.90,EUR,stripe"])
-    (isolated / "d.json").write_text(stripe_event("D-1-1", "pi_d1", 4990, "eur", 1795705260))
-    # the webhook's payment settled, and a second payment the webhooks never told of names the request
-    (isolated / "balance.csv").write_text(
-        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id,"
-        "payment_metadata[txn_id]\n"
-        "txn_d1,2026-11-26 15:01:00,eur,49.90,1.00,48.90,charge,pi_d1,\n"
-        "txn_d2,2026-11-26 15:03:00,eur,49.90,1.00,48.90,charge,pi_d2,D-1-1\n"
+    order = txn_id.rsplit("-", 1)[0]
+    request_csv(
+        isolated, [f"{txn_id},{order},order,2026-11-26T16:00:00+01:00,Kim,k@example.com,49.90,EUR,stripe"]
     )
-    assert cli("ingest", "requests.csv", "d.json", "balance.csv").code == 0
+    (isolated / "event.json").write_text(stripe_event(txn_id, pi, 4990, "eur", 1795705260))
+    (isolated / "balance.csv").write_text(balance.replace("{pi}", pi))
+    assert cli("ingest", "requests.csv", "event.json", "balance.csv").code == 0
     out = isolated / "r.csv"
     result = report(cli, "--date", DAY, "--format", "csv", "--out", str(out), "--fail-on", "SETTLEMENT")
+    return result, [r for r in csv_rows(out.read_bytes().decode()) if r["section"] == "settlement"]
+
+
+def test_a_request_settled_by_two_charges_is_charged_twice_and_fails_settlement(cli, isolated):
+    # the webhook's payment settled, and a second payment the webhooks never told of names the request
+    result, lines = settled_stripe_payment(
+        cli,
+        isolated,
+        "D-1-1",
+        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id,"
+        "payment_metadata[txn_id]\n"
+        "txn_d1,2026-11-26 15:01:00,eur,49.90,1.00,48.90,charge,{pi},\n"
+        "txn_d2,2026-11-26 15:03:00,eur,49.90,1.00,48.90,charge,pi_d2,D-1-1\n",
+    )
     assert result.code == 1, result
-    rows = csv_rows(out.read_bytes().decode())
-    assert [(r["txn_id"], r["status"]) for r in rows if r["section"] == "settlement"] == [
+    assert [(r["txn_id"], r["status"]) for r in lines] == [
         ("D-1-1", "charged_twice"),
         ("D-1-1", "charged_twice"),
     ]
     html = isolated / "r.html"
     assert report(cli, "--date", DAY, "--format", "html", "--out", str(html)).code == 0
-    assert (
-        html.read_text().count('<span class="tag charged_twice">charged twice</span>') == 3
-    )  # card, 2 lines
+    tag = '<span class="tag charged_twice">charged twice</span>'
+    assert html.read_text().count(tag) == 3  # the card and both lines
 
 
 def test_a_chargeback_fails_settlement(cli, isolated):
-    (isolated / "paycli.yaml").write_text(CONFIG)
-    request_csv(isolated, ["K-1-1,K-1,order,2026-11-26T16:00:00+01:00,Kim,k@example.com,49.90,EUR,stripe"])
-    (isolated / "k.json").write_text(stripe_event("K-1-1", "pi_k1", 4990, "eur", 1795705260))
-    (isolated / "balance.csv").write_text(
+    result, lines = settled_stripe_payment(
+        cli,
+        isolated,
+        "K-1-1",
         "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category,payment_intent_id\n"
-        "txn_k1,2026-11-26 15:01:00,eur,49.90,1.00,48.90,charge,pi_k1\n"
-        "txn_k2,2026-11-26 19:00:00,eur,-49.90,15.00,-64.90,dispute,pi_k1\n"
+        "txn_k1,2026-11-26 15:01:00,eur,49.90,1.00,48.90,charge,{pi}\n"
+        "txn_k2,2026-11-26 19:00:00,eur,-49.90,15.00,-64.90,dispute,{pi}\n",
     )
-    assert cli("ingest", "requests.csv", "k.json", "balance.csv").code == 0
-    out = isolated / "r.csv"
-    result = report(cli, "--date", DAY, "--format", "csv", "--out", str(out), "--fail-on", "SETTLEMENT")
     assert result.code == 1, result
-    rows = csv_rows(out.read_bytes().decode())
-    assert [r["status"] for r in rows if r["section"] == "settlement"] == ["matched", "chargeback"]
+    assert [r["status"] for r in lines] == ["matched", "chargeback"]
 
 
 @pytest.mark.parametrize("reports_first", [False, True], ids=["events-first", "report-first"])
