@@ -755,6 +755,48 @@ def callbacks_part(workdir: Path, files: int, seed: int, now: datetime) -> Part:
     return part
 
 
+def huge_part(workdir: Path, megabytes: int) -> Part:
+    """Bad input that must not cost memory: a line of ``megabytes`` MB in a bank export, and a file of
+    random bytes that size forced on the csv provider (one line, no line end)."""
+    part = Part(f"Bad input, {megabytes} MB in one line (provider csv, gateway {GATEWAY}; SQLite)")
+    store = workdir / "huge-store.db"
+    paycli = [str(PAYCLI), "--db", f"sqlite:///{store}"]
+    size = megabytes * 1_000_000
+    line = workdir / "huge-line.csv"
+    binary = workdir / "huge-binary.bin"
+    progress(f"writing a bank export with a {megabytes} MB line, and {megabytes} MB of random bytes")
+    with line.open("w", newline="", encoding="cp1252") as f:
+        out = csv.writer(f, delimiter=DELIMITER, lineterminator="\r\n")
+        out.writerow(HEADER)
+        f.write("x" * size + "\r\n")
+    with binary.open("wb") as f:
+        for _ in range(megabytes):
+            f.write(os.urandom(1_000_000).replace(b"\n", b"\x00"))
+    try:
+        run([*paycli, "db", "upgrade"], workdir, "paycli db upgrade")
+        progress(f"paycli ingest huge-line.csv ({megabytes} MB line)")
+        in_line = run([*paycli, "ingest", line.name], workdir, "paycli ingest huge-line.csv", (0, 1))
+        progress(f"paycli ingest --gateway {GATEWAY} huge-binary.bin")
+        forced = run(
+            [*paycli, "ingest", "--gateway", GATEWAY, binary.name],
+            workdir,
+            "paycli ingest huge-binary.bin",
+            (0, 1),
+        )
+        part.said.append("paycli ingest huge-line.csv said: " + said(in_line))
+        part.said.append("paycli ingest huge-binary.bin said: " + said(forced))
+    except StepFailed as exc:
+        part.failed = str(exc)
+        return part
+    part.figures += [
+        rss_figure(f"peak RSS, a {megabytes} MB line", in_line),
+        rss_figure(f"peak RSS, {megabytes} MB of bytes forced", forced),
+    ]
+    stored = scalar(store, "SELECT coalesce(max(length(raw)), 0) FROM message")
+    part.checks.append(f"  stored              the longest message kept is {mb(stored)} (a line's first MiB)")
+    return part
+
+
 def csv_provider() -> str | None:
     """The entry point of paycli's ``csv`` provider, when it is installed."""
     from importlib import metadata
@@ -778,6 +820,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--callbacks", type=int, default=200_000, help="Nexi callback files in one folder (200,000; 0 skips)"
+    )
+    parser.add_argument(
+        "--huge-line", type=int, default=100, help="MB in one line of bad input (100; 0 skips)"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic data (1)")
     parser.add_argument(
@@ -811,6 +856,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parts.append(csv_part(workdir, args.records, args.seed, now))
     if args.callbacks:
         parts.append(callbacks_part(workdir, args.callbacks, args.seed, now))
+    if args.huge_line and entry is not None:
+        parts.append(huge_part(workdir, args.huge_line))
     load_after = os.getloadavg()
 
     rel = workdir.relative_to(BENCH.parent) if workdir.is_relative_to(BENCH.parent) else workdir

@@ -53,7 +53,7 @@ class Lines:
         self._fallback_lines: list[int] = []
         self._pending: tuple[int, str, bytes] | None = None
         self._replay: deque[tuple[int, str, bytes]] = deque()  # lines to read again, on their own
-        self._overlong: dict[int, tuple[int, bool]] = {}  # line -> its length, and whether it holds a CR
+        self._overlong: dict[int, tuple[int, str]] = {}  # line -> its length, and what it looks like
 
     def _next(self) -> tuple[int, str, bytes] | None:
         if self._pending is not None:
@@ -74,7 +74,13 @@ class Lines:
                 size += len(chunk)
                 if chunk.endswith(b"\n"):
                     break
-            self._overlong[self.line_number] = (size, b"\r" in raw)
+            if b"\x00" in raw:
+                looks = ": binary data, not a text export?"
+            elif b"\r" in raw:
+                looks = ": old Mac line ends (CR only)? save the file with LF or CRLF line ends"
+            else:
+                looks = ""
+            self._overlong[self.line_number] = (size, looks)
         if self.line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
@@ -105,15 +111,10 @@ class Lines:
         """Why line ``number`` was cut at ``LINE_LIMIT``, or None when it was read whole."""
         if number not in self._overlong:
             return None
-        size, carriage_returns = self._overlong[number]
-        hint = (
-            ": old Mac line ends (CR only)? save the file with LF or CRLF line ends"
-            if carriage_returns
-            else ""
-        )
+        size, looks = self._overlong[number]
         return (
             f"line {number} is {size:,} bytes, longer than a record can be ({LINE_LIMIT >> 20} MiB): "
-            f"its first MiB kept{hint}"
+            f"its first MiB kept{looks}"
         )
 
     def _next_text(self) -> str:
