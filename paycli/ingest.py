@@ -51,12 +51,6 @@ from paycli.outcome import Authenticity
 from paycli.store import Store
 
 SIDECAR_SUFFIX = ".headers"
-# PostgreSQL: receivers (paycli serve) apply callbacks side by side, each locking what it touches; a
-# batch of an ingest touches thousands of keys, too many to lock one by one, so it takes this lock
-# alone while receivers share it. A request file and its first callback arriving at the same instant
-# then never miss each other (the callback stored as an orphan of a request it could not see yet).
-# (SQLite needs none: BEGIN IMMEDIATE lets one writer in at a time.)
-WRITER_LOCK = 727911
 REQUEST_FIELDS = (
     "order_id",
     "kind",
@@ -570,9 +564,8 @@ class Ingest:
 
     def _lock_writers(self) -> None:
         # a dry run commits nothing, so it can make nobody miss anything: it leaves receivers alone
-        if self.store.backend == "postgresql" and not self.report.dry_run:
-            take = "pg_advisory_xact_lock_shared" if self.live else "pg_advisory_xact_lock"
-            self.store.execute(f"SELECT {take}({WRITER_LOCK})")
+        if not self.report.dry_run:
+            self.store.lock_writers(shared=self.live)
 
     def _check_gateway(self, source: Source, record: Record) -> None:
         """Say, once a run for each name, that requests name a gateway no provider here reads: a typo

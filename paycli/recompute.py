@@ -79,6 +79,7 @@ def refresh_all(store: Store, config: Config) -> tuple[int, Counter[tuple[str, s
     transitions: Counter[tuple[str, str]] = Counter()
     for ids in _id_chunks(store):
         with store.transaction():
+            store.lock_writers()  # what it reads is what it writes back: no ingest commits between
             answers = sharing(store, ids, config)[0]
             for change in _refresh_chunk(store, ids, config, answers):
                 transitions[(label(change.before), label(change.after))] += 1

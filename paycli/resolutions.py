@@ -28,6 +28,9 @@ def resolve(
     if not note.strip():
         raise UsageError("--note must say why (it is the audit record)")
     with store.transaction():
+        # the resolution's time is taken once no ingest is between reading and writing outcomes: a
+        # response committed while it waited is older, and does not reopen it (design.md 3.2 step 5)
+        store.lock_writers()
         row = get_request(store, txn_id)
         before = (row["outcome"], row["reason"])
         store.execute(
@@ -53,6 +56,7 @@ def undo(store: Store, config: Config, txn_id: str, note: str, actor: str) -> tu
     if not note.strip():
         raise UsageError("--note must say why (it is the audit record)")
     with store.transaction():
+        store.lock_writers()
         row = get_request(store, txn_id)
         active = store.query(
             "SELECT id FROM resolution WHERE request_id = :r AND undone_at IS NULL ORDER BY created_at DESC, id DESC",

@@ -27,6 +27,13 @@ from paycli.errors import StoreError
 from paycli.migrations import HEAD
 
 BUSY_TIMEOUT_SECONDS = 60  # a cron ingest waits for a receiver's write rather than failing
+# PostgreSQL: receivers (paycli serve) apply callbacks side by side, each locking what it touches; a
+# batch of an ingest touches thousands of keys, too many to lock one by one, so it takes this lock
+# alone while receivers share it (Store.lock_writers), and so do recompute and resolve. A request file
+# and its first callback arriving at the same instant then never miss each other (the callback stored
+# as an orphan of a request it could not see yet). (SQLite needs none: BEGIN IMMEDIATE lets one writer
+# in at a time.)
+WRITER_LOCK = 727911
 LONG_IN_LIST = 64  # values; past it, an IN list is bound as one JSON array on SQLite
 MAX_PARAMETERS = 8000  # bound parameters a statement; SQLite allows 32,766, PostgreSQL 65,535
 # SQLite's page cache for a file ingest: the unique indexes of message digests and response identities
@@ -303,6 +310,19 @@ class Store:
                 checkpointer.start()
         finally:
             self._in_transaction = False
+
+    def lock_writers(self, *, shared: bool = False) -> None:
+        """Inside a transaction, wait for the store's other writers (``ingest``, ``reprocess``,
+        ``recompute``, ``resolve``) and keep them out until it ends; ``shared``: a receiver's callback,
+        which runs beside other callbacks (each locks its own keys) but never beside those writers.
+
+        SQLite's BEGIN IMMEDIATE already lets one writer in at a time; PostgreSQL's writers read, decide
+        and write outcomes in READ COMMITTED, so one that read before another's commit would write back
+        what it computed without that commit: they take this advisory lock first.
+        """
+        if self.backend == "postgresql":
+            take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            self.execute(f"SELECT {take}({WRITER_LOCK})")
 
     # -- values --------------------------------------------------------------------------------
     def time(self, value: datetime | None) -> Any:

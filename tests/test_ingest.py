@@ -592,6 +592,86 @@ def test_a_response_another_receiver_stores_at_the_same_instant_gets_both_delive
     assert request(store, "T1")["outcome"] == "POSITIVO"
 
 
+def a_batch_not_yet_committed(db_url: str, config: Config, line: str, started: threading.Event):
+    """Another writer's batch (an ingest, a receiver): ``line`` stored and its request recomputed, the
+    commit held until ``started`` is set and a moment more."""
+    from datetime import UTC, datetime
+
+    from paycli import recompute
+    from paycli.ingest import Messages, Tally
+
+    with Store.open(db_url) as other, other.transaction():
+        other.lock_writers()
+        record = FakeGateway("fake", {}, config).reinterpret(Origin(1, line.encode()))
+        recompute.refresh(
+            other, Messages(other, "fake", "late.jsonl", datetime.now(UTC)).apply([record], Tally()), config
+        )
+        started.set()
+        time.sleep(0.5)  # the other writer is under way: it reads now, before this commits
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
+def test_recompute_beside_an_ingest_writes_back_nothing_it_read_before_the_ingest_committed(
+    store, config, tmp_path, db_url
+):
+    from paycli.recompute import refresh_all
+
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    lines = [message("T1", "k1", "pending", txn="g1"), message("T1", "k2", "approved", txn="g1")]
+    ingest(store, config, write_messages(tmp_path, *lines))
+    assert request(store, "T1")["detail"] == "progression"  # strict; lifecycle would make it POSITIVO
+    (tmp_path / "lifecycle").mkdir()
+    lifecycle = make_config(tmp_path / "lifecycle", "timezone: Europe/Rome\npolicy: lifecycle\n")
+    started = threading.Event()
+    forged = message("T1", "k2", "approved", "129.90", txn="g1", auth="invalid", copy="1")
+    batch = threading.Thread(target=a_batch_not_yet_committed, args=(db_url, config, forged, started))
+    batch.start()
+    assert started.wait(10)
+    refresh_all(store, lifecycle)  # after the policy change, while the batch is being committed
+    batch.join()
+    # a forged copy never makes a request POSITIVO: recompute waited, and read what the batch wrote
+    assert (request(store, "T1")["outcome"], request(store, "T1")["detail"]) == (
+        "VERIFICARE",
+        "bad_signature",
+    )
+    assert refresh_all(store, lifecycle) == (1, {})
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
+def test_a_response_an_ingest_stores_while_a_resolution_is_made_reopens_it(
+    store, config, tmp_path, db_url, monkeypatch
+):
+    from paycli import recompute
+    from paycli.recompute import refresh_all
+    from paycli.resolutions import resolve
+
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    resolving, written = threading.Event(), threading.Event()
+    real_refresh = recompute.refresh
+
+    def refresh(store, ids, config):
+        if threading.current_thread().name == "resolve":
+            # the resolution is stored, its outcome not yet: an ingest's batch comes now
+            resolving.set()
+            written.wait(2)
+        return real_refresh(store, ids, config)
+
+    monkeypatch.setattr(recompute, "refresh", refresh)
+
+    def resolve_in_thread() -> None:
+        with Store.open(db_url) as other:
+            resolve(other, config, "T1", "NEGATIVO", "refused on the back office", "anna")
+
+    resolver = threading.Thread(target=resolve_in_thread, name="resolve")
+    resolver.start()
+    assert resolving.wait(10)
+    a_batch_not_yet_committed(db_url, config, message("T1", "k1", "approved"), written)
+    resolver.join()
+    # the batch waited for the resolution: its response is newer, and reopens the request
+    assert request(store, "T1")["reason"] == "NEW_RESPONSE_AFTER_RESOLUTION"
+    assert refresh_all(store, config) == (1, {})
+
+
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
 def test_a_callback_received_while_its_request_file_is_being_ingested_links_to_it(
     store, config, tmp_path, db_url
