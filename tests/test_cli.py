@@ -13,7 +13,7 @@ import pytest
 
 from paycli.cli import app
 from paycli.store import Store
-from tests.conftest import REQUEST_HEADER, request_csv, snapshot
+from tests.conftest import ON_POSTGRES, REQUEST_HEADER, request_csv, snapshot
 
 ROWS = [
     "ORD-1-1,ORD-1,order,2026-11-20T09:00:00+01:00,Rossi Mario S.r.l.,mario.rossi@example.com,129.90,EUR,nexi",
@@ -387,7 +387,28 @@ def test_ingest_exits_1_when_a_record_is_quarantined(cli, isolated):
 def test_ingest_dry_run_says_would(cli, isolated):
     result = cli("ingest", "--dry-run", str(request_csv(isolated, ROWS)))
     assert "would ingest 1 input" in result.stderr and "dry run: nothing was changed" in result.stderr
-    assert cli("list", "--format", "json").stdout.strip() == "[]"
+
+
+def test_a_dry_run_where_there_is_no_store_yet_creates_none(cli, isolated, db_url):
+    path = request_csv(isolated, ROWS)
+    if ON_POSTGRES:  # a database without paycli's tables
+        with Store.connect(db_url) as store, store.transaction():
+            for table in [*store.table_names(), "alembic_version"]:
+                store.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+        url, args = db_url, ["ingest", "--dry-run", str(path)]
+    else:
+        (isolated / "not-yet").mkdir()
+        url = f"sqlite:///{isolated / 'not-yet' / 'paycli.db'}"
+        args = ["--db", url, "ingest", "--dry-run", str(path)]
+    result = cli(*args, db=ON_POSTGRES)
+    assert result.code == 0, result
+    assert "yet: the dry run reads against an empty one, and creates none" in result.stderr
+    assert "would ingest 1 input" in result.stderr and "4 new requests" in result.stderr
+    if ON_POSTGRES:
+        with Store.connect(db_url) as store:
+            assert store.schema_version() is None and not store.table_names()
+    else:
+        assert not (isolated / "not-yet" / "paycli.db").exists()
 
 
 def test_ingest_quiet_says_nothing_when_all_is_well_and_everything_when_not(cli, isolated):

@@ -1,8 +1,10 @@
 """``paycli ingest``: files, folders, globs and standard input into the store."""
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,7 +32,11 @@ def ingest(
         typer.Option("--update", help="A request already stored with other values is replaced, not refused."),
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would change; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Say what would change; change nothing (no store is created, nor its folder or tables).",
+        ),
     ] = False,
     archive: Annotated[
         str | None, typer.Option("--archive", help="Move each input read to the end into this folder.")
@@ -74,7 +80,7 @@ def ingest(
     if archive:
         archive_dir = ws.path(archive)
         _check_archive(archive, archive_dir, create=not dry_run)
-    with ws.open_store() as store, _progress(shown=not quiet) as advance:
+    with _store(ws, dry_run=dry_run) as store, _progress(shown=not quiet) as advance:
         run = Ingest(
             store,
             ws.config,
@@ -139,6 +145,40 @@ class _progress:
 
 def _count(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+@contextlib.contextmanager
+def _store(ws: Any, *, dry_run: bool) -> Iterator[Any]:
+    """The store to ingest into; for a dry run where there is none yet (no SQLite file, a PostgreSQL
+    database without paycli's tables), an empty one made aside and thrown away: a dry run creates
+    nothing."""
+    from paycli.store import Store, describe
+
+    if dry_run and _no_store_yet(ws.database_url):
+        import tempfile
+
+        err(
+            f"no store at {describe(ws.database_url)} yet: the dry run reads against an empty one, "
+            "and creates none"
+        )
+        with (
+            tempfile.TemporaryDirectory(prefix="paycli-dry-run-") as folder,
+            Store.open(f"sqlite:///{folder}/paycli.db") as store,
+        ):
+            yield store
+        return
+    with ws.open_store() as store:
+        yield store
+
+
+def _no_store_yet(url: str) -> bool:
+    from paycli.store import Store, sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None:
+        return str(path) != ":memory:" and not path.exists()
+    with Store.connect(url) as store:
+        return store.schema_version() is None
 
 
 def _summary(report) -> None:  # type: ignore[no-untyped-def]
