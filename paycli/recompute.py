@@ -63,8 +63,8 @@ def refresh(store: Store, request_ids: Iterable[int], config: Config) -> list[Ch
     transaction that now answers one more request makes the others VERIFICARE as well.
     """
     ids = sorted(set(request_ids))
-    answers, partners = sharing(store, ids, config)
-    if others := sorted(partners.difference(ids)):
+    answers, across = sharing(store, ids, config)
+    if others := sorted(across.difference(ids)):
         answers.update(sharing(store, others, config)[0])
         ids = sorted({*ids, *others})
     changes: list[Change] = []
@@ -95,7 +95,7 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
     through its index, and asks the provider whether its ids name one payment only for what it finds.
     """
     answers: Sharing = {}
-    partners: set[int] = set()
+    across: set[int] = set()
     for start in range(0, len(ids), CHUNK):
         marks, params = store.placeholders("r", ids[start : start + CHUNK])
         params["invalid"] = Authenticity.INVALID.value
@@ -110,8 +110,8 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
                 continue
             answers.setdefault(row["request_id"], {}).setdefault(row["id"], set()).add(row["reference"])
             if row["other"] is not None:
-                partners.add(row["other"])
-    return answers, partners
+                across.add(row["other"])
+    return answers, across
 
 
 def partners(store: Store, response_ids: Iterable[int]) -> set[int]:
