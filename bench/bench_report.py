@@ -379,6 +379,18 @@ class Builder:
         self.conn.close()
 
 
+def _schema(path: Path) -> str | None:
+    """The schema revision of a cached store (read only: sqlite3 opens it as a URI with mode=ro)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
+
+
 def build(path: Path, total: int, on_day: int, seed: int) -> None:
     from paycli.store import Store
 
@@ -410,6 +422,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.build_only:
         build(store, args.requests, args.day, args.seed)
         return 0
+    from paycli.migrations import HEAD
+
+    if store.exists() and (found := _schema(store)) != HEAD:
+        # built by an older paycli: a migration came since; the data is synthetic, so built anew
+        progress(f"{store.relative_to(BENCH.parent)} is at schema {found}, paycli at {HEAD}: built anew")
+        store.unlink()
     if not store.exists():
         # in a child process: the builder's lists must not stay in this process (see the helper below)
         build_argv = [sys.executable, __file__, "--build-only", *(argv or sys.argv[1:])]
