@@ -33,6 +33,11 @@ _STATUS = {s.value: s for s in Status}
 _AUTHENTICITY = {a.value: a for a in Authenticity}
 # request id -> response id -> the other merchant references its gateway transaction answers
 Sharing = dict[int, dict[int, set[str]]]
+# a response r and the responses o of the same provider and gateway transaction with another reference
+_SAME_TRANSACTION = (
+    "FROM response r JOIN response o ON o.gateway_txn_id = r.gateway_txn_id AND o.provider = r.provider "
+    "AND o.reference <> r.reference"
+)
 
 
 @dataclass(frozen=True)
@@ -100,10 +105,8 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
         marks, params = store.placeholders("r", ids[start : start + CHUNK])
         params["invalid"] = Authenticity.INVALID.value
         for row in store.query(
-            "SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other FROM response r "
-            "JOIN response o ON o.gateway_txn_id = r.gateway_txn_id AND o.provider = r.provider "
-            "AND o.reference <> r.reference AND o.authenticity <> :invalid "
-            f"WHERE r.request_id IN {marks} AND r.authenticity <> :invalid",
+            f"SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other {_SAME_TRANSACTION} "
+            f"AND o.authenticity <> :invalid WHERE r.request_id IN {marks} AND r.authenticity <> :invalid",
             params,
         ):
             if not _names_one_payment(row["provider"], config):
@@ -125,9 +128,8 @@ def partners(store: Store, response_ids: Iterable[int]) -> set[int]:
         found.update(
             row["request_id"]
             for row in store.query(
-                "SELECT DISTINCT o.request_id FROM response r JOIN response o ON o.gateway_txn_id = r.gateway_txn_id "
-                "AND o.provider = r.provider AND o.reference <> r.reference "
-                f"WHERE r.id IN {marks} AND o.request_id IS NOT NULL",
+                f"SELECT DISTINCT o.request_id {_SAME_TRANSACTION} WHERE r.id IN {marks} "
+                "AND o.request_id IS NOT NULL",
                 params,
             )
         )

@@ -163,7 +163,7 @@ class NexiProvider(Provider):
         if alias and "alias" in fields and _text(fields["alias"]) != alias:
             return QuarantinedRecord(
                 origin,
-                f"nexi: alias '{_quote(_text(fields['alias']))}' is not the configured alias '{alias}'",
+                f"nexi: alias '{shown(_text(fields['alias']))}' is not the configured alias '{alias}'",
             )
         reference = _text(fields["codTrans"])
         esito = _text(fields["esito"])
@@ -171,7 +171,7 @@ class NexiProvider(Provider):
         currency = _currency(fields["divisa"])
         importo = fields["importo"]
         if not _DIGITS.fullmatch(importo):
-            raise RecordError(f"importo '{_quote(_text(importo))}' is not a whole number of cents")
+            raise RecordError(f"importo '{shown(_text(importo))}' is not a whole number of cents")
         amount = parse_amount(importo.decode("ascii"), currency, minor_units=True)
         occurred = _when(fields["data"], fields["orario"])
         key = "|".join(_text(fields[name]) for name in ("codTrans", "esito", "codAut", "data", "orario"))
@@ -242,15 +242,11 @@ def _wording(esito: str, fields: Mapping[str, bytes]) -> str:
     return f"{esito} ({why})" if why else esito
 
 
-def _quote(text: str) -> str:
-    return shown(text)
-
-
 def _currency(divisa: bytes) -> str:
     text = _text(divisa).strip()
     if text.isdigit():
         if text not in NUMERIC_CURRENCIES:
-            raise RecordError(f"divisa '{_quote(text)}' is a numeric currency code paycli does not know")
+            raise RecordError(f"divisa '{shown(text)}' is a numeric currency code paycli does not know")
         return NUMERIC_CURRENCIES[text]
     return normalise_currency(text)
 
@@ -263,5 +259,5 @@ def _when(data: bytes, orario: bytes) -> datetime:
             raise ValueError(text)
         naive = datetime.strptime(text, "%Y%m%d%H%M%S")
     except ValueError:
-        raise RecordError(f"data/orario '{_quote(text)}' is not YYYYMMDD HHMMSS") from None
+        raise RecordError(f"data/orario '{shown(text)}' is not YYYYMMDD HHMMSS") from None
     return naive.replace(tzinfo=NEXI_ZONE, fold=0).astimezone(UTC)

@@ -789,3 +789,16 @@ def test_a_line_met_again_with_other_figures_is_said_and_the_first_kept(
         "only as a message"
     ]
     assert [r["fee_minor"] for r in store.query("SELECT fee_minor FROM settlement")] == [154]
+
+
+def test_a_line_longer_than_any_record_is_cut_quarantined_and_the_rest_read(paypal: PayPalProvider) -> None:
+    from paycli.gateways.lines import LINE_LIMIT
+
+    huge = sb(Custom_Field="x" * (2 * LINE_LIMIT))
+    first, cut, last = lines_of(paypal, report(sb(), huge, sb(Transaction_ID="9ZZ00000AA0000001")))
+    assert isinstance(first, SettlementRecord) and isinstance(last, SettlementRecord)
+    assert isinstance(cut, QuarantinedRecord)
+    assert cut.reason == (
+        f"paypal STL: line 6 is {len(huge) + 2:,} bytes, longer than a record can be (1 MiB): its first MiB kept"
+    )
+    assert len(cut.origin.raw) == LINE_LIMIT
