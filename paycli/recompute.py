@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -74,22 +74,34 @@ def refresh(store: Store, request_ids: Iterable[int], config: Config) -> list[Ch
         ids = sorted({*ids, *others})
     changes: list[Change] = []
     for start in range(0, len(ids), CHUNK):
-        changes.extend(_refresh_chunk(store, ids[start : start + CHUNK], config, answers))
+        changes.extend(_refresh_chunk(store, ids[start : start + CHUNK], config, answers)[0])
     return changes
 
 
-def refresh_all(store: Store, config: Config) -> tuple[int, Counter[tuple[str, str]]]:
-    """Recompute every request (after a policy change); the count seen and the transitions made."""
-    seen = 0
-    transitions: Counter[tuple[str, str]] = Counter()
+@dataclass
+class Recomputed:
+    """What ``refresh_all`` did: the requests seen, the transitions made, and the requests whose stored
+    row was corrected without a change of outcome or reason (a stale response count, a gateway's
+    wording in the detail)."""
+
+    seen: int = 0
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    corrected: int = 0
+
+
+def refresh_all(store: Store, config: Config) -> Recomputed:
+    """Recompute every request (after a policy change)."""
+    done = Recomputed()
     for ids in _id_chunks(store):
         with store.transaction():
             store.lock_writers()  # what it reads is what it writes back: no ingest commits between
             answers = sharing(store, ids, config)[0]
-            for change in _refresh_chunk(store, ids, config, answers):
-                transitions[(label(change.before), label(change.after))] += 1
-        seen += len(ids)
-    return seen, transitions
+            changes, updated = _refresh_chunk(store, ids, config, answers)
+            for change in changes:
+                done.transitions[(label(change.before), label(change.after))] += 1
+            done.corrected += updated - len(changes)
+        done.seen += len(ids)
+    return done
 
 
 def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[int]]:
@@ -165,9 +177,12 @@ def _id_chunks(store: Store) -> Iterator[list[int]]:
         last = ids[-1]
 
 
-def _refresh_chunk(store: Store, ids: list[int], config: Config, answers: Sharing) -> list[Change]:
+def _refresh_chunk(
+    store: Store, ids: list[int], config: Config, answers: Sharing
+) -> tuple[list[Change], int]:
+    """Recompute these requests: the changes of outcome or reason, and how many rows were written."""
     if not ids:
-        return []
+        return [], 0
     marks, params = store.placeholders("r", ids)
     requests = store.query(
         "SELECT id, txn_id, amount_minor, currency, gateway, outcome, reason, detail, response_count "
@@ -248,4 +263,4 @@ def _refresh_chunk(store: Store, ids: list[int], config: Config, answers: Sharin
             "UPDATE payment_request SET outcome = ?, reason = ?, detail = ?, response_count = ? WHERE id = ?",
             updates,
         )
-    return changes
+    return changes, len(updates)

@@ -370,6 +370,18 @@ def test_recompute_says_what_changed_from_what_to_what(loaded, isolated):
     assert "with policy lifecycle: 0 changed" in loaded("recompute").stderr
 
 
+def test_recompute_counts_the_rows_it_corrects_without_changing_an_outcome(loaded, db_url):
+    with Store.open(db_url) as store, store.transaction():  # stale counts, as migration 0003 left them
+        store.execute("UPDATE payment_request SET response_count = response_count + 7")
+    result = loaded("recompute")
+    assert result.code == 0
+    assert "recomputed 4 requests with policy strict: 0 changed, 4 corrected (response count or detail)" in (
+        result.stderr
+    )
+    assert result.stderr.count("corrected") == 1
+    assert "0 changed\n" in loaded("recompute").stderr  # nothing left to correct
+
+
 def test_ingest_from_standard_input_and_its_summary(cli):
     result = cli("ingest", "-", input=(REQUEST_HEADER + ROWS[0] + "\n").encode())
     assert result.code == 0, result

@@ -614,7 +614,7 @@ def a_batch_not_yet_committed(db_url: str, config: Config, line: str, started: t
 def test_recompute_beside_an_ingest_writes_back_nothing_it_read_before_the_ingest_committed(
     store, config, tmp_path, db_url
 ):
-    from paycli.recompute import refresh_all
+    from paycli.recompute import Recomputed, refresh_all
 
     ingest(store, config, request_csv(tmp_path, [ROW]))
     lines = [message("T1", "k1", "pending", txn="g1"), message("T1", "k2", "approved", txn="g1")]
@@ -634,7 +634,7 @@ def test_recompute_beside_an_ingest_writes_back_nothing_it_read_before_the_inges
         "VERIFICARE",
         "bad_signature",
     )
-    assert refresh_all(store, lifecycle) == (1, {})
+    assert refresh_all(store, lifecycle) == Recomputed(seen=1)
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
@@ -642,7 +642,7 @@ def test_a_response_an_ingest_stores_while_a_resolution_is_made_reopens_it(
     store, config, tmp_path, db_url, monkeypatch
 ):
     from paycli import recompute
-    from paycli.recompute import refresh_all
+    from paycli.recompute import Recomputed, refresh_all
     from paycli.resolutions import resolve
 
     ingest(store, config, request_csv(tmp_path, [ROW]))
@@ -669,7 +669,7 @@ def test_a_response_an_ingest_stores_while_a_resolution_is_made_reopens_it(
     resolver.join()
     # the batch waited for the resolution: its response is newer, and reopens the request
     assert request(store, "T1")["reason"] == "NEW_RESPONSE_AFTER_RESOLUTION"
-    assert refresh_all(store, config) == (1, {})
+    assert refresh_all(store, config) == Recomputed(seen=1)
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
@@ -779,7 +779,7 @@ def test_a_forged_copy_aimed_at_another_request_flags_nothing_but_itself(store, 
 
 
 def test_recompute_finds_a_shared_transaction_stored_before(store, config, tmp_path):
-    from paycli.recompute import refresh_all
+    from paycli.recompute import Recomputed, refresh_all
 
     ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
     ingest(
@@ -791,12 +791,12 @@ def test_recompute_finds_a_shared_transaction_stored_before(store, config, tmp_p
     )
     with store.transaction():  # as a paycli before the rule looked across requests left them
         store.execute("UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL, detail = NULL")
-    seen, transitions = refresh_all(store, config)
-    assert (seen, dict(transitions)) == (2, {("POSITIVO", "VERIFICARE/SHARED_TRANSACTION"): 2})
+    done = refresh_all(store, config)
+    assert (done.seen, dict(done.transitions)) == (2, {("POSITIVO", "VERIFICARE/SHARED_TRANSACTION"): 2})
 
 
 def test_recompute_counts_a_change_of_which_kind_of_multiple_responses(store, config, tmp_path):
-    from paycli.recompute import refresh_all
+    from paycli.recompute import Recomputed, refresh_all
 
     ingest(store, config, request_csv(tmp_path, [ROW]))
     ingest(
@@ -807,12 +807,13 @@ def test_recompute_counts_a_change_of_which_kind_of_multiple_responses(store, co
     assert request(store, "T1")["detail"] == "progression"
     with store.transaction():  # as a paycli whose rule told them apart otherwise left it
         store.execute("UPDATE payment_request SET detail = 'conflicting'")
-    seen, transitions = refresh_all(store, config)
-    assert (seen, dict(transitions)) == (
+    done = refresh_all(store, config)
+    assert (done.seen, dict(done.transitions), done.corrected) == (
         1,
         {("VERIFICARE/MULTIPLE_RESPONSES (conflicting)", "VERIFICARE/MULTIPLE_RESPONSES (progression)"): 1},
+        0,
     )
-    assert refresh_all(store, config) == (1, {})
+    assert refresh_all(store, config) == Recomputed(seen=1)
 
 
 def test_informational_messages_join_the_trail_without_counting(store, config, tmp_path):
@@ -1148,7 +1149,7 @@ gateways:
 
 
 def test_require_verified_holds_back_an_unsigned_approval_of_its_own_gateway_only(store, tmp_path):
-    from paycli.recompute import refresh_all
+    from paycli.recompute import Recomputed, refresh_all
 
     config = make_config(tmp_path, BANKS % "true")
     ingest(

@@ -20,12 +20,14 @@ def recompute(ctx: typer.Context) -> None:
 
     ws = workspace(ctx)
     with ws.open_store() as store:
-        seen, transitions = refresh_all(store, ws.config)
-    changed = sum(transitions.values())
+        done = refresh_all(store, ws.config)
+    changed = sum(done.transitions.values())
+    corrected = f", {done.corrected} corrected (response count or detail)" if done.corrected else ""
     err(
-        f"recomputed {seen} request{'s' if seen != 1 else ''} with policy {ws.config.policy}: {changed} changed"
+        f"recomputed {done.seen} request{'s' if done.seen != 1 else ''} with policy {ws.config.policy}: "
+        f"{changed} changed{corrected}"
     )
-    for (before, after), n in sorted(transitions.items(), key=lambda kv: (-kv[1], kv[0])):
+    for (before, after), n in sorted(done.transitions.items(), key=lambda kv: (-kv[1], kv[0])):
         typer.echo(f"{n:>8}  {before} -> {after}")
 
 
