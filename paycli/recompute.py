@@ -67,11 +67,13 @@ def refresh(store: Store, request_ids: Iterable[int], config: Config) -> list[Ch
     The requests whose responses share a gateway transaction with theirs are recomputed too: a
     transaction that now answers one more request makes the others VERIFICARE as well.
     """
-    ids = sorted(set(request_ids))
-    answers, across = sharing(store, ids, config)
-    if others := sorted(across.difference(ids)):
-        answers.update(sharing(store, others, config)[0])
-        ids = sorted({*ids, *others})
+    answers, ids = _with_partners(store, sorted(set(request_ids)), config)
+    locked: set[int] = set()
+    while store.beside_writers and not locked.issuperset(ids):
+        # a receiver's callback: the others' locks, then what they committed is read again
+        store.lock_requests(ids)
+        locked.update(ids)
+        answers, ids = _with_partners(store, ids, config)
     changes: list[Change] = []
     for start in range(0, len(ids), CHUNK):
         changes.extend(_refresh_chunk(store, ids[start : start + CHUNK], config, answers)[0])
@@ -87,6 +89,16 @@ class Recomputed:
     seen: int = 0
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
     corrected: int = 0
+
+
+def _with_partners(store: Store, ids: list[int], config: Config) -> tuple[Sharing, list[int]]:
+    """What ``sharing`` finds for these requests and for the requests across their shared gateway
+    transactions, and all those requests' ids."""
+    answers, across = sharing(store, ids, config)
+    if others := sorted(across.difference(ids)):
+        answers.update(sharing(store, others, config)[0])
+        ids = sorted({*ids, *others})
+    return answers, ids
 
 
 def refresh_all(store: Store, config: Config) -> Recomputed:

@@ -20,7 +20,9 @@ queue; inside one receiver, a single writer thread applies the waiting callbacks
 savepoint, and one commit synced to disk acknowledges them all (``_GroupCommit``). On PostgreSQL, each
 callback is a transaction of its own that takes transaction-scoped advisory locks on what its message
 is about (its digest, the merchant reference, the gateway transaction) before it reads anything, so
-receivers that get the same notification at once apply it one after the other.
+receivers that get the same notification at once apply it one after the other; and, before it
+recomputes a request its callback does not name (one its gateway transaction also answers), that
+request's reference (``Store.lock_requests``).
 
 The module holds no command-line code: ``paycli serve`` (paycli/commands/serve.py) runs ``App``
 under waitress, and any other WSGI server can run ``paycli.serve:application`` (configured by
@@ -30,7 +32,6 @@ under waitress, and any other WSGI server can run ``paycli.serve:application`` (
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import io
 import json
@@ -515,8 +516,7 @@ class App:
             return lambda record: None  # SQLite: BEGIN IMMEDIATE already made this the only writer
 
         def lock(record: Record) -> None:
-            for key in sorted(_lock_keys(record)):
-                store.execute("SELECT pg_advisory_xact_lock(:k)", {"k": key})
+            store.lock_keys(_lock_keys(record))
 
         return lock
 
@@ -652,7 +652,7 @@ class _Capture(Provider):
         return getattr(self.inner, name)
 
 
-def _lock_keys(record: Record) -> set[int]:
+def _lock_keys(record: Record) -> set[str]:
     """What two transactions must not apply at once: the same bytes, the same merchant reference (a
     response and its request arriving together), the same gateway transaction (a Stripe charge event
     without the reference and the PaymentIntent event that carries it)."""
@@ -668,7 +668,7 @@ def _lock_keys(record: Record) -> set[int]:
     gateway_txn = getattr(record, "gateway_txn_id", None)
     if isinstance(gateway_txn, str) and gateway_txn:
         names.add("gtx:" + gateway_txn)
-    return {int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "big", signed=True) for n in names}
+    return names
 
 
 def _tune(store: Store, timeout: int) -> None:

@@ -10,6 +10,7 @@ written with ``:name`` placeholders; ``Store`` adapts them to the driver.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -41,6 +42,11 @@ MAX_PARAMETERS = 8000  # bound parameters a statement; SQLite allows 32,766, Pos
 # 185 s instead of 261 s, for 74 MB more peak memory (198 MB). Receivers and queries keep 64 MB.
 INGEST_CACHE_MB = 128
 Row = Mapping[str, Any]
+
+
+def advisory_key(name: str) -> int:
+    """The 64-bit PostgreSQL advisory lock key of a name (``ref:T1``), the same in every process."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 # A database URL whose "://" was mistyped: not a file path to create a store at (it may hold a password)
@@ -99,6 +105,7 @@ class Store:
         self.connection = connection
         self.backend = backend
         self._in_transaction = False
+        self._beside_writers = False  # this transaction shares the writer lock (a receiver's callback)
         self._checkpointer: _Checkpointer | None = None
 
     # -- opening -------------------------------------------------------------------------------
@@ -310,6 +317,7 @@ class Store:
                 checkpointer.start()
         finally:
             self._in_transaction = False
+            self._beside_writers = False
 
     def lock_writers(self, *, shared: bool = False) -> None:
         """Inside a transaction, wait for the store's other writers (``ingest``, ``reprocess``,
@@ -323,6 +331,36 @@ class Store:
         if self.backend == "postgresql":
             take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
             self.execute(f"SELECT {take}({WRITER_LOCK})")
+            self._beside_writers = shared
+
+    @property
+    def beside_writers(self) -> bool:
+        """Whether this transaction shares the writer lock with others (``lock_writers(shared=True)``)."""
+        return self._beside_writers
+
+    def lock_keys(self, names: Iterable[str]) -> None:
+        """PostgreSQL: wait for, then hold until the transaction ends, the advisory lock of each name
+        (``ref:`` a merchant reference, ``gtx:`` a gateway transaction, ``digest:`` a message), taken
+        in one order so that two holders of several never wait for each other in a circle."""
+        if self.backend == "postgresql":
+            for key in sorted({advisory_key(name) for name in names}):
+                self.execute("SELECT pg_advisory_xact_lock(:k)", {"k": key})
+
+    def lock_requests(self, ids: Iterable[int]) -> None:
+        """The advisory locks of these requests' references (``ref:``, as a receiver takes for the
+        reference its callback names), for a transaction that shares the writer lock and is about to
+        recompute them (``recompute.refresh``): two receivers that recompute one request (a response
+        of its own, and one of another request's sharing its gateway transaction) then do it one after
+        the other, the second reading what the first committed. Taken after the callback's own locks,
+        so two receivers may each wait for the other; PostgreSQL then fails one of them (a deadlock),
+        which answers 503, and the gateway sends it again."""
+        wanted = sorted(set(ids))
+        references: list[str] = []
+        for start in range(0, len(wanted), MAX_PARAMETERS):
+            marks, params = self.placeholders("q", wanted[start : start + MAX_PARAMETERS])
+            rows = self.query(f"SELECT txn_id FROM payment_request WHERE id IN {marks}", params)
+            references += [row["txn_id"] for row in rows]
+        self.lock_keys("ref:" + reference for reference in references)
 
     # -- values --------------------------------------------------------------------------------
     def time(self, value: datetime | None) -> Any:

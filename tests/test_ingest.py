@@ -763,6 +763,54 @@ def test_a_copy_for_a_reference_without_a_request_flags_the_request_it_shares_wi
     )
 
 
+def a_callback(db_url: str, config: Config, line: str, hold: threading.Event | None = None) -> None:
+    """What a receiver does with one callback on PostgreSQL: its own transaction, the writer lock shared,
+    the callback's own advisory locks, its message applied and the requests recomputed; with ``hold``,
+    the commit waits until it is set and a moment more."""
+    from datetime import UTC, datetime
+
+    from paycli import recompute
+    from paycli.ingest import Messages, Tally
+    from paycli.serve import _lock_keys
+
+    with Store.open(db_url) as other, other.transaction():
+        other.lock_writers(shared=True)
+        record = FakeGateway("fake", {}, config).reinterpret(Origin(1, line.encode()))
+        other.lock_keys(_lock_keys(record))
+        touched = Messages(other, "fake", "received:1", datetime.now(UTC)).apply([record], Tally())
+        recompute.refresh(other, touched, config)
+        if hold is not None:
+            hold.set()
+            time.sleep(0.5)  # the other receiver is under way: it reads now, before this commits
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite lets one writer in at a time: no other can race it")
+@pytest.mark.parametrize("first", ["copy", "own"])
+def test_two_receivers_recomputing_one_request_leave_it_as_both_responses_say(
+    store, config, tmp_path, db_url, first
+):
+    ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
+    ingest(store, config, write_messages(tmp_path, message("T2", "k1", "approved", txn="g1")))
+    # at once: a copy of T2's transaction aimed at T1, and T2's own second payment
+    copy, own = message("T1", "k1", "approved", txn="g1"), message("T2", "k2", "approved", txn="g2")
+    early, late = (copy, own) if first == "copy" else (own, copy)
+    held = threading.Event()
+    receiver = threading.Thread(target=a_callback, args=(db_url, config, early, held))
+    receiver.start()
+    assert held.wait(10)
+    a_callback(db_url, config, late)
+    receiver.join()
+    # the later receiver waited for T2's lock and read the earlier one's response
+    r = request(store, "T2")
+    assert (r["outcome"], r["reason"], r["detail"], r["response_count"]) == (
+        "VERIFICARE",
+        "SHARED_TRANSACTION",
+        "also answers T1",
+        2,
+    )
+    assert request(store, "T1")["reason"] == "SHARED_TRANSACTION"
+
+
 def test_a_forged_copy_aimed_at_another_request_flags_nothing_but_itself(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
     ingest(
@@ -779,7 +827,7 @@ def test_a_forged_copy_aimed_at_another_request_flags_nothing_but_itself(store, 
 
 
 def test_recompute_finds_a_shared_transaction_stored_before(store, config, tmp_path):
-    from paycli.recompute import Recomputed, refresh_all
+    from paycli.recompute import refresh_all
 
     ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
     ingest(
@@ -1149,7 +1197,7 @@ gateways:
 
 
 def test_require_verified_holds_back_an_unsigned_approval_of_its_own_gateway_only(store, tmp_path):
-    from paycli.recompute import Recomputed, refresh_all
+    from paycli.recompute import refresh_all
 
     config = make_config(tmp_path, BANKS % "true")
     ingest(
