@@ -62,6 +62,17 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
+def peek_schema(url: str) -> tuple[bool, str | None]:
+    """Whether the store's SQLite file exists (always True for a server's database) and its schema
+    version, None where paycli's tables are not there yet: looked at, not made, so a mistyped path
+    leaves no stray file behind (``paycli db status``, a dry run)."""
+    file = sqlite_path(url)
+    if file is not None and not file.exists():
+        return False, None
+    with Store.connect(url) as store:
+        return True, store.schema_version()
+
+
 def describe(url: str) -> str:
     """The URL without its password (after the user name, or a ``password=`` parameter), for messages."""
     scheme, sep, rest = url.partition("://")

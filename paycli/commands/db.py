@@ -56,16 +56,13 @@ def status(ctx: typer.Context) -> None:
       paycli db status
     """
     from paycli.migrations import HEAD
-    from paycli.store import Store, describe, sqlite_path
+    from paycli.store import describe, peek_schema
 
     ws = workspace(ctx)
-    file = sqlite_path(ws.database_url)
-    if file is not None and not file.exists():
-        # looked at, not made: a mistyped path leaves no stray file behind
-        version, state = None, "new (no file yet: created on first use)"
+    exists, version = peek_schema(ws.database_url)
+    if not exists:
+        state = "new (no file yet: created on first use)"
     else:
-        with Store.connect(ws.database_url) as store:
-            version = store.schema_version()
         state = (
             "new (created on first use)"
             if version is None

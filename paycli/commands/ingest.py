@@ -172,13 +172,9 @@ def _store(ws: Any, *, dry_run: bool) -> Iterator[Any]:
 
 
 def _no_store_yet(url: str) -> bool:
-    from paycli.store import Store, sqlite_path
+    from paycli.store import peek_schema
 
-    path = sqlite_path(url)
-    if path is not None:
-        return str(path) != ":memory:" and not path.exists()
-    with Store.connect(url) as store:
-        return store.schema_version() is None
+    return peek_schema(url)[1] is None
 
 
 def _summary(report) -> None:  # type: ignore[no-untyped-def]
