@@ -160,6 +160,17 @@ def partners(store: Store, response_ids: Iterable[int]) -> set[int]:
     return found
 
 
+def shared_requests(store: Store) -> set[int]:
+    """Every request with a response whose gateway transaction another merchant reference's response
+    also names (what ``sharing`` then judges): after an upgrade from a paycli that did not look."""
+    rows = store.query(
+        f"SELECT DISTINCT r.request_id {_SAME_TRANSACTION} AND o.authenticity <> :invalid "
+        "WHERE r.request_id IS NOT NULL AND r.authenticity <> :invalid",
+        {"invalid": Authenticity.INVALID.value},
+    )
+    return {row["request_id"] for row in rows}
+
+
 _UNIQUE_IDS: dict[str, bool] = {}
 
 

@@ -5,13 +5,17 @@ import typer
 from paycli.commands import workspace
 from paycli.commands.output import err
 
+# the first schema of the paycli that looks across requests for one gateway transaction answering two
+SHARED_SINCE = "0006"
+
 
 def upgrade(ctx: typer.Context) -> None:
     """Upgrade the store's schema to this paycli's version (back it up first).
 
     A new store is created at the newest schema by any command; an existing one is upgraded only by
     this command, so that cron never migrates a production store by surprise. The requests whose
-    responses a migration merged are then recomputed, and said.
+    responses a migration merged, and those a newer rule judges otherwise (a gateway transaction that
+    also answers another reference), are then recomputed, and said.
 
     Example:
 
@@ -25,6 +29,7 @@ def upgrade(ctx: typer.Context) -> None:
     with Store.connect(ws.database_url) as store:
         before = store.schema_version()
     stale: list[int] = []
+    shared: list[int] = []
     with ws.open_store(upgrade=True) as store:
         if before is not None and before != HEAD:
             # a migration that merges responses (0003) leaves their requests' outcomes to recompute
@@ -35,9 +40,13 @@ def upgrade(ctx: typer.Context) -> None:
                     "(SELECT COUNT(*) FROM response s WHERE s.request_id = r.id)"
                 )
             ]
-        if stale:
+        if before is not None and before < SHARED_SINCE:
+            # a paycli before it judged each request alone: one transaction answering two stayed POSITIVO
+            shared = sorted(recompute.shared_requests(store).difference(stale))
+        if stale or shared:
             with store.transaction():
-                changes = recompute.refresh(store, stale, ws.config)
+                changes = recompute.refresh(store, stale, ws.config) if stale else []
+                shared_changes = recompute.refresh(store, shared, ws.config) if shared else []
     if before == HEAD:
         err(f"{describe(ws.database_url)} is already at schema {HEAD}")
     else:
@@ -45,6 +54,11 @@ def upgrade(ctx: typer.Context) -> None:
     if stale:
         err(
             f"{len(stale)} request(s) recomputed after their responses were merged: {len(changes)} changed outcome"
+        )
+    if shared:
+        err(
+            f"{len(shared)} request(s) recomputed for a gateway transaction that also answers another "
+            f"reference (SHARED_TRANSACTION, judged since schema {SHARED_SINCE}): {len(shared_changes)} changed outcome"
         )
 
 

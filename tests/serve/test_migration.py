@@ -158,3 +158,36 @@ def test_0006_gives_stored_stl_lines_the_identity_a_repeated_line_is_recognised_
         assert [r["line_id"] for r in store.query(lines)] == ingested
         again = "SELECT COUNT(*) AS n FROM message WHERE state = 'settlement' AND source LIKE '%again.csv'"
         assert store.query(again)[0]["n"] == len(ingested)  # read, kept verbatim, and known
+
+
+def test_an_upgrade_from_before_0006_flags_the_gateway_transactions_that_answer_two_requests(
+    cli, db_url, isolated, tmp_path
+):
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "shared-transaction"
+    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
+    with Store.connect(url) as store:
+        store.migrate()
+    inputs = sorted(str(p) for p in sample.iterdir() if p.suffix == ".txt")
+    assert cli("--db", url, "ingest", str(sample / "requests.csv"), *inputs, db=False).code == 0
+    outcomes = "SELECT txn_id, outcome, reason FROM payment_request ORDER BY txn_id"
+    with Store.connect(url) as store:
+        flagged = [tuple(dict(r).values()) for r in store.query(outcomes)]
+        assert [reason for _, _, reason in flagged].count("SHARED_TRANSACTION") == 2
+        with store.transaction():  # as a paycli of schema 0005 left them: each request judged alone
+            store.execute(
+                "UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL, detail = NULL "
+                "WHERE reason = 'SHARED_TRANSACTION'"
+            )
+            store.execute("UPDATE alembic_version SET version_num = '0005'")
+    result = cli("--db", url, "db", "upgrade", db=False)
+    assert result.code == 0, result
+    assert (
+        "2 request(s) recomputed for a gateway transaction that also answers another reference"
+        in result.stderr
+    )
+    assert "2 changed outcome" in result.stderr
+    with Store.connect(url) as store:
+        assert [tuple(dict(r).values()) for r in store.query(outcomes)] == flagged
+    # at head: nothing to look for again
+    assert cli("--db", url, "db", "upgrade", db=False).stderr.count("\n") == 1
