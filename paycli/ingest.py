@@ -492,6 +492,9 @@ class Ingest:
                 )
                 if retied:
                     keep_aliases(self.store, provider.instance, [record])
+                # and those its new transaction (or, now genuine, its transaction) answers, which an
+                # orphan's request cannot lead to
+                touched |= recompute.partners(self.store, [row["response_id"]])
                 recompute.refresh(self.store, touched, self.config)
             self.report.verified += verified
             self.report.retied += retied

@@ -38,6 +38,14 @@ _SAME_TRANSACTION = (
     "FROM response r JOIN response o ON o.gateway_txn_id = r.gateway_txn_id AND o.provider = r.provider "
     "AND o.reference <> r.reference"
 )
+# ... that both took money, both genuine: a refusal of one reference and an approval of the next on one
+# transaction is a retry (a Stripe PaymentIntent confirmed again for the shop's next attempt), not one
+# payment answering two requests
+_PAID = f"('{Status.APPROVED.value}', '{Status.REFUNDED.value}', '{Status.REVERSED.value}')"
+_BOTH_PAID = (
+    f"AND o.authenticity <> '{Authenticity.INVALID.value}' AND o.status IN {_PAID} WHERE r.request_id "
+    f"IS NOT NULL AND r.authenticity <> '{Authenticity.INVALID.value}' AND r.status IN {_PAID}"
+)
 
 
 @dataclass(frozen=True)
@@ -117,8 +125,9 @@ def refresh_all(store: Store, config: Config) -> Recomputed:
 
 
 def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[int]]:
-    """The genuine responses of these requests whose gateway transaction also answers another merchant
-    reference (a genuine response of the same provider says so), and the requests of those references.
+    """The genuine responses of these requests that took money (approved, refunded, reversed) and whose
+    gateway transaction also took money for another merchant reference (a genuine response of the same
+    provider says so), and the requests of those references.
 
     Rare, so the query returns nothing in the usual case: it walks each response's gateway transaction
     through its index, and asks the provider whether its ids name one payment only for what it finds.
@@ -127,10 +136,9 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
     across: set[int] = set()
     for start in range(0, len(ids), CHUNK):
         marks, params = store.placeholders("r", ids[start : start + CHUNK])
-        params["invalid"] = Authenticity.INVALID.value
         for row in store.query(
             f"SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other {_SAME_TRANSACTION} "
-            f"AND o.authenticity <> :invalid WHERE r.request_id IN {marks} AND r.authenticity <> :invalid",
+            f"{_BOTH_PAID} AND r.request_id IN {marks}",
             params,
         ):
             if not _names_one_payment(row["provider"], config):
@@ -163,12 +171,10 @@ def partners(store: Store, response_ids: Iterable[int]) -> set[int]:
 def shared_requests(store: Store) -> set[int]:
     """Every request with a response whose gateway transaction another merchant reference's response
     also names (what ``sharing`` then judges): after an upgrade from a paycli that did not look."""
-    rows = store.query(
-        f"SELECT DISTINCT r.request_id {_SAME_TRANSACTION} AND o.authenticity <> :invalid "
-        "WHERE r.request_id IS NOT NULL AND r.authenticity <> :invalid",
-        {"invalid": Authenticity.INVALID.value},
-    )
-    return {row["request_id"] for row in rows}
+    return {
+        row["request_id"]
+        for row in store.query(f"SELECT DISTINCT r.request_id {_SAME_TRANSACTION} {_BOTH_PAID}")
+    }
 
 
 _UNIQUE_IDS: dict[str, bool] = {}

@@ -248,30 +248,31 @@ def test_reprocess_all_rewords_a_refusal_stored_before_its_gateway_words_were_re
         assert snapshot(store) == before
 
 
-def test_reprocess_all_frees_the_request_a_retied_response_no_longer_shares_with(cli, isolated, db_url):
+def test_reprocess_all_recomputes_the_requests_a_retied_response_leaves_and_joins(cli, isolated, db_url):
     import shutil
 
-    sample = Path(__file__).parent / "gateways" / "samples" / "paypal" / "authorization-capture"
+    sample = Path(__file__).parent / "gateways" / "samples" / "paypal" / "shared-transaction"
     for item in sample.iterdir():
         shutil.copy(item, isolated / item.name)
-    cli(
-        "ingest",
-        "requests.csv",
-        *(
-            f"0{n}-{name}.txt"
-            for n, name in enumerate(("authorization", "capture", "authorization", "void"), start=1)
-        ),
-    )
-    with Store.connect(db_url) as store, store.transaction():  # as a wrong read once tied the capture
-        store.execute("UPDATE response SET gateway_txn_id = '7CD23456EF7890123' WHERE status = 'approved'")
+    cli("ingest", "requests.csv", *sorted(p.name for p in isolated.glob("0*.txt")))
+    with Store.connect(db_url) as store, store.transaction():  # as a wrong read once tied 2402's copy
+        [other] = store.query("SELECT gateway_txn_id FROM response WHERE reference = 'ORD-PP-2403-1'")
+        store.execute(
+            "UPDATE response SET gateway_txn_id = :g WHERE reference = 'ORD-PP-2402-1'",
+            {"g": other["gateway_txn_id"]},
+        )
     assert cli("recompute").code == 0
-    assert (
-        json.loads(cli("show", "ORD-PP-2302-1", "--format", "json").stdout)["reason"] == "SHARED_TRANSACTION"
-    )
+
+    def reasons() -> list[str | None]:
+        return [
+            json.loads(cli("show", f"ORD-PP-240{n}-1", "--format", "json").stdout)["reason"]
+            for n in (1, 2, 3)
+        ]
+
+    assert reasons() == [None, "SHARED_TRANSACTION", "SHARED_TRANSACTION"]
     assert cli("reprocess", "--all").code == 0
-    # the capture went back to its own authorization: the void's request no longer shares anything
-    for txn_id, outcome in (("ORD-PP-2301-1", "POSITIVO"), ("ORD-PP-2302-1", "NEGATIVO")):
-        assert json.loads(cli("show", txn_id, "--format", "json").stdout)["outcome"] == outcome
+    # the copy went back to its own transaction: 2403 shares nothing any more, 2401 shares it again
+    assert reasons() == ["SHARED_TRANSACTION", "SHARED_TRANSACTION", None]
 
 
 def test_show_and_list_name_a_gateway_transaction_that_answers_two_requests(cli, isolated):

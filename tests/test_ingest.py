@@ -763,6 +763,47 @@ def test_a_copy_for_a_reference_without_a_request_flags_the_request_it_shares_wi
     )
 
 
+def test_a_transaction_refused_for_one_attempt_and_approved_for_the_next_is_a_retry_not_shared(
+    store, config, tmp_path
+):
+    # a Stripe PaymentIntent confirmed again after a decline, its metadata now naming the next attempt
+    ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
+    lines = [message("T1", "k1", "refused", txn="g1"), message("T2", "k1", "approved", txn="g1")]
+    ingest(store, config, write_messages(tmp_path, *lines))
+    assert (request(store, "T1")["outcome"], request(store, "T2")["outcome"]) == ("NEGATIVO", "POSITIVO")
+
+
+def test_a_refund_of_one_request_s_transaction_said_of_another_is_shared(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
+    lines = [message("T1", "k1", "approved", txn="g1"), message("T2", "k2", "refunded", txn="g1")]
+    ingest(store, config, write_messages(tmp_path, *lines))
+    assert [request(store, t)["reason"] for t in ("T1", "T2")] == ["SHARED_TRANSACTION"] * 2
+
+
+def test_reprocess_tying_an_orphan_to_a_request_s_transaction_flags_that_request(
+    store, config, tmp_path, monkeypatch
+):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    lines = [message("T1", "k1", "approved", txn="g1"), message("T9", "k9", "approved", txn="g2")]
+    ingest(store, config, write_messages(tmp_path, *lines))
+    assert request(store, "T1")["outcome"] == "POSITIVO"
+    read = FakeGateway.reinterpret
+
+    def reads_more(self, origin: Origin) -> Record:  # a provider that now reads T9's copy as of g1
+        record = read(self, origin)
+        return replace(record, gateway_txn_id="g1") if getattr(record, "reference", None) == "T9" else record
+
+    monkeypatch.setattr(FakeGateway, "reinterpret", reads_more)
+    run = Ingest(store, config, providers(config))
+    run.reprocess(read=True)
+    assert run.report.retied == 1
+    # T9 has no request to lead to T1: the response's new transaction does
+    assert (request(store, "T1")["reason"], request(store, "T1")["detail"]) == (
+        "SHARED_TRANSACTION",
+        "also answers T9",
+    )
+
+
 def a_callback(db_url: str, config: Config, line: str, hold: threading.Event | None = None) -> None:
     """What a receiver does with one callback on PostgreSQL: its own transaction, the writer lock shared,
     the callback's own advisory locks, its message applied and the requests recomputed; with ``hold``,
