@@ -45,7 +45,7 @@ from paycli.gateways.base import (
     SourceError,
     one_line,
 )
-from paycli.gateways.callback import MAX_CALLBACK_BYTES, without_secret_headers
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, shown, without_secret_headers
 from paycli.money import format_amount
 from paycli.outcome import Authenticity
 from paycli.store import Store
@@ -316,7 +316,8 @@ class Ingest:
         still does not stays quarantined with the new reason.
 
         With ``read``, the messages already read as responses or informational messages are read
-        again too: a fixed secret, status word or reference setting changes what they say. One that
+        again too: a fixed secret, status word or reference setting changes what they say; and so are
+        the settlement lines no stored line holds (a line an older paycli took for a repeat). One that
         reads as before changes nothing (but a copy now verified makes its response valid); one that
         reads otherwise leaves its old response (deleted when no other message holds it) for the one
         it now makes, as new from now on.
@@ -324,13 +325,16 @@ class Ingest:
         store = self.store
         # messages re-read well are stored anew, past this bound: each quarantined message is read once
         bound = store.query("SELECT MAX(id) AS m FROM message")[0]["m"] or 0
-        states = "('quarantined', 'response', 'informational')" if read else "('quarantined')"
+        states = "state IN ('quarantined', 'response', 'informational')" if read else "state = 'quarantined'"
+        if read:
+            # a settlement line that no line stored holds (one an older paycli dropped as a repeat)
+            states = f"({states} OR (state = 'settlement' AND id NOT IN (SELECT message_id FROM settlement)))"
         last = 0
         while True:
             params: dict[str, Any] = {"last": last, "bound": bound}
             sql = (
                 "SELECT id, provider, source, line, received_at, raw, headers, context, state, reference, note, "
-                f"response_id FROM message WHERE state IN {states} AND id > :last AND id <= :bound"
+                f"response_id FROM message WHERE {states} AND id > :last AND id <= :bound"
             )
             if only is not None:
                 sql += " AND provider = :provider"
@@ -456,6 +460,18 @@ class Ingest:
             return isinstance(record, InfoRecord) and (record.reference, record.note) == (
                 row["reference"],
                 row["note"],
+            )
+        if row["state"] == "settlement":
+            # a line another report's message holds (the same money, or other figures counted there)
+            return (
+                isinstance(record, SettlementRecord)
+                and record.line_id is not None
+                and bool(
+                    self.store.query(
+                        "SELECT 1 FROM settlement WHERE provider = :p AND line_id = :l",
+                        {"p": row["provider"], "l": record.line_id},
+                    )
+                )
             )
         if not isinstance(record, ResponseRecord):
             return False
@@ -811,59 +827,69 @@ class Messages:
             for r in store.query(f"SELECT id, digest FROM message WHERE digest IN {marks}", params)
         }
         store.executemany(
-            "INSERT INTO settlement (message_id, provider, kind, gateway_txn_id, parent_txn_id, reference, "
-            "gross_minor, fee_minor, net_minor, currency, occurred_at, available_on, line_id, charged_minor, "
-            "charged_currency) "
+            f"INSERT INTO settlement (message_id, provider, {', '.join(_SETTLED)}) "
             # a line already stored from another report (the same line_id) is the same money
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [
-                (
-                    ids[digest],
-                    self.provider,
-                    r.kind,
-                    r.gateway_txn_id,
-                    r.parent_txn_id,
-                    r.reference,
-                    r.gross_minor,
-                    r.fee_minor,
-                    r.net_minor,
-                    r.currency,
-                    store.time(r.occurred_at),
-                    store.time(r.available_on),
-                    r.line_id,
-                    r.charged_minor,
-                    r.charged_currency,
-                )
-                for digest, r in records.items()
-            ],
+            f"VALUES (?, ?, {', '.join('?' * len(_SETTLED))}) ON CONFLICT DO NOTHING",
+            [(ids[digest], self.provider, *self._settled(r)) for digest, r in records.items()],
         )
         self._other_figures(records, ids)
 
+    def _settled(self, r: SettlementRecord) -> tuple[Any, ...]:
+        """A settlement line's values, in the order of ``_SETTLED``."""
+        return tuple(
+            self.store.time(getattr(r, name)) if name in ("occurred_at", "available_on") else getattr(r, name)
+            for name in _SETTLED
+        )
+
     def _other_figures(self, records: dict[str, SettlementRecord], ids: dict[str, int]) -> None:
-        """Say each line that met a line of the same id from another report, with other figures: the
-        first is kept (a report re-issued with a correction, or two lines an id cannot tell apart)."""
+        """A line that met a line of the same id from another report, with other figures (a report
+        re-issued with a correction, or two lines an id cannot tell apart): the line of the least message
+        digest is the one stored, whichever came first, so that the store does not depend on the order of
+        arrival (design.md 5.3); the other is kept as a message with a note saying so, and said."""
         lines = {r.line_id: (digest, r) for digest, r in records.items() if r.line_id is not None}
         if not lines:
             return
-        marks, params = self.store.placeholders("l", sorted(lines))
+        store = self.store
+        marks, params = store.placeholders("l", sorted(lines))
         params["p"] = self.provider
-        for held in self.store.query(
-            "SELECT line_id, message_id, kind, gross_minor, fee_minor, currency FROM settlement "
-            f"WHERE provider = :p AND line_id IN {marks}",
+        for held in store.query(
+            "SELECT s.id, s.line_id, s.message_id, s.kind, s.gross_minor, s.fee_minor, s.currency, m.digest, "
+            f"m.source, m.line FROM settlement s JOIN message m ON m.id = s.message_id "
+            f"WHERE s.provider = :p AND s.line_id IN {marks}",
             params,
         ):
             digest, r = lines[held["line_id"]]
             if held["message_id"] == ids[digest]:
                 continue
             stored = (held["kind"], held["gross_minor"], held["fee_minor"], held["currency"])
-            if stored != (r.kind, r.gross_minor, r.fee_minor, r.currency):
-                self.said.append(
-                    f"{_where(self.source, r.origin)}: settlement line {held['line_id']} was stored from "
-                    f"another report as {held['kind']} {format_amount(held['gross_minor'], held['currency'])} "
-                    f"{held['currency']} (fee {format_amount(held['fee_minor'], held['currency'])}); this one "
-                    f"says {r.kind} {format_amount(r.gross_minor, r.currency)} {r.currency} (fee "
-                    f"{format_amount(r.fee_minor, r.currency)}): the first is kept, this line only as a message"
+            if stored == (r.kind, r.gross_minor, r.fee_minor, r.currency):
+                continue
+            said_here = _figures(r.kind, r.gross_minor, r.fee_minor, r.currency)
+            said_there = _figures(*stored)
+            there = _where(held["source"], Origin(held["line"], b""))
+            if digest < held["digest"]:
+                store.execute(
+                    f"UPDATE settlement SET message_id = ?, {', '.join(f'{n} = ?' for n in _SETTLED)} WHERE id = ?",
+                    (ids[digest], *self._settled(r), held["id"]),
                 )
+                kept, dropped, dropped_id = said_here, said_there, held["message_id"]
+                words = f"{there} said {said_there}; this line says {said_here}, and is counted instead"
+            else:
+                kept, dropped, dropped_id = said_there, said_here, ids[digest]
+                words = f"{there} said {said_there}, and is counted; this line says {said_here}"
+            line = shown(held["line_id"], 80)
+            store.execute(
+                "UPDATE message SET note = :n WHERE id = :id",
+                {
+                    "n": f"not counted: settlement line {line} says {dropped} here and {kept} in another "
+                    "report, which is counted",
+                    "id": dropped_id,
+                },
+            )
+            self.said.append(
+                f"{_where(self.source, r.origin)}: settlement line {line} read from two reports with other "
+                f"figures: {words} (of two such lines, the one of the least digest counts, whatever their order)"
+            )
 
     def _aliases(self, records: Sequence[ResponseRecord]) -> None:
         keep_aliases(self.store, self.provider, records)
@@ -1250,6 +1276,28 @@ def _sidecar_problem(text: str) -> str | None:
         return None
     more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
     return f"line {odd[0]}{more} is not 'Name: value', ignored"
+
+
+# the columns of a settlement line after its message and provider
+_SETTLED = (
+    "kind",
+    "gateway_txn_id",
+    "parent_txn_id",
+    "reference",
+    "gross_minor",
+    "fee_minor",
+    "net_minor",
+    "currency",
+    "occurred_at",
+    "available_on",
+    "line_id",
+    "charged_minor",
+    "charged_currency",
+)
+
+
+def _figures(kind: str, gross: int, fee: int, currency: str) -> str:
+    return f"{kind} {format_amount(gross, currency)} {currency} (fee {format_amount(fee, currency)})"
 
 
 def _where(source: str, origin: Origin) -> str:

@@ -43,6 +43,14 @@ def upgrade(ctx: typer.Context) -> None:
         if before is not None and before < SHARED_SINCE:
             # a paycli before it judged each request alone: one transaction answering two stayed POSITIVO
             shared = sorted(recompute.shared_requests(store).difference(stale))
+        unheld = 0
+        if before is not None and before < SHARED_SINCE:
+            # an older paycli kept one line per PayPal Transaction ID: a conversion's second line was
+            # taken for a repeat, kept only as its message
+            unheld = store.query(
+                "SELECT COUNT(*) AS n FROM message WHERE state = 'settlement' "
+                "AND id NOT IN (SELECT message_id FROM settlement)"
+            )[0]["n"]
         if stale or shared:
             with store.transaction():
                 changes = recompute.refresh(store, stale, ws.config) if stale else []
@@ -54,6 +62,11 @@ def upgrade(ctx: typer.Context) -> None:
     if stale:
         err(
             f"{len(stale)} request(s) recomputed after their responses were merged: {len(changes)} changed outcome"
+        )
+    if unheld:
+        err(
+            f"{unheld} settlement line(s) an older paycli took for repeats are not counted: "
+            "run 'paycli reprocess --all' to read them again"
         )
     if shared:
         err(

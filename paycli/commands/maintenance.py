@@ -41,8 +41,8 @@ def reprocess(
         bool,
         typer.Option(
             "--all",
-            help="Also the messages already read (responses, informational): after a fix of a secret, a status "
-            "word or a reference setting.",
+            help="Also the messages already read (responses, informational, settlement lines no stored line "
+            "holds): after a fix of a secret, a status word or a reference setting, or an upgrade.",
         ),
     ] = False,
 ) -> None:

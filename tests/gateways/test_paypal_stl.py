@@ -774,21 +774,67 @@ def test_the_lines_of_a_conversion_under_one_id_are_each_kept_and_another_report
     ]
 
 
-def test_a_line_met_again_with_other_figures_is_said_and_the_first_kept(
+def test_reprocess_all_reads_again_a_line_an_older_paycli_took_for_a_repeat(
+    store: Store, config: Config, tmp_path: Path
+) -> None:
+    path = tmp_path / "STL-20240515.01.009.CSV"
+    usd = {"Gross_Transaction_Currency": "USD", "Gross_Transaction_Amount": "3790", "Fee_Currency": "USD"}
+    path.write_bytes(report(sb(Transaction_Event_Code="T0200"), sb(Transaction_Event_Code="T0200", **usd)))
+    providers = gateways.instances(config, gateways.installed())
+    Ingest(store, config, providers).run([str(path)])
+    lines = "SELECT line_id, message_id FROM settlement ORDER BY line_id"
+    kept = [(r["line_id"], r["message_id"]) for r in store.query(lines)]
+    assert len(kept) == 2
+    with store.transaction():  # as a paycli before schema 0006 left it: one line per Transaction ID
+        store.execute("DELETE FROM settlement WHERE currency = 'USD'")
+    run = Ingest(store, config, providers)
+    run.reprocess(read=True)
+    assert [r["line_id"] for r in store.query(lines)] == [line for line, _ in kept]
+    assert run.report.tallies["paypal"].settlement_lines == 1
+    # read again, nothing to do: the other line holds its own row
+    again = Ingest(store, config, providers)
+    again.reprocess(read=True)
+    assert again.report.tallies == {} and store.query("SELECT COUNT(*) AS n FROM settlement")[0]["n"] == 2
+
+
+def test_a_line_met_again_with_other_figures_counts_once_whatever_the_order_and_the_other_is_noted(
     store: Store, config: Config, tmp_path: Path
 ) -> None:
     first, corrected = tmp_path / "STL-20240515.01.009.CSV", tmp_path / "STL-20240515.02.009.CSV"
     first.write_bytes(report(sb()))
     corrected.write_bytes(report(sb(Fee_Amount="160")))
     providers = gateways.instances(config, gateways.installed())
-    said: list[str] = []
-    Ingest(store, config, providers, say=said.append).run([str(first), str(corrected)])
-    assert said == [
-        f"{corrected}:5: settlement line 8HX51634YV2873511:charge:EUR:CR was stored from another report as "
-        "charge 35.00 EUR (fee 1.54); this one says charge 35.00 EUR (fee 1.60): the first is kept, this line "
-        "only as a message"
-    ]
-    assert [r["fee_minor"] for r in store.query("SELECT fee_minor FROM settlement")] == [154]
+
+    def ingest_in(*order: Path) -> tuple[object, ...]:
+        with store.transaction():
+            store.execute("DELETE FROM settlement")
+            store.execute("DELETE FROM message")
+        said: list[str] = []
+        for path in order:
+            Ingest(store, config, providers, say=said.append).run([str(path)])
+        [kept] = store.query(
+            "SELECT s.fee_minor, m.source FROM settlement s JOIN message m ON m.id = s.message_id"
+        )
+        notes = store.query(
+            "SELECT source, note FROM message WHERE state = 'settlement' AND note IS NOT NULL"
+        )
+        return kept["fee_minor"], kept["source"], [(n["source"], n["note"]) for n in notes], said
+
+    fee, source, notes, said = ingest_in(first, corrected)
+    assert ingest_in(corrected, first)[:3] == (fee, source, notes)  # the same store, whichever came first
+    other = str(corrected if source == str(first) else first)
+    figures = {154: "charge 35.00 EUR (fee 1.54)", 160: "charge 35.00 EUR (fee 1.60)"}
+    [(noted, note)] = notes
+    assert noted == other and fee in figures
+    assert note == (
+        f"not counted: settlement line 8HX51634YV2873511:charge:EUR:CR says {figures[314 - fee]} here and "
+        f"{figures[fee]} in another report, which is counted"
+    )
+    [line] = said
+    assert line.startswith(
+        f"{corrected}:5: settlement line 8HX51634YV2873511:charge:EUR:CR read from two reports"
+    )
+    assert "(of two such lines, the one of the least digest counts, whatever their order)" in line
 
 
 def test_a_line_longer_than_any_record_is_cut_quarantined_and_the_rest_read(paypal: PayPalProvider) -> None:

@@ -191,3 +191,30 @@ def test_an_upgrade_from_before_0006_flags_the_gateway_transactions_that_answer_
         assert [tuple(dict(r).values()) for r in store.query(outcomes)] == flagged
     # at head: nothing to look for again
     assert cli("--db", url, "db", "upgrade", db=False).stderr.count("\n") == 1
+
+
+def test_an_upgrade_from_before_0006_says_which_settlement_lines_an_older_paycli_did_not_count(
+    cli, db_url, isolated, tmp_path
+):
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "settlement"
+    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
+    with Store.connect(url) as store:
+        store.migrate()
+    cli("--db", url, "ingest", str(sample / "STL-20240515.01.009.CSV"), db=False)
+    count = "SELECT COUNT(*) AS n FROM settlement"
+    with Store.connect(url) as store:
+        lines = store.query(count)[0]["n"]
+        with store.transaction():  # as 0005 could leave it: a line taken for a repeat of another
+            store.execute("DELETE FROM settlement WHERE id = (SELECT MAX(id) FROM settlement)")
+            store.execute("UPDATE alembic_version SET version_num = '0005'")
+    result = cli("--db", url, "db", "upgrade", db=False)
+    assert result.code == 0, result
+    assert (
+        "1 settlement line(s) an older paycli took for repeats are not counted: run 'paycli reprocess --all' "
+        "to read them again"
+    ) in result.stderr
+    again = cli("--db", url, "reprocess", "--all", db=False)  # the sample's bad lines stay quarantined
+    assert "1 otherwise" in again.stderr
+    with Store.connect(url) as store:
+        assert store.query(count)[0]["n"] == lines

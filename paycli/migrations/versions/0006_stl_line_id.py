@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.text(
             "SELECT s.id, s.gateway_txn_id, s.kind, s.currency, s.gross_minor FROM settlement s "
             "JOIN message m ON m.id = s.message_id WHERE s.line_id = s.gateway_txn_id "
-            "AND (m.context LIKE '\"CH\"%' OR m.context LIKE 'CH,%')"
+            "AND (UPPER(m.context) LIKE '\"CH\"%' OR UPPER(m.context) LIKE 'CH,%')"
         )
     ).mappings()
     updates = [
