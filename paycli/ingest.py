@@ -93,6 +93,7 @@ class IngestReport:
     verified: int = 0  # ... of which a response is now valid
     retied: int = 0  # ... of which a response now names another gateway transaction
     reworded: int = 0  # reprocess --all: responses whose gateway wording now reads otherwise
+    renamed: int = 0  # ... whose guessed reference yielded to the one its transaction carries
 
     @property
     def quarantined(self) -> int:
@@ -348,6 +349,10 @@ class Ingest:
             last = rows[-1]["id"]
 
     def _reprocess_one(self, row: Any) -> None:
+        if row["state"] == "response":
+            # read now: a message read before it in this run may have moved it to another response
+            fresh = self.store.query("SELECT response_id FROM message WHERE id = :id", {"id": row["id"]})
+            row = {**dict(row), "response_id": fresh[0]["response_id"]}
         provider = self.providers.get(row["provider"])
         tally = self.report.tallies.setdefault(row["provider"], Tally())
         if provider is None:
@@ -476,9 +481,27 @@ class Ingest:
         if not isinstance(record, ResponseRecord):
             return False
         [held] = self.store.query(
-            "SELECT identity, authenticity, request_id, gateway_txn_id, raw_status FROM response WHERE id = :id",
+            "SELECT identity, authenticity, request_id, gateway_txn_id, raw_status, reference, reference_guessed "
+            "FROM response WHERE id = :id",
             {"id": row["response_id"]},
         )
+        if (
+            record.reference_guessed
+            and not held["reference_guessed"]
+            and record.reference == held["reference"]
+        ):
+            # stored before paycli told a guessed reference (schema 0007): marked now, and it yields to
+            # the reference its transaction's other responses carry
+            self._mark_guessed(row, held)
+            return True
+        if (
+            (record.reference is None or record.reference_guessed)
+            and held["reference"] is not None
+            and not held["reference_guessed"]
+            and record.gateway_txn_id == held["gateway_txn_id"]
+        ):
+            # the reference its transaction gave it on ingest, not one it carries: the same again
+            record = replace(record, reference=held["reference"], reference_guessed=False)
         if response_identity(provider.instance, record) != held["identity"]:
             return False
         if record.raw_status != held["raw_status"]:
@@ -515,6 +538,25 @@ class Ingest:
             self.report.verified += verified
             self.report.retied += retied
         return True
+
+    def _mark_guessed(self, row: Any, held: Any) -> None:
+        with self.store.transaction():
+            self._lock_writers()
+            self.store.execute(
+                "UPDATE response SET reference_guessed = :yes WHERE id = :id",
+                {"yes": True, "id": row["response_id"]},
+            )
+            [named] = self.store.query(
+                "SELECT MIN(reference) AS r FROM response WHERE provider = :p AND gateway_txn_id = :g "
+                "AND reference IS NOT NULL AND NOT reference_guessed",
+                {"p": row["provider"], "g": held["gateway_txn_id"]},
+            )
+            if named["r"] is None:
+                return
+            messages = Messages(self.store, row["provider"], row["source"], from_db(row["received_at"]))
+            touched = messages._rekey_waiting({(held["gateway_txn_id"], named["r"])})
+            recompute.refresh(self.store, touched, self.config)
+        self.report.renamed += 1
 
     def _leave_response(self, response_id: int) -> set[int]:
         """A message (already deleted) leaves its response: one delivery less, and the response goes
@@ -812,7 +854,10 @@ class Messages:
             {
                 (r.gateway_txn_id, r.reference)
                 for r in unique.values()
-                if isinstance(r, ResponseRecord) and r.reference is not None and r.gateway_txn_id is not None
+                if isinstance(r, ResponseRecord)
+                and r.reference is not None
+                and not r.reference_guessed
+                and r.gateway_txn_id is not None
             }
         )
         return touched
@@ -896,16 +941,17 @@ class Messages:
 
     # -- responses that do not name the merchant reference ---------------------------------------
     # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or
-    # dispute event: only the PaymentIntent holds the shop's metadata), but do name the gateway
-    # transaction. They take the reference of a response of the same provider and transaction,
-    # whichever arrives first, so that the result does not depend on the order of inputs (design.md 5.3).
+    # dispute event: only the PaymentIntent holds the shop's metadata), or only a guessed one (a Stripe
+    # Session's client_reference_id), but do name the gateway transaction. They take the reference of a
+    # response of the same provider and transaction, whichever arrives first, so that the result does
+    # not depend on the order of inputs (design.md 5.3); of several, the least.
     def _adopt_references(self, unique: dict[str, Record]) -> None:
         waiting: dict[str, tuple[ResponseRecord, str]] = {}
         known: dict[str, str] = {}
         for digest, r in unique.items():
             if isinstance(r, ResponseRecord) and r.gateway_txn_id:
-                if r.reference:
-                    known[r.gateway_txn_id] = r.reference
+                if r.reference and not r.reference_guessed:
+                    known[r.gateway_txn_id] = min(r.reference, known.get(r.gateway_txn_id, r.reference))
                 else:
                     waiting[digest] = (r, r.gateway_txn_id)
         if not waiting:
@@ -915,40 +961,65 @@ class Messages:
             marks, params = self.store.placeholders("g", missing)
             params["p"] = self.provider
             for row in self.store.query(
-                "SELECT DISTINCT gateway_txn_id, reference FROM response WHERE provider = :p "
-                f"AND reference IS NOT NULL AND gateway_txn_id IN {marks}",
+                "SELECT gateway_txn_id, MIN(reference) AS reference FROM response WHERE provider = :p "
+                f"AND reference IS NOT NULL AND NOT reference_guessed AND gateway_txn_id IN {marks} "
+                "GROUP BY gateway_txn_id",
                 params,
             ):
-                known.setdefault(row["gateway_txn_id"], row["reference"])
+                known[row["gateway_txn_id"]] = row["reference"]
         for digest, (record, txn) in waiting.items():
             if txn in known:
-                unique[digest] = replace(record, reference=known[txn])
+                unique[digest] = replace(record, reference=known[txn], reference_guessed=False)
 
     def _rekey_waiting(self, pairs: set[tuple[str, str]]) -> set[int]:
-        """Give the reference to responses of the same transaction stored without one, folding each into
-        an equal response when there is one; returns the requests they now belong to."""
+        """Give the reference to responses of the same transaction stored without one, or with a guessed
+        one, folding each into an equal response when there is one; returns the requests they leave
+        and now belong to."""
         store = self.store
         touched: set[int] = set()
-        if not pairs or not store.query(
-            "SELECT 1 FROM response WHERE reference IS NULL AND provider = :p LIMIT 1", {"p": self.provider}
-        ):
+        if not pairs:
             return touched
-        marks, params = store.placeholders("g", sorted({g for g, _ in pairs}))
+        # both looked up through a small index: responses without a reference, and guessed ones
+        unnamed = bool(
+            store.query(
+                "SELECT 1 FROM response WHERE reference IS NULL AND provider = :p LIMIT 1",
+                {"p": self.provider},
+            )
+        )
+        guessed = bool(store.query("SELECT 1 FROM response WHERE reference_guessed LIMIT 1"))
+        if not unnamed and not guessed:
+            return touched
+        waiting = " OR ".join(
+            w for w, on in (("reference IS NULL", unnamed), ("reference_guessed", guessed)) if on
+        )
+        # of several references a transaction's responses carry, the least, as _adopt_references takes
+        least: dict[str, str] = {}
+        for gateway_txn_id, reference in pairs:
+            least[gateway_txn_id] = min(reference, least.get(gateway_txn_id, reference))
+        marks, params = store.placeholders("g", sorted(least))
         params["p"] = self.provider
         found = {
             row["gateway_txn_id"]
             for row in store.query(
-                "SELECT DISTINCT gateway_txn_id FROM response WHERE provider = :p AND reference IS NULL "
+                f"SELECT DISTINCT gateway_txn_id FROM response WHERE provider = :p AND ({waiting}) "
                 f"AND gateway_txn_id IN {marks}",
                 params,
             )
         }
-        for gateway_txn_id, reference in sorted(p for p in pairs if p[0] in found):
+        for gateway_txn_id in sorted(found):
+            reference = least[gateway_txn_id]
+            strongest = store.query(
+                "SELECT MIN(reference) AS r FROM response WHERE provider = :p AND gateway_txn_id = :g "
+                "AND reference IS NOT NULL AND NOT reference_guessed",
+                {"p": self.provider, "g": gateway_txn_id},
+            )[0]["r"]
+            reference = min(reference, strongest) if strongest is not None else reference
             request = store.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": reference})
             request_id = request[0]["id"] if request else None
             for row in store.query(
-                "SELECT * FROM response WHERE provider = :p AND gateway_txn_id = :g AND reference IS NULL",
-                {"p": self.provider, "g": gateway_txn_id},
+                f"SELECT * FROM response WHERE provider = :p AND gateway_txn_id = :g AND ({waiting}) "
+                "AND (reference IS NULL OR reference <> :ref)",
+                {"p": self.provider, "g": gateway_txn_id, "ref": reference},
             ):
                 key = identity_of(
                     self.provider,
@@ -970,9 +1041,12 @@ class Messages:
                     store.execute("DELETE FROM response WHERE id = :id", {"id": row["id"]})
                 else:
                     store.execute(
-                        "UPDATE response SET identity = :i, reference = :ref, request_id = :r WHERE id = :id",
-                        {"i": key, "ref": reference, "r": request_id, "id": row["id"]},
+                        "UPDATE response SET identity = :i, reference = :ref, reference_guessed = :no, "
+                        "request_id = :r WHERE id = :id",
+                        {"i": key, "ref": reference, "no": False, "r": request_id, "id": row["id"]},
                     )
+                if row["request_id"] is not None:
+                    touched.add(row["request_id"])  # a guessed reference's request loses it
                 if request_id is not None:
                     touched.add(request_id)
         return touched
@@ -1051,6 +1125,7 @@ class Messages:
                     identity,
                     request_ids.get(r.reference) if r.reference else None,
                     r.reference,
+                    r.reference_guessed,
                     self.provider,
                     r.dedupe_key,
                     r.status.value,
@@ -1066,7 +1141,8 @@ class Messages:
                 for identity, r in new.items()
             ]
             insert = (
-                "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, raw_status, "
+                "INSERT INTO response (identity, request_id, reference, reference_guessed, provider, dedupe_key, "
+                "status, raw_status, "
                 "amount_minor, currency, gateway_txn_id, authenticity, occurred_at, received_at, deliveries) "
                 "VALUES {values} ON CONFLICT (identity) DO NOTHING"
             )

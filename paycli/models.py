@@ -22,6 +22,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -108,6 +110,9 @@ class Response(Base):
     identity: Mapped[str] = mapped_column(String(64), unique=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("payment_request.id"), index=True)
     reference: Mapped[str | None] = mapped_column(String(128), index=True)
+    # the reference came from a field the gateway only suggests for it (a Stripe Session's
+    # client_reference_id): it yields to the reference other responses of the transaction carry
+    reference_guessed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     provider: Mapped[str] = mapped_column(String(64))
     dedupe_key: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
@@ -119,6 +124,16 @@ class Response(Base):
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deliveries: Mapped[int] = mapped_column(Integer, default=1)
+
+    # the few responses with a guessed reference, found without reading the others
+    __table_args__ = (
+        Index(
+            "ix_response_guessed",
+            "gateway_txn_id",
+            sqlite_where=text("reference_guessed"),
+            postgresql_where=text("reference_guessed"),
+        ),
+    )
 
 
 class Resolution(Base):

@@ -7,6 +7,8 @@ from paycli.commands.output import err
 
 # the first schema of the paycli that looks across requests for one gateway transaction answering two
 SHARED_SINCE = "0006"
+# the first schema that tells a reference a gateway only suggests (a Stripe Session's client_reference_id)
+GUESSED_SINCE = "0007"
 
 
 def upgrade(ctx: typer.Context) -> None:
@@ -51,6 +53,16 @@ def upgrade(ctx: typer.Context) -> None:
                 "SELECT COUNT(*) AS n FROM message WHERE state = 'settlement' "
                 "AND id NOT IN (SELECT message_id FROM settlement)"
             )[0]["n"]
+        sessions: list[str] = []
+        if before is not None and before < GUESSED_SINCE:
+            # Stripe Sessions stored before their client_reference_id was told a guess
+            sessions = [
+                r["provider"]
+                for r in store.query(
+                    "SELECT DISTINCT provider FROM response WHERE raw_status LIKE 'checkout.session.%' "
+                    "ORDER BY provider"
+                )
+            ]
         if stale or shared:
             with store.transaction():
                 changes = recompute.refresh(store, stale, ws.config) if stale else []
@@ -67,6 +79,11 @@ def upgrade(ctx: typer.Context) -> None:
         err(
             f"{unheld} settlement line(s) an older paycli took for repeats are not counted: "
             "run 'paycli reprocess --all' to read them again"
+        )
+    for gateway in sessions:
+        err(
+            f"{gateway}: Checkout Session events stored before schema {GUESSED_SINCE} may name the shop's "
+            f"order or customer instead of the request: run 'paycli reprocess --all --gateway {gateway}'"
         )
     if shared:
         err(

@@ -80,6 +80,11 @@ def reprocess(
             + (f" ({run.report.verified} now verified)" if run.report.verified else "")
             + (f" ({run.report.retied} tied to another gateway transaction)" if run.report.retied else "")
             + (f" ({run.report.reworded} reworded)" if run.report.reworded else "")
+            + (
+                f" ({run.report.renamed} with a guessed reference given their transaction's)"
+                if run.report.renamed
+                else ""
+            )
             + f", {total - left} otherwise, {left} quarantined"
         )
     else:

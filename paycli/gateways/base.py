@@ -161,6 +161,10 @@ class ResponseRecord:
     # other ids the gateway gives the same transaction (a Stripe charge of a PaymentIntent): a settlement
     # line that names one of them is matched to this response's request
     aliases: tuple[str, ...] = ()
+    # the reference came from a field the gateway only suggests for one (a Stripe Session's
+    # client_reference_id, "a customer ID, a cart ID, or similar"): ingest gives the response the
+    # reference its transaction's other responses carry, when one does, instead
+    reference_guessed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

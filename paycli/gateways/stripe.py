@@ -425,7 +425,8 @@ class StripeProvider(Provider):
             str,
             default="txn_id",
             help="the metadata key that holds the request's txn_id; a Checkout Session's "
-            "client_reference_id also matches",
+            "client_reference_id also matches, until an event of its PaymentIntent names the request by "
+            "this key",
         ),
         "tolerance_seconds": Setting(
             int,
@@ -539,7 +540,7 @@ class StripeProvider(Provider):
                 f"stripe: signed more than tolerance_seconds ({self.tolerance}) before it arrived: "
                 "a replay, refused (paycli reprocess reads it again without the time limit)",
             )
-        reference = self._reference(obj)
+        reference, guessed = self._reference(obj)
         if reference is not None and len(reference) > _ID_LIMIT:
             raise _Unreadable(f"the reference is longer than {_ID_LIMIT} characters: no txn_id is")
         test_mode = event.get("livemode") is False
@@ -581,17 +582,24 @@ class StripeProvider(Provider):
             gateway_txn_id=payment,
             occurred_at=self._created(event),
             aliases=_charges_of(event_type, obj, payment),
+            reference_guessed=guessed,
         )
 
-    def _reference(self, obj: Mapping[str, Any]) -> str | None:
-        # metadata first: it is what the PaymentIntent (and, when Stripe copies it, the Charge) carries,
-        # so the events of one payment agree on it; a Session's client_reference_id next.
+    def _reference(self, obj: Mapping[str, Any]) -> tuple[str | None, bool]:
+        """The merchant reference, and whether it is only guessed.
+
+        Metadata first: it is what the PaymentIntent (and, when Stripe copies it, the Charge) carries,
+        so the events of one payment agree on it. A Session's ``client_reference_id`` next, guessed:
+        Stripe suggests it for "a customer ID, a cart ID, or similar", so it names the request only
+        while no event of the same PaymentIntent names another (ingest then takes that one).
+        """
         metadata = obj.get("metadata")
         if isinstance(metadata, dict):
             found = _text(metadata.get(self.reference_key))
             if found is not None:
-                return found
-        return _text(obj.get("client_reference_id"))
+                return found, False
+        found = _text(obj.get("client_reference_id"))
+        return found, found is not None
 
     @staticmethod
     def _payment_id(event_type: str, obj: Mapping[str, Any]) -> str | None:

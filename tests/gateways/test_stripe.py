@@ -910,3 +910,124 @@ def test_a_negative_tolerance_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"gateways\.stripe\.tolerance_seconds: must be 0 or more seconds"):
         make_config(tmp_path, "gateways:\n  stripe:\n    tolerance_seconds: -5\n")
     assert make_config(tmp_path, "gateways:\n  stripe:\n    tolerance_seconds: 0\n").gateways["stripe"]
+
+
+# -- a Session's client_reference_id: a guessed reference --------------------------------------------
+def checkout_of(tmp_path: Path, client_reference_id: str) -> dict[str, Path]:
+    """A request and the events of its Checkout payment, each with its signature sidecar; the Session
+    names the shop by ``client_reference_id`` (Stripe: "a customer ID, a cart ID, or similar")."""
+    (tmp_path / "requests.csv").write_text(
+        "txn_id,order_id,kind,created_at,customer,amount,currency,gateway\n"
+        "ORD-STR-1001-1,ORD-STR-1001,order,2024-05-14T12:00:00+02:00,Rossi Mario,49.90,EUR,stripe\n"
+    )
+    files = {"requests": tmp_path / "requests.csv"}
+    for name, body in (
+        ("intent", event("payment_intent.succeeded", payment_intent())),
+        ("session", event("checkout.session.completed", session(client_reference_id=client_reference_id))),
+    ):
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(body)
+        path.with_name(f"{name}.json.headers").write_text(sidecar(body))
+        files[name] = path
+    return files
+
+
+def stripe_providers(config: Config, provider: StripeProvider) -> dict[str, Any]:
+    from paycli.gateways.requests import RequestFileProvider
+
+    return {"requests": RequestFileProvider("requests", {}, config), "stripe": provider}
+
+
+@pytest.mark.parametrize("session_first", [False, True])
+@pytest.mark.parametrize("client_reference_id", ["ORD-STR-1001", "cus_Q2w3E4r5T6y7U8"])
+def test_a_session_naming_the_order_or_the_customer_is_the_same_response_as_its_payment_intent(
+    tmp_path: Path,
+    store: Store,
+    config: Config,
+    provider: StripeProvider,
+    session_first: bool,
+    client_reference_id: str,
+) -> None:
+    files = checkout_of(tmp_path, client_reference_id)
+    order = [files["session"], files["intent"]] if session_first else [files["intent"], files["session"]]
+    runs = [Ingest(store, config, stripe_providers(config, provider)) for _ in range(3)]
+    for run, path in zip(runs, [files["requests"], *order], strict=True):
+        run.run([str(path)])  # one input a run, as files arriving over a day
+    [request] = store.query("SELECT outcome, reason, response_count FROM payment_request")
+    assert (request["outcome"], request["reason"], request["response_count"]) == ("POSITIVO", None, 1)
+    [held] = store.query("SELECT reference, reference_guessed, deliveries FROM response")
+    assert (held["reference"], bool(held["reference_guessed"]), held["deliveries"]) == (
+        "ORD-STR-1001-1",
+        False,
+        2,
+    )
+    references = store.query("SELECT DISTINCT reference FROM message WHERE state = 'response'")
+    assert [r["reference"] for r in references] == ["ORD-STR-1001-1"]  # no orphan of the customer
+
+
+def test_a_session_alone_names_its_request_by_client_reference_id(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    files = checkout_of(tmp_path, "ORD-STR-1001-1")
+    Ingest(store, config, stripe_providers(config, provider)).run(
+        [str(files["requests"]), str(files["session"])]
+    )
+    [request] = store.query("SELECT outcome FROM payment_request")
+    assert request["outcome"] == "POSITIVO"
+    [held] = store.query("SELECT reference, reference_guessed FROM response")
+    assert (held["reference"], bool(held["reference_guessed"])) == ("ORD-STR-1001-1", True)
+
+
+def test_reprocess_all_marks_a_session_stored_before_0007_and_gives_it_its_payment_s_reference(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    files = checkout_of(tmp_path, "ORD-STR-1001")
+    Ingest(store, config, stripe_providers(config, provider)).run([str(p) for p in files.values()])
+    with store.transaction():  # as a paycli before 0007 stored it: the session's own reference, told apart
+        store.execute("UPDATE response SET reference_guessed = :no", {"no": False})
+        [held] = store.query("SELECT * FROM response")
+        store.execute(
+            "INSERT INTO response (identity, request_id, reference, reference_guessed, provider, dedupe_key, "
+            "status, raw_status, amount_minor, currency, gateway_txn_id, authenticity, occurred_at, "
+            "received_at, deliveries) SELECT :i, NULL, 'ORD-STR-1001', :no, provider, dedupe_key, status, "
+            "'checkout.session.completed', amount_minor, currency, gateway_txn_id, authenticity, occurred_at, "
+            "received_at, 1 FROM response WHERE id = :id",
+            {"i": "0" * 64, "no": False, "id": held["id"]},
+        )
+        store.execute(
+            "UPDATE message SET response_id = (SELECT id FROM response WHERE identity = :i), "
+            "reference = 'ORD-STR-1001', request_id = NULL WHERE source LIKE :s",
+            {"i": "0" * 64, "s": "%session.json"},
+        )
+        store.execute("UPDATE response SET deliveries = 1 WHERE id = :id", {"id": held["id"]})
+    run = Ingest(store, config, stripe_providers(config, provider))
+    run.reprocess(read=True)
+    assert run.report.renamed == 1
+    [response] = store.query("SELECT reference, reference_guessed, deliveries FROM response")
+    assert (response["reference"], bool(response["reference_guessed"]), response["deliveries"]) == (
+        "ORD-STR-1001-1",
+        False,
+        2,
+    )
+    again = Ingest(store, config, stripe_providers(config, provider))
+    again.reprocess(read=True)
+    assert (again.report.renamed, again.report.unchanged) == (0, 2)
+
+
+def test_reprocess_all_reads_a_refund_that_took_its_reference_from_its_payment_as_before(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    from paycli.resolutions import resolve
+
+    files = checkout_of(tmp_path, "ORD-STR-1001-1")
+    body = event("refund.created", refund(), id="evt_3PGqJ2Hc8vLmR4Tz1rE2fG3")
+    (tmp_path / "refund.json").write_bytes(body)
+    (tmp_path / "refund.json.headers").write_text(sidecar(body))
+    paths = [files["requests"], files["intent"], tmp_path / "refund.json"]
+    Ingest(store, config, stripe_providers(config, provider)).run([str(p) for p in paths])
+    resolve(store, config, "ORD-STR-1001-1", "NEGATIVO", "refunded to the customer", "anna")
+    run = Ingest(store, config, stripe_providers(config, provider))
+    run.reprocess(read=True)
+    assert run.report.unchanged == 2
+    [request] = store.query("SELECT outcome, reason FROM payment_request")
+    assert (request["outcome"], request["reason"]) == ("NEGATIVO", "RESOLVED")  # not reopened by itself

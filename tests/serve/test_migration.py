@@ -16,6 +16,12 @@ from tests.conftest import ON_POSTGRES, make_config
 PAYPAL = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "approved"
 
 
+def without_0007(store: Store) -> None:
+    """The response table as it was before 0007 (no guessed references), in a store at head."""
+    store.execute("DROP INDEX ix_response_guessed")
+    store.execute("ALTER TABLE response DROP COLUMN reference_guessed")
+
+
 def test_a_store_of_schema_0001_is_upgraded_to_hold_deliveries(cli, db_url, isolated, tmp_path):
     # an empty database: on SQLite the test store is already at head, so a new file
     url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
@@ -49,6 +55,8 @@ def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_re
 
     with Store.connect(url) as store:
         store.migrate("0002")
+        with store.transaction():  # what this paycli writes; dropped again below
+            store.execute("ALTER TABLE response ADD COLUMN reference_guessed BOOLEAN NOT NULL DEFAULT false")
         ingest(store, PAYPAL / "requests.csv", isolated / "01-completed.txt")
         # The store as 0002 left it: the verified copy's identity hashed its authenticity word, and the
         # bare copy, received later, became a second response of its own.
@@ -74,6 +82,8 @@ def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_re
             "SELECT outcome, reason, response_count FROM payment_request WHERE txn_id = 'ORD-PP-2001-1'"
         )
         assert [tuple(dict(r).values()) for r in before] == [("VERIFICARE", "MULTIPLE_RESPONSES", 2)]
+        with store.transaction():
+            store.execute("ALTER TABLE response DROP COLUMN reference_guessed")
 
     result = cli("--db", url, "db", "upgrade", db=False)
     assert result.code == 0, result
@@ -117,6 +127,7 @@ def test_0005_finds_the_charge_aliases_in_the_stripe_events_a_store_holds(cli, d
         with store.transaction():
             store.execute("DROP TABLE gateway_alias")
             store.execute("DROP INDEX ix_settlement_parent_txn_id")
+            without_0007(store)
             store.execute("UPDATE alembic_version SET version_num = '0004'")
     # a genuine event names each charge; the tampered one (ch_3Q09) vouches for none, and the one kept
     # without its signature (ch_3Q10) is quarantined, not a response
@@ -145,6 +156,7 @@ def test_0006_gives_stored_stl_lines_the_identity_a_repeated_line_is_recognised_
         ingested = [r["line_id"] for r in store.query(lines)]
         with store.transaction():  # as 0005 left them: the Transaction ID alone
             store.execute("UPDATE settlement SET line_id = gateway_txn_id")
+            without_0007(store)
             store.execute("UPDATE alembic_version SET version_num = '0005'")
     assert all(line.count(":") == 3 for line in ingested)
     result = cli("--db", url, "db", "upgrade", db=False)
@@ -179,6 +191,7 @@ def test_an_upgrade_from_before_0006_flags_the_gateway_transactions_that_answer_
                 "UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL, detail = NULL "
                 "WHERE reason = 'SHARED_TRANSACTION'"
             )
+            without_0007(store)
             store.execute("UPDATE alembic_version SET version_num = '0005'")
     result = cli("--db", url, "db", "upgrade", db=False)
     assert result.code == 0, result
@@ -207,6 +220,7 @@ def test_an_upgrade_from_before_0006_says_which_settlement_lines_an_older_paycli
         lines = store.query(count)[0]["n"]
         with store.transaction():  # as 0005 could leave it: a line taken for a repeat of another
             store.execute("DELETE FROM settlement WHERE id = (SELECT MAX(id) FROM settlement)")
+            without_0007(store)
             store.execute("UPDATE alembic_version SET version_num = '0005'")
     result = cli("--db", url, "db", "upgrade", db=False)
     assert result.code == 0, result
@@ -218,3 +232,28 @@ def test_an_upgrade_from_before_0006_says_which_settlement_lines_an_older_paycli
     assert "1 otherwise" in again.stderr
     with Store.connect(url) as store:
         assert store.query(count)[0]["n"] == lines
+
+
+def test_an_upgrade_from_before_0007_says_where_stripe_sessions_may_name_another_reference(
+    cli, db_url, isolated, tmp_path
+):
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "stripe" / "approved"
+    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
+    with Store.connect(url) as store:
+        store.migrate()
+    session = sample / "04-checkout-session-completed.json"
+    assert cli("--db", url, "ingest", str(sample / "requests.csv"), str(session), db=False).code == 0
+    with Store.connect(url) as store, store.transaction():
+        without_0007(store)
+        store.execute("UPDATE alembic_version SET version_num = '0006'")
+    result = cli("--db", url, "db", "upgrade", db=False)
+    assert result.code == 0, result
+    assert (
+        "stripe: Checkout Session events stored before schema 0007 may name the shop's order or customer "
+        "instead of the request: run 'paycli reprocess --all --gateway stripe'"
+    ) in result.stderr
+    assert "as before" in cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).stderr
+    with Store.connect(url) as store:
+        [held] = store.query("SELECT reference_guessed FROM response")
+        assert bool(held["reference_guessed"])  # marked: the session alone names its request
