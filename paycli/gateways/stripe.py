@@ -589,15 +589,17 @@ class StripeProvider(Provider):
         """The merchant reference, and whether it is only guessed.
 
         Metadata first: it is what the PaymentIntent (and, when Stripe copies it, the Charge) carries,
-        so the events of one payment agree on it. A Session's ``client_reference_id`` next, guessed:
-        Stripe suggests it for "a customer ID, a cart ID, or similar", so it names the request only
-        while no event of the same PaymentIntent names another (ingest then takes that one).
+        so the events of one payment agree on it. A Refund's or a Dispute's metadata is its own (the
+        shop's refund module may file the refund under its own id with the same key): guessed. A
+        Session's ``client_reference_id`` next, guessed too: Stripe suggests it for "a customer ID, a
+        cart ID, or similar". A guessed reference names the request only while no event of the same
+        PaymentIntent names another (ingest then takes that one).
         """
         metadata = obj.get("metadata")
         if isinstance(metadata, dict):
             found = _text(metadata.get(self.reference_key))
             if found is not None:
-                return found, False
+                return found, obj.get("object") in ("refund", "dispute")
         found = _text(obj.get("client_reference_id"))
         return found, found is not None
 

@@ -1031,3 +1031,24 @@ def test_reprocess_all_reads_a_refund_that_took_its_reference_from_its_payment_a
     assert run.report.unchanged == 2
     [request] = store.query("SELECT outcome, reason FROM payment_request")
     assert (request["outcome"], request["reason"]) == ("NEGATIVO", "RESOLVED")  # not reopened by itself
+
+
+@pytest.mark.parametrize("refund_first", [False, True])
+def test_a_refund_filed_under_the_shop_s_own_id_belongs_to_its_payment(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider, refund_first: bool
+) -> None:
+    files = checkout_of(tmp_path, "ORD-STR-1001-1")
+    # the shop's refund module tags the Refund with its own record, under the same metadata key
+    body = event("refund.created", refund(metadata={"txn_id": "RF-77"}), id="evt_3PGqJ2Hc8vLmR4Tz1rE2fG3")
+    (tmp_path / "refund.json").write_bytes(body)
+    (tmp_path / "refund.json.headers").write_text(sidecar(body))
+    order = [tmp_path / "refund.json", files["intent"]]
+    for path in [files["requests"], *(order if refund_first else reversed(order))]:
+        Ingest(store, config, stripe_providers(config, provider)).run([str(path)])
+    [request] = store.query("SELECT outcome, reason, detail, response_count FROM payment_request")
+    assert (request["reason"], request["detail"], request["response_count"]) == (
+        "MULTIPLE_RESPONSES",
+        "refund_after_approval",
+        2,
+    )
+    assert {r["reference"] for r in store.query("SELECT reference FROM response")} == {"ORD-STR-1001-1"}
