@@ -56,7 +56,7 @@ _TOP_KEYS = (
     "smtp",
     "serve",
 )
-_GATEWAY_KEYS = ("provider", "require_verified")
+_GATEWAY_KEYS = ("provider", "require_verified", "txn_ids_unique")
 # `${NAME}` is replaced from the environment; `$${NAME}` is the escape for a literal `${NAME}`.
 _VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
@@ -143,6 +143,8 @@ class GatewayConfig:
     provider: str
     require_verified: bool
     settings: Mapping[str, object]
+    # whether its gateway_txn_id names one payment (SHARED_TRANSACTION): None, the provider's own answer
+    txn_ids_unique: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -702,12 +704,14 @@ class _Reader:
                     where, f"unknown provider '{provider}'{hint}; installed providers: {listing}"
                 )
             verified = entry.get("require_verified")
+            unique = entry.get("txn_ids_unique")
             settings = {key: item for key, item in entry.items() if key not in _GATEWAY_KEYS}
             result[name] = GatewayConfig(
                 name=name,
                 provider=provider,
                 require_verified=verified is not None and self.boolean(verified, f"{path}.require_verified"),
                 settings=MappingProxyType(self.settings(settings, providers[provider], path, _GATEWAY_KEYS)),
+                txn_ids_unique=None if unique is None else self.boolean(unique, f"{path}.txn_ids_unique"),
             )
         return result
 

@@ -183,6 +183,8 @@ _UNIQUE_IDS: dict[str, bool] = {}
 def _names_one_payment(gateway: str, config: Config) -> bool:
     """Whether the provider of this configured gateway gives each payment its own gateway_txn_id."""
     configured = config.gateways.get(gateway)
+    if configured is not None and configured.txn_ids_unique is not None:
+        return configured.txn_ids_unique  # the shop knows its export: a column payments share
     provider = configured.provider if configured is not None else gateway
     if provider not in _UNIQUE_IDS:
         try:

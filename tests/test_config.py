@@ -471,6 +471,17 @@ def test_the_provider_defaults_to_the_gateway_name_and_can_be_set(tmp_path: Path
     assert "provider" not in gateway.settings and "require_verified" not in gateway.settings
 
 
+def test_any_gateway_may_say_its_transaction_ids_are_shared(tmp_path: Path) -> None:
+    config = load(tmp_path, "gateways:\n  mybank:\n    provider: csv\n    txn_ids_unique: false\n  stripe:\n")
+    assert (config.gateways["mybank"].txn_ids_unique, config.gateways["stripe"].txn_ids_unique) == (
+        False,
+        None,
+    )
+    assert "txn_ids_unique" not in config.gateways["mybank"].settings
+    message = error_of(tmp_path, "gateways:\n  mybank:\n    provider: csv\n    txn_ids_unique: sometimes\n")
+    assert "gateways.mybank.txn_ids_unique" in message and "sometimes" in message
+
+
 def test_unknown_provider_lists_the_installed_ones(tmp_path: Path) -> None:
     message = error_of(tmp_path, "gateways:\n  mybank:\n    provider: cvs\n")
     assert message.endswith(

@@ -804,6 +804,24 @@ def test_reprocess_tying_an_orphan_to_a_request_s_transaction_flags_that_request
     )
 
 
+@pytest.mark.parametrize("unique", [None, "false"])
+def test_a_gateway_whose_transaction_ids_payments_share_flags_no_shared_transaction(store, tmp_path, unique):
+    setting = f"    txn_ids_unique: {unique}\n" if unique else ""
+    config = make_config(
+        tmp_path,
+        "timezone: Europe/Rome\ngateways:\n  bank:\n    provider: csv\n"
+        "    columns: {reference: ref, amount: amount, status: status, gateway_txn_id: batch}\n"
+        "    status_map: {approved: OK}\n    currency: EUR\n" + setting,
+    )
+    rows = [ROW.replace(",fake", ",bank"), ROW2.replace(",fake", ",bank")]
+    ingest(store, config, request_csv(tmp_path, rows))
+    export = tmp_path / "export.csv"
+    export.write_text("ref,amount,status,batch\nT1,129.90,OK,DIST-20261126\nT2,129.90,OK,DIST-20261126\n")
+    Ingest(store, config, providers(config), gateway="bank").run([str(export)])  # type: ignore[arg-type]
+    expected = "POSITIVO" if unique == "false" else "VERIFICARE"
+    assert [request(store, t)["outcome"] for t in ("T1", "T2")] == [expected, expected]
+
+
 def a_callback(db_url: str, config: Config, line: str, hold: threading.Event | None = None) -> None:
     """What a receiver does with one callback on PostgreSQL: its own transaction, the writer lock shared,
     the callback's own advisory locks, its message applied and the requests recomputed; with ``hold``,
