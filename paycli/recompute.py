@@ -33,10 +33,16 @@ _STATUS = {s.value: s for s in Status}
 _AUTHENTICITY = {a.value: a for a in Authenticity}
 # request id -> response id -> the other merchant references its gateway transaction answers
 Sharing = dict[int, dict[int, set[str]]]
-# a response r and the responses o of the same provider and gateway transaction with another reference
+# a response r and the responses o of the same provider and gateway transaction with another reference:
+# the same id, or another id the gateway gives the transaction (gateway_alias: a PayPal capture's own
+# txn_id beside the authorization's, which keys the payment), either way round
+_OTHER = "JOIN response o ON o.provider = r.provider AND o.reference <> r.reference AND o.gateway_txn_id = "
 _SAME_TRANSACTION = (
-    "FROM response r JOIN response o ON o.gateway_txn_id = r.gateway_txn_id AND o.provider = r.provider "
-    "AND o.reference <> r.reference"
+    f"FROM response r {_OTHER}r.gateway_txn_id",
+    "FROM response r JOIN gateway_alias a ON a.provider = r.provider AND a.gateway_txn_id = r.gateway_txn_id "
+    f"{_OTHER}a.alias",
+    "FROM response r JOIN gateway_alias a ON a.provider = r.provider AND a.alias = r.gateway_txn_id "
+    f"{_OTHER}a.gateway_txn_id",
 )
 # ... that both took money, both genuine: a refusal of one reference and an approval of the next on one
 # transaction is a retry (a Stripe PaymentIntent confirmed again for the shop's next attempt), not one
@@ -136,11 +142,16 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
     across: set[int] = set()
     for start in range(0, len(ids), CHUNK):
         marks, params = store.placeholders("r", ids[start : start + CHUNK])
-        for row in store.query(
-            f"SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other {_SAME_TRANSACTION} "
-            f"{_BOTH_PAID} AND r.request_id IN {marks}",
-            params,
-        ):
+        rows = [
+            row
+            for pairs in _SAME_TRANSACTION
+            for row in store.query(
+                f"SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other {pairs} "
+                f"{_BOTH_PAID} AND r.request_id IN {marks}",
+                params,
+            )
+        ]
+        for row in rows:
             if not _names_one_payment(row["provider"], config):
                 continue
             answers.setdefault(row["request_id"], {}).setdefault(row["id"], set()).add(row["reference"])
@@ -157,14 +168,14 @@ def partners(store: Store, response_ids: Iterable[int]) -> set[int]:
     found: set[int] = set()
     for start in range(0, len(ids), CHUNK):
         marks, params = store.placeholders("s", ids[start : start + CHUNK])
-        found.update(
-            row["request_id"]
-            for row in store.query(
-                f"SELECT DISTINCT o.request_id {_SAME_TRANSACTION} WHERE r.id IN {marks} "
-                "AND o.request_id IS NOT NULL",
-                params,
+        for pairs in _SAME_TRANSACTION:
+            found.update(
+                row["request_id"]
+                for row in store.query(
+                    f"SELECT DISTINCT o.request_id {pairs} WHERE r.id IN {marks} AND o.request_id IS NOT NULL",
+                    params,
+                )
             )
-        )
     return found
 
 
@@ -173,7 +184,8 @@ def shared_requests(store: Store) -> set[int]:
     also names (what ``sharing`` then judges): after an upgrade from a paycli that did not look."""
     return {
         row["request_id"]
-        for row in store.query(f"SELECT DISTINCT r.request_id {_SAME_TRANSACTION} {_BOTH_PAID}")
+        for pairs in _SAME_TRANSACTION
+        for row in store.query(f"SELECT DISTINCT r.request_id {pairs} {_BOTH_PAID}")
     }
 
 

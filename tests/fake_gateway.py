@@ -71,6 +71,7 @@ class FakeGateway(Provider):
                 amount_minor=parse_amount(m["amount"], currency) if "amount" in m else None,
                 currency=currency,
                 gateway_txn_id=m.get("txn"),
+                aliases=tuple(m.get("aliases", ())),
             )
         except (ValueError, KeyError) as exc:
             return QuarantinedRecord(origin, f"not a fake message ({exc})")

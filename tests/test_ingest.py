@@ -822,6 +822,20 @@ def test_a_gateway_whose_transaction_ids_payments_share_flags_no_shared_transact
     assert [request(store, t)["outcome"] for t in ("T1", "T2")] == [expected, expected]
 
 
+@pytest.mark.parametrize("copy_first", [False, True])
+def test_a_copy_keyed_by_another_id_of_the_transaction_is_shared_too(store, config, tmp_path, copy_first):
+    # a PayPal capture keyed by its authorization (a1), its own txn_id (c1) kept as an alias; a copy
+    # that names c1 alone, aimed at T2
+    ingest(store, config, request_csv(tmp_path, [ROW, ROW2]))
+    capture = message("T1", "k1", "approved", txn="a1", aliases=["c1"])  # type: ignore[arg-type]
+    copy = message("T2", "k9", "approved", txn="c1")
+    for n, line in enumerate([copy, capture] if copy_first else [capture, copy]):
+        ingest(store, config, write_messages(tmp_path, line, name=f"{n}.jsonl"))
+    for txn_id, other in (("T1", "T2"), ("T2", "T1")):
+        r = request(store, txn_id)
+        assert (r["reason"], r["detail"]) == ("SHARED_TRANSACTION", f"also answers {other}")
+
+
 def a_callback(db_url: str, config: Config, line: str, hold: threading.Event | None = None) -> None:
     """What a receiver does with one callback on PostgreSQL: its own transaction, the writer lock shared,
     the callback's own advisory locks, its message applied and the requests recomputed; with ``hold``,
