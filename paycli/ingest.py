@@ -329,7 +329,10 @@ class Ingest:
         states = "state IN ('quarantined', 'response', 'informational')" if read else "state = 'quarantined'"
         if read:
             # a settlement line that no line stored holds (one an older paycli dropped as a repeat)
-            states = f"({states} OR (state = 'settlement' AND id NOT IN (SELECT message_id FROM settlement)))"
+            states = (
+                f"({states} OR (state = 'settlement' AND NOT EXISTS "
+                "(SELECT 1 FROM settlement s WHERE s.message_id = message.id)))"
+            )
         last = 0
         while True:
             params: dict[str, Any] = {"last": last, "bound": bound}

@@ -200,7 +200,11 @@ class GatewayAlias(Base):
     alias: Mapped[str] = mapped_column(String(128))
     gateway_txn_id: Mapped[str] = mapped_column(String(128), index=True)
 
-    __table_args__ = (UniqueConstraint("provider", "alias", name="uq_gateway_alias_provider_alias"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "alias", name="uq_gateway_alias_provider_alias"),
+        # SHARED_TRANSACTION's look through the other ids of a transaction, a refresh at a time
+        Index("ix_gateway_alias_provider_txn", "provider", "gateway_txn_id"),
+    )
 
 
 class Delivery(Base):

@@ -668,6 +668,8 @@ def _lock_keys(record: Record) -> set[str]:
     gateway_txn = getattr(record, "gateway_txn_id", None)
     if isinstance(gateway_txn, str) and gateway_txn:
         names.add("gtx:" + gateway_txn)
+        # and its other ids: a copy keyed by a PayPal capture's own txn_id is the same transaction
+        names.update("gtx:" + alias for alias in getattr(record, "aliases", ()))
     return names
 
 

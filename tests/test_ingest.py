@@ -1462,3 +1462,14 @@ def test_a_huge_line_is_quarantined_and_the_rest_goes_on(store, config, tmp_path
     assert quarantined(store)[0][1].startswith("not a CSV record (field larger than field limit")
     assert {r["txn_id"] for r in store.query("SELECT txn_id FROM payment_request")} == {"T1", "T3"}
     assert not run.report.ok
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite's plan without statistics; PostgreSQL plans from its own")
+def test_the_look_through_a_transaction_s_other_ids_reads_them_by_provider_and_transaction(store):
+    from paycli.recompute import _BOTH_PAID, _SAME_TRANSACTION
+
+    for pairs in _SAME_TRANSACTION[1:]:
+        plan = store.query(f"EXPLAIN QUERY PLAN SELECT r.id {pairs} {_BOTH_PAID} AND r.request_id IN (1, 2)")
+        steps = " / ".join(str(row["detail"]) for row in plan)
+        # not every alias of the provider through the unique index's first column
+        assert "(provider=?)" not in steps, steps

@@ -42,16 +42,19 @@ def upgrade(ctx: typer.Context) -> None:
                     "(SELECT COUNT(*) FROM response s WHERE s.request_id = r.id)"
                 )
             ]
-        if before is not None and before < SHARED_SINCE:
-            # a paycli before it judged each request alone: one transaction answering two stayed POSITIVO
-            shared = sorted(recompute.shared_requests(store).difference(stale))
+        if before is not None and before < GUESSED_SINCE:
+            # a paycli before 0006 judged each request alone: one transaction answering two stayed
+            # POSITIVO; one of 0006 counted a refusal too (a retry read as SHARED_TRANSACTION)
+            flagged = store.query("SELECT id FROM payment_request WHERE reason = 'SHARED_TRANSACTION'")
+            candidates = recompute.shared_requests(store) | {r["id"] for r in flagged}
+            shared = sorted(candidates.difference(stale))
         unheld = 0
         if before is not None and before < SHARED_SINCE:
             # an older paycli kept one line per PayPal Transaction ID: a conversion's second line was
             # taken for a repeat, kept only as its message
             unheld = store.query(
-                "SELECT COUNT(*) AS n FROM message WHERE state = 'settlement' "
-                "AND id NOT IN (SELECT message_id FROM settlement)"
+                "SELECT COUNT(*) AS n FROM message m WHERE state = 'settlement' "
+                "AND NOT EXISTS (SELECT 1 FROM settlement s WHERE s.message_id = m.id)"
             )[0]["n"]
         sessions: list[str] = []
         if before is not None and before < GUESSED_SINCE:
@@ -88,7 +91,8 @@ def upgrade(ctx: typer.Context) -> None:
     if shared:
         err(
             f"{len(shared)} request(s) recomputed for a gateway transaction that also answers another "
-            f"reference (SHARED_TRANSACTION, judged since schema {SHARED_SINCE}): {len(shared_changes)} changed outcome"
+            f"reference (SHARED_TRANSACTION, judged since schema {SHARED_SINCE}, as now since {GUESSED_SINCE}): "
+            f"{len(shared_changes)} changed outcome"
         )
 
 

@@ -16,9 +16,18 @@ from tests.conftest import ON_POSTGRES, make_config
 PAYPAL = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "approved"
 
 
+def as_of_0004(store: Store) -> None:
+    """The schema as 0004 left it (no alias table, nothing of 0007), in a store at head."""
+    without_0007(store)
+    store.execute("DROP TABLE gateway_alias")
+    store.execute("DROP INDEX ix_settlement_parent_txn_id")
+    store.execute("UPDATE alembic_version SET version_num = '0004'")
+
+
 def without_0007(store: Store) -> None:
     """The response table as it was before 0007 (no guessed references), in a store at head."""
     store.execute("DROP INDEX ix_response_guessed")
+    store.execute("DROP INDEX ix_gateway_alias_provider_txn")
     store.execute("ALTER TABLE response DROP COLUMN reference_guessed")
 
 
@@ -54,9 +63,7 @@ def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_re
         Ingest(store, config, gateways.instances(config, gateways.installed())).run([str(p) for p in paths])
 
     with Store.connect(url) as store:
-        store.migrate("0002")
-        with store.transaction():  # what this paycli writes; dropped again below
-            store.execute("ALTER TABLE response ADD COLUMN reference_guessed BOOLEAN NOT NULL DEFAULT false")
+        store.migrate()
         ingest(store, PAYPAL / "requests.csv", isolated / "01-completed.txt")
         # The store as 0002 left it: the verified copy's identity hashed its authenticity word, and the
         # bare copy, received later, became a second response of its own.
@@ -82,8 +89,11 @@ def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_re
             "SELECT outcome, reason, response_count FROM payment_request WHERE txn_id = 'ORD-PP-2001-1'"
         )
         assert [tuple(dict(r).values()) for r in before] == [("VERIFICARE", "MULTIPLE_RESPONSES", 2)]
-        with store.transaction():
-            store.execute("ALTER TABLE response DROP COLUMN reference_guessed")
+        with store.transaction():  # and the schema as 0002 left it
+            as_of_0004(store)
+            store.execute("ALTER TABLE settlement DROP COLUMN charged_currency")
+            store.execute("ALTER TABLE settlement DROP COLUMN charged_minor")
+            store.execute("UPDATE alembic_version SET version_num = '0002'")
 
     result = cli("--db", url, "db", "upgrade", db=False)
     assert result.code == 0, result
@@ -125,10 +135,7 @@ def test_0005_finds_the_charge_aliases_in_the_stripe_events_a_store_holds(cli, d
         ingested = [tuple(dict(r).values()) for r in store.query(aliases)]
         # the store as 0004 left it: the same messages and responses, no alias table
         with store.transaction():
-            store.execute("DROP TABLE gateway_alias")
-            store.execute("DROP INDEX ix_settlement_parent_txn_id")
-            without_0007(store)
-            store.execute("UPDATE alembic_version SET version_num = '0004'")
+            as_of_0004(store)
     # a genuine event names each charge; the tampered one (ch_3Q09) vouches for none, and the one kept
     # without its signature (ch_3Q10) is quarantined, not a response
     assert ingested == [
@@ -257,3 +264,38 @@ def test_an_upgrade_from_before_0007_says_where_stripe_sessions_may_name_another
     with Store.connect(url) as store:
         [held] = store.query("SELECT reference_guessed FROM response")
         assert bool(held["reference_guessed"])  # marked: the session alone names its request
+
+
+def test_an_upgrade_from_0006_frees_a_retry_it_read_as_a_shared_transaction(cli, db_url, isolated, tmp_path):
+    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  bank:\n    provider: csv\n"
+        "    columns: {reference: ref, amount: amount, status: status, gateway_txn_id: op}\n"
+        "    status_map: {approved: OK, refused: KO}\n    currency: EUR\n"
+    )
+    (isolated / "requests.csv").write_text(
+        "txn_id,created_at,customer,amount,currency,gateway\n"
+        "T-1,2026-11-26T10:00:00+01:00,Rossi,1.00,EUR,bank\nT-2,2026-11-26T10:05:00+01:00,Rossi,1.00,EUR,bank\n"
+    )
+    (isolated / "export.csv").write_text("ref,amount,status,op\nT-1,1.00,KO,OP-9\nT-2,1.00,OK,OP-9\n")
+    with Store.connect(url) as store:
+        store.migrate()
+    cli("--db", url, "ingest", "requests.csv", db=False)
+    assert cli("--db", url, "ingest", "--gateway", "bank", "export.csv", db=False).code == 0
+    outcomes = "SELECT txn_id, outcome FROM payment_request ORDER BY txn_id"
+    with Store.connect(url) as store:
+        assert [tuple(dict(r).values()) for r in store.query(outcomes)] == [
+            ("T-1", "NEGATIVO"),
+            ("T-2", "POSITIVO"),
+        ]
+        with store.transaction():  # as 0006 judged a refusal and an approval of one operation
+            store.execute("UPDATE payment_request SET outcome = 'VERIFICARE', reason = 'SHARED_TRANSACTION'")
+            without_0007(store)
+            store.execute("UPDATE alembic_version SET version_num = '0006'")
+    result = cli("--db", url, "db", "upgrade", db=False)
+    assert result.code == 0 and "2 changed outcome" in result.stderr, result
+    with Store.connect(url) as store:
+        assert [tuple(dict(r).values()) for r in store.query(outcomes)] == [
+            ("T-1", "NEGATIVO"),
+            ("T-2", "POSITIVO"),
+        ]

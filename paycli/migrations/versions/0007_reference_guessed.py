@@ -37,8 +37,15 @@ def upgrade() -> None:
         postgresql_where=sa.text("reference_guessed"),
     )
 
+    # a transaction's other ids by provider and transaction (SHARED_TRANSACTION looks through them on
+    # every refresh): without it SQLite read every alias of the provider through the unique index
+    op.create_index(
+        "ix_gateway_alias_provider_txn", "gateway_alias", ["provider", "gateway_txn_id"], unique=False
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_gateway_alias_provider_txn", table_name="gateway_alias")
     op.drop_index("ix_response_guessed", table_name="response")
     with op.batch_alter_table("response", schema=None) as batch_op:
         batch_op.drop_column("reference_guessed")
