@@ -47,8 +47,8 @@ from paycli.gateways.base import (
 )
 from paycli.gateways.callback import MAX_CALLBACK_BYTES, shown, without_secret_headers
 from paycli.money import format_amount
-from paycli.outcome import Authenticity
-from paycli.store import Store
+from paycli.outcome import Authenticity, Status
+from paycli.store import MAX_PARAMETERS, Store
 
 SIDECAR_SUFFIX = ".headers"
 REQUEST_FIELDS = (
@@ -489,22 +489,18 @@ class Ingest:
             {"id": row["response_id"]},
         )
         if (
-            record.reference_guessed
-            and not held["reference_guessed"]
-            and record.reference == held["reference"]
-        ):
-            # stored before paycli told a guessed reference (schema 0007): marked now, and it yields to
-            # the reference its transaction's other responses carry
-            self._mark_guessed(row, held)
-            return True
-        if (
             (record.reference is None or record.reference_guessed)
             and held["reference"] is not None
-            and not held["reference_guessed"]
+            and record.gateway_txn_id is not None
             and record.gateway_txn_id == held["gateway_txn_id"]
         ):
-            # the reference its transaction gave it on ingest, not one it carries: the same again
-            record = replace(record, reference=held["reference"], reference_guessed=False)
+            # a reference the message does not carry: the one its transaction gave it on ingest
+            if not held["reference_guessed"] and self._all_guessed(row["response_id"], provider):
+                # stored before paycli told the two apart (schema 0007): marked now, and moved to the
+                # reference its transaction prefers
+                self._settle_guess(row, held)
+                return True
+            record = replace(record, reference=held["reference"], reference_guessed=held["reference_guessed"])
         if response_identity(provider.instance, record) != held["identity"]:
             return False
         if record.raw_status != held["raw_status"]:
@@ -542,24 +538,40 @@ class Ingest:
             self.report.retied += retied
         return True
 
-    def _mark_guessed(self, row: Any, held: Any) -> None:
+    def _all_guessed(self, response_id: int, provider: Provider) -> bool:
+        """Whether no message of this response carries its reference itself."""
+        for m in self.store.query(
+            "SELECT line, raw, headers, context, source FROM message WHERE response_id = :id",
+            {"id": response_id},
+        ):
+            live = _RECEIVED.match(str(m["source"])) is not None
+            try:
+                record = provider.reinterpret(
+                    Origin(m["line"], bytes(m["raw"]), m["context"], m["headers"], live)
+                )
+            except Exception:  # a plugin boundary: what it cannot read again says nothing here
+                return False
+            if not isinstance(record, ResponseRecord) or (
+                record.reference is not None and not record.reference_guessed
+            ):
+                return False
+        return True
+
+    def _settle_guess(self, row: Any, held: Any) -> None:
         with self.store.transaction():
             self._lock_writers()
             self.store.execute(
                 "UPDATE response SET reference_guessed = :yes WHERE id = :id",
                 {"yes": True, "id": row["response_id"]},
             )
-            [named] = self.store.query(
-                "SELECT MIN(reference) AS r FROM response WHERE provider = :p AND gateway_txn_id = :g "
-                "AND reference IS NOT NULL AND NOT reference_guessed",
-                {"p": row["provider"], "g": held["gateway_txn_id"]},
-            )
-            if named["r"] is None:
-                return
             messages = Messages(self.store, row["provider"], row["source"], from_db(row["received_at"]))
-            touched = messages._rekey_waiting({(held["gateway_txn_id"], named["r"])})
+            touched = messages._rekey_waiting({held["gateway_txn_id"]})
             recompute.refresh(self.store, touched, self.config)
-        self.report.renamed += 1
+            now = self.store.query(
+                "SELECT reference FROM response WHERE id = :id", {"id": row["response_id"]}
+            )
+        if not now or now[0]["reference"] != held["reference"]:
+            self.report.renamed += 1
 
     def _leave_response(self, response_id: int) -> set[int]:
         """A message (already deleted) leaves its response: one delivery less, and the response goes
@@ -855,12 +867,9 @@ class Messages:
         touched |= recompute.partners(store, orphans) if orphans else set()
         touched |= self._rekey_waiting(
             {
-                (r.gateway_txn_id, r.reference)
+                r.gateway_txn_id
                 for r in unique.values()
-                if isinstance(r, ResponseRecord)
-                and r.reference is not None
-                and not r.reference_guessed
-                and r.gateway_txn_id is not None
+                if isinstance(r, ResponseRecord) and r.reference is not None and r.gateway_txn_id is not None
             }
         )
         return touched
@@ -890,10 +899,10 @@ class Messages:
         )
 
     def _other_figures(self, records: dict[str, SettlementRecord], ids: dict[str, int]) -> None:
-        """A line that met a line of the same id from another report, with other figures (a report
-        re-issued with a correction, or two lines an id cannot tell apart): the line of the least message
+        """A line that met a line of the same id from another report: the line of the least message
         digest is the one stored, whichever came first, so that the store does not depend on the order of
-        arrival (design.md 5.3); the other is kept as a message with a note saying so, and said."""
+        arrival (design.md 5.3). One with other figures (a report re-issued with a correction, or two
+        lines an id cannot tell apart) is said, and the line not counted keeps a note saying so."""
         lines = {r.line_id: (digest, r) for digest, r in records.items() if r.line_id is not None}
         if not lines:
             return
@@ -910,27 +919,29 @@ class Messages:
             if held["message_id"] == ids[digest]:
                 continue
             stored = (held["kind"], held["gross_minor"], held["fee_minor"], held["currency"])
-            if stored == (r.kind, r.gross_minor, r.fee_minor, r.currency):
-                continue
+            differ = stored != (r.kind, r.gross_minor, r.fee_minor, r.currency)
             said_here = _figures(r.kind, r.gross_minor, r.fee_minor, r.currency)
             said_there = _figures(*stored)
             there = _where(held["source"], Origin(held["line"], b""))
             if digest < held["digest"]:
+                # the least digest holds the line, whatever came first: its reference and dates too
                 store.execute(
                     f"UPDATE settlement SET message_id = ?, {', '.join(f'{n} = ?' for n in _SETTLED)} WHERE id = ?",
                     (ids[digest], *self._settled(r), held["id"]),
                 )
-                kept, dropped, dropped_id = said_here, said_there, held["message_id"]
+                dropped, dropped_id = said_there, held["message_id"]
                 words = f"{there} said {said_there}; this line says {said_here}, and is counted instead"
             else:
-                kept, dropped, dropped_id = said_there, said_here, ids[digest]
+                dropped, dropped_id = said_here, ids[digest]
                 words = f"{there} said {said_there}, and is counted; this line says {said_here}"
+            if not differ:
+                continue  # the same money again: one line, nothing to say
             line = shown(held["line_id"], 80)
             store.execute(
                 "UPDATE message SET note = :n WHERE id = :id",
                 {
-                    "n": f"not counted: settlement line {line} says {dropped} here and {kept} in another "
-                    "report, which is counted",
+                    "n": f"not counted: settlement line {line} says {dropped} here; a line of the same id "
+                    "with other figures in another report is counted (of such lines, the least digest's)",
                     "id": dropped_id,
                 },
             )
@@ -944,43 +955,36 @@ class Messages:
 
     # -- responses that do not name the merchant reference ---------------------------------------
     # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or
-    # dispute event: only the PaymentIntent holds the shop's metadata), or only a guessed one (a Stripe
-    # Session's client_reference_id), but do name the gateway transaction. They take the reference of a
-    # response of the same provider and transaction, whichever arrives first, so that the result does
-    # not depend on the order of inputs (design.md 5.3); of several, the least.
+    # dispute event: only the PaymentIntent holds the shop's metadata), or only suggest one (a Stripe
+    # Session's client_reference_id, a Refund's own metadata), but do name the gateway transaction. Their
+    # responses take the reference the transaction's responses carry (``preferred_references``) and keep
+    # it as a guess (``reference_guessed``), so that whatever arrives later moves them to the reference
+    # the whole transaction then prefers: the store does not depend on the order of inputs (design.md 5.3).
     def _adopt_references(self, unique: dict[str, Record]) -> None:
-        waiting: dict[str, tuple[ResponseRecord, str]] = {}
-        known: dict[str, str] = {}
+        waiting: dict[str, ResponseRecord] = {}
+        named: list[tuple[str, str, bool, str]] = []
         for digest, r in unique.items():
             if isinstance(r, ResponseRecord) and r.gateway_txn_id:
-                if r.reference and not r.reference_guessed:
-                    known[r.gateway_txn_id] = min(r.reference, known.get(r.gateway_txn_id, r.reference))
-                else:
-                    waiting[digest] = (r, r.gateway_txn_id)
+                if r.reference is None or r.reference_guessed:
+                    waiting[digest] = r
+                if r.reference is not None:
+                    named.append((r.gateway_txn_id, r.reference, r.reference_guessed, r.status.value))
         if not waiting:
             return
-        missing = sorted({txn for _, txn in waiting.values() if txn not in known})
-        if missing:
-            marks, params = self.store.placeholders("g", missing)
-            params["p"] = self.provider
-            for row in self.store.query(
-                "SELECT gateway_txn_id, MIN(reference) AS reference FROM response WHERE provider = :p "
-                f"AND reference IS NOT NULL AND NOT reference_guessed AND gateway_txn_id IN {marks} "
-                "GROUP BY gateway_txn_id",
-                params,
-            ):
-                known[row["gateway_txn_id"]] = row["reference"]
-        for digest, (record, txn) in waiting.items():
-            if txn in known:
-                unique[digest] = replace(record, reference=known[txn], reference_guessed=False)
+        txns = sorted({r.gateway_txn_id for r in waiting.values() if r.gateway_txn_id})
+        preferred = preferred_references(self.store, self.provider, txns, named)
+        for digest, record in waiting.items():
+            reference = preferred.get(record.gateway_txn_id or "")
+            if reference is not None:
+                unique[digest] = replace(record, reference=reference, reference_guessed=True)
 
-    def _rekey_waiting(self, pairs: set[tuple[str, str]]) -> set[int]:
-        """Give the reference to responses of the same transaction stored without one, or with a guessed
-        one, folding each into an equal response when there is one; returns the requests they leave
-        and now belong to."""
+    def _rekey_waiting(self, txns: set[str]) -> set[int]:
+        """Give the responses of these transactions stored without a reference, or with a guessed one,
+        the reference each transaction now prefers, folding each into an equal response when there is
+        one; returns the requests they leave and now belong to."""
         store = self.store
         touched: set[int] = set()
-        if not pairs:
+        if not txns:
             return touched
         # both looked up through a small index: responses without a reference, and guessed ones
         unnamed = bool(
@@ -995,28 +999,21 @@ class Messages:
         waiting = " OR ".join(
             w for w, on in (("reference IS NULL", unnamed), ("reference_guessed", guessed)) if on
         )
-        # of several references a transaction's responses carry, the least, as _adopt_references takes
-        least: dict[str, str] = {}
-        for gateway_txn_id, reference in pairs:
-            least[gateway_txn_id] = min(reference, least.get(gateway_txn_id, reference))
-        marks, params = store.placeholders("g", sorted(least))
+        marks, params = store.placeholders("g", sorted(txns))
         params["p"] = self.provider
-        found = {
+        found = sorted(
             row["gateway_txn_id"]
             for row in store.query(
                 f"SELECT DISTINCT gateway_txn_id FROM response WHERE provider = :p AND ({waiting}) "
                 f"AND gateway_txn_id IN {marks}",
                 params,
             )
-        }
-        for gateway_txn_id in sorted(found):
-            reference = least[gateway_txn_id]
-            strongest = store.query(
-                "SELECT MIN(reference) AS r FROM response WHERE provider = :p AND gateway_txn_id = :g "
-                "AND reference IS NOT NULL AND NOT reference_guessed",
-                {"p": self.provider, "g": gateway_txn_id},
-            )[0]["r"]
-            reference = min(reference, strongest) if strongest is not None else reference
+        )
+        preferred = preferred_references(store, self.provider, found)
+        for gateway_txn_id in found:
+            reference = preferred.get(gateway_txn_id)
+            if reference is None:
+                continue
             request = store.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": reference})
             request_id = request[0]["id"] if request else None
             for row in store.query(
@@ -1040,26 +1037,27 @@ class Messages:
                     {"t": target, "ref": reference, "r": request_id, "id": row["id"]},
                 )
                 if equal:
-                    self.fold([(target, *(row[k] for k in _FOLDED))])
+                    self.fold([(target, *(row[k] for k in _FOLDED), True)])
                     store.execute("DELETE FROM response WHERE id = :id", {"id": row["id"]})
                 else:
                     store.execute(
-                        "UPDATE response SET identity = :i, reference = :ref, reference_guessed = :no, "
+                        "UPDATE response SET identity = :i, reference = :ref, reference_guessed = :yes, "
                         "request_id = :r WHERE id = :id",
-                        {"i": key, "ref": reference, "no": False, "r": request_id, "id": row["id"]},
+                        {"i": key, "ref": reference, "yes": True, "r": request_id, "id": row["id"]},
                     )
                 if row["request_id"] is not None:
-                    touched.add(row["request_id"])  # a guessed reference's request loses it
+                    touched.add(row["request_id"])  # the request it leaves
                 if request_id is not None:
                     touched.add(request_id)
         return touched
 
-    def fold(self, folds: Sequence[tuple[int, int, str | None, Any, str]]) -> None:
-        """Add deliveries to responses (id, deliveries, wording, event time, authenticity), keeping the
-        least wording and event time and the stronger authenticity, so that what is stored does not
-        depend on the order of arrival."""
+    def fold(self, folds: Sequence[tuple[int, int, str | None, Any, str, bool]]) -> None:
+        """Add deliveries to responses (id, deliveries, wording, event time, authenticity, whether their
+        reference is only guessed), keeping the least wording and event time, the stronger authenticity
+        and a reference any of them carries, so that what is stored does not depend on the order of
+        arrival."""
         rows = []
-        for response_id, deliveries, raw_status, occurred_at, authenticity in folds:
+        for response_id, deliveries, raw_status, occurred_at, authenticity, guessed in folds:
             at = (
                 occurred_at
                 if occurred_at is None or isinstance(occurred_at, str)
@@ -1073,11 +1071,14 @@ class Messages:
                     "at1": at,
                     "at2": at,
                     "valid": authenticity == Authenticity.VALID.value,
+                    "carried": not guessed,
+                    "no": False,
                     "id": response_id,
                 }
             )
         self.store.executemany(
             "UPDATE response SET deliveries = deliveries + :n, "
+            "reference_guessed = CASE WHEN :carried THEN :no ELSE reference_guessed END, "
             "authenticity = CASE WHEN :valid THEN 'valid' ELSE authenticity END, "
             "raw_status = CASE WHEN raw_status IS NULL OR :rs1 < raw_status THEN COALESCE(:rs2, raw_status) "
             "ELSE raw_status END, "
@@ -1106,12 +1107,14 @@ class Messages:
         # copy was verified, so that neither depends on the order of arrival (design.md 5.3).
         words: dict[str, tuple[str | None, datetime | None]] = {}
         strongest: dict[str, str] = {}
+        guessed: dict[str, bool] = {}  # only while no message of it carries the reference
         for digest, identity in identities.items():
             r = records[digest]
             words[identity] = _least(words.get(identity), (r.raw_status, r.occurred_at))
             strongest[identity] = _stronger(
                 strongest.get(identity, r.authenticity.value), r.authenticity.value
             )
+            guessed[identity] = guessed.get(identity, True) and r.reference_guessed
         new: dict[str, ResponseRecord] = {}
         for digest, identity in identities.items():
             if identity not in known and identity not in new:
@@ -1121,6 +1124,8 @@ class Messages:
                     record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
                 if record.authenticity.value != strongest[identity]:
                     record = replace(record, authenticity=Authenticity(strongest[identity]))
+                if record.reference_guessed != guessed[identity]:
+                    record = replace(record, reference_guessed=guessed[identity])
                 new[identity] = record
         if new:
             rows = [
@@ -1180,7 +1185,9 @@ class Messages:
                     }
                 )
             tally.responses_new += len(new)
-        folded = [(known[i], n, *words[i], strongest[i]) for i, n in count.items() if i not in new]
+        folded = [
+            (known[i], n, *words[i], strongest[i], guessed[i]) for i, n in count.items() if i not in new
+        ]
         if folded:
             self.fold(folded)
         tally.redeliveries += sum(n for n in count.values()) - len(new)
@@ -1188,7 +1195,7 @@ class Messages:
 
 
 # what a response folded into another brings to it (Messages.fold)
-_FOLDED = ("deliveries", "raw_status", "occurred_at", "authenticity")
+_FOLDED = ("deliveries", "raw_status", "occurred_at", "authenticity")  # and then reference_guessed
 
 
 def _least(
@@ -1355,6 +1362,43 @@ def _sidecar_problem(text: str) -> str | None:
         return None
     more = f" (and {len(odd) - 1} more)" if len(odd) > 1 else ""
     return f"line {odd[0]}{more} is not 'Name: value', ignored"
+
+
+_TOOK_MONEY = frozenset({Status.APPROVED.value, Status.REFUNDED.value, Status.REVERSED.value})
+
+
+def preferred_references(
+    store: Store, provider: str, txns: Sequence[str], more: Iterable[tuple[str, str, bool, str]] = ()
+) -> dict[str, str]:
+    """For each gateway transaction, the reference its responses without one of their own take: of the
+    references its responses carry (else, when none does, of the guessed ones), the least of those whose
+    response took money (approved, refunded, reversed: the attempt that paid, not the one refused
+    before it on the same PaymentIntent), else the least. ``more``: (transaction, reference, guessed,
+    status) of records not stored yet."""
+    found: dict[str, dict[bool, set[tuple[str, bool]]]] = {}
+
+    def add(txn: str, reference: str, guessed: bool, status: str) -> None:
+        found.setdefault(txn, {}).setdefault(bool(guessed), set()).add((reference, status in _TOOK_MONEY))
+
+    for start in range(0, len(txns), MAX_PARAMETERS):
+        marks, params = store.placeholders("t", list(txns[start : start + MAX_PARAMETERS]))
+        params["p"] = provider
+        for row in store.query(
+            "SELECT DISTINCT gateway_txn_id, reference, reference_guessed, status FROM response "
+            f"WHERE provider = :p AND reference IS NOT NULL AND gateway_txn_id IN {marks}",
+            params,
+        ):
+            add(row["gateway_txn_id"], row["reference"], row["reference_guessed"], row["status"])
+    wanted = set(txns)
+    for txn, reference, guessed, status in more:
+        if txn in wanted:
+            add(txn, reference, guessed, status)
+    preferred: dict[str, str] = {}
+    for txn, kinds in found.items():
+        pool = kinds.get(False) or kinds.get(True) or set()
+        paid = [reference for reference, took in pool if took]
+        preferred[txn] = min(paid) if paid else min(reference for reference, _ in pool)
+    return preferred
 
 
 # the columns of a settlement line after its message and provider

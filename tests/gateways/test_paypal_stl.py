@@ -774,6 +774,29 @@ def test_the_lines_of_a_conversion_under_one_id_are_each_kept_and_another_report
     ]
 
 
+def test_a_line_repeated_with_another_reference_is_stored_alike_whatever_the_order(
+    store: Store, config: Config, tmp_path: Path
+) -> None:
+    first, corrected = tmp_path / "STL-20240515.01.009.CSV", tmp_path / "STL-20240515.02.009.CSV"
+    first.write_bytes(report(sb(Invoice_ID="ORD-PP-2001")))
+    corrected.write_bytes(report(sb(Invoice_ID="ORD-PP-2001-1")))
+    providers = gateways.instances(config, gateways.installed())
+    stored = []
+    for order in ((first, corrected), (corrected, first)):
+        with store.transaction():
+            store.execute("DELETE FROM settlement")
+            store.execute("DELETE FROM message")
+        for path in order:
+            Ingest(store, config, providers).run([str(path)])
+        stored.append(
+            [
+                (r["reference"], r["fee_minor"])
+                for r in store.query("SELECT reference, fee_minor FROM settlement")
+            ]
+        )
+    assert stored[0] == stored[1] and len(stored[0]) == 1
+
+
 def test_reprocess_all_reads_again_a_line_an_older_paycli_took_for_a_repeat(
     store: Store, config: Config, tmp_path: Path
 ) -> None:
@@ -827,8 +850,8 @@ def test_a_line_met_again_with_other_figures_counts_once_whatever_the_order_and_
     [(noted, note)] = notes
     assert noted == other and fee in figures
     assert note == (
-        f"not counted: settlement line 8HX51634YV2873511:charge:EUR:CR says {figures[314 - fee]} here and "
-        f"{figures[fee]} in another report, which is counted"
+        f"not counted: settlement line 8HX51634YV2873511:charge:EUR:CR says {figures[314 - fee]} here; a line "
+        "of the same id with other figures in another report is counted (of such lines, the least digest's)"
     )
     [line] = said
     assert line.startswith(

@@ -8,6 +8,7 @@ cross-checked against Stripe's own code on every run.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import time
 from pathlib import Path
@@ -1052,3 +1053,105 @@ def test_a_refund_filed_under_the_shop_s_own_id_belongs_to_its_payment(
         2,
     )
     assert {r["reference"] for r in store.query("SELECT reference FROM response")} == {"ORD-STR-1001-1"}
+
+
+def stripe_state(store: Store) -> tuple[object, ...]:
+    requests = store.query(
+        "SELECT txn_id, outcome, reason, detail, response_count FROM payment_request ORDER BY txn_id"
+    )
+    responses = store.query(
+        "SELECT reference, reference_guessed, status, deliveries FROM response ORDER BY status, reference"
+    )
+    return (
+        [tuple(r[k] for k in ("txn_id", "outcome", "reason", "detail", "response_count")) for r in requests],
+        [(r["reference"], bool(r["reference_guessed"]), r["status"], r["deliveries"]) for r in responses],
+    )
+
+
+def every_order(
+    tmp_path: Path,
+    store: Store,
+    config: Config,
+    provider: StripeProvider,
+    requests: str,
+    bodies: dict[str, bytes],
+) -> set[str]:
+    """The store each order of these events gives (one event a run, the requests first)."""
+    (tmp_path / "requests.csv").write_text(
+        "txn_id,order_id,kind,created_at,customer,amount,currency,gateway\n" + requests
+    )
+    for name, body in bodies.items():
+        (tmp_path / f"{name}.json").write_bytes(body)
+        (tmp_path / f"{name}.json.headers").write_text(sidecar(body))
+    stores = set()
+    for order in itertools.permutations(bodies):
+        with store.transaction():
+            for table in ("message", "gateway_alias", "response", "payment_request"):
+                store.execute(f"DELETE FROM {table}")
+        for path in ["requests.csv", *(f"{name}.json" for name in order)]:
+            Ingest(store, config, stripe_providers(config, provider)).run([str(tmp_path / path)])
+        stores.add(repr(stripe_state(store)))
+    assert len(stores) == 1, stores
+    return stripe_state(store)
+
+
+REQUEST_ROW = "{txn},ORD-STR-1001,order,2024-05-14T12:00:00+02:00,Rossi Mario,49.90,EUR,stripe\n"
+
+
+@pytest.mark.parametrize("metadata", [{}, {"txn_id": "ORD-STR-1001-1"}])
+def test_a_checkout_payment_and_its_refund_give_one_store_in_any_order(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider, metadata: dict[str, str]
+) -> None:
+    # a shop that names the request in client_reference_id only ({}), or in both places
+    bodies = {
+        "intent": event("payment_intent.succeeded", payment_intent(metadata=metadata), id="evt_1"),
+        "session": event("checkout.session.completed", session(), id="evt_2"),
+        "refund": event(
+            "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
+        ),
+    }
+    requests, _ = every_order(
+        tmp_path, store, config, provider, REQUEST_ROW.format(txn="ORD-STR-1001-1"), bodies
+    )
+    assert requests == [("ORD-STR-1001-1", "VERIFICARE", "MULTIPLE_RESPONSES", "refund_after_approval", 2)]
+
+
+def test_a_retried_payment_intent_s_refund_goes_to_the_attempt_that_paid_in_any_order(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    failed = payment_intent(metadata={"txn_id": "ORD-STR-1001-1"}, status="requires_payment_method")
+    bodies = {
+        "failed": event("payment_intent.payment_failed", failed, id="evt_1"),
+        "paid": event(
+            "payment_intent.succeeded", payment_intent(metadata={"txn_id": "ORD-STR-1001-2"}), id="evt_2"
+        ),
+        "refund": event(
+            "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
+        ),
+    }
+    requests = REQUEST_ROW.format(txn="ORD-STR-1001-1") + REQUEST_ROW.format(txn="ORD-STR-1001-2")
+    outcomes, _ = every_order(tmp_path, store, config, provider, requests, bodies)
+    assert [o[1:3] for o in outcomes] == [("NEGATIVO", None), ("VERIFICARE", "MULTIPLE_RESPONSES")]
+    assert outcomes[1][3] == "refund_after_approval"  # not SHARED_TRANSACTION: the refused attempt took none
+
+
+def test_reprocess_all_twice_changes_nothing_and_reopens_no_resolution(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    from paycli.resolutions import resolve
+
+    bodies = {
+        "intent": event("payment_intent.succeeded", payment_intent(metadata={}), id="evt_1"),
+        "session": event("checkout.session.completed", session(), id="evt_2"),
+        "refund": event(
+            "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
+        ),
+    }
+    every_order(tmp_path, store, config, provider, REQUEST_ROW.format(txn="ORD-STR-1001-1"), bodies)
+    resolve(store, config, "ORD-STR-1001-1", "NEGATIVO", "refunded", "anna")
+    before = stripe_state(store)
+    for _ in range(2):
+        run = Ingest(store, config, stripe_providers(config, provider))
+        run.reprocess(read=True)
+        assert (run.report.unchanged, run.report.renamed) == (3, 0)
+        assert stripe_state(store) == before
