@@ -52,7 +52,9 @@ def reprocess(
     quarantined with its reason. With --all, the messages already read are read again too: one that
     reads as before changes nothing (a copy now verified makes its response valid, a response now told
     of another gateway transaction moves to it, one whose gateway wording now reads fuller is
-    reworded); one that reads otherwise (a wrong mac_key fixed: no
+    reworded, one stored before schema 0007 whose messages do not carry its reference, such as a
+    Stripe Session's client_reference_id, is marked a guess and takes its transaction's reference);
+    one that reads otherwise (a wrong mac_key fixed: no
     longer a forgery) replaces its old response, as new from now on. Exit code 1 when some remain
     quarantined.
 
