@@ -16,6 +16,22 @@ from tests.conftest import ON_POSTGRES, make_config
 PAYPAL = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "approved"
 
 
+def new_store(sample: Path, db_url: str, isolated: Path, tmp_path: Path) -> str:
+    """A store at head for a sample scenario, its configuration in the working folder: its URL."""
+    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
+    with Store.connect(url) as store:
+        store.migrate()
+    return url
+
+
+def upgraded(cli, url: str) -> str:  # type: ignore[no-untyped-def]
+    """``paycli db upgrade`` of the store, which must succeed: what it said."""
+    result = cli("--db", url, "db", "upgrade", db=False)
+    assert result.code == 0, result
+    return str(result.stderr)
+
+
 def as_of_0004(store: Store) -> None:
     """The schema as 0004 left it (no alias table, nothing of 0007), in a store at head."""
     without_0007(store)
@@ -183,10 +199,7 @@ def test_an_upgrade_from_before_0006_flags_the_gateway_transactions_that_answer_
     cli, db_url, isolated, tmp_path
 ):
     sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "shared-transaction"
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
-    (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
-    with Store.connect(url) as store:
-        store.migrate()
+    url = new_store(sample, db_url, isolated, tmp_path)
     inputs = sorted(str(p) for p in sample.iterdir() if p.suffix == ".txt")
     assert cli("--db", url, "ingest", str(sample / "requests.csv"), *inputs, db=False).code == 0
     outcomes = "SELECT txn_id, outcome, reason FROM payment_request ORDER BY txn_id"
@@ -200,13 +213,9 @@ def test_an_upgrade_from_before_0006_flags_the_gateway_transactions_that_answer_
             )
             without_0007(store)
             store.execute("UPDATE alembic_version SET version_num = '0005'")
-    result = cli("--db", url, "db", "upgrade", db=False)
-    assert result.code == 0, result
-    assert (
-        "2 request(s) recomputed for a gateway transaction that also answers another reference"
-        in result.stderr
-    )
-    assert "2 changed outcome" in result.stderr
+    said = upgraded(cli, url)
+    assert "2 request(s) recomputed for a gateway transaction that also answers another reference" in said
+    assert "2 changed outcome" in said
     with Store.connect(url) as store:
         assert [tuple(dict(r).values()) for r in store.query(outcomes)] == flagged
     # at head: nothing to look for again
@@ -217,10 +226,7 @@ def test_an_upgrade_from_before_0006_says_which_settlement_lines_an_older_paycli
     cli, db_url, isolated, tmp_path
 ):
     sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "settlement"
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
-    (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
-    with Store.connect(url) as store:
-        store.migrate()
+    url = new_store(sample, db_url, isolated, tmp_path)
     cli("--db", url, "ingest", str(sample / "STL-20240515.01.009.CSV"), db=False)
     count = "SELECT COUNT(*) AS n FROM settlement"
     with Store.connect(url) as store:
@@ -229,12 +235,10 @@ def test_an_upgrade_from_before_0006_says_which_settlement_lines_an_older_paycli
             store.execute("DELETE FROM settlement WHERE id = (SELECT MAX(id) FROM settlement)")
             without_0007(store)
             store.execute("UPDATE alembic_version SET version_num = '0005'")
-    result = cli("--db", url, "db", "upgrade", db=False)
-    assert result.code == 0, result
     assert (
         "1 settlement line(s) an older paycli took for repeats are not counted: run 'paycli reprocess --all' "
         "to read them again"
-    ) in result.stderr
+    ) in upgraded(cli, url)
     again = cli("--db", url, "reprocess", "--all", db=False)  # the sample's bad lines stay quarantined
     assert "1 otherwise" in again.stderr
     with Store.connect(url) as store:
@@ -245,21 +249,16 @@ def test_an_upgrade_from_before_0007_says_where_stripe_sessions_may_name_another
     cli, db_url, isolated, tmp_path
 ):
     sample = Path(__file__).parents[1] / "gateways" / "samples" / "stripe" / "approved"
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
-    (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
-    with Store.connect(url) as store:
-        store.migrate()
+    url = new_store(sample, db_url, isolated, tmp_path)
     session = sample / "04-checkout-session-completed.json"
     assert cli("--db", url, "ingest", str(sample / "requests.csv"), str(session), db=False).code == 0
     with Store.connect(url) as store, store.transaction():
         without_0007(store)
         store.execute("UPDATE alembic_version SET version_num = '0006'")
-    result = cli("--db", url, "db", "upgrade", db=False)
-    assert result.code == 0, result
     assert (
         "stripe: Checkout Session events stored before schema 0007 may name the shop's order or customer "
         "instead of the request: run 'paycli reprocess --all --gateway stripe'"
-    ) in result.stderr
+    ) in upgraded(cli, url)
     assert "as before" in cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).stderr
     with Store.connect(url) as store:
         [held] = store.query("SELECT reference_guessed FROM response")
