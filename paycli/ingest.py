@@ -993,7 +993,12 @@ class Messages:
                 {"p": self.provider},
             )
         )
-        guessed = bool(store.query("SELECT 1 FROM response WHERE reference_guessed LIMIT 1"))
+        guessed = bool(
+            store.query(
+                "SELECT 1 FROM response WHERE reference_guessed AND provider = :p LIMIT 1",
+                {"p": self.provider},
+            )
+        )
         if not unnamed and not guessed:
             return touched
         waiting = " OR ".join(

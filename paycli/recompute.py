@@ -144,7 +144,7 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
         marks, params = store.placeholders("r", ids[start : start + CHUNK])
         rows = [
             row
-            for pairs in _SAME_TRANSACTION
+            for pairs in _pairs(store)
             for row in store.query(
                 f"SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other {pairs} "
                 f"{_BOTH_PAID} AND r.request_id IN {marks}",
@@ -168,7 +168,7 @@ def partners(store: Store, response_ids: Iterable[int]) -> set[int]:
     found: set[int] = set()
     for start in range(0, len(ids), CHUNK):
         marks, params = store.placeholders("s", ids[start : start + CHUNK])
-        for pairs in _SAME_TRANSACTION:
+        for pairs in _pairs(store):
             found.update(
                 row["request_id"]
                 for row in store.query(
@@ -184,9 +184,15 @@ def shared_requests(store: Store) -> set[int]:
     also names (what ``sharing`` then judges): after an upgrade from a paycli that did not look."""
     return {
         row["request_id"]
-        for pairs in _SAME_TRANSACTION
+        for pairs in _pairs(store)
         for row in store.query(f"SELECT DISTINCT r.request_id {pairs} {_BOTH_PAID}")
     }
+
+
+def _pairs(store: Store) -> tuple[str, ...]:
+    """The joins of ``_SAME_TRANSACTION`` worth running: those through other ids only when a gateway
+    gave some (a bank export's store has none, and each join costs a look at every response)."""
+    return _SAME_TRANSACTION if store.query("SELECT 1 FROM gateway_alias LIMIT 1") else _SAME_TRANSACTION[:1]
 
 
 _UNIQUE_IDS: dict[str, bool] = {}
