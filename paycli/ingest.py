@@ -427,6 +427,8 @@ class Ingest:
                 )
                 touched = messages.apply([record], tally)
             recompute.refresh(self.store, touched | left, self.config)
+            if row["state"] == "response":
+                self._follow_if_guessed(row, provider)
 
     def _reword(self) -> None:
         """Give the responses whose messages now read with other wording the wording an ingest of them
@@ -556,6 +558,22 @@ class Ingest:
             ):
                 return False
         return True
+
+    def _follow_if_guessed(self, row: Any, provider: Provider) -> None:
+        """The response a message left: when none of the messages it keeps carries its reference (the
+        one that did now reads otherwise), it is a guess, and follows its transaction's reference."""
+        held = self.store.query(
+            "SELECT reference, reference_guessed, gateway_txn_id FROM response WHERE id = :id",
+            {"id": row["response_id"]},
+        )
+        if (
+            held
+            and held[0]["reference"] is not None
+            and held[0]["gateway_txn_id"] is not None
+            and not held[0]["reference_guessed"]
+            and self._all_guessed(row["response_id"], provider)
+        ):
+            self._settle_guess(row, held[0])
 
     def _settle_guess(self, row: Any, held: Any) -> None:
         with self.store.transaction():
@@ -957,24 +975,33 @@ class Messages:
     # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or
     # dispute event: only the PaymentIntent holds the shop's metadata), or only suggest one (a Stripe
     # Session's client_reference_id, a Refund's own metadata), but do name the gateway transaction. Their
-    # responses take the reference the transaction's responses carry (``preferred_references``) and keep
+    # responses take the reference the transaction's responses carry (``References.target``) and keep
     # it as a guess (``reference_guessed``), so that whatever arrives later moves them to the reference
     # the whole transaction then prefers: the store does not depend on the order of inputs (design.md 5.3).
     def _adopt_references(self, unique: dict[str, Record]) -> None:
         waiting: dict[str, ResponseRecord] = {}
-        named: list[tuple[str, str, bool, str]] = []
+        named: list[Named] = []
         for digest, r in unique.items():
             if isinstance(r, ResponseRecord) and r.gateway_txn_id:
                 if r.reference is None or r.reference_guessed:
                     waiting[digest] = r
                 if r.reference is not None:
-                    named.append((r.gateway_txn_id, r.reference, r.reference_guessed, r.status.value))
+                    named.append(
+                        (
+                            r.gateway_txn_id,
+                            r.reference,
+                            r.reference_guessed,
+                            r.status.value,
+                            r.dedupe_key,
+                            r.authenticity.value,
+                        )
+                    )
         if not waiting:
             return
         txns = sorted({r.gateway_txn_id for r in waiting.values() if r.gateway_txn_id})
-        preferred = preferred_references(self.store, self.provider, txns, named)
+        found = references_of(self.store, self.provider, txns, named)
         for digest, record in waiting.items():
-            reference = preferred.get(record.gateway_txn_id or "")
+            reference = found.target(record.gateway_txn_id or "", record.dedupe_key)
             if reference is not None:
                 unique[digest] = replace(record, reference=reference, reference_guessed=True)
 
@@ -1014,18 +1041,17 @@ class Messages:
                 params,
             )
         )
-        preferred = preferred_references(store, self.provider, found)
+        references = references_of(store, self.provider, found)
         for gateway_txn_id in found:
-            reference = preferred.get(gateway_txn_id)
-            if reference is None:
-                continue
-            request = store.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": reference})
-            request_id = request[0]["id"] if request else None
             for row in store.query(
-                f"SELECT * FROM response WHERE provider = :p AND gateway_txn_id = :g AND ({waiting}) "
-                "AND (reference IS NULL OR reference <> :ref)",
-                {"p": self.provider, "g": gateway_txn_id, "ref": reference},
+                f"SELECT * FROM response WHERE provider = :p AND gateway_txn_id = :g AND ({waiting}) ORDER BY id",
+                {"p": self.provider, "g": gateway_txn_id},
             ):
+                reference = references.target(gateway_txn_id, row["dedupe_key"])
+                if reference is None or reference == row["reference"]:
+                    continue
+                request = store.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": reference})
+                request_id = request[0]["id"] if request else None
                 key = identity_of(
                     self.provider,
                     row["dedupe_key"],
@@ -1369,41 +1395,71 @@ def _sidecar_problem(text: str) -> str | None:
     return f"line {odd[0]}{more} is not 'Name: value', ignored"
 
 
-_TOOK_MONEY = frozenset({Status.APPROVED.value, Status.REFUNDED.value, Status.REVERSED.value})
+# (transaction, reference, whether guessed, status, dedupe key, authenticity) of a response or a record
+Named = tuple[str, str, bool, str, str, str]
 
 
-def preferred_references(
-    store: Store, provider: str, txns: Sequence[str], more: Iterable[tuple[str, str, bool, str]] = ()
-) -> dict[str, str]:
-    """For each gateway transaction, the reference its responses without one of their own take: of the
-    references its responses carry (else, when none does, of the guessed ones), the least of those whose
-    response took money (approved, refunded, reversed: the attempt that paid, not the one refused
-    before it on the same PaymentIntent), else the least. ``more``: (transaction, reference, guessed,
-    status) of records not stored yet."""
-    found: dict[str, dict[bool, set[tuple[str, bool]]]] = {}
+@dataclass
+class References:
+    """The references a gateway transaction's genuine responses carry (else, when none carries one, the
+    guessed ones), for the responses that carry none of their own to take (``target``)."""
 
-    def add(txn: str, reference: str, guessed: bool, status: str) -> None:
-        found.setdefault(txn, {}).setdefault(bool(guessed), set()).add((reference, status in _TOOK_MONEY))
+    pools: dict[str, dict[bool, set[tuple[str, str, str]]]] = field(default_factory=dict)
 
+    def add(self, named: Named) -> None:
+        txn, reference, guessed, status, key, authenticity = named
+        if authenticity == Authenticity.INVALID.value:
+            return  # a forged message steers nothing
+        if guessed and status in _UNDONE:
+            return  # a Refund's or a Dispute's own metadata may name the refund: never the payment
+        self.pools.setdefault(txn, {}).setdefault(bool(guessed), set()).add((reference, status, key))
+
+    def target(self, txn: str, key: str) -> str | None:
+        """The reference of the response with the same dedupe key (the same event of the payment: a
+        Stripe charge.failed beside its payment_intent.payment_failed), else of the attempt that took
+        money, an approval first (not a refund's own metadata, nor an attempt refused before it), else
+        the least."""
+        kinds = self.pools.get(txn, {})
+        pool = kinds.get(False) or kinds.get(True)
+        if not pool:
+            return None
+        same = [reference for reference, _, k in pool if k == key]
+        if same:
+            return min(same)
+        return min(pool, key=lambda p: (_RANK.get(p[1], len(_RANK)), p[0]))[0]
+
+
+# which response's reference a response without one of its own takes first (References.target)
+_RANK = {Status.APPROVED.value: 0, Status.REFUNDED.value: 1, Status.REVERSED.value: 1}
+_UNDONE = frozenset({Status.REFUNDED.value, Status.REVERSED.value})
+
+
+def references_of(store: Store, provider: str, txns: Sequence[str], more: Iterable[Named] = ()) -> References:
+    """The references of these transactions' stored responses, and of ``more`` records not stored yet."""
+    found = References()
     for start in range(0, len(txns), MAX_PARAMETERS):
         marks, params = store.placeholders("t", list(txns[start : start + MAX_PARAMETERS]))
         params["p"] = provider
         for row in store.query(
-            "SELECT DISTINCT gateway_txn_id, reference, reference_guessed, status FROM response "
-            f"WHERE provider = :p AND reference IS NOT NULL AND gateway_txn_id IN {marks}",
+            "SELECT DISTINCT gateway_txn_id, reference, reference_guessed, status, dedupe_key, authenticity "
+            f"FROM response WHERE provider = :p AND reference IS NOT NULL AND gateway_txn_id IN {marks}",
             params,
         ):
-            add(row["gateway_txn_id"], row["reference"], row["reference_guessed"], row["status"])
+            found.add(
+                (
+                    row["gateway_txn_id"],
+                    row["reference"],
+                    bool(row["reference_guessed"]),
+                    row["status"],
+                    row["dedupe_key"],
+                    row["authenticity"],
+                )
+            )
     wanted = set(txns)
-    for txn, reference, guessed, status in more:
-        if txn in wanted:
-            add(txn, reference, guessed, status)
-    preferred: dict[str, str] = {}
-    for txn, kinds in found.items():
-        pool = kinds.get(False) or kinds.get(True) or set()
-        paid = [reference for reference, took in pool if took]
-        preferred[txn] = min(paid) if paid else min(reference for reference, _ in pool)
-    return preferred
+    for named in more:
+        if named[0] in wanted:
+            found.add(named)
+    return found
 
 
 # the columns of a settlement line after its message and provider

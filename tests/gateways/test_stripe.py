@@ -1075,14 +1075,17 @@ def every_order(
     provider: StripeProvider,
     requests: str,
     bodies: dict[str, bytes],
-) -> set[str]:
-    """The store each order of these events gives (one event a run, the requests first)."""
+    forged: tuple[str, ...] = (),
+) -> Any:
+    """The store every order of these events gives (one event a run, the requests first), asserted to
+    be one; ``forged``: the events signed with another secret than the shop's."""
     (tmp_path / "requests.csv").write_text(
         "txn_id,order_id,kind,created_at,customer,amount,currency,gateway\n" + requests
     )
     for name, body in bodies.items():
         (tmp_path / f"{name}.json").write_bytes(body)
-        (tmp_path / f"{name}.json.headers").write_text(sidecar(body))
+        secret = "whsec_not_the_shop_s_secret_at_all" if name in forged else SECRET
+        (tmp_path / f"{name}.json.headers").write_text(sidecar(body, secret))
     stores = set()
     for order in itertools.permutations(bodies):
         with store.transaction():
@@ -1155,3 +1158,85 @@ def test_reprocess_all_twice_changes_nothing_and_reopens_no_resolution(
         run.reprocess(read=True)
         assert (run.report.unchanged, run.report.renamed) == (3, 0)
         assert stripe_state(store) == before
+
+
+def test_a_forged_event_moves_no_genuine_response_in_any_order(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    bodies = {
+        "intent": event("payment_intent.succeeded", payment_intent(metadata={}), id="evt_1"),
+        "session": event("checkout.session.completed", session(), id="evt_2"),
+        # signed with another secret, naming another request as the payment's
+        "forged": event(
+            "payment_intent.succeeded", payment_intent(metadata={"txn_id": "ORD-STR-0000-1"}), id="evt_3"
+        ),
+    }
+    requests, responses = every_order(
+        tmp_path,
+        store,
+        config,
+        provider,
+        REQUEST_ROW.format(txn="ORD-STR-1001-1"),
+        bodies,
+        forged=("forged",),
+    )
+    assert requests == [("ORD-STR-1001-1", "POSITIVO", None, None, 1)]
+    assert ("ORD-STR-1001-1", True, "approved", 2) in responses  # the genuine events stayed together
+
+
+def test_a_refund_s_own_metadata_never_takes_the_payment_from_a_client_reference_id_shop(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    bodies = {
+        "intent": event("payment_intent.succeeded", payment_intent(metadata={}), id="evt_1"),
+        "session": event("checkout.session.completed", session(client_reference_id="ord-1001-1"), id="evt_2"),
+        "refund": event("refund.created", refund(metadata={"txn_id": "RF-77"}), id="evt_3"),
+    }
+    requests, _ = every_order(tmp_path, store, config, provider, REQUEST_ROW.format(txn="ord-1001-1"), bodies)
+    assert requests == [("ord-1001-1", "VERIFICARE", "MULTIPLE_RESPONSES", "refund_after_approval", 2)]
+
+
+def test_a_retried_payment_intent_s_failed_charge_stays_with_the_attempt_it_failed_in_any_order(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    failed = payment_intent(metadata={"txn_id": "ORD-STR-1001-1"}, status="requires_payment_method")
+    bodies = {
+        "failed": event("payment_intent.payment_failed", failed, id="evt_1"),
+        "charge": event(
+            "charge.failed", charge(metadata={}, status="failed", paid=False, captured=False), id="evt_2"
+        ),
+        "paid": event(
+            "payment_intent.succeeded", payment_intent(metadata={"txn_id": "ORD-STR-1001-2"}), id="evt_3"
+        ),
+    }
+    requests = REQUEST_ROW.format(txn="ORD-STR-1001-1") + REQUEST_ROW.format(txn="ORD-STR-1001-2")
+    outcomes, _ = every_order(tmp_path, store, config, provider, requests, bodies)
+    assert [o[1:3] for o in outcomes] == [("NEGATIVO", None), ("POSITIVO", None)]
+
+
+def test_reprocess_after_a_reference_key_fix_is_done_in_one_run(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    requests = REQUEST_ROW.format(txn="ORD-STR-1001") + REQUEST_ROW.format(txn="ORD-STR-1001-1")
+    (tmp_path / "requests.csv").write_text(
+        "txn_id,order_id,kind,created_at,customer,amount,currency,gateway\n" + requests
+    )
+    paths = [tmp_path / "requests.csv"]
+    for name, body in (
+        ("charge", event("charge.succeeded", charge(metadata={}), id="evt_1")),
+        ("intent", event("payment_intent.succeeded", payment_intent(), id="evt_2")),
+    ):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_bytes(body)
+        paths[-1].with_name(f"{name}.json.headers").write_text(sidecar(body))
+    by_order = StripeProvider(
+        "stripe", {"webhook_secret": Secret(SECRET), "reference_key": "order_id"}, config
+    )
+    for path in paths:  # set up with the wrong key: the PaymentIntent's order_id names the request
+        Ingest(store, config, stripe_providers(config, by_order)).run([str(path)])
+    for _ in range(2):  # the key fixed: one run reads it all again, the next changes nothing
+        Ingest(store, config, stripe_providers(config, provider)).reprocess(read=True)
+        assert stripe_state(store)[0] == [
+            ("ORD-STR-1001", "VERIFICARE", "NO_RESPONSE", None, 0),
+            ("ORD-STR-1001-1", "POSITIVO", None, None, 1),
+        ]
