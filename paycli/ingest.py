@@ -497,11 +497,8 @@ class Ingest:
             and record.gateway_txn_id == held["gateway_txn_id"]
         ):
             # a reference the message does not carry: the one its transaction gave it on ingest
-            if not held["reference_guessed"] and self._all_guessed(row["response_id"], provider):
-                # stored before paycli told the two apart (schema 0007): marked now, and moved to the
-                # reference its transaction prefers
-                self._settle_guess(row, held)
-                return True
+            if self._follow_if_guessed(row, provider):
+                return True  # stored before paycli told the two apart (schema 0007): marked now
             record = replace(record, reference=held["reference"], reference_guessed=held["reference_guessed"])
         if response_identity(provider.instance, record) != held["identity"]:
             return False
@@ -559,9 +556,10 @@ class Ingest:
                 return False
         return True
 
-    def _follow_if_guessed(self, row: Any, provider: Provider) -> None:
-        """The response a message left: when none of the messages it keeps carries its reference (the
-        one that did now reads otherwise), it is a guess, and follows its transaction's reference."""
+    def _follow_if_guessed(self, row: Any, provider: Provider) -> bool:
+        """When none of the messages a response holds carries its reference (one stored before schema
+        0007, or one the message that did has just left), it is a guess: marked, and moved to the
+        reference its transaction prefers. Whether it was."""
         held = self.store.query(
             "SELECT reference, reference_guessed, gateway_txn_id FROM response WHERE id = :id",
             {"id": row["response_id"]},
@@ -574,6 +572,8 @@ class Ingest:
             and self._all_guessed(row["response_id"], provider)
         ):
             self._settle_guess(row, held[0])
+            return True
+        return False
 
     def _settle_guess(self, row: Any, held: Any) -> None:
         with self.store.transaction():
@@ -936,24 +936,25 @@ class Messages:
             digest, r = lines[held["line_id"]]
             if held["message_id"] == ids[digest]:
                 continue
-            stored = (held["kind"], held["gross_minor"], held["fee_minor"], held["currency"])
-            differ = stored != (r.kind, r.gross_minor, r.fee_minor, r.currency)
-            said_here = _figures(r.kind, r.gross_minor, r.fee_minor, r.currency)
-            said_there = _figures(*stored)
-            there = _where(held["source"], Origin(held["line"], b""))
-            if digest < held["digest"]:
+            held_here = digest < held["digest"]
+            if held_here:
                 # the least digest holds the line, whatever came first: its reference and dates too
                 store.execute(
                     f"UPDATE settlement SET message_id = ?, {', '.join(f'{n} = ?' for n in _SETTLED)} WHERE id = ?",
                     (ids[digest], *self._settled(r), held["id"]),
                 )
+            stored = (held["kind"], held["gross_minor"], held["fee_minor"], held["currency"])
+            if stored == (r.kind, r.gross_minor, r.fee_minor, r.currency):
+                continue  # the same money again: one line, nothing to say
+            said_here = _figures(r.kind, r.gross_minor, r.fee_minor, r.currency)
+            said_there = _figures(*stored)
+            there = _where(held["source"], Origin(held["line"], b""))
+            if held_here:
                 dropped, dropped_id = said_there, held["message_id"]
                 words = f"{there} said {said_there}; this line says {said_here}, and is counted instead"
             else:
                 dropped, dropped_id = said_here, ids[digest]
                 words = f"{there} said {said_there}, and is counted; this line says {said_here}"
-            if not differ:
-                continue  # the same money again: one line, nothing to say
             line = shown(held["line_id"], 80)
             store.execute(
                 "UPDATE message SET note = :n WHERE id = :id",

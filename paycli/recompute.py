@@ -140,11 +140,12 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
     """
     answers: Sharing = {}
     across: set[int] = set()
+    joins = _pairs(store)
     for start in range(0, len(ids), CHUNK):
         marks, params = store.placeholders("r", ids[start : start + CHUNK])
         rows = [
             row
-            for pairs in _pairs(store)
+            for pairs in joins
             for row in store.query(
                 f"SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other {pairs} "
                 f"{_BOTH_PAID} AND r.request_id IN {marks}",
@@ -166,9 +167,10 @@ def partners(store: Store, response_ids: Iterable[int]) -> set[int]:
     moves, or goes), since they cannot find it from a request of theirs."""
     ids = sorted(set(response_ids))
     found: set[int] = set()
+    joins = _pairs(store)
     for start in range(0, len(ids), CHUNK):
         marks, params = store.placeholders("s", ids[start : start + CHUNK])
-        for pairs in _pairs(store):
+        for pairs in joins:
             found.update(
                 row["request_id"]
                 for row in store.query(

@@ -42,12 +42,6 @@ def upgrade(ctx: typer.Context) -> None:
                     "(SELECT COUNT(*) FROM response s WHERE s.request_id = r.id)"
                 )
             ]
-        if before is not None and before < GUESSED_SINCE:
-            # a paycli before 0006 judged each request alone: one transaction answering two stayed
-            # POSITIVO; one of 0006 counted a refusal too (a retry read as SHARED_TRANSACTION)
-            flagged = store.query("SELECT id FROM payment_request WHERE reason = 'SHARED_TRANSACTION'")
-            candidates = recompute.shared_requests(store) | {r["id"] for r in flagged}
-            shared = sorted(candidates.difference(stale))
         unheld = 0
         if before is not None and before < SHARED_SINCE:
             # an older paycli kept one line per PayPal Transaction ID: a conversion's second line was
@@ -58,6 +52,11 @@ def upgrade(ctx: typer.Context) -> None:
             )[0]["n"]
         sessions: list[str] = []
         if before is not None and before < GUESSED_SINCE:
+            # a paycli before 0006 judged each request alone: one transaction answering two stayed
+            # POSITIVO; one of 0006 counted a refusal too (a retry read as SHARED_TRANSACTION)
+            flagged = store.query("SELECT id FROM payment_request WHERE reason = 'SHARED_TRANSACTION'")
+            candidates = recompute.shared_requests(store) | {r["id"] for r in flagged}
+            shared = sorted(candidates.difference(stale))
             # Stripe Sessions stored before their client_reference_id was told a guess
             sessions = [
                 r["provider"]

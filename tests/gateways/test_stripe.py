@@ -1099,6 +1099,13 @@ def every_order(
 
 
 REQUEST_ROW = "{txn},ORD-STR-1001,order,2024-05-14T12:00:00+02:00,Rossi Mario,49.90,EUR,stripe\n"
+# a PaymentIntent declined for the shop's first attempt, then confirmed again for its second
+TWO_ATTEMPTS = REQUEST_ROW.format(txn="ORD-STR-1001-1") + REQUEST_ROW.format(txn="ORD-STR-1001-2")
+FIRST_ATTEMPT_FAILED = event(
+    "payment_intent.payment_failed",
+    payment_intent(metadata={"txn_id": "ORD-STR-1001-1"}, status="requires_payment_method"),
+    id="evt_1",
+)
 
 
 @pytest.mark.parametrize("metadata", [{}, {"txn_id": "ORD-STR-1001-1"}])
@@ -1122,9 +1129,8 @@ def test_a_checkout_payment_and_its_refund_give_one_store_in_any_order(
 def test_a_retried_payment_intent_s_refund_goes_to_the_attempt_that_paid_in_any_order(
     tmp_path: Path, store: Store, config: Config, provider: StripeProvider
 ) -> None:
-    failed = payment_intent(metadata={"txn_id": "ORD-STR-1001-1"}, status="requires_payment_method")
     bodies = {
-        "failed": event("payment_intent.payment_failed", failed, id="evt_1"),
+        "failed": FIRST_ATTEMPT_FAILED,
         "paid": event(
             "payment_intent.succeeded", payment_intent(metadata={"txn_id": "ORD-STR-1001-2"}), id="evt_2"
         ),
@@ -1132,8 +1138,7 @@ def test_a_retried_payment_intent_s_refund_goes_to_the_attempt_that_paid_in_any_
             "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
         ),
     }
-    requests = REQUEST_ROW.format(txn="ORD-STR-1001-1") + REQUEST_ROW.format(txn="ORD-STR-1001-2")
-    outcomes, _ = every_order(tmp_path, store, config, provider, requests, bodies)
+    outcomes, _ = every_order(tmp_path, store, config, provider, TWO_ATTEMPTS, bodies)
     assert [o[1:3] for o in outcomes] == [("NEGATIVO", None), ("VERIFICARE", "MULTIPLE_RESPONSES")]
     assert outcomes[1][3] == "refund_after_approval"  # not SHARED_TRANSACTION: the refused attempt took none
 
@@ -1199,9 +1204,8 @@ def test_a_refund_s_own_metadata_never_takes_the_payment_from_a_client_reference
 def test_a_retried_payment_intent_s_failed_charge_stays_with_the_attempt_it_failed_in_any_order(
     tmp_path: Path, store: Store, config: Config, provider: StripeProvider
 ) -> None:
-    failed = payment_intent(metadata={"txn_id": "ORD-STR-1001-1"}, status="requires_payment_method")
     bodies = {
-        "failed": event("payment_intent.payment_failed", failed, id="evt_1"),
+        "failed": FIRST_ATTEMPT_FAILED,
         "charge": event(
             "charge.failed", charge(metadata={}, status="failed", paid=False, captured=False), id="evt_2"
         ),
@@ -1209,8 +1213,7 @@ def test_a_retried_payment_intent_s_failed_charge_stays_with_the_attempt_it_fail
             "payment_intent.succeeded", payment_intent(metadata={"txn_id": "ORD-STR-1001-2"}), id="evt_3"
         ),
     }
-    requests = REQUEST_ROW.format(txn="ORD-STR-1001-1") + REQUEST_ROW.format(txn="ORD-STR-1001-2")
-    outcomes, _ = every_order(tmp_path, store, config, provider, requests, bodies)
+    outcomes, _ = every_order(tmp_path, store, config, provider, TWO_ATTEMPTS, bodies)
     assert [o[1:3] for o in outcomes] == [("NEGATIVO", None), ("POSITIVO", None)]
 
 
