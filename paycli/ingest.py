@@ -987,16 +987,17 @@ class Messages:
                 if r.reference is None or r.reference_guessed:
                     waiting[digest] = r
                 if r.reference is not None:
-                    named.append(
-                        (
-                            r.gateway_txn_id,
-                            r.reference,
-                            r.reference_guessed,
-                            r.status.value,
-                            r.dedupe_key,
-                            r.authenticity.value,
+                    for txn in (r.gateway_txn_id, *r.aliases):  # a refund may name the payment by an alias
+                        named.append(
+                            (
+                                txn,
+                                r.reference,
+                                r.reference_guessed,
+                                r.status.value,
+                                r.dedupe_key,
+                                r.authenticity.value,
+                            )
                         )
-                    )
         if not waiting:
             return
         txns = sorted({r.gateway_txn_id for r in waiting.values() if r.gateway_txn_id})
@@ -1029,6 +1030,8 @@ class Messages:
         )
         if not unnamed and not guessed:
             return touched
+        # a response waiting under another id of these transactions (a PayPal refund names the capture)
+        txns = txns | {alias for alias, _ in _aliases_of(store, self.provider, txns, "txn")}
         waiting = " OR ".join(
             w for w, on in (("reference IS NULL", unnamed), ("reference_guessed", guessed)) if on
         )
@@ -1436,31 +1439,59 @@ _UNDONE = frozenset({Status.REFUNDED.value, Status.REVERSED.value})
 
 
 def references_of(store: Store, provider: str, txns: Sequence[str], more: Iterable[Named] = ()) -> References:
-    """The references of these transactions' stored responses, and of ``more`` records not stored yet."""
+    """The references of these transactions' stored responses, and of ``more`` records not stored yet.
+    A transaction named by another of its ids (``gateway_alias``: a PayPal refund's parent is the capture,
+    which is filed under its authorization) finds the references of the transaction that id names."""
     found = References()
-    for start in range(0, len(txns), MAX_PARAMETERS):
-        marks, params = store.placeholders("t", list(txns[start : start + MAX_PARAMETERS]))
+    names: dict[str, set[str]] = {t: {t} for t in txns}  # a transaction -> the asked ids it answers for
+    for alias, txn in _aliases_of(store, provider, txns, "alias"):
+        names.setdefault(txn, set()).add(alias)
+    asked = sorted(names)
+    for start in range(0, len(asked), MAX_PARAMETERS):
+        marks, params = store.placeholders("t", asked[start : start + MAX_PARAMETERS])
         params["p"] = provider
         for row in store.query(
             "SELECT DISTINCT gateway_txn_id, reference, reference_guessed, status, dedupe_key, authenticity "
             f"FROM response WHERE provider = :p AND reference IS NOT NULL AND gateway_txn_id IN {marks}",
             params,
         ):
-            found.add(
-                (
-                    row["gateway_txn_id"],
-                    row["reference"],
-                    bool(row["reference_guessed"]),
-                    row["status"],
-                    row["dedupe_key"],
-                    row["authenticity"],
-                )
+            named = (
+                row["gateway_txn_id"],
+                row["reference"],
+                bool(row["reference_guessed"]),
+                row["status"],
+                row["dedupe_key"],
+                row["authenticity"],
             )
-    wanted = set(txns)
+            for txn in names[row["gateway_txn_id"]]:
+                found.add((txn, *named[1:]))
     for named in more:
-        if named[0] in wanted:
-            found.add(named)
+        for txn in names.get(named[0], ()):
+            found.add((txn, *named[1:]))
     return found
+
+
+def _aliases_of(store: Store, provider: str, txns: Iterable[str], by: str) -> list[tuple[str, str]]:
+    """(alias, transaction) of the stored aliases whose ``alias`` (or whose ``gateway_txn_id``) is one
+    of ``txns``; nothing asked when the store holds no alias at all (most stores: one look)."""
+    wanted = sorted(set(txns))
+    if not wanted or not store.query(
+        "SELECT 1 FROM gateway_alias WHERE provider = :p LIMIT 1", {"p": provider}
+    ):
+        return []
+    column = {"alias": "alias", "txn": "gateway_txn_id"}[by]
+    out = []
+    for start in range(0, len(wanted), MAX_PARAMETERS):
+        marks, params = store.placeholders("t", wanted[start : start + MAX_PARAMETERS])
+        params["p"] = provider
+        out += [
+            (row["alias"], row["gateway_txn_id"])
+            for row in store.query(
+                f"SELECT alias, gateway_txn_id FROM gateway_alias WHERE provider = :p AND {column} IN {marks}",
+                params,
+            )
+        ]
+    return out
 
 
 # the columns of a settlement line after its message and provider

@@ -29,7 +29,9 @@ What paycli makes of it (one record per file):
   as informational messages.
 - ``reference`` = the configured ``reference_field`` (``invoice`` by default, or ``custom``,
   ``item_number``). A payment message without it is quarantined, so that ``paycli reprocess`` reads it
-  again after the setting is fixed.
+  again after the setting is fixed. A refund, reversal or canceled reversal without it that names its
+  ``parent_txn_id`` is a response without a reference: ingest gives it the reference of the payment's
+  responses, whenever they arrive (the formats document does not say a refund repeats the invoice).
 - ``dedupe_key`` = ``txn_id`` + ``payment_status`` (design.md 3.1). Nothing that varies between re-sends
   (``resend``, ``ipn_track_id``, ``verify_sign``, the field order) enters the key, the amount, the currency
   or the reference, so a re-send is the same response delivered again.
@@ -283,7 +285,9 @@ class PayPalProvider(Provider):
             return quarantine(f"missing {', '.join(missing)}{hint}")
         txn_id = f["txn_id"].strip()
         canonical, status = _STATUSES.get(status_word.casefold(), (status_word, Status.UNKNOWN))
-        if reference is None:
+        parent = f.get("parent_txn_id", "").strip()
+        if reference is None and not (canonical in _FOLLOW_UPS and parent):
+            # a refund or reversal without it is an event of its parent: it takes the parent's reference
             return quarantine(
                 f"no {reference_field} in the IPN of txn {_shown(txn_id)}: the request cannot be found "
                 f"(check gateways.paypal.reference_field)"
@@ -299,7 +303,7 @@ class PayPalProvider(Provider):
 
         gateway_txn_id, aliases = txn_id, tuple[str, ...]()
         if canonical in _FOLLOW_UPS:
-            gateway_txn_id = f.get("parent_txn_id", "").strip() or txn_id
+            gateway_txn_id = parent or txn_id
         elif auth_id := f.get("auth_id", "").strip():
             # a capture (its own txn_id) or a void of an authorization: one payment with the authorization's
             # Pending IPN, which a settlement line may name by the capture's id

@@ -7,6 +7,7 @@ parameters); ``ipn()`` changes, adds or drops fields of it, keeping PayPal's fie
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +27,12 @@ from paycli.gateways.base import (
     SourceError,
 )
 from paycli.gateways.paypal import PayPalProvider
-from paycli.ingest import response_identity
+from paycli.ingest import Ingest, response_identity
 from paycli.outcome import Authenticity, Status
+from paycli.store import Store
+from tests.conftest import snapshot
+from tests.gateways.test_golden import SAMPLES, scenario_providers
+from tests.gateways.test_guarantees import ingest_in
 
 SHOP = "pagamenti@bottega-esempio.example.com"
 VERIFIED = "Content-Type: application/x-www-form-urlencoded\nX-Paycli-Postback: VERIFIED\n"
@@ -592,3 +597,64 @@ def test_sender_text_in_a_notice_cannot_break_the_line(paypal: PayPalProvider) -
     data = ipn(charset="bad\nINFO: all good", encoding="windows-1252", receiver_email="x\r\n@evil.example")
     (notice, *_) = notices(paypal, data)
     assert "\n" not in notice and "\r" not in notice
+
+
+# -- a refund without the invoice, in the store ------------------------------------------------------
+def test_a_refund_without_the_invoice_is_an_event_of_its_parent(paypal: PayPalProvider) -> None:
+    data = ipn(
+        drop=("invoice",),
+        txn_id="2LM34567NO8901234",
+        parent_txn_id="8HX51634YV2873511",
+        payment_status="Refunded",
+        mc_gross="-35.00",
+    )
+    record = response(paypal, data)
+    assert (record.reference, record.gateway_txn_id, record.status) == (
+        None,
+        "8HX51634YV2873511",
+        Status.REFUNDED,
+    )
+    # without a parent to follow it names nothing: quarantined, as a payment without the invoice is
+    assert "no invoice in the IPN" in quarantined(
+        paypal, ipn(drop=("invoice", "parent_txn_id"), payment_status="Refunded")
+    )
+
+
+REFUND_WITHOUT_INVOICE = SAMPLES / "paypal" / "refund-without-invoice"
+
+
+@pytest.mark.parametrize(
+    ("request_id", "payment"),
+    [
+        ("ORD-PP-2801-1", ["01-completed.txt", "02-refunded.txt"]),
+        # the refund names the capture, which is filed under its authorization (auth_id)
+        ("ORD-PP-2802-1", ["03-authorization.txt", "04-capture.txt", "05-refunded.txt"]),
+    ],
+)
+def test_a_refund_without_the_invoice_takes_its_payment_s_request_in_every_order(
+    store: Store, monkeypatch: pytest.MonkeyPatch, request_id: str, payment: list[str]
+) -> None:
+    monkeypatch.chdir(REFUND_WITHOUT_INVOICE)
+    files = [REFUND_WITHOUT_INVOICE / name for name in ["requests.csv", *payment]]
+    config, providers = scenario_providers(REFUND_WITHOUT_INVOICE)
+    stores = set()
+    for order in itertools.permutations(files):
+        ingest_in(store, REFUND_WITHOUT_INVOICE, list(order))
+        run = Ingest(store, config, providers)
+        run.reprocess()
+        stores.add(repr(snapshot(store)))
+        run.reprocess()
+        assert repr(snapshot(store)) in stores, "a second reprocess changed the store"
+    assert len(stores) == 1, stores
+    [row] = store.query(
+        "SELECT outcome, reason, detail, response_count FROM payment_request WHERE txn_id = :t",
+        {"t": request_id},
+    )
+    assert tuple(row[k] for k in ("outcome", "reason", "detail", "response_count")) == (
+        "VERIFICARE",
+        "MULTIPLE_RESPONSES",
+        "refund_after_approval",
+        len(payment),
+    )
+    refunds = store.query("SELECT reference, reference_guessed FROM response WHERE status = 'refunded'")
+    assert [(r["reference"], bool(r["reference_guessed"])) for r in refunds] == [(request_id, True)]
