@@ -510,8 +510,12 @@ class Ingest:
             record.authenticity is Authenticity.VALID and held["authenticity"] != Authenticity.VALID.value
         )
         # the same response, told of another transaction by a provider that now reads more (a PayPal
-        # capture names its authorization): the response moves, its other ids go with it
-        retied = record.gateway_txn_id is not None and record.gateway_txn_id != held["gateway_txn_id"]
+        # capture names its authorization): the response moves, its other ids go with it. Where its
+        # messages name several, the one all of them read now give (not the last one read).
+        txn = held["gateway_txn_id"]
+        if record.gateway_txn_id is not None and record.gateway_txn_id != txn:
+            txn = self._transaction_of(row["response_id"], provider) or txn
+        retied = txn != held["gateway_txn_id"]
         if verified or retied:
             with self.store.transaction():
                 self._lock_writers()
@@ -523,7 +527,7 @@ class Ingest:
                     "UPDATE response SET authenticity = :a, gateway_txn_id = :g WHERE id = :id",
                     {
                         "a": Authenticity.VALID.value if verified else held["authenticity"],
-                        "g": record.gateway_txn_id if retied else held["gateway_txn_id"],
+                        "g": txn,
                         "id": row["response_id"],
                     },
                 )
@@ -537,24 +541,35 @@ class Ingest:
             self.report.retied += retied
         return True
 
-    def _all_guessed(self, response_id: int, provider: Provider) -> bool:
-        """Whether no message of this response carries its reference itself."""
+    def _read_again(self, response_id: int, provider: Provider) -> Iterator[Record | None]:
+        """Each message of this response as the provider reads it now (None: it fails on it)."""
         for m in self.store.query(
             "SELECT line, raw, headers, context, source FROM message WHERE response_id = :id",
             {"id": response_id},
         ):
             live = _RECEIVED.match(str(m["source"])) is not None
             try:
-                record = provider.reinterpret(
+                yield provider.reinterpret(
                     Origin(m["line"], bytes(m["raw"]), m["context"], m["headers"], live)
                 )
             except Exception:  # a plugin boundary: what it cannot read again says nothing here
-                return False
+                yield None
+
+    def _all_guessed(self, response_id: int, provider: Provider) -> bool:
+        """Whether no message of this response carries its reference itself."""
+        for record in self._read_again(response_id, provider):
             if not isinstance(record, ResponseRecord) or (
                 record.reference is not None and not record.reference_guessed
             ):
                 return False
         return True
+
+    def _transaction_of(self, response_id: int, provider: Provider) -> str | None:
+        """The gateway transaction this response's messages, read now, file it under."""
+        read = [r for r in self._read_again(response_id, provider) if isinstance(r, ResponseRecord)]
+        txns = {r.gateway_txn_id for r in read if r.gateway_txn_id}
+        aliases = {(a, r.gateway_txn_id) for r in read if r.gateway_txn_id for a in r.aliases}
+        return one_transaction(self.store, provider.instance, txns, aliases)
 
     def _follow_if_guessed(self, row: Any, provider: Provider) -> bool:
         """When none of the messages a response holds carries its reference (one stored before schema
@@ -825,11 +840,11 @@ class Messages:
                     f"SELECT id, txn_id FROM payment_request WHERE txn_id IN {marks}", params
                 )
             }
+        touched: set[int] = set()
         response_ids = self._responses(
-            {k: r for k, r in unique.items() if isinstance(r, ResponseRecord)}, request_ids, tally
+            {k: r for k, r in unique.items() if isinstance(r, ResponseRecord)}, request_ids, tally, touched
         )
         rows = []
-        touched: set[int] = set()
         orphans: list[int] = []  # responses to a reference without a request: no request leads to them
         for key, record in unique.items():
             origin: Origin = record.origin  # type: ignore[union-attr]
@@ -1086,6 +1101,29 @@ class Messages:
                     touched.add(request_id)
         return touched
 
+    def _refile(self, named: dict[int, set[str]], aliases: set[tuple[str, str]], touched: set[int]) -> None:
+        """File the responses that copies just folded into under the gateway transaction all their
+        copies name (``one_transaction``): not the first copy's, so that the order of arrival does not
+        decide it (a bank export whose batch id comes with a later export, a copy without auth_id)."""
+        store = self.store
+        marks, params = store.placeholders("r", sorted(named))
+        for row in store.query(
+            f"SELECT id, gateway_txn_id, request_id FROM response WHERE id IN {marks}", params
+        ):
+            held = row["gateway_txn_id"]
+            txn = one_transaction(
+                store, self.provider, named[row["id"]] | ({held} if held else set()), aliases
+            )
+            if txn == held:
+                continue
+            # the requests that shared its old transaction no longer find it from there
+            touched |= recompute.partners(store, [row["id"]])
+            store.execute(
+                "UPDATE response SET gateway_txn_id = :g WHERE id = :id", {"g": txn, "id": row["id"]}
+            )
+            if row["request_id"] is not None:
+                touched.add(row["request_id"])
+
     def fold(self, folds: Sequence[tuple[int, int, str | None, Any, str, bool]]) -> None:
         """Add deliveries to responses (id, deliveries, wording, event time, authenticity, whether their
         reference is only guessed), keeping the least wording and event time, the stronger authenticity
@@ -1123,9 +1161,10 @@ class Messages:
         )
 
     def _responses(
-        self, records: dict[str, ResponseRecord], request_ids: dict[str, int], tally: Tally
+        self, records: dict[str, ResponseRecord], request_ids: dict[str, int], tally: Tally, touched: set[int]
     ) -> dict[str, int]:
-        """The response each message belongs to, creating what is missing."""
+        """The response each message belongs to, creating what is missing; the requests a response
+        filed under another gateway transaction now leaves go into ``touched``."""
         if not records:
             return {}
         store = self.store
@@ -1143,6 +1182,7 @@ class Messages:
         words: dict[str, tuple[str | None, datetime | None]] = {}
         strongest: dict[str, str] = {}
         guessed: dict[str, bool] = {}  # only while no message of it carries the reference
+        txns: dict[str, set[str]] = {}  # the gateway transactions its copies name (one_transaction)
         for digest, identity in identities.items():
             r = records[digest]
             words[identity] = _least(words.get(identity), (r.raw_status, r.occurred_at))
@@ -1150,6 +1190,8 @@ class Messages:
                 strongest.get(identity, r.authenticity.value), r.authenticity.value
             )
             guessed[identity] = guessed.get(identity, True) and r.reference_guessed
+            txns.setdefault(identity, set()).update([r.gateway_txn_id] if r.gateway_txn_id else [])
+        aliases = {(a, r.gateway_txn_id) for r in records.values() if r.gateway_txn_id for a in r.aliases}
         new: dict[str, ResponseRecord] = {}
         for digest, identity in identities.items():
             if identity not in known and identity not in new:
@@ -1157,6 +1199,9 @@ class Messages:
                 record = records[digest]
                 if (record.raw_status, record.occurred_at) != (raw_status, occurred_at):
                     record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
+                if len(txns[identity]) > 1:
+                    txn = one_transaction(store, self.provider, txns[identity], aliases)
+                    record = replace(record, gateway_txn_id=txn)
                 if record.authenticity.value != strongest[identity]:
                     record = replace(record, authenticity=Authenticity(strongest[identity]))
                 if record.reference_guessed != guessed[identity]:
@@ -1225,6 +1270,7 @@ class Messages:
         ]
         if folded:
             self.fold(folded)
+            self._refile({known[i]: txns[i] for i in count if i not in new and txns[i]}, aliases, touched)
         tally.redeliveries += sum(n for n in count.values()) - len(new)
         return {digest: known[identity] for digest, identity in identities.items()}
 
@@ -1469,6 +1515,17 @@ def references_of(store: Store, provider: str, txns: Sequence[str], more: Iterab
         for txn in names.get(named[0], ()):
             found.add((txn, *named[1:]))
     return found
+
+
+def one_transaction(store: Store, provider: str, txns: set[str], aliases: set[tuple[str, str]]) -> str | None:
+    """Of the gateway transaction ids the copies of one response name, the one it is filed under: an id
+    that is another's alias (``aliases``, or stored) yields to it, and of the rest the least, whatever
+    the order the copies came in."""
+    if len(txns) <= 1:
+        return next(iter(txns), None)
+    pairs = aliases | set(_aliases_of(store, provider, txns, "alias"))
+    names = {t for t in txns if not any(a == t and other in txns for a, other in pairs)}
+    return min(names or txns)
 
 
 def _aliases_of(store: Store, provider: str, txns: Iterable[str], by: str) -> list[tuple[str, str]]:

@@ -157,7 +157,14 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
             for r in store.query("SELECT * FROM payment_request")
         ),
         "responses": sorted(
-            (r["identity"], r["reference"], r["status"], r["deliveries"], r["request_id"] is not None)
+            (
+                r["identity"],
+                r["reference"],
+                r["status"],
+                r["deliveries"],
+                r["request_id"] is not None,
+                r["gateway_txn_id"],
+            )
             for r in store.query("SELECT * FROM response")
         ),
         "messages": sorted(

@@ -836,6 +836,67 @@ def test_a_copy_keyed_by_another_id_of_the_transaction_is_shared_too(store, conf
         assert (r["reason"], r["detail"]) == ("SHARED_TRANSACTION", f"also answers {other}")
 
 
+def every_order_of(store: Store, config: Config, files: list[Path]) -> set[str]:
+    """The stores every order of these files gives, each then read again twice by ``reprocess``, which
+    must change nothing."""
+    stores = set()
+    for order in itertools.permutations(files):
+        for table in ("settlement", "message", "gateway_alias", "response", "resolution", "payment_request"):
+            store.execute(f"DELETE FROM {table}")
+        for path in order:
+            ingest(store, config, path)
+        stores.add(repr(snapshot(store)))
+        for _ in range(2):
+            Ingest(store, config, providers(config)).reprocess()  # type: ignore[arg-type]
+            assert repr(snapshot(store)) in stores, (
+                f"reprocess changed the store of {[p.name for p in order]}"
+            )
+    return stores
+
+
+def test_copies_folded_into_one_response_file_it_under_one_transaction_whatever_their_order(store, tmp_path):
+    # a bank exports operation 1 before the batch id is known, then again with it, beside another
+    # request's operation of the same batch: both requests answered by one transaction, whichever came first
+    config = make_config(
+        tmp_path,
+        "timezone: Europe/Rome\ngateways:\n  bank:\n    provider: csv\n"
+        "    columns: {reference: ref, amount: amount, status: status, gateway_txn_id: batch}\n"
+        "    status_map: {approved: OK}\n    currency: EUR\n    dedupe_key: [op]\n",
+    )
+    files = [request_csv(tmp_path, [ROW.replace(",fake", ",bank"), ROW2.replace(",fake", ",bank")])]
+    for name, text in (
+        ("before.csv", "op,ref,amount,status,batch\n1,T1,129.90,OK,\n"),
+        ("after.csv", "op,ref,amount,status,batch\n1,T1,129.90,OK,LOT7\n2,T2,129.90,OK,LOT7\n"),
+    ):
+        (tmp_path / name).write_text(text)
+        files.append(tmp_path / name)
+    assert len(every_order_of(store, config, files)) == 1
+    assert [request(store, t)["reason"] for t in ("T1", "T2")] == ["SHARED_TRANSACTION"] * 2
+    assert {r["gateway_txn_id"] for r in store.query("SELECT gateway_txn_id FROM response")} == {"LOT7"}
+
+
+def test_a_copy_naming_an_alias_of_the_transaction_is_filed_under_the_transaction(store, config, tmp_path):
+    # a PayPal capture keyed by its authorization (a1, its own id c1 an alias), and a copy of it that
+    # names c1 alone: one response, of a1, beside the authorization's pending
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    files = [
+        write_messages(tmp_path, message("T1", "k0", "pending", txn="a1"), name="authorization.jsonl"),
+        write_messages(
+            tmp_path,
+            message("T1", "k1", "approved", txn="a1", aliases=["c1"]),  # type: ignore[arg-type]
+            name="capture.jsonl",
+        ),
+        write_messages(tmp_path, message("T1", "k1", "approved", txn="c1"), name="copy.jsonl"),
+    ]
+    stores = every_order_of(store, config, [tmp_path / "requests.csv", *files])
+    assert len(stores) == 1
+    rows = store.query("SELECT status, gateway_txn_id, deliveries FROM response ORDER BY status")
+    assert [tuple(r[k] for k in ("status", "gateway_txn_id", "deliveries")) for r in rows] == [
+        ("approved", "a1", 2),
+        ("pending", "a1", 1),
+    ]
+
+
 def a_callback(db_url: str, config: Config, line: str, hold: threading.Event | None = None) -> None:
     """What a receiver does with one callback on PostgreSQL: its own transaction, the writer lock shared,
     the callback's own advisory locks, its message applied and the requests recomputed; with ``hold``,
