@@ -143,6 +143,7 @@ class Ingest:
         self._pending_count = 0
         # reprocess --all: response id -> the wordings its messages now read with, where not as stored
         self._wordings: dict[int, list[str | None]] = {}
+        self._unread: set[str] = set()  # reprocess: providers no longer configured, said once
         self._to_archive: list[tuple[Path, Path | None]] = []
         self._archiving: set[Path] = set()
         self._unknown_gateways: set[str] = set()
@@ -359,6 +360,15 @@ class Ingest:
         provider = self.providers.get(row["provider"])
         tally = self.report.tallies.setdefault(row["provider"], Tally())
         if provider is None:
+            if row["state"] != "quarantined":
+                # read well before, and nobody to read it again: it stays as it was read
+                self.report.unchanged += 1
+                if row["provider"] not in self._unread:
+                    self._unread.add(row["provider"])
+                    self.say(
+                        f"provider '{row['provider']}' is not configured: its messages stay as they were read"
+                    )
+                return
             tally.records += 1
             tally.quarantined += 1
             self.say(f"{row['source']}: provider '{row['provider']}' is not configured; left quarantined")
@@ -807,20 +817,43 @@ class Messages:
         store = self.store
         received_at = store.time(self.now)
         unique: dict[str, Record] = {}
+        bad: list[str] = []  # the digests of the quarantined records
         for record in records:
-            if isinstance(record, QuarantinedRecord):
-                tally.quarantined += 1
             key = message_digest(record.origin)  # type: ignore[union-attr]
+            if isinstance(record, QuarantinedRecord):
+                bad.append(key)
             if key in unique:
                 tally.already_stored += 1
             else:
                 unique[key] = record
         if not unique:
+            tally.quarantined += len(bad)
             return set()
         marks, params = store.placeholders("d", list(unique))
-        for row in store.query(f"SELECT digest FROM message WHERE digest IN {marks}", params):
+        stored: dict[str, str] = {}
+        for row in store.query(
+            f"SELECT digest, provider, state FROM message WHERE digest IN {marks}", params
+        ):
+            record = unique[row["digest"]]
+            if (
+                row["state"] == "quarantined"
+                and row["provider"] != self.provider
+                and not isinstance(record, QuarantinedRecord)
+            ):
+                # quarantined by another provider (an ingest forced with the wrong --gateway), read by
+                # this one now: the message is this provider's from now on, as if it had come only now
+                store.execute("DELETE FROM message WHERE digest = :d", {"d": row["digest"]})
+                self.said.append(
+                    f"{_where(self.source, record.origin)}: quarantined before as {row['provider']}'s, "  # type: ignore[union-attr]
+                    f"read now as {self.provider}'s"
+                )
+                continue
             del unique[row["digest"]]
+            stored[row["digest"]] = row["state"]
             tally.already_stored += 1
+        # a record read badly now of a message stored well (a file forced on the wrong provider again)
+        # is no quarantined message: the one stored stands
+        tally.quarantined += sum(1 for key in bad if stored.get(key, "quarantined") == "quarantined")
         if not unique:
             return set()
         self._adopt_references(unique)

@@ -797,3 +797,43 @@ def test_messages_lists_an_orphan_until_its_request_arrives(cli, isolated):
         ),
     )
     assert json.loads(cli("messages", "--state", "orphan", "--format", "json").stdout) == []
+
+
+def nexi_and_skrill(isolated: Path) -> None:
+    skrill = (NEXI.parents[1] / "skrill" / "approved" / "paycli.yaml").read_text().split("gateways:\n")[1]
+    (isolated / "paycli.yaml").write_text((NEXI / "paycli.yaml").read_text() + skrill)
+
+
+def test_a_message_forced_on_the_wrong_gateway_is_read_by_the_right_one_later(cli, isolated, db_url):
+    nexi_and_skrill(isolated)
+    callback = str(NEXI / "01-approved.txt")
+    assert cli("ingest", str(NEXI / "requests.csv")).code == 0
+    wrong = cli("ingest", "--gateway", "skrill", callback)
+    assert (wrong.code, "1 quarantined" in wrong.stderr) == (1, True)
+    right = cli("ingest", callback)
+    assert right.code == 0, right
+    assert "quarantined before as skrill's, read now as nexi's" in right.stderr
+    assert json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)["outcome"] == "POSITIVO"
+    with Store.connect(db_url) as store:
+        assert [(r["provider"], r["state"]) for r in store.query("SELECT provider, state FROM message")] == [
+            ("nexi", "response")
+        ]
+        before = snapshot(store)
+    # forced on the wrong gateway again: the message stored well stands, and nothing is said quarantined
+    again = cli("ingest", "--gateway", "skrill", callback)
+    assert (again.code, "1 already stored" in again.stderr, "quarantined" in again.stderr) == (0, True, False)
+    with Store.connect(db_url) as store:
+        assert snapshot(store) == before
+
+
+def test_reprocess_leaves_the_messages_of_a_gateway_no_longer_configured_as_they_were_read(cli, isolated):
+    bank = NEXI.parents[1] / "csv" / "approved"
+    text = (bank / "paycli.yaml").read_text()
+    (isolated / "paycli.yaml").write_text(text)
+    assert cli("ingest", str(bank / "requests.csv"), str(bank / "01-movimenti.csv")).code == 0
+    (isolated / "paycli.yaml").write_text(text.replace("  mybank:", "  bank:"))  # the gateway renamed
+    result = cli("reprocess", "--all")
+    assert result.code == 0, result
+    said = result.stderr.splitlines()
+    assert said.count("provider 'mybank' is not configured: its messages stay as they were read") == 1
+    assert said[-1].endswith(", 0 otherwise, 0 quarantined")
