@@ -10,6 +10,7 @@ a named pipe) is written into as it is: renaming over it would replace the devic
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import tempfile
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from paycli.errors import PaycliError, UsageError
 
@@ -67,10 +68,7 @@ def targets(out: str, formats: Sequence[str], slug: str) -> list[Target]:
 def open_target(target: Target, *, newline: str | None = None) -> Iterator[IO[str]]:
     """A text stream for ``target``; a file appears under its name only once complete."""
     if target.path is None:
-        import sys
-
-        yield sys.stdout
-        sys.stdout.flush()
+        yield from _into_stdout(newline)
         return
     if target.path.exists() and not target.path.is_file() and not target.path.is_dir():
         yield from _into_special(target.path, newline)
@@ -94,6 +92,49 @@ def open_target(target: Target, *, newline: str | None = None) -> Iterator[IO[st
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _into_stdout(newline: str | None) -> Iterator[IO[str]]:
+    """Standard output, as UTF-8 whatever its own encoding (a server's ISO-8859-1 locale,
+    ``PYTHONIOENCODING``): the same bytes a file gets, which the HTML's ``<meta charset="utf-8">``
+    and the CSV's byte-order mark promise."""
+    import sys
+
+    sys.stdout.flush()  # what was written to it before goes first
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream put in its place: it can take text alone
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    stream = io.TextIOWrapper(_Lent(buffer), encoding="utf-8", newline=newline)
+    try:
+        yield stream
+    finally:
+        stream.close()  # flushes into sys.stdout's buffer, which stays open
+    buffer.flush()
+
+
+class _Lent(io.BufferedIOBase):
+    """Standard output's bytes lent to a text stream: closing that stream, or its collection after a
+    failed write (a closed pipe), leaves them open, where a TextIOWrapper would close them."""
+
+    def __init__(self, buffer: IO[bytes]) -> None:
+        super().__init__()
+        self._buffer = buffer
+
+    @property
+    def name(self) -> str:
+        return "<stdout>"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any, /) -> int:
+        return self._buffer.write(data)
+
+    def flush(self) -> None:
+        if not self.closed:
+            self._buffer.flush()
 
 
 def _into_special(path: Path, newline: str | None) -> Iterator[IO[str]]:

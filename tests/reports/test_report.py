@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
+from typer.testing import CliRunner
 
+from paycli.cli import app
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES, request_csv
 from tests.reports.conftest import CONFIG, DAY, FORMULA, NOW, XSS, stripe_event
@@ -547,6 +549,30 @@ def test_out_forms(shop, isolated):
     assert dotted == [f"cassa-2026.11.{d}.{f}" for d in (25, 26) for f in ("csv", "html")]
     assert report(shop, "--date", DAY, "--out", str(isolated / "named.html")).code == 0
     assert sorted(p.name for p in isolated.glob("named.*")) == ["named.csv", "named.html"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-f", "html"], ["-f", "csv"], ["-f", "csv", "--csv-dialect", "excel-it"]],
+    ids=["html", "csv", "excel-it"],
+)
+def test_standard_output_gets_the_utf8_bytes_of_a_file_whatever_its_own_encoding(
+    shop, isolated, db_url, args
+):
+    # a server's ISO-8859-1 locale: the HTML says utf-8, excel-it's CSV begins with a UTF-8 byte-order mark
+    request_csv(
+        isolated,
+        ["T-3001-1,T-3001,order,2026-11-26T11:00:00+01:00,Città 東京,t@example.com,10.00,EUR,bank"],
+        name="tokyo.csv",
+    )
+    assert shop("ingest", "tokyo.csv").code == 0
+    out = isolated / "r.out"
+    assert report(shop, "--date", DAY, *args, "--out", str(out)).code == 0
+    latin1 = CliRunner(charset="latin-1")
+    result = latin1.invoke(app, ["--db", db_url, "report", "--now", NOW, "--date", DAY, *args, "--out", "-"])
+    assert result.exit_code == 0, result.stderr
+    assert "Città 東京" in out.read_text(encoding="utf-8")
+    assert result.stdout_bytes == out.read_bytes()  # CSV's CRLF line ends included
 
 
 def test_a_device_or_a_pipe_is_written_into_never_replaced(shop, isolated):
