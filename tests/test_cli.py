@@ -184,6 +184,7 @@ def test_older_than_leaves_out_what_is_too_recent_to_alarm(cli, isolated):
     [
         (["--since", "12/11"], "--since: '12/11' is not a date"),
         (["--older-than", "soon"], "--older-than"),
+        (["--older-than", "800000d"], "--older-than: '800000d' is too long a duration"),  # before year 1
         (["--outcome", "MAYBE"], "--outcome: 'MAYBE' is not one of POSITIVO, NEGATIVO, VERIFICARE"),
         (["--reason", "NO_RESPONCE"], "--reason: 'NO_RESPONCE' is not one of RESOLVED, NO_RESPONSE, "),
         (["--kind", "orders"], "--kind: 'orders' is not one of order, deposit, other"),

@@ -73,12 +73,18 @@ def list_requests(
         for value in values or ():
             if norm(value) not in allowed:
                 raise UsageError(f"{option}: '{value}' is not one of {', '.join(allowed)}")
+    created_before = None
+    if older_than:
+        try:
+            created_before = now - parse_duration(older_than)
+        except OverflowError:  # before year 1
+            raise UsageError(f"--older-than: '{older_than}' is too long a duration") from None
     filters = Filters(
         outcomes=outcome or (),
         reasons=reason or (),
         since=since_bound(since, tz, now) if since else None,
         until=until_bound(until, tz, now) if until else None,
-        created_before=now - parse_duration(older_than) if older_than else None,
+        created_before=created_before,
         customer=customer,
         gateways=gateway or (),
         order_id=order,
