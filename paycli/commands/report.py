@@ -110,8 +110,11 @@ def report(
     if now:
         try:
             moment = parse_timestamp(now, tz, field="--now")
+            moment.astimezone(tz)  # its local day too: 9999-12-31T23:00Z is in year 10000 in Rome
         except RecordError as exc:
             raise UsageError(str(exc)) from None
+        except OverflowError:
+            raise UsageError(f"--now '{now}' is out of range") from None
     else:
         moment = datetime.now(UTC)
     chosen = resolve_period(tz, moment, day=date, since=since, until=until, period=period)

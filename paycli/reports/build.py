@@ -15,9 +15,10 @@ them, so that CSV for an Italian spreadsheet and HTML can each write them their 
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from paycli.dates import from_db, local_day_bounds, to_utc
@@ -220,14 +221,14 @@ def _buckets(period: Period, tz: tzinfo) -> list[tuple[str, datetime, datetime]]
         return [(d.isoformat(), *local_day_bounds(d, tz)) for d in days]
     months: list[tuple[str, datetime, datetime]] = []
     first = period.first
-    while first <= period.last:
-        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        last = min(following - timedelta(days=1), period.last)
+    while True:
+        last = min(first.replace(day=calendar.monthrange(first.year, first.month)[1]), period.last)
         months.append(
             (first.strftime("%Y-%m"), local_day_bounds(first, tz)[0], local_day_bounds(last, tz)[1])
         )
-        first = following
-    return months
+        if last == period.last:  # not a month further: after December 9999 there is none
+            return months
+        first = last + timedelta(days=1)
 
 
 def _totals_and_chart(report: Report) -> None:
@@ -236,10 +237,13 @@ def _totals_and_chart(report: Report) -> None:
     merged: dict[tuple[str, str, str], list[int]] = {}
     buckets = [(*b, True) for b in _buckets(report.period, report.tz)]
     # a report of a day or a few: the chart also shows the days before it, so the day has a context
-    before = [
-        report.period.first - timedelta(days=k) for k in range(CHART_CONTEXT_DAYS - len(buckets), 0, -1)
-    ]
-    context = [(d.isoformat(), *local_day_bounds(d, report.tz), False) for d in before]
+    context = []
+    for k in range(CHART_CONTEXT_DAYS - len(buckets), 0, -1):
+        try:
+            d = report.period.first - timedelta(days=k)
+            context.append((d.isoformat(), *local_day_bounds(d, report.tz), False))
+        except OverflowError:  # before the calendar's first day: the chart has fewer days before it
+            continue
     for label, start, end, in_period in context + buckets:
         params: dict[str, Any] = {"start": store.time(start), "end": store.time(end)}
         where = "created_at >= :start AND created_at < :end"

@@ -7,6 +7,7 @@ the last Sunday of October 25, with neither gap nor overlap between consecutive 
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -44,13 +45,28 @@ class Period:
         return f"{self.first.isoformat()}_{self.last.isoformat()}"
 
 
+class OutOfCalendar(UsageError):
+    """A first day whose local start, or a last day whose end, has no UTC time: 9999-12-31 has no next
+    day, and 0001-01-01 starts in year 0 east of UTC."""
+
+    def __init__(self, day: date, *, end: bool) -> None:
+        super().__init__(f"the period's {'last' if end else 'first'} day, {day}, is out of range")
+        self.end = end
+
+
 def make_period(first: date, last: date, tz: tzinfo) -> Period:
     if last < first:
         raise UsageError(f"the period ends ({last}) before it starts ({first})")
     if (last - first).days >= MAX_DAYS:
         raise UsageError(f"a period of {(last - first).days + 1} days is too long (at most {MAX_DAYS})")
-    start = local_day_bounds(first, tz)[0]
-    end = local_day_bounds(last, tz)[1]
+    try:
+        start = local_day_bounds(first, tz)[0]
+    except OverflowError:
+        raise OutOfCalendar(first, end=False) from None
+    try:
+        end = local_day_bounds(last, tz)[1]
+    except OverflowError:
+        raise OutOfCalendar(last, end=True) from None
     if first == last:
         label = first.isoformat()
     elif _whole_month(first, last):
@@ -61,28 +77,43 @@ def make_period(first: date, last: date, tz: tzinfo) -> Period:
 
 
 def _whole_month(first: date, last: date) -> bool:
-    return (
-        first.day == 1
-        and first.month == last.month
-        and first.year == last.year
-        and (last + timedelta(days=1)).month != last.month
-    )
+    return first.day == 1 and last == _month_end(first)
+
+
+def _month_end(first: date) -> date:
+    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
 def _day(text: str, today: date, option: str) -> date:
     keyword = text.strip().lower()
     if keyword == "today":
         return today
-    if keyword == "yesterday":
-        return today - timedelta(days=1)
     try:
+        if keyword == "yesterday":
+            return today - timedelta(days=1)
         if match := _DAYS_AGO.fullmatch(keyword):
             return today - timedelta(days=int(match[1]))
         return date.fromisoformat(text.strip())
-    except (ValueError, OverflowError):
+    except OverflowError:  # before year 1
+        raise UsageError(f"{option}: '{text}' is out of range") from None
+    except ValueError:
         raise UsageError(
             f"{option}: '{text}' is not a day (use YYYY-MM-DD, today, yesterday or Nd)"
         ) from None
+
+
+Named = tuple[str, str] | None  # the option and the text a day of the period came from
+
+
+def _named_period(first: date, last: date, tz: tzinfo, first_from: Named, last_from: Named) -> Period:
+    """``make_period``, whose refusal of a day beyond the calendar names the option that gave it."""
+    try:
+        return make_period(first, last, tz)
+    except OutOfCalendar as exc:
+        named = last_from if exc.end else first_from
+        if named is None:  # today, beyond the calendar only for a --now at its edge
+            raise
+        raise UsageError(f"{named[0]}: '{named[1]}' is out of range") from None
 
 
 def resolve_period(
@@ -107,23 +138,29 @@ def resolve_period(
         raise UsageError(f"give one of {' or '.join(forms)}, not both")
     if day:
         d = _day(day, today, "--date")
-        return make_period(d, d, tz)
+        return _named_period(d, d, tz, ("--date", day), ("--date", day))
     if since or until:
         last = _day(until, today, "--until") if until else today
         first = _day(since, today, "--since") if since else last
-        return make_period(first, last, tz)
-    word = (period or "yesterday").strip().lower()
-    if word == "yesterday":
-        return make_period(today - timedelta(days=1), today - timedelta(days=1), tz)
-    if word == "today":
-        return make_period(today, today, tz)
-    if word == "last-7-days":  # the seven whole days before today
-        return make_period(today - timedelta(days=7), today - timedelta(days=1), tz)
+        last_from = ("--until", until) if until else None
+        return _named_period(first, last, tz, ("--since", since) if since else last_from, last_from)
+    named = ("--period", period or "yesterday")
+    word = named[1].strip().lower()
     if match := _MONTH.fullmatch(word):
         try:
             first = date(int(match[1]), int(match[2]), 1)
         except ValueError:
             raise UsageError(f"--period: '{period}' is not a month (use YYYY-MM, 01..12)") from None
-        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        return make_period(first, following - timedelta(days=1), tz)
-    raise UsageError(f"--period: '{period}' is not one of yesterday, today, last-7-days or YYYY-MM")
+        return _named_period(first, _month_end(first), tz, named, named)
+    if word not in PERIOD_WORDS:
+        raise UsageError(f"--period: '{period}' is not one of yesterday, today, last-7-days or YYYY-MM")
+    try:
+        if word == "today":
+            first = last = today
+        elif word == "yesterday":
+            first = last = today - timedelta(days=1)
+        else:  # last-7-days: the seven whole days before today
+            first, last = today - timedelta(days=7), today - timedelta(days=1)
+    except OverflowError:  # a --now in the first days of year 1
+        raise UsageError(f"--period: '{named[1]}' is out of range") from None
+    return _named_period(first, last, tz, named, named)

@@ -66,6 +66,31 @@ def test_consecutive_daily_reports_tile_without_gap_or_overlap():
     assert all(a.end == b.start for a, b in itertools.pairwise(days))
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"day": "9999-12-31"}, "--date: '9999-12-31' is out of range"),  # it has no day after it
+        ({"day": "0001-01-01"}, "--date: '0001-01-01' is out of range"),  # it starts in year 0 in Rome
+        ({"day": "800000d"}, "--date: '800000d' is out of range"),
+        ({"period": "9999-12"}, "--period: '9999-12' is out of range"),
+        ({"since": "0001-01-01", "until": "0001-01-02"}, "--since: '0001-01-01' is out of range"),
+        ({"since": "9999-12-01", "until": "9999-12-31"}, "--until: '9999-12-31' is out of range"),
+        ({"until": "9999-12-31"}, "--until: '9999-12-31' is out of range"),
+    ],
+)
+def test_a_period_beyond_the_calendar_is_refused_naming_its_option(kwargs, message):
+    with pytest.raises(UsageError) as refused:
+        resolve_period(ROME, NOW, **kwargs)
+    assert str(refused.value) == message
+
+
+def test_the_edges_of_the_calendar_are_periods_where_their_days_have_bounds():
+    assert resolve_period(UTC, NOW, day="0001-01-01").start == datetime(1, 1, 1, tzinfo=UTC)
+    november = resolve_period(ROME, NOW, period="9999-11")
+    assert (november.last, november.label) == (date(9999, 11, 30), "9999-11")
+    assert resolve_period(ROME, NOW, day="9999-12-30").end == datetime(9999, 12, 30, 23, tzinfo=UTC)
+
+
 def test_an_absurdly_long_period_is_refused():
     with pytest.raises(UsageError, match="too long"):
         resolve_period(ROME, NOW, since="1990-01-01", until="2026-01-01")

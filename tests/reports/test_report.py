@@ -9,6 +9,7 @@ import hmac
 import io
 import json
 import os
+import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -458,6 +459,17 @@ def test_an_empty_period_gives_a_valid_report_that_says_so(shop, isolated):
     assert {r["section"] for r in rows} == {"report", "day"}
 
 
+def test_the_first_and_last_days_the_calendar_holds_give_reports(cli, isolated):
+    first = report(cli, "--date", "0001-01-03", "--format", "html", "--out", "-")
+    assert first.code == 0, first
+    # the chart's days before the period stop at the calendar's first: 0001-01-01 begins in year 0 in Rome
+    assert re.findall(r'text-anchor="middle">([0-9-]+)<', first.stdout) == ["01-02", "01-03"]
+    last = report(cli, "--since", "9999-01-01", "--until", "9999-12-30", "--format", "csv", "--out", "-")
+    assert last.code == 0, last
+    months = [r["at"] for r in csv_rows(last.stdout) if r["section"] == "day"]  # charted by month
+    assert sorted(set(months)) == [f"9999-{m:02d}" for m in range(1, 13)]
+
+
 @pytest.mark.parametrize(
     ("day", "inside", "outside"),
     [
@@ -620,6 +632,9 @@ def test_template_override(shop, isolated):
         (["--date", "someday"], "--date: 'someday' is not a day"),
         (["--period", "fortnight"], "--period: 'fortnight' is not one of"),
         (["--period", "2026-13"], "--period: '2026-13' is not a month"),
+        (["--date", "9999-12-31"], "--date: '9999-12-31' is out of range"),  # no day after it
+        (["--date", "0001-01-01"], "--date: '0001-01-01' is out of range"),  # starts in year 0 in Rome
+        (["--period", "9999-12"], "--period: '9999-12' is out of range"),
         (["--date", DAY, "--period", "today"], "give one of --date or --period"),
         (["--since", "2026-11-27", "--until", "2026-11-26"], "ends (2026-11-26) before it starts"),
         (["--format", "pdf"], "--format: 'pdf' is not html or csv"),
@@ -628,6 +643,8 @@ def test_template_override(shop, isolated):
         (["--template", "no-such-folder"], "--template: 'no-such-folder' is not a folder"),
         (["--email"], "--email: the configuration has no smtp: section"),
         (["--now", "soon"], "--now 'soon' is not an ISO 8601"),
+        (["--now", "9999-12-31T23:00:00Z"], "--now '9999-12-31T23:00:00Z' is out of range"),  # 10000 in Rome
+        (["--now", "0001-01-01T12:00:00Z"], "--period: 'yesterday' is out of range"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, isolated, args, message):
