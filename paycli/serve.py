@@ -132,10 +132,14 @@ def _not_allowed(methods: tuple[str, ...]) -> Answer:
     return replace(_text(405, f"use {' or '.join(methods)}"), allow=methods)
 
 
-def _empty_post(environ: Environ, method: str, body: bytes) -> Answer | None:
-    """The answer to a POST that brought no body, which no gateway sends: 411 when it said neither a
+def _empty(environ: Environ, method: str, body: bytes, query: str) -> Answer | None:
+    """The answer to a callback that brought nothing to read, which no gateway sends: a GET without a
+    query string (a crawler, a health probe), 400; a POST without a body, 411 when it said neither a
     Content-Length nor chunked (its bytes, if it sent any, are no part of the request), else 400.
-    Acknowledged, it would tell the gateway to stop sending a notification paycli never had."""
+    Acknowledged, it would tell the gateway to stop sending a notification paycli never had; stored,
+    every probe would add a quarantined message."""
+    if method == "GET" and not query:
+        return _text(400, "an empty notification: a GET carries its fields in the query string")
     if method != "POST" or body:
         return None
     chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
@@ -332,7 +336,7 @@ class App:
             "postback": postback,
         }
 
-        empty = _empty_post(environ, method, body)
+        empty = _empty(environ, method, body, query)
 
         def apply(store: Store) -> Answer:
             delivery["at"] = store.time(arrived)

@@ -630,6 +630,19 @@ def test_a_post_without_a_body_is_refused_so_the_gateway_sends_it_again(receiver
     ]
 
 
+def test_a_get_without_a_query_string_is_refused_and_stores_no_message(receiver, store):
+    # a crawler or a health probe: acknowledged and read, each added a quarantined message
+    r = receiver(NEXI_CONFIG)
+    for path in ("/callbacks/nexi", "/callbacks/nexi?", "/callbacks/nexi/"):
+        reply = r.get(path, {"User-Agent": "Googlebot/2.1"})
+        assert reply.status == 400 and "query string" in reply.text, (path, reply)
+    assert rows(store, "SELECT COUNT(*) AS n FROM message") == [{"n": 0}]
+    refused = {"method": "GET", "query": None, "result": "refused", "status": 400}
+    assert rows(store, "SELECT method, query, result, status FROM delivery ORDER BY id") == [refused] * 3
+    query = (SAMPLES / "nexi/approved/01-approved.txt").read_text().strip()
+    assert r.get(f"/callbacks/nexi?{query}").status == 200  # Nexi's browser return still read
+
+
 def test_receive_is_the_ingest_code_path(store, config):
     """paycli serve calls Ingest.receive: the same providers and batch code as paycli ingest."""
     from paycli import gateways
