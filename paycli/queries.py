@@ -81,8 +81,27 @@ def list_requests(store: Store, filters: Filters, tz: tzinfo) -> list[dict[str, 
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY created_at DESC, id DESC"
     if filters.limit is not None:
-        sql += f" LIMIT {int(filters.limit)}"
+        sql += f" LIMIT {_limit(filters.limit)}"
     return [request_dict(row, tz) for row in store.query(sql, params)]
+
+
+# the fields of request_dict and list_messages' rows: a CSV of no row still has its header
+REQUEST_FIELDS = (
+    "txn_id",
+    "order_id",
+    "kind",
+    "created_at",
+    "customer",
+    "email",
+    "amount",
+    "currency",
+    "gateway",
+    "outcome",
+    "reason",
+    "detail",
+    "responses",
+)
+MESSAGE_FIELDS = ("received_at", "provider", "state", "source", "reference", "reason")
 
 
 def request_dict(row: Row, tz: tzinfo) -> dict[str, Any]:
@@ -422,7 +441,7 @@ def list_messages(
         + " ORDER BY received_at DESC, id DESC"
     )
     if limit is not None:
-        sql += f" LIMIT {int(limit)}"
+        sql += f" LIMIT {_limit(limit)}"
     return [
         {
             "received_at": _local(m["received_at"], tz),
@@ -458,3 +477,9 @@ def _raw_message(m: Row) -> dict[str, Any]:
         text, encoding = mask_dump(raw.decode("latin-1")).encode("latin-1").hex(), "hex"
     headers = m["headers"] and mask_secret_headers(m["headers"])  # stored before sidecars were filtered
     return {"source": _where(m), "headers": headers, "body": text, "encoding": encoding}
+
+
+def _limit(limit: int) -> int:
+    """A ``--limit`` as SQL takes it: past the largest 64-bit integer (more rows than a store can hold)
+    it is that integer, which SQLite and PostgreSQL refuse beyond."""
+    return min(int(limit), 2**63 - 1)

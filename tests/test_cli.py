@@ -82,6 +82,11 @@ def test_an_empty_result_is_not_an_error(loaded):
     assert loaded("list", "--outcome", "POSITIVO", "--format", "json").stdout.strip() == "[]"
     result = loaded("list", "--outcome", "POSITIVO")
     assert result.code == 0 and "No payment request matches." in result.stderr and result.stdout == ""
+    # a CSV of no row has the header a script reads the columns by, the same as a CSV with rows
+    full = loaded("list", "--format", "csv").stdout.splitlines()[0]
+    assert loaded("list", "--outcome", "POSITIVO", "--format", "csv").stdout.splitlines() == [full]
+    ingested = loaded("messages", "--state", "request", "--format", "csv").stdout.splitlines()[0]
+    assert loaded("messages", "--format", "csv").stdout.splitlines() == [ingested]
 
 
 def test_list_filters_by_customer_name_or_email_in_any_case(loaded):
@@ -194,6 +199,13 @@ def test_bad_list_options_exit_2_with_one_line(loaded, args, message):
     result = loaded("list", *args)
     assert result.code == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_limit_past_what_a_store_can_hold_is_no_limit(loaded):
+    for command in ("list", "messages"):
+        result = loaded(command, "--limit", str(2**64), "--format", "json")
+        assert result.code == 0, result
+    assert len(json.loads(loaded("list", "--limit", str(2**64), "--format", "json").stdout)) == len(ROWS)
 
 
 def test_list_table_reads_for_people(loaded):

@@ -55,7 +55,7 @@ def list_requests(
 
     from paycli.dates import parse_duration, since_bound, until_bound
     from paycli.errors import UsageError
-    from paycli.queries import Filters
+    from paycli.queries import REQUEST_FIELDS, Filters
     from paycli.queries import list_requests as query
 
     ws = workspace(ctx)
@@ -93,7 +93,13 @@ def list_requests(
     )
     with ws.open_store() as store:
         rows = query(store, filters, tz)
-    emit(rows, fmt, table=lambda rows: _table(rows, tz), empty="No payment request matches.")
+    emit(
+        rows,
+        fmt,
+        table=lambda rows: _table(rows, tz),
+        empty="No payment request matches.",
+        fields=REQUEST_FIELDS,
+    )
 
 
 def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]

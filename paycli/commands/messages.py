@@ -50,7 +50,7 @@ def messages(
 
     from paycli.dates import since_bound
     from paycli.errors import UsageError
-    from paycli.queries import MESSAGE_STATES, list_messages
+    from paycli.queries import MESSAGE_FIELDS, MESSAGE_STATES, list_messages
 
     if state not in MESSAGE_STATES:
         raise UsageError(f"--state: '{state}' is not one of {', '.join(MESSAGE_STATES)}")
@@ -65,7 +65,7 @@ def messages(
             since=since_bound(since, tz, datetime.now(UTC)) if since else None,
             limit=limit,
         )
-    emit(rows, fmt, table=lambda rows: _table(rows, tz), empty=f"No {state} message.")
+    emit(rows, fmt, table=lambda rows: _table(rows, tz), empty=f"No {state} message.", fields=MESSAGE_FIELDS)
 
 
 def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]

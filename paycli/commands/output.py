@@ -37,14 +37,16 @@ def emit(
     *,
     table: Callable[[Sequence[dict[str, Any]]], str],
     empty: str,
+    fields: Sequence[str] = (),
 ) -> None:
+    """``fields``: the columns of a CSV when there is no row to take them from."""
     if fmt is Format.json:
         typer.echo(json.dumps(list(rows), ensure_ascii=False, indent=2))
     elif fmt is Format.ndjson:
         for row in rows:
             typer.echo(json.dumps(row, ensure_ascii=False))
     elif fmt is Format.csv:
-        write_csv(rows)
+        write_csv(rows, fields)
     elif not rows:
         err(empty)
     else:
@@ -73,10 +75,13 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def write_csv(rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
+def write_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str] = ()) -> None:
+    """The rows under a header row; with no row, the header of ``fields`` alone (a script reading the
+    columns by name finds them on a quiet day too), or nothing when there are none."""
+    names = list(rows[0]) if rows else list(fields)
+    if not names:
         return
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer = csv.DictWriter(sys.stdout, fieldnames=names, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
