@@ -1422,7 +1422,11 @@ def keep_aliases(store: Store, provider: str, records: Sequence[ResponseRecord])
     }
     if pairs:
         store.executemany(
-            "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            # an id two transactions claim (never seen from a gateway: a forgery, a broken export) is
+            # kept as the least's, whichever came first
+            "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (provider, alias) DO UPDATE SET gateway_txn_id = excluded.gateway_txn_id "
+            "WHERE excluded.gateway_txn_id < gateway_alias.gateway_txn_id",
             [(provider, alias, txn) for alias, txn in sorted(pairs)],
         )
 

@@ -897,6 +897,26 @@ def test_a_copy_naming_an_alias_of_the_transaction_is_filed_under_the_transactio
     ]
 
 
+def test_an_id_two_transactions_claim_is_kept_as_the_same_alias_whatever_came_first(store, config, tmp_path):
+    files = [
+        request_csv(tmp_path, [ROW, ROW2]),
+        write_messages(
+            tmp_path,
+            message("T1", "k1", "approved", txn="a2", aliases=["c1"]),  # type: ignore[arg-type]
+            name="one.jsonl",
+        ),
+        write_messages(
+            tmp_path,
+            message("T2", "k2", "approved", txn="a1", aliases=["c1"]),  # type: ignore[arg-type]
+            name="other.jsonl",
+        ),
+    ]
+    assert len(every_order_of(store, config, files)) == 1
+    assert [(r["alias"], r["gateway_txn_id"]) for r in store.query("SELECT * FROM gateway_alias")] == [
+        ("c1", "a1")
+    ]
+
+
 def a_callback(db_url: str, config: Config, line: str, hold: threading.Event | None = None) -> None:
     """What a receiver does with one callback on PostgreSQL: its own transaction, the writer lock shared,
     the callback's own advisory locks, its message applied and the requests recomputed; with ``hold``,
