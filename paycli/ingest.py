@@ -1139,6 +1139,8 @@ class Messages:
         copies name (``one_transaction``): not the first copy's, so that the order of arrival does not
         decide it (a bank export whose batch id comes with a later export, a copy without auth_id)."""
         store = self.store
+        if not named:
+            return
         marks, params = store.placeholders("r", sorted(named))
         for row in store.query(
             f"SELECT id, gateway_txn_id, request_id FROM response WHERE id IN {marks}", params
