@@ -101,7 +101,7 @@ REQUEST_FIELDS = (
     "detail",
     "responses",
 )
-MESSAGE_FIELDS = ("received_at", "provider", "state", "source", "reference", "reason")
+MESSAGE_FIELDS = ("id", "received_at", "provider", "state", "source", "reference", "reason")
 
 
 def request_dict(row: Row, tz: tzinfo) -> dict[str, Any]:
@@ -405,7 +405,17 @@ def show_order(store: Store, order_id: str, tz: tzinfo) -> dict[str, Any]:
     return {"order_id": order_id, "verdict": verdict.value, "requests": requests}
 
 
-MESSAGE_STATES = ("quarantined", "orphan", "unlinked", "informational", "response", "settlement", "request")
+MESSAGE_STATES = (
+    "quarantined",
+    "orphan",
+    "unlinked",
+    "dismissed",
+    "informational",
+    "response",
+    "settlement",
+    "request",
+)
+_SET_ASIDE = "state NOT IN ('quarantined', 'dismissed')"  # not read: no request it names, nor none
 
 
 def list_messages(
@@ -422,9 +432,9 @@ def list_messages(
     where: list[str] = []
     params: dict[str, Any] = {}
     if state == "orphan":  # names a request that is not in the store (yet)
-        where.append("reference IS NOT NULL AND request_id IS NULL AND state <> 'quarantined'")
+        where.append(f"reference IS NOT NULL AND request_id IS NULL AND {_SET_ASIDE}")
     elif state == "unlinked":  # names no request at all (a failed decrypt call, a bank's fee line)
-        where.append("reference IS NULL AND state <> 'quarantined'")
+        where.append(f"reference IS NULL AND {_SET_ASIDE}")
     else:
         where.append("state = :state")
         params["state"] = state
@@ -444,12 +454,13 @@ def list_messages(
         sql += f" LIMIT {_limit(limit)}"
     return [
         {
+            "id": m["id"],
             "received_at": _local(m["received_at"], tz),
             "provider": m["provider"],
             "state": m["state"],
             "source": _where(m),
             "reference": m["reference"],
-            "reason": m["error"] or m["note"],
+            "reason": "; ".join(x for x in (m["error"], m["note"]) if x) or None,  # a dismissal's note too
         }
         for m in store.query(sql, params)
     ]

@@ -73,3 +73,38 @@ def undo(store: Store, config: Config, txn_id: str, note: str, actor: str) -> tu
     return recompute.label((row["outcome"], row["reason"])), recompute.label(
         (after["outcome"], after["reason"])
     )
+
+
+def dismiss(store: Store, message_ids: list[int], note: str, actor: str, *, undo: bool = False) -> int:
+    """Set quarantined messages aside (``dismissed``) after a look, or put them back (``undo``): a record
+    whose corrected copy is stored since, or one that will never read well. The message stays whole,
+    its reason too; the note says who, when and why, each time (nothing is ever deleted). All the
+    messages or none: an unknown id, or one in another state, refuses the lot. Returns how many."""
+    if not note.strip():
+        raise UsageError("--note must say why (it is the audit record)")
+    was, becomes = ("dismissed", "quarantined") if undo else ("quarantined", "dismissed")
+    ids = sorted(set(message_ids))
+    with store.transaction():
+        store.lock_writers()  # a reprocess reading these messages meanwhile would undo the change
+        marks, params = store.placeholders("m", ids)
+        held = {
+            r["id"]: r
+            for r in store.query(f"SELECT id, state, note FROM message WHERE id IN {marks}", params)
+        }
+        if missing := [i for i in ids if i not in held]:
+            raise NotFound(
+                f"no message {', '.join(map(str, missing))} (paycli messages lists them with their id)"
+            )
+        if other := [i for i in ids if held[i]["state"] != was]:
+            states = ", ".join(f"{i} is {held[i]['state']}" for i in other)
+            raise UsageError(f"only a {was} message can be {'put back' if undo else 'dismissed'}: {states}")
+        at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        said = f"{'put back' if undo else 'dismissed'} by {actor} at {at}: {' '.join(note.split())}"
+        store.executemany(
+            "UPDATE message SET state = :s, note = :n WHERE id = :id",
+            [
+                {"s": becomes, "n": f"{held[i]['note']}; {said}" if held[i]["note"] else said, "id": i}
+                for i in ids
+            ],
+        )
+    return len(ids)

@@ -850,3 +850,34 @@ def test_reprocess_leaves_the_messages_of_a_gateway_no_longer_configured_as_they
     said = result.stderr.splitlines()
     assert said.count("provider 'mybank' is not configured: its messages stay as they were read") == 1
     assert said[-1].endswith(", 0 otherwise, 0 quarantined")
+
+
+def test_dismiss_sets_a_quarantined_record_aside_with_its_audit_note_and_undo_puts_it_back(cli, isolated):
+    result = cli("ingest", str(request_csv(isolated, [ROWS[0], ROWS[1].replace("129.90", "abc")])))
+    assert result.code == 1
+    [bad] = json.loads(cli("messages", "--format", "json").stdout)
+    assert bad["state"] == "quarantined" and bad["source"].endswith("requests.csv:3")
+    # refused, and nothing changed: a note is the audit record; an unknown id or one not quarantined
+    assert cli("dismiss", str(bad["id"])).code == 2
+    missing = cli("dismiss", str(bad["id"]), "99999", "--note", "fixed")
+    assert (missing.code, missing.stderr) == (
+        3,
+        "paycli: no message 99999 (paycli messages lists them with their id)\n",
+    )
+    assert cli("messages", "--format", "json").stdout.count('"quarantined"') == 1
+    done = cli("dismiss", str(bad["id"]), "--note", "line fixed and  ingested again", "--by", "anna")
+    assert (done.code, done.stderr) == (0, "1 message dismissed by anna\n")
+    assert json.loads(cli("messages", "--format", "json").stdout) == []
+    assert cli("reprocess").code == 0  # nothing left quarantined: a cron reprocess is quiet again
+    [aside] = json.loads(cli("messages", "--state", "dismissed", "--format", "json").stdout)
+    assert aside["reason"].startswith("amount 'abc' is not a decimal number; dismissed by anna at ")
+    assert aside["reason"].endswith(": line fixed and ingested again")
+    again = cli("dismiss", str(bad["id"]), "--note", "twice")
+    assert (again.code, again.stderr) == (
+        2,
+        f"paycli: only a quarantined message can be dismissed: {bad['id']} is dismissed\n",
+    )
+    assert cli("dismiss", str(bad["id"]), "--undo", "--note", "by mistake", "--by", "bruno").code == 0
+    [back] = json.loads(cli("messages", "--format", "json").stdout)
+    assert back["state"] == "quarantined" and "; put back by bruno at " in back["reason"]
+    assert cli("reprocess").code == 1

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from paycli.commands import workspace
-from paycli.commands.output import Format, emit, grid, shorten
+from paycli.commands.output import Format, emit, err, grid, shorten
 
 
 def messages(
@@ -17,7 +17,7 @@ def messages(
             "--state",
             "-s",
             help="quarantined (default), orphan (names a request not in the store yet), unlinked (names no "
-            "request), informational, response, settlement, request.",
+            "request), dismissed (set aside with paycli dismiss), informational, response, settlement, request.",
         ),
     ] = "quarantined",
     gateway: Annotated[
@@ -35,8 +35,8 @@ def messages(
 ) -> None:
     """List stored messages by state, newest first, with where they came from and why.
 
-    A quarantined record waits for a configuration fix and `paycli reprocess`; an orphan waits for
-    its request; an unlinked message names no request at all.
+    A quarantined record waits for a configuration fix and `paycli reprocess`, or for `paycli dismiss`
+    with its id; an orphan waits for its request; an unlinked message names no request at all.
 
     Examples:
 
@@ -74,6 +74,7 @@ def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]
     return grid(
         [
             (
+                r["id"],
                 format_local_short(r["received_at"], tz),
                 r["provider"],
                 r["state"],
@@ -83,8 +84,43 @@ def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]
             )
             for r in rows
         ],
-        ["received", "provider", "state", "source", "reference", "reason / note"],
+        ["id", "received", "provider", "state", "source", "reference", "reason / note"],
     )
 
 
-COMMANDS = {"messages": messages}
+def dismiss(
+    ctx: typer.Context,
+    ids: Annotated[list[int], typer.Argument(help="The messages' ids, as paycli messages lists them.")],
+    note: Annotated[str | None, typer.Option("--note", "-m", help="Why: the audit record.")] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Put dismissed messages back in quarantine.")] = False,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who decides (default: the configured operator, else the login name)."),
+    ] = None,
+) -> None:
+    """Set quarantined messages aside after a look; or put them back.
+
+    For a record whose corrected copy is stored since (a request line fixed and ingested again, a
+    Stripe event ingested later with its signature header), or one that will never read well. The
+    message is kept whole, with its reason and a note of who, when and why; `paycli messages` and
+    `paycli reprocess` leave it out; `paycli messages --state dismissed` lists it.
+
+    Examples:
+
+      paycli dismiss 4182 --note "line fixed, requests-2026-11-26.csv ingested again"
+
+      paycli dismiss 4182 --undo --note "dismissed by mistake"
+    """
+    from paycli import resolutions
+    from paycli.errors import UsageError
+
+    if note is None:
+        raise UsageError("dismiss needs --note: why (the audit record)")
+    ws = workspace(ctx)
+    actor = ws.actor(by)
+    with ws.open_store() as store:
+        n = resolutions.dismiss(store, ids, note, actor, undo=undo)
+    err(f"{n} message{'s' if n != 1 else ''} {'put back in quarantine' if undo else 'dismissed'} by {actor}")
+
+
+COMMANDS = {"messages": messages, "dismiss": dismiss}
