@@ -10,6 +10,7 @@ twice changes nothing.
 from __future__ import annotations
 
 import bisect
+import errno
 import glob
 import hashlib
 import heapq
@@ -19,7 +20,7 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -301,12 +302,27 @@ class Ingest:
         return True
 
     def _archive(self, path: Path, sidecar: Path | None) -> None:
+        """Move an input, and the sidecar read with it, into the archive folder: both or neither, and
+        never a copy left behind one that stays where it was (an OSError says why it stays)."""
         assert self.archive is not None
         self.archive.mkdir(parents=True, exist_ok=True)
         target = _free_name(self.archive / path.name)  # the base name only: nothing escapes the folder
-        shutil.move(str(path), target)
+        _move(path, target)
         if sidecar is not None:
-            shutil.move(str(sidecar), target.with_name(target.name + SIDECAR_SUFFIX))
+            try:
+                _move(sidecar, target.with_name(target.name + SIDECAR_SUFFIX))
+            except OSError as exc:
+                try:
+                    _move(target, path)  # back beside its sidecar, which a provider reads with it
+                except OSError:
+                    reason = (
+                        f"ingested and moved to {target}, but its sidecar {sidecar.name} was not "
+                        f"({exc.strerror or exc}): it stays where it was"
+                    )
+                    self.report.unarchived.append((str(path), reason))
+                    self.say(f"{path}: {reason}")
+                    return
+                raise
         self.report.archived.append((str(path), str(target)))
 
     # -- reprocess -----------------------------------------------------------------------------
@@ -1703,6 +1719,31 @@ def _listed(names: list[str], name: str) -> bool:
     """Whether ``name`` is in the sorted list ``names``."""
     at = bisect.bisect_left(names, name)
     return at < len(names) and names[at] == name
+
+
+def _move(source: Path, target: Path) -> None:
+    """Move a file to a name no file holds, whole or not at all. A rename; across file systems a copy,
+    removed again when the original cannot be (``shutil.move`` leaves it behind, and copies after any
+    failed rename, one refused for want of permission too)."""
+    try:
+        os.rename(source, target)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    made = False
+    try:
+        with open(source, "rb") as reading, open(target, "xb") as writing:  # never over a file
+            made = True
+            shutil.copyfileobj(reading, writing)
+            os.fsync(writing.fileno())  # on disk before the original goes
+        shutil.copystat(source, target)
+        os.unlink(source)
+    except BaseException:
+        if made:
+            with suppress(OSError):
+                os.unlink(target)
+        raise
 
 
 def _free_name(target: Path) -> Path:

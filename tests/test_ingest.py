@@ -1206,19 +1206,123 @@ def test_an_input_named_twice_is_archived_once(store, config, tmp_path):
 
 
 def test_a_file_that_cannot_be_archived_is_said_and_its_records_kept(store, config, tmp_path, monkeypatch):
-    import shutil
-
     good = request_csv(tmp_path, [ROW])
 
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(shutil, "move", refused)
+    monkeypatch.setattr(os, "rename", refused)
     run = ingest(store, config, good, archive=tmp_path / "done")
     assert run.report.unarchived == [
         (str(good), "ingested, but not archived (Permission denied): it stays where it was")
     ]
     assert not run.report.ok and good.exists() and table_counts(store)["payment_request"] == 1
+
+
+def keeping_its_files(monkeypatch, folder: Path, *, other_disk: bool = False) -> None:
+    """``folder`` as one its files cannot leave (a folder the user may not write, ``chmod 555``), as
+    root meets one, who may write any folder; ``other_disk``: the archive on another file system."""
+    rename, unlink = os.rename, os.unlink
+
+    def renaming(source, target, *args, **kwargs):
+        if other_disk:
+            raise OSError(18, "Invalid cross-device link")
+        if folder in (Path(source).parent, Path(target).parent):
+            raise PermissionError(13, "Permission denied")
+        return rename(source, target, *args, **kwargs)
+
+    def unlinking(path, *args, **kwargs):
+        if Path(path).parent == folder:
+            raise PermissionError(13, "Permission denied")
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", renaming)
+    monkeypatch.setattr(os, "unlink", unlinking)
+
+
+@pytest.mark.parametrize("other_disk", [False, True], ids=["same file system", "another file system"])
+def test_a_file_its_folder_keeps_leaves_no_copy_in_the_archive(
+    store, config, tmp_path, monkeypatch, other_disk
+):
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    good = write_messages(inbox, message("T1", "k1", "approved"), name="a1.jsonl")
+    Path(f"{good}.headers").write_text("Content-Type: application/json\n")
+    keeping_its_files(monkeypatch, inbox, other_disk=other_disk)
+    for _ in range(2):  # each run said it stays where it was, and left one more copy behind
+        run = ingest(store, config, inbox, archive=done)
+        assert run.report.unarchived == [
+            (str(good), "ingested, but not archived (Permission denied): it stays where it was")
+        ]
+        assert run.report.archived == [] and list(done.iterdir()) == []
+    assert sorted(p.name for p in inbox.iterdir()) == ["a1.jsonl", "a1.jsonl.headers"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder: the test above stands in")
+def test_a_file_in_a_folder_the_user_may_not_write_leaves_no_copy_in_the_archive(store, config, tmp_path):
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    good = request_csv(inbox, [ROW])
+    inbox.chmod(0o555)
+    try:
+        for _ in range(2):
+            run = ingest(store, config, inbox, archive=done)
+            assert [path for path, _ in run.report.unarchived] == [str(good)]
+            assert list(done.iterdir()) == []
+    finally:
+        inbox.chmod(0o755)
+
+
+def test_a_file_on_another_file_system_is_archived_by_a_copy_and_its_original_removed(
+    store, config, tmp_path, monkeypatch
+):
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    good = write_messages(inbox, message("T1", "k1", "approved"), name="a1.jsonl")
+    Path(f"{good}.headers").write_text("Content-Type: application/json\n")
+    body = good.read_bytes()
+
+    def across(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "rename", across)
+    run = ingest(store, config, inbox, archive=done)
+    assert run.report.ok and run.report.archived == [(str(good), str(done / "a1.jsonl"))]
+    assert list(inbox.iterdir()) == [] and (done / "a1.jsonl").read_bytes() == body
+    assert (done / "a1.jsonl.headers").read_text() == "Content-Type: application/json\n"
+
+
+def test_a_file_whose_sidecar_cannot_follow_it_stays_with_it(store, config, tmp_path, monkeypatch):
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    good = write_messages(inbox, message("T1", "k1", "approved"), name="a1.jsonl")
+    Path(f"{good}.headers").write_text("Content-Type: application/json\n")
+    rename = os.rename
+    back: list[bool] = [True]  # whether the file can be put back beside its sidecar
+
+    def renaming(source, target, *args, **kwargs):
+        if Path(source).name.endswith(".headers") or (Path(source).parent == done and not back[0]):
+            raise PermissionError(13, "Permission denied")
+        return rename(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", renaming)
+    run = ingest(store, config, inbox, archive=done)
+    assert run.report.unarchived == [
+        (str(good), "ingested, but not archived (Permission denied): it stays where it was")
+    ]
+    assert sorted(p.name for p in inbox.iterdir()) == ["a1.jsonl", "a1.jsonl.headers"]
+    assert list(done.iterdir()) == []
+    # a file that cannot be put back either says where it is
+    back[0] = False
+    run = ingest(store, config, inbox, archive=done)
+    assert run.report.unarchived == [
+        (
+            str(good),
+            f"ingested and moved to {done / 'a1.jsonl'}, but its sidecar a1.jsonl.headers was not "
+            "(Permission denied): it stays where it was",
+        )
+    ]
+    assert [p.name for p in inbox.iterdir()] == ["a1.jsonl.headers"] and (done / "a1.jsonl").exists()
 
 
 def test_reprocess_reads_a_quarantined_record_again(store, config, tmp_path):
