@@ -174,7 +174,17 @@ class Ingest:
                         self._refuse(str(path), f"cannot be read ({exc.strerror})")
                         continue
                     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-                    if sidecar.is_file():
+                    try:
+                        has_sidecar = sidecar.is_file()
+                    except OSError as exc:
+                        if exc.errno != errno.ENAMETOOLONG:
+                            self._refuse(
+                                str(path),
+                                f"its sidecar {sidecar.name} cannot be read ({exc.strerror or exc})",
+                            )
+                            continue
+                        has_sidecar = False  # a name too long for one (Python 3.11 raises it): none can exist
+                    if has_sidecar:
                         try:
                             with sidecar.open("rb") as stream:  # never more than headers can be
                                 data = stream.read(MAX_CALLBACK_BYTES + 1)
@@ -217,7 +227,12 @@ class Ingest:
 
     def _expand(self, item: str) -> Iterator[Path]:
         path = Path(item)
-        if path.is_dir():
+        try:
+            folder = path.is_dir()
+        except OSError as exc:  # a name too long for the file system (Python 3.11 raises it)
+            self._refuse(item, f"cannot be read ({exc.strerror or exc})")
+            return
+        if folder:
             found = False
             for file in _walk(path, self._refuse):
                 found = True
@@ -306,7 +321,8 @@ class Ingest:
         never a copy left behind one that stays where it was (an OSError says why it stays)."""
         assert self.archive is not None
         self.archive.mkdir(parents=True, exist_ok=True)
-        target = _free_name(self.archive / path.name)  # the base name only: nothing escapes the folder
+        # the base name only: nothing escapes the folder
+        target = _free_name(self.archive / path.name, sidecar=sidecar is not None)
         _move(path, target)
         if sidecar is not None:
             try:
@@ -1746,9 +1762,46 @@ def _move(source: Path, target: Path) -> None:
         raise
 
 
-def _free_name(target: Path) -> Path:
-    candidate, n = target, 1
-    while candidate.exists():
-        candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
+def _free_name(target: Path, *, sidecar: bool = False) -> Path:
+    """A name in target's folder that no entry holds, nor its ``.headers`` when ``sidecar``: target's
+    own, else ``stem.N.suffix``; cut, its stem first, to what the folder's file system takes with room
+    for the sidecar's suffix (a name of 250 bytes has none for ``.1``, nor for ``.headers``)."""
+    folder = target.parent
+    limit = _name_max(folder) - (len(SIDECAR_SUFFIX) if sidecar else 0)
+    n = 0
+    while True:
+        tail = f".{n}{target.suffix}" if n else target.suffix
+        room = limit - len(os.fsencode(tail))
+        if room >= 1:
+            name = _cut(target.stem, room) + tail
+        else:  # a "suffix" too long to keep (a.<250 bytes>): the number goes last
+            tail = f".{n}" if n else ""
+            name = _cut(target.name, limit - len(tail)) + tail
+        candidate = folder / name
+        if not _taken(candidate) and not (sidecar and _taken(folder / (name + SIDECAR_SUFFIX))):
+            return candidate
         n += 1
-    return candidate
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that the file system of ``folder`` takes."""
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+    return longest if longest > 0 else 255
+
+
+def _cut(name: str, size: int) -> str:
+    """``name`` cut to at most ``size`` bytes as the file system stores it, never in a character."""
+    while len(os.fsencode(name)) > size:
+        name = name[:-1]
+    return name
+
+
+def _taken(path: Path) -> bool:
+    try:
+        os.lstat(path)  # a link that leads nowhere holds its name too
+    except FileNotFoundError:
+        return False
+    return True

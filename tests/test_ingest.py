@@ -1325,6 +1325,49 @@ def test_a_file_whose_sidecar_cannot_follow_it_stays_with_it(store, config, tmp_
     assert [p.name for p in inbox.iterdir()] == ["a1.jsonl.headers"] and (done / "a1.jsonl").exists()
 
 
+def test_a_name_too_long_for_a_sidecar_is_read_without_one_and_the_rest_goes_on(store, config, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    long = request_csv(folder, [ROW], name="z" * 250 + ".csv")  # 254 bytes: no room for ".headers"
+    request_csv(folder, ["T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,nexi"], name="b.csv")
+    for given in (folder, long):
+        run = ingest(store, config, given)
+        assert run.report.ok and run.report.files == 2 - (given == long)
+    assert table_counts(store)["payment_request"] == 2
+
+
+def test_an_input_name_too_long_for_the_file_system_is_refused_and_the_rest_goes_on(store, config, tmp_path):
+    good = request_csv(tmp_path, [ROW])
+    too_long = str(tmp_path / ("y" * 300))
+    run = ingest(store, config, too_long, good)
+    assert run.report.refused == [(too_long, "cannot be read (File name too long)")]
+    assert table_counts(store)["payment_request"] == 1
+
+
+def test_a_long_name_is_archived_under_a_shorter_free_one(store, config, tmp_path):
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    long_name, with_sidecar = "z" * 250 + ".csv", "w" * 241 + ".jsonl"  # 254 and 247 bytes
+    for n in range(3):  # the same names again and again: each archived beside the last
+        request_csv(inbox, [ROW], name=long_name)
+        body = write_messages(inbox, message("T1", "k1", "approved"), name=with_sidecar)
+        Path(f"{body}.headers").write_text(f"X-Run: {n}\n")
+        run = ingest(store, config, inbox, archive=done)
+        assert run.report.ok and list(inbox.iterdir()) == [], run.report.unarchived
+    names = {p.name for p in done.iterdir()}
+    assert len(names) == 9 and max(len(name.encode()) for name in names) <= 255
+    assert {name for name in names if name.startswith("z")} == {
+        long_name,
+        "z" * 249 + ".1.csv",
+        "z" * 249 + ".2.csv",
+    }
+    # each sidecar beside its own file
+    bodies = {name for name in names if name.startswith("w") and not name.endswith(".headers")}
+    assert bodies == {with_sidecar, "w" * 239 + ".1.jsonl", "w" * 239 + ".2.jsonl"}
+    runs = {(done / f"{b}.headers").read_text() for b in bodies}
+    assert runs == {"X-Run: 0\n", "X-Run: 1\n", "X-Run: 2\n"}
+
+
 def test_reprocess_reads_a_quarantined_record_again(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     ingest(store, config, request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="changed.csv"))
