@@ -147,6 +147,8 @@ class Ingest:
         self._unread: set[str] = set()  # reprocess: providers no longer configured, said once
         self._to_archive: list[tuple[Path, Path | None]] = []
         self._archiving: set[Path] = set()
+        self._archive_key: tuple[int, int] | None = None  # the archive folder's (device, inode)
+        self._archived_here: dict[Path, bool] = {}  # a folder: whether it is the archive folder
         self._unknown_gateways: set[str] = set()
         # never an input: paycli's configuration and its secret files (a resolved path is checked only
         # for a file of one of their names)
@@ -157,6 +159,7 @@ class Ingest:
     # -- inputs --------------------------------------------------------------------------------
     def run(self, inputs: Sequence[str], stdin: IO[bytes] | None = None) -> IngestReport:
         self.store.prepare_bulk()
+        self._archive_key = self._archive_identity()
         with self.store.transaction(rollback=True) if self.report.dry_run else nullcontext():
             for item in inputs:
                 if item == "-":
@@ -207,8 +210,10 @@ class Ingest:
                         if problem := _sidecar_problem(headers):
                             self.note(f"{sidecar}: {problem}")
                     # moved once its records are committed, at the next flush; a file named twice (a
-                    # folder and a glob over it) once
+                    # folder and a glob over it) once; one already in the archive folder (named, or
+                    # matched by a glob) stays: moved, it would only be renamed, a run after another
                     archived = self.archive is not None and not self.report.dry_run
+                    archived = archived and not self._is_archive(path.parent)
                     if self._ingest(source) and archived and path not in self._archiving:
                         self._archiving.add(path)
                         self._to_archive.append((path, sidecar if source.headers is not None else None))
@@ -233,8 +238,11 @@ class Ingest:
             self._refuse(item, f"cannot be read ({exc.strerror or exc})")
             return
         if folder:
+            if self._is_archive(path):
+                self._refuse(item, "is the --archive folder: what is archived is not read again")
+                return
             found = False
-            for file in _walk(path, self._refuse):
+            for file in _walk(path, self._refuse, skip=self._archive_key):
                 found = True
                 yield file
             if not found:
@@ -255,6 +263,32 @@ class Ingest:
             yield from files
         else:
             self._refuse(item, "no such file or folder")
+
+    def _archive_identity(self) -> tuple[int, int] | None:
+        """The archive folder's (device, inode), to know it however it is named; made first, so that a
+        walk meets it the same before and after the first move into it."""
+        if self.archive is None:
+            return None
+        if not self.report.dry_run:
+            with suppress(OSError):  # one that cannot be made is said file by file, when moving
+                self.archive.mkdir(parents=True, exist_ok=True)
+        try:
+            found = os.stat(self.archive)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _is_archive(self, folder: Path) -> bool:
+        if self._archive_key is None:
+            return False
+        known = self._archived_here.get(folder)
+        if known is None:
+            try:
+                found = os.stat(folder)
+            except OSError:
+                return False
+            known = self._archived_here[folder] = (found.st_dev, found.st_ino) == self._archive_key
+        return known
 
     def _refuse(self, name: str, reason: str) -> None:
         name, reason = one_line(name), one_line(reason)  # a file name may hold a line break too
@@ -1689,10 +1723,14 @@ def _differences(a: RequestData, b: RequestData) -> list[str]:
     return out
 
 
-def _walk(folder: Path, refuse: Callable[[str, str], None]) -> Iterator[Path]:
+def _walk(
+    folder: Path, refuse: Callable[[str, str], None], skip: tuple[int, int] | None = None
+) -> Iterator[Path]:
     """The files of a folder tree in a stable order (by name, folder by folder); hidden entries and
-    sidecars are skipped, and so are links to folders. A folder that cannot be listed, and an entry that
-    is not a regular file (a pipe would block the run), are refused by name.
+    sidecars are skipped, and so are links to folders and the folder whose (device, inode) is ``skip``
+    (the archive: read again, its files would be moved into it again, renamed each run). A folder that
+    cannot be listed, and an entry that is not a regular file (a pipe would block the run), are refused
+    by name.
 
     One folder is listed at a time, and of it only the names are kept: a folder of 200,000 callbacks
     costs about 19 MB as sorted names, where its ``os.DirEntry`` objects took 70."""
@@ -1709,6 +1747,8 @@ def _walk(folder: Path, refuse: Callable[[str, str], None]) -> Iterator[Path]:
                     if name.startswith("."):
                         continue
                     if entry.is_dir(follow_symlinks=False):
+                        if skip is not None and _identity(entry) == skip:
+                            continue
                         subfolders.append(name)
                     elif entry.is_file():
                         files.append(name)
@@ -1729,6 +1769,14 @@ def _walk(folder: Path, refuse: Callable[[str, str], None]) -> Iterator[Path]:
             elif not _listed(files, name.removesuffix(SIDECAR_SUFFIX)):
                 refuse(str(current / name), "a .headers sidecar without the file it goes with")
         pending.extend(current / name for name in sorted(subfolders, reverse=True))
+
+
+def _identity(entry: os.DirEntry[str]) -> tuple[int, int] | None:
+    try:
+        found = entry.stat(follow_symlinks=False)
+    except OSError:  # gone since it was listed: said when it is listed in turn
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _listed(names: list[str], name: str) -> bool:

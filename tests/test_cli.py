@@ -468,6 +468,26 @@ def test_an_archive_folder_that_cannot_take_files_is_refused_before_anything_is_
     assert result.code == 0 and not (isolated / "new").exists()  # a dry run creates nothing
 
 
+def test_an_archive_folder_that_is_an_input_folder_is_refused_before_anything_is_read(cli, isolated):
+    inbox = isolated / "inbox"
+    inbox.mkdir()
+    good = request_csv(inbox, ROWS)
+    result = cli("ingest", "inbox", "--archive", "inbox")
+    assert (result.code, result.stderr) == (
+        2,
+        "paycli: --archive: inbox is also an input folder: archive into another folder (one inside it is "
+        "skipped when it is read)\n",
+    )
+    result = cli("ingest", str(good), "inbox/", "--archive", str(inbox))  # however it is written
+    assert result.code == 2 and f"--archive: {inbox} is also the input folder inbox/:" in result.stderr
+    assert cli("list", "--format", "json").stdout.strip() == "[]" and good.exists()
+    # one inside an input folder is skipped: what is archived is never read, nor renamed, again
+    for _ in range(3):
+        result = cli("ingest", "inbox", "--archive", "inbox/done")
+        assert result.code == 0, result
+    assert [p.name for p in (inbox / "done").iterdir()] == [good.name]
+
+
 NEXI = Path(__file__).parent / "gateways" / "samples" / "nexi" / "approved"
 
 

@@ -1325,6 +1325,33 @@ def test_a_file_whose_sidecar_cannot_follow_it_stays_with_it(store, config, tmp_
     assert [p.name for p in inbox.iterdir()] == ["a1.jsonl.headers"] and (done / "a1.jsonl").exists()
 
 
+def test_an_archive_folder_inside_the_input_folder_is_not_read_again(store, config, tmp_path):
+    inbox = tmp_path / "in"
+    done = inbox / "b" / "done"  # met in the walk after a file was moved into it
+    (inbox / "a").mkdir(parents=True)
+    one_by_one = replace(config, batch_size=1)  # each file moved before the walk goes on
+    for n in range(3):
+        write_messages(inbox, message(f"T{n}", f"k{n}", "approved"), name="x.jsonl")
+        write_messages(inbox / "a", message(f"A{n}", f"a{n}", "approved"), name=f"a{n}.jsonl")
+        run = ingest(store, one_by_one, inbox, archive=done)
+        assert run.report.ok and run.report.files == 2  # the new ones only
+    assert sorted(p.name for p in done.iterdir()) == [
+        "a0.jsonl",
+        "a1.jsonl",
+        "a2.jsonl",
+        "x.1.jsonl",
+        "x.2.jsonl",
+        "x.jsonl",
+    ]
+    # a file in it that is named, or matched by a glob, is read and left there
+    run = ingest(store, config, done / "x.jsonl", str(done / "a*.jsonl"), archive=done)
+    assert run.report.ok and run.report.files == 4 and run.report.archived == []
+    assert len(list(done.iterdir())) == 6
+    # the archive folder itself is no input
+    run = ingest(store, config, done, archive=done)
+    assert run.report.refused == [(str(done), "is the --archive folder: what is archived is not read again")]
+
+
 def test_a_name_too_long_for_a_sidecar_is_read_without_one_and_the_rest_goes_on(store, config, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

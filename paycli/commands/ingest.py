@@ -39,7 +39,13 @@ def ingest(
         ),
     ] = False,
     archive: Annotated[
-        str | None, typer.Option("--archive", help="Move each input read to the end into this folder.")
+        str | None,
+        typer.Option(
+            "--archive",
+            help="Move each input read to the end into this folder. One inside a folder read is skipped "
+            "by its walk, and a file already in it is read and left there; an input folder itself is "
+            "refused.",
+        ),
     ] = None,
     quiet: Annotated[
         bool,
@@ -80,6 +86,7 @@ def ingest(
     if archive:
         archive_dir = ws.path(archive)
         _check_archive(archive, archive_dir, create=not dry_run)
+        _check_not_read(archive, archive_dir, paths)
     with _store(ws, dry_run=dry_run) as store, _progress(shown=not quiet) as advance:
         run = Ingest(
             store,
@@ -115,6 +122,21 @@ def _check_archive(given: str, folder: Path, *, create: bool) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"--archive: cannot put files in {given} ({exc.strerror or exc})") from None
+
+
+def _check_not_read(given: str, folder: Path, paths: list[str]) -> None:
+    """Refuse an --archive folder that is an input folder: its files would be moved onto themselves, or
+    (skipped as the archive) none read. One inside an input folder is skipped by the walk."""
+    import os
+
+    for path in paths:
+        with contextlib.suppress(OSError, ValueError):  # what is no folder is said when it is read
+            if path != "-" and os.path.isdir(path) and os.path.samefile(path, folder):
+                same = "an input folder" if path == given else f"the input folder {path}"
+                raise UsageError(
+                    f"--archive: {given} is also {same}: archive into another folder (one inside it is "
+                    "skipped when it is read)"
+                )
 
 
 class _progress:
