@@ -196,11 +196,24 @@ class Store:
         """Bring the schema to the newest revision (or to ``revision``) with Alembic (imported only here)."""
         from alembic import command
         from alembic.config import Config as AlembicConfig
-        from sqlalchemy import create_engine
+        from sqlalchemy import create_engine, event
 
         path = sqlite_path(self.url)
         if path is not None:
             engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+
+            # Two processes opening a new store at once: pysqlite begins no transaction for DDL, so each
+            # CREATE was committed alone and the second process, which had seen no table, failed on one
+            # the first had made. One BEGIN IMMEDIATE around Alembic's work: the second waits for the
+            # first's commit (the busy time-out), then finds the store at head and does nothing.
+            @event.listens_for(engine, "connect")
+            def _no_implicit_transactions(dbapi_connection: Any, record: Any) -> None:
+                dbapi_connection.isolation_level = None
+
+            @event.listens_for(engine, "begin")
+            def _begin_immediate(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
         else:
             engine = create_engine(
                 re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", self.url)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +78,52 @@ def test_db_upgrade_and_status(cli, tmp_path):
     assert result.code == 0 and f"upgraded from schema none to {HEAD}" in result.stderr
     assert f"already at schema {HEAD}" in cli("--db", str(path), "db", "upgrade", db=False).stderr
     assert "(current)" in cli("--db", str(path), "db", "status", db=False).stdout
+
+
+# paycli opening a store; "first" stops in the middle of its migration until "second" has begun
+OPENER = """
+import sys, time
+from pathlib import Path
+from paycli.store import Store
+
+url, marker, role = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+if role == "first":
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def pause(conn, cursor, statement, *args):
+        if "CREATE TABLE payment_request" in statement and not marker.exists():
+            marker.touch()
+            time.sleep(1.5)  # the second's turn: it finds no version row yet, and migrates too
+else:
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+with Store.open(url) as store:
+    print(store.schema_version())
+"""
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite's: PostgreSQL takes an advisory lock (Store.migrate)")
+def test_two_processes_opening_a_new_sqlite_store_at_once_both_find_it_at_head(tmp_path):
+    """The second waits for the first's migration, then finds the tables there (it failed, exit 70, on
+    'table payment_request already exists', or the first did)."""
+    url, marker = f"sqlite:///{tmp_path / 'new.db'}", tmp_path / "first-is-migrating"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, url, str(marker), role],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for role in ("first", "second")
+    ]
+    results = [(p.communicate(timeout=120), p.returncode) for p in processes]
+    assert marker.exists()
+    assert [(code, out.strip()) for (out, _), code in results] == [(0, HEAD), (0, HEAD)], results
 
 
 def test_a_database_of_something_else_is_not_touched(tmp_path):
