@@ -55,9 +55,8 @@ def serve(
     if not 1 <= threads <= 256:
         raise UsageError(f"--threads: {threads} is not in 1..256")
     timeout = int(settings["client_timeout_seconds"])  # type: ignore[call-overload]
+    _check_address(host, port)
     app = App(ws.database_url, ws.config, ws.provider_classes)
-    if not app.callback_gateways:
-        err("paycli: no gateway is configured under gateways: every /callbacks/ route answers 404")
     options: dict[str, object] = {}
     if settings["trusted_proxy"]:
         options.update(
@@ -66,18 +65,27 @@ def serve(
             trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
             clear_untrusted_proxy_headers=True,
         )
-    server = waitress.create_server(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="paycli",
-        max_request_body_size=int(settings["max_body_bytes"]),  # type: ignore[call-overload]
-        channel_timeout=timeout,
-        connection_limit=int(settings["connection_limit"]),  # type: ignore[call-overload]
-        cleanup_interval=max(1, min(30, timeout // 2)),  # how often silent clients are looked for
-        **options,
-    )
+    channels: dict[int, object] = {}  # waitress's sockets: what a failed bind leaves open is closed
+    try:
+        server = waitress.create_server(  # binds: a port in use, an address not this machine's fail here
+            app,
+            map=channels,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="paycli",
+            max_request_body_size=int(settings["max_body_bytes"]),  # type: ignore[call-overload]
+            channel_timeout=timeout,
+            connection_limit=int(settings["connection_limit"]),  # type: ignore[call-overload]
+            cleanup_interval=max(1, min(30, timeout // 2)),  # how often silent clients are looked for
+            **options,
+        )
+    except OSError as exc:
+        _close(channels)
+        app.close()
+        raise UsageError(f"cannot listen on {_joined(host, port)} ({exc.strerror or exc})") from None
+    if not app.callback_gateways:
+        err("paycli: no gateway is configured under gateways: every /callbacks/ route answers 404")
     gateways = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"
     err(f"paycli serve: listening on http://{_address(server)} ({threads} threads); callbacks: {gateways}")
     try:
@@ -89,8 +97,35 @@ def serve(
 
 
 def _address(server: object) -> str:
-    host, port = getattr(server, "effective_host", "?"), getattr(server, "effective_port", "?")
+    return _joined(getattr(server, "effective_host", "?"), getattr(server, "effective_port", "?"))
+
+
+def _joined(host: object, port: object) -> str:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _close(channels: dict[int, object]) -> None:
+    """What waitress opened before a bind failed: its wake-up pipe, the sockets and their threads."""
+    import contextlib
+
+    for channel in list(channels.values()):
+        dispatcher = getattr(channel, "task_dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.shutdown()
+        with contextlib.suppress(OSError):
+            channel.close()  # type: ignore[attr-defined]
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse a host that names no address, in one line: waitress says only 'Invalid host/port
+    specified.' (as waitress reads it: ``*`` any address, an IPv6 address maybe in brackets)."""
+    import socket
+
+    name = None if host == "*" else host.removeprefix("[").removesuffix("]")
+    try:
+        socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:  # socket.gaierror
+        raise UsageError(f"cannot listen on {_joined(host, port)} ({exc.strerror or exc})") from None
 
 
 COMMANDS = {"serve": serve}

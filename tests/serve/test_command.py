@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.serve.conftest import Client, free_port, spawn_serve, stop_process
 from tests.serve.traffic import CONFIG, FORM, nexi_callback
 
@@ -17,6 +19,37 @@ def test_serve_has_help_with_examples(cli):
 def test_a_wrong_port_or_thread_count_is_a_usage_error(cli):
     assert "--port: 70000 is not a port number" in cli("serve", "--port", "70000").stderr
     assert cli("serve", "--threads", "0").code == 2
+
+
+def test_a_port_in_use_or_an_address_not_this_machines_is_one_line(cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--port", str(port))
+    assert (result.code, result.stderr) == (
+        2,
+        f"paycli: cannot listen on 127.0.0.1:{port} (Address already in use)\n",
+    )
+    result = cli("serve", "--host", "no-such-host.invalid", "--port", "8080")
+    assert result.code == 2 and result.stderr.startswith(
+        "paycli: cannot listen on no-such-host.invalid:8080 ("
+    )
+    assert len(result.stderr.splitlines()) == 1
+    with socket.socket() as probe:  # a documentation address (RFC 5737), no machine's own
+        try:
+            probe.bind(("192.0.2.1", 0))
+        except OSError:
+            pass
+        else:
+            pytest.skip("this machine may bind any address (ip_nonlocal_bind)")
+    result = cli("serve", "--host", "192.0.2.1", "--port", "8080")
+    assert (result.code, result.stderr) == (
+        2,
+        "paycli: cannot listen on 192.0.2.1:8080 (Cannot assign requested address)\n",
+    )
 
 
 def test_the_server_gets_the_configured_limits(cli, isolated, monkeypatch):
