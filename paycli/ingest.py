@@ -470,7 +470,7 @@ class Ingest:
         with self.store.transaction():
             self._lock_writers()
             self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
-            left = self._leave_response(row["response_id"]) if row["state"] == "response" else set()
+            left = self._leave_response(row["response_id"], provider) if row["state"] == "response" else set()
             if isinstance(record, QuarantinedRecord):
                 self.say(f"{_where(row['source'], origin)}: {record.reason}")
             if isinstance(record, RequestRecord):
@@ -566,6 +566,11 @@ class Ingest:
             "FROM response WHERE id = :id",
             {"id": row["response_id"]},
         )
+        # a message that now carries the reference its response holds as a guess (a refund without the
+        # configured reference field, read again once the setting names the field it has)
+        carried = (
+            bool(held["reference_guessed"]) and record.reference is not None and not record.reference_guessed
+        )
         if (
             (record.reference is None or record.reference_guessed)
             and held["reference"] is not None
@@ -575,7 +580,7 @@ class Ingest:
             # a reference the message does not carry: the one its transaction gave it on ingest
             if self._follow_if_guessed(row, provider):
                 return True  # stored before paycli told the two apart (schema 0007): marked now
-            record = replace(record, reference=held["reference"], reference_guessed=held["reference_guessed"])
+            record = _as_held(record, held)
         if response_identity(provider.instance, record) != held["identity"]:
             return False
         if record.raw_status != held["raw_status"]:
@@ -592,7 +597,7 @@ class Ingest:
         if record.gateway_txn_id is not None and record.gateway_txn_id != txn:
             txn = self._transaction_of(row["response_id"], provider) or txn
         retied = txn != held["gateway_txn_id"]
-        if verified or retied:
+        if verified or retied or carried:
             with self.store.transaction():
                 self._lock_writers()
                 # the requests that shared its old transaction no longer find it from here
@@ -600,15 +605,17 @@ class Ingest:
                 if held["request_id"] is not None:
                     touched.add(held["request_id"])
                 self.store.execute(
-                    "UPDATE response SET authenticity = :a, gateway_txn_id = :g WHERE id = :id",
+                    "UPDATE response SET authenticity = :a, gateway_txn_id = :g, reference_guessed = :guessed "
+                    "WHERE id = :id",
                     {
                         "a": Authenticity.VALID.value if verified else held["authenticity"],
+                        "guessed": False if carried else held["reference_guessed"],
                         "g": txn,
                         "id": row["response_id"],
                     },
                 )
                 if retied:
-                    keep_aliases(self.store, provider.instance, [record])
+                    touched |= keep_aliases(self.store, provider.instance, [record])
                 # and those its new transaction (or, now genuine, its transaction) answers, which an
                 # orphan's request cannot lead to
                 touched |= recompute.partners(self.store, [row["response_id"]])
@@ -641,11 +648,20 @@ class Ingest:
         return True
 
     def _transaction_of(self, response_id: int, provider: Provider) -> str | None:
-        """The gateway transaction this response's messages, read now, file it under."""
-        read = [r for r in self._read_again(response_id, provider) if isinstance(r, ResponseRecord)]
+        """The gateway transaction this response's messages, read now, file it under: those that still
+        read as this response (one read otherwise is on its way out)."""
+        [held] = self.store.query(
+            "SELECT identity, reference, reference_guessed FROM response WHERE id = :id", {"id": response_id}
+        )
+        read = [
+            r
+            for r in self._read_again(response_id, provider)
+            if isinstance(r, ResponseRecord)
+            and response_identity(provider.instance, _as_held(r, held)) == held["identity"]
+        ]
         txns = {r.gateway_txn_id for r in read if r.gateway_txn_id}
         aliases = {(a, r.gateway_txn_id) for r in read if r.gateway_txn_id for a in r.aliases}
-        return one_transaction(self.store, provider.instance, txns, aliases)
+        return one_transaction(txns, aliases | alias_pairs(self.store, provider.instance, [txns]))
 
     def _follow_if_guessed(self, row: Any, provider: Provider) -> bool:
         """When none of the messages a response holds carries its reference (one stored before schema
@@ -682,10 +698,13 @@ class Ingest:
         if not now or now[0]["reference"] != held["reference"]:
             self.report.renamed += 1
 
-    def _leave_response(self, response_id: int) -> set[int]:
-        """A message (already deleted) leaves its response: one delivery less, and the response goes
-        when no message holds it. The request it answered, to recompute."""
-        held = self.store.query("SELECT request_id FROM response WHERE id = :id", {"id": response_id})
+    def _leave_response(self, response_id: int, provider: Provider) -> set[int]:
+        """A message (already deleted) leaves its response: one delivery less, the gateway transaction
+        the messages left name (it may have been the one that named it), and the response goes when no
+        message holds it. The requests to recompute."""
+        held = self.store.query(
+            "SELECT request_id, gateway_txn_id FROM response WHERE id = :id", {"id": response_id}
+        )
         if not held:
             return set()
         touched = recompute.partners(self.store, [response_id])
@@ -693,11 +712,14 @@ class Ingest:
             "SELECT COUNT(*) AS n FROM message WHERE response_id = :id", {"id": response_id}
         )[0]["n"]
         if remaining:
+            txn = self._transaction_of(response_id, provider) or held[0]["gateway_txn_id"]
             self.store.execute(
-                "UPDATE response SET deliveries = CASE WHEN deliveries - 1 > :n THEN deliveries - 1 ELSE :n END "
-                "WHERE id = :id",
-                {"n": remaining, "id": response_id},
+                "UPDATE response SET deliveries = CASE WHEN deliveries - 1 > :n THEN deliveries - 1 ELSE :n END, "
+                "gateway_txn_id = :g WHERE id = :id",
+                {"n": remaining, "g": txn, "id": response_id},
             )
+            if txn != held[0]["gateway_txn_id"]:
+                touched |= recompute.partners(self.store, [response_id])  # those of its new transaction
         else:
             self.store.execute("DELETE FROM response WHERE id = :id", {"id": response_id})
         request_id = held[0]["request_id"]
@@ -994,7 +1016,7 @@ class Messages:
             rows,
         )
         self._settlements({k: r for k, r in unique.items() if isinstance(r, SettlementRecord)})
-        self._aliases([r for r in unique.values() if isinstance(r, ResponseRecord) and r.aliases])
+        touched |= self._aliases([r for r in unique.values() if isinstance(r, ResponseRecord) and r.aliases])
         # an orphan whose gateway transaction answers a request too makes that request SHARED_TRANSACTION
         touched |= recompute.partners(store, orphans) if orphans else set()
         touched |= self._rekey_waiting(
@@ -1083,8 +1105,8 @@ class Messages:
                 f"figures: {words} (of two such lines, the one of the least digest counts, whatever their order)"
             )
 
-    def _aliases(self, records: Sequence[ResponseRecord]) -> None:
-        keep_aliases(self.store, self.provider, records)
+    def _aliases(self, records: Sequence[ResponseRecord]) -> set[int]:
+        return keep_aliases(self.store, self.provider, records)
 
     # -- responses that do not name the merchant reference ---------------------------------------
     # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or
@@ -1208,22 +1230,25 @@ class Messages:
         if not named:
             return
         marks, params = store.placeholders("r", sorted(named))
-        for row in store.query(
-            f"SELECT id, gateway_txn_id, request_id FROM response WHERE id IN {marks}", params
-        ):
-            held = row["gateway_txn_id"]
-            txn = one_transaction(
-                store, self.provider, named[row["id"]] | ({held} if held else set()), aliases
+        rows = store.query(f"SELECT id, gateway_txn_id, request_id FROM response WHERE id IN {marks}", params)
+        candidates = {
+            r["id"]: named[r["id"]] | ({r["gateway_txn_id"]} if r["gateway_txn_id"] else set()) for r in rows
+        }
+        pairs = aliases | alias_pairs(store, self.provider, candidates.values())
+        moved = {}
+        for row in rows:
+            txn = one_transaction(candidates[row["id"]], pairs)
+            if txn != row["gateway_txn_id"]:
+                moved[row["id"]] = txn
+                if row["request_id"] is not None:
+                    touched.add(row["request_id"])
+        if moved:
+            # the requests that shared their old transactions no longer find them from there
+            touched |= recompute.partners(store, moved)
+            store.executemany(
+                "UPDATE response SET gateway_txn_id = :g WHERE id = :id",
+                [{"g": txn, "id": response_id} for response_id, txn in sorted(moved.items())],
             )
-            if txn == held:
-                continue
-            # the requests that shared its old transaction no longer find it from there
-            touched |= recompute.partners(store, [row["id"]])
-            store.execute(
-                "UPDATE response SET gateway_txn_id = :g WHERE id = :id", {"g": txn, "id": row["id"]}
-            )
-            if row["request_id"] is not None:
-                touched.add(row["request_id"])
 
     def fold(self, folds: Sequence[tuple[int, int, str | None, Any, str, bool]]) -> None:
         """Add deliveries to responses (id, deliveries, wording, event time, authenticity, whether their
@@ -1293,6 +1318,7 @@ class Messages:
             guessed[identity] = guessed.get(identity, True) and r.reference_guessed
             txns.setdefault(identity, set()).update([r.gateway_txn_id] if r.gateway_txn_id else [])
         aliases = {(a, r.gateway_txn_id) for r in records.values() if r.gateway_txn_id for a in r.aliases}
+        aliases |= alias_pairs(store, self.provider, (t for i, t in txns.items() if i not in known))
         new: dict[str, ResponseRecord] = {}
         for digest, identity in identities.items():
             if identity not in known and identity not in new:
@@ -1301,8 +1327,7 @@ class Messages:
                 if (record.raw_status, record.occurred_at) != (raw_status, occurred_at):
                     record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
                 if len(txns[identity]) > 1:
-                    txn = one_transaction(store, self.provider, txns[identity], aliases)
-                    record = replace(record, gateway_txn_id=txn)
+                    record = replace(record, gateway_txn_id=one_transaction(txns[identity], aliases))
                 if record.authenticity.value != strongest[identity]:
                     record = replace(record, authenticity=Authenticity(strongest[identity]))
                 if record.reference_guessed != guessed[identity]:
@@ -1479,24 +1504,41 @@ def _digest_prefix(headers: str, context: str) -> Any:
     return h
 
 
-def keep_aliases(store: Store, provider: str, records: Sequence[ResponseRecord]) -> None:
+def keep_aliases(store: Store, provider: str, records: Sequence[ResponseRecord]) -> set[int]:
     """Keep the other ids a response names for its transaction: reports match a settlement line by
-    any of them. A message that failed its signature check vouches for nothing."""
+    any of them. A message that failed its signature check vouches for nothing. An id two transactions
+    claim (never seen from a gateway: a forgery, a broken export) is kept as the least's, whichever came
+    first; the requests of the responses either way round then find other partners: returned, to
+    recompute."""
     pairs = {
         (alias, r.gateway_txn_id)
         for r in records
         if r.gateway_txn_id is not None and r.authenticity is not Authenticity.INVALID
         for alias in r.aliases
     }
-    if pairs:
-        store.executemany(
-            # an id two transactions claim (never seen from a gateway: a forgery, a broken export) is
-            # kept as the least's, whichever came first
-            "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (provider, alias) DO UPDATE SET gateway_txn_id = excluded.gateway_txn_id "
-            "WHERE excluded.gateway_txn_id < gateway_alias.gateway_txn_id",
-            [(provider, alias, txn) for alias, txn in sorted(pairs)],
+    if not pairs:
+        return set()
+    held = dict(_aliases_of(store, provider, {alias for alias, _ in pairs}, "alias"))
+    moved = {(alias, txn) for alias, txn in pairs if alias in held and txn < held[alias]}
+    store.executemany(
+        "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) "
+        "ON CONFLICT (provider, alias) DO UPDATE SET gateway_txn_id = excluded.gateway_txn_id "
+        "WHERE excluded.gateway_txn_id < gateway_alias.gateway_txn_id",
+        [(provider, alias, txn) for alias, txn in sorted(pairs)],
+    )
+    if not moved:
+        return set()
+    txns = sorted({t for alias, txn in moved for t in (alias, txn, held[alias])})
+    marks, params = store.placeholders("t", txns)
+    params["p"] = provider
+    return {
+        row["request_id"]
+        for row in store.query(
+            f"SELECT DISTINCT request_id FROM response WHERE provider = :p AND gateway_txn_id IN {marks} "
+            "AND request_id IS NOT NULL",
+            params,
         )
+    }
 
 
 def response_identity(provider: str, r: ResponseRecord) -> str:
@@ -1559,7 +1601,8 @@ class References:
     """The references a gateway transaction's genuine responses carry (else, when none carries one, the
     guessed ones), for the responses that carry none of their own to take (``target``)."""
 
-    pools: dict[str, dict[bool, set[tuple[str, str, str]]]] = field(default_factory=dict)
+    # transaction -> guessed or not -> (reference, status, dedupe key, whether its check passed)
+    pools: dict[str, dict[bool, set[tuple[str, str, str, bool]]]] = field(default_factory=dict)
 
     def add(self, named: Named) -> None:
         txn, reference, guessed, status, key, authenticity = named
@@ -1567,21 +1610,22 @@ class References:
             return  # a forged message steers nothing
         if guessed and status in _UNDONE:
             return  # a Refund's or a Dispute's own metadata may name the refund: never the payment
-        self.pools.setdefault(txn, {}).setdefault(bool(guessed), set()).add((reference, status, key))
+        valid = authenticity == Authenticity.VALID.value
+        self.pools.setdefault(txn, {}).setdefault(bool(guessed), set()).add((reference, status, key, valid))
 
     def target(self, txn: str, key: str) -> str | None:
         """The reference of the response with the same dedupe key (the same event of the payment: a
         Stripe charge.failed beside its payment_intent.payment_failed), else of the attempt that took
-        money, an approval first (not a refund's own metadata, nor an attempt refused before it), else
-        the least."""
+        money, an approval first (not a refund's own metadata, nor an attempt refused before it); a
+        verified one before one that could not be checked; else the least."""
         kinds = self.pools.get(txn, {})
         pool = kinds.get(False) or kinds.get(True)
         if not pool:
             return None
-        same = [reference for reference, _, k in pool if k == key]
+        same = [p for p in pool if p[2] == key]
         if same:
-            return min(same)
-        return min(pool, key=lambda p: (_RANK.get(p[1], len(_RANK)), p[0]))[0]
+            return min(same, key=lambda p: (not p[3], p[0]))[0]
+        return min(pool, key=lambda p: (_RANK.get(p[1], len(_RANK)), not p[3], p[0]))[0]
 
 
 # which response's reference a response without one of its own takes first (References.target)
@@ -1622,15 +1666,29 @@ def references_of(store: Store, provider: str, txns: Sequence[str], more: Iterab
     return found
 
 
-def one_transaction(store: Store, provider: str, txns: set[str], aliases: set[tuple[str, str]]) -> str | None:
+def _as_held(record: ResponseRecord, held: Any) -> ResponseRecord:
+    """A record that carries no reference of its own (or a guess) read with the reference its stored
+    response ``held`` has: the one its transaction gave it on ingest."""
+    if (record.reference is None or record.reference_guessed) and held["reference"] is not None:
+        return replace(record, reference=held["reference"], reference_guessed=bool(held["reference_guessed"]))
+    return record
+
+
+def one_transaction(txns: set[str], aliases: set[tuple[str, str]]) -> str | None:
     """Of the gateway transaction ids the copies of one response name, the one it is filed under: an id
-    that is another's alias (``aliases``, or stored) yields to it, and of the rest the least, whatever
-    the order the copies came in."""
+    that is another's alias (``aliases``: (alias, transaction) pairs) yields to it, and of the rest the
+    least, whatever the order the copies came in."""
     if len(txns) <= 1:
         return next(iter(txns), None)
-    pairs = aliases | set(_aliases_of(store, provider, txns, "alias"))
-    names = {t for t in txns if not any(a == t and other in txns for a, other in pairs)}
+    names = {t for t in txns if not any(a == t and other in txns for a, other in aliases)}
     return min(names or txns)
+
+
+def alias_pairs(store: Store, provider: str, candidates: Iterable[set[str]]) -> set[tuple[str, str]]:
+    """The stored (alias, transaction) pairs ``one_transaction`` needs for these sets of ids: one look
+    for all of them, and none where no set holds two ids (the usual case)."""
+    ids = {t for txns in candidates if len(txns) > 1 for t in txns}
+    return set(_aliases_of(store, provider, ids, "alias")) if ids else set()
 
 
 def _aliases_of(store: Store, provider: str, txns: Iterable[str], by: str) -> list[tuple[str, str]]:

@@ -14,10 +14,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from paycli import gateways
+from paycli import gateways, recompute
 from paycli.config import Config
 from paycli.gateways.base import InfoRecord, Origin, QuarantinedRecord, Record, Source
 from paycli.gateways.requests import RequestFileProvider
@@ -915,6 +916,117 @@ def test_an_id_two_transactions_claim_is_kept_as_the_same_alias_whatever_came_fi
     assert [(r["alias"], r["gateway_txn_id"]) for r in store.query("SELECT * FROM gateway_alias")] == [
         ("c1", "a1")
     ]
+
+
+def test_an_alias_claimed_again_recomputes_the_requests_on_either_side(store, config, tmp_path):
+    # c1 claimed by a2 (T1's capture) and then by a1 (T3's): a copy that names c1 alone (T2) shares a1
+    # with T3, and T1 no longer shares with anyone, whatever came first; recompute finds nothing to change
+    row3 = ROW.replace("T1,O1", "T3,O3")
+    files = [request_csv(tmp_path, [ROW, ROW2, row3])]
+    for name, line in (
+        ("a.jsonl", message("T1", "k1", "approved", txn="a2", aliases=["c1"])),  # type: ignore[arg-type]
+        ("b.jsonl", message("T2", "k2", "approved", txn="c1")),
+        ("c.jsonl", message("T3", "k3", "approved", txn="a1", aliases=["c1"])),  # type: ignore[arg-type]
+    ):
+        files.append(write_messages(tmp_path, line, name=name))
+    assert len(every_order_of(store, config, files)) == 1
+    assert [request(store, t)["reason"] for t in ("T1", "T2", "T3")] == [
+        None,
+        "SHARED_TRANSACTION",
+        "SHARED_TRANSACTION",
+    ]
+    assert not recompute.refresh_all(store, config).transitions
+
+
+def test_a_verified_response_gives_its_reference_before_one_that_could_not_be_checked(
+    store, config, tmp_path
+):
+    # a refund naming no reference, on a transaction a verified approval and a copy aimed at a lesser
+    # reference name: it follows the verified one, whatever came first
+    files = [request_csv(tmp_path, [ROW, ROW.replace("T1,O1", "S0,O0")])]
+    for name, line in (
+        ("genuine.jsonl", message("T1", "k1", "approved", txn="g1")),
+        ("copy.jsonl", message("S0", "k1", "approved", txn="g1", auth="unverifiable")),
+        (
+            "refund.jsonl",
+            json.dumps({"fake": 1, "key": "r1", "status": "refunded", "amount": "129.90", "txn": "g1"}),
+        ),
+    ):
+        files.append(write_messages(tmp_path, line, name=name))
+    assert len(every_order_of(store, config, files)) == 1
+    [refund] = store.query("SELECT reference FROM response WHERE status = 'refunded'")
+    assert refund["reference"] == "T1"
+
+
+def test_reprocess_files_a_response_under_the_transaction_of_the_copies_that_stay(store, tmp_path):
+    # two copies of one bank operation name batches B1 and B2 (filed under B1, the least); a status
+    # word mapped since makes copy x a refusal: it leaves, and the approval is B2's, whatever came first
+    text = (
+        "timezone: Europe/Rome\ngateways:\n  bank:\n    provider: csv\n"
+        "    columns: {reference: ref, amount: amount, status: status, gateway_txn_id: batch}\n"
+        "    status_map: {approved: [OK, KO]}\n    currency: EUR\n    dedupe_key: [op]\n"
+    )
+    requests = request_csv(tmp_path, [ROW.replace(",fake", ",bank")])
+    (tmp_path / "x.csv").write_text("op,ref,amount,status,batch\n1,T1,129.90,KO,B1\n")
+    (tmp_path / "y.csv").write_text("op,ref,amount,status,batch,note\n1,T1,129.90,OK,B2,\n")
+    stores = set()
+    for order in (["x.csv", "y.csv"], ["y.csv", "x.csv"]):
+        for table in ("message", "response", "payment_request"):
+            store.execute(f"DELETE FROM {table}")
+        config = make_config(tmp_path, text)
+        ingest(store, config, requests, *(tmp_path / name for name in order))
+        assert [r["gateway_txn_id"] for r in store.query("SELECT gateway_txn_id FROM response")] == ["B1"]
+        config = make_config(
+            tmp_path, text.replace("{approved: [OK, KO]}", "{approved: [OK], refused: [KO]}")
+        )
+        for _ in range(2):
+            Ingest(store, config, providers(config)).reprocess(read=True)  # type: ignore[arg-type]
+            stores.add(repr(snapshot(store)))
+    assert len(stores) == 1, stores
+    rows = store.query("SELECT status, gateway_txn_id FROM response ORDER BY status")
+    assert [(r["status"], r["gateway_txn_id"]) for r in rows] == [("approved", "B2"), ("refused", "B1")]
+
+
+def test_refiling_a_whole_re_export_costs_statements_a_batch_not_a_record(store, tmp_path, monkeypatch):
+    config = make_config(
+        tmp_path,
+        "timezone: Europe/Rome\ngateways:\n  bank:\n    provider: csv\n"
+        "    columns: {reference: ref, amount: amount, status: status, gateway_txn_id: batch}\n"
+        "    status_map: {approved: OK}\n    currency: EUR\n    dedupe_key: [op]\n",
+    )
+    counts = []
+    for n in (20, 200):
+        for table in ("message", "response", "payment_request"):
+            store.execute(f"DELETE FROM {table}")
+        rows = [f"R{i},O{i},order,2026-11-26T10:15:00+01:00,C,,1.00,EUR,bank" for i in range(n)]
+        ingest(store, config, request_csv(tmp_path, rows))
+        # the export again, each operation now with the batch id it lacked: every copy folds, every
+        # response is filed anew
+        (tmp_path / "before.csv").write_text(
+            "op,ref,amount,status,batch\n" + "".join(f"{i},R{i},1.00,OK,\n" for i in range(n))
+        )
+        (tmp_path / "after.csv").write_text(
+            "op,ref,amount,status,batch\n" + "".join(f"{i},R{i},1.00,OK,L{i}\n" for i in range(n))
+        )
+        ingest(store, config, tmp_path / "before.csv")
+        statements = []
+        for name in ("query", "execute", "executemany"):
+            monkeypatch.setattr(store, name, counted(getattr(Store, name).__get__(store), statements))
+        ingest(store, config, tmp_path / "after.csv")
+        monkeypatch.undo()
+        assert {r["gateway_txn_id"] for r in store.query("SELECT gateway_txn_id FROM response")} == {
+            f"L{i}" for i in range(n)
+        }
+        counts.append(len(statements))
+    assert counts[1] <= counts[0] + 5, counts
+
+
+def counted(method: Any, calls: list[str]) -> Any:
+    def call(sql: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(sql)
+        return method(sql, *args, **kwargs)
+
+    return call
 
 
 def a_callback(db_url: str, config: Config, line: str, hold: threading.Event | None = None) -> None:

@@ -658,3 +658,42 @@ def test_a_refund_without_the_invoice_takes_its_payment_s_request_in_every_order
     )
     refunds = store.query("SELECT reference, reference_guessed FROM response WHERE status = 'refunded'")
     assert [(r["reference"], bool(r["reference_guessed"])) for r in refunds] == [(request_id, True)]
+
+
+def test_a_refund_read_again_once_the_reference_field_is_fixed_carries_its_reference(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the shop names requests in custom, the configuration says invoice: the payment is quarantined, the
+    # refund waits without a reference. Fixed, both read again: the refund carries its reference, and
+    # a copy of the payment aimed at a lesser reference does not take it away
+    monkeypatch.chdir(tmp_path)
+    settings = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
+    (tmp_path / "paycli.yaml").write_text(settings)
+    header, row = (REFUND_WITHOUT_INVOICE / "requests.csv").read_text().splitlines()[:2]
+    (tmp_path / "requests.csv").write_text(
+        "\n".join([header, row.replace("ORD-PP-2801", "ORD-A"), row.replace("ORD-PP-2801", "ORD-0")]) + "\n"
+    )
+    payment = ipn(drop=("invoice",), custom="ORD-A-1")
+    refund = ipn(
+        drop=("invoice",),
+        custom="ORD-A-1",
+        txn_id="2LM34567NO8901234",
+        parent_txn_id=dict(EXAMPLE)["txn_id"],
+        payment_status="Refunded",
+        mc_gross="-35.00",
+    )
+    copy = ipn(drop=("invoice",), custom="ORD-0-1", ipn_track_id="0d9e8f7a6b5c4")
+    for name, data in (("payment.txt", payment), ("refund.txt", refund), ("copy.txt", copy)):
+        (tmp_path / name).write_bytes(data)
+    config, providers = scenario_providers(tmp_path)
+    for name in ("requests.csv", "payment.txt", "refund.txt"):
+        Ingest(store, config, providers).run([name])
+    (tmp_path / "paycli.yaml").write_text(
+        settings.replace("reference_field: invoice", "reference_field: custom")
+    )
+    config, providers = scenario_providers(tmp_path)
+    Ingest(store, config, providers).reprocess()
+    Ingest(store, config, providers).reprocess(read=True)
+    Ingest(store, config, providers).run(["copy.txt"])
+    [row] = store.query("SELECT reference, reference_guessed FROM response WHERE status = 'refunded'")
+    assert (row["reference"], bool(row["reference_guessed"])) == ("ORD-A-1", False)
