@@ -19,7 +19,7 @@ import re
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -575,7 +575,15 @@ class Ingest:
             (record.reference is None or record.reference_guessed)
             and held["reference"] is not None
             and record.gateway_txn_id is not None
-            and record.gateway_txn_id == held["gateway_txn_id"]
+            and (
+                record.gateway_txn_id == held["gateway_txn_id"]
+                # a copy on another id its response is filed beside (one_transaction), which would
+                # take the same reference there
+                or references_of(self.store, provider.instance, [record.gateway_txn_id]).target(
+                    record.gateway_txn_id, record.dedupe_key
+                )
+                == held["reference"]
+            )
         ):
             # a reference the message does not carry: the one its transaction gave it on ingest
             if self._follow_if_guessed(row, provider):
@@ -616,6 +624,13 @@ class Ingest:
                 )
                 if retied:
                     touched |= keep_aliases(self.store, provider.instance, [record])
+                if verified or carried:
+                    # a verified or carried reference ranks higher: a waiting response of its transaction
+                    # may take it now, as it would have on ingest (References.target)
+                    messages = Messages(
+                        self.store, row["provider"], row["source"], from_db(row["received_at"])
+                    )
+                    touched |= messages._rekey_waiting({txn} if txn else set())
                 # and those its new transaction (or, now genuine, its transaction) answers, which an
                 # orphan's request cannot lead to
                 touched |= recompute.partners(self.store, [row["response_id"]])
@@ -661,7 +676,7 @@ class Ingest:
         ]
         txns = {r.gateway_txn_id for r in read if r.gateway_txn_id}
         aliases = {(a, r.gateway_txn_id) for r in read if r.gateway_txn_id for a in r.aliases}
-        return one_transaction(txns, aliases | alias_pairs(self.store, provider.instance, [txns]))
+        return one_transaction(txns, owners_of(aliases | alias_pairs(self.store, provider.instance, [txns])))
 
     def _follow_if_guessed(self, row: Any, provider: Provider) -> bool:
         """When none of the messages a response holds carries its reference (one stored before schema
@@ -1210,6 +1225,8 @@ class Messages:
                 if equal:
                     self.fold([(target, *(row[k] for k in _FOLDED), True)])
                     store.execute("DELETE FROM response WHERE id = :id", {"id": row["id"]})
+                    # the transaction of both: the same as had they arrived in the other order
+                    self._refile({target: {gateway_txn_id}}, set(), touched)
                 else:
                     store.execute(
                         "UPDATE response SET identity = :i, reference = :ref, reference_guessed = :yes, "
@@ -1234,10 +1251,10 @@ class Messages:
         candidates = {
             r["id"]: named[r["id"]] | ({r["gateway_txn_id"]} if r["gateway_txn_id"] else set()) for r in rows
         }
-        pairs = aliases | alias_pairs(store, self.provider, candidates.values())
+        owners = owners_of(aliases | alias_pairs(store, self.provider, candidates.values()))
         moved = {}
         for row in rows:
-            txn = one_transaction(candidates[row["id"]], pairs)
+            txn = one_transaction(candidates[row["id"]], owners)
             if txn != row["gateway_txn_id"]:
                 moved[row["id"]] = txn
                 if row["request_id"] is not None:
@@ -1319,6 +1336,7 @@ class Messages:
             txns.setdefault(identity, set()).update([r.gateway_txn_id] if r.gateway_txn_id else [])
         aliases = {(a, r.gateway_txn_id) for r in records.values() if r.gateway_txn_id for a in r.aliases}
         aliases |= alias_pairs(store, self.provider, (t for i, t in txns.items() if i not in known))
+        owners = owners_of(aliases)
         new: dict[str, ResponseRecord] = {}
         for digest, identity in identities.items():
             if identity not in known and identity not in new:
@@ -1327,7 +1345,7 @@ class Messages:
                 if (record.raw_status, record.occurred_at) != (raw_status, occurred_at):
                     record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
                 if len(txns[identity]) > 1:
-                    record = replace(record, gateway_txn_id=one_transaction(txns[identity], aliases))
+                    record = replace(record, gateway_txn_id=one_transaction(txns[identity], owners))
                 if record.authenticity.value != strongest[identity]:
                     record = replace(record, authenticity=Authenticity(strongest[identity]))
                 if record.reference_guessed != guessed[identity]:
@@ -1674,14 +1692,22 @@ def _as_held(record: ResponseRecord, held: Any) -> ResponseRecord:
     return record
 
 
-def one_transaction(txns: set[str], aliases: set[tuple[str, str]]) -> str | None:
+def one_transaction(txns: set[str], owners: Mapping[str, set[str]]) -> str | None:
     """Of the gateway transaction ids the copies of one response name, the one it is filed under: an id
-    that is another's alias (``aliases``: (alias, transaction) pairs) yields to it, and of the rest the
-    least, whatever the order the copies came in."""
+    that is another's alias (``owners``: alias -> the transactions that claim it) yields to it, and of
+    the rest the least, whatever the order the copies came in."""
     if len(txns) <= 1:
         return next(iter(txns), None)
-    names = {t for t in txns if not any(a == t and other in txns for a, other in aliases)}
+    names = {t for t in txns if not owners.get(t, set()) & txns}
     return min(names or txns)
+
+
+def owners_of(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """(alias, transaction) pairs as ``one_transaction`` looks them up: once a batch, not once an id."""
+    owners: dict[str, set[str]] = {}
+    for alias, txn in pairs:
+        owners.setdefault(alias, set()).add(txn)
+    return owners
 
 
 def alias_pairs(store: Store, provider: str, candidates: Iterable[set[str]]) -> set[tuple[str, str]]:

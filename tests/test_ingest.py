@@ -958,6 +958,27 @@ def test_a_verified_response_gives_its_reference_before_one_that_could_not_be_ch
     assert refund["reference"] == "T1"
 
 
+def test_copies_of_a_refund_naming_two_payments_of_its_request_file_it_under_the_least(
+    store, config, tmp_path
+):
+    # one request paid twice (p1, p2); a refund naming no reference comes twice, once naming each payment
+    files = [request_csv(tmp_path, [ROW])]
+    refund = {"fake": 1, "key": "f", "status": "refunded", "amount": "129.90"}
+    for name, line in (
+        ("p1.jsonl", message("T1", "k1", "approved", txn="p1")),
+        ("p2.jsonl", message("T1", "k2", "approved", txn="p2")),
+        ("f1.jsonl", json.dumps({**refund, "txn": "p1"})),
+        ("f2.jsonl", json.dumps({**refund, "txn": "p2"})),
+    ):
+        files.append(write_messages(tmp_path, line, name=name))
+    assert len(every_order_of(store, config, files)) == 1
+    [row] = store.query("SELECT gateway_txn_id, deliveries FROM response WHERE status = 'refunded'")
+    assert (row["gateway_txn_id"], row["deliveries"]) == ("p1", 2)
+    run = Ingest(store, config, providers(config))  # type: ignore[arg-type]
+    run.reprocess(read=True)
+    assert (sum(t.records for t in run.report.tallies.values()), run.report.unchanged) == (0, 4)
+
+
 def test_reprocess_files_a_response_under_the_transaction_of_the_copies_that_stay(store, tmp_path):
     # two copies of one bank operation name batches B1 and B2 (filed under B1, the least); a status
     # word mapped since makes copy x a refusal: it leaves, and the approval is B2's, whatever came first

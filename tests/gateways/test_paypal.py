@@ -697,3 +697,52 @@ def test_a_refund_read_again_once_the_reference_field_is_fixed_carries_its_refer
     Ingest(store, config, providers).run(["copy.txt"])
     [row] = store.query("SELECT reference, reference_guessed FROM response WHERE status = 'refunded'")
     assert (row["reference"], bool(row["reference_guessed"])) == ("ORD-A-1", False)
+
+
+def test_a_payment_verified_by_a_configuration_fix_gives_a_waiting_refund_its_reference(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stored before receiver_email was set, every IPN was unverifiable and a refund without the invoice
+    # took the lesser reference of a re-aimed copy; set, the genuine payment is verified and the refund
+    # follows it, as in a store ingested with the setting from the start
+    monkeypatch.chdir(tmp_path)
+    settings = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
+    header, row = (REFUND_WITHOUT_INVOICE / "requests.csv").read_text().splitlines()[:2]
+    (tmp_path / "requests.csv").write_text(
+        "\n".join([header, row.replace("ORD-PP-2801", "ORD-A"), row.replace("ORD-PP-2801", "ORD-0")]) + "\n"
+    )
+    inputs = {
+        "payment.txt": ipn(invoice="ORD-A-1"),
+        "copy.txt": ipn(invoice="ORD-0-1", ipn_track_id="0d9e8f7a6b5c4"),
+        "refund.txt": ipn(
+            drop=("invoice",),
+            txn_id="2LM34567NO8901234",
+            parent_txn_id=dict(EXAMPLE)["txn_id"],
+            payment_status="Refunded",
+            mc_gross="-35.00",
+        ),
+    }
+    for name, data in inputs.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "payment.txt.headers").write_text(VERIFIED)
+
+    def refund_of(config_text: str, fix: str | None) -> tuple[object, ...]:
+        for table in ("message", "gateway_alias", "response", "payment_request"):
+            store.execute(f"DELETE FROM {table}")
+        (tmp_path / "paycli.yaml").write_text(config_text)
+        config, providers = scenario_providers(tmp_path)
+        for name in ("requests.csv", *inputs):
+            Ingest(store, config, providers).run([name])
+        if fix is not None:
+            (tmp_path / "paycli.yaml").write_text(fix)
+            config, providers = scenario_providers(tmp_path)
+            for _ in range(2):
+                Ingest(store, config, providers).reprocess(read=True)
+        [refund] = store.query("SELECT reference FROM response WHERE status = 'refunded'")
+        return refund["reference"], snapshot(store)
+
+    unset = settings.replace("    receiver_email: pagamenti@bottega-esempio.example.com\n", "")
+    assert unset != settings
+    fixed = refund_of(unset, settings)
+    assert fixed == refund_of(settings, None)
+    assert fixed[0] == "ORD-A-1"
