@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from paycli.commands import workspace
+from paycli.commands import By, workspace
 from paycli.commands.output import Format, emit, err, grid, shorten
 
 
@@ -93,10 +93,7 @@ def dismiss(
     ids: Annotated[list[int], typer.Argument(help="The messages' ids, as paycli messages lists them.")],
     note: Annotated[str | None, typer.Option("--note", "-m", help="Why: the audit record.")] = None,
     undo: Annotated[bool, typer.Option("--undo", help="Put dismissed messages back in quarantine.")] = False,
-    by: Annotated[
-        str | None,
-        typer.Option("--by", help="Who decides (default: the configured operator, else the login name)."),
-    ] = None,
+    by: By = None,
 ) -> None:
     """Set quarantined messages aside after a look; or put them back.
 

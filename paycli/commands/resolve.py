@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from paycli.commands import workspace
+from paycli.commands import By, workspace
 from paycli.commands.output import err
 
 
@@ -16,10 +16,7 @@ def resolve(
     ] = None,
     note: Annotated[str | None, typer.Option("--note", "-m", help="Why: the audit record.")] = None,
     undo: Annotated[bool, typer.Option("--undo", help="Undo the resolution in force instead.")] = False,
-    by: Annotated[
-        str | None,
-        typer.Option("--by", help="Who decides (default: the configured operator, else the login name)."),
-    ] = None,
+    by: By = None,
 ) -> None:
     """Resolve a request by hand, after checking the gateway's back office; or undo that.
 
