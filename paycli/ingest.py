@@ -470,6 +470,12 @@ class Ingest:
         with self.store.transaction():
             self._lock_writers()
             self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
+            left_txn = None
+            if row["state"] == "response":
+                held = self.store.query(
+                    "SELECT gateway_txn_id FROM response WHERE id = :id", {"id": row["response_id"]}
+                )
+                left_txn = held[0]["gateway_txn_id"] if held else None
             left = self._leave_response(row["response_id"], provider) if row["state"] == "response" else set()
             if isinstance(record, QuarantinedRecord):
                 self.say(f"{_where(row['source'], origin)}: {record.reason}")
@@ -498,10 +504,11 @@ class Ingest:
             else:
                 # The message keeps when it arrived; a response it now reads as is new from now on, so
                 # that it reopens a request resolved while it was quarantined (design.md 3.2 step 5).
-                messages = Messages(
-                    self.store, row["provider"], row["source"], arrived, responded_at=datetime.now(UTC)
-                )
+                messages = self._messages(row, provider, responded_at=datetime.now(UTC))
                 touched = messages.apply([record], tally)
+            if left_txn is not None:
+                # the responses that took their reference from the one it left may have lost their source
+                touched |= self._messages(row, provider)._rekey_waiting({left_txn})
             recompute.refresh(self.store, touched | left, self.config)
             if row["state"] == "response":
                 self._follow_if_guessed(row, provider)
@@ -575,15 +582,16 @@ class Ingest:
             (record.reference is None or record.reference_guessed)
             and held["reference"] is not None
             and record.gateway_txn_id is not None
+            # the reference an ingest of it would give it now: its transaction's (the response's own, or
+            # another id it is filed beside: one_transaction), else its own guess; not one whose source
+            # has since read otherwise (a payment now forged, or quarantined)
             and (
-                record.gateway_txn_id == held["gateway_txn_id"]
-                # a copy on another id its response is filed beside (one_transaction), which would
-                # take the same reference there
-                or references_of(self.store, provider.instance, [record.gateway_txn_id]).target(
+                references_of(self.store, provider.instance, [record.gateway_txn_id]).target(
                     record.gateway_txn_id, record.dedupe_key
                 )
-                == held["reference"]
+                or record.reference
             )
+            == held["reference"]
         ):
             # a reference the message does not carry: the one its transaction gave it on ingest
             if self._follow_if_guessed(row, provider):
@@ -627,10 +635,7 @@ class Ingest:
                 if verified or carried:
                     # a verified or carried reference ranks higher: a waiting response of its transaction
                     # may take it now, as it would have on ingest (References.target)
-                    messages = Messages(
-                        self.store, row["provider"], row["source"], from_db(row["received_at"])
-                    )
-                    touched |= messages._rekey_waiting({txn} if txn else set())
+                    touched |= self._messages(row, provider)._rekey_waiting({txn} if txn else set())
                 # and those its new transaction (or, now genuine, its transaction) answers, which an
                 # orphan's request cannot lead to
                 touched |= recompute.partners(self.store, [row["response_id"]])
@@ -661,6 +666,27 @@ class Ingest:
             ):
                 return False
         return True
+
+    def _own_reference(self, response_id: int, provider: Provider) -> str | None:
+        """The least reference this response's messages, read now, name themselves (a guess of their
+        own, as a Stripe Refund's metadata); None when they name none."""
+        named = [
+            r.reference
+            for r in self._read_again(response_id, provider)
+            if isinstance(r, ResponseRecord) and r.reference is not None
+        ]
+        return min(named) if named else None
+
+    def _messages(self, row: Any, provider: Provider, **options: Any) -> Messages:
+        """A batch for a message read again: at the time it first arrived, its guesses checked anew."""
+        return Messages(
+            self.store,
+            row["provider"],
+            row["source"],
+            from_db(row["received_at"]),
+            own_reference=lambda response_id: self._own_reference(response_id, provider),
+            **options,
+        )
 
     def _transaction_of(self, response_id: int, provider: Provider) -> str | None:
         """The gateway transaction this response's messages, read now, file it under: those that still
@@ -693,19 +719,18 @@ class Ingest:
             and not held[0]["reference_guessed"]
             and self._all_guessed(row["response_id"], provider)
         ):
-            self._settle_guess(row, held[0])
+            self._settle_guess(row, held[0], provider)
             return True
         return False
 
-    def _settle_guess(self, row: Any, held: Any) -> None:
+    def _settle_guess(self, row: Any, held: Any, provider: Provider) -> None:
         with self.store.transaction():
             self._lock_writers()
             self.store.execute(
                 "UPDATE response SET reference_guessed = :yes WHERE id = :id",
                 {"yes": True, "id": row["response_id"]},
             )
-            messages = Messages(self.store, row["provider"], row["source"], from_db(row["received_at"]))
-            touched = messages._rekey_waiting({held["gateway_txn_id"]})
+            touched = self._messages(row, provider)._rekey_waiting({held["gateway_txn_id"]})
             recompute.refresh(self.store, touched, self.config)
             now = self.store.query(
                 "SELECT reference FROM response WHERE id = :id", {"id": row["response_id"]}
@@ -907,7 +932,14 @@ class Messages:
     """Stores a batch of gateway messages: verbatim, deduplicated, folded into responses, linked."""
 
     def __init__(
-        self, store: Store, provider: str, source: str, now: datetime, *, responded_at: datetime | None = None
+        self,
+        store: Store,
+        provider: str,
+        source: str,
+        now: datetime,
+        *,
+        responded_at: datetime | None = None,
+        own_reference: Callable[[int], str | None] | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -915,6 +947,9 @@ class Messages:
         self.now = now  # when the messages arrived
         self.responded_at = now if responded_at is None else responded_at  # when their new responses did
         self.said: list[str] = []  # what the operator must hear of the batch, once it is committed
+        # reprocess: the reference a response's messages suggest themselves (None: none), for a guess
+        # whose transaction no longer gives one (its source read otherwise since)
+        self.own_reference = own_reference
 
     def apply(self, records: Sequence[Record], tally: Tally) -> set[int]:
         store = self.store
@@ -1203,9 +1238,18 @@ class Messages:
                 {"p": self.provider, "g": gateway_txn_id},
             ):
                 reference = references.target(gateway_txn_id, row["dedupe_key"])
-                if reference is None or reference == row["reference"]:
+                if reference is None and row["reference_guessed"] and self.own_reference is not None:
+                    # no response of its transaction gives one now: what its own messages suggest, if any
+                    reference = self.own_reference(row["id"])
+                    if reference == row["reference"]:
+                        continue
+                elif reference is None or reference == row["reference"]:
                     continue
-                request = store.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": reference})
+                request = (
+                    store.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": reference})
+                    if reference is not None
+                    else []
+                )
                 request_id = request[0]["id"] if request else None
                 key = identity_of(
                     self.provider,
@@ -1231,7 +1275,13 @@ class Messages:
                     store.execute(
                         "UPDATE response SET identity = :i, reference = :ref, reference_guessed = :yes, "
                         "request_id = :r WHERE id = :id",
-                        {"i": key, "ref": reference, "yes": True, "r": request_id, "id": row["id"]},
+                        {
+                            "i": key,
+                            "ref": reference,
+                            "yes": reference is not None,
+                            "r": request_id,
+                            "id": row["id"],
+                        },
                     )
                 if row["request_id"] is not None:
                     touched.add(row["request_id"])  # the request it leaves

@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
@@ -746,3 +747,58 @@ def test_a_payment_verified_by_a_configuration_fix_gives_a_waiting_refund_its_re
     fixed = refund_of(unset, settings)
     assert fixed == refund_of(settings, None)
     assert fixed[0] == "ORD-A-1"
+
+
+@pytest.mark.parametrize(
+    ("payment", "fix"),
+    [
+        # receiver_email set since: the payment was for another merchant, now invalid
+        (
+            {"receiver_email": "someone@else.example.com", "business": "someone@else.example.com"},
+            lambda text: text,
+        ),
+        # reference_field changed since: the payment names no request in the new field, now quarantined
+        ({"custom": ""}, lambda text: text.replace("reference_field: invoice", "reference_field: custom")),
+    ],
+    ids=["payment-now-invalid", "payment-now-quarantined"],
+)
+def test_a_refund_whose_payment_a_fix_reads_otherwise_loses_the_reference_it_took(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payment: dict[str, str], fix: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
+    (tmp_path / "requests.csv").write_text((REFUND_WITHOUT_INVOICE / "requests.csv").read_text())
+    inputs = {
+        "payment.txt": ipn(invoice="ORD-PP-2801-1", **payment),
+        "refund.txt": ipn(
+            drop=("invoice",),
+            custom="",
+            txn_id="2LM34567NO8901234",
+            parent_txn_id=dict(EXAMPLE)["txn_id"],
+            payment_status="Refunded",
+            mc_gross="-35.00",
+        ),
+    }
+    for name, data in inputs.items():
+        (tmp_path / name).write_bytes(data)
+    unset = settings.replace("    receiver_email: pagamenti@bottega-esempio.example.com\n", "")
+
+    def store_of(config_text: str, fixed: str | None, order: list[str]) -> dict[str, Any]:
+        for table in ("message", "gateway_alias", "response", "payment_request"):
+            store.execute(f"DELETE FROM {table}")
+        (tmp_path / "paycli.yaml").write_text(config_text)
+        config, providers = scenario_providers(tmp_path)
+        for name in ("requests.csv", *order):
+            Ingest(store, config, providers).run([name])
+        if fixed is not None:
+            (tmp_path / "paycli.yaml").write_text(fixed)
+            config, providers = scenario_providers(tmp_path)
+            for _ in range(2):
+                Ingest(store, config, providers).reprocess(read=True)
+        return snapshot(store)
+
+    fresh = store_of(fix(settings), None, list(inputs))
+    for order in (list(inputs), list(reversed(inputs))):
+        assert store_of(unset, fix(settings), order) == fresh, order
+    [refund] = store.query("SELECT reference, request_id FROM response WHERE status = 'refunded'")
+    assert (refund["reference"], refund["request_id"]) == (None, None)
