@@ -700,6 +700,41 @@ def test_a_refund_read_again_once_the_reference_field_is_fixed_carries_its_refer
     assert (row["reference"], bool(row["reference_guessed"])) == ("ORD-A-1", False)
 
 
+# a refund without the invoice of the example payment, and the settings of the scenario it belongs to
+REFUND = ipn(
+    drop=("invoice",),
+    custom="",
+    txn_id="2LM34567NO8901234",
+    parent_txn_id=dict(EXAMPLE)["txn_id"],
+    payment_status="Refunded",
+    mc_gross="-35.00",
+)
+SETTINGS = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
+NO_RECEIVER = SETTINGS.replace("    receiver_email: pagamenti@bottega-esempio.example.com\n", "")
+
+
+def store_after(store: Store, folder: Path, settings: str, order: list[str], fixed: str | None = None) -> Any:
+    """The store ``order`` (after the folder's requests.csv) gives under ``settings``; with ``fixed``,
+    after the settings are fixed so and ``reprocess --all`` has run twice."""
+    for table in ("message", "gateway_alias", "response", "payment_request"):
+        store.execute(f"DELETE FROM {table}")
+    (folder / "paycli.yaml").write_text(settings)
+    config, providers = scenario_providers(folder)
+    for name in ("requests.csv", *order):
+        Ingest(store, config, providers).run([name])
+    if fixed is not None:
+        (folder / "paycli.yaml").write_text(fixed)
+        config, providers = scenario_providers(folder)
+        for _ in range(2):
+            Ingest(store, config, providers).reprocess(read=True)
+    return snapshot(store)
+
+
+def refund_reference(store: Store) -> tuple[object, object]:
+    [refund] = store.query("SELECT reference, request_id FROM response WHERE status = 'refunded'")
+    return refund["reference"], refund["request_id"]
+
+
 def test_a_payment_verified_by_a_configuration_fix_gives_a_waiting_refund_its_reference(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -707,7 +742,6 @@ def test_a_payment_verified_by_a_configuration_fix_gives_a_waiting_refund_its_re
     # took the lesser reference of a re-aimed copy; set, the genuine payment is verified and the refund
     # follows it, as in a store ingested with the setting from the start
     monkeypatch.chdir(tmp_path)
-    settings = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
     header, row = (REFUND_WITHOUT_INVOICE / "requests.csv").read_text().splitlines()[:2]
     (tmp_path / "requests.csv").write_text(
         "\n".join([header, row.replace("ORD-PP-2801", "ORD-A"), row.replace("ORD-PP-2801", "ORD-0")]) + "\n"
@@ -715,90 +749,36 @@ def test_a_payment_verified_by_a_configuration_fix_gives_a_waiting_refund_its_re
     inputs = {
         "payment.txt": ipn(invoice="ORD-A-1"),
         "copy.txt": ipn(invoice="ORD-0-1", ipn_track_id="0d9e8f7a6b5c4"),
-        "refund.txt": ipn(
-            drop=("invoice",),
-            txn_id="2LM34567NO8901234",
-            parent_txn_id=dict(EXAMPLE)["txn_id"],
-            payment_status="Refunded",
-            mc_gross="-35.00",
-        ),
+        "refund.txt": REFUND,
     }
     for name, data in inputs.items():
         (tmp_path / name).write_bytes(data)
     (tmp_path / "payment.txt.headers").write_text(VERIFIED)
-
-    def refund_of(config_text: str, fix: str | None) -> tuple[object, ...]:
-        for table in ("message", "gateway_alias", "response", "payment_request"):
-            store.execute(f"DELETE FROM {table}")
-        (tmp_path / "paycli.yaml").write_text(config_text)
-        config, providers = scenario_providers(tmp_path)
-        for name in ("requests.csv", *inputs):
-            Ingest(store, config, providers).run([name])
-        if fix is not None:
-            (tmp_path / "paycli.yaml").write_text(fix)
-            config, providers = scenario_providers(tmp_path)
-            for _ in range(2):
-                Ingest(store, config, providers).reprocess(read=True)
-        [refund] = store.query("SELECT reference FROM response WHERE status = 'refunded'")
-        return refund["reference"], snapshot(store)
-
-    unset = settings.replace("    receiver_email: pagamenti@bottega-esempio.example.com\n", "")
-    assert unset != settings
-    fixed = refund_of(unset, settings)
-    assert fixed == refund_of(settings, None)
-    assert fixed[0] == "ORD-A-1"
+    assert NO_RECEIVER != SETTINGS
+    fixed = store_after(store, tmp_path, NO_RECEIVER, list(inputs), fixed=SETTINGS)
+    assert refund_reference(store)[0] == "ORD-A-1"
+    assert fixed == store_after(store, tmp_path, SETTINGS, list(inputs))
 
 
 @pytest.mark.parametrize(
-    ("payment", "fix"),
+    ("payment", "settings"),
     [
         # receiver_email set since: the payment was for another merchant, now invalid
-        (
-            {"receiver_email": "someone@else.example.com", "business": "someone@else.example.com"},
-            lambda text: text,
-        ),
+        ({"receiver_email": "someone@else.example.com", "business": "someone@else.example.com"}, SETTINGS),
         # reference_field changed since: the payment names no request in the new field, now quarantined
-        ({"custom": ""}, lambda text: text.replace("reference_field: invoice", "reference_field: custom")),
+        ({"custom": ""}, SETTINGS.replace("reference_field: invoice", "reference_field: custom")),
     ],
     ids=["payment-now-invalid", "payment-now-quarantined"],
 )
 def test_a_refund_whose_payment_a_fix_reads_otherwise_loses_the_reference_it_took(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payment: dict[str, str], fix: Any
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, payment: dict[str, str], settings: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    settings = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
     (tmp_path / "requests.csv").write_text((REFUND_WITHOUT_INVOICE / "requests.csv").read_text())
-    inputs = {
-        "payment.txt": ipn(invoice="ORD-PP-2801-1", **payment),
-        "refund.txt": ipn(
-            drop=("invoice",),
-            custom="",
-            txn_id="2LM34567NO8901234",
-            parent_txn_id=dict(EXAMPLE)["txn_id"],
-            payment_status="Refunded",
-            mc_gross="-35.00",
-        ),
-    }
+    inputs = {"payment.txt": ipn(invoice="ORD-PP-2801-1", **payment), "refund.txt": REFUND}
     for name, data in inputs.items():
         (tmp_path / name).write_bytes(data)
-    unset = settings.replace("    receiver_email: pagamenti@bottega-esempio.example.com\n", "")
-
-    def store_of(config_text: str, fixed: str | None, order: list[str]) -> dict[str, Any]:
-        for table in ("message", "gateway_alias", "response", "payment_request"):
-            store.execute(f"DELETE FROM {table}")
-        (tmp_path / "paycli.yaml").write_text(config_text)
-        config, providers = scenario_providers(tmp_path)
-        for name in ("requests.csv", *order):
-            Ingest(store, config, providers).run([name])
-        if fixed is not None:
-            (tmp_path / "paycli.yaml").write_text(fixed)
-            config, providers = scenario_providers(tmp_path)
-            for _ in range(2):
-                Ingest(store, config, providers).reprocess(read=True)
-        return snapshot(store)
-
-    fresh = store_of(fix(settings), None, list(inputs))
+    fresh = store_after(store, tmp_path, settings, list(inputs))
     for order in (list(inputs), list(reversed(inputs))):
-        assert store_of(unset, fix(settings), order) == fresh, order
-    [refund] = store.query("SELECT reference, request_id FROM response WHERE status = 'refunded'")
-    assert (refund["reference"], refund["request_id"]) == (None, None)
+        assert store_after(store, tmp_path, NO_RECEIVER, order, fixed=settings) == fresh, order
+    assert refund_reference(store) == (None, None)
