@@ -661,6 +661,31 @@ def test_a_refund_without_the_invoice_takes_its_payment_s_request_in_every_order
     assert [(r["reference"], bool(r["reference_guessed"])) for r in refunds] == [(request_id, True)]
 
 
+# the settings of the refund-without-invoice scenario, and without its receiver_email
+SETTINGS = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
+NO_RECEIVER = SETTINGS.replace("    receiver_email: pagamenti@bottega-esempio.example.com\n", "")
+
+
+def refund(custom: str = "") -> bytes:
+    """A refund of the example payment without the invoice."""
+    return ipn(
+        drop=("invoice",),
+        custom=custom,
+        txn_id="2LM34567NO8901234",
+        parent_txn_id=dict(EXAMPLE)["txn_id"],
+        payment_status="Refunded",
+        mc_gross="-35.00",
+    )
+
+
+def two_requests(folder: Path) -> None:
+    """ORD-A-1 and ORD-0-1, which sorts before it, in the folder's requests.csv."""
+    header, row = (REFUND_WITHOUT_INVOICE / "requests.csv").read_text().splitlines()[:2]
+    (folder / "requests.csv").write_text(
+        "\n".join([header, row.replace("ORD-PP-2801", "ORD-A"), row.replace("ORD-PP-2801", "ORD-0")]) + "\n"
+    )
+
+
 def test_a_refund_read_again_once_the_reference_field_is_fixed_carries_its_reference(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -668,29 +693,17 @@ def test_a_refund_read_again_once_the_reference_field_is_fixed_carries_its_refer
     # refund waits without a reference. Fixed, both read again: the refund carries its reference, and
     # a copy of the payment aimed at a lesser reference does not take it away
     monkeypatch.chdir(tmp_path)
-    settings = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
-    (tmp_path / "paycli.yaml").write_text(settings)
-    header, row = (REFUND_WITHOUT_INVOICE / "requests.csv").read_text().splitlines()[:2]
-    (tmp_path / "requests.csv").write_text(
-        "\n".join([header, row.replace("ORD-PP-2801", "ORD-A"), row.replace("ORD-PP-2801", "ORD-0")]) + "\n"
-    )
+    (tmp_path / "paycli.yaml").write_text(SETTINGS)
+    two_requests(tmp_path)
     payment = ipn(drop=("invoice",), custom="ORD-A-1")
-    refund = ipn(
-        drop=("invoice",),
-        custom="ORD-A-1",
-        txn_id="2LM34567NO8901234",
-        parent_txn_id=dict(EXAMPLE)["txn_id"],
-        payment_status="Refunded",
-        mc_gross="-35.00",
-    )
     copy = ipn(drop=("invoice",), custom="ORD-0-1", ipn_track_id="0d9e8f7a6b5c4")
-    for name, data in (("payment.txt", payment), ("refund.txt", refund), ("copy.txt", copy)):
+    for name, data in (("payment.txt", payment), ("refund.txt", refund("ORD-A-1")), ("copy.txt", copy)):
         (tmp_path / name).write_bytes(data)
     config, providers = scenario_providers(tmp_path)
     for name in ("requests.csv", "payment.txt", "refund.txt"):
         Ingest(store, config, providers).run([name])
     (tmp_path / "paycli.yaml").write_text(
-        settings.replace("reference_field: invoice", "reference_field: custom")
+        SETTINGS.replace("reference_field: invoice", "reference_field: custom")
     )
     config, providers = scenario_providers(tmp_path)
     Ingest(store, config, providers).reprocess()
@@ -698,19 +711,6 @@ def test_a_refund_read_again_once_the_reference_field_is_fixed_carries_its_refer
     Ingest(store, config, providers).run(["copy.txt"])
     [row] = store.query("SELECT reference, reference_guessed FROM response WHERE status = 'refunded'")
     assert (row["reference"], bool(row["reference_guessed"])) == ("ORD-A-1", False)
-
-
-# a refund without the invoice of the example payment, and the settings of the scenario it belongs to
-REFUND = ipn(
-    drop=("invoice",),
-    custom="",
-    txn_id="2LM34567NO8901234",
-    parent_txn_id=dict(EXAMPLE)["txn_id"],
-    payment_status="Refunded",
-    mc_gross="-35.00",
-)
-SETTINGS = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
-NO_RECEIVER = SETTINGS.replace("    receiver_email: pagamenti@bottega-esempio.example.com\n", "")
 
 
 def store_after(store: Store, folder: Path, settings: str, order: list[str], fixed: str | None = None) -> Any:
@@ -742,14 +742,11 @@ def test_a_payment_verified_by_a_configuration_fix_gives_a_waiting_refund_its_re
     # took the lesser reference of a re-aimed copy; set, the genuine payment is verified and the refund
     # follows it, as in a store ingested with the setting from the start
     monkeypatch.chdir(tmp_path)
-    header, row = (REFUND_WITHOUT_INVOICE / "requests.csv").read_text().splitlines()[:2]
-    (tmp_path / "requests.csv").write_text(
-        "\n".join([header, row.replace("ORD-PP-2801", "ORD-A"), row.replace("ORD-PP-2801", "ORD-0")]) + "\n"
-    )
+    two_requests(tmp_path)
     inputs = {
         "payment.txt": ipn(invoice="ORD-A-1"),
         "copy.txt": ipn(invoice="ORD-0-1", ipn_track_id="0d9e8f7a6b5c4"),
-        "refund.txt": REFUND,
+        "refund.txt": refund(),
     }
     for name, data in inputs.items():
         (tmp_path / name).write_bytes(data)
@@ -775,7 +772,7 @@ def test_a_refund_whose_payment_a_fix_reads_otherwise_loses_the_reference_it_too
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "requests.csv").write_text((REFUND_WITHOUT_INVOICE / "requests.csv").read_text())
-    inputs = {"payment.txt": ipn(invoice="ORD-PP-2801-1", **payment), "refund.txt": REFUND}
+    inputs = {"payment.txt": ipn(invoice="ORD-PP-2801-1", **payment), "refund.txt": refund()}
     for name, data in inputs.items():
         (tmp_path / name).write_bytes(data)
     fresh = store_after(store, tmp_path, settings, list(inputs))
