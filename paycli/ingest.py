@@ -470,13 +470,11 @@ class Ingest:
         with self.store.transaction():
             self._lock_writers()
             self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
-            left_txn = None
-            if row["state"] == "response":
-                held = self.store.query(
-                    "SELECT gateway_txn_id FROM response WHERE id = :id", {"id": row["response_id"]}
-                )
-                left_txn = held[0]["gateway_txn_id"] if held else None
-            left = self._leave_response(row["response_id"], provider) if row["state"] == "response" else set()
+            left, left_txn = (
+                self._leave_response(row["response_id"], provider)
+                if row["state"] == "response"
+                else (set(), None)
+            )
             if isinstance(record, QuarantinedRecord):
                 self.say(f"{_where(row['source'], origin)}: {record.reason}")
             if isinstance(record, RequestRecord):
@@ -738,15 +736,15 @@ class Ingest:
         if not now or now[0]["reference"] != held["reference"]:
             self.report.renamed += 1
 
-    def _leave_response(self, response_id: int, provider: Provider) -> set[int]:
+    def _leave_response(self, response_id: int, provider: Provider) -> tuple[set[int], str | None]:
         """A message (already deleted) leaves its response: one delivery less, the gateway transaction
         the messages left name (it may have been the one that named it), and the response goes when no
-        message holds it. The requests to recompute."""
+        message holds it. The requests to recompute, and the transaction it was filed under."""
         held = self.store.query(
             "SELECT request_id, gateway_txn_id FROM response WHERE id = :id", {"id": response_id}
         )
         if not held:
-            return set()
+            return set(), None
         touched = recompute.partners(self.store, [response_id])
         remaining = self.store.query(
             "SELECT COUNT(*) AS n FROM message WHERE response_id = :id", {"id": response_id}
@@ -763,7 +761,7 @@ class Ingest:
         else:
             self.store.execute("DELETE FROM response WHERE id = :id", {"id": response_id})
         request_id = held[0]["request_id"]
-        return touched if request_id is None else touched | {request_id}
+        return (touched if request_id is None else touched | {request_id}), held[0]["gateway_txn_id"]
 
     # -- one batch -----------------------------------------------------------------------------
     def _flush(self) -> None:

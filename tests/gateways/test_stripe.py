@@ -1106,6 +1106,13 @@ FIRST_ATTEMPT_FAILED = event(
     payment_intent(metadata={"txn_id": "ORD-STR-1001-1"}, status="requires_payment_method"),
     id="evt_1",
 )
+SECOND_ATTEMPT_PAID = event(
+    "payment_intent.succeeded", payment_intent(metadata={"txn_id": "ORD-STR-1001-2"}), id="evt_4"
+)
+# a refund of the PaymentIntent's charge, which carries none of the shop's metadata
+REFUNDED_WITHOUT_METADATA = event(
+    "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
+)
 
 
 @pytest.mark.parametrize("metadata", [{}, {"txn_id": "ORD-STR-1001-1"}])
@@ -1116,9 +1123,7 @@ def test_a_checkout_payment_and_its_refund_give_one_store_in_any_order(
     bodies = {
         "intent": event("payment_intent.succeeded", payment_intent(metadata=metadata), id="evt_1"),
         "session": event("checkout.session.completed", session(), id="evt_2"),
-        "refund": event(
-            "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
-        ),
+        "refund": REFUNDED_WITHOUT_METADATA,
     }
     requests, _ = every_order(
         tmp_path, store, config, provider, REQUEST_ROW.format(txn="ORD-STR-1001-1"), bodies
@@ -1131,12 +1136,8 @@ def test_a_retried_payment_intent_s_refund_goes_to_the_attempt_that_paid_in_any_
 ) -> None:
     bodies = {
         "failed": FIRST_ATTEMPT_FAILED,
-        "paid": event(
-            "payment_intent.succeeded", payment_intent(metadata={"txn_id": "ORD-STR-1001-2"}), id="evt_2"
-        ),
-        "refund": event(
-            "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
-        ),
+        "paid": SECOND_ATTEMPT_PAID,
+        "refund": REFUNDED_WITHOUT_METADATA,
     }
     outcomes, _ = every_order(tmp_path, store, config, provider, TWO_ATTEMPTS, bodies)
     assert [o[1:3] for o in outcomes] == [("NEGATIVO", None), ("VERIFICARE", "MULTIPLE_RESPONSES")]
@@ -1151,9 +1152,7 @@ def test_reprocess_all_twice_changes_nothing_and_reopens_no_resolution(
     bodies = {
         "intent": event("payment_intent.succeeded", payment_intent(metadata={}), id="evt_1"),
         "session": event("checkout.session.completed", session(), id="evt_2"),
-        "refund": event(
-            "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
-        ),
+        "refund": REFUNDED_WITHOUT_METADATA,
     }
     every_order(tmp_path, store, config, provider, REQUEST_ROW.format(txn="ORD-STR-1001-1"), bodies)
     resolve(store, config, "ORD-STR-1001-1", "NEGATIVO", "refunded", "anna")
@@ -1209,9 +1208,7 @@ def test_a_retried_payment_intent_s_failed_charge_stays_with_the_attempt_it_fail
         "charge": event(
             "charge.failed", charge(metadata={}, status="failed", paid=False, captured=False), id="evt_2"
         ),
-        "paid": event(
-            "payment_intent.succeeded", payment_intent(metadata={"txn_id": "ORD-STR-1001-2"}), id="evt_3"
-        ),
+        "paid": SECOND_ATTEMPT_PAID,
     }
     outcomes, _ = every_order(tmp_path, store, config, provider, TWO_ATTEMPTS, bodies)
     assert [o[1:3] for o in outcomes] == [("NEGATIVO", None), ("POSITIVO", None)]
