@@ -706,8 +706,18 @@ def test_python_dash_m_paycli_works():
     assert out.stdout.startswith("paycli ")
 
 
-@pytest.mark.parametrize("fmt", ["csv", "ndjson", "table"])
-def test_a_reader_that_stops_early_is_no_error(cli, isolated, db_url, fmt):
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("list", "--format", "csv", "--limit", "3000"),
+        ("list", "--format", "ndjson", "--limit", "3000"),
+        ("list", "--format", "table", "--limit", "3000"),
+        ("report", "--date", "2026-11-20", "--format", "csv", "--out", "-"),
+        ("report", "--date", "2026-11-20", "--format", "html", "--out", "-"),
+    ],
+    ids=lambda command: f"{command[0]}-{command[command.index('--format') + 1]}",
+)
+def test_a_reader_that_stops_early_is_no_error(cli, isolated, db_url, command):
     import subprocess
     import sys
 
@@ -715,7 +725,7 @@ def test_a_reader_that_stops_early_is_no_error(cli, isolated, db_url, fmt):
     assert cli("ingest", str(request_csv(isolated, rows))).code == 0
     # paycli list | head -1: far more than a pipe holds, and the reader goes after one line
     listing = subprocess.Popen(
-        [sys.executable, "-m", "paycli", "--db", db_url, "list", "--format", fmt, "--limit", "3000"],
+        [sys.executable, "-m", "paycli", "--db", db_url, *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

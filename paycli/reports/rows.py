@@ -80,7 +80,12 @@ def tuples(store: Store, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[
     if store.backend == "sqlite":
         cursor = store.connection.cursor()
         cursor.row_factory = None
-        yield from cursor.execute(sql, params)
+        # a loop, not ``yield from``: a section left unread (report | head) is closed when it is
+        # collected, maybe after the store, and ``yield from`` would then close a cursor of a closed
+        # database, which raises ("Exception ignored" on stderr)
+        for row in cursor.execute(sql, params):
+            yield row
+        cursor.close()
         return
     from psycopg.rows import tuple_row
 
