@@ -110,8 +110,10 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if _State.debug:
                 raise
+            # one line: a driver's error goes on with the SQL and its parameters (message bodies)
+            said = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
             typer.echo(
-                f"paycli: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                f"paycli: unexpected error: {type(exc).__name__}: {said} (run with --debug for details)",
                 err=True,
             )
             # not 1, which says the work was done: a script or cron must not take a crash for that

@@ -593,6 +593,27 @@ def test_an_unexpected_error_is_one_line_and_not_the_exit_code_of_work_done(cli,
     assert result.stderr == "paycli: unexpected error: RuntimeError: a bug (run with --debug for details)\n"
 
 
+def test_an_unexpected_database_error_is_one_line_without_its_sql_or_parameters(cli, monkeypatch):
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    import paycli.queries
+
+    def broken(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError(
+            "SELECT raw FROM message WHERE reference = ?", ("ORD-1-1",), sqlite3.OperationalError("disk I/O error")
+        )
+
+    monkeypatch.setattr(paycli.queries, "show_request", broken)
+    result = cli("show", "ORD-1-1")
+    assert result.code == 70
+    assert result.stderr == (
+        "paycli: unexpected error: OperationalError: (sqlite3.OperationalError) disk I/O error"
+        " (run with --debug for details)\n"
+    )
+
+
 def test_an_unknown_gateway_for_ingest_is_a_usage_error(cli, isolated):
     result = cli("ingest", "--gateway", "nope", str(request_csv(isolated, ROWS)))
     assert result.code == 2 and "--gateway: no gateway 'nope'" in result.stderr
