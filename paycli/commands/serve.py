@@ -97,7 +97,11 @@ def serve(
 
 
 def _address(server: object) -> str:
-    return _joined(getattr(server, "effective_host", "?"), getattr(server, "effective_port", "?"))
+    """Where the server listens: one address, or each of them (``--host '*'``: every address family)."""
+    listening = getattr(server, "effective_listen", None)  # waitress's server of several sockets
+    if listening is None:
+        listening = [(getattr(server, "effective_host", "?"), getattr(server, "effective_port", "?"))]
+    return " and http://".join(_joined(host, port) for host, port in listening)
 
 
 def _joined(host: object, port: object) -> str:

@@ -83,6 +83,24 @@ def test_the_server_gets_the_configured_limits(cli, isolated, monkeypatch):
     )
 
 
+def test_every_address_listened_on_is_named(cli, monkeypatch):
+    import waitress
+
+    class Server:  # what waitress gives for --host '*': a socket for each address family
+        effective_listen = [("0.0.0.0", 8080), ("::", 8080)]
+
+        def run(self) -> None:
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(waitress, "create_server", lambda app, **options: Server())
+    result = cli("serve", "--host", "*", "--port", "8080")
+    assert result.code == 0
+    assert "listening on http://0.0.0.0:8080 and http://[::]:8080 (" in result.stderr
+
+
 def remote_of_a_forwarded_callback(db_url: str, folder: Path, config: str, store) -> str:
     config_file = folder / "serve.yaml"
     config_file.write_text(config)
