@@ -602,7 +602,9 @@ def test_an_unexpected_database_error_is_one_line_without_its_sql_or_parameters(
 
     def broken(*args, **kwargs):
         raise sqlalchemy.exc.OperationalError(
-            "SELECT raw FROM message WHERE reference = ?", ("ORD-1-1",), sqlite3.OperationalError("disk I/O error")
+            "SELECT raw FROM message WHERE reference = ?",
+            ("ORD-1-1",),
+            sqlite3.OperationalError("disk I/O error"),
         )
 
     monkeypatch.setattr(paycli.queries, "show_request", broken)

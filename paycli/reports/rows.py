@@ -83,7 +83,7 @@ def tuples(store: Store, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[
         # a loop, not ``yield from``: a section left unread (report | head) is closed when it is
         # collected, maybe after the store, and ``yield from`` would then close a cursor of a closed
         # database, which raises ("Exception ignored" on stderr)
-        for row in cursor.execute(sql, params):
+        for row in cursor.execute(sql, params):  # noqa: UP028 (see above)
             yield row
         cursor.close()
         return

@@ -87,7 +87,7 @@ def test_every_address_listened_on_is_named(cli, monkeypatch):
     import waitress
 
     class Server:  # what waitress gives for --host '*': a socket for each address family
-        effective_listen = [("0.0.0.0", 8080), ("::", 8080)]
+        effective_listen = (("0.0.0.0", 8080), ("::", 8080))
 
         def run(self) -> None:
             raise KeyboardInterrupt
