@@ -356,11 +356,17 @@ class Ingest:
         assert self.archive is not None
         self.archive.mkdir(parents=True, exist_ok=True)
         # the base name only: nothing escapes the folder
-        target = _free_name(self.archive / path.name, sidecar=sidecar is not None)
-        _move(path, target)
-        if sidecar is not None:
+        while True:  # again with the next free name when another ingest took this one since the look
+            target = _free_name(self.archive / path.name, sidecar=sidecar is not None)
+            try:
+                _move(path, target)
+            except FileExistsError:
+                continue
+            if sidecar is None:
+                break
             try:
                 _move(sidecar, target.with_name(target.name + SIDECAR_SUFFIX))
+                break
             except OSError as exc:
                 try:
                     _move(target, path)  # back beside its sidecar, which a provider reads with it
@@ -372,7 +378,8 @@ class Ingest:
                     self.report.unarchived.append((str(path), reason))
                     self.say(f"{path}: {reason}")
                     return
-                raise
+                if not isinstance(exc, FileExistsError):
+                    raise
         self.report.archived.append((str(path), str(target)))
 
     # -- reprocess -----------------------------------------------------------------------------
@@ -1918,15 +1925,35 @@ def _listed(names: list[str], name: str) -> bool:
 
 
 def _move(source: Path, target: Path) -> None:
-    """Move a file to a name no file holds, whole or not at all. A rename; across file systems a copy,
-    removed again when the original cannot be (``shutil.move`` leaves it behind, and copies after any
-    failed rename, one refused for want of permission too)."""
+    """Move a file to a name no file holds, whole or not at all; FileExistsError if one took the name
+    since it was found free (two ingests archiving into one folder). A link then an unlink, as a
+    rename would replace the file now there; a rename where the file system makes no links; across
+    file systems a copy, removed again when the original cannot be (``shutil.move`` leaves it behind,
+    and copies after any failed rename, one refused for want of permission too)."""
     try:
-        os.rename(source, target)
-        return
+        os.link(source, target, follow_symlinks=False)  # the link itself, as a rename moves it
+    except FileExistsError:
+        raise
     except OSError as exc:
-        if exc.errno != errno.EXDEV:
+        if exc.errno not in (errno.EXDEV, *_NO_LINKS):
             raise
+        if exc.errno in _NO_LINKS:  # this file system makes no links: a rename, the name checked just before
+            if _taken(target):
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target)) from None
+            try:
+                os.rename(source, target)
+                return
+            except OSError as again:
+                if again.errno != errno.EXDEV:
+                    raise
+    else:
+        try:
+            os.unlink(source)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(target)
+            raise
+        return
     made = False
     try:
         with open(source, "rb") as reading, open(target, "xb") as writing:  # never over a file
@@ -1940,6 +1967,11 @@ def _move(source: Path, target: Path) -> None:
             with suppress(OSError):
                 os.unlink(target)
         raise
+
+
+# what link() says on a file system that makes no hard links (vfat, some network and FUSE mounts), or
+# where the kernel refuses one to a file the user does not own (fs.protected_hardlinks)
+_NO_LINKS = frozenset({errno.EPERM, errno.EMLINK, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 def _free_name(target: Path, *, sidecar: bool = False) -> Path:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -1338,13 +1338,24 @@ def test_an_input_named_twice_is_archived_once(store, config, tmp_path):
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["requests.csv"]
 
 
+def moving(monkeypatch, refusal: Callable[[str, Path, Path], OSError | None]) -> None:
+    """``os.link`` and ``os.rename`` (the two ways an archived file moves) raise what ``refusal`` says
+    for the call's name, its source and its target, or do their work when it says None."""
+    for name in ("link", "rename"):
+        real = getattr(os, name)
+
+        def move(source, target, *args, name=name, real=real, **kwargs):
+            refused = refusal(name, Path(source), Path(target))
+            if refused is not None:
+                raise refused
+            return real(source, target, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, move)
+
+
 def test_a_file_that_cannot_be_archived_is_said_and_its_records_kept(store, config, tmp_path, monkeypatch):
     good = request_csv(tmp_path, [ROW])
-
-    def refused(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(os, "rename", refused)
+    moving(monkeypatch, lambda call, source, target: PermissionError(13, "Permission denied"))
     run = ingest(store, config, good, archive=tmp_path / "done")
     assert run.report.unarchived == [
         (str(good), "ingested, but not archived (Permission denied): it stays where it was")
@@ -1355,21 +1366,22 @@ def test_a_file_that_cannot_be_archived_is_said_and_its_records_kept(store, conf
 def keeping_its_files(monkeypatch, folder: Path, *, other_disk: bool = False) -> None:
     """``folder`` as one its files cannot leave (a folder the user may not write, ``chmod 555``), as
     root meets one, who may write any folder; ``other_disk``: the archive on another file system."""
-    rename, unlink = os.rename, os.unlink
+    unlink = os.unlink
 
-    def renaming(source, target, *args, **kwargs):
+    def refusal(call: str, source: Path, target: Path) -> OSError | None:
         if other_disk:
-            raise OSError(18, "Invalid cross-device link")
-        if folder in (Path(source).parent, Path(target).parent):
-            raise PermissionError(13, "Permission denied")
-        return rename(source, target, *args, **kwargs)
+            return OSError(18, "Invalid cross-device link")
+        # a link needs to write the target's folder only; a rename both folders
+        if folder == target.parent or (call == "rename" and folder == source.parent):
+            return PermissionError(13, "Permission denied")
+        return None
 
     def unlinking(path, *args, **kwargs):
         if Path(path).parent == folder:
             raise PermissionError(13, "Permission denied")
         return unlink(path, *args, **kwargs)
 
-    monkeypatch.setattr(os, "rename", renaming)
+    moving(monkeypatch, refusal)
     monkeypatch.setattr(os, "unlink", unlinking)
 
 
@@ -1415,10 +1427,7 @@ def test_a_file_on_another_file_system_is_archived_by_a_copy_and_its_original_re
     Path(f"{good}.headers").write_text("Content-Type: application/json\n")
     body = good.read_bytes()
 
-    def across(*args, **kwargs):
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "rename", across)
+    moving(monkeypatch, lambda call, source, target: OSError(18, "Invalid cross-device link"))
     run = ingest(store, config, inbox, archive=done)
     assert run.report.ok and run.report.archived == [(str(good), str(done / "a1.jsonl"))]
     assert list(inbox.iterdir()) == [] and (done / "a1.jsonl").read_bytes() == body
@@ -1430,15 +1439,14 @@ def test_a_file_whose_sidecar_cannot_follow_it_stays_with_it(store, config, tmp_
     inbox.mkdir()
     good = write_messages(inbox, message("T1", "k1", "approved"), name="a1.jsonl")
     Path(f"{good}.headers").write_text("Content-Type: application/json\n")
-    rename = os.rename
     back: list[bool] = [True]  # whether the file can be put back beside its sidecar
 
-    def renaming(source, target, *args, **kwargs):
-        if Path(source).name.endswith(".headers") or (Path(source).parent == done and not back[0]):
-            raise PermissionError(13, "Permission denied")
-        return rename(source, target, *args, **kwargs)
+    def refusal(call: str, source: Path, target: Path) -> OSError | None:
+        if source.name.endswith(".headers") or (source.parent == done and not back[0]):
+            return PermissionError(13, "Permission denied")
+        return None
 
-    monkeypatch.setattr(os, "rename", renaming)
+    moving(monkeypatch, refusal)
     run = ingest(store, config, inbox, archive=done)
     assert run.report.unarchived == [
         (str(good), "ingested, but not archived (Permission denied): it stays where it was")
@@ -1526,6 +1534,60 @@ def test_a_long_name_is_archived_under_a_shorter_free_one(store, config, tmp_pat
     assert bodies == {with_sidecar, "w" * 239 + ".1.jsonl", "w" * 239 + ".2.jsonl"}
     runs = {(done / f"{b}.headers").read_text() for b in bodies}
     assert runs == {"X-Run: 0\n", "X-Run: 1\n", "X-Run: 2\n"}
+
+
+def test_a_name_another_ingest_takes_after_the_look_is_never_written_over(
+    store, config, tmp_path, monkeypatch
+):
+    import paycli.ingest
+
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    good = request_csv(inbox, [ROW])
+    free_name = paycli.ingest._free_name
+
+    def racing(target: Path, **kwargs: bool) -> Path:
+        found = free_name(target, **kwargs)
+        if not found.exists() and found.name == good.name:  # another ingest archives its own first
+            found.write_text("the other ingest's file\n")
+        return found
+
+    monkeypatch.setattr(paycli.ingest, "_free_name", racing)
+    run = ingest(store, config, inbox, archive=done)
+    assert run.report.ok and run.report.archived == [(str(good), str(done / "requests.1.csv"))]
+    assert (done / "requests.csv").read_text() == "the other ingest's file\n"
+    assert ROW in (done / "requests.1.csv").read_text() and list(inbox.iterdir()) == []
+    # or the name of the sidecar, once its file is moved: both go under the next free name
+    body = write_messages(inbox, message("T1", "k1", "approved"), name="a1.jsonl")
+    Path(f"{body}.headers").write_text("X-Run: 1\n")
+    move = paycli.ingest._move
+
+    def sidecar_racing(source: Path, target: Path) -> None:
+        if target.name == "a1.jsonl.headers":
+            target.write_text("X-Run: other\n")
+        move(source, target)
+
+    monkeypatch.setattr(paycli.ingest, "_move", sidecar_racing)
+    run = ingest(store, config, inbox, archive=done)
+    assert run.report.ok and run.report.archived == [(str(body), str(done / "a1.1.jsonl"))]
+    assert (done / "a1.jsonl.headers").read_text() == "X-Run: other\n" and not (done / "a1.jsonl").exists()
+    assert (done / "a1.1.jsonl.headers").read_text() == "X-Run: 1\n" and list(inbox.iterdir()) == []
+
+
+def test_a_file_system_without_links_archives_by_a_rename(store, config, tmp_path, monkeypatch):
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    good = request_csv(inbox, [ROW])
+    done.mkdir()
+    (done / "requests.csv").write_text("archived by an earlier run\n")
+    moving(
+        monkeypatch,
+        lambda call, source, target: OSError(1, "Operation not permitted") if call == "link" else None,
+    )
+    run = ingest(store, config, inbox, archive=done)
+    assert run.report.ok and run.report.archived == [(str(good), str(done / "requests.1.csv"))]
+    assert (done / "requests.csv").read_text() == "archived by an earlier run\n"
+    assert list(inbox.iterdir()) == []
 
 
 def test_reprocess_reads_a_quarantined_record_again(store, config, tmp_path):
