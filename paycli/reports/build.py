@@ -23,7 +23,7 @@ from typing import Any
 
 from paycli.dates import from_db, local_day_bounds, to_utc
 from paycli.queries import human_detail
-from paycli.reports.period import Period
+from paycli.reports.period import Period, month_label
 from paycli.reports.rows import RequestRow, Row, tuples
 from paycli.reports.settlement import SettlementMatch, match_settlements
 from paycli.store import Store
@@ -223,9 +223,7 @@ def _buckets(period: Period, tz: tzinfo) -> list[tuple[str, datetime, datetime]]
     first = period.first
     while True:
         last = min(first.replace(day=calendar.monthrange(first.year, first.month)[1]), period.last)
-        months.append(
-            (first.strftime("%Y-%m"), local_day_bounds(first, tz)[0], local_day_bounds(last, tz)[1])
-        )
+        months.append((month_label(first), local_day_bounds(first, tz)[0], local_day_bounds(last, tz)[1]))
         if last == period.last:  # not a month further: after December 9999 there is none
             return months
         first = last + timedelta(days=1)

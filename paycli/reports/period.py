@@ -41,7 +41,7 @@ class Period:
         if self.first == self.last:
             return self.first.isoformat()
         if _whole_month(self.first, self.last):
-            return self.first.strftime("%Y-%m")
+            return month_label(self.first)
         return f"{self.first.isoformat()}_{self.last.isoformat()}"
 
 
@@ -70,10 +70,15 @@ def make_period(first: date, last: date, tz: tzinfo) -> Period:
     if first == last:
         label = first.isoformat()
     elif _whole_month(first, last):
-        label = first.strftime("%Y-%m")
+        label = month_label(first)
     else:
         label = f"{first.isoformat()} to {last.isoformat()}"
     return Period(first, last, start, end, label)
+
+
+def month_label(day: date) -> str:
+    """``2026-11``, and ``0001-01`` in year 1 (``strftime("%Y")`` gives ``1`` there)."""
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def _whole_month(first: date, last: date) -> bool:

@@ -89,6 +89,8 @@ def test_the_edges_of_the_calendar_are_periods_where_their_days_have_bounds():
     november = resolve_period(ROME, NOW, period="9999-11")
     assert (november.last, november.label) == (date(9999, 11, 30), "9999-11")
     assert resolve_period(ROME, NOW, day="9999-12-30").end == datetime(9999, 12, 30, 23, tzinfo=UTC)
+    january = resolve_period(UTC, NOW, period="0001-01")  # four digits, as every other year
+    assert (january.label, january.slug) == ("0001-01", "0001-01")
 
 
 def test_an_absurdly_long_period_is_refused():

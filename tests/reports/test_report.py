@@ -468,6 +468,9 @@ def test_the_first_and_last_days_the_calendar_holds_give_reports(cli, isolated):
     assert last.code == 0, last
     months = [r["at"] for r in csv_rows(last.stdout) if r["section"] == "day"]  # charted by month
     assert sorted(set(months)) == [f"9999-{m:02d}" for m in range(1, 13)]
+    first = report(cli, "--since", "0001-01-02", "--until", "0001-12-31", "--format", "csv", "--out", "-")
+    months = [r["at"] for r in csv_rows(first.stdout) if r["section"] == "day"]  # four digits, not 1-01
+    assert first.code == 0 and sorted(set(months)) == [f"0001-{m:02d}" for m in range(1, 13)]
 
 
 @pytest.mark.parametrize(
