@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import date, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -470,6 +470,14 @@ def _parse_yaml(path: Path) -> object:
                     raise ConfigError(f"{path}: line {key_node.start_mark.line + 1}: duplicate key '{key}'")
             return super().construct_mapping(node, deep=deep)
 
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except _BAD_TAGGED_VALUE:  # a value its explicit tag does not fit: !!int abc, !!bool xyz
+                raise ConfigError(
+                    f"{path}: line {node.start_mark.line + 1}: not valid YAML ({_tagged(node)})"
+                ) from None
+
     def construct_int(loader: Any, node: Any) -> _YamlInt:
         number = _YamlInt(yaml.constructor.SafeConstructor.construct_yaml_int(loader, node))
         number.source = str(node.value)
@@ -485,6 +493,18 @@ def _parse_yaml(path: Path) -> object:
         raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(str(exc))})") from None
+    except _BAD_TAGGED_VALUE:  # one built after its node (!!map [1]): no line to name
+        raise ConfigError(f"{path}: not valid YAML (a value that does not fit its explicit !! tag)") from None
+
+
+# what PyYAML's constructors raise, not as YAMLError, for a value its tag does not fit
+_BAD_TAGGED_VALUE = (ValueError, KeyError, AttributeError, TypeError, OverflowError)
+
+
+def _tagged(node: Any) -> str:
+    """What is wrong with a tagged value, without the value (maybe a secret)."""
+    tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+    return f"a value that does not fit its tag {tag}: remove the tag or fix the value"
 
 
 def _yaml_problem(problem: str) -> str:
@@ -494,7 +514,8 @@ def _yaml_problem(problem: str) -> str:
         return "a value that starts with ! is a YAML tag: put it in quotes"
     if "undefined alias" in problem:
         return "a value that starts with * is a YAML alias: put it in quotes"
-    return re.sub(r"'[^']{5,}'|\"[^\"]{5,}\"", "...", problem)
+    problem = re.sub(r"'[^']{5,}'|\"[^\"]{5,}\"", "...", problem)
+    return " ".join(problem.split())  # one line: PyYAML breaks some problems in two
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
@@ -530,6 +551,22 @@ def _show(value: object) -> str:
     return str(getattr(value, "source", value))
 
 
+def _kind(value: object) -> str:
+    """What a value is, never the value: where a mapping or a list was expected, a secret written at
+    the wrong indentation, or without the space after its colon, lands as text."""
+    if isinstance(value, str):
+        if re.match(r"[A-Za-z_][\w-]*:[^\s/]", value):  # mac_key:abc, not http://
+            return "text (a key needs a space after its colon: 'key: value')"
+        return "text"
+    if isinstance(value, bool):
+        return _show(value)
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, date):
+        return "a date"
+    return _show(value) if value is None or isinstance(value, dict | list) else type(value).__name__
+
+
 class _Reader:
     """The checks of one load: the file name, the environment, the folder `*_file` is relative to."""
 
@@ -557,7 +594,7 @@ class _Reader:
         if data is None:  # an empty file (or only comments) is an empty configuration
             return {}
         if not isinstance(data, dict):
-            raise self.error("", f"the top level must be a mapping of keys to values, got {_show(data)}")
+            raise self.error("", f"the top level must be a mapping of keys to values, got {_kind(data)}")
         return self.mapping(data, "")
 
     def mapping(self, value: object, path: str) -> dict[str, object]:
@@ -565,7 +602,7 @@ class _Reader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.error(path, f"expected a mapping of keys to values, got {_show(value)}")
+            raise self.error(path, f"expected a mapping of keys to values, got {_kind(value)}")
         for key in value:
             if not isinstance(key, str):
                 # `on:` or `123:` are read by YAML as a bool or a number, never what was meant.
@@ -784,7 +821,7 @@ class _Reader:
             return text if setting.choices is None else self.one_of(text, path, setting.choices)
         if kind is list:
             if not isinstance(value, list):
-                raise self.error(path, f"expected a list, got {_show(value)}")
+                raise self.error(path, f"expected a list, got {_kind(value)}")
             return self.expand(value, path)
         # dict
         return self.expand(self.mapping(value, path), path)

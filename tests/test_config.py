@@ -360,6 +360,63 @@ def test_a_yaml_error_never_quotes_the_value_it_could_not_read(
     assert "S3CRET" not in message
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "gateways:\n  nexi:\n    mac_key: !!int S3CRETxyz\n",
+            "line 3: not valid YAML (a value that does not fit its tag !!int:",
+        ),
+        (
+            "gateways:\n  nexi:\n    mac_key: !!bool S3CRETxyz\n",
+            "line 3: not valid YAML (a value that does not fit its tag !!bool:",
+        ),
+        ("batch_size: !!float 1,5\n", "line 1: not valid YAML (a value that does not fit its tag !!float:"),
+        (
+            "batch_size: !!timestamp yesterday\n",
+            "line 1: not valid YAML (a value that does not fit its tag !!timestamp:",
+        ),
+        ("batch_size: !!map [1]\n", "not valid YAML (a value that does not fit its explicit !! tag)"),
+    ],
+)
+def test_a_value_its_explicit_tag_does_not_fit_is_a_config_error_without_the_value(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    message = error_of(tmp_path, text)
+    assert expected in message and "S3CRET" not in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # indented as a gateway of its own
+        (
+            "gateways:\n  stripe:\n  webhook_secret: S3CRETxyz\n",
+            "gateways.webhook_secret: expected a mapping of keys to values, got text",
+        ),
+        (
+            "gateways:\n  stripe:\n    webhook_secret:whsec_S3CRETxyz\n",
+            "gateways.stripe: expected a mapping of keys to values, got text (a key needs a space after its colon",
+        ),
+        ("serve:\n  token:S3CRETxyz\n", "serve: expected a mapping of keys to values, got text (a key needs"),
+        (
+            "gateways: {stripe: whsec_S3CRETxyz}\n",
+            "gateways.stripe: expected a mapping of keys to values, got text",
+        ),
+        ("S3CRETxyz\n", "the top level must be a mapping of keys to values, got text"),
+    ],
+)
+def test_a_secret_where_a_mapping_belongs_is_never_quoted(tmp_path: Path, text: str, expected: str) -> None:
+    message = error_of(tmp_path, text)
+    assert expected in message and "S3CRET" not in message, message
+
+
+def test_a_control_character_is_one_line(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "timezone: Europe/Rome\x01\n")
+    assert "not valid YAML (unacceptable character #x0001: control characters are not allowed" in message
+    assert "\n" not in message
+
+
 def test_a_duplicate_key_is_reported_not_silently_overwritten(tmp_path: Path) -> None:
     message = error_of(tmp_path, "gateways:\n  stripe: {}\n  stripe: {}\n")
     assert message.endswith("paycli.yaml: line 3: duplicate key 'stripe'")
@@ -566,7 +623,7 @@ def test_list_dict_and_bool_settings(tmp_path: Path) -> None:
     )
     settings = load(tmp_path, text).gateways["mybank"].settings
     assert (settings["aliases"], settings["columns"], settings["strict"]) == (["x"], {"a": "b"}, True)
-    assert "gateways.mybank.aliases: expected a list, got 'x'" in error_of(
+    assert "gateways.mybank.aliases: expected a list, got text" in error_of(
         tmp_path, "gateways:\n  mybank:\n    provider: csv\n    aliases: x\n"
     )
     assert "gateways.mybank.columns: expected a mapping of keys to values, got a list" in error_of(

@@ -41,7 +41,7 @@ def test_the_token_is_a_secret_from_the_environment_or_a_file(tmp_path: Path) ->
         ("serve:\n  trusted_proxy: nginx\n", "serve.trusted_proxy: 'nginx' is not an IP address"),
         ("serve:\n  token: a\n  token_file: b\n", "serve.token: give either token or token_file, not both"),
         ("serve:\n  token: ${NOPE}\n", "serve.token: environment variable NOPE is not set"),
-        ("serve: 8080\n", "serve: expected a mapping of keys to values, got 8080"),
+        ("serve: 8080\n", "serve: expected a mapping of keys to values, got a number"),
         ("serve:\n  connection_limit: 5\n", "serve.connection_limit: must be 10..1000, got 5"),
     ],
 )
