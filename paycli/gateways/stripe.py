@@ -222,8 +222,9 @@ def _expected_object(event_type: str) -> str | None:
     return None
 
 
-def _read(event_type: str, obj: Mapping[str, Any]) -> _Reading:
-    """The status an event type (and its resource, where the type is not enough) stands for."""
+def _read(event_type: str, obj: Mapping[str, Any], released: int) -> _Reading:
+    """The status an event type (and its resource, where the type is not enough) stands for;
+    ``released``: what a partial capture released of the Charge's authorisation (``_released``)."""
     info = _Reading(None, note=f"{event_type}: no outcome")
     if event_type.startswith("payment_intent."):
         return {
@@ -258,7 +259,7 @@ def _read(event_type: str, obj: Mapping[str, Any]) -> _Reading:
             return _Reading(
                 None, note=f"{event_type}: an authorisation released before capture, no money taken"
             )
-        if event_type == "charge.refunded" and 0 < _minor(obj, "amount_refunded") <= _released(obj):
+        if event_type == "charge.refunded" and 0 < _minor(obj, "amount_refunded") <= released:
             # Before API 2025-03-31.basil a partial capture refunded the rest of the authorisation:
             # the customer was never charged it, so nothing went back
             return _Reading(
@@ -384,9 +385,18 @@ def _iso_minor(amount: int, currency: str) -> int:
     return whole
 
 
-def _released(obj: Mapping[str, Any]) -> int:
+BASIL = "2025-03-31"  # the API version from which a partial capture no longer makes a Refund
+
+
+def _released(obj: Mapping[str, Any], api_version: object) -> int:
     """What a partially captured Charge released of its authorisation (``amount`` - ``amount_captured``),
-    which API versions before 2025-03-31.basil count in ``amount_refunded``; 0 for any other Charge."""
+    which API versions before 2025-03-31.basil count in ``amount_refunded``; 0 for any other Charge, and
+    for an event of basil or later (its ``amount_refunded`` is money returned, every cent of it), or of
+    no version it says: then a real refund is never taken for a release (an operator looks, at worst)."""
+    if not isinstance(api_version, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}(\.\w+)?", api_version):
+        return 0
+    if api_version[:10] >= BASIL:
+        return 0
     amount, captured = obj.get("amount"), obj.get("amount_captured")
     if obj.get("captured") is not True or type(amount) is not int or type(captured) is not int:
         return 0
@@ -544,7 +554,8 @@ class StripeProvider(Provider):
         if reference is not None and len(reference) > _ID_LIMIT:
             raise _Unreadable(f"the reference is longer than {_ID_LIMIT} characters: no txn_id is")
         test_mode = event.get("livemode") is False
-        reading = _read(event_type, obj)
+        released = _released(obj, event.get("api_version"))
+        reading = _read(event_type, obj, released)
         if reading.status is None:
             note = f"{reading.note} ({_text(event.get('id')) or 'no event id'})"
             if test_mode:
@@ -559,7 +570,7 @@ class StripeProvider(Provider):
             raise _Unreadable(f"event {event_type}: an id longer than {_ID_LIMIT} characters")
         assert reading.amount_field is not None
         currency = normalise_currency(_text(obj.get("currency")) or "")
-        amount = _iso_minor(self._amount(obj, reading), currency)
+        amount = _iso_minor(self._amount(obj, reading, released), currency)
         if authenticity is Authenticity.UNVERIFIABLE and self._secret is not None:
             # a body kept in a file without its signature, though paycli holds the secret to check one:
             # set aside, as a Nexi body without its mac is. Trusted, anybody who can drop a file in the
@@ -619,7 +630,7 @@ class StripeProvider(Provider):
         return found or _id_of(obj.get("id"))
 
     @staticmethod
-    def _amount(obj: Mapping[str, Any], reading: _Reading) -> int:
+    def _amount(obj: Mapping[str, Any], reading: _Reading, released: int) -> int:
         """The amount of the response, in minor units.
 
         Approved: what was collected, ``amount_received`` of a PaymentIntent or ``amount_captured`` of a
@@ -631,7 +642,7 @@ class StripeProvider(Provider):
         """
         assert reading.amount_field is not None
         if reading.amount_field == "amount_refunded":
-            return _minor(obj, "amount_refunded") - _released(obj)
+            return _minor(obj, "amount_refunded") - released
         if (
             reading.amount_field in ("amount_received", "amount_captured")
             and obj.get(reading.amount_field) is None
