@@ -125,15 +125,16 @@ def request_dict(row: Row, tz: tzinfo) -> dict[str, Any]:
 _MISMATCH = re.compile(r"^expected=(-?\d+) (\S+) got=(-?\d+|\?) (\S+)$")
 
 
-def human_detail(reason: str | None, detail: str | None) -> str | None:
-    """The outcome rule keeps amounts in minor units; people read them in major units."""
+def human_detail(reason: str | None, detail: str | None, decimal_mark: str = ".") -> str | None:
+    """The outcome rule keeps amounts in minor units; people read them in major units (with the
+    ``decimal_mark`` of the CSV dialect they read them in)."""
     if reason != "AMOUNT_MISMATCH" or not detail or not (m := _MISMATCH.match(detail)):
         return detail
     expected, currency, got, got_currency = m.groups()
 
     def money(minor: str, cur: str) -> str:
         try:
-            return f"{format_amount(int(minor), cur)} {cur}"
+            return f"{format_amount(int(minor), cur, decimal_mark=decimal_mark)} {cur}"
         except (ValueError, KeyError, RecordError):
             return f"{minor} {cur}"
 

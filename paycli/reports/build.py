@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from paycli.dates import from_db, local_day_bounds, to_utc
-from paycli.queries import human_detail
 from paycli.reports.period import Period, month_label
 from paycli.reports.rows import RequestRow, Row, tuples
 from paycli.reports.settlement import SettlementMatch, match_settlements
@@ -164,7 +163,7 @@ class Report:
             created = parse(created_at)
             yield RequestRow(
                 txn_id, order_id, kind, created, customer, email, minor, currency, gateway, outcome, reason,
-                human_detail(reason, detail) if detail else None, n, now - created,
+                detail or None, n, now - created,
             )  # fmt: skip
 
     def verificare(self) -> Iterator[RequestRow]:

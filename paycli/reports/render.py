@@ -30,6 +30,7 @@ from paycli.cells import FORMULA_STARTS, neutralise
 from paycli.dates import format_local_short
 from paycli.errors import UsageError
 from paycli.money import format_amount
+from paycli.queries import human_detail
 from paycli.reports.build import OUTCOMES, Report
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -256,7 +257,8 @@ def _html_request_rows(local: Callable[..., str], money: Callable[..., str]) -> 
     def row(r: Any, with_age: bool) -> str:
         detail = ""
         if r.detail:
-            detail = ("<br>" if r.reason else "") + f'<span class="note">{escape(r.detail)}</span>'
+            said = human_detail(r.reason, r.detail) or ""
+            detail = ("<br>" if r.reason else "") + f'<span class="note">{escape(said)}</span>'
         email = f'<br><span class="note">{escape(r.email)}</span>' if r.email else ""
         last = (
             f'<td class="num">{age_text(r.age)}</td>'
@@ -299,7 +301,7 @@ def _html_anomaly_rows(local: Callable[..., str], money: Callable[..., str]) -> 
 
 
 def _csv_sections(
-    writer_for: Callable[[io.StringIO], Any], local: Callable[..., str], money: Callable[..., str]
+    writer_for: Callable[[io.StringIO], Any], local: Callable[..., str], money: Callable[..., str], mark: str
 ) -> dict[str, Callable[..., Iterator[str]]]:
     """``request_lines``, ``settlement_lines`` and ``not_settled_lines``: CSV rows in the columns of
     ``CSV_COLUMNS``, in chunks."""
@@ -328,7 +330,8 @@ def _csv_sections(
         return chunks(
             (
                 section, local(r.created_at), t(r.txn_id), t(r.order_id), t(r.customer), t(r.email),
-                t(r.gateway), r.kind, None, r.outcome, r.reason, t(r.detail), None, r.responses,
+                t(r.gateway), r.kind, None, r.outcome, r.reason, t(human_detail(r.reason, r.detail, mark)), None,
+                r.responses,
                 money(r.amount_minor, r.currency), None, None, r.currency, int(r.age.total_seconds() // 3600),
                 None, None,
             )
@@ -441,7 +444,7 @@ def render_csv(
     env.globals["row"] = row
     env.globals["columns"] = CSV_COLUMNS
     env.globals.update(
-        _csv_sections(writer_for, local, _money(spec.decimal_mark))
+        _csv_sections(writer_for, local, _money(spec.decimal_mark), spec.decimal_mark)
     )  # cells of its own: no Figure
     env.filters["money"] = money
     env.filters["local"] = local

@@ -48,7 +48,7 @@ class RequestRow(NamedTuple):
     gateway: str
     outcome: str
     reason: str | None
-    detail: str | None
+    detail: str | None  # as the outcome rule keeps it: queries.human_detail, in the report's decimal mark
     responses: int
     age: timedelta
 

@@ -397,6 +397,22 @@ def test_excel_it_dialect_semicolons_decimal_comma_and_bom(shop, isolated):
     )
 
 
+def test_an_amount_mismatch_is_said_in_the_decimal_mark_of_the_dialect(shop, isolated):
+    row = "R-1009-1,R-1009,order,2026-11-26T11:00:00+01:00,Marta Neri,marta@example.com,1234.50,EUR,bank"
+    (isolated / "late.csv").write_text("id,ref,amount,currency,esito\nB9,R-1009-1,1234.00,EUR,OK\n")
+    assert (
+        shop("ingest", str(request_csv(isolated, [row], name="more.csv")), str(isolated / "late.csv")).code
+        == 0
+    )
+    out = isolated / "r.csv"
+    report(shop, "--date", DAY, "--format", "csv", "--csv-dialect", "excel-it", "--out", str(out))
+    rows = csv_rows(out.read_bytes().decode("utf-8-sig"), delimiter=";")
+    r1009 = next(r for r in rows if r["section"] == "verificare" and r["txn_id"] == "R-1009-1")
+    assert (r1009["detail"], r1009["amount"]) == ("expected 1234,50 EUR, got 1234,00 EUR", "1234,50")
+    html = report(shop, "--date", DAY, "--format", "html", "--out", "-").stdout
+    assert "expected 1234.50 EUR, got 1234.00 EUR" in html
+
+
 # -- narrowing, empty periods, daylight saving -------------------------------------------------------
 
 
