@@ -356,11 +356,13 @@ class Ingest:
         assert self.archive is not None
         self.archive.mkdir(parents=True, exist_ok=True)
         # the base name only: nothing escapes the folder
-        while True:  # again with the next free name when another ingest took this one since the look
+        for attempt in range(_ARCHIVE_ATTEMPTS):  # another ingest may take a name between look and move
             target = _free_name(self.archive / path.name, sidecar=sidecar is not None)
             try:
                 _move(path, target)
             except FileExistsError:
+                if attempt + 1 == _ARCHIVE_ATTEMPTS:
+                    raise
                 continue
             if sidecar is None:
                 break
@@ -378,7 +380,7 @@ class Ingest:
                     self.report.unarchived.append((str(path), reason))
                     self.say(f"{path}: {reason}")
                     return
-                if not isinstance(exc, FileExistsError):
+                if not isinstance(exc, FileExistsError) or attempt + 1 == _ARCHIVE_ATTEMPTS:
                     raise
         self.report.archived.append((str(path), str(target)))
 
@@ -1968,6 +1970,8 @@ def _move(source: Path, target: Path) -> None:
                 os.unlink(target)
         raise
 
+
+_ARCHIVE_ATTEMPTS = 100  # names taken by other ingests in the instant between look and move, at most
 
 # what link() says on a file system that makes no hard links (vfat, some network and FUSE mounts), or
 # where the kernel refuses one to a file the user does not own (fs.protected_hardlinks)

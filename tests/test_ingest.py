@@ -1574,6 +1574,20 @@ def test_a_name_another_ingest_takes_after_the_look_is_never_written_over(
     assert (done / "a1.1.jsonl.headers").read_text() == "X-Run: 1\n" and list(inbox.iterdir()) == []
 
 
+def test_a_name_that_is_never_free_ends_the_tries_with_the_file_where_it_was(
+    store, config, tmp_path, monkeypatch
+):
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    good = request_csv(inbox, [ROW])
+    moving(monkeypatch, lambda call, source, target: FileExistsError(17, "File exists"))
+    run = ingest(store, config, inbox, archive=done)
+    assert run.report.unarchived == [
+        (str(good), "ingested, but not archived (File exists): it stays where it was")
+    ]
+    assert good.exists() and list(done.iterdir()) == []
+
+
 def test_a_file_system_without_links_archives_by_a_rename(store, config, tmp_path, monkeypatch):
     inbox, done = tmp_path / "in", tmp_path / "done"
     inbox.mkdir()
