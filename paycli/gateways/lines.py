@@ -244,7 +244,10 @@ def check_encoding(value: str) -> str:
     sample = b'Importo;"1.234,56"\r\n'
     try:
         ok = sample.decode(name) == sample.decode("ascii")
-    except UnicodeDecodeError:
+    except LookupError:
+        # a bytes-to-bytes or text-to-text codec (hex, base64, zlib, rot13): found, but no text encoding
+        raise SettingProblem("", f"'{value}' is not a text encoding (e.g. utf-8, cp1252, latin-1)") from None
+    except UnicodeError:  # punycode, undefined: a codec that cannot decode plain ASCII
         ok = False
     if not ok:
         raise SettingProblem(

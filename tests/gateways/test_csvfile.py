@@ -194,6 +194,22 @@ def quarantined(provider: Provider, *rows: str, **kw: Any) -> str:
             "gateways.mybank.encoding: unknown encoding 'klingon'",
         ),
         (
+            lambda t: t.replace("encoding: cp1252", "encoding: base64"),
+            "gateways.mybank.encoding: 'base64' is not a text encoding (e.g. utf-8, cp1252, latin-1)",
+        ),
+        (
+            lambda t: t.replace("encoding: cp1252", "encoding: rot13"),
+            "gateways.mybank.encoding: 'rot13' is not a text encoding",
+        ),
+        (
+            lambda t: t.replace("encoding: cp1252", "encoding: punycode"),
+            "gateways.mybank.encoding: 'punycode' is not an ASCII-compatible encoding",
+        ),
+        (
+            lambda t: t.replace("encoding: cp1252", "encoding: undefined"),
+            "gateways.mybank.encoding: 'undefined' is not an ASCII-compatible encoding",
+        ),
+        (
             lambda t: t.replace('delimiter: ";"', 'delimiter: ";;"'),
             "gateways.mybank.delimiter: expected one character such as ; , | or tab, got ';;'",
         ),
