@@ -532,8 +532,6 @@ class CsvProvider(Provider):
         ):
             return None
         head = source.head
-        if b"\x00" in head[:4096]:
-            return None  # binary, or UTF-16: never a CSV this provider can read
         encoding = self._encoding
         if head.startswith(codecs.BOM_UTF8):
             head, encoding = head[3:], "utf-8"  # as Lines reads a file that starts with the mark
@@ -542,6 +540,10 @@ class CsvProvider(Provider):
             return None
         # the header is the first line with text after skip_lines, decoded as extract reads it
         line = parts[self._skip].lstrip(b"\r\n\t ").split(b"\n", 1)[0]
+        if b"\x00" in line or any(b"\x00" in part for part in parts[: self._skip]):
+            # binary, or UTF-16: never a CSV this provider can read. Only up to the header: a NUL in
+            # a row quarantines that row, wherever in the file it is.
+            return None
         try:
             text = decode_line(line, encoding)[0]
         except RecordError:

@@ -983,6 +983,26 @@ def test_the_same_row_twice_in_a_file_is_one_message_stored_once(tmp_path, store
     assert store.query("SELECT deliveries FROM response")[0]["deliveries"] == 1
 
 
+@pytest.mark.parametrize("before", [0, 200], ids=["in-the-first-4-kb", "far-into-the-file"])
+def test_a_nul_byte_in_a_row_quarantines_that_row_only_wherever_it_is(tmp_path, store, before):
+    # a NUL near the top made the whole file "no provider recognises it", every good row lost
+    config = load(tmp_path, BANK)
+    rows = [row(txn=str(800000 + i), ref=f"ORD-{i}-1") for i in range(before)]
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(export(*rows, row(txn="1"), row(txn="2", status="ESEGUITO\x00"), row(txn="3")))
+    report = ingest(store, config, path).report
+    assert report.refused == []
+    tally = report.tallies["mybank"]
+    assert (tally.responses_new, tally.quarantined) == (before + 2, 1)
+    (bad,) = store.query("SELECT line, error FROM message WHERE state = 'quarantined'")
+    assert bad["line"] == before + 3 and "a NUL character (0x00)" in bad["error"]
+
+
+def test_a_header_row_with_a_nul_byte_is_not_claimed(tmp_path):
+    data = export(row(), header=HEADER.replace("Note", "No\x00te"))
+    assert not bank(tmp_path).identify(source(data))
+
+
 def test_a_missing_column_refuses_the_file_naming_it(tmp_path, store):
     config = load(tmp_path, BANK)
     path = tmp_path / "movimenti.csv"
