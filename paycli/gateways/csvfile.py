@@ -71,14 +71,7 @@ from paycli.gateways.base import (
     SourceError,
 )
 from paycli.gateways.datenames import ENGLISH, LANGUAGES, Names, fold, names_of
-from paycli.gateways.lines import (
-    FALLBACK_ENCODING,
-    Lines,
-    check_encoding,
-    csv_problem,
-    decode_line,
-    split_lines,
-)
+from paycli.gateways.lines import Lines, check_encoding, csv_problem, read_line, split_lines
 from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
 from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
@@ -544,11 +537,7 @@ class CsvProvider(Provider):
             # binary, or UTF-16: never a CSV this provider can read. Only up to the header: a NUL in
             # a row quarantines that row, wherever in the file it is.
             return None
-        try:
-            text = decode_line(line, encoding)[0]
-        except RecordError:
-            text = line.decode(FALLBACK_ENCODING, errors="replace")
-        return _cells(text, self._delimiter)
+        return _cells(read_line(line, encoding)[0], self._delimiter)
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
@@ -611,10 +600,7 @@ class CsvProvider(Provider):
                 self._layouts.clear()
             known = self._layouts[origin.context] = (layout, self._reader(layout))
         layout, interpret = known
-        try:
-            text = decode_line(origin.raw, self._encoding)[0]
-        except RecordError:
-            text = origin.raw.decode(FALLBACK_ENCODING, errors="replace")  # as Lines reads it
+        text = read_line(origin.raw, self._encoding)[0]
         try:
             rows = list(csv.reader(split_lines(text), delimiter=self._delimiter))
         except csv.Error as exc:

@@ -40,6 +40,15 @@ def decode_line(raw: bytes, encoding: str) -> tuple[str, bool]:
         return raw.decode(FALLBACK_ENCODING, errors="replace"), True
 
 
+def read_line(raw: bytes, encoding: str) -> tuple[str, bool]:
+    """The text of one line as ``Lines`` reads it, a line not in ``encoding`` as Windows-1252; and
+    whether it was. ``reinterpret`` reads a stored line with it, so reprocess reads what ingest read."""
+    try:
+        return decode_line(raw, encoding)
+    except RecordError:
+        return raw.decode(FALLBACK_ENCODING, errors="replace"), True
+
+
 class Lines:
     """The lines of a binary stream, decoded one by one, remembering the bytes of each record."""
 
@@ -83,10 +92,7 @@ class Lines:
             self._overlong[self.line_number] = (size, looks)
         if self.line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
-        try:
-            text, fallback = decode_line(raw, self._encoding)
-        except RecordError:
-            text, fallback = raw.decode(FALLBACK_ENCODING, errors="replace"), True
+        text, fallback = read_line(raw, self._encoding)
         if fallback:
             self._fallback_lines.append(self.line_number)
         return self.line_number, text, raw

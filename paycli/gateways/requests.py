@@ -31,7 +31,7 @@ from paycli.gateways.base import (
     SourceError,
     parse_json,
 )
-from paycli.gateways.lines import Lines, check_encoding, csv_problem, decode_line
+from paycli.gateways.lines import Lines, check_encoding, csv_problem, read_line, split_lines
 from paycli.money import normalise_currency, parse_amount
 
 COLUMNS = ("txn_id", "order_id", "kind", "created_at", "customer", "email", "amount", "currency", "gateway")
@@ -159,7 +159,7 @@ class RequestFileProvider(Provider):
             yield self._record(origin, obj)
 
     def reinterpret(self, origin: Origin) -> Record:
-        text = decode_line(origin.raw, self._encoding)[0]
+        text = read_line(origin.raw, self._encoding)[0]
         if origin.context is None:
             try:
                 obj = parse_json(text)
@@ -169,9 +169,13 @@ class RequestFileProvider(Provider):
                 return QuarantinedRecord(origin, "a JSON line must be an object")
             return self._record(origin, obj)
         header = [h.strip().lower() for h in next(csv.reader([origin.context]))]
-        rows = list(csv.reader(text.splitlines(keepends=True)))
+        try:
+            rows = list(csv.reader(split_lines(text)))
+        except csv.Error as exc:
+            return QuarantinedRecord(origin, f"not a CSV record ({csv_problem(exc)})")
         if len(rows) != 1 or len(rows[0]) != len(header):
-            return QuarantinedRecord(origin, f"expected {len(header)} fields")
+            found = len(rows[0]) if len(rows) == 1 else f"{len(rows)} records"
+            return QuarantinedRecord(origin, f"expected {len(header)} fields, found {found}")
         return self._record(origin, dict(zip(header, rows[0], strict=True)))
 
     # -- one record ----------------------------------------------------------------------------

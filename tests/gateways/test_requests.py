@@ -3,12 +3,17 @@ again by ``reinterpret`` (``paycli reprocess``). The pipeline around it is in te
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
 from paycli.errors import ConfigError
-from tests.conftest import make_config
+from paycli.gateways.base import Notice, QuarantinedRecord, Source
+from paycli.gateways.requests import RequestFileProvider
+from tests.conftest import REQUEST_HEADER, make_config
+
+ROW = "T1,O1,order,2026-11-26T10:15:00+01:00,Rossi,mario.rossi@example.com,129.90,EUR,nexi"
 
 
 @pytest.mark.parametrize(
@@ -26,3 +31,28 @@ def test_an_encoding_that_is_no_text_encoding_is_a_configuration_error_naming_th
     with pytest.raises(ConfigError) as caught:
         make_config(tmp_path, f"requests:\n  encoding: {value}\n")
     assert str(caught.value) == f"{tmp_path / 'paycli.yaml'}: requests.encoding: {problem}"
+
+
+# -- reinterpret -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("encoding", ["auto", "utf-8", "latin-1"])
+def test_reinterpret_reads_each_stored_line_exactly_as_extract_did(tmp_path: Path, encoding: str) -> None:
+    # under utf-8 a cp1252 line was "not valid utf-8" instead of its own reason; under latin-1 a 0x85
+    # byte (U+0085, a line break to str.splitlines) cut the line in two: "expected 9 fields"
+    config = make_config(tmp_path, f"timezone: Europe/Rome\nrequests:\n  encoding: {encoding}\n")
+    lines = [
+        ROW.replace("Rossi", "Perè").encode("cp1252"),
+        ROW.replace("T1,", "T2,", 1).replace("Rossi", "Perè").replace("129.90", "abc").encode("cp1252"),
+        ROW.replace("T1,", "T3,", 1).replace("Rossi", "Rossi\x85").encode("latin-1"),
+        ROW.replace("T1,", "T4,", 1).replace("Rossi", "Rossi\x85").replace("129.90", "abc").encode("latin-1"),
+        ROW.replace("T1,", "T5,", 1).replace("Rossi", "Ros\rsi").encode(),  # not a CSV record
+        ROW.replace("T1,", "T6,", 1).replace(",EUR", "").encode(),  # a field short
+    ]
+    data = REQUEST_HEADER.encode() + b"".join(line + b"\n" for line in lines)
+    provider = RequestFileProvider("requests", config.requests, config)
+    source = Source.from_stream("ru.csv", io.BytesIO(data))
+    got = [r for r in provider.extract(source) if not isinstance(r, Notice)]
+    assert len(got) == len(lines)
+    reasons = [r.reason for r in got if isinstance(r, QuarantinedRecord)]
+    assert sum("amount 'abc' is not a decimal number" in r for r in reasons) == 2, reasons
+    fresh = RequestFileProvider("requests", config.requests, config)  # a new process: nothing cached
+    assert [fresh.reinterpret(r.origin) for r in got] == got  # type: ignore[attr-defined]
