@@ -140,7 +140,19 @@ def check_columns(value: object) -> dict[str, str]:
     for field in REQUIRED_FIELDS:
         if value.get(field) is None:
             raise SettingProblem(field, "required column mapping is missing")
-    return {field: _word(value[field], field) for field in FIELDS if value.get(field) is not None}
+    result = {field: _word(value[field], field) for field in FIELDS if value.get(field) is not None}
+    # One column, two fields: every row would read the amount as its status word too. Compared as the
+    # header is read (any case), and named at the second one written.
+    seen: dict[str, str] = {}
+    for field in value:
+        if field in result:
+            column = result[field]
+            if column.casefold() in seen:
+                raise SettingProblem(
+                    field, f"the column '{column}' is already mapped to {seen[column.casefold()]}"
+                )
+            seen[column.casefold()] = field
+    return result
 
 
 def check_status_map(value: object) -> dict[str, list[str]]:

@@ -149,6 +149,10 @@ def quarantined(provider: Provider, *rows: str, **kw: Any) -> str:
             "gateways.mybank.columns.refrence: not a field paycli reads (did you mean 'reference'?)",
         ),
         (
+            lambda t: t.replace("      status: Esito", "      status: importo"),
+            "gateways.mybank.columns.status: the column 'importo' is already mapped to amount",
+        ),
+        (
             lambda t: t.replace("      approved:", "      aproved:"),
             "gateways.mybank.status_map.aproved: not a paycli status (did you mean 'approved'?)",
         ),
