@@ -278,6 +278,8 @@ def check_date_format(value: str) -> str:
 
 
 def check_reference_pattern(value: str) -> str:
+    if not value.strip():
+        raise SettingProblem("", "is empty")  # it finds an empty reference in every row: all informational
     try:
         pattern = re.compile(value)
     except re.error as exc:

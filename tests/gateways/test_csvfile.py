@@ -234,6 +234,10 @@ def quarantined(provider: Provider, *rows: str, **kw: Any) -> str:
             "gateways.mybank.reference_pattern: not a regular expression",
         ),
         (
+            lambda t: t.replace('"ORD-[0-9]+-[0-9]+"', "''"),
+            "gateways.mybank.reference_pattern: is empty",
+        ),
+        (
             lambda t: t.replace('"ORD-[0-9]+-[0-9]+"', '"(ORD)-([0-9]+)"'),
             "gateways.mybank.reference_pattern: has 2 groups: keep one, or name the one",
         ),
