@@ -459,7 +459,7 @@ class Ingest:
             )
         if isinstance(record, Notice):
             return
-        record = _without_nul(record)
+        record = _storable(record)
         if row["state"] != "quarantined" and self._reads_as_before(row, provider, record):
             self.report.unchanged += 1
             return
@@ -788,7 +788,7 @@ class Ingest:
                 for provider, source, records in groups:
                     tally = self.report.tallies[provider.instance]
                     tally.records += len(records)
-                    records[:] = [_without_nul(r) for r in records]
+                    records[:] = [_storable(r) for r in records]
                     for record in records:
                         self._check_gateway(source, record)
                     requests = [r for r in records if isinstance(r, RequestRecord)]
@@ -1505,6 +1505,42 @@ def _guarded(provider: Provider, source: Source) -> Iterator[Record | Notice]:
         except Exception as exc:  # a plugin boundary: one input's failure is not the run's
             raise SourceError(f"the {provider.instance} provider failed on it ({_error_text(exc)})") from exc
         yield record
+
+
+def _storable(record: Record) -> Record:
+    """The record, or quarantined when the store could not hold what it says (``_without_nul``,
+    ``_within_columns``)."""
+    return _within_columns(_without_nul(record))
+
+
+# The widths of the store's columns a record's values go into (models.py), by record type: PostgreSQL
+# refuses a longer value, and the refusal would fail the whole batch, every run (SQLite takes it).
+_COLUMN_WIDTHS: dict[type, tuple[tuple[str, int], ...]] = {
+    ResponseRecord: (("reference", 128), ("dedupe_key", 255), ("raw_status", 64), ("gateway_txn_id", 128)),
+    InfoRecord: (("reference", 128),),
+    SettlementRecord: (("reference", 128), ("gateway_txn_id", 128), ("parent_txn_id", 128), ("line_id", 128)),
+}
+_ALIAS_WIDTH = 128
+
+
+def _within_columns(record: Record) -> Record:
+    """The record, or quarantined when a value is longer than the store's column for it: a provider
+    that reads a field without a limit (a codTrans of 200 characters) must not fail its batch."""
+    widths = _COLUMN_WIDTHS.get(type(record))
+    if widths is None or isinstance(record, Notice):
+        return record  # requests are checked by their provider; quarantined records keep no value
+    for name, width in widths:
+        value = getattr(record, name)
+        if value is not None and len(value) > width:
+            return QuarantinedRecord(
+                record.origin,
+                f"its {name.replace('_', ' ')} is longer than {width} characters: no store column takes it",
+            )
+    if isinstance(record, ResponseRecord) and any(len(alias) > _ALIAS_WIDTH for alias in record.aliases):
+        return QuarantinedRecord(
+            record.origin, f"another id it gives the transaction is longer than {_ALIAS_WIDTH} characters"
+        )
+    return record
 
 
 def _without_nul(record: Record) -> Record:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -25,6 +26,7 @@ from paycli.gateways.base import (
 )
 from paycli.gateways.nexi import NexiProvider
 from paycli.outcome import Authenticity, Status
+from tests.conftest import request_csv
 
 KEY = "K7QX2M9PLR4TB8WZ6NDA3HVC1YJ5EUSG"
 MAC_ORDER = ("codTrans", "esito", "importo", "divisa", "data", "orario", "codAut")
@@ -568,6 +570,30 @@ class TestBadInput:
     def test_a_reinterpreted_garbage_message_is_quarantined_not_raised(self, config: Config) -> None:
         for raw in (b"", b"\x00\x01\x02", b"GET / HTTP/1.1\r\n\r\n", b"%%%&&&===", bytes(range(256))):
             assert isinstance(provider(config).reinterpret(Origin(None, raw)), QuarantinedRecord)
+
+
+@pytest.mark.parametrize("field", ["codTrans", "codAut"])
+def test_a_value_longer_than_its_store_column_is_quarantined_and_the_batch_stored(
+    cli: Any, isolated: Path, field: str
+) -> None:
+    # a codTrans (the reference) or a codAut (the gateway transaction) of 200 characters, signed: on
+    # PostgreSQL its insert failed the whole batch, every run, and paycli serve answered 503 for ever
+    (isolated / "paycli.yaml").write_text(f"timezone: Europe/Rome\ngateways:\n  nexi:\n    mac_key: {KEY}\n")
+    requests = request_csv(
+        isolated, ["ORDNX4001,ORDNX,order,2024-05-14T10:10:00+02:00,Anna,,129.90,EUR,nexi"]
+    )
+    (isolated / "long.txt").write_bytes(body(fields(**{field: "X" * 200})))
+    (isolated / "good.txt").write_bytes(body(fields()))
+    result = cli("ingest", str(requests), str(isolated / "long.txt"), str(isolated / "good.txt"))
+    assert result.code == 1, result
+    width = 128
+    name = "reference" if field == "codTrans" else "gateway txn id"
+    assert (
+        f"long.txt: its {name} is longer than {width} characters: no store column takes it" in result.stderr
+    )
+    assert "POSITIVO" in cli("show", "ORDNX4001").stdout
+    kept = cli("messages", "--format", "csv").stdout
+    assert "long.txt" in kept and f"is longer than {width} characters" in kept
 
 
 def test_the_golden_samples_exist_for_every_scenario_the_brief_asks() -> None:
