@@ -125,8 +125,10 @@ _STATUSES: Mapping[str, tuple[str, Status]] = {
     "canceled_reversal": ("Canceled_Reversal", Status.UNKNOWN),
     "canceled-reversal": ("Canceled_Reversal", Status.UNKNOWN),
 }
-# Events of an earlier payment: parent_txn_id names it, txn_id is a new id (IPN Guide 2012 p.43).
-_FOLLOW_UPS = frozenset({"Refunded", "Reversed", "Canceled_Reversal"})
+# Events of an earlier payment: parent_txn_id names it, txn_id is a new id (IPN Guide 2012 p.43). An
+# ``adjustment`` (txn_type) is a dispute closed (IPN Guide 2009 p.41), its payment_status Completed.
+ADJUSTMENT = "Adjustment"
+_FOLLOW_UPS = frozenset({"Refunded", "Reversed", "Canceled_Reversal", ADJUSTMENT})
 # Every field whose value decides what a message means: these must read the same whatever the charset.
 _IDENTITY_FIELDS = (
     "txn_id",
@@ -285,6 +287,9 @@ class PayPalProvider(Provider):
             return quarantine(f"missing {', '.join(missing)}{hint}")
         txn_id = f["txn_id"].strip()
         canonical, status = _STATUSES.get(status_word.casefold(), (status_word, Status.UNKNOWN))
+        if txn_type == "adjustment":
+            # a dispute closed: "Completed" says the money moved, not that a payment was approved
+            canonical = ADJUSTMENT
         parent = f.get("parent_txn_id", "").strip()
         if reference is None and not (canonical in _FOLLOW_UPS and parent):
             # a refund or reversal without it is an event of its parent: it takes the parent's reference
@@ -297,6 +302,10 @@ class PayPalProvider(Provider):
             amount, currency = _amount(f)
         except RecordError as exc:
             return quarantine(str(exc))
+        if canonical == ADJUSTMENT:
+            # money taken back (a chargeback settled: mc_gross negative) is a reversal of the payment;
+            # money given back to the merchant, or none said, is for a person to read, as Canceled_Reversal
+            status = Status.REVERSED if amount is not None and amount < 0 else Status.UNKNOWN
         if amount is None and status in (Status.APPROVED, Status.PENDING, Status.REFUNDED, Status.REVERSED):
             # an approval without an amount would skip the amount check: never accept one
             return quarantine(f"missing mc_gross or mc_currency for payment_status {_shown(canonical)}")
@@ -314,6 +323,8 @@ class PayPalProvider(Provider):
         detail = f.get("pending_reason" if status == Status.PENDING else "reason_code", "").strip()
         if detail:
             raw_status += f" ({detail})"
+        if canonical == ADJUSTMENT:
+            raw_status = f"adjustment: {raw_status}"
         sandbox = f.get("test_ipn", "").strip() == "1"
         if sandbox:
             raw_status += " [sandbox]"

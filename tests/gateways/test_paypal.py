@@ -661,6 +661,45 @@ def test_a_refund_without_the_invoice_takes_its_payment_s_request_in_every_order
     assert [(r["reference"], bool(r["reference_guessed"])) for r in refunds] == [(request_id, True)]
 
 
+def chargeback_settled(mc_gross: str = "-35.00") -> bytes:
+    """A dispute of the example payment closed (txn_type adjustment), as PayPal sends it: no invoice."""
+    return ipn(
+        drop=("invoice",),
+        txn_type="adjustment",
+        payment_status="Completed",
+        reason_code="chargeback_settlement",
+        mc_gross=mc_gross,
+        mc_fee="-15.00",
+        txn_id="6DH28736V2013000E",
+        parent_txn_id=dict(EXAMPLE)["txn_id"],
+    )
+
+
+def test_a_chargeback_settled_is_a_reversal_of_its_payment_never_an_approval(paypal: PayPalProvider) -> None:
+    record = response(paypal, chargeback_settled())
+    assert (record.status, record.reference, record.gateway_txn_id, record.raw_status) == (
+        Status.REVERSED,
+        None,
+        dict(EXAMPLE)["txn_id"],
+        "adjustment: Completed (chargeback_settlement)",
+    )
+    # money given back to the merchant: for a person to read, as a Canceled_Reversal is
+    assert response(paypal, chargeback_settled("35.00")).status is Status.UNKNOWN
+
+
+def test_a_chargeback_settled_makes_its_approved_payment_verificare_in_either_order(
+    store: Store, tmp_path: Path
+) -> None:
+    for name in ("paycli.yaml", "requests.csv"):
+        (tmp_path / name).write_bytes((REFUND_WITHOUT_INVOICE / name).read_bytes())
+    (tmp_path / "payment.txt").write_bytes(ipn(invoice="ORD-PP-2801-1"))
+    (tmp_path / "adjustment.txt").write_bytes(chargeback_settled())
+    files = [tmp_path / name for name in ("requests.csv", "payment.txt", "adjustment.txt")]
+    for order in (files, [files[0], *reversed(files[1:])], list(reversed(files))):
+        outcomes = ingest_in(store, tmp_path, order)["outcomes"]
+        assert outcomes["ORD-PP-2801-1"] == ("VERIFICARE", "MULTIPLE_RESPONSES", "refund_after_approval", 2)
+
+
 # the settings of the refund-without-invoice scenario, and without its receiver_email
 SETTINGS = (REFUND_WITHOUT_INVOICE / "paycli.yaml").read_text()
 NO_RECEIVER = SETTINGS.replace("    receiver_email: pagamenti@bottega-esempio.example.com\n", "")
