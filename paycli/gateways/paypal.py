@@ -24,19 +24,21 @@ What paycli makes of it (one record per file):
   the reason: ``Pending (echeck)``); Denied/Failed/Expired/Voided -> refused; Refunded -> refunded;
   Reversed -> reversed; Canceled_Reversal (older spelling Canceled-Reversal) -> unknown: the formats
   document says VERIFICARE, the money came back after a chargeback, and only a person can tell what that
-  means for the request; anything else -> unknown with the raw word. A message without ``payment_status``
-  (``subscr_signup``, a dispute's ``new_case``, ...) and a ``masspay`` (the shop's own payouts) are kept
-  as informational messages.
+  means for the request; anything else -> unknown with the raw word. A ``txn_type`` ``adjustment`` (a
+  dispute closed, its payment_status Completed) is an event of its parent: reversed when money was
+  taken back (``mc_gross`` negative, a chargeback settled), else unknown. A message without
+  ``payment_status`` (``subscr_signup``, a dispute's ``new_case``, ...) and a ``masspay`` (the shop's
+  own payouts) are kept as informational messages.
 - ``reference`` = the configured ``reference_field`` (``invoice`` by default, or ``custom``,
   ``item_number``). A payment message without it is quarantined, so that ``paycli reprocess`` reads it
-  again after the setting is fixed. A refund, reversal or canceled reversal without it that names its
-  ``parent_txn_id`` is a response without a reference: ingest gives it the reference of the payment's
+  again after the setting is fixed. A refund, reversal, canceled reversal or adjustment without it that
+  names its ``parent_txn_id`` is a response without a reference: ingest gives it the reference of the payment's
   responses, whenever they arrive (the formats document does not say a refund repeats the invoice).
 - ``dedupe_key`` = ``txn_id`` + ``payment_status`` (design.md 3.1). Nothing that varies between re-sends
   (``resend``, ``ipn_track_id``, ``verify_sign``, the field order) enters the key, the amount, the currency
   or the reference, so a re-send is the same response delivered again.
-- ``gateway_txn_id`` = ``txn_id``, except for a refund, a reversal and a canceled reversal, where it is
-  ``parent_txn_id``: those messages are events of the original payment, not a second transaction; and
+- ``gateway_txn_id`` = ``txn_id``, except for a refund, a reversal, a canceled reversal and an
+  adjustment, where it is ``parent_txn_id``: those messages are events of the original payment, not a second transaction; and
   for a message of an authorization (``auth_id``, Authorization & Capture Integration Guide 2006, table
   C.21: sent with the authorization, its capture and its void), where it is ``auth_id``: the Pending
   (authorization) IPN and the Completed IPN of its capture are one payment on its way, and a capture's own
