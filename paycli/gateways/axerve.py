@@ -270,6 +270,8 @@ def _parse(body: bytes) -> Element:
     except UnicodeDecodeError as exc:
         said = "it declares" if match else "XML's default, none is declared"
         raise RecordError(f"the XML is not valid {encoding} ({said}): byte {exc.start}") from exc
+    except UnicodeError as exc:  # punycode, undefined: no encoding an XML document is written in
+        raise RecordError(f"the XML declares an encoding it cannot be read in, '{_quote(encoding)}'") from exc
     try:
         # forbid_dtd: a result never has a DTD; refusing any keeps entity bombs and external entities
         # (local files, URLs) from being expanded or fetched.

@@ -415,7 +415,7 @@ def _decode_form(data: bytes) -> tuple[_Form | None, str | None]:
     try:
         "".encode(label)
         b"".decode(label)  # a codec name that is not a text encoding (base64, rot13) fails here
-    except LookupError:
+    except (LookupError, UnicodeError):  # undefined: a plain UnicodeError
         fallback = f"unknown charset '{_shown(declared)}'"
     pairs: list[tuple[str, str]] | None = None
     if fallback is None:
@@ -485,9 +485,9 @@ def _payment_date(text: str) -> datetime | None:
             int(second),
             tzinfo=timezone(timedelta(hours=offset)),
         )
-    except ValueError:
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError):  # Feb 30; the last hours of year 9999, past UTC's calendar
         return None
-    return local.astimezone(UTC)
 
 
 def _postback_answer(sidecar: str | None) -> tuple[str | None, list[str]]:

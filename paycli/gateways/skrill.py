@@ -277,7 +277,7 @@ def _decode(value: bytes, charset: str | None) -> str:
     if charset:
         try:
             return value.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError):  # punycode, undefined: a plain UnicodeError
             pass
     try:
         return value.decode("utf-8")

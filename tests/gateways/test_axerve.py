@@ -445,6 +445,13 @@ class TestEncodings:
         text = result(declaration='<?xml version="1.0" encoding="klingon-8"?>')
         assert "unknown encoding 'klingon-8'" in quarantined(axerve, text)
 
+    @pytest.mark.parametrize("encoding", ["punycode", "undefined"])
+    def test_an_encoding_no_xml_is_written_in_is_quarantined(
+        self, axerve: AxerveProvider, encoding: str
+    ) -> None:
+        text = result(declaration=f'<?xml version="1.0" encoding="{encoding}"?>')
+        assert f"declares an encoding it cannot be read in, '{encoding}'" in quarantined(axerve, text)
+
 
 class TestHostileAndBrokenInput:
     def test_an_xml_bomb_is_quarantined_unexpanded(self, axerve: AxerveProvider) -> None:

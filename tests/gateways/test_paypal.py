@@ -345,8 +345,9 @@ def test_the_payment_date_is_read_in_utc(paypal: PayPalProvider) -> None:
     assert winter.occurred_at == datetime(2009, 1, 14, 4, 12, 59, tzinfo=UTC)
 
 
-def test_an_unreadable_payment_date_is_no_date_not_an_error(paypal: PayPalProvider) -> None:
-    assert response(paypal, ipn(payment_date="yesterday-ish")).occurred_at is None
+@pytest.mark.parametrize("date", ["yesterday-ish", "10:00:00 Feb 30, 2024 PST", "23:59:59 Dec 31, 9999 PST"])
+def test_an_unreadable_payment_date_is_no_date_not_an_error(paypal: PayPalProvider, date: str) -> None:
+    assert response(paypal, ipn(payment_date=date)).occurred_at is None  # the last: past UTC's calendar
 
 
 # -- authenticity --------------------------------------------------------------------------------------
@@ -482,10 +483,13 @@ def test_an_unknown_charset_with_ascii_fields_is_read_as_windows_1252_with_a_not
     assert any("unknown charset 'x-mac-klingon'; read as windows-1252" in n for n in notices(paypal, data))
 
 
-def test_a_codec_that_is_not_a_text_encoding_is_an_unknown_charset(paypal: PayPalProvider) -> None:
-    data = ipn(charset="rot13", encoding="ascii")
+@pytest.mark.parametrize("charset", ["rot13", "undefined"])
+def test_a_codec_that_is_not_a_text_encoding_is_an_unknown_charset(
+    paypal: PayPalProvider, charset: str
+) -> None:
+    data = ipn(charset=charset, encoding="ascii")
     assert response(paypal, data).reference == "ORD-PP-2001-1"
-    assert any("unknown charset 'rot13'" in n for n in notices(paypal, data))
+    assert any(f"unknown charset '{charset}'" in n for n in notices(paypal, data))
 
 
 def test_a_wrong_charset_that_touches_the_reference_is_quarantined(paypal: PayPalProvider) -> None:
