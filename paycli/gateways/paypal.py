@@ -30,7 +30,7 @@ What paycli makes of it (one record per file):
   ``payment_status`` (``subscr_signup``, a dispute's ``new_case``, ...) and a ``masspay`` (the shop's
   own payouts) are kept as informational messages.
 - ``reference`` = the configured ``reference_field`` (``invoice`` by default, or ``custom``,
-  ``item_number``). A payment message without it is quarantined, so that ``paycli reprocess`` reads it
+  ``item_number``; for a cart, which numbers its items instead, ``item_number1``, ... when they name one). A payment message without it is quarantined, so that ``paycli reprocess`` reads it
   again after the setting is fixed. A refund, reversal, canceled reversal or adjustment without it that
   names its ``parent_txn_id`` is a response without a reference: ingest gives it the reference of the payment's
   responses, whenever they arrive (the formats document does not say a refund repeats the invoice).
@@ -127,6 +127,7 @@ _STATUSES: Mapping[str, tuple[str, Status]] = {
     "canceled_reversal": ("Canceled_Reversal", Status.UNKNOWN),
     "canceled-reversal": ("Canceled_Reversal", Status.UNKNOWN),
 }
+_CART_ITEM = re.compile(r"item_number[1-9][0-9]*")
 # Events of an earlier payment: parent_txn_id names it, txn_id is a new id (IPN Guide 2012 p.43). An
 # ``adjustment`` (txn_type) is a dispute closed (IPN Guide 2009 p.41), its payment_status Completed.
 ADJUSTMENT = "Adjustment"
@@ -270,6 +271,15 @@ class PayPalProvider(Provider):
         f = form.fields
         reference_field = self._reference_field
         reference = f.get(reference_field, "").strip() or None
+        if reference is None and reference_field == "item_number":
+            # a cart payment numbers its items instead (item_number1, item_number2, ...: IPN Manual 2004)
+            numbers = sorted({v.strip() for k, v in f.items() if _CART_ITEM.fullmatch(k) and v.strip()})
+            if len(numbers) > 1:
+                return quarantine(
+                    f"a cart whose items name {len(numbers)} item numbers: which is the request's? "
+                    "(check gateways.paypal.reference_field: invoice or custom name one per payment)"
+                )
+            reference = numbers[0] if numbers else None
         status_word = f.get("payment_status", "").strip()
         txn_type = f.get("txn_type", "").strip()
         if not status_word or txn_type == "masspay":

@@ -278,6 +278,20 @@ def test_the_reference_comes_from_the_configured_field(config: Config, field: st
     assert response(provider, ipn()).reference == value
 
 
+def test_a_cart_payment_names_its_item_number_with_the_item_s_own(config: Config) -> None:
+    provider = PayPalProvider("paypal", {"reference_field": "item_number"}, config)
+    cart = {"txn_type": "cart", "num_cart_items": "2", "item_name1": "Ordine", "mc_gross_1": "35.00"}
+    one = ipn(
+        drop=("item_number", "item_name"), item_number1="ORD-PP-2001-1", item_number2="ORD-PP-2001-1", **cart
+    )
+    assert response(provider, one).reference == "ORD-PP-2001-1"
+    two = ipn(
+        drop=("item_number", "item_name"), item_number1="ORD-PP-2001-1", item_number2="ORD-PP-2002-1", **cart
+    )
+    assert "a cart whose items name 2 item numbers" in quarantined(provider, two)
+    assert "no item_number in the IPN" in quarantined(provider, ipn(drop=("item_number",), **cart))
+
+
 def test_the_dedupe_key_is_txn_id_and_payment_status(paypal: PayPalProvider) -> None:
     record = response(paypal, ipn())
     assert record.dedupe_key == "8HX51634YV2873511:Completed"
