@@ -30,15 +30,17 @@ What paycli makes of it (one record per file):
   ``payment_status`` (``subscr_signup``, a dispute's ``new_case``, ...) and a ``masspay`` (the shop's
   own payouts) are kept as informational messages.
 - ``reference`` = the configured ``reference_field`` (``invoice`` by default, or ``custom``,
-  ``item_number``; for a cart, which numbers its items instead, ``item_number1``, ... when they name one). A payment message without it is quarantined, so that ``paycli reprocess`` reads it
-  again after the setting is fixed. A refund, reversal, canceled reversal or adjustment without it that
-  names its ``parent_txn_id`` is a response without a reference: ingest gives it the reference of the payment's
+  ``item_number``; for a cart, which numbers its items instead, ``item_number1``, ... when they name
+  one). A payment message without it is quarantined, so that ``paycli reprocess`` reads it again after
+  the setting is fixed. A refund, reversal, canceled reversal or adjustment without it that names its
+  ``parent_txn_id`` is a response without a reference: ingest gives it the reference of the payment's
   responses, whenever they arrive (the formats document does not say a refund repeats the invoice).
 - ``dedupe_key`` = ``txn_id`` + ``payment_status`` (design.md 3.1). Nothing that varies between re-sends
   (``resend``, ``ipn_track_id``, ``verify_sign``, the field order) enters the key, the amount, the currency
   or the reference, so a re-send is the same response delivered again.
 - ``gateway_txn_id`` = ``txn_id``, except for a refund, a reversal, a canceled reversal and an
-  adjustment, where it is ``parent_txn_id``: those messages are events of the original payment, not a second transaction; and
+  adjustment, where it is ``parent_txn_id``: those messages are events of the original payment, not a
+  second transaction; and
   for a message of an authorization (``auth_id``, Authorization & Capture Integration Guide 2006, table
   C.21: sent with the authorization, its capture and its void), where it is ``auth_id``: the Pending
   (authorization) IPN and the Completed IPN of its capture are one payment on its way, and a capture's own
