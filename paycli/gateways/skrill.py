@@ -22,7 +22,9 @@ xaerobiont/php-skrill-quick-checkout ``src/StatusResponse.php`` @e7d44f4b and zb
   ``mb_amount``/``mb_currency`` are in the currency of the merchant's Skrill wallet, which may differ
   from the currency the shop charged in (Skrill converts). But ``amount``/``currency`` are NOT covered by
   the signature, so when both sides are in the same currency the unsigned amount must equal the signed
-  ``mb_amount``, or the post is treated as tampered (authenticity invalid).
+  ``mb_amount``, or the post is treated as tampered (authenticity invalid); in another currency the
+  signature does not vouch for the amount compared, and a post that passes its check is unverifiable
+  (design.md 3.4: ``require_verified: true`` then has a person look at each).
 
 A Skrill post carries no time of its own, so ``occurred_at`` is left empty.
 """
@@ -176,6 +178,10 @@ class SkrillProvider(Provider):
             # said, so that the operator can tell a forgery from a setting to fix (merchant_id, the word)
             notices.append(f"skrill post {shown(mb_transaction_id)}: {why}: authenticity invalid")
         authenticity = Authenticity.INVALID if why is not None else self._checked()
+        if authenticity is Authenticity.VALID and currency != mb_currency:
+            # the signature vouches for mb_amount in the wallet's currency, not for the amount converted
+            # back that is compared with the request: anybody who could change the post could change it
+            authenticity = Authenticity.UNVERIFIABLE
         wording = raw_status
         reason = text.get("failed_reason_code", "").strip()
         if raw_status == "-2" and reason:

@@ -297,7 +297,11 @@ def test_the_amount_compared_is_the_requests_one_when_skrill_converted(skrill: S
     # The shop asked for 20.45 GBP; the merchant's wallet is in EUR and got 23.90 EUR.
     record = response(skrill, post(mb_amount="23.90", mb_currency="EUR", amount="20.45", currency="GBP"))
     assert (record.amount_minor, record.currency) == (2045, "GBP")
-    assert record.authenticity is Authenticity.VALID
+    # the signature covers 23.90 EUR, not the 20.45 GBP compared with the request: a post changed to
+    # say 100.00 GBP would check as well
+    assert record.authenticity is Authenticity.UNVERIFIABLE
+    same = response(skrill, post(mb_amount="20.45", mb_currency="GBP", amount="20.45", currency="GBP"))
+    assert same.authenticity is Authenticity.VALID
 
 
 def test_without_amount_and_currency_the_wallet_amount_is_used(skrill: SkrillProvider) -> None:
