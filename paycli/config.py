@@ -30,6 +30,7 @@ __all__ = [
     "Secret",
     "Setting",
     "SettingProblem",
+    "SettingsSpec",
     "default_database_url",
     "find_config_file",
     "load_config",
@@ -133,6 +134,18 @@ class Setting:
             )
         if self.choices is not None and self.kind is not str:
             raise TypeError("Setting choices are only allowed for kind str")
+
+
+class SettingsSpec(dict[str, Setting]):
+    """A provider's settings, with ``together``: a check of them all, completed with their defaults,
+    for what no setting's own check can see (two keys that must differ); run on load as those are, it
+    raises SettingProblem naming the key. A plain mapping of settings is a spec without one."""
+
+    def __init__(
+        self, settings: Mapping[str, Setting], together: Callable[[Mapping[str, object]], None]
+    ) -> None:
+        super().__init__(settings)
+        self.together = together
 
 
 @dataclass(frozen=True)
@@ -742,12 +755,25 @@ class _Reader:
                 )
             verified = entry.get("require_verified")
             unique = entry.get("txn_ids_unique")
-            settings = {key: item for key, item in entry.items() if key not in _GATEWAY_KEYS}
+            spec = providers[provider]
+            settings = self.settings(
+                {key: item for key, item in entry.items() if key not in _GATEWAY_KEYS},
+                spec,
+                path,
+                _GATEWAY_KEYS,
+            )
+            if isinstance(spec, SettingsSpec):
+                try:
+                    spec.together(settings)
+                except SettingProblem as problem:
+                    raise self.error(
+                        f"{path}.{problem.key}" if problem.key else path, problem.message
+                    ) from None
             result[name] = GatewayConfig(
                 name=name,
                 provider=provider,
                 require_verified=verified is not None and self.boolean(verified, f"{path}.require_verified"),
-                settings=MappingProxyType(self.settings(settings, providers[provider], path, _GATEWAY_KEYS)),
+                settings=MappingProxyType(settings),
                 txn_ids_unique=None if unique is None else self.boolean(unique, f"{path}.txn_ids_unique"),
             )
         return result

@@ -56,7 +56,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import PurePath
 from typing import Any, ClassVar
 
-from paycli.config import Config, Setting, SettingProblem
+from paycli.config import Config, Setting, SettingProblem, SettingsSpec
 from paycli.dates import local_day_bounds, parse_timestamp
 from paycli.errors import ConfigError, RecordError
 from paycli.gateways.base import (
@@ -308,7 +308,7 @@ def check_dedupe_key(value: list[Any]) -> list[str]:
     return names
 
 
-SETTINGS: Mapping[str, Setting] = {
+_SETTINGS: dict[str, Setting] = {
     "match": Setting(
         dict,
         default={},
@@ -410,6 +410,23 @@ SETTINGS: Mapping[str, Setting] = {
 }
 
 
+def check_together(settings: Mapping[str, object]) -> None:
+    """What no one setting's check can see: a thousands separator that is the decimal mark, a date
+    format the date language cannot read (only English has strptime's every directive)."""
+    decimal, thousands = settings.get("decimal_mark"), settings.get("thousands_separator")
+    if thousands is not None and thousands == decimal:
+        raise SettingProblem("thousands_separator", f"must differ from decimal_mark '{decimal}'")
+    fmt, language = settings.get("date_format"), settings.get("date_language")
+    if isinstance(fmt, str) and isinstance(language, str):
+        try:
+            _date_parser(fmt, UTC, language)
+        except ValueError as exc:
+            raise SettingProblem("date_format", f"'{fmt}': {exc}") from None
+
+
+SETTINGS = SettingsSpec(_SETTINGS, together=check_together)
+
+
 # -- reading one export ----------------------------------------------------------------------------
 class _HeaderError(ValueError):
     """The header row lacks what the configuration maps."""
@@ -441,6 +458,10 @@ class CsvProvider(Provider):
 
     def __init__(self, instance: str, settings: Mapping[str, object], config: Config) -> None:
         super().__init__(instance, settings, config)
+        try:  # on load already; again, defaults filled in, for a provider built without a load
+            check_together({name: self._setting(name) for name in _SETTINGS})
+        except SettingProblem as problem:
+            raise self._config_error(problem.key, problem.message) from None
         get = self._setting
         self._columns: dict[str, str] = get("columns")
         self._encoding: str = get("encoding")
@@ -448,10 +469,6 @@ class CsvProvider(Provider):
         self._skip: int = get("skip_lines")
         self._decimal: str = get("decimal_mark")
         self._thousands: str | None = get("thousands_separator")
-        if self._thousands == self._decimal:
-            raise self._config_error(
-                "thousands_separator", f"must differ from decimal_mark '{self._decimal}'"
-            )
         self._minor = get("amount_unit") == "minor"
         self._currency: str | None = get("currency")
         zone_name: str | None = get("timezone")
