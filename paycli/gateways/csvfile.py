@@ -71,7 +71,7 @@ from paycli.gateways.base import (
     SourceError,
 )
 from paycli.gateways.datenames import ENGLISH, LANGUAGES, Names, fold, names_of
-from paycli.gateways.lines import Lines, check_encoding, csv_problem, read_line, split_lines
+from paycli.gateways.lines import Lines, check_encoding, csv_problem, quote_left_open, read_line, split_lines
 from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
 from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
@@ -632,10 +632,13 @@ class CsvProvider(Provider):
             known = self._layouts[origin.context] = (layout, self._reader(layout))
         layout, interpret = known
         text = read_line(origin.raw, self._encoding)[0]
+        lines = split_lines(text)
         try:
-            rows = list(csv.reader(split_lines(text), delimiter=self._delimiter))
+            rows = list(csv.reader(lines, delimiter=self._delimiter))
         except csv.Error as exc:
             return QuarantinedRecord(origin, f"not a CSV record ({csv_problem(exc)})")
+        if why := quote_left_open(lines, delimiter=self._delimiter):
+            return QuarantinedRecord(origin, why)
         if len(rows) != 1 or len(rows[0]) != layout.width:
             found = len(rows[0]) if len(rows) == 1 else f"{len(rows)} records"
             return QuarantinedRecord(origin, f"expected {layout.width} fields, found {found}")

@@ -154,7 +154,11 @@ class Lines:
             except csv.Error as exc:
                 yield self._runaway(start, context, f"{prefix}not a CSV record ({csv_problem(exc)})")
             else:
-                if self.line_number > start and (problem := self._unclosed(reader, row, width)):
+                # one line whose quote is still open at its end: the file's last, read as if it closed
+                several = self.line_number > start
+                if (several or self._text[-1].count('"') % 2) and (
+                    problem := self._unclosed(reader, row, width, several=several)
+                ):
                     yield self._runaway(start, context, prefix + problem)
                 else:
                     origin = Origin(start, self.take_raw(), context)
@@ -162,10 +166,12 @@ class Lines:
                         yield origin, row
             start = self.line_number + 1
 
-    def _unclosed(self, reader: Any, row: list[str], width: int | None) -> str | None:
+    def _unclosed(self, reader: Any, row: list[str], width: int | None, *, several: bool) -> str | None:
         """Why a record over several lines is a quote run away, or None: it has other than ``width``
         fields, or its quote is still open at the end of the file (the csv module then gives what it
-        read as a record: read strictly, it is an error)."""
+        read as a record: read strictly, it is an error); of one line, only the latter."""
+        if not several:
+            return quote_left_open(self._text, reader.dialect)
         if width is not None and len(row) != width:
             return f"expected {width} fields, found {len(row)}"
         try:
@@ -228,6 +234,24 @@ def csv_problem(exc: csv.Error) -> str:
     if "new-line character seen in unquoted field" in text:
         return "a carriage return inside a field: old Mac line ends (CR only)? save the file with LF or CRLF line ends"
     return text
+
+
+def quote_left_open(lines: list[str], dialect: Any = "excel", delimiter: str | None = None) -> str | None:
+    """Why the text of one record ends inside a quoted field, or None. The csv module reads such a
+    record as if the quote closed at its end; ingest quarantines it (a quote that ran away), and so must
+    a reprocess that reads it again. Other oddities the module reads leniently stay accepted."""
+    reader = (
+        csv.reader(lines, dialect, strict=True)
+        if delimiter is None
+        else csv.reader(lines, dialect, strict=True, delimiter=delimiter)
+    )
+    try:
+        for _ in reader:
+            pass
+    except csv.Error as exc:
+        if "end of data" in str(exc):
+            return "a quote opened on this line is never closed"
+    return None
 
 
 def split_lines(text: str) -> list[str]:

@@ -31,7 +31,7 @@ from paycli.gateways.base import (
     SourceError,
     parse_json,
 )
-from paycli.gateways.lines import Lines, check_encoding, csv_problem, read_line, split_lines
+from paycli.gateways.lines import Lines, check_encoding, csv_problem, quote_left_open, read_line, split_lines
 from paycli.money import normalise_currency, parse_amount
 
 COLUMNS = ("txn_id", "order_id", "kind", "created_at", "customer", "email", "amount", "currency", "gateway")
@@ -169,10 +169,13 @@ class RequestFileProvider(Provider):
                 return QuarantinedRecord(origin, "a JSON line must be an object")
             return self._record(origin, obj)
         header = [h.strip().lower() for h in next(csv.reader([origin.context]))]
+        lines = split_lines(text)
         try:
-            rows = list(csv.reader(split_lines(text)))
+            rows = list(csv.reader(lines))
         except csv.Error as exc:
             return QuarantinedRecord(origin, f"not a CSV record ({csv_problem(exc)})")
+        if why := quote_left_open(lines):
+            return QuarantinedRecord(origin, why)
         if len(rows) != 1 or len(rows[0]) != len(header):
             found = len(rows[0]) if len(rows) == 1 else f"{len(rows)} records"
             return QuarantinedRecord(origin, f"expected {len(header)} fields, found {found}")

@@ -1117,3 +1117,11 @@ def test_reprocess_all_reads_a_status_word_mapped_later(tmp_path, store):
 def test_money_is_never_a_float(tmp_path):
     r = response(bank(tmp_path), row(amount="0,10"))
     assert type(r.amount_minor) is int and Decimal(r.amount_minor) / 100 == Decimal("0.10")
+
+
+def test_a_last_row_whose_quote_is_never_closed_is_quarantined_by_ingest_and_by_reprocess(tmp_path):
+    provider = bank(tmp_path)
+    got = records(provider, export(row(txn="900001"), row(txn="900002", note='"Società Rossi')))
+    assert isinstance(got[0], ResponseRecord) and isinstance(got[1], QuarantinedRecord)
+    assert got[1].reason == "a quote opened on this line is never closed"
+    assert [type(bank(tmp_path).reinterpret(r.origin)) for r in got] == [ResponseRecord, QuarantinedRecord]

@@ -56,3 +56,34 @@ def test_reinterpret_reads_each_stored_line_exactly_as_extract_did(tmp_path: Pat
     assert sum("amount 'abc' is not a decimal number" in r for r in reasons) == 2, reasons
     fresh = RequestFileProvider("requests", config.requests, config)  # a new process: nothing cached
     assert [fresh.reinterpret(r.origin) for r in got] == got  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # a quote that runs on over the next lines: its first line is quarantined, the others read
+        [ROW.replace(",nexi", ',"nexi'), ROW.replace("T1,", "T2,", 1), ROW.replace("T1,", "T3,", 1)],
+        # the file's last line, its quote never closed: read as if it closed there, it was a request
+        [ROW.replace("T1,", "T2,", 1), ROW.replace(",nexi", ',"exi')],
+    ],
+    ids=["runs on", "last line"],
+)
+def test_a_quote_left_open_is_quarantined_by_ingest_and_by_reprocess_alike(
+    tmp_path: Path, lines: list[str]
+) -> None:
+    # found by the fuzz test: reprocess read the first line of a runaway quote alone as a request of
+    # gateway 'exi' that ingest had quarantined
+    config = make_config(tmp_path, "timezone: Europe/Rome\n")
+    data = (REQUEST_HEADER + "".join(line + "\n" for line in lines)).encode()
+    provider = RequestFileProvider("requests", config.requests, config)
+    got = [
+        r
+        for r in provider.extract(Source.from_stream("q.csv", io.BytesIO(data)))
+        if not isinstance(r, Notice)
+    ]
+    quarantined = [r for r in got if isinstance(r, QuarantinedRecord)]
+    assert [r.origin.line for r in quarantined] == [2 if len(lines) == 3 else 3]
+    assert len(got) == len(lines)
+    for record in got:
+        again = RequestFileProvider("requests", config.requests, config).reinterpret(record.origin)
+        assert isinstance(again, QuarantinedRecord) == isinstance(record, QuarantinedRecord), again
