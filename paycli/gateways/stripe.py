@@ -19,7 +19,7 @@ What it maps (design.md 3.1; the resource is ``data.object``):
   the refund failed or was cancelled; ``refund.failed`` is informational, and so is ``charge.refunded``
   of an authorisation cancelled before capture, or of the rest of a partial capture released: no money
   was taken);
-- reversed: ``charge.dispute.*`` (unless the dispute was won or the inquiry closed, see ``_dispute``);
+- reversed: ``charge.dispute.*`` (unless the dispute was won, or is an inquiry, see ``_dispute``);
 - informational: every other event (``payment_intent.created``, ``charge.updated``, ``customer.*``...).
 
 One payment sends a PaymentIntent, a Charge and maybe a Checkout Session event; they are one response
@@ -301,11 +301,20 @@ def _dispute(event_type: str, obj: Mapping[str, Any]) -> _Reading:
     the reversed response of the dispute's opening, if that was ingested: the request stays VERIFICARE
     (refund_after_approval) until an operator resolves it, who is the one to confirm the win on the
     dashboard. Mapping them to ``approved`` would fold them into the payment's approval and hide them.
+
+    An inquiry (``warning_needs_response``, ``warning_under_review``) takes no money: it becomes a
+    chargeback only if it is not answered. Not reversed, then, but a response of unknown status: the
+    request is VERIFICARE, for a person to answer it, and its trail does not say the money went back.
     """
     status = obj.get("status")
     if event_type == "charge.dispute.funds_reinstated" or status in ("won", "warning_closed"):
         return _Reading(None, note=f"{event_type}: dispute {_word(status)}, the funds stay with the merchant")
+    if status in _INQUIRY:
+        return _Reading(Status.UNKNOWN, "amount", f"{status}, inquiry")  # 64 characters in all
     return _Reading(Status.REVERSED, "amount", _word(status))
+
+
+_INQUIRY = ("warning_needs_response", "warning_under_review")  # a dispute before it is a chargeback
 
 
 def _word(value: object) -> str:

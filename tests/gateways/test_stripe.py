@@ -535,6 +535,19 @@ def test_a_refund_carries_the_amount_refunded(provider: StripeProvider) -> None:
     assert (one.amount_minor, one.raw_status) == (1000, "charge.refund.updated (pending)")
 
 
+@pytest.mark.parametrize("status", ["warning_needs_response", "warning_under_review"])
+def test_an_inquiry_is_no_chargeback_but_for_a_person_to_answer(
+    provider: StripeProvider, status: str
+) -> None:
+    # an inquiry takes no money (it becomes a chargeback, needs_response, if nobody answers it)
+    r = response(provider, event("charge.dispute.created", dispute(status=status)))
+    assert (r.status, r.raw_status) == (
+        Status.UNKNOWN,
+        f"charge.dispute.created ({status}, inquiry)",
+    )
+    assert r.dedupe_key == f"{PI}:unknown"
+
+
 def test_a_dispute_carries_the_disputed_amount(provider: StripeProvider) -> None:
     r = response(provider, event("charge.dispute.created", dispute(amount=2500)))
     assert (r.amount_minor, r.raw_status) == (2500, "charge.dispute.created (needs_response)")
