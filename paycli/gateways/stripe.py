@@ -35,7 +35,8 @@ secret (``whsec_...``) as key, any of the header's ``v1`` values matching; it is
 ``stripe.WebhookSignature.verify_header``. Files of the past are checked without a time limit; a
 response kept in a file without its header is quarantined when a secret is configured (neither trusted
 nor taken as forged) and unverifiable when none is; the callback receiver passes ``now`` to apply
-``tolerance_seconds``, and an unsigned post (or a raw HTTP dump of one) is invalid.
+``tolerance_seconds``, and an unsigned post (or a raw HTTP dump of one) is invalid. An event of test
+mode (``livemode`` false) is invalid unless ``accept_test_mode`` is set: test money is not money.
 
 The provider also reads Stripe's balance report CSVs (a header with ``balance_transaction_id`` and
 ``reporting_category``): ``identify``, ``extract`` and ``reinterpret`` hand them to
@@ -454,6 +455,11 @@ class StripeProvider(Provider):
             help="live callbacks only: the oldest signature accepted, in seconds (0: no age check, as "
             "Stripe's SDK); files are checked without a time limit",
         ),
+        "accept_test_mode": Setting(
+            bool,
+            default=False,
+            help="accept test-mode events (livemode false) as genuine; off in production",
+        ),
     }
 
     # -- settings ------------------------------------------------------------------------------
@@ -588,7 +594,13 @@ class StripeProvider(Provider):
                 "no Stripe-Signature, though a webhook_secret is configured: not trusted (keep the webhook's "
                 "headers in a .headers sidecar; a signed copy decides)"
             )
-        qualifiers = [q for q in (reading.qualifier, "test mode" if test_mode else None) if q]
+        test: str | None = "test mode" if test_mode else None
+        if test_mode and not self.options.get("accept_test_mode"):
+            # test-mode money is not money (as PayPal's sandbox): a developer's test events dropped in
+            # the inbox, or a test endpoint pointed at production, must not mark real requests paid
+            authenticity = Authenticity.INVALID
+            test = "test mode, not accepted"
+        qualifiers = [q for q in (reading.qualifier, test) if q]
         raw_status = event_type + (f" ({', '.join(qualifiers)})" if qualifiers else "")
         return ResponseRecord(
             origin,

@@ -341,12 +341,22 @@ def test_an_informational_event_keeps_its_reference_for_the_trail(provider: Stri
     assert record.reference == "ORD-STR-1001-1"
 
 
-def test_a_test_mode_event_is_kept_and_says_so(provider: StripeProvider) -> None:
+def test_a_test_mode_event_is_kept_says_so_and_is_no_genuine_payment(
+    provider: StripeProvider, config: Config
+) -> None:
+    # test-mode money is not money, as PayPal's sandbox: invalid, unless the configuration accepts it
     r = response(provider, event("payment_intent.succeeded", payment_intent(), livemode=False))
-    assert r.status is Status.APPROVED
-    assert r.raw_status == "payment_intent.succeeded (test mode)"
+    assert (r.status, r.authenticity) == (Status.APPROVED, Authenticity.INVALID)
+    assert r.raw_status == "payment_intent.succeeded (test mode, not accepted)"
     info = read(provider, event("payment_intent.created", payment_intent(), livemode=False))
     assert isinstance(info, InfoRecord) and "test mode" in info.note
+    accepting = StripeProvider(
+        "stripe",
+        {"webhook_secret": Secret(SECRET), "reference_key": "txn_id", "accept_test_mode": True},
+        config,
+    )
+    r = response(accepting, event("payment_intent.succeeded", payment_intent(), livemode=False))
+    assert (r.authenticity, r.raw_status) == (Authenticity.VALID, "payment_intent.succeeded (test mode)")
 
 
 # -- one payment, one response ---------------------------------------------------------------------
