@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from typing import IO, Any
@@ -271,9 +272,13 @@ def check_encoding(value: str) -> str:
         raise SettingProblem("", f"unknown encoding '{value}' (e.g. utf-8, cp1252, latin-1)") from None
     # The file is read line by line as bytes: the codec must keep ASCII (digits, separators, newlines)
     # as it is. UTF-16 and UTF-32 exports must be converted first.
-    sample = b'Importo;"1.234,56"\r\n'
+    # Every printable character, and what the codecs that only look like text turn into something else:
+    # a backslash escape (unicode_escape), "+" and "~" (utf-7, hz), an "xn--" label (idna).
+    sample = bytes(range(32, 127)) + b" \\n \\u0041 .xn--ab.\r\n"
     try:
-        ok = sample.decode(name) == sample.decode("ascii")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unicode_escape warns of the escapes it does not know
+            ok = sample.decode(name) == sample.decode("ascii")
     except LookupError:
         # a bytes-to-bytes or text-to-text codec (hex, base64, zlib, rot13): found, but no text encoding
         raise SettingProblem("", f"'{value}' is not a text encoding (e.g. utf-8, cp1252, latin-1)") from None

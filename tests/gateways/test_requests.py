@@ -22,6 +22,11 @@ ROW = "T1,O1,order,2026-11-26T10:15:00+01:00,Rossi,mario.rossi@example.com,129.9
         ("hex", "'hex' is not a text encoding (e.g. utf-8, cp1252, latin-1)"),
         ("zlib", "'zlib' is not a text encoding (e.g. utf-8, cp1252, latin-1)"),
         ("undefined", "'undefined' is not an ASCII-compatible encoding; convert the file to UTF-8 first"),
+        # codecs that read plain ASCII as it is, but not a backslash, a '+', a '~' or an 'xn--' label
+        *[
+            (codec, f"'{codec}' is not an ASCII-compatible encoding; convert the file to UTF-8 first")
+            for codec in ("unicode_escape", "raw_unicode_escape", "utf-7", "hz", "idna")
+        ],
     ],
 )
 def test_an_encoding_that_is_no_text_encoding_is_a_configuration_error_naming_the_key(
