@@ -1859,8 +1859,13 @@ def _where(source: str, origin: Origin) -> str:
     return f"{source}:{origin.line}" if origin.line is not None else source
 
 
+SEARCH_WIDTH = 600  # payment_request.search_text
+
+
 def _request_values(store: Store, d: RequestData) -> tuple[Any, ...]:
-    search = " ".join(x for x in (d.customer, d.email) if x).casefold()
+    # cut to its column: a customer and an e-mail within theirs may grow when casefolded (ß is ss, the
+    # ligature ﬃ is ffi), and PostgreSQL would refuse the batch
+    search = " ".join(x for x in (d.customer, d.email) if x).casefold()[:SEARCH_WIDTH]
     return (
         d.txn_id,
         d.order_id,

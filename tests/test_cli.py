@@ -97,6 +97,18 @@ def test_list_filters_by_customer_name_or_email_in_any_case(loaded):
     assert txn_ids(loaded("list", "--customer", "%", "--format", "json")) == ["DEP-1"]
 
 
+def test_a_customer_that_grows_when_casefolded_is_stored_and_found(cli, isolated, db_url):
+    # 255 characters, within the column; casefolded (ß is ss) 510, beside a 320-character e-mail: past
+    # the 600 of the search text, which PostgreSQL refused with the whole batch (exit 70, every run)
+    email = "a" * 64 + "@" + "b" * 251 + ".it"
+    rows = [ROWS[0], f"BIG-1,BIG,order,2026-11-20T10:00:00+01:00,{'ß' * 255},{email},1.00,EUR,nexi", ROWS[2]]
+    assert cli("ingest", str(request_csv(isolated, rows))).code == 0
+    assert txn_ids(cli("list", "--customer", "SSSS", "--format", "json")) == ["BIG-1"]
+    assert len(txn_ids(cli("list", "--format", "json"))) == 3
+    with Store.connect(db_url) as store:  # what SQLite takes past a column's width PostgreSQL refuses
+        assert store.query("SELECT MAX(LENGTH(search_text)) AS n FROM payment_request")[0]["n"] == 600
+
+
 def test_list_filters_by_gateway_order_kind_and_limit(loaded):
     assert txn_ids(loaded("list", "--gateway", "nexi", "--format", "json")) == ["ORD-1-2", "ORD-1-1"]
     assert txn_ids(loaded("list", "--order", "ORD-1", "--limit", "1", "--format", "json")) == ["ORD-1-2"]
