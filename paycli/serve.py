@@ -377,6 +377,9 @@ class App:
 
     @staticmethod
     def _insert_delivery(store: Store, delivery: Mapping[str, Any]) -> None:
+        # a NUL in the query string (or a header) the client sent: no PostgreSQL text column takes one,
+        # and the refusal would answer 503 to every retry; the message keeps the bytes as they came
+        delivery = {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in delivery.items()}
         store.execute(
             "INSERT INTO delivery (received_at, provider, method, path, query, remote_addr, headers, "
             "body_bytes, body, message_digest, result, duplicate, status, postback) VALUES (:at, "

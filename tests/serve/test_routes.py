@@ -643,6 +643,21 @@ def test_a_get_without_a_query_string_is_refused_and_stores_no_message(receiver,
     assert r.get(f"/callbacks/nexi?{query}").status == 200  # Nexi's browser return still read
 
 
+def test_a_nul_in_the_query_string_is_stored_and_answered_not_a_503_for_ever(receiver, store):
+    # PostgreSQL's text columns take no NUL: the delivery row failed, and every retry had 503
+    import socket
+
+    r = receiver(NEXI_CONFIG)
+    with socket.create_connection(("127.0.0.1", r.port), timeout=10) as conn:
+        conn.sendall(b"GET /callbacks/nexi?a=\x00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+    assert rows(store, "SELECT query FROM delivery") == [{"query": "a=\ufffdb"}]
+    assert rows(store, "SELECT state FROM message") == [{"state": "quarantined"}]
+
+
 def test_receive_is_the_ingest_code_path(store, config):
     """paycli serve calls Ingest.receive: the same providers and batch code as paycli ingest."""
     from paycli import gateways
