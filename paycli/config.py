@@ -183,6 +183,7 @@ class Config:
 
 
 ProviderSpecs = Mapping[str, Mapping[str, Setting]]
+ACTOR_WIDTH = 128  # who resolved or undid a resolution: resolution.actor, resolution.undone_by
 
 
 # --------------------------------------------------------------------------------------------------
@@ -415,6 +416,8 @@ def load_config(
     timezone, timezone_name = reader.timezone(data.get("timezone"))
     policy = reader.choice(data.get("policy"), "policy", POLICIES, default="strict")
     operator = reader.optional_text(data.get("operator"), "operator")
+    if operator is not None and len(operator) > ACTOR_WIDTH:
+        raise reader.error("operator", f"at most {ACTOR_WIDTH} characters, got {len(operator)}")
     batch_size = reader.batch_size(data.get("batch_size"))
     requests = reader.settings(
         reader.mapping(data.get("requests"), "requests"), requests_spec or {}, "requests"

@@ -13,6 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paycli.errors import UsageError
+
 if TYPE_CHECKING:
     from paycli.config import Config
     from paycli.gateways.base import Provider
@@ -70,7 +72,11 @@ class Workspace:
 
     def actor(self, option: str | None = None) -> str:
         """Who is acting, for the audit trail: --by, the configured operator, or the login name."""
+        from paycli.config import ACTOR_WIDTH
+
         if option:
+            if len(option) > ACTOR_WIDTH:  # the store's column: PostgreSQL refuses a longer one
+                raise UsageError(f"--by: at most {ACTOR_WIDTH} characters, got {len(option)}")
             return option
         if self.config.operator:
             return self.config.operator

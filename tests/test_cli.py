@@ -366,6 +366,16 @@ def test_resolve_is_audited_and_undo_keeps_the_history(loaded):
     assert loaded("resolve", "ORD-2-1", "--undo", "-m", "again").code == 3  # nothing left to undo
 
 
+def test_a_name_longer_than_the_audit_column_is_refused_in_one_line(loaded, isolated):
+    # the store keeps 128 characters of who decided: PostgreSQL refused more, exit 70
+    for args in (["--as", "POSITIVO"], ["--undo"]):
+        result = loaded("resolve", "ORD-1-1", *args, "--note", "seen", "--by", "y" * 129)
+        assert (result.code, result.stderr) == (2, "paycli: --by: at most 128 characters, got 129\n")
+    (isolated / "paycli.yaml").write_text(f"timezone: Europe/Rome\noperator: {'y' * 129}\n")
+    result = loaded("resolve", "ORD-1-1", "--as", "POSITIVO", "--note", "seen")
+    assert result.code == 2 and result.stderr.endswith("operator: at most 128 characters, got 129\n")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
