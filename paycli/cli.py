@@ -110,6 +110,11 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             if _State.debug:
                 raise
+            if isinstance(exc, UnicodeEncodeError) and "surrogates" in exc.reason:
+                # an argument whose bytes are not UTF-8 (a txn id typed in a latin-1 terminal): Python
+                # keeps them as surrogates, which no UTF-8 store or output takes
+                typer.echo("paycli: an argument is not UTF-8 text: run it again in a UTF-8 locale", err=True)
+                raise typer.Exit(2) from None
             # one line: a driver's error goes on with the SQL and its parameters (message bodies)
             said = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
             typer.echo(

@@ -45,6 +45,7 @@ from paycli.gateways.base import (
     Source,
     SourceError,
     one_line,
+    path_text,
 )
 from paycli.gateways.callback import MAX_CALLBACK_BYTES, shown, without_secret_headers
 from paycli.money import format_amount
@@ -169,12 +170,14 @@ class Ingest:
                 for path in self._expand(item):
                     if path.name in self._protected_names and path.resolve() in self._protected:
                         # stored, a secret would sit in the store (and a forced --gateway would store it)
-                        self._refuse(str(path), "is paycli's configuration or a secret file: never ingested")
+                        self._refuse(
+                            path_text(path), "is paycli's configuration or a secret file: never ingested"
+                        )
                         continue
                     try:
                         source = Source.from_path(path)
                     except OSError as exc:
-                        self._refuse(str(path), f"cannot be read ({exc.strerror})")
+                        self._refuse(path_text(path), f"cannot be read ({exc.strerror})")
                         continue
                     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
                     try:
@@ -182,7 +185,7 @@ class Ingest:
                     except OSError as exc:
                         if exc.errno != errno.ENAMETOOLONG:
                             self._refuse(
-                                str(path),
+                                path_text(path),
                                 f"its sidecar {sidecar.name} cannot be read ({exc.strerror or exc})",
                             )
                             continue
@@ -195,12 +198,12 @@ class Ingest:
                         except OSError as exc:
                             # not read without it: a Stripe body without its signature reads otherwise
                             self._refuse(
-                                str(path), f"its sidecar {sidecar.name} cannot be read ({exc.strerror})"
+                                path_text(path), f"its sidecar {sidecar.name} cannot be read ({exc.strerror})"
                             )
                             continue
                         if len(data) > MAX_CALLBACK_BYTES:
                             self._refuse(
-                                str(path),
+                                path_text(path),
                                 f"its sidecar {sidecar.name} is larger than {MAX_CALLBACK_BYTES >> 10} KiB: "
                                 "not the HTTP headers of a callback, which are a few lines",
                             )
@@ -208,7 +211,7 @@ class Ingest:
                         # never a credential: no provider reads one, and show --raw prints the rest
                         source.headers = without_secret_headers(headers)
                         if problem := _sidecar_problem(headers):
-                            self.note(f"{sidecar}: {problem}")
+                            self.note(f"{path_text(sidecar)}: {problem}")
                     # moved once its records are committed, at the next flush; a file named twice (a
                     # folder and a glob over it) once; one already in the archive folder (named, or
                     # matched by a glob) stays: moved, it would only be renamed, a run after another
@@ -374,15 +377,15 @@ class Ingest:
                     _move(target, path)  # back beside its sidecar, which a provider reads with it
                 except OSError:
                     reason = (
-                        f"ingested and moved to {target}, but its sidecar {sidecar.name} was not "
+                        f"ingested and moved to {path_text(target)}, but its sidecar {sidecar.name} was not "
                         f"({exc.strerror or exc}): it stays where it was"
                     )
-                    self.report.unarchived.append((str(path), reason))
-                    self.say(f"{path}: {reason}")
+                    self.report.unarchived.append((path_text(path), reason))
+                    self.say(f"{path_text(path)}: {reason}")
                     return
                 if not isinstance(exc, FileExistsError) or attempt + 1 == _ARCHIVE_ATTEMPTS:
                     raise
-        self.report.archived.append((str(path), str(target)))
+        self.report.archived.append((path_text(path), path_text(target)))
 
     # -- reprocess -----------------------------------------------------------------------------
     def reprocess(self, only: str | None = None, *, read: bool = False) -> dict[str, Tally]:
@@ -812,8 +815,8 @@ class Ingest:
             except OSError as exc:
                 # its records are committed: said, and read again (as already stored) by the next run
                 reason = f"ingested, but not archived ({exc.strerror or exc}): it stays where it was"
-                self.report.unarchived.append((str(path), reason))
-                self.say(f"{path}: {reason}")
+                self.report.unarchived.append((path_text(path), reason))
+                self.say(f"{path_text(path)}: {reason}")
         self._to_archive = []
 
     def _lock_writers(self) -> None:

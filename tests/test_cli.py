@@ -366,6 +366,25 @@ def test_resolve_is_audited_and_undo_keeps_the_history(loaded):
     assert loaded("resolve", "ORD-2-1", "--undo", "-m", "again").code == 3  # nothing left to undo
 
 
+def test_a_file_name_that_is_not_utf8_is_ingested_archived_and_shown_escaped(cli, isolated):
+    # a latin-1 name from an old system: its surrogates reached the store (exit 70, nothing ingested)
+    inbox, done = isolated / "in", isolated / "done"
+    inbox.mkdir()
+    name = os.fsdecode(b"caff\xe8.csv")
+    request_csv(inbox, ROWS[:1], name=name)
+    result = cli("ingest", str(inbox), "--archive", str(done))
+    assert result.code == 0, result
+    assert "caff\\xe8.csv" in result.stderr and list(inbox.iterdir()) == []  # the summary is on stderr
+    assert [p.name for p in done.iterdir()] == [name]
+    assert "caff\\xe8.csv" in cli("show", "ORD-1-1").stdout  # registered from: the escaped name
+    # an argument that is not UTF-8 is one line, not an unexpected error
+    result = cli("show", os.fsdecode(b"ORD-\xff"))
+    assert (result.code, result.stderr) == (
+        2,
+        "paycli: an argument is not UTF-8 text: run it again in a UTF-8 locale\n",
+    )
+
+
 def test_a_name_longer_than_the_audit_column_is_refused_in_one_line(loaded, isolated):
     # the store keeps 128 characters of who decided: PostgreSQL refused more, exit 70
     for args in (["--as", "POSITIVO"], ["--undo"]):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,7 +51,7 @@ class Source:
     def from_path(cls, path: Path) -> Source:
         with path.open("rb") as f:
             head = f.read(HEAD_BYTES)
-        return cls(name=str(path), path=path, head=head)
+        return cls(name=path_text(path), path=path, head=head)
 
     @classmethod
     def from_stream(cls, name: str, stream: IO[bytes]) -> Source:
@@ -208,6 +209,13 @@ class SettlementRecord:
     # apart from the settled gross (a charge in USD settled in EUR): what a request is compared with
     charged_minor: int | None = None
     charged_currency: str | None = None
+
+
+def path_text(path: Path | str) -> str:
+    """A file's name as text that can be stored and printed: a name whose bytes are not UTF-8 (a
+    latin-1 ``caff\xe8.txt`` from an old system) has them as ``\\xe8`` escapes, where ``str(path)``
+    holds surrogates that no UTF-8 column, and no UTF-8 output, takes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def one_line(text: str) -> str:
