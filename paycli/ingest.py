@@ -32,6 +32,7 @@ from paycli.config import Config, closest
 from paycli.dates import from_db
 from paycli.gateways import REQUESTS
 from paycli.gateways.base import (
+    RAW_STATUS_LIMIT,
     InfoRecord,
     Notice,
     Origin,
@@ -1519,7 +1520,7 @@ def _storable(record: Record) -> Record:
 # The widths of the store's columns a record's values go into (models.py), by record type: PostgreSQL
 # refuses a longer value, and the refusal would fail the whole batch, every run (SQLite takes it).
 _COLUMN_WIDTHS: dict[type, tuple[tuple[str, int], ...]] = {
-    ResponseRecord: (("reference", 128), ("dedupe_key", 255), ("raw_status", 64), ("gateway_txn_id", 128)),
+    ResponseRecord: (("reference", 128), ("dedupe_key", 255), ("gateway_txn_id", 128)),
     InfoRecord: (("reference", 128),),
     SettlementRecord: (("reference", 128), ("gateway_txn_id", 128), ("parent_txn_id", 128), ("line_id", 128)),
 }
@@ -1532,6 +1533,9 @@ def _within_columns(record: Record) -> Record:
     widths = _COLUMN_WIDTHS.get(type(record))
     if widths is None or isinstance(record, Notice):
         return record  # requests are checked by their provider; quarantined records keep no value
+    if isinstance(record, ResponseRecord) and record.raw_status and len(record.raw_status) > RAW_STATUS_LIMIT:
+        # the gateway's wording, shown to people: cut to its column, as the providers cut theirs
+        record = replace(record, raw_status=record.raw_status[:RAW_STATUS_LIMIT])
     for name, width in widths:
         value = getattr(record, name)
         if value is not None and len(value) > width:

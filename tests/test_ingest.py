@@ -1536,6 +1536,22 @@ def test_a_long_name_is_archived_under_a_shorter_free_one(store, config, tmp_pat
     assert runs == {"X-Run: 0\n", "X-Run: 1\n", "X-Run: 2\n"}
 
 
+def test_values_past_their_columns_a_long_wording_cut_a_long_id_quarantined(store, config, tmp_path):
+    # PostgreSQL refuses a value longer than its column, and the whole batch with it; SQLite takes it
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    lines = [
+        message("T1", "k1", "approved", raw="Autorizzazione concessa " * 4),  # the gateway's words: cut
+        message("T1", "k2", "approved", txn="G" * 129),  # an id: no other one would be the same
+    ]
+    run = ingest(store, config, write_messages(tmp_path, *lines))
+    [response] = store.query("SELECT raw_status FROM response")
+    assert response["raw_status"] == ("Autorizzazione concessa " * 4)[:64]
+    assert [reason for _, reason in quarantined(store)] == [
+        "its gateway txn id is longer than 128 characters: no store column takes it"
+    ]
+    assert run.report.tallies["fake"].quarantined == 1
+
+
 def test_a_name_another_ingest_takes_after_the_look_is_never_written_over(
     store, config, tmp_path, monkeypatch
 ):
