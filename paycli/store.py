@@ -397,6 +397,11 @@ class Store:
     def from_time(value: Any) -> datetime | None:
         return None if value is None else from_db(value)
 
+    def bytewise(self, expression: str) -> str:
+        """``expression`` compared and ordered by its bytes on both backends: SQLite does so, PostgreSQL
+        by the database's collation (an ICU en-US one puts "a-1" before "B-1", and "Rossi" above "rossi")."""
+        return f'{expression} COLLATE "C"' if self.backend == "postgresql" else expression
+
     def placeholders(self, prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
         """``(:p0, :p1, ...)`` and their parameters, for an IN list of text or integers.
 

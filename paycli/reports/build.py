@@ -326,6 +326,7 @@ def _anomalies(report: Report) -> None:
     Every attempt of such an order counts, also those made before the period (design.md 4).
     """
     where, params = report._request_where()
+    bytewise = report.store.bytewise  # the same order and the same name on SQLite and PostgreSQL
     rows = tuples(
         report.store,
         "SELECT p.order_id AS order_id, COUNT(*) AS attempts, "
@@ -334,12 +335,13 @@ def _anomalies(report: Report) -> None:
         "SUM(CASE WHEN p.outcome = 'VERIFICARE' THEN 1 ELSE 0 END) AS verificare, "
         "MIN(CASE WHEN p.outcome = 'NEGATIVO' THEN p.created_at END) AS first_refused, "
         "MAX(CASE WHEN p.outcome = 'POSITIVO' THEN p.created_at END) AS last_approved, "
-        "MAX(p.created_at) AS last_attempt, MAX(p.customer) AS customer, MIN(p.currency) AS currency "
+        f"MAX(p.created_at) AS last_attempt, MAX({bytewise('p.customer')}) AS customer, "
+        "MIN(p.currency) AS currency "
         "FROM payment_request p WHERE p.order_id IN "
         f"(SELECT order_id FROM payment_request WHERE order_id IS NOT NULL AND {where}) "
         "GROUP BY p.order_id HAVING SUM(CASE WHEN p.outcome = 'POSITIVO' THEN 1 ELSE 0 END) <> 1 "
         "OR MIN(CASE WHEN p.outcome = 'NEGATIVO' THEN p.created_at END) IS NOT NULL "
-        "ORDER BY MAX(p.created_at), p.order_id",
+        f"ORDER BY MAX(p.created_at), {bytewise('p.order_id')}",
         params,
     )
     parse: Callable[[Any], datetime] = _sqlite_time if report.store.backend == "sqlite" else from_db

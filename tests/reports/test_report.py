@@ -153,6 +153,39 @@ def test_an_order_paid_in_two_currencies_is_never_summed_into_one(cli, isolated)
     assert "58.00 EUR + 8800 JPY" in html and "120.00 USD" in html and "146.00" not in html
 
 
+def test_orders_are_listed_in_the_same_order_with_the_same_name_whatever_the_collation(cli, isolated, db_url):
+    # a PostgreSQL database of a real language (ICU en-US, a production server's usual) put "a-1"
+    # before "B-1" and took "Rossi Mario" for the greater name, where SQLite compares bytes
+    (isolated / "paycli.yaml").write_text(CONFIG)
+    if ON_POSTGRES:
+        from paycli.store import Store
+
+        assert cli("db", "upgrade").code == 0
+        with Store.connect(db_url) as store:
+            if not store.query("SELECT 1 AS x FROM pg_collation WHERE collname = 'en-US-x-icu'"):
+                pytest.skip("this PostgreSQL has no ICU collation")
+            with store.transaction():
+                for column, width in (("order_id", 128), ("customer", 255)):
+                    store.execute(
+                        f'ALTER TABLE payment_request ALTER COLUMN {column} TYPE varchar({width}) COLLATE "en-US-x-icu"'
+                    )
+    requests = [
+        "A1,a-1,order,2026-11-26T10:00:00+01:00,rossi mario,r@example.com,10.00,EUR,bank",
+        "A2,a-1,order,2026-11-26T11:00:00+01:00,Rossi Mario,r@example.com,10.00,EUR,bank",
+        "B1,B-1,order,2026-11-26T10:00:00+01:00,Bianchi,b@example.com,10.00,EUR,bank",
+        "B2,B-1,order,2026-11-26T11:00:00+01:00,Bianchi,b@example.com,10.00,EUR,bank",
+    ]
+    bank = isolated / "bank.csv"
+    bank.write_text(
+        "id,ref,amount,currency,esito\n"
+        + "".join(f"K{i},{r[:2]},10.00,EUR,KO\n" for i, r in enumerate(requests))
+    )
+    assert cli("ingest", str(request_csv(isolated, requests)), str(bank)).code == 0
+    rows = csv_rows(report(cli, "--date", DAY, "--format", "csv", "--out", "-").stdout)
+    orders = [(r["order_id"], r["customer"]) for r in rows if r["section"] == "order"]
+    assert orders == [("B-1", "Bianchi"), ("a-1", "rossi mario")]  # by their bytes, as SQLite
+
+
 def test_a_charge_settled_in_another_currency_is_matched_on_what_the_customer_paid(cli, isolated):
     # two USD orders paid by card, each settled in the EUR balance as 45.10 after conversion; the
     # second one's customer-facing amount is not what was asked
