@@ -360,13 +360,11 @@ class Ingest:
         assert self.archive is not None
         self.archive.mkdir(parents=True, exist_ok=True)
         # the base name only: nothing escapes the folder
-        for attempt in range(_ARCHIVE_ATTEMPTS):  # another ingest may take a name between look and move
+        for _ in range(_ARCHIVE_ATTEMPTS):  # another ingest may take a name between look and move
             target = _free_name(self.archive / path.name, sidecar=sidecar is not None)
             try:
                 _move(path, target)
             except FileExistsError:
-                if attempt + 1 == _ARCHIVE_ATTEMPTS:
-                    raise
                 continue
             if sidecar is None:
                 break
@@ -384,8 +382,12 @@ class Ingest:
                     self.report.unarchived.append((path_text(path), reason))
                     self.say(f"{path_text(path)}: {reason}")
                     return
-                if not isinstance(exc, FileExistsError) or attempt + 1 == _ARCHIVE_ATTEMPTS:
+                if not isinstance(exc, FileExistsError):
                     raise
+        else:
+            raise FileExistsError(
+                errno.EEXIST, os.strerror(errno.EEXIST), path_text(self.archive / path.name)
+            )
         self.report.archived.append((path_text(path), path_text(target)))
 
     # -- reprocess -----------------------------------------------------------------------------
@@ -1978,32 +1980,41 @@ def _move(source: Path, target: Path) -> None:
     """Move a file to a name no file holds, whole or not at all; FileExistsError if one took the name
     since it was found free (two ingests archiving into one folder). A link then an unlink, as a
     rename would replace the file now there; a rename where the file system makes no links; across
-    file systems a copy, removed again when the original cannot be (``shutil.move`` leaves it behind,
-    and copies after any failed rename, one refused for want of permission too)."""
+    file systems a copy (``_copy_across``)."""
     try:
         os.link(source, target, follow_symlinks=False)  # the link itself, as a rename moves it
-    except FileExistsError:
-        raise
     except OSError as exc:
-        if exc.errno not in (errno.EXDEV, *_NO_LINKS):
-            raise
-        if exc.errno in _NO_LINKS:  # this file system makes no links: a rename, the name checked just before
-            if _taken(target):
-                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target)) from None
-            try:
-                os.rename(source, target)
-                return
-            except OSError as again:
-                if again.errno != errno.EXDEV:
-                    raise
-    else:
-        try:
-            os.unlink(source)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(target)
-            raise
+        if exc.errno == errno.EXDEV:
+            _copy_across(source, target)
+        elif exc.errno in _NO_LINKS:
+            _rename_unless_taken(source, target)
+        else:
+            raise  # FileExistsError among them
         return
+    try:
+        os.unlink(source)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(target)
+        raise
+
+
+def _rename_unless_taken(source: Path, target: Path) -> None:
+    """A rename, on a file system that makes no links: the name checked just before, not by the call."""
+    if _taken(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _copy_across(source, target)
+
+
+def _copy_across(source: Path, target: Path) -> None:
+    """A copy to another file system, never over a file, removed again when the original cannot be
+    (``shutil.move`` leaves it behind, and copies after any failed rename, one refused for want of
+    permission too)."""
     made = False
     try:
         with open(source, "rb") as reading, open(target, "xb") as writing:  # never over a file

@@ -480,10 +480,7 @@ class CsvProvider(Provider):
             zone = ZoneInfo(zone_name)
         self._date_format: str = get("date_format")
         language: str = get("date_language")
-        try:
-            self._parse_date = _date_parser(self._date_format, zone, language)
-        except ValueError as exc:
-            raise self._config_error("date_format", f"'{self._date_format}': {exc}") from None
+        self._parse_date = _date_parser(self._date_format, zone, language)  # check_together read it
         self._statuses = {
             _status_word(word): Status(status)
             for status, words in get("status_map").items()
