@@ -563,9 +563,21 @@ class Ingest:
         """Whether a message already read (a response, an informational message) reads the same again;
         a copy of a response now verified makes the response valid on the way."""
         if row["state"] == "informational":
-            return isinstance(record, InfoRecord) and (record.reference, record.note) == (
-                row["reference"],
+            if not isinstance(record, InfoRecord):
+                return False
+            reference = record.reference
+            if record.gateway_txn_id and (reference is None or record.reference_guessed):
+                # the reference an ingest of it would give it now: its transaction's, else its own guess
+                txn = record.gateway_txn_id
+                reference = references_of(self.store, provider.instance, [txn]).target(txn, "") or reference
+            # read now: a message read before it in this run may have moved it to another request
+            now = self.store.query(
+                "SELECT reference, gateway_txn_id FROM message WHERE id = :id", {"id": row["id"]}
+            )
+            return bool(now) and (reference, record.note, record.gateway_txn_id) == (
+                now[0]["reference"],
                 row["note"],
+                now[0]["gateway_txn_id"],
             )
         if row["state"] == "settlement":
             # a line another report's message holds (the same money, or other figures counted there)
@@ -690,6 +702,23 @@ class Ingest:
         ]
         return min(named) if named else None
 
+    def _message_reference(self, message_id: int, provider: Provider) -> str | None:
+        """The reference an informational message, read now, names itself (None: none, or it no
+        longer reads as one)."""
+        for m in self.store.query(
+            "SELECT line, raw, headers, context, source FROM message WHERE id = :id", {"id": message_id}
+        ):
+            live = _RECEIVED.match(str(m["source"])) is not None
+            try:
+                record = provider.reinterpret(
+                    Origin(m["line"], bytes(m["raw"]), m["context"], m["headers"], live)
+                )
+            except Exception:  # a plugin boundary: what it cannot read again names nothing
+                return None
+            if isinstance(record, InfoRecord):
+                return record.reference
+        return None
+
     def _messages(self, row: Any, provider: Provider, **options: Any) -> Messages:
         """A batch for a message read again: at the time it first arrived, its guesses checked anew."""
         return Messages(
@@ -698,6 +727,7 @@ class Ingest:
             row["source"],
             from_db(row["received_at"]),
             own_reference=lambda response_id: self._own_reference(response_id, provider),
+            message_reference=lambda message_id: self._message_reference(message_id, provider),
             **options,
         )
 
@@ -953,6 +983,7 @@ class Messages:
         *,
         responded_at: datetime | None = None,
         own_reference: Callable[[int], str | None] | None = None,
+        message_reference: Callable[[int], str | None] | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -963,6 +994,8 @@ class Messages:
         # reprocess: the reference a response's messages suggest themselves (None: none), for a guess
         # whose transaction no longer gives one (its source read otherwise since)
         self.own_reference = own_reference
+        # reprocess: the same for an informational message, by its id
+        self.message_reference = message_reference
 
     def apply(self, records: Sequence[Record], tally: Tally) -> set[int]:
         store = self.store
@@ -1034,6 +1067,7 @@ class Messages:
             origin: Origin = record.origin  # type: ignore[union-attr]
             reference = getattr(record, "reference", None)
             request_id = request_ids.get(reference) if reference else None
+            txn, guessed = None, False  # an informational message's payment (Message.gateway_txn_id)
             if isinstance(record, ResponseRecord):
                 state, error, note = "response", None, None
                 response_id = response_ids[key]
@@ -1045,6 +1079,7 @@ class Messages:
             elif isinstance(record, InfoRecord):
                 state, error, response_id = "informational", None, None
                 note = record.note
+                txn, guessed = record.gateway_txn_id, record.reference_guessed and reference is not None
                 tally.informational += 1
             elif isinstance(record, SettlementRecord):
                 state, error, response_id, note = "settlement", None, None, None
@@ -1070,12 +1105,14 @@ class Messages:
                     reference,
                     request_id,
                     response_id,
+                    txn,
+                    guessed,
                 )
             )
         store.executemany(
             "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, state, "
-            "error, note, reference, request_id, response_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (digest) DO NOTHING",
+            "error, note, reference, request_id, response_id, gateway_txn_id, reference_guessed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
             rows,
         )
         self._settlements({k: r for k, r in unique.items() if isinstance(r, SettlementRecord)})
@@ -1179,10 +1216,16 @@ class Messages:
     # it as a guess (``reference_guessed``), so that whatever arrives later moves them to the reference
     # the whole transaction then prefers: the store does not depend on the order of inputs (design.md 5.3).
     def _adopt_references(self, unique: dict[str, Record]) -> None:
-        waiting: dict[str, ResponseRecord] = {}
+        waiting: dict[str, ResponseRecord | InfoRecord] = {}
         named: list[Named] = []
         for digest, r in unique.items():
-            if isinstance(r, ResponseRecord) and r.gateway_txn_id:
+            if (
+                isinstance(r, InfoRecord)
+                and r.gateway_txn_id
+                and (r.reference is None or r.reference_guessed)
+            ):
+                waiting[digest] = r  # a refund that failed, a dispute won: it steers no reference
+            elif isinstance(r, ResponseRecord) and r.gateway_txn_id:
                 if r.reference is None or r.reference_guessed:
                     waiting[digest] = r
                 if r.reference is not None:
@@ -1202,14 +1245,62 @@ class Messages:
         txns = sorted({r.gateway_txn_id for r in waiting.values() if r.gateway_txn_id})
         found = references_of(self.store, self.provider, txns, named)
         for digest, record in waiting.items():
-            reference = found.target(record.gateway_txn_id or "", record.dedupe_key)
+            key = record.dedupe_key if isinstance(record, ResponseRecord) else ""
+            reference = found.target(record.gateway_txn_id or "", key)
             if reference is not None:
                 unique[digest] = replace(record, reference=reference, reference_guessed=True)
 
     def _rekey_waiting(self, txns: set[str]) -> set[int]:
         """Give the responses of these transactions stored without a reference, or with a guessed one,
         the reference each transaction now prefers, folding each into an equal response when there is
-        one; returns the requests they leave and now belong to."""
+        one; returns the requests they leave and now belong to. Their informational messages follow."""
+        touched = self._rekey_responses(txns)
+        if txns:
+            self._relink_informational(txns)
+        return touched
+
+    def _relink_informational(self, txns: set[str]) -> None:
+        """Move the informational messages of these transactions that carry no reference of their own,
+        or a guess, to the request the transaction's responses now answer (``References.target``), as
+        ``_rekey_waiting`` moves its responses: they carry no outcome, so no request is recomputed."""
+        store = self.store
+        if not store.query(
+            "SELECT 1 FROM message WHERE provider = :p AND gateway_txn_id IS NOT NULL LIMIT 1",
+            {"p": self.provider},
+        ):
+            return  # the common case, a bank export: no message names a transaction that way
+        named = sorted(txns | {alias for alias, _ in _aliases_of(store, self.provider, txns, "txn")})
+        rows = []
+        for start in range(0, len(named), MAX_PARAMETERS):
+            marks, params = store.placeholders("g", named[start : start + MAX_PARAMETERS])
+            params["p"] = self.provider
+            rows += store.query(
+                "SELECT id, gateway_txn_id, reference, reference_guessed FROM message WHERE provider = :p "
+                f"AND gateway_txn_id IN {marks} AND (reference IS NULL OR reference_guessed)",
+                params,
+            )
+        if not rows:
+            return
+        references = references_of(store, self.provider, sorted({r["gateway_txn_id"] for r in rows}))
+        moves = []
+        for row in rows:
+            reference = references.target(row["gateway_txn_id"], "")
+            if reference is None and row["reference_guessed"] and self.message_reference is not None:
+                # its transaction gives none now (its source read otherwise since): its own guess, if any
+                reference = self.message_reference(row["id"])
+            elif reference is None:
+                continue
+            if reference != row["reference"]:
+                moves.append({"ref": reference, "guessed": reference is not None, "id": row["id"]})
+        if not moves:
+            return
+        store.executemany(
+            "UPDATE message SET reference = :ref, reference_guessed = :guessed, "
+            "request_id = (SELECT id FROM payment_request WHERE txn_id = :ref) WHERE id = :id",
+            moves,
+        )
+
+    def _rekey_responses(self, txns: set[str]) -> set[int]:
         store = self.store
         touched: set[int] = set()
         if not txns:
@@ -1527,6 +1618,7 @@ _COLUMN_WIDTHS: dict[type, tuple[tuple[str, int], ...]] = {
     SettlementRecord: (("reference", 128), ("gateway_txn_id", 128), ("parent_txn_id", 128), ("line_id", 128)),
 }
 _ALIAS_WIDTH = 128
+_TXN_WIDTH = 128  # message.gateway_txn_id
 
 
 def _within_columns(record: Record) -> Record:
@@ -1535,6 +1627,9 @@ def _within_columns(record: Record) -> Record:
     widths = _COLUMN_WIDTHS.get(type(record))
     if widths is None or isinstance(record, Notice):
         return record  # requests are checked by their provider; quarantined records keep no value
+    if isinstance(record, InfoRecord) and record.gateway_txn_id and len(record.gateway_txn_id) > _TXN_WIDTH:
+        # only a way to the request's trail: a message that carries no outcome is kept without it
+        record = replace(record, gateway_txn_id=None)
     if isinstance(record, ResponseRecord) and record.raw_status and len(record.raw_status) > RAW_STATUS_LIMIT:
         # the gateway's wording, shown to people: cut to its column, as the providers cut theirs
         record = replace(record, raw_status=record.raw_status[:RAW_STATUS_LIMIT])

@@ -94,6 +94,22 @@ class Message(Base):
     reference: Mapped[str | None] = mapped_column(String(128), index=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("payment_request.id"), index=True)
     response_id: Mapped[int | None] = mapped_column(ForeignKey("response.id"), index=True)
+    # an informational message's payment, when the gateway names it (a Stripe refund that failed): one
+    # without a reference of its own, or with one only guessed (``reference_guessed``), takes the
+    # reference that transaction's responses carry, as a response does
+    gateway_txn_id: Mapped[str | None] = mapped_column(String(128))
+    reference_guessed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    # the few messages that name a gateway transaction, found by it without reading the others
+    __table_args__ = (
+        Index(
+            "ix_message_transaction",
+            "provider",
+            "gateway_txn_id",
+            sqlite_where=text("gateway_txn_id IS NOT NULL"),
+            postgresql_where=text("gateway_txn_id IS NOT NULL"),
+        ),
+    )
 
 
 class Response(Base):

@@ -9,6 +9,8 @@ from paycli.commands.output import err
 SHARED_SINCE = "0006"
 # the first schema that tells a reference a gateway only suggests (a Stripe Session's client_reference_id)
 GUESSED_SINCE = "0007"
+# the first schema whose informational messages keep the gateway transaction they name (Stripe's)
+MESSAGE_TXN_SINCE = "0008"
 
 
 def upgrade(ctx: typer.Context) -> None:
@@ -65,6 +67,16 @@ def upgrade(ctx: typer.Context) -> None:
                     "ORDER BY provider"
                 )
             ]
+        unlinked: list[str] = []
+        if before is not None and before < MESSAGE_TXN_SINCE:
+            # a refund that failed, a dispute won: named by the payment only, out of their request's trail
+            unlinked = [
+                r["provider"]
+                for r in store.query(
+                    "SELECT DISTINCT provider FROM message WHERE state = 'informational' AND request_id IS NULL "
+                    "ORDER BY provider"
+                )
+            ]
         if stale or shared:
             with store.transaction():
                 changes = recompute.refresh(store, stale, ws.config) if stale else []
@@ -86,6 +98,12 @@ def upgrade(ctx: typer.Context) -> None:
         err(
             f"{gateway}: Checkout Session events stored before schema {GUESSED_SINCE} may name the shop's "
             f"order or customer instead of the request: run 'paycli reprocess --all --gateway {gateway}'"
+        )
+    for gateway in unlinked:
+        err(
+            f"{gateway}: informational messages stored before schema {MESSAGE_TXN_SINCE} that name their payment "
+            "only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail: "
+            f"run 'paycli reprocess --all --gateway {gateway}'"
         )
     if shared:
         err(

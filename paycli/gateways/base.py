@@ -175,12 +175,19 @@ class InfoRecord:
     ``authenticity`` is the result of the gateway's signature check when the message carries one
     (a Stripe event), None when there is nothing to check: an informational message that fails its
     check is kept, and ``paycli serve`` refuses it as it refuses a forged response.
+
+    ``gateway_txn_id`` names the payment the message is about when the gateway gives it (a Stripe
+    refund that failed, a dispute won: only the PaymentIntent holds the shop's reference). A message
+    without a reference of its own, or with one only guessed (``reference_guessed``), joins the trail of
+    the request that transaction's responses answer, as a response without one does.
     """
 
     origin: Origin
     reference: str | None
     note: str
     authenticity: Authenticity | None = None
+    gateway_txn_id: str | None = None
+    reference_guessed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,7 +293,9 @@ class PayPalProvider(Provider):
                 f" ({_shown(case)})" if case else ""
             )
             note += f", payment_status {_shown(status_word)}" if status_word else ", no payment_status"
-            return InfoRecord(origin, reference, note), notices
+            # a dispute case names the payment disputed by its txn_id, often without invoice or custom
+            about = f.get("txn_id", "").strip() or None
+            return InfoRecord(origin, reference, note, gateway_txn_id=about), notices
 
         missing = [n for n in ("txn_id", "verify_sign") if not f.get(n, "").strip()]
         if missing:

@@ -577,7 +577,16 @@ class StripeProvider(Provider):
                 note += ", test mode"
             if authenticity is Authenticity.INVALID:
                 note += ", signature check failed"
-            return InfoRecord(origin, reference, note, authenticity)
+            # the payment it is about (an event of another resource, a customer's, names none)
+            about = self._payment_id(event_type, obj) if expected is not None else None
+            return InfoRecord(
+                origin,
+                reference,
+                note,
+                authenticity,
+                gateway_txn_id=about if about is not None and len(about) <= _ID_LIMIT else None,
+                reference_guessed=guessed,
+            )
         payment = self._payment_id(event_type, obj)
         if payment is None:
             raise _Unreadable(f"event {event_type}: the {expected} has no id")

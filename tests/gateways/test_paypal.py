@@ -572,6 +572,42 @@ def test_an_ipn_without_payment_status_is_informational(paypal: PayPalProvider) 
     assert isinstance(record, InfoRecord)
     assert record.reference == "ORD-PP-2001-1"
     assert record.note == "PayPal IPN new_case (chargeback), no payment_status"
+    assert record.gateway_txn_id == "8HX51634YV2873511"  # the payment disputed
+
+
+def test_a_dispute_case_without_the_invoice_joins_its_payment_s_trail_in_every_order(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    for name in ("requests.csv", "paycli.yaml", "03-authorization.txt", "04-capture.txt"):
+        shutil.copy(REFUND_WITHOUT_INVOICE / name, tmp_path / name)
+    # a chargeback filed against the capture, which is filed under its authorization (auth_id)
+    case = ipn(
+        drop=("payment_status", "mc_gross", "invoice", "mc_fee"),
+        txn_type="new_case",
+        case_type="chargeback",
+        case_id="PP-D-27803",
+        txn_id="6EE44444FF5555666",
+        receiver_email="pagamenti@bottega-esempio.example.com",
+        business="pagamenti@bottega-esempio.example.com",
+    )
+    (tmp_path / "07-case.txt").write_bytes(case)
+    monkeypatch.chdir(tmp_path)
+    files = [tmp_path / n for n in ("requests.csv", "03-authorization.txt", "04-capture.txt", "07-case.txt")]
+    stores = set()
+    for order in itertools.permutations(files):
+        ingest_in(store, tmp_path, list(order))
+        stores.add(repr(snapshot(store)))
+    assert len(stores) == 1, stores
+    [message] = store.query(
+        "SELECT m.note, r.txn_id FROM message m JOIN payment_request r ON r.id = m.request_id "
+        "WHERE m.state = 'informational'"
+    )
+    assert (message["note"], message["txn_id"]) == (
+        "PayPal IPN new_case (chargeback), no payment_status",
+        "ORD-PP-2802-1",
+    )
 
 
 def test_a_mass_payment_by_the_shop_is_informational(paypal: PayPalProvider) -> None:

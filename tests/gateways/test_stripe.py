@@ -1278,3 +1278,134 @@ def test_reprocess_after_a_reference_key_fix_is_done_in_one_run(
             ("ORD-STR-1001", "VERIFICARE", "NO_RESPONSE", None, 0),
             ("ORD-STR-1001-1", "POSITIVO", None, None, 1),
         ]
+
+
+# -- informational events that name the payment only by Stripe's ids ------------------------------------
+def test_an_informational_event_names_the_payment_it_is_about(provider: StripeProvider) -> None:
+    failed = read(provider, event("refund.failed", refund(status="failed")))
+    assert isinstance(failed, InfoRecord)
+    assert (failed.reference, failed.gateway_txn_id) == (None, PI)
+    won = read(provider, event("charge.dispute.closed", dispute(status="won", metadata={"txn_id": "RF-77"})))
+    assert isinstance(won, InfoRecord)  # a Dispute's own metadata may name the shop's case: a guess
+    assert (won.reference, won.reference_guessed, won.gateway_txn_id) == ("RF-77", True, PI)
+    created = read(
+        provider, event("payment_intent.created", payment_intent(status="requires_payment_method"))
+    )
+    assert isinstance(created, InfoRecord)
+    assert (created.reference, created.reference_guessed, created.gateway_txn_id) == (
+        "ORD-STR-1001-1",
+        False,
+        PI,
+    )
+    other = read(provider, event("customer.created", {"id": "cus_1", "object": "customer", "metadata": {}}))
+    assert isinstance(other, InfoRecord) and other.gateway_txn_id is None  # no payment's event
+
+
+def trail_state(store: Store) -> list[tuple[object, ...]]:
+    """Each message's state, note and the request whose trail it is in."""
+    rows = store.query(
+        "SELECT m.state, m.note, r.txn_id FROM message m LEFT JOIN payment_request r ON r.id = m.request_id "
+        "WHERE m.state <> 'request' ORDER BY m.state, m.note"
+    )
+    return [(m["state"], m["note"], m["txn_id"]) for m in rows]
+
+
+# a payment refunded, the refund failed; disputed, the dispute won: none of these events carries the
+# shop's metadata, only the PaymentIntent does
+FAILED_REFUND = event("refund.failed", refund(status="failed"), id="evt_5")
+DISPUTE_WON = event("charge.dispute.closed", dispute(status="won", metadata={"txn_id": "RF-77"}), id="evt_6")
+
+
+@pytest.mark.parametrize("requests_last", [False, True])
+def test_a_failed_refund_and_a_dispute_won_join_their_payment_s_trail_in_any_order(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider, requests_last: bool
+) -> None:
+    bodies = {
+        "paid": event("payment_intent.succeeded", payment_intent(), id="evt_1"),
+        "refund": event(
+            "charge.refunded", charge(metadata={}, amount_refunded=4990, refunded=True), id="evt_3"
+        ),
+        "failed": FAILED_REFUND,
+        "won": DISPUTE_WON,
+    }
+    (tmp_path / "requests.csv").write_text(
+        "txn_id,order_id,kind,created_at,customer,amount,currency,gateway\n"
+        + REQUEST_ROW.format(txn="ORD-STR-1001-1")
+    )
+    for name, body in bodies.items():
+        (tmp_path / f"{name}.json").write_bytes(body)
+        (tmp_path / f"{name}.json.headers").write_text(sidecar(body))
+    trails = set()
+    for order in itertools.permutations(bodies):
+        with store.transaction():
+            for table in ("message", "gateway_alias", "response", "payment_request"):
+                store.execute(f"DELETE FROM {table}")
+        paths = [f"{name}.json" for name in order]
+        for path in [*paths, "requests.csv"] if requests_last else ["requests.csv", *paths]:
+            Ingest(store, config, stripe_providers(config, provider)).run([str(tmp_path / path)])
+        trails.add(repr(trail_state(store)))
+    assert len(trails) == 1, trails
+    informational = [m for m in trail_state(store) if m[0] == "informational"]
+    assert [(m[1].split(" (")[0], m[2]) for m in informational] == [
+        ("charge.dispute.closed: dispute won, the funds stay with the merchant", "ORD-STR-1001-1"),
+        ("refund.failed: refund failed, no money returned", "ORD-STR-1001-1"),
+    ]
+    [message] = store.query(
+        "SELECT reference, reference_guessed FROM message WHERE note LIKE 'charge.dispute%'"
+    )
+    assert (message["reference"], bool(message["reference_guessed"])) == ("ORD-STR-1001-1", True)
+
+
+def test_an_informational_event_keeps_its_own_guess_while_its_payment_names_none(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    (tmp_path / "won.json").write_bytes(DISPUTE_WON)
+    (tmp_path / "won.json.headers").write_text(sidecar(DISPUTE_WON))
+    Ingest(store, config, stripe_providers(config, provider)).run([str(tmp_path / "won.json")])
+    [message] = store.query("SELECT reference, reference_guessed, gateway_txn_id, request_id FROM message")
+    assert (message["reference"], bool(message["reference_guessed"]), message["gateway_txn_id"]) == (
+        "RF-77",
+        True,
+        PI,
+    )
+
+
+def test_reprocess_all_links_an_informational_event_stored_before_0008(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    files = checkout_of(tmp_path, "ORD-STR-1001-1")
+    (tmp_path / "failed.json").write_bytes(FAILED_REFUND)
+    (tmp_path / "failed.json.headers").write_text(sidecar(FAILED_REFUND))
+    paths = [files["requests"], files["intent"], tmp_path / "failed.json"]
+    Ingest(store, config, stripe_providers(config, provider)).run([str(p) for p in paths])
+    with store.transaction():  # as a paycli before 0008 stored it: no transaction, in no trail
+        store.execute(
+            "UPDATE message SET gateway_txn_id = NULL, reference = NULL, request_id = NULL "
+            "WHERE state = 'informational'"
+        )
+    run = Ingest(store, config, stripe_providers(config, provider))
+    run.reprocess(read=True)
+    assert run.report.unchanged == 1  # the PaymentIntent's
+    [message] = store.query("SELECT gateway_txn_id, request_id FROM message WHERE state = 'informational'")
+    assert message["gateway_txn_id"] == PI and message["request_id"] is not None
+    again = Ingest(store, config, stripe_providers(config, provider))
+    again.reprocess(read=True)
+    assert again.report.unchanged == 2
+
+
+def test_an_informational_event_leaves_a_payment_that_no_longer_names_the_request(
+    tmp_path: Path, store: Store, config: Config, provider: StripeProvider
+) -> None:
+    """Reprocess after the webhook secret changed: the PaymentIntent's event now fails its check, and a
+    forged message names nobody's request, so the failed refund that took its reference from it leaves
+    the trail, as an ingest of both with that secret leaves it."""
+    files = checkout_of(tmp_path, "ORD-STR-1001-1")
+    (tmp_path / "failed.json").write_bytes(FAILED_REFUND)  # kept without its signature: read alike
+    # the refund's message first: read again before the PaymentIntent's, it still finds its reference
+    for path in (files["requests"], tmp_path / "failed.json", files["intent"]):
+        Ingest(store, config, stripe_providers(config, provider)).run([str(path)])
+    assert store.query("SELECT request_id FROM message WHERE state = 'informational'")[0]["request_id"]
+    other = StripeProvider("stripe", {"webhook_secret": Secret("whsec_another_secret_of_the_shop")}, config)
+    Ingest(store, config, stripe_providers(config, other)).reprocess(read=True)
+    [message] = store.query("SELECT reference, request_id FROM message WHERE state = 'informational'")
+    assert (message["reference"], message["request_id"]) == (None, None)

@@ -42,9 +42,17 @@ def as_of_0004(store: Store) -> None:
 
 def without_0007(store: Store) -> None:
     """The response table as it was before 0007 (no guessed references), in a store at head."""
+    without_0008(store)
     store.execute("DROP INDEX ix_response_guessed")
     store.execute("DROP INDEX ix_gateway_alias_provider_txn")
     store.execute("ALTER TABLE response DROP COLUMN reference_guessed")
+
+
+def without_0008(store: Store) -> None:
+    """The message table as it was before 0008 (no transaction of an informational message)."""
+    store.execute("DROP INDEX ix_message_transaction")
+    store.execute("ALTER TABLE message DROP COLUMN reference_guessed")
+    store.execute("ALTER TABLE message DROP COLUMN gateway_txn_id")
 
 
 def test_a_store_of_schema_0001_is_upgraded_to_hold_deliveries(cli, db_url, isolated, tmp_path):
@@ -298,3 +306,24 @@ def test_an_upgrade_from_0006_frees_a_retry_it_read_as_a_shared_transaction(cli,
             ("T-1", "NEGATIVO"),
             ("T-2", "POSITIVO"),
         ]
+
+
+def test_an_upgrade_from_before_0008_says_where_informational_messages_stay_out_of_the_trail(
+    cli, db_url, isolated, tmp_path
+):
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "stripe" / "refund-after-approval"
+    url = new_store(sample, db_url, isolated, tmp_path)
+    events = [sample / "03-partial-approved.json", sample / "08-refund-failed.json"]
+    assert cli("--db", url, "ingest", str(sample / "requests.csv"), *map(str, events), db=False).code == 0
+    with Store.connect(url) as store, store.transaction():  # as a paycli before 0008 stored it
+        store.execute("UPDATE message SET reference = NULL, request_id = NULL WHERE state = 'informational'")
+        without_0008(store)
+        store.execute("UPDATE alembic_version SET version_num = '0007'")
+    assert (
+        "stripe: informational messages stored before schema 0008 that name their payment only by the "
+        "gateway's id (a refund that failed, a dispute won) are not in its request's trail: "
+        "run 'paycli reprocess --all --gateway stripe'"
+    ) in upgraded(cli, url)
+    assert cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).code == 0
+    shown = cli("--db", url, "show", "S6002-1", db=False)
+    assert "refund.failed: refund failed" in shown.stdout, shown

@@ -357,6 +357,22 @@ def main() -> None:
         event(p2, "4r", "charge.refunded", ch(p2, "S6002-1", amount=8000, amount_refunded=2000), T0 + 90000),
         t=T0 + 90001,
     )
+    # a second partial refund of it failed (the card expired): informational, and its Refund names only
+    # the PaymentIntent and the charge; it joins the trail of the request its payment answers
+    failed = {
+        "id": f"re_3Q{p2['n']}PGqJ2Hc8vLmR4Tz1rF2",
+        "object": "refund",
+        "amount": 3000,
+        "charge": p2["ch"],
+        "created": T0 + 90100,
+        "currency": "eur",
+        "failure_reason": "expired_or_canceled_card",
+        "metadata": {},
+        "payment_intent": p2["pi"],
+        "reason": "requested_by_customer",
+        "status": "failed",
+    }
+    s.add("08-refund-failed.json", event(p2, "8f", "refund.failed", failed, T0 + 90200), t=T0 + 90201)
 
     # amount mismatch: 49.00 paid for 49.90 asked; dollars for euros
     p1, p2 = ids(14), ids(15)
