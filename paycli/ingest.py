@@ -1291,12 +1291,14 @@ class Messages:
             elif reference is None:
                 continue
             if reference != row["reference"]:
-                moves.append({"ref": reference, "guessed": reference is not None, "id": row["id"]})
+                moves.append(
+                    {"ref": reference, "txn": reference, "guessed": reference is not None, "id": row["id"]}
+                )
         if not moves:
             return
         store.executemany(
             "UPDATE message SET reference = :ref, reference_guessed = :guessed, "
-            "request_id = (SELECT id FROM payment_request WHERE txn_id = :ref) WHERE id = :id",
+            "request_id = (SELECT id FROM payment_request WHERE txn_id = :txn) WHERE id = :id",
             moves,
         )
 
