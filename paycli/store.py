@@ -117,6 +117,7 @@ class Store:
         self.backend = backend
         self._in_transaction = False
         self._beside_writers = False  # this transaction shares the writer lock (a receiver's callback)
+        self._in_snapshot = False
         self._checkpointer: _Checkpointer | None = None
 
     # -- opening -------------------------------------------------------------------------------
@@ -312,11 +313,39 @@ class Store:
         return f"{millis / 1000:g} s"
 
     @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that all see the store as it was at one moment, whatever writers commit meanwhile: a
+        report's totals and its lists, a request and its trail. A read transaction: SQLite's deferred
+        BEGIN (its snapshot is taken at the first read, and waits for no writer in WAL mode),
+        PostgreSQL's REPEATABLE READ, READ ONLY. Inside a transaction, that transaction is the moment."""
+        if self._in_transaction or self._in_snapshot:
+            yield
+            return
+        self.execute(
+            "BEGIN" if self.backend == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        )
+        self._in_snapshot = True
+        try:
+            yield
+        except BaseException as exc:
+            try:
+                self.execute("ROLLBACK")
+            except Exception:
+                raise exc from None  # the cause, not what the broken connection says after it
+            raise
+        else:
+            self.execute("ROLLBACK")  # it wrote nothing: nothing to keep
+        finally:
+            self._in_snapshot = False
+
+    @contextmanager
     def transaction(self, *, rollback: bool = False) -> Iterator[None]:
         """One atomic unit of work; ``rollback=True`` undoes it at the end (``--dry-run``)."""
         if self._in_transaction:
             yield
             return
+        if self._in_snapshot:
+            raise RuntimeError("a write inside a read snapshot: writes take their own transaction")
         checkpointer = self._checkpointer
         if checkpointer is not None:
             # the log restarts from its beginning only at a write after a complete checkpoint: waiting

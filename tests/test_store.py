@@ -281,3 +281,31 @@ def test_times_are_stored_in_utc(store, config, tmp_path: Path):
     assert Store.from_time(value).isoformat() == "2026-07-01T10:00:00+00:00"
     if not ON_POSTGRES:
         assert value == "2026-07-01 10:00:00.000000"
+
+
+def test_a_snapshot_reads_one_moment_whatever_another_writer_commits(store, db_url):
+    def count() -> int:
+        return store.query("SELECT COUNT(*) AS n FROM resolution")[0]["n"]
+
+    def commit_one_elsewhere() -> None:
+        with Store.open(db_url) as other, other.transaction():
+            other.execute(
+                "INSERT INTO payment_request (txn_id, kind, created_at, customer, search_text, amount_minor, "
+                "currency, gateway, registered_at, outcome, reason, response_count) VALUES (:t, 'other', "
+                ":at, 'c', 'c', 1, 'EUR', 'bank', :at, 'VERIFICARE', 'NO_RESPONSE', 0)",
+                {"t": f"T-{count()}-{os.getpid()}", "at": store.time(datetime.now(UTC))},
+            )
+            other.execute(
+                "INSERT INTO resolution (request_id, outcome, note, actor, created_at, previous_outcome) "
+                "SELECT MAX(id), 'POSITIVO', 'n', 'a', :at, 'VERIFICARE' FROM payment_request",
+                {"at": store.time(datetime.now(UTC))},
+            )
+
+    commit_one_elsewhere()
+    with store.snapshot():
+        seen = count()
+        commit_one_elsewhere()
+        assert count() == seen  # not the other's commit: the same moment
+        with pytest.raises(RuntimeError, match="inside a read snapshot"), store.transaction():
+            pass
+    assert count() == seen + 1

@@ -91,7 +91,7 @@ def list_requests(
         kinds=kind or (),
         limit=limit,
     )
-    with ws.open_store() as store:
+    with ws.open_store() as store, store.snapshot():
         rows = query(store, filters, tz)
     emit(
         rows,

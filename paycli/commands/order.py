@@ -27,7 +27,7 @@ def order(
     from paycli.queries import show_order
 
     ws = workspace(ctx)
-    with ws.open_store() as store:
+    with ws.open_store() as store, store.snapshot():  # the order's requests and verdict of one moment
         result = show_order(store, order_id, ws.config.timezone)
     if fmt is Format.csv or fmt is Format.ndjson:
         from paycli.commands.output import emit

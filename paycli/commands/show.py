@@ -33,7 +33,7 @@ def show(
     from paycli.queries import show_request
 
     ws = workspace(ctx)
-    with ws.open_store() as store:
+    with ws.open_store() as store, store.snapshot():  # the request and its trail of one moment
         result = show_request(store, txn_id, ws.config.timezone, raw=raw, config=ws.config)
     emit_one(result, fmt, text=_text)
 

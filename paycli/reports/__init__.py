@@ -80,7 +80,12 @@ def make_report(
     plan = targets(out, formats, period.slug)
     if email and any(t.path is None for t in plan):
         raise UsageError("--email: write the report to a file or folder (--out), not to standard output")
-    with report_lock(lock_file or default_lock_file(), lock_wait), open_store() as store, _totals_fit():
+    with (
+        report_lock(lock_file or default_lock_file(), lock_wait),
+        open_store() as store,
+        store.snapshot(),  # every section of one moment: an ingest beside it commits batches meanwhile
+        _totals_fit(),
+    ):
         report = build_report(
             store,
             period,

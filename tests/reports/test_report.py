@@ -775,3 +775,35 @@ def test_a_second_run_told_to_wait_goes_on_when_the_first_finishes(shop, isolate
     result = report(shop, "--date", DAY, "--out", str(isolated) + "/", "--wait", "10")
     assert result.code == 0, result
     assert (isolated / "paycli-report-2026-11-26.html").exists()
+
+
+@pytest.mark.parametrize("formats", ["csv", "html,csv"])
+def test_a_batch_committed_while_the_report_is_built_is_in_none_of_its_sections_or_in_all(
+    shop, isolated, db_url, monkeypatch, formats
+):
+    """An ingest beside the nightly report commits its batches meanwhile: the totals, read first, and
+    the VERIFICARE list, read while rendering, must count the same requests."""
+    from paycli.reports import build
+
+    before = build._resolutions
+
+    def ingest_commits_meanwhile(report) -> None:  # type: ignore[no-untyped-def]
+        before(report)
+        with Store.open(db_url) as other, other.transaction():  # another process's batch
+            other.execute(
+                "UPDATE payment_request SET outcome = 'VERIFICARE', reason = 'NO_RESPONSE' "
+                "WHERE outcome <> 'VERIFICARE'"
+            )
+
+    monkeypatch.setattr(build, "_resolutions", ingest_commits_meanwhile)
+    out = isolated / "out"
+    out.mkdir()
+    assert report(shop, "--date", DAY, "--format", formats, "--out", str(out)).code == 0
+    rows = csv_rows((out / f"paycli-report-{DAY}.csv").read_text(encoding="utf-8"))
+    totals: dict[str, int] = {}
+    for r in rows:
+        if r["section"] == "total":  # a row per outcome and gateway
+            totals[r["outcome"]] = totals.get(r["outcome"], 0) + int(r["count"])
+    listed = sum(1 for r in rows if r["section"] == "verificare")
+    assert totals["VERIFICARE"] == listed == 2
+    assert totals["POSITIVO"] == 8  # the report of before the batch, whole
