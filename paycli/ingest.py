@@ -1448,11 +1448,12 @@ class Messages:
                     "id": response_id,
                 }
             )
+        wording = self.store.bytewise("raw_status")  # the least by bytes, as min() here, on PostgreSQL too
         self.store.executemany(
             "UPDATE response SET deliveries = deliveries + :n, "
             "reference_guessed = CASE WHEN :carried THEN :no ELSE reference_guessed END, "
             "authenticity = CASE WHEN :valid THEN 'valid' ELSE authenticity END, "
-            "raw_status = CASE WHEN raw_status IS NULL OR :rs1 < raw_status THEN COALESCE(:rs2, raw_status) "
+            f"raw_status = CASE WHEN raw_status IS NULL OR :rs1 < {wording} THEN COALESCE(:rs2, raw_status) "
             "ELSE raw_status END, "
             "occurred_at = CASE WHEN occurred_at IS NULL OR :at1 < occurred_at THEN COALESCE(:at2, occurred_at) "
             "ELSE occurred_at END WHERE id = :id",

@@ -309,3 +309,28 @@ def test_a_snapshot_reads_one_moment_whatever_another_writer_commits(store, db_u
         with pytest.raises(RuntimeError, match="inside a read snapshot"), store.transaction():
             pass
     assert count() == seen + 1
+
+
+def test_a_response_keeps_the_least_wording_by_bytes_whatever_the_collation(cli, isolated, db_url):
+    # two copies of one response, worded "alpha" and "Zeta": SQLite keeps the least by bytes ("Zeta"),
+    # and so must a PostgreSQL database of a real language (ICU en-US puts "alpha" first)
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  bank:\n    provider: csv\n    match:\n      header_contains: [ref, esito]\n"
+        "    columns: {reference: ref, amount: amount, currency: currency, status: esito, gateway_txn_id: id}\n"
+        "    status_map:\n      approved: [alpha, Zeta]\n    dedupe_key: [id]\n"
+    )
+    if ON_POSTGRES:
+        assert cli("db", "upgrade").code == 0
+        with Store.connect(db_url) as store:
+            if not store.query("SELECT 1 AS x FROM pg_collation WHERE collname = 'en-US-x-icu'"):
+                pytest.skip("this PostgreSQL has no ICU collation")
+            with store.transaction():
+                store.execute(
+                    'ALTER TABLE response ALTER COLUMN raw_status TYPE varchar(64) COLLATE "en-US-x-icu"'
+                )
+    for name, word in (("one.csv", "alpha"), ("two.csv", "Zeta")):  # one run each: the second folds in SQL
+        (isolated / name).write_text(f"id,ref,amount,currency,esito\nK1,R-1,10.00,EUR,{word}\n")
+        assert cli("ingest", str(isolated / name)).code == 0
+    with Store.connect(db_url) as store:
+        [held] = store.query("SELECT raw_status, deliveries FROM response")
+    assert (held["raw_status"], held["deliveries"]) == ("Zeta", 2)

@@ -249,7 +249,7 @@ def match_settlements(store: Store, period: Period, gateways: Sequence[str] = ()
     for row in store.query(
         "SELECT provider, currency, kind, COUNT(*) AS n, SUM(gross_minor) AS gross, SUM(fee_minor) AS fee, "
         f"SUM(net_minor) AS net FROM settlement WHERE {where} GROUP BY provider, currency, kind "
-        "ORDER BY provider, currency, kind",
+        f"ORDER BY {store.bytewise('provider')}, currency, kind",  # gateway names by bytes, as SQLite
         params,
     ):
         match.summary.append(
