@@ -16,6 +16,7 @@ from paycli import gateways
 from paycli.config import Config
 from paycli.dates import from_db
 from paycli.errors import ConfigError
+from paycli.gateways.base import Provider
 from paycli.outcome import (
     Authenticity,
     Outcome,
@@ -147,13 +148,14 @@ def sharing(store: Store, ids: list[int], config: Config) -> tuple[Sharing, set[
             row
             for pairs in joins
             for row in store.query(
-                f"SELECT r.request_id, r.id, r.provider, o.reference, o.request_id AS other {pairs} "
-                f"{_BOTH_PAID} AND r.request_id IN {marks}",
+                "SELECT r.request_id, r.id, r.provider, r.dedupe_key, r.status, r.gateway_txn_id, o.reference, "
+                "o.request_id AS other, o.dedupe_key AS other_key, o.status AS other_status, "
+                f"o.gateway_txn_id AS other_txn {pairs} {_BOTH_PAID} AND r.request_id IN {marks}",
                 params,
             )
         ]
         for row in rows:
-            if not _names_one_payment(row["provider"], config):
+            if not _names_one_payment(row["provider"], config) or not _one_payment(row, config):
                 continue
             answers.setdefault(row["request_id"], {}).setdefault(row["id"], set()).add(row["reference"])
             if row["other"] is not None:
@@ -197,7 +199,19 @@ def _pairs(store: Store) -> tuple[str, ...]:
     return _SAME_TRANSACTION if store.query("SELECT 1 FROM gateway_alias LIMIT 1") else _SAME_TRANSACTION[:1]
 
 
-_UNIQUE_IDS: dict[str, bool] = {}
+_PROVIDERS: dict[str, type[Provider] | None] = {}
+
+
+def _provider(gateway: str, config: Config) -> type[Provider] | None:
+    """The provider class of this configured gateway; None when it is no longer installed."""
+    configured = config.gateways.get(gateway)
+    provider = configured.provider if configured is not None else gateway
+    if provider not in _PROVIDERS:
+        try:
+            _PROVIDERS[provider] = gateways.load(provider)
+        except ConfigError:
+            _PROVIDERS[provider] = None
+    return _PROVIDERS[provider]
 
 
 def _names_one_payment(gateway: str, config: Config) -> bool:
@@ -205,14 +219,20 @@ def _names_one_payment(gateway: str, config: Config) -> bool:
     configured = config.gateways.get(gateway)
     if configured is not None and configured.txn_ids_unique is not None:
         return configured.txn_ids_unique  # the shop knows its export: a column payments share
-    provider = configured.provider if configured is not None else gateway
-    if provider not in _UNIQUE_IDS:
-        try:
-            _UNIQUE_IDS[provider] = gateways.load(provider).txn_ids_unique
-        except ConfigError:
-            # no longer installed: what it stored cannot be asked, and a shared id is worth a look
-            _UNIQUE_IDS[provider] = True
-    return _UNIQUE_IDS[provider]
+    provider = _provider(gateway, config)
+    # no longer installed: what it stored cannot be asked, and a shared id is worth a look
+    return provider is None or provider.txn_ids_unique
+
+
+def _one_payment(row: Any, config: Config) -> bool:
+    """Whether the two responses of a row of ``sharing`` are about one payment, as their provider tells
+    (``Provider.payment_of``): two captures of one PayPal authorization are two payments."""
+    provider = _provider(row["provider"], config)
+    if provider is None:
+        return True
+    return provider.payment_of(
+        row["dedupe_key"], row["status"], row["gateway_txn_id"]
+    ) == provider.payment_of(row["other_key"], row["other_status"], row["other_txn"])
 
 
 def _id_chunks(store: Store) -> Iterator[list[int]]:

@@ -311,6 +311,13 @@ class Provider:
     # issuer's authorisation code)
     txn_ids_unique: ClassVar[bool] = True
 
+    @classmethod
+    def payment_of(cls, dedupe_key: str, status: str, gateway_txn_id: str) -> str:
+        """The payment a response that took money is about, for the check that one payment answers one
+        merchant reference (SHARED_TRANSACTION): its gateway transaction, unless the provider files
+        several payments under one (PayPal: the captures of one authorization)."""
+        return gateway_txn_id
+
     def __init__(self, instance: str, settings: Mapping[str, object], config: Config) -> None:
         self.instance = instance  # the configured gateway name (the provider name when not configured)
         self.options = settings

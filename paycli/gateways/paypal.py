@@ -44,7 +44,9 @@ What paycli makes of it (one record per file):
   for a message of an authorization (``auth_id``, Authorization & Capture Integration Guide 2006, table
   C.21: sent with the authorization, its capture and its void), where it is ``auth_id``: the Pending
   (authorization) IPN and the Completed IPN of its capture are one payment on its way, and a capture's own
-  ``txn_id`` is kept as an alias, for the settlement line that names it.
+  ``txn_id`` is kept as an alias, for the settlement line that names it. An authorization (or an order)
+  captured more than once is not one payment answering several invoices: each capture is a payment of
+  its own (``payment_of``), which may carry the invoice of another request.
 - ``amount_minor`` from ``mc_gross`` (signed), ``currency`` from ``mc_currency``; ``occurred_at`` from
   ``payment_date`` (PST/PDT, GMT/UTC).
 
@@ -201,6 +203,17 @@ class PayPalProvider(Provider):
             help="accept sandbox IPNs (test_ipn=1) as genuine; off in production",
         ),
     }
+
+    @classmethod
+    def payment_of(cls, dedupe_key: str, status: str, gateway_txn_id: str) -> str:
+        """An approval is the payment of its own ``txn_id`` (its dedupe key's): a capture is filed under
+        its authorization, which may be captured more than once (partial captures; an order's several
+        authorizations, each capture naming the order in ``auth_id``), every capture a payment of its
+        own, each with the invoice the shop gave it. A refund or reversal is an event of the payment its
+        ``parent_txn_id`` names, its gateway transaction."""
+        if status == Status.APPROVED.value:
+            return dedupe_key.rpartition(":")[0] or gateway_txn_id
+        return gateway_txn_id
 
     # -- settings ------------------------------------------------------------------------------
     @property
