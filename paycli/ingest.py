@@ -656,7 +656,7 @@ class Ingest:
                     },
                 )
                 if retied:
-                    touched |= keep_aliases(self.store, provider.instance, [record])
+                    touched |= keep_aliases(self.store, provider.instance, [record], provider.payment_of)
                 if verified or carried:
                     # a verified or carried reference ranks higher: a waiting response of its transaction
                     # may take it now, as it would have on ingest (References.target)
@@ -728,6 +728,7 @@ class Ingest:
             from_db(row["received_at"]),
             own_reference=lambda response_id: self._own_reference(response_id, provider),
             message_reference=lambda message_id: self._message_reference(message_id, provider),
+            payment_of=provider.payment_of,
             **options,
         )
 
@@ -830,7 +831,9 @@ class Ingest:
                     requests = [r for r in records if isinstance(r, RequestRecord)]
                     touched |= self._requests(provider, source, requests, tally, now)
                     messages = [r for r in records if not isinstance(r, RequestRecord)]
-                    batch = Messages(self.store, provider.instance, source.name, now)
+                    batch = Messages(
+                        self.store, provider.instance, source.name, now, payment_of=provider.payment_of
+                    )
                     touched |= batch.apply(messages, tally)
                     said.extend(batch.said)
                 recompute.refresh(self.store, touched, self.config)
@@ -942,7 +945,9 @@ class Ingest:
                 [(r.data.txn_id, rid, message_digest(r.origin)) for rid, r in updates.items()],
             )
         if conflicts:
-            touched |= Messages(store, provider.instance, source.name, now).apply(conflicts, tally)
+            touched |= Messages(
+                store, provider.instance, source.name, now, payment_of=provider.payment_of
+            ).apply(conflicts, tally)
             for conflict in conflicts:
                 self.say(f"{_where(source.name, conflict.origin)}: {conflict.reason}")
         return touched
@@ -984,9 +989,11 @@ class Messages:
         responded_at: datetime | None = None,
         own_reference: Callable[[int], str | None] | None = None,
         message_reference: Callable[[int], str | None] | None = None,
+        payment_of: Callable[[str, str, str], str] = Provider.payment_of,
     ) -> None:
         self.store = store
         self.provider = provider
+        self.payment_of = payment_of  # the provider's (Provider.payment_of), for an id two transactions claim
         self.source = source
         self.now = now  # when the messages arrived
         self.responded_at = now if responded_at is None else responded_at  # when their new responses did
@@ -1206,7 +1213,7 @@ class Messages:
             )
 
     def _aliases(self, records: Sequence[ResponseRecord]) -> set[int]:
-        return keep_aliases(self.store, self.provider, records)
+        return keep_aliases(self.store, self.provider, records, self.payment_of)
 
     # -- responses that do not name the merchant reference ---------------------------------------
     # Some messages about a payment do not carry the merchant reference (a Stripe charge, refund or
@@ -1722,12 +1729,19 @@ def _digest_prefix(headers: str, context: str) -> Any:
     return h
 
 
-def keep_aliases(store: Store, provider: str, records: Sequence[ResponseRecord]) -> set[int]:
+def keep_aliases(
+    store: Store,
+    provider: str,
+    records: Sequence[ResponseRecord],
+    payment_of: Callable[[str, str, str], str] = Provider.payment_of,
+) -> set[int]:
     """Keep the other ids a response names for its transaction: reports match a settlement line by
     any of them. A message that failed its signature check vouches for nothing. An id two transactions
     claim (never seen from a gateway: a forgery, a broken export) is kept as the least's, whichever came
-    first; the requests of the responses either way round then find other partners: returned, to
-    recompute."""
+    first, and the responses that are the payment of that id (``payment_of``: a PayPal capture whose
+    copies name two authorizations) are filed under that least transaction too, so that copies of one
+    payment answering two references meet there (SHARED_TRANSACTION) in any order of arrival; the
+    requests of the responses either way round then find other partners: returned, to recompute."""
     pairs = {
         (alias, r.gateway_txn_id)
         for r in records
@@ -1737,26 +1751,37 @@ def keep_aliases(store: Store, provider: str, records: Sequence[ResponseRecord])
     if not pairs:
         return set()
     held = dict(_aliases_of(store, provider, {alias for alias, _ in pairs}, "alias"))
-    moved = {(alias, txn) for alias, txn in pairs if alias in held and txn < held[alias]}
+    claims = owners_of([*pairs, *held.items()])
+    contested = {alias: txns for alias, txns in claims.items() if len(txns) > 1}
     store.executemany(
         "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) "
         "ON CONFLICT (provider, alias) DO UPDATE SET gateway_txn_id = excluded.gateway_txn_id "
         "WHERE excluded.gateway_txn_id < gateway_alias.gateway_txn_id",
         [(provider, alias, txn) for alias, txn in sorted(pairs)],
     )
-    if not moved:
+    if not contested:
         return set()
-    txns = sorted({t for alias, txn in moved for t in (alias, txn, held[alias])})
+    txns = sorted({t for alias, claimants in contested.items() for t in (alias, *claimants)})
     marks, params = store.placeholders("t", txns)
     params["p"] = provider
-    return {
-        row["request_id"]
-        for row in store.query(
-            f"SELECT DISTINCT request_id FROM response WHERE provider = :p AND gateway_txn_id IN {marks} "
-            "AND request_id IS NOT NULL",
-            params,
-        )
-    }
+    rows = store.query(
+        "SELECT id, request_id, dedupe_key, status, gateway_txn_id FROM response "
+        f"WHERE provider = :p AND gateway_txn_id IN {marks}",
+        params,
+    )
+    moves = []
+    for row in rows:
+        for alias, claimants in contested.items():
+            least = min(claimants)
+            if (
+                row["gateway_txn_id"] in claimants
+                and row["gateway_txn_id"] != least
+                and payment_of(row["dedupe_key"], row["status"], row["gateway_txn_id"]) == alias
+            ):
+                moves.append({"g": least, "id": row["id"]})
+    if moves:
+        store.executemany("UPDATE response SET gateway_txn_id = :g WHERE id = :id", moves)
+    return {row["request_id"] for row in rows if row["request_id"] is not None}
 
 
 def response_identity(provider: str, r: ResponseRecord) -> str:

@@ -655,6 +655,10 @@ class _Capture(Provider):
                 self.lock(record)
             yield record
 
+    def payment_of(self, dedupe_key: str, status: str, gateway_txn_id: str) -> str:  # type: ignore[override]
+        # a class attribute of Provider, which __getattr__ would not reach: the gateway's own
+        return self.inner.payment_of(dedupe_key, status, gateway_txn_id)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
