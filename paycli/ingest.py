@@ -1756,7 +1756,8 @@ def keep_aliases(
     store.executemany(
         "INSERT INTO gateway_alias (provider, alias, gateway_txn_id) VALUES (?, ?, ?) "
         "ON CONFLICT (provider, alias) DO UPDATE SET gateway_txn_id = excluded.gateway_txn_id "
-        "WHERE excluded.gateway_txn_id < gateway_alias.gateway_txn_id",
+        # the least by bytes, as min() below and one_transaction: on PostgreSQL too, whatever its collation
+        f"WHERE excluded.gateway_txn_id < {store.bytewise('gateway_alias.gateway_txn_id')}",
         [(provider, alias, txn) for alias, txn in sorted(pairs)],
     )
     if not contested:

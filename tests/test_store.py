@@ -334,3 +334,28 @@ def test_a_response_keeps_the_least_wording_by_bytes_whatever_the_collation(cli,
     with Store.connect(db_url) as store:
         [held] = store.query("SELECT raw_status, deliveries FROM response")
     assert (held["raw_status"], held["deliveries"]) == ("Zeta", 2)
+
+
+def test_an_id_two_transactions_claim_is_the_least_s_by_bytes_whatever_the_collation(store):
+    # SQLite keeps "B-AUTH" (0x42 before 0x61), as min() does; a PostgreSQL database of a real language
+    # (ICU en-US) would keep "a-auth", and the alias would name another transaction than its responses
+    from paycli.gateways.base import Origin, ResponseRecord
+    from paycli.ingest import keep_aliases
+    from paycli.outcome import Authenticity, Status
+
+    if ON_POSTGRES:
+        if not store.query("SELECT 1 AS x FROM pg_collation WHERE collname = 'en-US-x-icu'"):
+            pytest.skip("this PostgreSQL has no ICU collation")
+        with store.transaction():
+            store.execute(
+                'ALTER TABLE gateway_alias ALTER COLUMN gateway_txn_id TYPE varchar(128) COLLATE "en-US-x-icu"'
+            )
+    for claimant in ("a-auth", "B-AUTH"):
+        record = ResponseRecord(
+            Origin(None, claimant.encode()), "R-1", "CAP-1:Completed", Status.APPROVED, "Completed",
+            Authenticity.UNVERIFIABLE, 3500, "EUR", claimant, aliases=("CAP-1",),
+        )  # fmt: skip
+        with store.transaction():
+            keep_aliases(store, "paypal", [record])
+    [row] = store.query("SELECT gateway_txn_id FROM gateway_alias")
+    assert row["gateway_txn_id"] == "B-AUTH"
