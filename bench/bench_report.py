@@ -2,7 +2,7 @@
 
 It builds (once: the store is cached under ``bench/out/``) a SQLite store of 2,000,000 payment requests
 over the past year, 100,000 of them on the report day, 2026-11-26 (Europe/Rome), with the day's
-gateway responses, orphans, resolutions, order retries (paid twice, never paid, paid after a failure)
+gateway responses, orphans, resolutions, order retries (paid twice, never paid, paid after a failed attempt)
 and a day of settlement lines for the stripe and paypal requests (matched, amount differs, settled but
 unknown, approved but not settled, refunds, fees). Rows go straight in with ``sqlite3`` into a store
 whose schema paycli created: building 2,000,000 requests through ``paycli ingest`` would take minutes

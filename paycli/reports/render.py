@@ -291,7 +291,7 @@ def _html_anomaly_rows(local: Callable[..., str], money: Callable[..., str]) -> 
         )
 
     def paid(a: Any) -> str:
-        amounts = a.paid or [(0, a.currency)]  # never paid: nothing, in the currency of its attempts
+        amounts = a.paid or [(0, a.currency)]  # unpaid: nothing, in the currency of its attempts
         return " + ".join(f"{money(minor, currency)} {escape(currency)}" for minor, currency in amounts)
 
     def anomaly_rows(rows: Iterable[Any]) -> Iterator[Any]:
@@ -363,7 +363,7 @@ def _csv_sections(
 
     def order_line(a: Any) -> tuple[Any, ...]:
         counts = f"{a.positivo} approved, {a.negativo} refused, {a.verificare} to verify"
-        amounts = a.paid or [(0, a.currency)]  # never paid: nothing, in the currency of its attempts
+        amounts = a.paid or [(0, a.currency)]  # unpaid: nothing, in the currency of its attempts
         if len(amounts) == 1:
             (minor, currency), detail = amounts[0], counts
             amount: Any = money(minor, currency)

@@ -85,7 +85,7 @@ def test_the_report_lists_each_section(shop, isolated):
     assert "VERIFICARE: needs a look 2" in text and "NEGATIVO: refused 2" in text
     assert "R-1003-1" in text and "19h 30m" in text  # age of a VERIFICARE request: now - created_at
     assert "R-7777-1" in text  # the orphan
-    assert "paid twice" in text and "never paid" in text and "paid after failure" in text
+    assert "paid twice" in text and "unpaid" in text and "after failure" not in text
     assert "seen in the bank" in text and "anna" in text  # the resolution
     assert "A-0001-1" not in text  # made the next day
     assert "And 1 VERIFICARE request created before this period" in text
@@ -144,13 +144,12 @@ def test_an_order_paid_in_two_currencies_is_never_summed_into_one(cli, isolated)
         for r in csv_rows((isolated / f"paycli-report-{DAY}.csv").read_text())
         if r["section"] == "order"
     }
-    # paid after a failure in EUR, in USD: what was paid is in USD
-    assert (orders["O-CUR"]["amount"], orders["O-CUR"]["currency"]) == ("120.00", "USD")
+    assert "O-CUR" not in orders  # refused in EUR, paid in USD: a retry, no anomaly
     # paid twice, once in JPY and once in EUR: no one amount, each named
     assert (orders["O-JPY"]["amount"], orders["O-JPY"]["currency"]) == ("", "")
     assert orders["O-JPY"]["detail"].endswith("; paid 58.00 EUR + 8800 JPY")  # by currency
     html = " ".join(" ".join(parse((isolated / f"paycli-report-{DAY}.html").read_text()).text).split())
-    assert "58.00 EUR + 8800 JPY" in html and "120.00 USD" in html and "146.00" not in html
+    assert "58.00 EUR + 8800 JPY" in html and "146.00" not in html
 
 
 def test_orders_are_listed_in_the_same_order_with_the_same_name_whatever_the_collation(cli, isolated, db_url):
@@ -807,3 +806,43 @@ def test_a_batch_committed_while_the_report_is_built_is_in_none_of_its_sections_
     listed = sum(1 for r in rows if r["section"] == "verificare")
     assert totals["VERIFICARE"] == listed == 2
     assert totals["POSITIVO"] == 8  # the report of before the batch, whole
+
+
+def test_a_request_made_after_the_report_s_now_is_not_yet_old_in_the_csv_as_in_the_html(shop, isolated):
+    # --now in the middle of the day: the afternoon's requests were made after it
+    out = report_at(shop, "2026-11-26T12:30:00+01:00")
+    ages = {
+        r["txn_id"]: int(r["age_hours"]) for r in csv_rows(out) if r["section"] in ("verificare", "negativo")
+    }
+    assert ages["S-2004-1"] == 0 and min(ages.values()) >= 0, ages
+
+
+def report_at(cli, now: str) -> str:
+    result = cli("report", "--now", now, "--date", DAY, "--format", "csv", "--out", "-")
+    assert result.code == 0, result
+    return str(result.stdout)
+
+
+def test_a_paid_retry_is_no_order_anomaly_and_fails_no_cron(cli, isolated):
+    # R-1 refused, then R-2 paid: the shop's everyday; both paid: paid twice
+    (isolated / "paycli.yaml").write_text(CONFIG)
+    requests = [
+        "R-1,O-1,order,2026-11-26T10:00:00+01:00,Rossi,r@example.com,10.00,EUR,bank",
+        "R-2,O-1,order,2026-11-26T10:05:00+01:00,Rossi,r@example.com,10.00,EUR,bank",
+        "R-3,O-2,order,2026-11-26T11:00:00+01:00,Bianchi,b@example.com,10.00,EUR,bank",
+        "R-4,O-2,order,2026-11-26T11:05:00+01:00,Bianchi,b@example.com,10.00,EUR,bank",
+        "R-5,O-3,order,2026-11-26T12:00:00+01:00,Verdi,v@example.com,10.00,EUR,bank",
+    ]
+    bank = isolated / "bank.csv"
+    bank.write_text(
+        "id,ref,amount,currency,esito\nK1,R-1,10.00,EUR,KO\nK2,R-2,10.00,EUR,OK\nK3,R-3,10.00,EUR,OK\n"
+        "K4,R-4,10.00,EUR,OK\nK5,R-5,10.00,EUR,KO\n"
+    )
+    assert cli("ingest", str(request_csv(isolated, requests)), str(bank)).code == 0
+    assert json.loads(cli("order", "O-1", "--format", "json").stdout)["verdict"] == "PAID"
+    rows = csv_rows(report(cli, "--date", DAY, "--format", "csv", "--out", "-").stdout)
+    assert [(r["order_id"], r["reason"]) for r in rows if r["section"] == "order"] == [
+        ("O-2", "PAID_TWICE"),
+        ("O-3", "UNPAID"),  # the word of paycli order, design.md 4
+    ]
+    assert json.loads(cli("order", "O-3", "--format", "json").stdout)["verdict"] == "UNPAID"
