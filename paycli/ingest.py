@@ -93,6 +93,7 @@ class IngestReport:
     unarchived: list[tuple[str, str]] = field(default_factory=list)  # ingested, but left where it was
     linked: int = 0  # orphans linked to a request that arrived
     unchanged: int = 0  # reprocess --all: messages that read as before
+    elsewhere: int = 0  # reprocess: messages another command changed or took after they were listed
     verified: int = 0  # ... of which a response is now valid
     retied: int = 0  # ... of which a response now names another gateway transaction
     reworded: int = 0  # reprocess --all: responses whose gateway wording now reads otherwise
@@ -415,13 +416,14 @@ class Ingest:
                 f"({states} OR (state = 'settlement' AND NOT EXISTS "
                 "(SELECT 1 FROM settlement s WHERE s.message_id = message.id)))"
             )
+        columns = "id, provider, source, line, received_at, raw, headers, context, state, reference, note, response_id"
+        # a page is listed outside any transaction: each message is read again under the writer lock
+        # before anything is decided about it (_reprocess_one)
+        again = f"SELECT {columns} FROM message WHERE {states} AND id = :id"
         last = 0
         while True:
             params: dict[str, Any] = {"last": last, "bound": bound}
-            sql = (
-                "SELECT id, provider, source, line, received_at, raw, headers, context, state, reference, note, "
-                f"response_id FROM message WHERE {states} AND id > :last AND id <= :bound"
-            )
+            sql = f"SELECT {columns} FROM message WHERE {states} AND id > :last AND id <= :bound"
             if only is not None:
                 sql += " AND provider = :provider"
                 params["provider"] = only
@@ -430,33 +432,22 @@ class Ingest:
                 self._reword()
                 return self.report.tallies
             for row in rows:
-                self._reprocess_one(row)
+                self._reprocess_one(row, again)
             last = rows[-1]["id"]
 
-    def _reprocess_one(self, row: Any) -> None:
-        if row["state"] == "response":
-            # read now: a message read before it in this run may have moved it to another response
-            fresh = self.store.query("SELECT response_id FROM message WHERE id = :id", {"id": row["id"]})
-            row = {**dict(row), "response_id": fresh[0]["response_id"]}
-        provider = self.providers.get(row["provider"])
-        tally = self.report.tallies.setdefault(row["provider"], Tally())
+    def _reprocess_one(self, listed: Any, again: str) -> None:
+        """Read one listed message again with its provider and apply what it now says. ``again`` reads
+        it anew, inside the transaction that applies it: another command may have changed or taken it
+        since it was listed (a dismissal, another reprocess), and what was listed is then out of date."""
+        provider = self.providers.get(listed["provider"])
         if provider is None:
-            if row["state"] != "quarantined":
-                # read well before, and nobody to read it again: it stays as it was read
-                self.report.unchanged += 1
-                if row["provider"] not in self._unread:
-                    self._unread.add(row["provider"])
-                    self.say(
-                        f"provider '{row['provider']}' is not configured: its messages stay as they were read"
-                    )
-                return
-            tally.records += 1
-            tally.quarantined += 1
-            self.say(f"{row['source']}: provider '{row['provider']}' is not configured; left quarantined")
+            self._unconfigured(listed)
             return
-        # a message paycli serve received is named "http POST /callbacks/<gateway>" (serve.py)
-        live = _RECEIVED.match(str(row["source"])) is not None
-        origin = Origin(row["line"], bytes(row["raw"]), row["context"], row["headers"], live)
+        # what a provider reads (provider, source, line, raw, headers, context) never changes under
+        # one id: read outside the lock, the longest part of the work. A message paycli serve received
+        # is named "http POST /callbacks/<gateway>" (serve.py)
+        live = _RECEIVED.match(str(listed["source"])) is not None
+        origin = Origin(listed["line"], bytes(listed["raw"]), listed["context"], listed["headers"], live)
         try:
             record = provider.reinterpret(origin)
         except Exception as exc:  # a plugin boundary, as in _guarded: the message stays quarantined
@@ -466,13 +457,42 @@ class Ingest:
         if isinstance(record, Notice):
             return
         record = _storable(record)
+        with self.store.transaction():
+            self._lock_writers()
+            fresh = self.store.query(again, {"id": listed["id"]})
+            if not fresh or fresh[0]["state"] != listed["state"]:
+                # dismissed, or read by another reprocess (which stored what it reads as anew), since
+                # it was listed: done as if that command had run first, not undone here
+                self.report.elsewhere += 1
+                return
+            # and the rest as it is now: a message read before it may have moved it to another response
+            self._apply_again(fresh[0], provider, origin, record)
+
+    def _unconfigured(self, row: Any) -> None:
+        tally = self.report.tallies.setdefault(row["provider"], Tally())
+        if row["state"] != "quarantined":
+            # read well before, and nobody to read it again: it stays as it was read
+            self.report.unchanged += 1
+            if row["provider"] not in self._unread:
+                self._unread.add(row["provider"])
+                self.say(
+                    f"provider '{row['provider']}' is not configured: its messages stay as they were read"
+                )
+            return
+        tally.records += 1
+        tally.quarantined += 1
+        self.say(f"{row['source']}: provider '{row['provider']}' is not configured; left quarantined")
+
+    def _apply_again(self, row: Any, provider: Provider, origin: Origin, record: Record) -> None:
+        """Apply what a message reads as now, inside the transaction that holds the writer lock."""
+        tally = self.report.tallies.setdefault(row["provider"], Tally())
         if row["state"] != "quarantined" and self._reads_as_before(row, provider, record):
             self.report.unchanged += 1
             return
         tally.records += 1
         if isinstance(record, QuarantinedRecord) and row["state"] == "quarantined":
             tally.quarantined += 1
-            with self.store.transaction():
+            with self.store.transaction():  # _reprocess_one's, as the one below
                 self._lock_writers()
                 self.store.execute(
                     "UPDATE message SET error = :e WHERE id = :id", {"e": record.reason, "id": row["id"]}
@@ -561,7 +581,8 @@ class Ingest:
 
     def _reads_as_before(self, row: Any, provider: Provider, record: Record) -> bool:
         """Whether a message already read (a response, an informational message) reads the same again;
-        a copy of a response now verified makes the response valid on the way."""
+        a copy of a response now verified makes the response valid on the way. Inside the transaction
+        of ``_reprocess_one``, which read the message anew under the writer lock."""
         if row["state"] == "informational":
             if not isinstance(record, InfoRecord):
                 return False
@@ -593,11 +614,14 @@ class Ingest:
             )
         if not isinstance(record, ResponseRecord):
             return False
-        [held] = self.store.query(
+        found = self.store.query(
             "SELECT identity, authenticity, request_id, gateway_txn_id, raw_status, reference, reference_guessed "
             "FROM response WHERE id = :id",
             {"id": row["response_id"]},
         )
+        if not found:
+            return False  # no response to read as: what it reads as now is stored as new
+        held = found[0]
         # a message that now carries the reference its response holds as a guess (a refund without the
         # configured reference field, read again once the setting names the field it has)
         carried = (
@@ -734,10 +758,13 @@ class Ingest:
 
     def _transaction_of(self, response_id: int, provider: Provider) -> str | None:
         """The gateway transaction this response's messages, read now, file it under: those that still
-        read as this response (one read otherwise is on its way out)."""
-        [held] = self.store.query(
+        read as this response (one read otherwise is on its way out); None when the response is gone."""
+        found = self.store.query(
             "SELECT identity, reference, reference_guessed FROM response WHERE id = :id", {"id": response_id}
         )
+        if not found:
+            return None
+        held = found[0]
         read = [
             r
             for r in self._read_again(response_id, provider)

@@ -1675,6 +1675,88 @@ def test_reprocess_leaves_what_still_cannot_be_read(store, config, tmp_path):
     assert len(quarantined(store)) == 1
 
 
+def another_run_first(monkeypatch, act: Callable[[], None]) -> None:
+    """Run ``act`` (another command, in another connection) once, after this reprocess has read its
+    page of messages and before it applies the first of them: the window a reprocess reads outside
+    its transactions."""
+    real = Ingest._reprocess_one
+    done: list[bool] = []
+
+    def reprocess_one(self, row, *args):
+        if not done:
+            done.append(True)
+            act()
+        return real(self, row, *args)
+
+    monkeypatch.setattr(Ingest, "_reprocess_one", reprocess_one)
+
+
+def test_a_message_dismissed_while_reprocess_runs_stays_dismissed_with_its_note(
+    store, config, tmp_path, db_url, monkeypatch
+):
+    from paycli.resolutions import dismiss
+
+    second = ROW.replace("T1,O1", "T2,O2")
+    ingest(store, config, request_csv(tmp_path, [ROW, second]))
+    changed = [r.replace("129.90", "12.99") for r in (ROW, second)]
+    ingest(store, config, request_csv(tmp_path, changed, name="changed.csv"))
+    # the shop confirms the new amounts: both quarantined lines now agree, and reprocess would read them
+    fixed = [r.replace("2026-11-26T10:15:00+01:00", "2026-11-26T09:15:00Z") for r in changed]
+    ingest(store, config, request_csv(tmp_path, fixed, name="fix.csv"), update=True)
+    [last] = [r["id"] for r in store.query("SELECT id FROM message WHERE state = 'quarantined' ORDER BY id")][
+        1:
+    ]
+
+    def dismissal() -> None:
+        with Store.open(db_url) as other:
+            assert dismiss(other, [last], "line fixed elsewhere", "anna") == 1
+
+    another_run_first(monkeypatch, dismissal)
+    run = Ingest(store, config, providers(config))  # type: ignore[arg-type]
+    tallies = run.reprocess()
+    # the first read well and was stored anew (as a request's line); the other, dismissed, stays so
+    states = store.query("SELECT state, COUNT(*) AS n FROM message GROUP BY state ORDER BY state")
+    assert [(r["state"], r["n"]) for r in states] == [("dismissed", 1), ("request", 1)]
+    [kept] = store.query("SELECT state, note FROM message WHERE id = :id", {"id": last})
+    assert kept["state"] == "dismissed" and "dismissed by anna" in kept["note"]
+    assert (tallies["requests"].records, tallies["requests"].quarantined, run.report.elsewhere) == (1, 0, 1)
+
+
+def test_reprocess_all_beside_another_that_read_the_messages_first_skips_what_that_one_did(
+    store, config, tmp_path, db_url, monkeypatch
+):
+    ingest(store, config, request_csv(tmp_path, [ROW, ROW.replace("T1,O1", "T2,O2")]))
+    ingest(
+        store,
+        config,
+        write_messages(
+            tmp_path, message("T1", "k1", "refused", txn="g1"), message("T2", "k2", "refused", txn="g2")
+        ),
+    )
+    original = FakeGateway.reinterpret
+    # a status word mapped since: every message now reads otherwise, and leaves its old response
+    monkeypatch.setattr(
+        FakeGateway,
+        "reinterpret",
+        lambda self, origin: original(self, replace(origin, raw=origin.raw.replace(b"refused", b"approved"))),
+    )
+
+    def other_reprocess() -> None:
+        with Store.open(db_url) as other:
+            Ingest(other, config, providers(config)).reprocess(read=True)  # type: ignore[arg-type]
+
+    another_run_first(monkeypatch, other_reprocess)
+    run = Ingest(store, config, providers(config))  # type: ignore[arg-type]
+    run.reprocess(read=True)
+    assert (run.report.elsewhere, run.report.unchanged, run.report.quarantined) == (2, 0, 0)
+    for txn_id in ("T1", "T2"):
+        assert (request(store, txn_id)["outcome"], request(store, txn_id)["response_count"]) == (
+            "POSITIVO",
+            1,
+        )
+    assert table_counts(store)["response"] == 2
+
+
 # -- interruption -------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_an_ingest_killed_midway_then_run_again_equals_a_clean_run(db_url, tmp_path):

@@ -75,6 +75,8 @@ def reprocess(
         tallies = run.reprocess(gateway, read=everything)
     total = sum(t.records for t in tallies.values())
     left = sum(t.quarantined for t in tallies.values())
+    # dismissed, or read by another reprocess, between the listing and the reading: done, not undone
+    taken = f"; {run.report.elsewhere} already handled by another command" if run.report.elsewhere else ""
     if everything:
         same = run.report.unchanged
         err(
@@ -87,11 +89,11 @@ def reprocess(
                 if run.report.renamed
                 else ""
             )
-            + f", {total - left} otherwise, {left} quarantined"
+            + f", {total - left} otherwise, {left} quarantined{taken}"
         )
     else:
         err(
-            f"reprocessed {total} quarantined message{'s' if total != 1 else ''}: {total - left} now read, {left} still quarantined"
+            f"reprocessed {total} quarantined message{'s' if total != 1 else ''}: {total - left} now read, {left} still quarantined{taken}"
         )
     if left:
         raise typer.Exit(1)
