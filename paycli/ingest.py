@@ -91,6 +91,9 @@ class IngestReport:
     refused: list[tuple[str, str]] = field(default_factory=list)
     archived: list[tuple[str, str]] = field(default_factory=list)
     unarchived: list[tuple[str, str]] = field(default_factory=list)  # ingested, but left where it was
+    # files a folder or a glob listed that another run (an ingest of the same inbox) took before this one
+    # read them, or archived after both read them: not an error, the other run read them
+    taken: list[str] = field(default_factory=list)
     linked: int = 0  # orphans linked to a request that arrived
     unchanged: int = 0  # reprocess --all: messages that read as before
     elsewhere: int = 0  # reprocess: messages another command changed or took after they were listed
@@ -169,7 +172,7 @@ class Ingest:
                     stream = stdin if stdin is not None else sys.stdin.buffer
                     self._ingest(Source.from_stream("<stdin>", stream))
                     continue
-                for path in self._expand(item):
+                for path, listed in self._expand(item):
                     if path.name in self._protected_names and path.resolve() in self._protected:
                         # stored, a secret would sit in the store (and a forced --gateway would store it)
                         self._refuse(
@@ -179,7 +182,8 @@ class Ingest:
                     try:
                         source = Source.from_path(path)
                     except OSError as exc:
-                        self._refuse(path_text(path), f"cannot be read ({exc.strerror})")
+                        if not self._taken_meanwhile(path, listed, exc):
+                            self._refuse(path_text(path), f"cannot be read ({exc.strerror})")
                         continue
                     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
                     try:
@@ -192,6 +196,10 @@ class Ingest:
                             )
                             continue
                         has_sidecar = False  # a name too long for one (Python 3.11 raises it): none can exist
+                    if not has_sidecar and self._taken_meanwhile(path, listed):
+                        # a run that archives moves the file, then its sidecar: none here, and the file
+                        # gone too, it may have had one, and read without it would say otherwise
+                        continue
                     if has_sidecar:
                         try:
                             with sidecar.open("rb") as stream:  # never more than headers can be
@@ -199,9 +207,11 @@ class Ingest:
                             headers = data.decode("utf-8", errors="replace")
                         except OSError as exc:
                             # not read without it: a Stripe body without its signature reads otherwise
-                            self._refuse(
-                                path_text(path), f"its sidecar {sidecar.name} cannot be read ({exc.strerror})"
-                            )
+                            if not self._taken_meanwhile(path, listed, exc):
+                                self._refuse(
+                                    path_text(path),
+                                    f"its sidecar {sidecar.name} cannot be read ({exc.strerror})",
+                                )
                             continue
                         if len(data) > MAX_CALLBACK_BYTES:
                             self._refuse(
@@ -219,7 +229,7 @@ class Ingest:
                     # matched by a glob) stays: moved, it would only be renamed, a run after another
                     archived = self.archive is not None and not self.report.dry_run
                     archived = archived and not self._is_archive(path.parent)
-                    if self._ingest(source) and archived and path not in self._archiving:
+                    if self._ingest(source, listed) and archived and path not in self._archiving:
                         self._archiving.add(path)
                         self._to_archive.append((path, sidecar if source.headers is not None else None))
             self._flush()
@@ -235,7 +245,9 @@ class Ingest:
         self._flush()
         return self.report
 
-    def _expand(self, item: str) -> Iterator[Path]:
+    def _expand(self, item: str) -> Iterator[tuple[Path, bool]]:
+        """The files an argument names, each with whether a folder or a glob listed it (one named
+        itself must be there; one listed may be gone since, taken by another run)."""
         path = Path(item)
         try:
             folder = path.is_dir()
@@ -249,12 +261,12 @@ class Ingest:
             found = False
             for file in _walk(path, self._refuse, skip=self._archive_key):
                 found = True
-                yield file
+                yield file, True
             if not found:
                 self.note(f"{item}: folder holds no file to ingest")
         elif path.is_file():
             if not path.name.endswith(SIDECAR_SUFFIX):
-                yield path
+                yield path, False
             elif not path.with_name(path.name.removesuffix(SIDECAR_SUFFIX)).is_file():
                 self._refuse(item, "a .headers sidecar without the file it goes with")
             # else: read with its file (a shell's callbacks/* names both)
@@ -265,7 +277,7 @@ class Ingest:
             files = [m for m in matches if m.is_file() and not m.name.endswith(SIDECAR_SUFFIX)]
             if not files:  # an empty inbox, as an empty folder: said, not refused (cron mails refusals)
                 self.note(f"{item}: no file matches, nothing to ingest")
-            yield from files
+            yield from ((file, True) for file in files)
         else:
             self._refuse(item, "no such file or folder")
 
@@ -295,6 +307,15 @@ class Ingest:
             known = self._archived_here[folder] = (found.st_dev, found.st_ino) == self._archive_key
         return known
 
+    def _taken_meanwhile(self, path: Path, listed: bool, exc: OSError | None = None) -> bool:
+        """Whether a file a folder or a glob listed is gone (``exc``: the error reading it, a missing
+        file): another run (an ingest of the same inbox) took it, which reads it. Counted, and said once
+        in the summary, not as an error; a file named itself that is gone is one."""
+        if not listed or (exc is not None and exc.errno != errno.ENOENT) or _taken(path):
+            return False
+        self.report.taken.append(path_text(path))
+        return True
+
     def _refuse(self, name: str, reason: str) -> None:
         name, reason = one_line(name), one_line(reason)  # a file name may hold a line break too
         self.report.refused.append((name, reason))
@@ -318,10 +339,11 @@ class Ingest:
             self._refuse(source.name, f"claimed by {' and '.join(claims)}: choose one with --gateway")
         return None
 
-    def _ingest(self, source: Source) -> bool:
+    def _ingest(self, source: Source, listed: bool = False) -> bool:
         """Read one source into the pending batch; True when it was read to the end (so it may be
         archived). Batches span sources: a folder of small callbacks is committed ``batch_size``
-        records at a time, not one file at a time."""
+        records at a time, not one file at a time. ``listed``: a file a folder or a glob listed, which
+        another run may take meanwhile."""
         provider = self.choose(source)
         if provider is None:
             return False
@@ -351,7 +373,8 @@ class Ingest:
             return False
         except OSError as exc:
             self._flush()
-            self._refuse(source.name, f"cannot be read ({exc.strerror or exc})")
+            if source.path is None or not self._taken_meanwhile(source.path, listed, exc):
+                self._refuse(source.name, f"cannot be read ({exc.strerror or exc})")
             return False
         return True
 
@@ -367,6 +390,12 @@ class Ingest:
                 _move(path, target)
             except FileExistsError:
                 continue
+            except FileNotFoundError:
+                if _taken(path):
+                    raise
+                # read by both, archived by the other run (an ingest of the same inbox): stored, and moved
+                self.report.taken.append(path_text(path))
+                return
             if sidecar is None:
                 break
             try:
@@ -2108,7 +2137,8 @@ def _walk(
                 refuse(str(current / name), odd[name])
             elif not name.endswith(SIDECAR_SUFFIX):
                 yield current / name
-            elif not _listed(files, name.removesuffix(SIDECAR_SUFFIX)):
+            elif not _listed(files, name.removesuffix(SIDECAR_SUFFIX)) and _taken(current / name):
+                # (one gone since the listing went with its file, which another run moved just before)
                 refuse(str(current / name), "a .headers sidecar without the file it goes with")
         pending.extend(current / name for name in sorted(subfolders, reverse=True))
 

@@ -387,6 +387,31 @@ def test_a_file_name_that_is_not_utf8_is_ingested_archived_and_shown_escaped(cli
     )
 
 
+def test_an_ingest_beside_another_of_the_same_inbox_exits_0_and_says_once_what_the_other_took(
+    cli, isolated, monkeypatch
+):
+    from paycli.gateways.base import Source
+
+    inbox, done = isolated / "in", isolated / "done"
+    inbox.mkdir()
+    request_csv(inbox, ROWS[:1], name="a.csv")
+    request_csv(inbox, ROWS[1:2], name="b.csv")
+    from_path = Source.from_path.__func__  # type: ignore[attr-defined]
+
+    def other_run_first(cls, path: Path) -> Source:
+        if path.name == "a.csv" and path.exists():
+            done.mkdir(exist_ok=True)
+            path.rename(done / path.name)  # the other ingest's archive, between listing and reading
+        return from_path(cls, path)
+
+    monkeypatch.setattr(Source, "from_path", classmethod(other_run_first))
+    result = cli("ingest", str(inbox), "--archive", str(done))
+    assert result.code == 0, result
+    assert "a.csv" not in result.stderr  # no line of its own: a count in the summary
+    assert "  1 listed input taken by another run meanwhile (ingested and archived there)\n" in result.stderr
+    assert cli("ingest", "-q", str(inbox), "--archive", str(done)).stderr == ""
+
+
 def test_a_name_longer_than_the_audit_column_is_refused_in_one_line(loaded, isolated):
     # the store keeps 128 characters of who decided: PostgreSQL refused more, exit 70
     for args in (["--as", "POSITIVO"], ["--undo"]):

@@ -1590,6 +1590,119 @@ def test_a_name_another_ingest_takes_after_the_look_is_never_written_over(
     assert (done / "a1.1.jsonl.headers").read_text() == "X-Run: 1\n" and list(inbox.iterdir()) == []
 
 
+# -- two runs over one inbox (a cron ingest that overlaps itself) --------------------------------
+def test_a_listed_file_another_run_took_before_it_was_read_is_no_error_but_a_named_one_is(
+    store, config, tmp_path, monkeypatch
+):
+    inbox, elsewhere = tmp_path / "in", tmp_path / "other-run"
+    inbox.mkdir()
+    elsewhere.mkdir()
+    taken = request_csv(inbox, [ROW], name="a.csv")
+    request_csv(inbox, ["T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,nexi"], name="b.csv")
+    from_path = Source.from_path.__func__  # type: ignore[attr-defined]
+
+    def other_run_first(cls, path: Path) -> Source:
+        if path.name == "a.csv" and path.exists():
+            path.rename(
+                elsewhere / path.name
+            )  # listed here, archived by the other run before this one reads it
+        return from_path(cls, path)
+
+    monkeypatch.setattr(Source, "from_path", classmethod(other_run_first))
+    run = ingest(store, config, inbox)
+    assert run.report.ok and run.report.taken == [str(taken)] and run.said == []
+    assert [r["txn_id"] for r in store.query("SELECT txn_id FROM payment_request")] == ["T2"]
+    # a file named itself that is not there when it is read is an error, as one never there
+    (elsewhere / "a.csv").rename(taken)
+    run = ingest(store, config, taken)
+    assert run.report.refused == [(str(taken), "cannot be read (No such file or directory)")]
+    assert run.report.taken == [] and not run.report.ok
+
+
+def test_a_listed_file_another_run_took_while_it_was_read_is_no_error_nor_read_without_its_sidecar(
+    store, config, tmp_path, monkeypatch
+):
+    inbox, elsewhere = tmp_path / "in", tmp_path / "other-run"
+    inbox.mkdir()
+    elsewhere.mkdir()
+    requests = request_csv(inbox, [ROW], name="b.csv")
+    body = write_messages(inbox, message("T1", "k1", "approved"), name="a.jsonl")
+    Path(f"{body}.headers").write_text("X-Signature: abc\n")
+    from_path, open_ = Source.from_path.__func__, Source.open  # type: ignore[attr-defined]
+
+    def head_read_then_taken(cls, path: Path) -> Source:
+        source = from_path(cls, path)
+        if path == body:  # the other run moves the file, then its sidecar, before this one looks for it
+            for name in (body.name, f"{body.name}.headers"):
+                (inbox / name).rename(elsewhere / name)
+        return source
+
+    def taken_before_opened(self: Source) -> object:
+        if self.path == requests and requests.exists():
+            requests.rename(elsewhere / requests.name)
+        return open_(self)
+
+    monkeypatch.setattr(Source, "from_path", classmethod(head_read_then_taken))
+    monkeypatch.setattr(Source, "open", taken_before_opened)
+    run = ingest(store, config, inbox)
+    assert run.report.ok and sorted(run.report.taken) == [str(body), str(requests)] and run.said == []
+    assert table_counts(store)["message"] == 0 and table_counts(store)["payment_request"] == 0
+
+
+def test_a_sidecar_listed_as_another_run_moved_its_file_then_it_is_no_error(
+    store, config, tmp_path, monkeypatch
+):
+    inbox, elsewhere = tmp_path / "in", tmp_path / "other-run"
+    inbox.mkdir()
+    elsewhere.mkdir()
+    request_csv(inbox, [ROW], name="a.csv")
+    # listed between the other run's move of b.jsonl and the move of its sidecar
+    (inbox / "b.jsonl.headers").write_text("X-Signature: abc\n")
+    from_path = Source.from_path.__func__  # type: ignore[attr-defined]
+
+    def sidecar_follows(cls, path: Path) -> Source:
+        if (inbox / "b.jsonl.headers").exists():
+            (inbox / "b.jsonl.headers").rename(elsewhere / "b.jsonl.headers")
+        return from_path(cls, path)
+
+    monkeypatch.setattr(Source, "from_path", classmethod(sidecar_follows))
+    run = ingest(store, config, inbox)
+    assert run.report.ok and run.said == [] and table_counts(store)["payment_request"] == 1
+
+
+def test_a_file_another_run_archived_after_both_read_it_is_no_error_and_archived_once(
+    store, config, tmp_path, monkeypatch
+):
+    import paycli.ingest
+
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    first = request_csv(inbox, [ROW], name="a.csv")
+    second = request_csv(inbox, ["T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,nexi"], name="b.csv")
+    free_name, unlink = paycli.ingest._free_name, os.unlink
+
+    def archived_before_the_look(target: Path, **kwargs: bool) -> Path:
+        if target.name == first.name and first.exists():
+            first.rename(done / first.name)  # the other run, which read it too, archived it first
+        return free_name(target, **kwargs)
+
+    def unlinked_by_the_other_first(path, *args, **kwargs):
+        if Path(path) == second and second.exists() and (done / second.name).exists():
+            # both linked it into the archive; the other run removes it from the inbox first
+            os.link(second, done / "b.1.csv")
+            unlink(second)
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(paycli.ingest, "_free_name", archived_before_the_look)
+    monkeypatch.setattr(os, "unlink", unlinked_by_the_other_first)
+    run = ingest(store, config, inbox, archive=done)
+    assert run.report.ok and run.report.unarchived == [] and run.report.archived == [] and run.said == []
+    assert run.report.taken == [str(first), str(second)]
+    # each once, as the other run archived it; both stored
+    assert sorted(p.name for p in done.iterdir()) == ["a.csv", "b.1.csv"] and list(inbox.iterdir()) == []
+    assert table_counts(store)["payment_request"] == 2
+
+
 def test_a_name_that_is_never_free_ends_the_tries_with_the_file_where_it_was(
     store, config, tmp_path, monkeypatch
 ):

@@ -232,6 +232,11 @@ def _summary(report) -> None:  # type: ignore[no-untyped-def]
         err(f"  {_count(len(report.refused), 'input')} refused")
     if report.unarchived:
         err(f"  {_count(len(report.unarchived), 'input')} ingested but not archived")
+    if report.taken:
+        # two runs over one inbox (cron overlapping itself): what one listed, the other read and archived
+        err(
+            f"  {_count(len(report.taken), 'listed input')} taken by another run meanwhile (ingested and archived there)"
+        )
     if report.quarantined:
         err(
             "  quarantined records are kept: `paycli messages` lists them, `paycli reprocess` reads them again"
