@@ -109,7 +109,9 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(0) from None
         except Exception as exc:
             if _State.debug:
-                raise
+                # the traceback, then the line and the exit code as without --debug (a script that
+                # runs with it must still tell a crash from work done, as exit 1 would say)
+                traceback.print_exc()
             if isinstance(exc, UnicodeEncodeError) and "surrogates" in exc.reason:
                 # an argument whose bytes are not UTF-8 (a txn id typed in a latin-1 terminal): Python
                 # keeps them as surrogates, which no UTF-8 store or output takes
@@ -117,10 +119,8 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise typer.Exit(2) from None
             # one line: a driver's error goes on with the SQL and its parameters (message bodies)
             said = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-            typer.echo(
-                f"paycli: unexpected error: {type(exc).__name__}: {said} (run with --debug for details)",
-                err=True,
-            )
+            hint = "" if _State.debug else " (run with --debug for details)"
+            typer.echo(f"paycli: unexpected error: {type(exc).__name__}: {said}{hint}", err=True)
             # not 1, which says the work was done: a script or cron must not take a crash for that
             raise typer.Exit(UNEXPECTED_ERROR) from None
 

@@ -661,6 +661,25 @@ def test_an_unexpected_error_is_one_line_and_not_the_exit_code_of_work_done(cli,
     assert result.stderr == "paycli: unexpected error: RuntimeError: a bug (run with --debug for details)\n"
 
 
+def test_an_unexpected_error_with_debug_shows_its_traceback_and_keeps_its_exit_code(cli, monkeypatch):
+    import paycli.queries
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(paycli.queries, "show_request", broken)
+    result = cli("--debug", "show", "ORD-1-1")
+    # 70, as without --debug (it was 1, the exit code of work done, to a script run with --debug)
+    assert result.code == 70
+    assert result.stderr.startswith("Traceback (most recent call last):\n") and "in broken\n" in result.stderr
+    assert result.stderr.endswith("RuntimeError: a bug\npaycli: unexpected error: RuntimeError: a bug\n")
+    # and an argument that is not UTF-8 is still a usage error
+    monkeypatch.undo()
+    result = cli("--debug", "show", os.fsdecode(b"ORD-\xff"))
+    assert result.code == 2 and "Traceback" in result.stderr
+    assert result.stderr.endswith("paycli: an argument is not UTF-8 text: run it again in a UTF-8 locale\n")
+
+
 def test_an_unexpected_database_error_is_one_line_without_its_sql_or_parameters(cli, monkeypatch):
     import sqlite3
 
