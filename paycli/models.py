@@ -152,6 +152,15 @@ class Response(Base):
     )
 
 
+class StoreSetting(Base):
+    """What the store keeps about itself: the outcome rule its outcomes were computed with (rule.py)."""
+
+    __tablename__ = "store_setting"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class Resolution(Base):
     """An operator's audited decision on one request (design.md 3.2 step 1); undone, never deleted."""
 

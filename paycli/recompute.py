@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from paycli import gateways
+from paycli import gateways, rule
 from paycli.config import Config
 from paycli.dates import from_db
 from paycli.errors import ConfigError
@@ -117,7 +117,7 @@ def _with_partners(store: Store, ids: list[int], config: Config) -> tuple[Sharin
 
 
 def refresh_all(store: Store, config: Config) -> Recomputed:
-    """Recompute every request (after a policy change)."""
+    """Recompute every request (after a policy change); the configuration's rule is then the store's."""
     done = Recomputed()
     for ids in _id_chunks(store):
         with store.transaction():
@@ -128,6 +128,7 @@ def refresh_all(store: Store, config: Config) -> Recomputed:
                 done.transitions[(label(change.before), label(change.after))] += 1
             done.corrected += updated - len(changes)
         done.seen += len(ids)
+    rule.record(store, config, replace=True)  # only once every chunk is: a recompute cut short says so
     return done
 
 

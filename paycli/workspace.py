@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -65,10 +66,23 @@ class Workspace:
 
         return gateways.instances(self.config, self.provider_classes)
 
-    def open_store(self, *, upgrade: bool = False) -> Store:
+    def open_store(self, *, upgrade: bool = False, rule: bool = True) -> Store:
+        """The store, at this paycli's schema; ``rule``: say in one line when its outcomes follow
+        another outcome rule than the configuration's (``paycli.rule``; recompute asks not to)."""
         from paycli.store import Store
 
-        return Store.open(self.database_url, upgrade=upgrade)
+        store = Store.open(self.database_url, upgrade=upgrade)
+        if rule:
+            from paycli import rule as outcome_rule
+
+            try:
+                said = outcome_rule.check(store, self.config)
+            except BaseException:
+                store.close()
+                raise
+            if said:
+                print(f"paycli: {said}", file=sys.stderr)
+        return store
 
     def actor(self, option: str | None = None) -> str:
         """Who is acting, for the audit trail: --by, the configured operator, or the login name."""

@@ -452,6 +452,42 @@ def test_recompute_says_what_changed_from_what_to_what(loaded, isolated):
     assert "with policy lifecycle: 0 changed" in loaded("recompute").stderr
 
 
+def test_every_command_says_when_the_stored_outcomes_follow_another_rule_until_recompute(
+    loaded, isolated, db_url
+):
+    warning = (
+        "paycli: the stored outcomes follow another rule (policy strict; no require_verified) than the "
+        "configuration (policy lifecycle; require_verified: bank; txn_ids_unique: bank false): "
+        "run 'paycli recompute'"
+    )
+    assert "paycli: the stored outcomes" not in loaded("list").stderr
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\npolicy: lifecycle\ngateways:\n  bank:\n    provider: csv\n"
+        "    require_verified: true\n    txn_ids_unique: false\n"
+        "    columns: {reference: ref, amount: amount, status: esito}\n"
+        "    status_map: {approved: [OK]}\n    dedupe_key: [ref]\n    currency: EUR\n"
+    )
+    for command in (["list"], ["show", "ORD-1-1"], ["order", "ORD-1"], ["ingest", "-"]):
+        result = loaded(*command, input=b"")
+        assert result.stderr.count(warning) == 1, (command, result)
+    result = loaded("recompute")
+    assert "paycli: the stored outcomes" not in result.stderr  # the one command it asks for
+    assert "paycli: the stored outcomes" not in loaded("list").stderr
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\n")  # and back: recompute again
+    assert (
+        "(policy lifecycle; require_verified: bank; txn_ids_unique: bank false) than" in loaded("list").stderr
+    )
+
+
+def test_a_store_that_kept_no_rule_takes_the_configuration_s_silently(loaded, isolated, db_url):
+    with Store.open(db_url) as store, store.transaction():  # as an upgrade to schema 0009 leaves it
+        store.execute("DELETE FROM store_setting")
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\npolicy: lifecycle\n")
+    assert "paycli: the stored outcomes" not in loaded("list").stderr
+    with Store.open(db_url) as store:
+        assert '"policy": "lifecycle"' in store.query("SELECT value FROM store_setting")[0]["value"]
+
+
 def test_recompute_counts_the_rows_it_corrects_without_changing_an_outcome(loaded, db_url):
     with Store.open(db_url) as store, store.transaction():  # stale counts, as migration 0003 left them
         store.execute("UPDATE payment_request SET response_count = response_count + 7")

@@ -12,6 +12,9 @@ from paycli.errors import UsageError
 def recompute(ctx: typer.Context) -> None:
     """Recompute the outcome of every request (after a policy change) and say what changed.
 
+    Every other command says, until it is run, when the stored outcomes follow another rule (policy,
+    a gateway's require_verified or txn_ids_unique) than the configuration's.
+
     Example:
 
       paycli recompute
@@ -19,7 +22,7 @@ def recompute(ctx: typer.Context) -> None:
     from paycli.recompute import refresh_all
 
     ws = workspace(ctx)
-    with ws.open_store() as store:
+    with ws.open_store(rule=False) as store:  # it makes the configuration's rule the store's
         done = refresh_all(store, ws.config)
     changed = sum(done.transitions.values())
     corrected = f", {done.corrected} corrected (response count or detail)" if done.corrected else ""

@@ -48,8 +48,14 @@ def without_0007(store: Store) -> None:
     store.execute("ALTER TABLE response DROP COLUMN reference_guessed")
 
 
+def without_0009(store: Store) -> None:
+    """The store as it was before 0009 (no outcome rule kept)."""
+    store.execute("DROP TABLE store_setting")
+
+
 def without_0008(store: Store) -> None:
     """The message table as it was before 0008 (no transaction of an informational message)."""
+    without_0009(store)
     store.execute("DROP INDEX ix_message_transaction")
     store.execute("ALTER TABLE message DROP COLUMN reference_guessed")
     store.execute("ALTER TABLE message DROP COLUMN gateway_txn_id")
