@@ -506,10 +506,13 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
         if path.is_dir():
             raise StoreError(f"{path} is a folder, not a database file")
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # The store holds a shop's evidence of payment: readable by its owner only. SQLite gives its
-            # -wal and -shm files the permissions of the database file.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # The store holds a shop's evidence of payment: readable by its owner only. SQLite gives
+                # its -wal and -shm files the permissions of the database file.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as exc:  # a folder not writable, a file where a folder should be
+                raise StoreError(f"cannot create the store {path} ({exc.strerror or exc})") from None
     try:
         conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False

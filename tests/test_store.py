@@ -142,6 +142,14 @@ def test_a_folder_is_not_a_store(tmp_path):
         Store.open(str(tmp_path))
 
 
+def test_a_store_where_none_can_be_made_is_a_store_error_not_a_bug(tmp_path, cli):
+    (tmp_path / "file").write_text("not a folder\n")
+    with pytest.raises(StoreError, match=r"cannot create the store .*file/x\.db \("):
+        Store.open(str(tmp_path / "file" / "x.db"))
+    result = cli("--db", str(tmp_path / "file" / "x.db"), "list", db=False)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+
+
 def test_an_unknown_url_scheme_is_refused():
     with pytest.raises(StoreError, match="unsupported database URL 'mysql://u:\\*\\*\\*@h/db'"):
         Store.open("mysql://u:secret@h/db")
