@@ -484,6 +484,16 @@ def _stream(template: Any, out: IO[str], context: dict[str, Any]) -> None:
         _write_all(out, chunks)
     except TemplateError as exc:
         raise UsageError(f"template {template.name}: {exc}") from None
+    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError) as exc:
+        if _builtin(template):
+            raise  # paycli's own template failing is paycli's bug (exit 70)
+        # a user's template that divides by zero or adds a number to a text: its error, in one line
+        raise UsageError(f"template {template.name}: {type(exc).__name__}: {exc}") from None
+
+
+def _builtin(template: Any) -> bool:
+    filename = getattr(template, "filename", None)
+    return filename is not None and Path(filename).resolve().is_relative_to(TEMPLATES.resolve())
 
 
 def _write_all(out: IO[str], chunks: Iterable[str]) -> None:

@@ -750,6 +750,18 @@ def test_a_broken_template_is_one_line_and_exit_2_in_either_format(shop, isolate
     assert result.code == 2 and result.stderr.startswith("paycli: template report.html.j2:"), result
 
 
+@pytest.mark.parametrize("expression", ["1/0", '"a" + 1', '"%d" % "x"'])
+def test_a_template_that_fails_while_rendering_is_one_line_and_exit_2(shop, isolated, expression):
+    templates = isolated / "failing"
+    templates.mkdir()
+    (templates / "report.html.j2").write_text(
+        f'{{% extends "paycli/report.html.j2" %}}{{% block title %}}{{{{ {expression} }}}}{{% endblock %}}'
+    )
+    result = report(shop, "--date", DAY, "--format", "html", "--out", "-", "--template", str(templates))
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith("paycli: template report.html.j2: ")
+
+
 def test_relative_paths_of_the_configuration_are_taken_from_its_folder(shop, isolated, monkeypatch):
     config = (isolated / "paycli.yaml").read_text().replace("report:\n", "report:\n  out: reports/\n")
     (isolated / "paycli.yaml").write_text(config)
