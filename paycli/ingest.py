@@ -153,6 +153,7 @@ class Ingest:
         self._unread: set[str] = set()  # reprocess: providers no longer configured, said once
         self._to_archive: list[tuple[Path, Path | None]] = []
         self._archiving: set[Path] = set()
+        self._inputs: Sequence[str] = ()  # what run() was given
         self._archive_key: tuple[int, int] | None = None  # the archive folder's (device, inode)
         self._archived_here: dict[Path, bool] = {}  # a folder: whether it is the archive folder
         self._unknown_gateways: set[str] = set()
@@ -164,6 +165,7 @@ class Ingest:
 
     # -- inputs --------------------------------------------------------------------------------
     def run(self, inputs: Sequence[str], stdin: IO[bytes] | None = None) -> IngestReport:
+        self._inputs = inputs
         self.store.prepare_bulk()
         self._archive_key = self._archive_identity()
         with self.store.transaction(rollback=True) if self.report.dry_run else nullcontext():
@@ -267,8 +269,11 @@ class Ingest:
         elif path.is_file():
             if not path.name.endswith(SIDECAR_SUFFIX):
                 yield path, False
-            elif not path.with_name(path.name.removesuffix(SIDECAR_SUFFIX)).is_file():
+            elif not (file := path.with_name(path.name.removesuffix(SIDECAR_SUFFIX))).is_file():
                 self._refuse(item, "a .headers sidecar without the file it goes with")
+            elif not self._named_elsewhere(file, item):
+                # named alone, it would be skipped and its file never read: cron would hear of nothing
+                self._refuse(item, f"a .headers sidecar: name its file {path_text(file)}, read with it")
             # else: read with its file (a shell's callbacks/* names both)
         elif path.exists():
             self._refuse(item, "not a regular file (a pipe, socket or device): give - to read standard input")
@@ -280,6 +285,21 @@ class Ingest:
             yield from ((file, True) for file in files)
         else:
             self._refuse(item, "no such file or folder")
+
+    def _named_elsewhere(self, file: Path, item: str) -> bool:
+        """Whether another input of this run names ``file``: itself, a folder holding it, a glob."""
+        target = file.resolve()
+        for other in self._inputs:
+            if other in ("-", item):
+                continue
+            if glob.has_magic(other) and not Path(other).exists():
+                if any(Path(m).resolve() == target for m in glob.glob(other, recursive=True)):
+                    return True
+                continue
+            named = Path(other).resolve()
+            if named == target or (named.is_dir() and target.is_relative_to(named)):
+                return True
+        return False
 
     def _archive_identity(self) -> tuple[int, int] | None:
         """The archive folder's (device, inode), to know it however it is named; made first, so that a

@@ -1253,6 +1253,20 @@ def test_a_sidecar_named_with_its_body_goes_with_it_and_alone_is_refused(store, 
     assert (str(lonely), "a .headers sidecar without the file it goes with") in run.report.refused
 
 
+def test_a_sidecar_named_alone_beside_its_file_is_refused_not_passed_over(store, config, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first = write_messages(inbox, message("T1", "k1", "approved"), name="a.jsonl")
+    sidecar = Path(f"{first}.headers")
+    sidecar.write_text("Content-Type: application/json\n")
+    run = ingest(store, config, sidecar)  # the file not named: it would never be read, exit 0
+    assert run.report.refused == [(str(sidecar), f"a .headers sidecar: name its file {first}, read with it")]
+    assert table_counts(store)["message"] == 0
+    for inputs in ([sidecar, inbox], [sidecar, inbox / "*.jsonl"]):  # named by its folder, a glob
+        run = ingest(store, config, *inputs)
+        assert run.report.refused == [] and run.report.files == 1
+
+
 def test_a_sidecar_line_that_is_no_header_is_said_and_the_rest_read(store, config, tmp_path):
     first = write_messages(tmp_path, message("T1", "k1", "approved"), name="a.jsonl")
     sidecar = Path(f"{first}.headers")
