@@ -61,7 +61,7 @@ def ingest(
 
     Each input goes to the provider that recognises it; a record that cannot be read is kept as
     quarantined and named with its file, line and reason, and the rest goes on. Ingesting the same
-    input twice changes nothing. Exit code 1 when a record was quarantined or an input refused.
+    input twice changes nothing. Exit code 1 when a record was quarantined, an input refused or not archived.
 
     Examples:
 
