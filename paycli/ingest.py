@@ -642,12 +642,13 @@ class Ingest:
                 reference = references_of(self.store, provider.instance, [txn]).target(txn, "") or reference
             # read now: a message read before it in this run may have moved it to another request
             now = self.store.query(
-                "SELECT reference, gateway_txn_id FROM message WHERE id = :id", {"id": row["id"]}
+                "SELECT reference, gateway_txn_id, occurred_at FROM message WHERE id = :id", {"id": row["id"]}
             )
-            return bool(now) and (reference, record.note, record.gateway_txn_id) == (
+            return bool(now) and (reference, record.note, record.gateway_txn_id, record.occurred_at) == (
                 now[0]["reference"],
                 row["note"],
                 now[0]["gateway_txn_id"],
+                Store.from_time(now[0]["occurred_at"]),
             )
         if row["state"] == "settlement":
             # a line another report's message holds (the same money, or other figures counted there)
@@ -1150,7 +1151,8 @@ class Messages:
             origin: Origin = record.origin  # type: ignore[union-attr]
             reference = getattr(record, "reference", None)
             request_id = request_ids.get(reference) if reference else None
-            txn, guessed = None, False  # an informational message's payment (Message.gateway_txn_id)
+            # an informational message's payment (Message.gateway_txn_id), and its own time
+            txn, guessed, occurred = None, False, None
             if isinstance(record, ResponseRecord):
                 state, error, note = "response", None, None
                 response_id = response_ids[key]
@@ -1163,6 +1165,7 @@ class Messages:
                 state, error, response_id = "informational", None, None
                 note = record.note
                 txn, guessed = record.gateway_txn_id, record.reference_guessed and reference is not None
+                occurred = store.time(record.occurred_at) if record.occurred_at is not None else None
                 tally.informational += 1
             elif isinstance(record, SettlementRecord):
                 state, error, response_id, note = "settlement", None, None, None
@@ -1190,12 +1193,13 @@ class Messages:
                     response_id,
                     txn,
                     guessed,
+                    occurred,
                 )
             )
         store.executemany(
             "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, state, "
-            "error, note, reference, request_id, response_id, gateway_txn_id, reference_guessed) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+            "error, note, reference, request_id, response_id, gateway_txn_id, reference_guessed, occurred_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
             rows,
         )
         self._settlements({k: r for k, r in unique.items() if isinstance(r, SettlementRecord)})

@@ -99,6 +99,8 @@ class Message(Base):
     # reference that transaction's responses carry, as a response does
     gateway_txn_id: Mapped[str | None] = mapped_column(String(128))
     reference_guessed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the gateway's own time of an informational message (a Stripe event's created): its place in the trail
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # the few messages that name a gateway transaction, found by it without reading the others
     __table_args__ = (

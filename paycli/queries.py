@@ -301,7 +301,9 @@ def trail(
             "sources": [_where(m)],
             "note": m["note"] or m["error"],
         }
-        when = m["received_at"]
+        # the gateway's own time where it says one (a Stripe event's created), as for a response
+        when = m["occurred_at"] if m["occurred_at"] is not None else m["received_at"]
+        entry.update(at=_local(when, tz), occurred_at=_local(m["occurred_at"], tz))
         if line is not None:
             # a settlement line: what the gateway really paid out, in the trail at the gateway's time
             when = line["occurred_at"] or when
@@ -326,7 +328,10 @@ def trail(
     return [e[2] for e in entries]
 
 
-_TRAIL_COLUMNS = "m.id, m.provider, m.source, m.line, m.received_at, m.state, m.error, m.note, m.response_id, m.headers, m.raw"
+_TRAIL_COLUMNS = (
+    "m.id, m.provider, m.source, m.line, m.received_at, m.occurred_at, m.state, m.error, m.note, m.response_id, "
+    "m.headers, m.raw"
+)
 
 
 def _settled_by_transaction(store: Store, txns: set[tuple[str, str]]) -> list[Row]:

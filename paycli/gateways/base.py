@@ -188,6 +188,7 @@ class InfoRecord:
     authenticity: Authenticity | None = None
     gateway_txn_id: str | None = None
     reference_guessed: bool = False
+    occurred_at: datetime | None = None  # the gateway's own time of it, when it says one (UTC)
 
 
 @dataclass(frozen=True, slots=True)

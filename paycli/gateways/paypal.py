@@ -308,7 +308,9 @@ class PayPalProvider(Provider):
             note += f", payment_status {_shown(status_word)}" if status_word else ", no payment_status"
             # a dispute case names the payment disputed by its txn_id, often without invoice or custom
             about = f.get("txn_id", "").strip() or None
-            return InfoRecord(origin, reference, note, gateway_txn_id=about), notices
+            # a dispute case is dated by case_creation_date, in payment_date's form
+            when = _payment_date(f.get("case_creation_date", "") or f.get("payment_date", ""))
+            return InfoRecord(origin, reference, note, gateway_txn_id=about, occurred_at=when), notices
 
         missing = [n for n in ("txn_id", "verify_sign") if not f.get(n, "").strip()]
         if missing:

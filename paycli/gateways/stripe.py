@@ -586,6 +586,7 @@ class StripeProvider(Provider):
                 authenticity,
                 gateway_txn_id=about if about is not None and len(about) <= _ID_LIMIT else None,
                 reference_guessed=guessed,
+                occurred_at=self._created(event),
             )
         payment = self._payment_id(event_type, obj)
         if payment is None:

@@ -573,6 +573,10 @@ def test_an_ipn_without_payment_status_is_informational(paypal: PayPalProvider) 
     assert record.reference == "ORD-PP-2001-1"
     assert record.note == "PayPal IPN new_case (chargeback), no payment_status"
     assert record.gateway_txn_id == "8HX51634YV2873511"  # the payment disputed
+    assert record.occurred_at == datetime(2024, 5, 14, 10, 12, 45, tzinfo=UTC)  # its payment_date, PDT
+    dated = one(paypal, data + b"&case_creation_date=09%3A00%3A00+Jun+02%2C+2024+PDT")
+    assert isinstance(dated, InfoRecord)
+    assert dated.occurred_at == datetime(2024, 6, 2, 16, 0, tzinfo=UTC)  # the case's own date first
 
 
 def test_a_dispute_case_without_the_invoice_joins_its_payment_s_trail_in_every_order(

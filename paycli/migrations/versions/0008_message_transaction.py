@@ -10,7 +10,9 @@ reinstated. Only the PaymentIntent carries the shop's metadata, so such a messag
 request still read "refunded" or "reversed" with no sign in its trail that the refund failed or the
 dispute was won. An informational message now keeps the gateway transaction it names, and one without
 a reference of its own (or with one only guessed) joins the trail of the request that transaction's
-responses answer, whatever order they arrive in. Stored messages start without it:
+responses answer, whatever order they arrive in; and its own time, when the gateway says one (a
+Stripe event's ``created``), places it in the trail where it happened. Stored messages start without
+them:
 ``paycli reprocess --all`` reads them again and links them.
 """
 
@@ -29,6 +31,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("reference_guessed", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
+        batch_op.add_column(sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=True))
     # the few messages that name a gateway transaction, found by it without reading the others
     op.create_index(
         "ix_message_transaction",
@@ -43,5 +46,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_message_transaction", table_name="message")
     with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_column("occurred_at")
         batch_op.drop_column("reference_guessed")
         batch_op.drop_column("gateway_txn_id")
