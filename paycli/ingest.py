@@ -154,6 +154,7 @@ class Ingest:
         self._to_archive: list[tuple[Path, Path | None]] = []
         self._archiving: set[Path] = set()
         self._inputs: Sequence[str] = ()  # what run() was given
+        self._named_inputs: tuple[set[Path], set[Path]] | None = None  # _named_elsewhere's, once a run
         self._archive_key: tuple[int, int] | None = None  # the archive folder's (device, inode)
         self._archived_here: dict[Path, bool] = {}  # a folder: whether it is the archive folder
         self._unknown_gateways: set[str] = set()
@@ -165,7 +166,7 @@ class Ingest:
 
     # -- inputs --------------------------------------------------------------------------------
     def run(self, inputs: Sequence[str], stdin: IO[bytes] | None = None) -> IngestReport:
-        self._inputs = inputs
+        self._inputs, self._named_inputs = inputs, None
         self.store.prepare_bulk()
         self._archive_key = self._archive_identity()
         with self.store.transaction(rollback=True) if self.report.dry_run else nullcontext():
@@ -271,7 +272,7 @@ class Ingest:
                 yield path, False
             elif not (file := path.with_name(path.name.removesuffix(SIDECAR_SUFFIX))).is_file():
                 self._refuse(item, "a .headers sidecar without the file it goes with")
-            elif not self._named_elsewhere(file, item):
+            elif not self._named_elsewhere(file):
                 # named alone, it would be skipped and its file never read: cron would hear of nothing
                 self._refuse(item, f"a .headers sidecar: name its file {path_text(file)}, read with it")
             # else: read with its file (a shell's callbacks/* names both)
@@ -286,20 +287,32 @@ class Ingest:
         else:
             self._refuse(item, "no such file or folder")
 
-    def _named_elsewhere(self, file: Path, item: str) -> bool:
-        """Whether another input of this run names ``file``: itself, a folder holding it, a glob."""
+    def _named_elsewhere(self, file: Path) -> bool:
+        """Whether an input of this run reads ``file``: names it, matches it by a glob, or holds it in a
+        folder its walk reads (not under a hidden entry). The inputs are resolved once a run, at the
+        first sidecar named on its own: a shell's ``in/*`` names thousands of sidecars."""
+        if self._named_inputs is None:
+            files: set[Path] = set()
+            folders: set[Path] = set()
+            for item in self._inputs:
+                if item == "-":
+                    continue
+                with suppress(OSError):
+                    if glob.has_magic(item) and not Path(item).exists():
+                        files.update(Path(m).resolve() for m in glob.glob(item, recursive=True))
+                    elif (named := Path(item).resolve()).is_dir():
+                        folders.add(named)
+                    else:
+                        files.add(named)
+            self._named_inputs = (files, folders)
+        files, folders = self._named_inputs
         target = file.resolve()
-        for other in self._inputs:
-            if other in ("-", item):
-                continue
-            if glob.has_magic(other) and not Path(other).exists():
-                if any(Path(m).resolve() == target for m in glob.glob(other, recursive=True)):
-                    return True
-                continue
-            named = Path(other).resolve()
-            if named == target or (named.is_dir() and target.is_relative_to(named)):
-                return True
-        return False
+        if target in files:
+            return True
+        return any(
+            folder in folders and not any(part.startswith(".") for part in target.relative_to(folder).parts)
+            for folder in target.parents
+        )
 
     def _archive_identity(self) -> tuple[int, int] | None:
         """The archive folder's (device, inode), to know it however it is named; made first, so that a
