@@ -57,6 +57,7 @@ def without_0008(store: Store) -> None:
     """The message table as it was before 0008 (no transaction of an informational message)."""
     without_0009(store)
     store.execute("DROP INDEX ix_message_transaction")
+    store.execute("ALTER TABLE message DROP COLUMN occurred_at")
     store.execute("ALTER TABLE message DROP COLUMN reference_guessed")
     store.execute("ALTER TABLE message DROP COLUMN gateway_txn_id")
 
