@@ -10,6 +10,7 @@ another, until ``paycli recompute`` computes every outcome with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -70,7 +71,9 @@ def check(store: Store, config: Config) -> str | None:
     before = stored(store)
     now = of(config)
     if before is None:
-        record(store, config, replace=False)
+        # a store this user may only read (a replica) keeps none: the next writer keeps it
+        with contextlib.suppress(Exception):
+            record(store, config, replace=False)
         return None
     if before == now:
         return None

@@ -367,3 +367,17 @@ def test_an_id_two_transactions_claim_is_the_least_s_by_bytes_whatever_the_colla
             keep_aliases(store, "paypal", [record])
     [row] = store.query("SELECT gateway_txn_id FROM gateway_alias")
     assert row["gateway_txn_id"] == "B-AUTH"
+
+
+def test_a_store_this_user_may_only_read_is_read_without_its_rule_kept(cli, db_url, monkeypatch):
+    from paycli import rule
+
+    with Store.open(db_url) as store, store.transaction():  # no rule kept yet (a store upgraded to 0009)
+        store.execute("DELETE FROM store_setting")
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise StoreError("attempt to write a readonly database")
+
+    monkeypatch.setattr(rule, "record", read_only)
+    result = cli("list")
+    assert result.code == 0 and result.stderr == "No payment request matches.\n", result

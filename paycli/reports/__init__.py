@@ -80,43 +80,58 @@ def make_report(
     plan = targets(out, formats, period.slug)
     if email and any(t.path is None for t in plan):
         raise UsageError("--email: write the report to a file or folder (--out), not to standard output")
-    with (
-        report_lock(lock_file or default_lock_file(), lock_wait),
-        open_store() as store,
-        store.snapshot(),  # every section of one moment: an ingest beside it commits batches meanwhile
-        _totals_fit(),
-    ):
-        report = build_report(
-            store,
-            period,
-            config.timezone,
-            now,
-            gateways=gateways,
-            title=str(config.report.get("title") or "") or None,
-        )
-        run = ReportRun(report)
-
-        def render(target: Target) -> None:
-            if target.fmt == "html":
-                with open_target(target) as stream:
-                    render_html(report, stream, template_dir=template_dir)
-            else:
-                with open_target(target, newline="") as stream:
-                    render_csv(report, stream, dialect=csv_dialect, template_dir=template_dir)
-
-        if len(plan) > 1 and hasattr(os, "fork"):
-            # The formats are rendered side by side, one in a forked process: a report of a busy day
-            # is CPU-bound Python, and the 2-core machines paycli runs on halve its time so. Every
-            # section is read first: the forked process never touches the store.
-            report.prefetch()
-            _side_by_side(render, plan[0], plan[1:])
-        else:
-            for target in plan:
-                render(target)
-        run.written.extend(plan)
-        run.failing = {name: n for name in fail_on if (n := FAIL_ON[name](report))}
+    with report_lock(lock_file or default_lock_file(), lock_wait), open_store() as store:
+        # every section of one moment (an ingest beside it commits batches meanwhile), held while the
+        # report is read and written, not while it is mailed
+        with store.snapshot(), _totals_fit():
+            run = _build_and_write(
+                store, config, period, now, plan, gateways, template_dir, csv_dialect, fail_on
+            )
         if email:
             _mail(run, config)
+    return run
+
+
+def _build_and_write(
+    store: Store,
+    config: Config,
+    period: Period,
+    now: datetime,
+    plan: Sequence[Target],
+    gateways: Sequence[str],
+    template_dir: Path | None,
+    csv_dialect: str,
+    fail_on: Sequence[str],
+) -> ReportRun:
+    report = build_report(
+        store,
+        period,
+        config.timezone,
+        now,
+        gateways=gateways,
+        title=str(config.report.get("title") or "") or None,
+    )
+    run = ReportRun(report)
+
+    def render(target: Target) -> None:
+        if target.fmt == "html":
+            with open_target(target) as stream:
+                render_html(report, stream, template_dir=template_dir)
+        else:
+            with open_target(target, newline="") as stream:
+                render_csv(report, stream, dialect=csv_dialect, template_dir=template_dir)
+
+    if len(plan) > 1 and hasattr(os, "fork"):
+        # The formats are rendered side by side, one in a forked process: a report of a busy day
+        # is CPU-bound Python, and the 2-core machines paycli runs on halve its time so. Every
+        # section is read first: the forked process never touches the store.
+        report.prefetch()
+        _side_by_side(render, plan[0], plan[1:])
+    else:
+        for target in plan:
+            render(target)
+    run.written.extend(plan)
+    run.failing = {name: n for name in fail_on if (n := FAIL_ON[name](report))}
     return run
 
 
