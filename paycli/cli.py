@@ -80,7 +80,7 @@ def main_options(
     ] = False,
 ) -> None:
     _State.debug = debug
-    ctx.obj = Workspace(config_option=config, db_option=db_url)
+    ctx.obj = Workspace(config_option=config, db_option=db_url, command=ctx.invoked_subcommand)
 
 
 UNEXPECTED_ERROR = 70  # sysexits.h EX_SOFTWARE: a bug in paycli

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 class Workspace:
     config_option: str | None = None
     db_option: str | None = None
+    command: str | None = None  # the command run: only `serve` needs the receiver's own secrets
 
     @cached_property
     def provider_classes(self) -> dict[str, type[Provider]]:
@@ -35,7 +36,15 @@ class Workspace:
 
     @cached_property
     def config(self) -> Config:
-        return self._load_config()
+        if self.command == "serve":
+            return self._load_config()
+        # serve's token (`${PAYCLI_SERVE_TOKEN}`) is the receiver's: a cron ingest or report run without
+        # that variable in its environment is not stopped by it. Any other secret stops the load.
+        problems: dict[str, str] = {}
+        config = self._load_config(problems)
+        if any(not path.startswith("serve.") for path in problems):
+            return self._load_config()  # which says the first problem, as always
+        return config
 
     def config_despite_secrets(self) -> tuple[Config, dict[str, str]]:
         """The configuration, except that a secret that cannot be read (its environment variable unset,

@@ -1057,3 +1057,22 @@ def test_dismiss_sets_a_quarantined_record_aside_with_its_audit_note_and_undo_pu
     [back] = json.loads(cli("messages", "--format", "json").stdout)
     assert back["state"] == "quarantined" and "; put back by bruno at " in back["reason"]
     assert cli("reprocess").code == 1
+
+
+def test_only_serve_needs_the_receiver_s_token(cli, isolated, monkeypatch):
+    # a cron ingest or report, run without the receiver's ${PAYCLI_SERVE_TOKEN} in its environment
+    monkeypatch.delenv("PAYCLI_SERVE_TOKEN", raising=False)
+    monkeypatch.delenv("PAYCLI_STRIPE_SECRET", raising=False)
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\nserve:\n  token: ${PAYCLI_SERVE_TOKEN}\n")
+    assert cli("list").code == 0
+    result = cli("serve", "--port", "0")
+    assert (
+        result.code == 2
+        and "serve.token: environment variable PAYCLI_SERVE_TOKEN is not set" in result.stderr
+    )
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\nserve:\n  token: ${PAYCLI_SERVE_TOKEN}\n"
+        "gateways:\n  stripe:\n    webhook_secret: ${PAYCLI_STRIPE_SECRET}\n"
+    )
+    result = cli("list")  # a gateway's secret is every command's: said, as always
+    assert result.code == 2 and "gateways.stripe.webhook_secret: environment variable" in result.stderr
