@@ -312,6 +312,14 @@ class Store:
             return f"{BUSY_TIMEOUT_SECONDS} s"
         return f"{millis / 1000:g} s"
 
+    def _undo(self, exc: BaseException) -> None:
+        """ROLLBACK after ``exc``; when the connection cannot even do that, ``exc`` is what is raised,
+        the cause, not what the broken connection says after it."""
+        try:
+            self.execute("ROLLBACK")
+        except Exception:
+            raise exc from None
+
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """Reads that all see the store as it was at one moment, whatever writers commit meanwhile: a
@@ -328,10 +336,7 @@ class Store:
         try:
             yield
         except BaseException as exc:
-            try:
-                self.execute("ROLLBACK")
-            except Exception:
-                raise exc from None  # the cause, not what the broken connection says after it
+            self._undo(exc)
             raise
         else:
             self.execute("ROLLBACK")  # it wrote nothing: nothing to keep
@@ -359,10 +364,7 @@ class Store:
         try:
             yield
         except BaseException as exc:
-            try:
-                self.execute("ROLLBACK")
-            except Exception:
-                raise exc from None  # the cause, not what the broken connection says after it
+            self._undo(exc)
             raise
         else:
             self.execute("ROLLBACK" if rollback else "COMMIT")

@@ -176,3 +176,18 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
             for r in store.query("SELECT * FROM gateway_alias")
         ),
     }
+
+
+def collated_like_a_language(store: Store, table: str, columns: dict[str, int]) -> None:
+    """On PostgreSQL, give these varchar columns (name: width) the collation of a real language (ICU
+    en-US, a production server's usual), which does not order by bytes as SQLite does; skips the test
+    where the server has no ICU. On SQLite, nothing."""
+    if not ON_POSTGRES:
+        return
+    if not store.query("SELECT 1 AS x FROM pg_collation WHERE collname = 'en-US-x-icu'"):
+        pytest.skip("this PostgreSQL has no ICU collation")
+    with store.transaction():
+        for column, width in columns.items():
+            store.execute(
+                f'ALTER TABLE {table} ALTER COLUMN {column} TYPE varchar({width}) COLLATE "en-US-x-icu"'
+            )

@@ -15,7 +15,7 @@ import pytest
 from paycli.errors import StoreError
 from paycli.migrations import HEAD
 from paycli.store import Store, _to_pyformat, describe
-from tests.conftest import ON_POSTGRES
+from tests.conftest import ON_POSTGRES, collated_like_a_language
 
 
 def test_head_constant_is_alembics_head():
@@ -327,15 +327,9 @@ def test_a_response_keeps_the_least_wording_by_bytes_whatever_the_collation(cli,
         "    columns: {reference: ref, amount: amount, currency: currency, status: esito, gateway_txn_id: id}\n"
         "    status_map:\n      approved: [alpha, Zeta]\n    dedupe_key: [id]\n"
     )
-    if ON_POSTGRES:
-        assert cli("db", "upgrade").code == 0
-        with Store.connect(db_url) as store:
-            if not store.query("SELECT 1 AS x FROM pg_collation WHERE collname = 'en-US-x-icu'"):
-                pytest.skip("this PostgreSQL has no ICU collation")
-            with store.transaction():
-                store.execute(
-                    'ALTER TABLE response ALTER COLUMN raw_status TYPE varchar(64) COLLATE "en-US-x-icu"'
-                )
+    assert cli("db", "upgrade").code == 0
+    with Store.connect(db_url) as store:
+        collated_like_a_language(store, "response", {"raw_status": 64})
     for name, word in (("one.csv", "alpha"), ("two.csv", "Zeta")):  # one run each: the second folds in SQL
         (isolated / name).write_text(f"id,ref,amount,currency,esito\nK1,R-1,10.00,EUR,{word}\n")
         assert cli("ingest", str(isolated / name)).code == 0
@@ -351,13 +345,7 @@ def test_an_id_two_transactions_claim_is_the_least_s_by_bytes_whatever_the_colla
     from paycli.ingest import keep_aliases
     from paycli.outcome import Authenticity, Status
 
-    if ON_POSTGRES:
-        if not store.query("SELECT 1 AS x FROM pg_collation WHERE collname = 'en-US-x-icu'"):
-            pytest.skip("this PostgreSQL has no ICU collation")
-        with store.transaction():
-            store.execute(
-                'ALTER TABLE gateway_alias ALTER COLUMN gateway_txn_id TYPE varchar(128) COLLATE "en-US-x-icu"'
-            )
+    collated_like_a_language(store, "gateway_alias", {"gateway_txn_id": 128})
     for claimant in ("a-auth", "B-AUTH"):
         record = ResponseRecord(
             Origin(None, claimant.encode()), "R-1", "CAP-1:Completed", Status.APPROVED, "Completed",

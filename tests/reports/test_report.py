@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from paycli.cli import app
 from paycli.store import Store
-from tests.conftest import ON_POSTGRES, request_csv
+from tests.conftest import ON_POSTGRES, collated_like_a_language, request_csv
 from tests.reports.conftest import CONFIG, DAY, FORMULA, NOW, XSS, stripe_event
 
 
@@ -124,20 +124,26 @@ def test_csv_is_rfc4180_with_a_section_column(shop, isolated):
     assert [r["txn_id"] for r in rows if r["section"] == "not_settled"] == ["S-2003-1"]
 
 
-def test_an_order_paid_in_two_currencies_is_never_summed_into_one(cli, isolated):
+def bank_shop(cli, isolated, requests: list[str], bank_rows: str) -> None:  # type: ignore[no-untyped-def]
+    """The report tests' configuration, these requests, and a bank export of these rows, ingested."""
     (isolated / "paycli.yaml").write_text(CONFIG)
-    requests = [
-        "F-1,O-CUR,order,2026-11-26T10:00:00+01:00,Cur Fail,c@example.com,100.00,EUR,bank",
-        "F-2,O-CUR,order,2026-11-26T10:05:00+01:00,Cur Fail,c@example.com,120.00,USD,bank",
-        "J-1,O-JPY,order,2026-11-26T10:10:00+01:00,Yen Twice,j@example.com,8800,JPY,bank",
-        "J-2,O-JPY,order,2026-11-26T10:15:00+01:00,Yen Twice,j@example.com,58.00,EUR,bank",
-    ]
     bank = isolated / "bank.csv"
-    bank.write_text(
-        "id,ref,amount,currency,esito\nB1,F-1,100.00,EUR,KO\nB2,F-2,120.00,USD,OK\n"
-        "B3,J-1,8800,JPY,OK\nB4,J-2,58.00,EUR,OK\n"
-    )
+    bank.write_text("id,ref,amount,currency,esito\n" + bank_rows)
     assert cli("ingest", str(request_csv(isolated, requests)), str(bank)).code == 0
+
+
+def test_an_order_paid_in_two_currencies_is_never_summed_into_one(cli, isolated):
+    bank_shop(
+        cli,
+        isolated,
+        [
+            "F-1,O-CUR,order,2026-11-26T10:00:00+01:00,Cur Fail,c@example.com,100.00,EUR,bank",
+            "F-2,O-CUR,order,2026-11-26T10:05:00+01:00,Cur Fail,c@example.com,120.00,USD,bank",
+            "J-1,O-JPY,order,2026-11-26T10:10:00+01:00,Yen Twice,j@example.com,8800,JPY,bank",
+            "J-2,O-JPY,order,2026-11-26T10:15:00+01:00,Yen Twice,j@example.com,58.00,EUR,bank",
+        ],
+        "B1,F-1,100.00,EUR,KO\nB2,F-2,120.00,USD,OK\nB3,J-1,8800,JPY,OK\nB4,J-2,58.00,EUR,OK\n",
+    )
     assert report(cli, "--date", DAY, "--format", "csv,html", "--out", f"{isolated}/").code == 0
     orders = {
         r["order_id"]: r
@@ -156,18 +162,9 @@ def test_orders_are_listed_in_the_same_order_with_the_same_name_whatever_the_col
     # a PostgreSQL database of a real language (ICU en-US, a production server's usual) put "a-1"
     # before "B-1" and took "Rossi Mario" for the greater name, where SQLite compares bytes
     (isolated / "paycli.yaml").write_text(CONFIG)
-    if ON_POSTGRES:
-        from paycli.store import Store
-
-        assert cli("db", "upgrade").code == 0
-        with Store.connect(db_url) as store:
-            if not store.query("SELECT 1 AS x FROM pg_collation WHERE collname = 'en-US-x-icu'"):
-                pytest.skip("this PostgreSQL has no ICU collation")
-            with store.transaction():
-                for column, width in (("order_id", 128), ("customer", 255)):
-                    store.execute(
-                        f'ALTER TABLE payment_request ALTER COLUMN {column} TYPE varchar({width}) COLLATE "en-US-x-icu"'
-                    )
+    assert cli("db", "upgrade").code == 0
+    with Store.connect(db_url) as store:
+        collated_like_a_language(store, "payment_request", {"order_id": 128, "customer": 255})
     requests = [
         "A1,a-1,order,2026-11-26T10:00:00+01:00,rossi mario,r@example.com,10.00,EUR,bank",
         "A2,a-1,order,2026-11-26T11:00:00+01:00,Rossi Mario,r@example.com,10.00,EUR,bank",
@@ -837,20 +834,18 @@ def report_at(cli, now: str) -> str:
 
 def test_a_paid_retry_is_no_order_anomaly_and_fails_no_cron(cli, isolated):
     # R-1 refused, then R-2 paid: the shop's everyday; R-3 and R-4 both paid: paid twice
-    (isolated / "paycli.yaml").write_text(CONFIG)
-    requests = [
-        "R-1,O-1,order,2026-11-26T10:00:00+01:00,Rossi,r@example.com,10.00,EUR,bank",
-        "R-2,O-1,order,2026-11-26T10:05:00+01:00,Rossi,r@example.com,10.00,EUR,bank",
-        "R-3,O-2,order,2026-11-26T11:00:00+01:00,Bianchi,b@example.com,10.00,EUR,bank",
-        "R-4,O-2,order,2026-11-26T11:05:00+01:00,Bianchi,b@example.com,10.00,EUR,bank",
-        "R-5,O-3,order,2026-11-26T12:00:00+01:00,Verdi,v@example.com,10.00,EUR,bank",
-    ]
-    bank = isolated / "bank.csv"
-    bank.write_text(
-        "id,ref,amount,currency,esito\nK1,R-1,10.00,EUR,KO\nK2,R-2,10.00,EUR,OK\nK3,R-3,10.00,EUR,OK\n"
-        "K4,R-4,10.00,EUR,OK\nK5,R-5,10.00,EUR,KO\n"
+    bank_shop(
+        cli,
+        isolated,
+        [
+            "R-1,O-1,order,2026-11-26T10:00:00+01:00,Rossi,r@example.com,10.00,EUR,bank",
+            "R-2,O-1,order,2026-11-26T10:05:00+01:00,Rossi,r@example.com,10.00,EUR,bank",
+            "R-3,O-2,order,2026-11-26T11:00:00+01:00,Bianchi,b@example.com,10.00,EUR,bank",
+            "R-4,O-2,order,2026-11-26T11:05:00+01:00,Bianchi,b@example.com,10.00,EUR,bank",
+            "R-5,O-3,order,2026-11-26T12:00:00+01:00,Verdi,v@example.com,10.00,EUR,bank",
+        ],
+        "K1,R-1,10.00,EUR,KO\nK2,R-2,10.00,EUR,OK\nK3,R-3,10.00,EUR,OK\nK4,R-4,10.00,EUR,OK\nK5,R-5,10.00,EUR,KO\n",
     )
-    assert cli("ingest", str(request_csv(isolated, requests)), str(bank)).code == 0
     assert json.loads(cli("order", "O-1", "--format", "json").stdout)["verdict"] == "PAID"
     rows = csv_rows(report(cli, "--date", DAY, "--format", "csv", "--out", "-").stdout)
     assert [(r["order_id"], r["reason"]) for r in rows if r["section"] == "order"] == [
