@@ -478,7 +478,10 @@ class Ingest:
                 f"({states} OR (state = 'settlement' AND NOT EXISTS "
                 "(SELECT 1 FROM settlement s WHERE s.message_id = message.id)))"
             )
-        columns = "id, provider, source, line, received_at, raw, headers, context, state, reference, note, response_id"
+        columns = (
+            "id, provider, source, line, received_at, raw, headers, context, state, reference, note, response_id, "
+            "gateway_txn_id, occurred_at"
+        )
         # a page is listed outside any transaction: each message is read again under the writer lock
         # before anything is decided about it (_reprocess_one)
         again = f"SELECT {columns} FROM message WHERE {states} AND id = :id"
@@ -506,10 +509,8 @@ class Ingest:
             self._unconfigured(listed)
             return
         # what a provider reads (provider, source, line, raw, headers, context) never changes under
-        # one id: read outside the lock, the longest part of the work. A message paycli serve received
-        # is named "http POST /callbacks/<gateway>" (serve.py)
-        live = _RECEIVED.match(str(listed["source"])) is not None
-        origin = Origin(listed["line"], bytes(listed["raw"]), listed["context"], listed["headers"], live)
+        # one id: read outside the lock, the longest part of the work
+        origin = _stored_origin(listed)
         try:
             record = provider.reinterpret(origin)
         except Exception as exc:  # a plugin boundary, as in _guarded: the message stays quarantined
@@ -554,59 +555,55 @@ class Ingest:
         tally.records += 1
         if isinstance(record, QuarantinedRecord) and row["state"] == "quarantined":
             tally.quarantined += 1
-            with self.store.transaction():  # _reprocess_one's, as the one below
-                self._lock_writers()
-                self.store.execute(
-                    "UPDATE message SET error = :e WHERE id = :id", {"e": record.reason, "id": row["id"]}
-                )
+            self.store.execute(
+                "UPDATE message SET error = :e WHERE id = :id", {"e": record.reason, "id": row["id"]}
+            )
             self.say(f"{_where(row['source'], origin)}: {record.reason}")
             return
         arrived = from_db(row["received_at"])
         source = Source(name=row["source"], path=None, head=b"")
         self._check_gateway(source, record)
-        with self.store.transaction():
-            self._lock_writers()
-            self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
-            left, left_txn = (
-                self._leave_response(row["response_id"], provider)
-                if row["state"] == "response"
-                else (set(), None)
-            )
-            if isinstance(record, QuarantinedRecord):
-                self.say(f"{_where(row['source'], origin)}: {record.reason}")
-            if isinstance(record, RequestRecord):
-                touched = self._requests(provider, source, [record], tally, arrived)
-                digest = message_digest(origin)
-                if not self.store.query("SELECT 1 FROM message WHERE digest = :d", {"d": digest}):
-                    # read well now: kept as the verbatim record of the request it registered
-                    self.store.execute(
-                        "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, "
-                        "state, reference, request_id) VALUES (:digest, :provider, :source, :line, :at, :raw, "
-                        ":headers, :context, 'request', :ref, (SELECT id FROM payment_request WHERE txn_id = :txn))",
-                        {
-                            "digest": digest,
-                            "provider": row["provider"],
-                            "source": row["source"],
-                            "line": row["line"],
-                            "at": self.store.time(arrived),
-                            "raw": origin.raw,
-                            "headers": origin.headers,
-                            "context": origin.context,
-                            "ref": record.data.txn_id,
-                            "txn": record.data.txn_id,
-                        },
-                    )
-            else:
-                # The message keeps when it arrived; a response it now reads as is new from now on, so
-                # that it reopens a request resolved while it was quarantined (design.md 3.2 step 5).
-                messages = self._messages(row, provider, responded_at=datetime.now(UTC))
-                touched = messages.apply([record], tally)
-            if left_txn is not None:
-                # the responses that took their reference from the one it left may have lost their source
-                touched |= self._messages(row, provider)._rekey_waiting({left_txn})
-            recompute.refresh(self.store, touched | left, self.config)
-            if row["state"] == "response":
-                self._follow_if_guessed(row, provider)
+        self.store.execute("DELETE FROM message WHERE id = :id", {"id": row["id"]})
+        left, left_txn = (
+            self._leave_response(row["response_id"], provider)
+            if row["state"] == "response"
+            else (set(), None)
+        )
+        if isinstance(record, QuarantinedRecord):
+            self.say(f"{_where(row['source'], origin)}: {record.reason}")
+        if isinstance(record, RequestRecord):
+            touched = self._requests(provider, source, [record], tally, arrived)
+            digest = message_digest(origin)
+            if not self.store.query("SELECT 1 FROM message WHERE digest = :d", {"d": digest}):
+                # read well now: kept as the verbatim record of the request it registered
+                self.store.execute(
+                    "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, "
+                    "state, reference, request_id) VALUES (:digest, :provider, :source, :line, :at, :raw, "
+                    ":headers, :context, 'request', :ref, (SELECT id FROM payment_request WHERE txn_id = :txn))",
+                    {
+                        "digest": digest,
+                        "provider": row["provider"],
+                        "source": row["source"],
+                        "line": row["line"],
+                        "at": self.store.time(arrived),
+                        "raw": origin.raw,
+                        "headers": origin.headers,
+                        "context": origin.context,
+                        "ref": record.data.txn_id,
+                        "txn": record.data.txn_id,
+                    },
+                )
+        else:
+            # The message keeps when it arrived; a response it now reads as is new from now on, so
+            # that it reopens a request resolved while it was quarantined (design.md 3.2 step 5).
+            messages = self._messages(row, provider, responded_at=datetime.now(UTC))
+            touched = messages.apply([record], tally)
+        if left_txn is not None:
+            # the responses that took their reference from the one it left may have lost their source
+            touched |= self._messages(row, provider)._rekey_waiting({left_txn})
+        recompute.refresh(self.store, touched | left, self.config)
+        if row["state"] == "response":
+            self._follow_if_guessed(row, provider)
 
     def _reword(self) -> None:
         """Give the responses whose messages now read with other wording the wording an ingest of them
@@ -653,15 +650,11 @@ class Ingest:
                 # the reference an ingest of it would give it now: its transaction's, else its own guess
                 txn = record.gateway_txn_id
                 reference = references_of(self.store, provider.instance, [txn]).target(txn, "") or reference
-            # read now: a message read before it in this run may have moved it to another request
-            now = self.store.query(
-                "SELECT reference, gateway_txn_id, occurred_at FROM message WHERE id = :id", {"id": row["id"]}
-            )
-            return bool(now) and (reference, record.note, record.gateway_txn_id, record.occurred_at) == (
-                now[0]["reference"],
+            return (reference, record.note, record.gateway_txn_id, record.occurred_at) == (
+                row["reference"],
                 row["note"],
-                now[0]["gateway_txn_id"],
-                Store.from_time(now[0]["occurred_at"]),
+                row["gateway_txn_id"],
+                Store.from_time(row["occurred_at"]),
             )
         if row["state"] == "settlement":
             # a line another report's message holds (the same money, or other figures counted there)
@@ -726,47 +719,44 @@ class Ingest:
             txn = self._transaction_of(row["response_id"], provider) or txn
         retied = txn != held["gateway_txn_id"]
         if verified or retied or carried:
-            with self.store.transaction():
-                self._lock_writers()
-                # the requests that shared its old transaction no longer find it from here
-                touched = recompute.partners(self.store, [row["response_id"]]) if retied else set()
-                if held["request_id"] is not None:
-                    touched.add(held["request_id"])
-                self.store.execute(
-                    "UPDATE response SET authenticity = :a, gateway_txn_id = :g, reference_guessed = :guessed "
-                    "WHERE id = :id",
-                    {
-                        "a": Authenticity.VALID.value if verified else held["authenticity"],
-                        "guessed": False if carried else held["reference_guessed"],
-                        "g": txn,
-                        "id": row["response_id"],
-                    },
-                )
-                if retied:
-                    touched |= keep_aliases(self.store, provider.instance, [record], provider.payment_of)
-                if verified or carried:
-                    # a verified or carried reference ranks higher: a waiting response of its transaction
-                    # may take it now, as it would have on ingest (References.target)
-                    touched |= self._messages(row, provider)._rekey_waiting({txn} if txn else set())
-                # and those its new transaction (or, now genuine, its transaction) answers, which an
-                # orphan's request cannot lead to
-                touched |= recompute.partners(self.store, [row["response_id"]])
-                recompute.refresh(self.store, touched, self.config)
+            # the requests that shared its old transaction no longer find it from here
+            touched = recompute.partners(self.store, [row["response_id"]]) if retied else set()
+            if held["request_id"] is not None:
+                touched.add(held["request_id"])
+            self.store.execute(
+                "UPDATE response SET authenticity = :a, gateway_txn_id = :g, reference_guessed = :guessed "
+                "WHERE id = :id",
+                {
+                    "a": Authenticity.VALID.value if verified else held["authenticity"],
+                    "guessed": False if carried else held["reference_guessed"],
+                    "g": txn,
+                    "id": row["response_id"],
+                },
+            )
+            if retied:
+                touched |= keep_aliases(self.store, provider.instance, [record], provider.payment_of)
+            if verified or carried:
+                # a verified or carried reference ranks higher: a waiting response of its transaction
+                # may take it now, as it would have on ingest (References.target)
+                touched |= self._messages(row, provider)._rekey_waiting({txn} if txn else set())
+            # and those its new transaction (or, now genuine, its transaction) answers, which an
+            # orphan's request cannot lead to
+            touched |= recompute.partners(self.store, [row["response_id"]])
+            recompute.refresh(self.store, touched, self.config)
             self.report.verified += verified
             self.report.retied += retied
         return True
 
     def _read_again(self, response_id: int, provider: Provider) -> Iterator[Record | None]:
         """Each message of this response as the provider reads it now (None: it fails on it)."""
+        return self._read_stored(provider, "response_id = :id", response_id)
+
+    def _read_stored(self, provider: Provider, where: str, key: int) -> Iterator[Record | None]:
         for m in self.store.query(
-            "SELECT line, raw, headers, context, source FROM message WHERE response_id = :id",
-            {"id": response_id},
+            f"SELECT line, raw, headers, context, source FROM message WHERE {where}", {"id": key}
         ):
-            live = _RECEIVED.match(str(m["source"])) is not None
             try:
-                yield provider.reinterpret(
-                    Origin(m["line"], bytes(m["raw"]), m["context"], m["headers"], live)
-                )
+                yield provider.reinterpret(_stored_origin(m))
             except Exception:  # a plugin boundary: what it cannot read again says nothing here
                 yield None
 
@@ -792,18 +782,8 @@ class Ingest:
     def _message_reference(self, message_id: int, provider: Provider) -> str | None:
         """The reference an informational message, read now, names itself (None: none, or it no
         longer reads as one)."""
-        for m in self.store.query(
-            "SELECT line, raw, headers, context, source FROM message WHERE id = :id", {"id": message_id}
-        ):
-            live = _RECEIVED.match(str(m["source"])) is not None
-            try:
-                record = provider.reinterpret(
-                    Origin(m["line"], bytes(m["raw"]), m["context"], m["headers"], live)
-                )
-            except Exception:  # a plugin boundary: what it cannot read again names nothing
-                return None
-            if isinstance(record, InfoRecord):
-                return record.reference
+        for record in self._read_stored(provider, "id = :id", message_id):
+            return record.reference if isinstance(record, InfoRecord) else None
         return None
 
     def _messages(self, row: Any, provider: Provider, **options: Any) -> Messages:
@@ -858,17 +838,13 @@ class Ingest:
         return False
 
     def _settle_guess(self, row: Any, held: Any, provider: Provider) -> None:
-        with self.store.transaction():
-            self._lock_writers()
-            self.store.execute(
-                "UPDATE response SET reference_guessed = :yes WHERE id = :id",
-                {"yes": True, "id": row["response_id"]},
-            )
-            touched = self._messages(row, provider)._rekey_waiting({held["gateway_txn_id"]})
-            recompute.refresh(self.store, touched, self.config)
-            now = self.store.query(
-                "SELECT reference FROM response WHERE id = :id", {"id": row["response_id"]}
-            )
+        self.store.execute(
+            "UPDATE response SET reference_guessed = :yes WHERE id = :id",
+            {"yes": True, "id": row["response_id"]},
+        )
+        touched = self._messages(row, provider)._rekey_waiting({held["gateway_txn_id"]})
+        recompute.refresh(self.store, touched, self.config)
+        now = self.store.query("SELECT reference FROM response WHERE id = :id", {"id": row["response_id"]})
         if not now or now[0]["reference"] != held["reference"]:
             self.report.renamed += 1
 
@@ -1782,6 +1758,15 @@ def _without_nul(record: Record) -> Record:
 
 
 _RECEIVED = re.compile(r"http [A-Z]+ /")  # the source of a message paycli serve received
+
+
+def _stored_origin(m: Any) -> Origin:
+    """A stored message as its provider first read it: live when paycli serve received it (its
+    source is "http POST /callbacks/<gateway>", serve.py)."""
+    live = _RECEIVED.match(str(m["source"])) is not None
+    return Origin(m["line"], bytes(m["raw"]), m["context"], m["headers"], live)
+
+
 # What a value read from a message's bytes can hold a NUL from: the byte itself (UTF-16 text too), a
 # JSON escape, a form's %-escape, an XML character reference
 _NUL_MARKS = (b"\x00", b"\\u0000", b"%00", b"&#")
