@@ -144,6 +144,8 @@ class SkrillProvider(Provider):
         if len(origin.raw) > MAX_CALLBACK_BYTES:
             raise RecordError(f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a Skrill status_url post")
         callback = from_origin(origin)
+        if callback.damage is not None:  # a dump whose body is cut short, or badly chunked
+            raise RecordError(callback.damage)
         if callback.content_type not in _FORM_TYPES:
             raise RecordError(f"content type '{callback.content_type}' is not a Skrill form post")
         data = callback.form_data()

@@ -515,8 +515,53 @@ class TestBadInputs:
     def test_a_dump_shorter_than_its_content_length_is_quarantined(self, skrill: SkrillProvider) -> None:
         body = post()
         reason = quarantined(skrill, http_dump(body)[:-10])
+        assert reason == f"truncated: Content-Length says {len(body)} bytes, the body has {len(body) - 10}"
+
+    def test_a_body_shorter_than_its_sidecars_content_length_is_quarantined(
+        self, skrill: SkrillProvider
+    ) -> None:
+        body = post()
+        reason = quarantined(skrill, body[:-10], f"Content-Type: {FORM}\nContent-Length: {len(body)}\n")
         assert (
             reason == f"the body has {len(body) - 10} bytes, its Content-Length says {len(body)}: truncated"
+        )
+
+    @pytest.mark.parametrize(
+        ("chunked", "reason"),
+        [
+            # a genuine post framed by a chunk size line that no longer matches its bytes
+            (lambda b: b"10\r\n" + b + b"\r\n0\r\n\r\n", "is not followed by a line end"),
+            # its last chunk (of size 0) lost
+            (lambda b: f"{len(b):x}\r\n".encode() + b + b"\r\n", "ends before its last chunk (of size 0)"),
+        ],
+    )
+    def test_a_chunked_dump_that_does_not_decode_is_quarantined_not_judged(
+        self, skrill: SkrillProvider, chunked, reason: str
+    ) -> None:
+        # read as a form, its size line would stick to the first field name and the genuine post be
+        # judged forged (pay_to_email missing), or be accepted from what is left of it
+        dump = (
+            b"POST /callbacks/skrill HTTP/1.1\r\nHost: shop.example\r\n"
+            + f"Content-Type: {FORM}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+            + chunked(post())
+        )
+        assert reason in quarantined(skrill, dump)
+
+    def test_a_chunked_dump_of_a_genuine_post_is_valid(self, skrill: SkrillProvider) -> None:
+        body = post()
+        dump = (
+            b"POST /callbacks/skrill HTTP/1.1\r\nHost: shop.example\r\n"
+            + f"Content-Type: {FORM}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+            + f"{len(body):x}\r\n".encode()
+            + body
+            + b"\r\n0\r\n\r\n"
+        )
+        assert response(skrill, dump).authenticity is Authenticity.VALID
+
+    def test_a_transfer_coding_paycli_does_not_decode_is_quarantined(self, skrill: SkrillProvider) -> None:
+        dump = http_dump(post()).replace(b"Content-Length", b"Transfer-Encoding: identity\r\nX-Length")
+        assert quarantined(skrill, dump) == (
+            "Transfer-Encoding 'identity' is not one paycli decodes (only chunked)"
         )
 
     @pytest.mark.parametrize(
