@@ -17,6 +17,7 @@ import codecs
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import AnyStr
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from paycli.gateways.base import HEAD_BYTES, Origin, Source, SourceError
@@ -131,11 +132,18 @@ def mask_dump(text: str) -> str:
     first = text.split("\n", 1)[0]
     if _REQUEST_LINE.match(first.encode("latin-1", "replace")) is None:
         return text
-    for blank in ("\r\n\r\n", "\n\n"):
-        head, sep, body = text.partition(blank)
-        if sep:
-            return mask_secret_headers(head) + sep + body
-    return mask_secret_headers(text)
+    head, blank, body = _head_and_body(text, "\r\n\r\n", "\n\n")
+    return mask_secret_headers(head) + blank + body
+
+
+def _head_and_body(dump: AnyStr, crlf: AnyStr, lf: AnyStr) -> tuple[AnyStr, AnyStr, AnyStr]:
+    """A raw HTTP dump's header block, the blank line that ends it, and its body, as ``partition``
+    (``crlf`` and ``lf`` are the two blank lines, as bytes or text like ``dump``).
+
+    The headers end at the first blank line, CRLF or bare LF (RFC 9112 2.2): a dump that lost its CRs
+    may still carry a body with CRLF blank lines in it (an XML answer saved as it came)."""
+    at_crlf, at_lf = dump.find(crlf), dump.find(lf)
+    return dump.partition(lf if at_lf >= 0 and (at_crlf < 0 or at_lf < at_crlf) else crlf)
 
 
 def header_fields(text: str) -> Iterator[tuple[str, str]]:
@@ -165,9 +173,7 @@ def from_origin(origin: Origin) -> Callback:
     match = _REQUEST_LINE.match(first)
     if match is None:
         return Callback("POST", None, parse_headers(origin.headers or ""), raw)
-    head, sep, body = raw.partition(b"\r\n\r\n")
-    if not sep:
-        head, _, body = raw.partition(b"\n\n")
+    head, _, body = _head_and_body(raw, b"\r\n\r\n", b"\n\n")
     method, target = match.group(1).decode(), match.group(2).decode("latin-1")
     headers = parse_headers(head.decode("latin-1").partition("\n")[2])
     # framed by the dump's own headers only: a sidecar's describe a body already received whole

@@ -56,6 +56,17 @@ def test_without_framing_headers_the_body_is_all_that_follows_the_headers() -> N
     assert read(dump(body=BODY + b"\n")).body == BODY + b"\n"
 
 
+def test_headers_end_at_the_first_blank_line_whatever_its_line_ends() -> None:
+    body = b"<GestPayCryptDecrypt>\r\n\r\n<TransactionResult>OK</TransactionResult></GestPayCryptDecrypt>"
+    lf_only = b"POST /cb HTTP/1.1\nHost: shop.example\nContent-Type: text/xml\n\n" + body
+    callback = read(lf_only)
+    assert (callback.body, callback.content_type, callback.damage) == (body, "text/xml", None)
+    crlf = b"POST /cb HTTP/1.1\r\nHost: shop.example\r\nX-Note: a\r\n\r\n" + b"a=1\n\nb=2"
+    assert read(crlf).body == b"a=1\n\nb=2"
+    # a CRLF header line followed by a bare LF blank line
+    assert read(b"POST /cb HTTP/1.1\r\nHost: shop.example\r\n\n" + BODY).body == BODY
+
+
 def test_a_chunked_body_is_decoded_with_its_extensions_and_trailer_section() -> None:
     chunked = b"a;name=value\r\n" + BODY[:10] + b"\r\n" + f"{len(BODY) - 10:X}".encode() + b"\r\n"
     chunked += BODY[10:] + b"\r\n0;last\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n-- appended --\r\n"
@@ -188,6 +199,11 @@ def test_a_dump_decoded_as_latin_1_is_masked_and_keeps_every_other_byte() -> Non
     masked = mask_dump(raw.decode("latin-1")).encode("latin-1")
     assert b"S3CRET" not in masked
     assert masked == raw.replace(b"Bearer S3CRET\x85\xe9", b"***")
+
+
+def test_a_dump_that_lost_its_crs_is_masked_in_its_headers_only() -> None:
+    text = "POST /cb HTTP/1.1\nCookie: S3CRET\n\nnote\r\nAuthorization: shown as sent\r\n\r\nend"
+    assert mask_dump(text) == text.replace("Cookie: S3CRET", "Cookie: ***")
 
 
 def test_a_header_line_ends_at_its_line_feed_only() -> None:
