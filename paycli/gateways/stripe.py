@@ -540,6 +540,12 @@ class StripeProvider(Provider):
         if header is None and now is None and callback.target is None and not live:
             return Authenticity.UNVERIFIABLE
         check = check_signature(callback.body, header, secret, now=now, tolerance=self.tolerance)
+        if not check and now is None and not live:
+            # a file: an editor, or ``echo "$BODY" >``, may have added a line end Stripe never sent
+            # (nor signed); the bytes before it are checked exactly, so nothing unsigned is believed
+            unended = callback.body.removesuffix(b"\n").removesuffix(b"\r")
+            if unended != callback.body:
+                check = check_signature(unended, header, secret, tolerance=self.tolerance)
         return Authenticity.VALID if check else Authenticity.INVALID
 
     def replayed(self, callback: Callback, now: int) -> bool:

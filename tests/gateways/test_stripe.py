@@ -624,6 +624,24 @@ def test_a_tampered_amount_fails_the_signature_check(provider: StripeProvider) -
     assert (r.authenticity, r.amount_minor) == (Authenticity.INVALID, 499)
 
 
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_a_file_that_gained_a_line_end_is_still_valid_but_a_live_post_is_not(
+    provider: StripeProvider, line_end: bytes
+) -> None:
+    # an editor, or ``echo "$BODY" > file``, adds a line end Stripe never sent nor signed
+    body = event("payment_intent.succeeded", payment_intent())
+    assert not body.endswith(b"\n")
+    assert response(provider, body + line_end, sidecar(body)).authenticity is Authenticity.VALID
+    tampered = body.replace(b'"amount_received": 4990', b'"amount_received": 499') + line_end
+    assert response(provider, tampered, sidecar(body)).authenticity is Authenticity.INVALID
+    # what arrives over HTTP is checked as the bytes received, and a received message read again too
+    headers = sidecar(body)
+    live = provider.interpret(Origin(None, body + line_end, None, headers), now=T + 10)
+    assert isinstance(live, ResponseRecord) and live.authenticity is Authenticity.INVALID
+    kept = provider.reinterpret(Origin(None, body + line_end, None, headers, live=True))
+    assert isinstance(kept, ResponseRecord) and kept.authenticity is Authenticity.INVALID
+
+
 def test_a_signature_made_with_another_secret_is_invalid(provider: StripeProvider) -> None:
     body = event("payment_intent.succeeded", payment_intent())
     assert response(provider, body, sidecar(body, "whsec_someone_else")).authenticity is Authenticity.INVALID
