@@ -362,6 +362,10 @@ class Ingest:
             self.note(f"{source.name}: empty file, nothing to ingest")
             return None
         claims = [name for name, p in self.providers.items() if p.identify(source)]
+        if len(claims) > 1:  # two gateways of one provider: the account the message names decides
+            addressed = [name for name in claims if not self.providers[name].elsewhere(source)]
+            if len(addressed) == 1:
+                return self.providers[addressed[0]]
         if len(claims) == 1:
             return self.providers[claims[0]]
         if not claims:

@@ -333,6 +333,14 @@ class Provider:
         it does not look so. Optional: the default says nothing."""
         return None
 
+    def elsewhere(self, source: Source) -> bool:
+        """Whether a source this provider claims names an account other than this gateway's (another
+        Nexi alias, PayPal receiver, Skrill merchant; a Stripe signature another endpoint's secret made).
+        With two gateways of one provider configured (a shop's web and phone terminals), the one a
+        message is for takes it; a message every claimant calls another's is still refused. Optional:
+        the default says nothing."""
+        return False
+
     def extract(self, source: Source) -> Iterator[Record]:
         raise NotImplementedError
 

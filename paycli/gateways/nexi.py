@@ -123,6 +123,14 @@ class NexiProvider(Provider):
             return False
         return _looks_like_nexi(callback.form_data())
 
+    def elsewhere(self, source: Source) -> bool:
+        alias = self.options.get("alias")
+        callback = read_callback(source)
+        if not alias or callback is None:
+            return False
+        posted = callback.raw_fields().get("alias")
+        return posted is not None and _text(posted) != alias
+
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
         refusal = "larger than 64 KiB: not a Nexi notification, which is a few hundred bytes"

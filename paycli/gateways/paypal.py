@@ -244,6 +244,15 @@ class PayPalProvider(Provider):
         # verify_sign is in every IPN; without it (a body cut short) two other PayPal names decide
         return "verify_sign" in names or len(names & _PAYPAL_NAMES) >= 2
 
+    def elsewhere(self, source: Source) -> bool:
+        receivers = self._receivers
+        callback = read_callback(source)
+        if not receivers or callback is None or paypal_stl.identify(source.head):
+            return False
+        posted = callback.fields("latin-1")
+        receiver = posted.get("receiver_email", "").strip() or posted.get("business", "").strip()
+        return bool(receiver) and receiver.casefold() not in receivers
+
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
         if paypal_stl.identify(source.head):

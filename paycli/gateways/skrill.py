@@ -122,6 +122,17 @@ class SkrillProvider(Provider):
         # by extract with the missing fields named.
         return "mb_transaction_id" in callback.raw_fields()
 
+    def elsewhere(self, source: Source) -> bool:
+        callback = read_callback(source)
+        if callback is None:
+            return False
+        posted = callback.fields("latin-1")
+        merchant_id = str(self.options.get("merchant_id") or "").strip()
+        pay_to = str(self.options.get("pay_to_email") or "").strip()
+        return bool(merchant_id and posted.get("merchant_id", "").strip() not in ("", merchant_id)) or bool(
+            pay_to and posted.get("pay_to_email", "").strip().lower() not in ("", pay_to.lower())
+        )
+
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
         refusal = f"larger than {MAX_CALLBACK_BYTES // 1024} KiB: not a Skrill status_url post"

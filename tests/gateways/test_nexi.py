@@ -25,7 +25,9 @@ from paycli.gateways.base import (
     SourceError,
 )
 from paycli.gateways.nexi import NexiProvider
+from paycli.ingest import Ingest
 from paycli.outcome import Authenticity, Status
+from paycli.store import Store
 from tests.conftest import request_csv
 
 KEY = "K7QX2M9PLR4TB8WZ6NDA3HVC1YJ5EUSG"
@@ -515,6 +517,34 @@ class TestAlias:
 
     def test_without_an_alias_setting_any_alias_is_read(self, config: Config) -> None:
         assert isinstance(read(provider(config), body(fields(alias="ALIAS_WEB_9"))), ResponseRecord)
+
+    def test_two_terminals_each_take_the_notifications_of_their_alias(
+        self, config: Config, store: Store, tmp_path: Path
+    ) -> None:
+        web, moto = provider(config, alias="ALIAS_WEB_00012345"), provider(config, alias="ALIAS_MOTO_7")
+        web.instance, moto.instance = "nexi_web", "nexi_moto"
+        for name, alias in (
+            ("web.txt", "ALIAS_WEB_00012345"),
+            ("moto.txt", "ALIAS_MOTO_7"),
+            ("x.txt", "A_9"),
+        ):
+            (tmp_path / name).write_bytes(body(fields(alias=alias, codTrans=name.upper()[:-4])))
+        said: list[str] = []
+        run = Ingest(store, config, {"nexi_web": web, "nexi_moto": moto}, say=said.append)
+        run.run([str(tmp_path / name) for name in ("web.txt", "moto.txt", "x.txt")])
+        rows = store.query("SELECT reference, provider FROM response ORDER BY reference")
+        assert [(r["reference"], r["provider"]) for r in rows] == [("MOTO", "nexi_moto"), ("WEB", "nexi_web")]
+        # a notification neither terminal's alias names is still the operator's to route
+        assert run.report.refused == [
+            (str(tmp_path / "x.txt"), "claimed by nexi_web and nexi_moto: choose one with --gateway")
+        ]
+        # so is one without an alias, which either could be
+        (tmp_path / "none.txt").write_bytes(body({k: v for k, v in fields().items() if k != "alias"}))
+        run = Ingest(store, config, {"nexi_web": web, "nexi_moto": moto}, say=said.append)
+        run.run([str(tmp_path / "none.txt")])
+        assert [reason for _, reason in run.report.refused] == [
+            "claimed by nexi_web and nexi_moto: choose one with --gateway"
+        ]
 
 
 # -- what cannot be interpreted --------------------------------------------------------------------

@@ -394,6 +394,15 @@ def test_a_verified_ipn_for_another_merchant_is_invalid(paypal: PayPalProvider) 
     assert any("not a configured receiver_email" in n for n in notices(paypal, data, VERIFIED))
 
 
+def test_with_two_paypal_accounts_an_ipn_is_for_the_one_its_receiver_names(
+    paypal: PayPalProvider, unconfigured: PayPalProvider
+) -> None:
+    other = ipn(receiver_email="Outlet@Example.com", business="outlet@example.com")
+    assert paypal.elsewhere(source(other)) and not paypal.elsewhere(source(ipn()))
+    assert not paypal.elsewhere(source(ipn(receiver_email="", business="")))  # either account's
+    assert not unconfigured.elsewhere(source(other))  # nothing to tell it by
+
+
 def test_an_ipn_that_names_no_receiver_is_invalid_when_one_is_configured(paypal: PayPalProvider) -> None:
     data = ipn(drop=("receiver_email", "business"))
     assert response(paypal, data, VERIFIED).authenticity is Authenticity.INVALID

@@ -408,6 +408,15 @@ class TestAuthenticity:
         for forged in ("0" * 32, "3c97dd5b" * 4):
             assert response(skrill, post(md5sig=forged)).authenticity is Authenticity.INVALID, forged
 
+    def test_with_two_skrill_accounts_a_post_is_for_the_one_it_names(
+        self, skrill: SkrillProvider, unconfigured: SkrillProvider
+    ) -> None:
+        assert not skrill.elsewhere(source(post()))
+        assert skrill.elsewhere(source(post(merchant="99999")))
+        assert skrill.elsewhere(source(post(pay_to_email="Outlet@Example.com")))
+        assert not skrill.elsewhere(source(post(pay_to_email=PAY_TO.upper())))
+        assert not unconfigured.elsewhere(source(post(merchant="99999")))
+
     def test_without_a_secret_word_a_post_is_unverifiable(self, unconfigured: SkrillProvider) -> None:
         assert response(unconfigured, post()).authenticity is Authenticity.UNVERIFIABLE
         assert response(unconfigured, post(word="guess")).authenticity is Authenticity.UNVERIFIABLE
