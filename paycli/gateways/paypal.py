@@ -318,7 +318,8 @@ class PayPalProvider(Provider):
             # a dispute case names the payment disputed by its txn_id, often without invoice or custom
             about = f.get("txn_id", "").strip() or None
             # a dispute case is dated by case_creation_date, in payment_date's form
-            when = _payment_date(f.get("case_creation_date", "") or f.get("payment_date", ""))
+            field = "case_creation_date" if f.get("case_creation_date", "").strip() else "payment_date"
+            when = _dated(f, field, about, notices)
             return InfoRecord(origin, reference, note, gateway_txn_id=about, occurred_at=when), notices
 
         missing = [n for n in ("txn_id", "verify_sign") if not f.get(n, "").strip()]
@@ -381,7 +382,7 @@ class PayPalProvider(Provider):
                 amount_minor=amount,
                 currency=currency,
                 gateway_txn_id=gateway_txn_id,
-                occurred_at=_payment_date(f.get("payment_date", "")),
+                occurred_at=_dated(f, "payment_date", txn_id, notices),
                 aliases=aliases,
             ),
             notices,
@@ -501,6 +502,19 @@ def _amount(f: Mapping[str, str]) -> tuple[int | None, str | None]:
 
 def _shown(text: str) -> str:
     return shown(text, 60)
+
+
+def _dated(f: Mapping[str, str], field: str, txn_id: str | None, notices: list[str]) -> datetime | None:
+    """The gateway's time in ``field`` (``payment_date``'s form), said when it is there but unreadable:
+    without it the message has no gateway time, and the trail orders it by when it was received."""
+    text = f.get(field, "").strip()
+    when = _payment_date(text)
+    if text and when is None:
+        notices.append(
+            f"IPN of txn {_shown(txn_id or '(none)')}: {field} '{_shown(text)}' is not PayPal's "
+            "'HH:MM:SS Mon DD, YYYY PST' (or PDT): kept, the message dated by its arrival"
+        )
+    return when
 
 
 def _payment_date(text: str) -> datetime | None:

@@ -362,6 +362,15 @@ def test_the_payment_date_is_read_in_utc(paypal: PayPalProvider) -> None:
 @pytest.mark.parametrize("date", ["yesterday-ish", "10:00:00 Feb 30, 2024 PST", "23:59:59 Dec 31, 9999 PST"])
 def test_an_unreadable_payment_date_is_no_date_not_an_error(paypal: PayPalProvider, date: str) -> None:
     assert response(paypal, ipn(payment_date=date)).occurred_at is None  # the last: past UTC's calendar
+    # said, since the trail then orders the message by its arrival
+    assert notices(paypal, ipn(payment_date=date)) == [
+        f"ipn.txt: paypal: IPN of txn 8HX51634YV2873511: payment_date '{date}' is not PayPal's 'HH:MM:SS Mon DD, YYYY PST' "
+        "(or PDT): kept, the message dated by its arrival"
+    ]
+
+
+def test_a_readable_or_absent_payment_date_is_not_remarked(paypal: PayPalProvider) -> None:
+    assert notices(paypal, ipn()) == notices(paypal, ipn(drop=("payment_date",))) == []
 
 
 # -- authenticity --------------------------------------------------------------------------------------
