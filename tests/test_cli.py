@@ -213,6 +213,36 @@ def test_bad_list_options_exit_2_with_one_line(loaded, args, message):
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_gateway_neither_configured_nor_stored_is_a_typo_not_an_empty_list(loaded, isolated):
+    # an empty answer reads as all is well
+    for command in ("list", "messages"):
+        result = loaded(command, "--gateway", "strpe")
+        assert result.code == 2, result
+        assert (
+            "--gateway: no gateway 'strpe' in the configuration nor in the store (did you mean 'stripe'?"
+            in (result.stderr)
+        )
+        assert len(result.stderr.strip().splitlines()) == 1
+    # a gateway paycli reads nothing from, named by the shop's requests (a bank transfer checked by hand)
+    wire = ROWS[3].replace("DEP-1,", "WIRE-1,").replace(",paypal", ",bonifico")
+    assert loaded("ingest", str(request_csv(isolated, [wire], name="wire.csv"))).code == 0
+    assert txn_ids(loaded("list", "--gateway", "bonifico", "--format", "json")) == ["WIRE-1"]
+    assert loaded("messages", "--gateway", "requests", "--state", "request").code == 0  # who sent the lines
+
+
+def test_an_until_before_since_is_refused_not_an_empty_list(loaded):
+    result = loaded("list", "--since", "2026-11-27", "--until", "2026-11-20")
+    assert result.code == 2
+    assert (
+        result.stderr.strip()
+        == "paycli: --until 2026-11-20 is before --since 2026-11-27: no request could match"
+    )
+    # one day, named twice, is that day
+    assert txn_ids(loaded("list", "--since", "2026-11-21", "--until", "2026-11-21", "--format", "json")) == [
+        "ORD-2-1"
+    ]
+
+
 def test_a_limit_past_what_a_store_can_hold_is_no_limit(loaded):
     for command in ("list", "messages"):
         result = loaded(command, "--limit", str(2**64), "--format", "json")

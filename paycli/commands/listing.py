@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from paycli.commands import workspace
+from paycli.commands import check_gateways, workspace
 from paycli.commands.output import Format, emit, grid, shorten
 
 OUTCOMES = ("POSITIVO", "NEGATIVO", "VERIFICARE")
@@ -79,11 +79,15 @@ def list_requests(
             created_before = now - parse_duration(older_than)
         except OverflowError:  # before year 1
             raise UsageError(f"--older-than: '{older_than}' is too long a duration") from None
+    first = since_bound(since, tz, now) if since else None
+    end = until_bound(until, tz, now) if until else None
+    if first is not None and end is not None and end <= first:
+        raise UsageError(f"--until {until} is before --since {since}: no request could match")
     filters = Filters(
         outcomes=outcome or (),
         reasons=reason or (),
-        since=since_bound(since, tz, now) if since else None,
-        until=until_bound(until, tz, now) if until else None,
+        since=first,
+        until=end,
         created_before=created_before,
         customer=customer,
         gateways=gateway or (),
@@ -92,6 +96,7 @@ def list_requests(
         limit=limit,
     )
     with ws.open_store() as store, store.snapshot():
+        check_gateways(ws, store, gateway or ())
         rows = query(store, filters, tz)
     emit(
         rows,

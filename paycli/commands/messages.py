@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from paycli.commands import By, workspace
+from paycli.commands import By, check_gateways, workspace
 from paycli.commands.output import Format, emit, err, grid, shorten
 
 
@@ -57,6 +57,7 @@ def messages(
     ws = workspace(ctx)
     tz = ws.config.timezone
     with ws.open_store() as store:
+        check_gateways(ws, store, gateway or (), kept_in="message")
         rows = list_messages(
             store,
             tz,

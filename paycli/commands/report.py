@@ -1,14 +1,11 @@
 """``paycli report``: the reconciliation report of a period, in HTML and CSV, made for cron."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from paycli.commands import workspace
+from paycli.commands import check_gateways, workspace
 from paycli.commands.output import err
-
-if TYPE_CHECKING:
-    from paycli.workspace import Workspace
 
 
 def report(
@@ -141,7 +138,8 @@ def report(
         return str(path) + ("/" if str(value).endswith("/") else "")
 
     if gateway:
-        _check_gateways(ws, gateway)
+        with ws.open_store() as store:
+            check_gateways(ws, store, gateway)
     template_dir = template or configured("templates")
     lock_file = configured("lock_file")
     run = make_report(
@@ -171,28 +169,6 @@ def report(
         what = ", ".join(f"{n} {name}" for name, n in run.failing.items())
         err(f"paycli report {chosen.label}: needs a look: {what}")
         raise typer.Exit(1)
-
-
-def _check_gateways(ws: "Workspace", names: list[str]) -> None:
-    """Refuse a --gateway that is neither configured nor in the store: a typo in a crontab would write an
-    empty report every night, and its --fail-on would never fire."""
-    from paycli.config import closest
-    from paycli.errors import UsageError
-
-    known = set(ws.providers()) - {"requests"}
-    unknown = [n for n in names if n not in known]
-    if not unknown:
-        return
-    with ws.open_store() as store:
-        for name in unknown:
-            if store.query("SELECT 1 AS x FROM payment_request WHERE gateway = :g LIMIT 1", {"g": name}):
-                continue  # a gateway paycli reads nothing from, with requests (payments checked by hand)
-            close = closest(name, sorted(known))
-            hint = f"did you mean '{close}'? " if close else ""
-            raise UsageError(
-                f"--gateway: no gateway '{name}' in the configuration nor in the store "
-                f"({hint}gateways: {', '.join(sorted(known))})"
-            )
 
 
 COMMANDS = {"report": report}
