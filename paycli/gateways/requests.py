@@ -124,10 +124,11 @@ class RequestFileProvider(Provider):
                 f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
                 f"(the header has: {', '.join(header)})"
             )
-        dupes = sorted({h for h in header if header.count(h) > 1})
+        # a spreadsheet saves the empty columns right of the table as cells without a name: ignored
+        dupes = sorted({h for h in header if h and header.count(h) > 1})
         if dupes:
             raise SourceError(f"column {', '.join(dupes)} appears twice in the header")
-        unknown = [h for h in header if h not in COLUMNS]
+        unknown = [h for h in header if h and h not in COLUMNS]
         if unknown:
             yield Notice(f"{name}: column {', '.join(unknown)} is not a request column; ignored")
         for item in lines.rows(reader, context, width=len(header)):
@@ -135,6 +136,8 @@ class RequestFileProvider(Provider):
                 yield item
                 continue
             origin, row = item
+            if not any(cell.strip() for cell in row):
+                continue  # a row left empty in a spreadsheet (its values deleted, not the row): no request
             if len(row) != len(header):
                 yield QuarantinedRecord(origin, f"expected {len(header)} fields, found {len(row)}")
                 continue

@@ -92,3 +92,20 @@ def test_a_quote_left_open_is_quarantined_by_ingest_and_by_reprocess_alike(
     for record in got:
         again = RequestFileProvider("requests", config.requests, config).reinterpret(record.origin)
         assert isinstance(again, QuarantinedRecord) == isinstance(record, QuarantinedRecord), again
+
+
+def test_a_spreadsheets_empty_columns_and_emptied_rows_are_no_requests_and_no_errors(tmp_path: Path) -> None:
+    # Excel saves the empty columns right of the table as unnamed cells, and a row whose values were
+    # deleted as separators only: "column  appears twice", and "txn_id is empty" on every ingest
+    config = make_config(tmp_path, "timezone: Europe/Rome\n")
+    rows = [ROW + ",,", ",,,,,,,,,,", " , ,,,,,,,,,", ROW.replace("T1,", "T2,", 1) + ",,", ",,,,"]
+    data = (REQUEST_HEADER.rstrip("\n") + ",,\r\n" + "".join(row + "\r\n" for row in rows)).encode()
+    provider = RequestFileProvider("requests", config.requests, config)
+    got = list(provider.extract(Source.from_stream("xl.csv", io.BytesIO(data))))
+    assert [(r.origin.line, r.data.txn_id) for r in got] == [(2, "T1"), (5, "T2")]  # type: ignore[union-attr]
+    # a named column paycli does not know is still said, and two of one name still refused
+    named = (REQUEST_HEADER.rstrip("\n") + ",note,\n" + ROW + ",x,\n").encode()
+    said = [
+        r for r in provider.extract(Source.from_stream("n.csv", io.BytesIO(named))) if isinstance(r, Notice)
+    ]
+    assert [n.message for n in said] == ["n.csv: column note is not a request column; ignored"]
