@@ -146,6 +146,43 @@ def test_a_json_line_nested_past_any_parser_is_quarantined_and_the_rest_goes_on(
     ]
 
 
+@pytest.mark.parametrize(
+    ("first", "reason"),
+    [
+        (
+            '{"txn_id": "J0", "customer": "A", }',
+            "not valid JSON (Expecting property name enclosed in double quotes",
+        ),
+        ('{"txn_id": "J0", "txn_id": "J9", "customer": "A"}', "not valid JSON (key 'txn_id' given twice)"),
+        (
+            '{"txn_id": "J0", "created_at": "2026-11-26T10:00:00Z", "amount": "1", "currency": "EUR", "gateway": "nexi"}',
+            "customer",
+        ),
+    ],
+)
+def test_a_json_lines_file_whose_first_line_is_bad_is_read_all_but_that_line(
+    store, config, tmp_path, first, reason
+):
+    # the file was refused whole as "no provider recognises it", its good lines unread, no reason said
+    good = '{"txn_id": "J1", "created_at": "2026-11-26T10:00:00Z", "customer": "A", "amount": "1.00", "currency": "EUR", "gateway": "nexi"}'
+    path = tmp_path / "requests.jsonl"
+    path.write_text(first + "\n" + good + "\n")
+    run = ingest(store, config, path)
+    assert run.report.refused == []
+    assert request(store, "J1")
+    [(line, why)] = quarantined(store)
+    assert line == 1 and reason in why, why
+
+
+def test_a_json_array_of_requests_is_refused_saying_how_to_write_it(store, config, tmp_path):
+    path = tmp_path / "requests.json"
+    path.write_text('[\n  {"txn_id": "J1", "customer": "A"}\n]\n')
+    [(_, reason)] = ingest(store, config, path).report.refused
+    assert reason.endswith(
+        "; requests: a JSON array of requests: write one request object a line (JSON lines)"
+    )
+
+
 class Crashing(FakeGateway):
     """A provider with a bug on some input, as a third-party plugin may have."""
 

@@ -62,11 +62,14 @@ class RequestFileProvider(Provider):
     def identify(self, source: Source) -> bool:
         first = _first_line(source.head)
         if first.startswith("{"):
+            # A first line with a mistake (a trailing comma, a key given twice, a field missing) is
+            # still the shop's: claimed, its line is quarantined with the reason and the others read.
+            # A gateway's JSON names its object ("object": "event"), which no request line does.
             try:
                 obj = parse_json(first)
             except ValueError:
-                return False
-            return isinstance(obj, dict) and "txn_id" in obj and "customer" in obj
+                return '"txn_id"' in first and '"object"' not in first
+            return isinstance(obj, dict) and "txn_id" in obj and ("customer" in obj or "object" not in obj)
         header = _header_names(first)
         # A request file with a column missing is still a request file: claiming it lets ingest say
         # which column is missing instead of "no provider recognises it".
@@ -84,6 +87,8 @@ class RequestFileProvider(Provider):
                 return "requests: a request file in UTF-16: save it as CSV UTF-8"
             return None
         first = _first_line(head)
+        if first.startswith("[") and '"txn_id"' in head.decode("utf-8", "replace"):
+            return "requests: a JSON array of requests: write one request object a line (JSON lines)"
         for delimiter, called in ((";", "semicolons"), ("\t", "tabs")):
             cells = {c.strip().lower() for c in first.split(delimiter)}
             if "txn_id" in cells and len(cells & set(COLUMNS)) >= 4:
