@@ -103,6 +103,17 @@ def grid(
 
 
 def shorten(text: str | None, width: int) -> str:
+    """``text`` in at most ``width`` terminal cells (a CJK character takes two, a combining mark none),
+    cut with an ellipsis: a column of names stays aligned whatever script they are in."""
+    from wcwidth import wcwidth
+
     if not text:
         return ""
-    return text if len(text) <= width else text[: width - 1] + "…"
+    cells = [max(wcwidth(c), 0) for c in text]
+    if sum(cells) <= width:
+        return text
+    kept, used = 0, 0
+    while used + cells[kept] <= width - 1:
+        used += cells[kept]
+        kept += 1
+    return text[:kept] + "…"
