@@ -385,12 +385,15 @@ class Ingest:
         if provider is None:
             return False
         self.report.files += 1
+        first_of_its_gateway = provider.instance not in self.report.tallies
         self.report.tallies.setdefault(provider.instance, Tally())
+        read = 0
         try:
             for record in _guarded(provider, source):
                 if isinstance(record, Notice):
                     self.note(record.message)
                     continue
+                read += 1
                 if self.live and isinstance(record, SettlementRecord):
                     # a report the operator downloads from the gateway: posted to a callback route
                     # by anybody, its lines would say that money arrived
@@ -405,15 +408,27 @@ class Ingest:
             if self.live:  # one body, taken whole or not at all
                 self._pending = [group for group in self._pending if group[1] is not source]
                 self._pending_count = sum(len(group[2]) for group in self._pending)
+                read = 0
             self._flush()
             self._refuse(source.name, str(exc))
+            self._uncount(provider, read, first_of_its_gateway)
             return False
         except OSError as exc:
             self._flush()
             if source.path is None or not self._taken_meanwhile(source.path, listed, exc):
                 self._refuse(source.name, f"cannot be read ({exc.strerror or exc})")
+            self._uncount(provider, read, first_of_its_gateway)
             return False
         return True
+
+    def _uncount(self, provider: Provider, read: int, first_of_its_gateway: bool) -> None:
+        """An input left before any record of it was read (refused at its header, gone) was not
+        ingested: the summary does not count it, nor name its gateway for it alone."""
+        if read:
+            return
+        self.report.files -= 1
+        if first_of_its_gateway and self.report.tallies.get(provider.instance) == Tally():
+            del self.report.tallies[provider.instance]
 
     def _archive(self, path: Path, sidecar: Path | None) -> None:
         """Move an input, and the sidecar read with it, into the archive folder: both or neither, and

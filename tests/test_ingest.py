@@ -479,6 +479,17 @@ def test_a_request_file_a_spreadsheet_saved_says_how_to_save_it(store, config, t
     )
 
 
+def test_a_file_refused_at_its_header_is_not_counted_as_ingested(store, config, tmp_path):
+    # the summary said "ingested 1 input / requests: 0 records: nothing new / 1 input refused"
+    refused = tmp_path / "bad.csv"
+    refused.write_text(REQUEST_HEADER.replace("customer,", "cliente,") + ROW + "\n")
+    report = ingest(store, config, refused).report
+    assert (report.files, report.tallies, len(report.refused)) == (0, {}, 1)
+    good = request_csv(tmp_path, [ROW])
+    report = ingest(store, config, refused, good).report
+    assert (report.files, report.tallies["requests"].records, len(report.refused)) == (1, 1, 1)
+
+
 def test_old_mac_line_ends_are_named(store, config, tmp_path):
     path = tmp_path / "requests.csv"
     path.write_bytes((REQUEST_HEADER + ROW + "\n").replace("\n", "\r").encode())
