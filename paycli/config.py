@@ -214,7 +214,8 @@ def find_config_file(
 
 
 def _must_exist(path: Path, what: str) -> Path:
-    if path.is_file():
+    # not only a file: /dev/null (no configuration) and a shell's <(...) are read as well
+    if path.exists() and not path.is_dir():
         return path
     raise ConfigError(f"{what} is a directory" if path.is_dir() else f"{what} not found")
 

@@ -113,6 +113,14 @@ def test_explicit_config_may_not_be_a_folder(places: dict[str, Path]) -> None:
         find(places, str(places["home"]))
 
 
+def test_dev_null_names_no_configuration_and_is_not_missing(places: dict[str, Path], cli, isolated) -> None:
+    # the idiom for "no configuration" was refused as "config file '/dev/null' not found"
+    write(places["cwd"], "")
+    assert find(places, "/dev/null") == Path("/dev/null")
+    result = cli("--config", "/dev/null", "gateways")
+    assert result.code == 0 and "nexi" in result.stdout, result
+
+
 def test_paycli_config_comes_second(places: dict[str, Path]) -> None:
     write(places["cwd"], "")
     named = write(places["home"], "", "named.yaml")
