@@ -7,12 +7,13 @@ only with ``--debug``. Nothing heavy is imported here, so that ``paycli --help``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from typing import IO, Annotated, Any
 
 import typer
 
@@ -86,11 +87,25 @@ def main_options(
 UNEXPECTED_ERROR = 70  # sysexits.h EX_SOFTWARE: a bug in paycli
 
 
-def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn paycli's errors into one line and an exit code; tracebacks only with --debug."""
+# Commands that only read the store and print it: one whose reader goes away (paycli list | head)
+# stops there. Every other command changes the store or writes files, and finishes that work.
+READ_ONLY = {"list", "show", "order", "messages", "gateways", "status"}
+
+
+def guarded(fn: Callable[..., Any], *, read_only: bool = False) -> Callable[..., Any]:
+    """Turn paycli's errors into one line and an exit code; tracebacks only with --debug.
+
+    A command that is not ``read_only`` does its work to the end when the reader of its output goes
+    away (``paycli ingest inbox/ 2>&1 | head``): what it would have said is dropped, and its exit code
+    is the work's. A read-only one stops there, exit 0: the reader had what it wanted.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.nullcontext() if read_only else _output_may_close():
+            return _run(*args, **kwargs)
+
+    def _run(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
@@ -103,11 +118,13 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             typer.echo("paycli: interrupted", err=True)
             raise typer.Exit(130) from None
-        except BrokenPipeError:
-            # the reader had what it wanted (paycli list | head): not an error of paycli's
-            _stdout_to_devnull()
-            raise typer.Exit(0) from None
         except Exception as exc:
+            if read_only and isinstance(exc, BrokenPipeError):
+                # the reader had what it wanted (paycli list | head): not an error of paycli's. Any
+                # other command drops its output instead (_output_may_close): a closed pipe that
+                # reaches here is no reader's (a mail server's socket), and an error
+                _stdout_to_devnull()
+                raise typer.Exit(0) from None
             if _State.debug:
                 # the traceback, then the line and the exit code as without --debug (a script that
                 # runs with it must still tell a crash from work done, as exit 1 would say)
@@ -140,21 +157,83 @@ for module in (
     serve_command,
 ):
     for name, function in module.COMMANDS.items():
-        app.command(name)(guarded(function))
+        app.command(name)(guarded(function, read_only=name in READ_ONLY))
 db_app = typer.Typer(
     help="The store's schema.\n\nExamples:\n\n  paycli db status\n\n  paycli db upgrade",
     no_args_is_help=True,
 )
 for name, function in db.COMMANDS.items():
-    db_app.command(name)(guarded(function))
+    db_app.command(name)(guarded(function, read_only=name in READ_ONLY))
 app.add_typer(db_app, name="db")
 
 
 def _stdout_to_devnull() -> None:
     """Point standard output at /dev/null, so that flushing what is left on the way out cannot fail."""
+    _to_devnull(sys.stdout)
+
+
+def _to_devnull(stream: IO[Any]) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    try:
+        os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _output_may_close() -> Iterator[None]:
+    """Standard output and error that drop what is written once their reader is gone, for the command
+    and for its error line; restored after it (the streams' own buffers then flush into /dev/null)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Dropping(sys.stdout), _Dropping(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+class _Dropping:
+    """A standard stream whose closed pipe (EPIPE) is no error: from then on what is written is
+    dropped, and the stream's descriptor points at /dev/null, so that what its buffer still holds
+    flushes on the way out. Anything else is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:  # a text stream, or the bytes below one
+        self._stream = stream
+        self._gone = False
+        self._buffer: _Dropping | None = None
+
+    def write(self, data: Any) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(data)
+            except BrokenPipeError:
+                self._drop()
+        return len(data)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    @property
+    def buffer(self) -> Any:  # the bytes below (a report to --out -): dropped alike
+        if self._buffer is None:
+            self._buffer = _Dropping(self._stream.buffer)
+        return self._buffer
+
+    def _drop(self) -> None:
+        self._gone = True
+        with contextlib.suppress(OSError, ValueError):  # no descriptor (a test's stream): dropped alone
+            _to_devnull(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def main() -> None:

@@ -929,6 +929,83 @@ def test_a_reader_that_stops_early_is_no_error(cli, isolated, db_url, command):
     assert (listing.wait(timeout=60), said) == (0, b"")
 
 
+def test_an_ingest_whose_reader_goes_away_reads_every_record_and_exits_as_its_work_says(
+    cli, isolated, db_url
+):
+    import subprocess
+    import sys
+
+    # paycli ingest file 2>&1 | head -1: the errors fill the pipe, the reader goes after one line
+    rows = [f"Q-{i},Q,order,2026-11-20T09:00:00,x,,1;00,EUR,nexi" for i in range(3000)]
+    path = request_csv(isolated, rows)
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "paycli", "--db", db_url, "ingest", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert ingest.stdout is not None
+    assert b"is not a decimal number" in ingest.stdout.readline()
+    ingest.stdout.close()
+    assert ingest.wait(timeout=60) == 1  # records were quarantined: all of them, not the first batch's
+    with Store.open(db_url) as store:
+        assert store.query("SELECT COUNT(*) AS n FROM message")[0]["n"] == 3000
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (("ingest", "requests.csv"), 1),
+        (("resolve", "ORD-1-1", "--as", "NEGATIVO", "--note", "no charge in the back office"), 0),
+        (("report", "--date", "2026-11-20", "--out", "out/", "--fail-on", "VERIFICARE"), 1),
+        (("recompute",), 0),
+    ],
+    ids=lambda value: value[0] if isinstance(value, tuple) else None,
+)
+def test_a_command_that_writes_does_its_work_when_its_output_is_a_closed_pipe(
+    loaded, isolated, db_url, command, code
+):
+    import subprocess
+    import sys
+
+    bad = "BAD-1,,other,2026-11-20T10:00:00,x,,1;00,EUR,nexi"
+    request_csv(isolated, [bad, "NEW-1,,other,2026-11-20T11:00:00+01:00,y,,2.00,EUR,nexi"])
+    closed, pipe = os.pipe()
+    os.close(closed)  # no reader at all: the first message meets a closed pipe
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "paycli", "--db", db_url, *command], stdout=pipe, stderr=pipe, timeout=60
+        )
+    finally:
+        os.close(pipe)
+    assert run.returncode == code
+    with Store.open(db_url) as store:
+        if command[0] == "ingest":
+            # the quarantined line was said (to no one), and the line after it read
+            assert (
+                store.query("SELECT COUNT(*) AS n FROM payment_request WHERE txn_id = 'NEW-1'")[0]["n"] == 1
+            )
+        if command[0] == "resolve":
+            assert store.query("SELECT outcome FROM payment_request WHERE txn_id = 'ORD-1-1'")[0][
+                "outcome"
+            ] == ("NEGATIVO")
+    if command[0] == "report":
+        assert (isolated / "out" / "paycli-report-2026-11-20.html").is_file()
+
+
+@pytest.mark.parametrize(("read_only", "code"), [(True, 0), (False, 70)])
+def test_a_closed_pipe_that_is_no_reader_of_the_output_is_an_error_of_a_command_that_writes(read_only, code):
+    import typer
+
+    from paycli.cli import guarded
+
+    def command() -> None:
+        raise BrokenPipeError(32, "Broken pipe")  # a mail server that hung up, say
+
+    with pytest.raises(typer.Exit) as exited:
+        guarded(command, read_only=read_only)()
+    assert exited.value.exit_code == code
+
+
 def test_secrets_reach_no_output_of_any_command(cli, isolated, monkeypatch, db_url):
     import shutil
 
