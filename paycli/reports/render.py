@@ -213,7 +213,41 @@ def _template(env: Any, name: str) -> Any:
     try:
         return env.get_template(name)
     except TemplateError as exc:
-        raise UsageError(f"template {name}: {exc}") from None
+        raise UsageError(f"template {_where(exc, name)}: {_said(exc)}") from None
+
+
+# the names Jinja gives the frames of template code in a traceback it rewrites (jinja2/debug.py)
+_TEMPLATE_FRAMES = ("top-level template code", "template")
+
+
+def _where(exc: BaseException, name: str) -> str:
+    """The template file and line an error comes from, as ``FILE:LINE``: a syntax error says them; an
+    error while rendering has them in its traceback, where Jinja puts a frame for each template line
+    (the innermost one is where it failed, in an included or extended template too)."""
+    import traceback
+
+    from jinja2 import TemplateSyntaxError
+
+    if isinstance(exc, TemplateSyntaxError) and exc.lineno:
+        return f"{exc.filename or exc.name or name}:{exc.lineno}"
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.name in _TEMPLATE_FRAMES or frame.name.startswith("block '")
+    ]
+    if frames:
+        return f"{frames[-1].filename}:{frames[-1].lineno}"
+    return name
+
+
+def _said(exc: BaseException) -> str:
+    from jinja2 import TemplateNotFound, TemplateSyntaxError
+
+    if isinstance(exc, TemplateSyntaxError):
+        return exc.message or "syntax error"  # its str() may add the file and line, said before it
+    if isinstance(exc, TemplateNotFound):  # its str() is the name alone
+        return f"no template '{exc.name}' to include or extend"
+    return str(exc)
 
 
 # -- the large sections, written by Python ------------------------------------------------------------
@@ -483,12 +517,12 @@ def _stream(template: Any, out: IO[str], context: dict[str, Any]) -> None:
         chunks: Iterator[str] = template.generate(**context)
         _write_all(out, chunks)
     except TemplateError as exc:
-        raise UsageError(f"template {template.name}: {exc}") from None
+        raise UsageError(f"template {_where(exc, template.name)}: {_said(exc)}") from None
     except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError) as exc:
         if _builtin(template):
             raise  # paycli's own template failing is paycli's bug (exit 70)
         # a user's template that divides by zero or adds a number to a text: its error, in one line
-        raise UsageError(f"template {template.name}: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"template {_where(exc, template.name)}: {type(exc).__name__}: {exc}") from None
 
 
 def _builtin(template: Any) -> bool:

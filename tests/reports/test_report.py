@@ -735,16 +735,34 @@ def test_an_unwritable_out_is_one_line_and_exit_2(cli, isolated):
 def test_a_broken_template_is_one_line_and_exit_2_in_either_format(shop, isolated):
     templates = isolated / "broken"
     templates.mkdir()
-    (templates / "report.csv.j2").write_text("{{ row( }}\n")
+    (templates / "report.csv.j2").write_text("{# a comment #}\n{{ row( }}\n")
     # HTML and CSV are rendered side by side, the CSV in a forked process: its error still comes back
-    result = report(shop, "--date", DAY, "--out", f"{isolated}/", "--template", str(templates))
+    result = report(shop, "--date", DAY, "--out", f"{isolated}/out/", "--template", str(templates))
     assert result.code == 2 and result.stderr.count("\n") == 1, result
-    assert result.stderr.startswith("paycli: template report.csv.j2:")
-    assert not (isolated / "paycli-report-2026-11-26.csv").exists()
+    assert result.stderr.startswith(f"paycli: template {templates}/report.csv.j2:2: unexpected '}}'"), result
+    assert not (isolated / "out" / "paycli-report-2026-11-26.csv").exists()
     (templates / "report.csv.j2").unlink()
     (templates / "report.html.j2").write_text("{% if %}")
-    result = report(shop, "--date", DAY, "--out", f"{isolated}/", "--template", str(templates))
-    assert result.code == 2 and result.stderr.startswith("paycli: template report.html.j2:"), result
+    result = report(shop, "--date", DAY, "--out", f"{isolated}/out/", "--template", str(templates))
+    assert result.code == 2 and result.stderr.startswith(f"paycli: template {templates}/report.html.j2:1: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "said"),
+    [
+        ("{{ report.nosuch.attr }}\n", 1, "'paycli.reports.build.Report object' has no attribute 'nosuch'"),
+        ('{% extends "paycli/report.html.j2" %}\n{% block title %}\n{{ 1/0 }}{% endblock %}\n', 3, "Zero"),
+        ("<p>\n</p>\n{% include 'parts/nosuch.j2' %}\n", 3, "no template 'parts/nosuch.j2' to include"),
+    ],
+    ids=["undefined", "in-a-block", "not-found"],
+)
+def test_a_template_error_names_the_file_and_line(shop, isolated, text, line, said):
+    templates = isolated / "tpl"
+    templates.mkdir()
+    (templates / "report.html.j2").write_text(text)
+    result = report(shop, "--date", DAY, "--out", f"{isolated}/out/", "--template", str(templates))
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith(f"paycli: template {templates}/report.html.j2:{line}: {said}"), result
 
 
 @pytest.mark.parametrize("expression", ["1/0", '"a" + 1', '"%d" % "x"'])
@@ -756,7 +774,7 @@ def test_a_template_that_fails_while_rendering_is_one_line_and_exit_2(shop, isol
     )
     result = report(shop, "--date", DAY, "--format", "html", "--out", "-", "--template", str(templates))
     assert result.code == 2 and result.stderr.count("\n") == 1, result
-    assert result.stderr.startswith("paycli: template report.html.j2: ")
+    assert result.stderr.startswith(f"paycli: template {templates}/report.html.j2:1: ")
 
 
 def test_relative_paths_of_the_configuration_are_taken_from_its_folder(shop, isolated, monkeypatch):
