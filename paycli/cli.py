@@ -21,7 +21,7 @@ from paycli import __version__
 from paycli.commands import db, gateways, ingest, listing, maintenance, messages, order, resolve, show
 from paycli.commands import report as report_command
 from paycli.commands import serve as serve_command
-from paycli.errors import PaycliError
+from paycli.errors import PaycliError, Terminated
 from paycli.workspace import Workspace
 
 HELP = """Know, for every electronic payment a shop started, whether the money really arrived.
@@ -115,7 +115,10 @@ def guarded(fn: Callable[..., Any], *, read_only: bool = False) -> Callable[...,
                 traceback.print_exc()
             typer.echo(f"paycli: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, Terminated):  # SIGTERM, where a command takes it as Ctrl-C (report)
+                typer.echo("paycli: terminated", err=True)
+                raise typer.Exit(exc.exit_code) from None
             typer.echo("paycli: interrupted", err=True)
             raise typer.Exit(130) from None
         except Exception as exc:

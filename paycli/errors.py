@@ -41,3 +41,10 @@ class NotFound(PaycliError):
 
 class RecordError(ValueError):
     """One input record cannot be interpreted; the record is quarantined with this reason."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (cron's ``timeout``, systemd stopping a unit) where a command cleans up as after Ctrl-C
+    (``paycli report`` leaves no half a report); exit 143, the code of a process SIGTERM ended."""
+
+    exit_code = 143

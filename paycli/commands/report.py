@@ -1,5 +1,7 @@
 """``paycli report``: the reconciliation report of a period, in HTML and CSV, made for cron."""
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -142,21 +144,22 @@ def report(
             check_gateways(ws, store, gateway)
     template_dir = template or configured("templates")
     lock_file = configured("lock_file")
-    run = make_report(
-        ws.open_store,
-        config,
-        chosen,
-        moment,
-        formats=formats,
-        out=out or configured("out") or ".",
-        gateways=gateway or (),
-        template_dir=ws.path(str(template_dir)) if template_dir else None,
-        csv_dialect=csv_dialect or str(settings["csv_dialect"]),
-        fail_on=[f.strip().upper() for f in fail_on or ()],
-        email=bool(settings["email"]) if email is None else email,
-        lock_file=ws.path(str(lock_file)) if lock_file else None,
-        lock_wait=int(settings["lock_wait"]) if wait is None else wait,  # type: ignore[call-overload]
-    )
+    with _sigterm_as_interrupt():  # cron's timeout, systemd: no half a report, no renderer left running
+        run = make_report(
+            ws.open_store,
+            config,
+            chosen,
+            moment,
+            formats=formats,
+            out=out or configured("out") or ".",
+            gateways=gateway or (),
+            template_dir=ws.path(str(template_dir)) if template_dir else None,
+            csv_dialect=csv_dialect or str(settings["csv_dialect"]),
+            fail_on=[f.strip().upper() for f in fail_on or ()],
+            email=bool(settings["email"]) if email is None else email,
+            lock_file=ws.path(str(lock_file)) if lock_file else None,
+            lock_wait=int(settings["lock_wait"]) if wait is None else wait,  # type: ignore[call-overload]
+        )
     if not quiet:
         for target in run.written:
             if target.path is not None:
@@ -169,6 +172,28 @@ def report(
         what = ", ".join(f"{n} {name}" for name, n in run.failing.items())
         err(f"paycli report {chosen.label}: needs a look: {what}")
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises ``Terminated``, a KeyboardInterrupt: the run cleans up as after Ctrl-C."""
+    import signal
+    import threading
+
+    from paycli.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread takes signals
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    before = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 COMMANDS = {"report": report}

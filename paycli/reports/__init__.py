@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ from pathlib import Path
 from paycli.config import Config
 from paycli.errors import PaycliError, UsageError
 from paycli.reports.build import Report, build_report
-from paycli.reports.outputs import Target, default_lock_file, open_target, report_lock, targets
+from paycli.reports.outputs import Staged, Target, default_lock_file, report_lock, targets
 from paycli.reports.period import Period, resolve_period
 from paycli.reports.render import DIALECTS, render_csv, render_html
 from paycli.reports.settlement import EXCEPTIONS
@@ -112,24 +113,29 @@ def _build_and_write(
         title=str(config.report.get("title") or "") or None,
     )
     run = ReportRun(report)
+    outputs = Staged(plan)
 
     def render(target: Target) -> None:
         if target.fmt == "html":
-            with open_target(target) as stream:
+            with outputs.open(target) as stream:
                 render_html(report, stream, template_dir=template_dir)
         else:
-            with open_target(target, newline="") as stream:
+            with outputs.open(target, newline="") as stream:
                 render_csv(report, stream, dialect=csv_dialect, template_dir=template_dir)
 
-    if len(plan) > 1 and hasattr(os, "fork"):
-        # The formats are rendered side by side, one in a forked process: a report of a busy day
-        # is CPU-bound Python, and the 2-core machines paycli runs on halve its time so. Every
-        # section is read first: the forked process never touches the store.
-        report.prefetch()
-        _side_by_side(render, plan[0], plan[1:])
-    else:
-        for target in plan:
-            render(target)
+    try:
+        if len(plan) > 1 and hasattr(os, "fork"):
+            # The formats are rendered side by side, one in a forked process: a report of a busy day
+            # is CPU-bound Python, and the 2-core machines paycli runs on halve its time so. Every
+            # section is read first: the forked process never touches the store.
+            report.prefetch()
+            _side_by_side(render, plan[0], plan[1:])
+        else:
+            for target in plan:
+                render(target)
+        outputs.commit()  # all the files of the run, or none (a template error, Ctrl-C, SIGTERM)
+    finally:
+        outputs.discard()
     run.written.extend(plan)
     run.failing = {name: n for name in fail_on if (n := FAIL_ON[name](report))}
     return run
@@ -154,13 +160,16 @@ def _totals_fit() -> Iterator[None]:
 
 def _side_by_side(render: Callable[[Target], None], here: Target, there: Sequence[Target]) -> None:
     """``render(here)`` in this process while a forked child renders ``there``; the child's error, if
-    any, is raised here once both are done."""
+    any, is raised here once both are done. When this process fails or is stopped first (a template
+    error, Ctrl-C, SIGTERM), the child is stopped with it: no renderer outlives the run."""
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: render, report, and leave without running the parent's clean-ups
         os.close(read_end)
         code, message = 0, ""
         try:
+            _die_with(parent)
             for target in there:
                 render(target)
         except PaycliError as exc:
@@ -172,15 +181,34 @@ def _side_by_side(render: Callable[[Target], None], here: Target, there: Sequenc
             os._exit(code)
     os.close(write_end)
     try:
-        render(here)
-    finally:
         with os.fdopen(read_end, "rb") as pipe:
+            render(here)
             message = pipe.read().decode("utf-8", "replace")
         _, status = os.waitpid(pid, 0)
+    except BaseException:
+        with contextlib.suppress(OSError):  # its files are not wanted: it stops now, not when done
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
     if status != 0:
         raise (UsageError if os.waitstatus_to_exitcode(status) == 2 else ReportError)(
             message or f"rendering {', '.join(t.fmt for t in there)} failed (status {status})"
         )
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this (forked) process when its parent dies, SIGKILL included (Linux); a
+    renderer whose run is gone has nothing left to do."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the kernel was told
+        os._exit(1)
 
 
 class ReportError(PaycliError):

@@ -2,8 +2,10 @@
 cron runs from overlapping.
 
 Files are written beside their final name and renamed into place when complete, so a reader (a web
-server, a mail job, a person) never opens half a report. What is there and is no regular file (``/dev/null``,
-a named pipe) is written into as it is: renaming over it would replace the device itself. A dated name is built from the period alone
+server, a mail job, a person) never opens half a report; the files of one run are put in place together
+once all are complete, or none is (a template error, Ctrl-C, SIGTERM): no HTML without its CSV, no
+temporary file left behind. What is there and is no regular file (``/dev/null``, a named pipe) is written
+into as it is: renaming over it would replace the device itself. A dated name is built from the period alone
 (``paycli-report-2026-11-26.html``): nothing a user or a store holds can steer it out of its folder.
 """
 
@@ -64,34 +66,78 @@ def targets(out: str, formats: Sequence[str], slug: str) -> list[Target]:
     return [Target(f, path.with_name(path.name + SUFFIXES[f])) for f in formats]
 
 
-@contextlib.contextmanager
-def open_target(target: Target, *, newline: str | None = None) -> Iterator[IO[str]]:
-    """A text stream for ``target``; a file appears under its name only once complete."""
-    if target.path is None:
-        yield from _into_stdout(newline)
-        return
-    if target.path.exists() and not target.path.is_file() and not target.path.is_dir():
-        yield from _into_special(target.path, newline)
-        return
-    folder = target.path.parent
+class Staged:
+    """The outputs of one report run: each file written into a temporary ``.part`` beside its final
+    name (made here, so that a forked renderer writes into one its parent knows), all put in place by
+    ``commit`` once every one is complete, or all removed by ``discard``. Standard output, a device
+    and a named pipe are written as they are."""
+
+    def __init__(self, plan: Sequence[Target]) -> None:
+        self.parts: dict[Target, Path] = {}
+        try:
+            for target in plan:
+                if target.path is not None and not _special(target.path):
+                    self.parts[target] = _part(target.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    @contextlib.contextmanager
+    def open(self, target: Target, *, newline: str | None = None) -> Iterator[IO[str]]:
+        """A text stream for ``target``."""
+        if target.path is None:
+            yield from _into_stdout(newline)
+            return
+        part = self.parts.get(target)
+        if part is None:
+            yield from _into_special(target.path, newline)
+            return
+        try:
+            with part.open("w", encoding="utf-8", newline=newline) as stream:
+                yield stream
+        except OSError as exc:
+            raise UsageError(f"--out: cannot write '{target.path}' ({exc.strerror or exc})") from None
+
+    def commit(self) -> None:
+        """Every file in place, with no signal between two of them (one that comes meanwhile is taken
+        once they are)."""
+        import signal
+
+        held = {signal.SIGINT, signal.SIGTERM}
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            for target, part in list(self.parts.items()):
+                assert target.path is not None
+                try:
+                    os.chmod(part, 0o640)  # a report names customers: not for every user of the machine
+                    os.replace(part, target.path)
+                except OSError as exc:
+                    self.discard()
+                    raise UsageError(f"--out: cannot write '{target.path}' ({exc.strerror or exc})") from None
+                del self.parts[target]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+    def discard(self) -> None:
+        for part in self.parts.values():
+            with contextlib.suppress(OSError):
+                part.unlink()
+        self.parts.clear()
+
+
+def _special(path: Path) -> bool:
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _part(path: Path) -> Path:
+    folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.path.name}.", suffix=".part", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     except OSError as exc:
         raise UsageError(f"--out: cannot write in '{folder}' ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as stream:
-            yield stream
-        os.chmod(tmp, 0o640)  # a report names customers: not for every user of the machine
-        os.replace(tmp, target.path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise UsageError(f"--out: cannot write '{target.path}' ({exc.strerror or exc})") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    os.close(fd)
+    return Path(tmp)
 
 
 def _into_stdout(newline: str | None) -> Iterator[IO[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import hashlib
@@ -12,6 +13,7 @@ import os
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -740,11 +742,12 @@ def test_a_broken_template_is_one_line_and_exit_2_in_either_format(shop, isolate
     result = report(shop, "--date", DAY, "--out", f"{isolated}/out/", "--template", str(templates))
     assert result.code == 2 and result.stderr.count("\n") == 1, result
     assert result.stderr.startswith(f"paycli: template {templates}/report.csv.j2:2: unexpected '}}'"), result
-    assert not (isolated / "out" / "paycli-report-2026-11-26.csv").exists()
+    assert list((isolated / "out").iterdir()) == []  # nor the HTML that was fine, nor a temporary file
     (templates / "report.csv.j2").unlink()
     (templates / "report.html.j2").write_text("{% if %}")
     result = report(shop, "--date", DAY, "--out", f"{isolated}/out/", "--template", str(templates))
     assert result.code == 2 and result.stderr.startswith(f"paycli: template {templates}/report.html.j2:1: ")
+    assert list((isolated / "out").iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -756,13 +759,85 @@ def test_a_broken_template_is_one_line_and_exit_2_in_either_format(shop, isolate
     ],
     ids=["undefined", "in-a-block", "not-found"],
 )
-def test_a_template_error_names_the_file_and_line(shop, isolated, text, line, said):
+def test_a_template_error_names_the_file_and_line_and_writes_no_file(shop, isolated, text, line, said):
     templates = isolated / "tpl"
     templates.mkdir()
     (templates / "report.html.j2").write_text(text)
+    earlier = isolated / "out" / "paycli-report-2026-11-26.csv"
+    earlier.parent.mkdir()
+    earlier.write_text("yesterday's run\n")
     result = report(shop, "--date", DAY, "--out", f"{isolated}/out/", "--template", str(templates))
     assert result.code == 2 and result.stderr.count("\n") == 1, result
     assert result.stderr.startswith(f"paycli: template {templates}/report.html.j2:{line}: {said}"), result
+    # the CSV rendered beside it is not put in place: the earlier report stays, no temporary file
+    assert list(earlier.parent.iterdir()) == [earlier] and earlier.read_text() == "yesterday's run\n"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from Linux's /proc")
+@pytest.mark.parametrize(
+    ("signal_name", "code"), [("SIGTERM", 143), ("SIGINT", 130), ("SIGKILL", -9)], ids=["term", "int", "kill"]
+)
+def test_a_report_stopped_while_rendering_writes_no_file_and_leaves_no_renderer(
+    shop, isolated, db_url, signal_name, code
+):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # a CSV template slow enough to be stopped in (rendered by the forked process), and a fine HTML
+    templates = isolated / "slow"
+    templates.mkdir()
+    (templates / "report.csv.j2").write_text("{% for i in range(30000000) %}{% endfor %}{{ row('done') }}\n")
+    out = isolated / "out"
+    command = ["report", "--now", NOW, "--date", DAY, "--out", f"{out}/", "--template", str(templates)]
+    run = subprocess.Popen([sys.executable, "-m", "paycli", "--db", db_url, *command], stderr=subprocess.PIPE)
+    renderer = None
+    try:
+        deadline = time.monotonic() + 60
+        while renderer is None and run.poll() is None and time.monotonic() < deadline:
+            renderer = next(iter(_children(run.pid)), None)
+            time.sleep(0.05)
+        assert renderer is not None, "no forked renderer seen"
+        time.sleep(0.5)  # the HTML is done meanwhile: the run waits for the CSV
+        run.send_signal(getattr(signal, signal_name))
+        assert run.wait(timeout=30) == code
+        deadline = time.monotonic() + 10
+        while _alive(renderer) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(renderer), "the forked renderer outlived the run"
+        assert run.stderr is not None
+        if code > 0:
+            said = {143: b"paycli: terminated\n", 130: b"paycli: interrupted\n"}[code]
+            assert run.stderr.read() == said
+            assert list(out.iterdir()) == []  # no report, no temporary file
+        else:  # SIGKILL cleans nothing up: temporary files at most, never a report under its name
+            assert not [p for p in out.iterdir() if not p.name.endswith(".part")]
+    finally:
+        if run.poll() is None:
+            run.kill()
+        if renderer is not None and _alive(renderer):
+            os.kill(renderer, signal.SIGKILL)
+        run.wait()
+        if run.stderr is not None:
+            run.stderr.close()
 
 
 @pytest.mark.parametrize("expression", ["1/0", '"a" + 1', '"%d" % "x"'])
