@@ -129,7 +129,8 @@ class Ingest:
         archive: Path | None = None,
         say: Say | None = None,
         note: Say | None = None,
-        progress: Callable[[int, int], None] | None = None,  # (inputs read, bytes of the current one)
+        # (inputs begun, the current one, records committed): as an input begins and at each commit
+        progress: Callable[[int, Source, int], None] | None = None,
         gateways: Iterable[str] | None = None,  # the names a request may give (default: the providers')
     ) -> None:
         self.store = store
@@ -388,6 +389,7 @@ class Ingest:
         first_of_its_gateway = provider.instance not in self.report.tallies
         self.report.tallies.setdefault(provider.instance, Tally())
         read = 0
+        self._progressed(source)
         try:
             for record in _guarded(provider, source):
                 if isinstance(record, Notice):
@@ -928,8 +930,7 @@ class Ingest:
                         self.say(f"{_where(source.name, record.origin)}: {record.reason}")
             for line in said:
                 self.say(line)
-            if self.progress is not None:
-                self.progress(self.report.files, groups[-1][1].position)
+            self._progressed(groups[-1][1])
         for path, sidecar in self._to_archive:
             try:
                 self._archive(path, sidecar)
@@ -939,6 +940,10 @@ class Ingest:
                 self.report.unarchived.append((path_text(path), reason))
                 self.say(f"{path_text(path)}: {reason}")
         self._to_archive = []
+
+    def _progressed(self, source: Source) -> None:
+        if self.progress is not None:
+            self.progress(self.report.files, source, sum(t.records for t in self.report.tallies.values()))
 
     def _lock_writers(self) -> None:
         # a dry run commits nothing, so it can make nobody miss anything: it leaves receivers alone

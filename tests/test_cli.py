@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -712,6 +713,68 @@ def test_reprocess_all_ties_a_paypal_capture_stored_before_to_its_authorization(
     assert cli("reprocess", "--all").stderr.startswith("read 2 messages again: 2 as before, 0 otherwise")
     with Store.connect(db_url) as store:
         assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            (1, "requests.csv", 5_000_000, 12_300_000, 40_000, 4.0),
+            "ingesting requests.csv: 40% of 12.3 MB, 40,000 records (10,000/s)",
+        ),
+        ((1, "requests.csv", 0, 12_300_000, 0, 0.1), "ingesting requests.csv: 0% of 12.3 MB, 0 records"),
+        (
+            (3, "inbox/cb-3.json", 812, 812, 1, 0.5),
+            "ingesting inbox/cb-3.json (input 3): 100% of 812 B, 1 record",
+        ),
+        (
+            (1, "<stdin>", 2_500_000, None, 20_000, 2.0),
+            "ingesting <stdin>: 2.5 MB read, 20,000 records (10,000/s)",
+        ),
+        ((1, "empty.csv", 0, 0, 0, 0.0), "ingesting empty.csv: 0 B read, 0 records"),
+        ((2, "grown.csv", 2048, 1024, 0, 0.0), "ingesting grown.csv (input 2): 100% of 1.0 kB, 0 records"),
+    ],
+    ids=["a-file", "its-start", "a-folder's-third", "stdin", "empty", "grown-meanwhile"],
+)
+def test_the_ingest_progress_line_says_which_input_how_far_and_how_fast(args, line):
+    from paycli.commands.ingest import describe_progress
+
+    assert describe_progress(*args) == line
+
+
+def test_a_long_input_name_keeps_its_end_in_the_progress_line():
+    from paycli.commands.ingest import describe_progress
+
+    name = "/srv/shop/exports/2026/11/27/requests-export-nightly-full.csv"
+    line = describe_progress(1, name, 5_000_000, 10_000_000, 40_000, 4.0, width=66)
+    assert line == "ingesting …tly-full.csv: 50% of 10.0 MB, 40,000 records (10,000/s)"
+    assert len(line) == 66
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_the_ingest_progress_bar_is_on_the_terminal_of_stderr_never_in_the_data(isolated, db_url):
+    import subprocess
+    import sys
+
+    request_csv(isolated, ROWS)
+    terminal, stderr = os.openpty()
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "paycli", "--db", db_url, "ingest", "requests.csv"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"},
+            timeout=60,
+        )
+    finally:
+        os.close(stderr)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the terminal has nothing more
+        while chunk := os.read(terminal, 65536):
+            shown += chunk
+    os.close(terminal)
+    assert run.returncode == 0 and run.stdout == b""
+    assert b"ingesting requests.csv: " in shown and b"% of " in shown, shown
 
 
 def test_the_configuration_and_its_secret_files_are_never_ingested(cli, isolated, db_url):

@@ -2242,3 +2242,21 @@ def test_the_look_through_a_transaction_s_other_ids_reads_them_by_provider_and_t
         steps = " / ".join(str(row["detail"]) for row in plan)
         # not every alias of the provider through the unique index's first column
         assert "(provider=?)" not in steps, steps
+
+
+def test_progress_names_each_input_as_it_begins_and_counts_the_records_of_each_commit(store, tmp_path):
+    config = make_config(tmp_path, "timezone: Europe/Rome\nbatch_size: 2\n")
+    first = request_csv(tmp_path, [ROW.replace("T1", f"A{n}") for n in range(3)], name="first.csv")
+    second = request_csv(tmp_path, [ROW.replace("T1", "B1")], name="second.csv")
+    seen: list[tuple[int, str, int, int]] = []
+
+    def progress(inputs: int, source: Source, records: int) -> None:
+        seen.append((inputs, Path(source.name).name, source.position, records))
+
+    ingest(store, config, first, second, progress=progress)
+    assert seen == [
+        (1, "first.csv", 0, 0),  # begun: nothing read yet
+        (1, "first.csv", first.stat().st_size, 2),  # a batch of 2 committed, the file read
+        (2, "second.csv", 0, 2),  # the third record of first.csv waits for the next batch
+        (2, "second.csv", second.stat().st_size, 4),
+    ]

@@ -140,7 +140,7 @@ def _check_not_read(given: str, folder: Path, paths: list[str]) -> None:
 
 
 class _progress:
-    """A Rich progress bar on a terminal; nothing otherwise (cron, pipes, --quiet)."""
+    """A Rich progress bar on a terminal (stderr); nothing otherwise (cron, pipes, --quiet)."""
 
     def __init__(self, *, shown: bool = True) -> None:
         self.shown = shown
@@ -148,21 +148,67 @@ class _progress:
     def __enter__(self):  # type: ignore[no-untyped-def]
         if not self.shown or not sys.stderr.isatty():
             return None
+        import time
+
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),  # progress goes with the messages, never into the data
+            transient=True,
         )
         self.bar.start()
         task = self.bar.add_task("ingesting", total=None)
-        return lambda inputs, position: self.bar.update(
-            task,
-            description=f"ingesting: {inputs} input{'s' if inputs != 1 else ''}, {position / 1e6:.1f} MB of the last",
-        )
+        started = time.monotonic()
+        shown_at = -1.0
+
+        def advance(inputs: int, source: Any, records: int) -> None:
+            nonlocal shown_at
+            now = time.monotonic()
+            if now - shown_at < 0.1:  # called for every input of a folder: the bar shows 10 a second
+                return
+            shown_at = now
+            size = None
+            if source.path is not None:
+                with contextlib.suppress(OSError):
+                    size = source.path.stat().st_size
+            width = self.bar.console.width - 14  # the spinner and the time beside the line
+            said = describe_progress(
+                inputs, source.name, source.position, size, records, now - started, width
+            )
+            self.bar.update(task, description=said)
+
+        return advance
 
     def __exit__(self, *exc: object) -> None:
         if getattr(self, "bar", None) is not None:
             self.bar.stop()
+
+
+def describe_progress(
+    inputs: int, name: str, position: int, size: int | None, records: int, seconds: float, width: int = 0
+) -> str:
+    """The progress bar's line: the input being read (and which, after the first), how far into it,
+    the records stored so far and at what rate; a name too long for ``width`` columns keeps its end."""
+    # no size: standard input, or an empty file
+    done = f"{min(position, size) * 100 // size}% of {_bytes(size)}" if size else f"{_bytes(position)} read"
+    rate = f" ({records / seconds:,.0f}/s)" if records and seconds >= 1 else ""
+    which = f" (input {inputs:,})" if inputs > 1 else ""
+    stats = f"{which}: {done}, {records:,} record{'' if records == 1 else 's'}{rate}"
+    room = max(12, width - len("ingesting ") - len(stats)) if width else len(name)
+    if len(name) > room:
+        name = "…" + name[len(name) - room + 1 :]
+    return f"ingesting {name}{stats}"
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
 def _count(n: int, word: str, plural: str | None = None) -> str:
