@@ -155,6 +155,9 @@ def refusal(provider: str, message: str) -> Answer:
     return _text(400, message)
 
 
+# how ingest ends its refusal of a request that conflicts with the stored one
+_UPDATE_HINT = "; use --update to replace it"
+
 UNAVAILABLE = _text(503, "the store cannot take the notification now; retry later")
 
 
@@ -490,10 +493,12 @@ class App:
             return _json(201, {"txn_id": data.txn_id, "result": "created", **unknown}), "created"
         if tally is not None and tally.requests_unchanged:
             return _json(200, {"txn_id": data.txn_id, "result": "unchanged", **unknown}), "unchanged"
-        reason = (
-            said[-1].split(": ", 1)[-1].removesuffix("; use --update to replace it") if said else "refused"
-        )
-        return _json(409, {"txn_id": data.txn_id, "result": "conflict", "error": reason}), "conflict"
+        last = said[-1] if said else ""
+        reason = last.split(": ", 1)[-1].removesuffix(_UPDATE_HINT) or "refused"
+        if last.endswith(_UPDATE_HINT):  # a stored request says otherwise, and is kept
+            return _json(409, {"txn_id": data.txn_id, "result": "conflict", "error": reason}), "conflict"
+        # refused for what it holds (ingest quarantined it): nothing is stored, the shop must fix it
+        return _json(400, {"txn_id": data.txn_id, "result": "invalid", "error": reason}), "invalid"
 
     # -- the store -----------------------------------------------------------------------------
     def _commit(self, apply: Callable[[Store], T]) -> T:
