@@ -8,7 +8,9 @@ import json
 
 import pytest
 
-from tests.serve.conftest import count
+from paycli.store import Store
+from tests.conftest import ON_POSTGRES
+from tests.serve.conftest import count, start_receiver
 from tests.serve.test_routes import (
     REQUEST,
     SAMPLES,
@@ -51,3 +53,18 @@ def test_a_request_that_conflicts_with_the_stored_one_is_still_409(receiver, sto
     register(r, REQUEST)
     reply = r.post("/requests", json.dumps({**REQUEST, "amount": "12.90"}).encode(), bearer())
     assert (reply.status, json.loads(reply.body)["result"]) == (409, "conflict")
+
+
+# -- GET /healthz: a store that refuses writes is 503 ----------------------------------------------
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: SQLite's BEGIN IMMEDIATE takes the write lock")
+def test_healthz_is_503_when_postgresql_takes_no_write(store: Store, db_url, isolated):
+    from tests.conftest import make_config
+
+    read_only = db_url + "%20-cdefault_transaction_read_only%3Don"
+    r = start_receiver(read_only, make_config(isolated, "timezone: Europe/Rome\n"))
+    try:
+        reply = r.get("/healthz")
+    finally:
+        r.stop()
+    assert (reply.status, json.loads(reply.body)) == (503, {"status": "unavailable"})
+    assert "read-only" in r.log[-1]
