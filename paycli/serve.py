@@ -199,6 +199,15 @@ class App:
             for name, gateway in config.gateways.items()
             if gateway.provider not in FILE_ONLY_PROVIDERS
         }
+        # A gateway whose provider checks a signature, configured without the secret to check it with,
+        # would take anybody's unsigned notification as unverifiable, which decides an outcome
+        # (design.md 3.4): its route is not opened; its files can still be ingested.
+        self.unsigned: dict[str, str] = {}
+        for name, provider in list(self.callback_gateways.items()):
+            missing = _missing_secret(provider_classes.get(provider), config.gateways[name].settings)
+            if missing is not None:
+                self.unsigned[name] = missing
+                del self.callback_gateways[name]
         # A store behind the code is refused here, once, as every command refuses it (db upgrade).
         Store.open(database_url).close()
         self._group = _GroupCommit(self) if sqlite_path(database_url) is not None else None
@@ -277,6 +286,8 @@ class App:
         if route.startswith("/callbacks/"):
             name = route[len("/callbacks/") :].strip("/")
             provider = self.callback_gateways.get(name)
+            if name in self.unsigned:
+                return _text(404, f"not served: no {self.unsigned[name]} is configured"), ""
             if provider is None:
                 return _text(404, "no such gateway is configured here"), ""
             methods = self.classes[provider].callback_methods
@@ -694,6 +705,17 @@ def _write_check(store: Store) -> str:
     if store.backend == "postgresql":
         store.execute("UPDATE alembic_version SET version_num = version_num")
     return str(store.query("SELECT version_num FROM alembic_version")[0]["version_num"])
+
+
+def _missing_secret(provider: type[Provider] | None, settings: Mapping[str, object]) -> str | None:
+    """The secret setting a gateway's provider checks its notifications with and the gateway lacks,
+    or None (a provider with no secret setting, such as PayPal's or Axerve's, lacks none)."""
+    if provider is None:
+        return None
+    for key, setting in provider.settings.items():
+        if setting.kind is Secret and not settings.get(key):
+            return key
+    return None
 
 
 def _tune(store: Store, timeout: int) -> None:

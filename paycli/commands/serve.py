@@ -85,7 +85,12 @@ def serve(
         _close(channels)
         app.close()
         raise UsageError(f"cannot listen on {_joined(host, port)} ({exc.strerror or exc})") from None
-    if not app.callback_gateways:
+    for name, secret in app.unsigned.items():
+        err(
+            f"paycli serve: not serving /callbacks/{name}: no {secret} configured, so anybody could post "
+            "a notification; set it, or ingest its files instead"
+        )
+    if not app.callback_gateways and not app.unsigned:
         err("paycli: no gateway is configured under gateways: every /callbacks/ route answers 404")
     gateways = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"
     err(f"paycli serve: listening on http://{_address(server)} ({threads} threads); callbacks: {gateways}")

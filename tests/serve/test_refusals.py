@@ -14,9 +14,12 @@ from tests.serve.conftest import count, start_receiver
 from tests.serve.test_routes import (
     REQUEST,
     SAMPLES,
+    STRIPE_CONFIG,
     TOKEN,
     bearer,
     requests_config,
+    sample,
+    stripe_event,
 )
 
 AXERVE_CONFIG = (SAMPLES / "axerve/approved/paycli.yaml").read_text() + f"serve:\n  token: {TOKEN}\n"
@@ -31,6 +34,61 @@ AXERVE_REQUEST = {**REQUEST, "txn_id": "SHOP-9100-1", "order_id": "SHOP-9100", "
 
 def register(r, request: dict) -> None:
     assert r.post("/requests", json.dumps(request).encode(), bearer()).status == 201
+
+
+# -- a gateway without its secret is not served ---------------------------------------------------
+UNSIGNED = [
+    ("nexi", "timezone: Europe/Rome\ngateways:\n  nexi:\n    mac_algorithm: sha1\n", "mac_key"),
+    ("stripe", "timezone: Europe/Rome\ngateways:\n  stripe: {}\n", "webhook_secret"),
+    ("skrill", "timezone: Europe/Rome\ngateways:\n  skrill: {}\n", "secret_word"),
+]
+
+
+@pytest.mark.parametrize(("gateway", "config", "secret"), UNSIGNED, ids=[u[0] for u in UNSIGNED])
+def test_a_gateway_configured_without_its_secret_is_not_served(receiver, store, gateway, config, secret):
+    r = receiver(config)
+    assert r.app.unsigned == {gateway: secret} and gateway not in r.app.callback_gateways
+    bodies = {
+        "nexi": sample("nexi/approved/01-approved.txt")[0],
+        "stripe": stripe_event(),
+        "skrill": sample("skrill/approved/01-approved.txt")[0],
+    }
+    reply = r.post(f"/callbacks/{gateway}", bodies[gateway], {"Content-Type": "text/plain"})
+    assert (reply.status, reply.text) == (404, f"not served: no {secret} is configured\n")
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 0
+    assert count(store, "SELECT COUNT(*) AS n FROM delivery") == 0
+
+
+def test_gateways_with_their_secret_or_without_one_to_have_are_served(receiver):
+    r = receiver(STRIPE_CONFIG + "  paypal:\n    receiver_email: a@example.com\n  axerve: {}\n")
+    assert r.app.unsigned == {}
+    assert set(r.app.callback_gateways) == {"stripe", "paypal", "axerve"}
+
+
+def test_serve_says_at_startup_which_gateway_it_does_not_serve_and_why(cli, isolated, monkeypatch):
+    import waitress
+
+    class Server:
+        effective_host, effective_port = "127.0.0.1", 8080
+
+        def run(self) -> None:
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(waitress, "create_server", lambda app, **options: Server())
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  nexi:\n    mac_algorithm: sha1\n  axerve: {}\n"
+    )
+    result = cli("serve")
+    assert result.code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert (
+        "paycli serve: not serving /callbacks/nexi: no mac_key configured, so anybody could post a "
+        "notification; set it, or ingest its files instead"
+    ) in lines
+    assert any(line.endswith("callbacks: /callbacks/axerve") for line in lines)
 
 
 # -- POST /requests: 409 is a stored request kept, anything else refused is 400 --------------------
