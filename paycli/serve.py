@@ -50,6 +50,7 @@ from urllib.parse import quote
 
 from paycli.config import Config, Secret
 from paycli.errors import RecordError, StoreError
+from paycli.gateways import axerve
 from paycli.gateways.base import (
     InfoRecord,
     Notice,
@@ -317,6 +318,19 @@ class App:
         lines = _header_lines(environ)
         headers = {n.lower(): v for n, v in lines}
         kept = [(n, headers[n.lower()]) for n in KEPT_HEADERS if n.lower() in headers]
+        # what stops this notification before it is read: None, or the answer and why
+        stop: tuple[Answer, str] | None = None
+        probe = Origin(None, body, None, "".join(f"{n}: {v}\n" for n, v in kept) or None)
+        # GestPay itself sends only the encrypted call: a decrypted result comes from the shop's own
+        # integration, and nothing in it can be checked, so only the shop's token lets it in
+        if (
+            provider_name == "axerve"
+            and method == "POST"
+            and axerve.is_result(probe)
+            and not self._authorized(environ)
+        ):
+            refused = _text(401, "a decrypted GestPay result needs Authorization: Bearer <serve.token>")
+            stop = refused, "no or wrong token"
         postback: str | None = None
         if provider_name == "paypal" and method == "POST" and self.settings["paypal_postback"]:
             postback = self._paypal_postback(body)
@@ -352,6 +366,11 @@ class App:
 
         def apply(store: Store) -> Answer:
             delivery["at"] = store.time(arrived)
+            if stop is not None:
+                # only its delivery is kept, with the body, for the operator to see what was refused
+                delivery.update(result="refused", body=body, status=stop[0].status)
+                self._insert_delivery(store, delivery)
+                return stop[0]
             if empty is not None:
                 # nothing to keep but the delivery; an error makes the gateway send it again
                 delivery.update(result="refused", status=empty.status)
@@ -382,6 +401,8 @@ class App:
             return answer
 
         answer = self._commit(apply)
+        if stop is not None:
+            return answer, f"refused: {stop[1]}"
         note = f"{delivery['result']}{' duplicate' if delivery['duplicate'] else ''}"
         if postback is not None:
             note += f" postback={postback}"
@@ -428,6 +449,16 @@ class App:
         data = _read(stream, self.max_body + 1)  # no length (a dechunked body): read to the limit
         return None if len(data) > self.max_body else data
 
+    def _authorized(self, environ: Environ) -> bool:
+        """Whether the request carries ``Authorization: Bearer <serve.token>`` (compared in constant
+        time); never when no token is configured."""
+        if self._token is None:
+            return False
+        scheme, _, credential = str(environ.get("HTTP_AUTHORIZATION", "")).partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credential.strip().encode("utf-8", "replace"), self._token
+        )
+
     def _paypal_postback(self, body: bytes) -> str:
         """PayPal's answer to the IPN postback: VERIFIED, INVALID, or what went wrong (kept as is)."""
         sandbox = b"test_ipn=1" in body.split(b"&")
@@ -453,11 +484,7 @@ class App:
     def _register(self, environ: Environ) -> tuple[Answer, str]:
         if self._token is None:
             return _text(404, "POST /requests is off: set serve.token in the configuration"), ""
-        given = str(environ.get("HTTP_AUTHORIZATION", ""))
-        scheme, _, credential = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            credential.strip().encode("utf-8", "replace"), self._token
-        ):
+        if not self._authorized(environ):
             return _json(401, {"error": "a valid bearer token is required"}), "no or wrong token"
         body = self._body(environ)
         if body is None:

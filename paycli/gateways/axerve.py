@@ -254,6 +254,13 @@ class AxerveProvider(Provider):
         )
 
 
+def is_result(origin: Origin) -> bool:
+    """Whether a message is (or claims to be) a decrypted result, rather than GestPay's encrypted call:
+    what only the shop's own integration, having called Decrypt, can send; nothing in it can be
+    checked (``paycli serve`` takes one over HTTP only with the shop's bearer token)."""
+    return _is_xml(from_origin(origin).body)
+
+
 # -- reading the XML -------------------------------------------------------------------------------
 def _is_xml(body: bytes) -> bool:
     return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")

@@ -18,6 +18,7 @@ body kept without its Stripe-Signature (unverifiable as a file; posted, it is re
 
 What the receiver refuses to take over HTTP reaches the served store as a file too, as it reaches the
 operator: every sample of a gateway configured without its secret (its route is not served: 404).
+A decrypted GestPay result is posted with the shop's bearer token, as the shop's integration posts it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 
 from paycli import gateways
-from paycli.config import Config, GatewayConfig, load_config
+from paycli.config import Config, GatewayConfig, Secret, load_config
 from paycli.gateways.base import Origin, Source
 from paycli.gateways.callback import from_origin, parse_headers
 from paycli.ingest import Ingest
@@ -38,6 +39,7 @@ from paycli.store import Store
 from tests.gateways.test_golden import NOT_INPUTS, SAMPLES
 from tests.serve.conftest import FakePayPal, start_receiver
 
+TOKEN = "tok-golden-5b1e"
 CALLBACK_PROVIDERS = ("paypal", "stripe", "skrill", "nexi", "axerve")
 SCENARIOS = sorted(p for name in CALLBACK_PROVIDERS for p in (SAMPLES / name).glob("*") if p.is_dir())
 
@@ -69,7 +71,7 @@ def scenario_config(folder: Path, postback_url: str) -> Config:
         gateway = entries["stripe"]
         settings = {**gateway.settings, "tolerance_seconds": 0}
         entries["stripe"] = replace(gateway, settings=MappingProxyType(settings))
-    serve = MappingProxyType({**config.serve, "paypal_postback_url": postback_url})
+    serve = MappingProxyType({**config.serve, "paypal_postback_url": postback_url, "token": Secret(TOKEN)})
     return replace(config, gateways=MappingProxyType(entries), serve=serve)
 
 
@@ -99,8 +101,10 @@ def post(client: Any, provider: str, path: Path) -> int:
     raw = path.read_bytes()
     side = sidecar(path)
     callback = from_origin(Origin(None, raw, None, side))
+    # the shop's integration posts the GestPay results it decrypted with its token
+    auth = {"Authorization": f"Bearer {TOKEN}"} if provider == "axerve" else {}
     if callback.target is None:  # a bare body: sent with the headers of its sidecar
-        headers = {}
+        headers = dict(auth)
         for line in (side or "").splitlines():
             name, _, value = line.partition(":")
             if name.strip().lower() != "x-paycli-postback":
@@ -108,7 +112,7 @@ def post(client: Any, provider: str, path: Path) -> int:
         return int(client.post(f"/callbacks/{provider}", raw, headers).status)
     # a raw HTTP dump: the request it records, replayed to this gateway's route
     framing = ("host", "content-length", "transfer-encoding")  # the client frames the body it sends
-    headers = {k.title(): v for k, v in callback.headers.items() if k not in framing}
+    headers = {k.title(): v for k, v in callback.headers.items() if k not in framing} | auth
     target = f"/callbacks/{provider}" + (f"?{callback.query}" if callback.query else "")
     return int(client.request(callback.method, target, callback.body, headers).status)
 

@@ -18,6 +18,7 @@ from tests.serve.test_routes import (
     TOKEN,
     bearer,
     requests_config,
+    rows,
     sample,
     stripe_event,
 )
@@ -34,6 +35,71 @@ AXERVE_REQUEST = {**REQUEST, "txn_id": "SHOP-9100-1", "order_id": "SHOP-9100", "
 
 def register(r, request: dict) -> None:
     assert r.post("/requests", json.dumps(request).encode(), bearer()).status == 201
+
+
+# -- Axerve: a decrypted result only with the shop's token --------------------------------------
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+    ],
+    ids=["none", "wrong", "not-bearer", "longer"],
+)
+def test_a_decrypted_gestpay_result_without_the_shops_token_is_refused_and_decides_nothing(
+    receiver, store, headers
+):
+    r = receiver(AXERVE_CONFIG)
+    register(r, AXERVE_REQUEST)
+    reply = r.post("/callbacks/axerve", FORGED_RESULT, {"Content-Type": "text/xml", **headers})
+    assert reply.status == 401 and reply.headers["www-authenticate"] == 'Bearer realm="paycli"'
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 0
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+    assert rows(store, "SELECT outcome, reason FROM payment_request") == [
+        {"outcome": "VERIFICARE", "reason": "NO_RESPONSE"}
+    ]
+    # the refused delivery is kept, its body too, its credential masked
+    deliveries = rows(store, "SELECT result, status, body, headers FROM delivery")
+    assert [(d["result"], d["status"], bytes(d["body"])) for d in deliveries] == [
+        ("refused", 401, FORGED_RESULT)
+    ]
+    assert TOKEN not in deliveries[0]["headers"]
+    assert "no or wrong token" in r.log[-1]
+
+
+def test_a_gestpay_result_inside_a_posted_http_dump_needs_the_token_too(receiver, store):
+    r = receiver(AXERVE_CONFIG)
+    dump = b"POST /x HTTP/1.1\r\nContent-Type: text/xml\r\n\r\n" + FORGED_RESULT
+    assert r.post("/callbacks/axerve", dump).status == 401
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+
+
+def test_without_a_configured_token_no_decrypted_result_is_taken_over_http(receiver, store):
+    r = receiver((SAMPLES / "axerve/approved/paycli.yaml").read_text())
+    assert r.post("/callbacks/axerve", FORGED_RESULT, {"Authorization": "Bearer "}).status == 401
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+
+
+def test_the_shops_backend_posts_the_decrypted_result_with_its_token(receiver, store):
+    r = receiver(AXERVE_CONFIG)
+    register(r, AXERVE_REQUEST)
+    reply = r.post("/callbacks/axerve", FORGED_RESULT, {"Content-Type": "text/xml", **bearer()})
+    assert (reply.status, reply.body) == (200, b"<html></html>\n")
+    assert rows(store, "SELECT outcome FROM payment_request") == [{"outcome": "POSITIVO"}]
+    assert rows(store, "SELECT result, status FROM delivery WHERE path = '/callbacks/axerve'") == [
+        {"result": "response", "status": 200}
+    ]
+
+
+def test_gestpays_own_encrypted_call_needs_no_token_and_stays_informational(receiver, store):
+    r = receiver(AXERVE_CONFIG)
+    query = "a=GESPAY65987&b=7_uiFEF9drv60fbY7k6GUQzlPAEjKOJVz5l6oVUHpbZVmQ"
+    assert r.get(f"/callbacks/axerve?{query}").status == 200
+    assert r.post("/callbacks/axerve", query.encode()).status == 200
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+    assert rows(store, "SELECT DISTINCT result FROM delivery") == [{"result": "informational"}]
 
 
 # -- a gateway without its secret is not served ---------------------------------------------------
