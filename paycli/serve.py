@@ -332,10 +332,20 @@ class App:
             refused = _text(401, "a decrypted GestPay result needs Authorization: Bearer <serve.token>")
             stop = refused, "no or wrong token"
         postback: str | None = None
-        if provider_name == "paypal" and method == "POST" and self.settings["paypal_postback"]:
+        if (
+            provider_name == "paypal"
+            and method == "POST"
+            and self.settings["paypal_postback"]
+            and self._is_ipn(name, probe)
+        ):
             postback = self._paypal_postback(body)
             if postback in ("VERIFIED", "INVALID"):
                 kept.append((POSTBACK_HEADER, postback))
+            else:
+                # unchecked, a forged IPN would decide its request whenever PayPal cannot be reached;
+                # PayPal resends an IPN that was not acknowledged, for days, and the resend is checked
+                refused = _text(503, "PayPal's IPN postback failed; send it again later")
+                stop = refused, f"postback failed ({postback}): not stored"
         if method == "GET":
             # the fields are in the query string: stored as the request line of a raw HTTP dump
             target = quote(path) + (f"?{query}" if query else "")
@@ -448,6 +458,16 @@ class App:
             return _read(stream, length)
         data = _read(stream, self.max_body + 1)  # no length (a dechunked body): read to the limit
         return None if len(data) > self.max_body else data
+
+    def _is_ipn(self, name: str, origin: Origin) -> bool:
+        """Whether a body is one the gateway's PayPal provider reads as an IPN: only such a body is
+        posted back (not any bytes anybody sends, from the shop's address, holding a thread)."""
+        provider = self._providers().get(name)
+        if provider is None or not hasattr(provider, "is_ipn"):
+            return False
+        source = Source.from_stream("postback probe", io.BytesIO(origin.raw))
+        source.headers = origin.headers
+        return bool(provider.is_ipn(source))
 
     def _authorized(self, environ: Environ) -> bool:
         """Whether the request carries ``Authorization: Bearer <serve.token>`` (compared in constant

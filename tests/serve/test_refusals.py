@@ -10,13 +10,14 @@ import pytest
 
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES
-from tests.serve.conftest import count, start_receiver
+from tests.serve.conftest import FakePayPal, count, free_port, start_receiver
 from tests.serve.test_routes import (
     REQUEST,
     SAMPLES,
     STRIPE_CONFIG,
     TOKEN,
     bearer,
+    paypal_config,
     requests_config,
     rows,
     sample,
@@ -100,6 +101,81 @@ def test_gestpays_own_encrypted_call_needs_no_token_and_stays_informational(rece
     assert r.post("/callbacks/axerve", query.encode()).status == 200
     assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
     assert rows(store, "SELECT DISTINCT result FROM delivery") == [{"result": "informational"}]
+
+
+# -- PayPal: a postback that fails is 503, and only IPNs are posted back --------------------------
+@pytest.mark.parametrize("status", [502, 500])
+def test_an_ipn_whose_postback_fails_is_503_and_not_stored_so_paypal_resends_it(receiver, store, status):
+    fake = FakePayPal({}, status=status)
+    try:
+        r = receiver(paypal_config(fake.url))
+        body, _ = sample("paypal/forged/05-forged-copy.txt")
+        reply = r.post("/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    finally:
+        fake.close()
+    assert (reply.status, reply.headers["retry-after"]) == (503, "30")
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 0
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+    assert [(d["result"], d["status"], d["postback"]) for d in rows(store, "SELECT * FROM delivery")] == [
+        ("refused", 503, f"error: HTTP {status}")
+    ]
+    assert "postback failed" in r.log[-1] and "not stored" in r.log[-1]
+
+
+@pytest.mark.parametrize("answer", [b"", b"<html>maintenance</html>"])
+def test_an_ipn_whose_postback_answer_is_neither_verified_nor_invalid_is_503(receiver, store, answer):
+    fake = FakePayPal({}, default=answer)
+    try:
+        r = receiver(paypal_config(fake.url))
+        assert r.post("/callbacks/paypal", sample("paypal/forged/05-forged-copy.txt")[0]).status == 503
+    finally:
+        fake.close()
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+
+
+def test_an_ipn_paypal_cannot_be_reached_for_is_503(receiver, store):
+    r = receiver(paypal_config(f"http://127.0.0.1:{free_port()}/cgi-bin/webscr"))  # nobody listens
+    assert r.post("/callbacks/paypal", sample("paypal/forged/05-forged-copy.txt")[0]).status == 503
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+
+
+def test_the_resend_of_an_ipn_refused_for_a_failed_postback_is_verified_and_taken(receiver, store, paypal):
+    body, _ = sample("paypal/forged/04-genuine.txt")
+    down = FakePayPal({}, status=503)
+    try:
+        assert receiver(paypal_config(down.url)).post("/callbacks/paypal", body).status == 503
+    finally:
+        down.close()
+    assert receiver(paypal_config(paypal.url)).post("/callbacks/paypal", body).status == 200
+    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "valid"}]
+    assert [d["status"] for d in rows(store, "SELECT status FROM delivery ORDER BY id")] == [503, 200]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"junk",
+        b"a=1&b=2",
+        b'{"payment_status": "Completed"}',
+        b"x=" + b"A" * 70_000,  # past the size of a callback
+        (SAMPLES / "paypal/forged/04-genuine.txt").read_bytes() + b"&pad=" + b"A" * 70_000,
+    ],
+    ids=["junk", "form", "json", "large", "large-ipn"],
+)
+def test_only_a_body_the_paypal_provider_reads_as_an_ipn_is_posted_back(receiver, store, paypal, body):
+    r = receiver(paypal_config(paypal.url))
+    reply = r.post("/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.status in (200, 400)
+    assert paypal.received == []
+    assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
+
+
+@pytest.fixture
+def paypal():
+    genuine, _ = sample("paypal/forged/04-genuine.txt")
+    fake = FakePayPal({genuine: "VERIFIED"})
+    yield fake
+    fake.close()
 
 
 # -- a gateway without its secret is not served ---------------------------------------------------

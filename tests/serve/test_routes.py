@@ -358,16 +358,19 @@ def test_a_get_cannot_go_round_the_postback(receiver, store, paypal):
     assert rows(store, "SELECT COUNT(*) AS n FROM message") == [{"n": 0}] and paypal.received == []
 
 
-def test_a_postback_that_fails_leaves_the_ipn_unverifiable_and_says_why(receiver, store):
+def test_a_postback_that_fails_is_503_and_only_the_delivery_says_why(receiver, store):
+    # taken unverifiable, a forged IPN decided its request whenever PayPal could not be reached
     fake = FakePayPal({}, status=502)
     try:
         r = receiver(paypal_config(fake.url))
         body, _ = sample("paypal/forged/04-genuine.txt")
-        assert r.post("/callbacks/paypal", body).status == 200
+        assert r.post("/callbacks/paypal", body).status == 503
     finally:
         fake.close()
-    assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "unverifiable"}]
-    assert rows(store, "SELECT postback FROM delivery") == [{"postback": "error: HTTP 502"}]
+    assert rows(store, "SELECT COUNT(*) AS n FROM response") == [{"n": 0}]
+    assert rows(store, "SELECT postback, status FROM delivery") == [
+        {"postback": "error: HTTP 502", "status": 503}
+    ]
 
 
 def test_show_lists_each_http_delivery_of_the_requests_messages(receiver, store, cli):
