@@ -3,7 +3,9 @@
 Routes:
 
 - ``POST|GET /callbacks/<gateway>``: a notification for a gateway configured under ``gateways:``, by the
-  methods its provider names (``callback_methods``);
+  methods its provider names (``callback_methods``); not for a gateway configured without the secret
+  its provider checks signatures with (``App.unsigned``); a decrypted GestPay result only with the
+  bearer token of ``serve.token``;
 - ``POST /requests``: the shop registers a payment request (JSON, the fields of design.md 5.1), with
   the bearer token of ``serve.token``;
 - ``GET /healthz``: 200 when the store takes a write, 503 when it does not.

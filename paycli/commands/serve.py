@@ -26,7 +26,8 @@ def serve(
     """Receive gateway notifications over HTTP and store each one before acknowledging it.
 
     Routes: POST or GET /callbacks/GATEWAY for each gateway configured under `gateways:` (the
-    method that gateway uses); POST /requests, where the shop registers a payment request as JSON
+    method that gateway uses; not one configured without the secret its signatures are checked
+    with, which a startup line names); POST /requests, where the shop registers a payment request as JSON
     with the bearer token of serve.token; GET /healthz (200, or 503 when the store cannot take a
     write). A notification is committed to the store, with its delivery, before the gateway gets its
     answer; when the store cannot commit, the answer is 503 and the gateway retries. One access line
