@@ -397,7 +397,7 @@ def build(path: Path, total: int, on_day: int, seed: int) -> None:
     tmp = path.with_suffix(".building")
     for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         leftover.unlink(missing_ok=True)
-    Store.open(f"sqlite:///{tmp}").close()  # paycli's own schema, at its newest revision
+    Store.open(f"sqlite:///{tmp}", create=True).close()  # paycli's own schema, at its newest revision
     started = time.perf_counter()
     builder = Builder(tmp, total, on_day, seed)
     progress(f"building {path.name}: {total:,} requests, {on_day:,} on {DAY}")

@@ -72,7 +72,8 @@ def main_options(
         str | None,
         typer.Option(
             "--db",
-            help="Store URL or SQLite file path (default: PAYCLI_DB, the configuration, then the user's data folder).",
+            help="Store URL or SQLite file path (default: PAYCLI_DB, the configuration, then the user's data "
+            "folder). Only ingest, serve and db upgrade make a store where there is none.",
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")] = False,

@@ -211,8 +211,9 @@ class App:
             if missing is not None:
                 self.unsigned[name] = missing
                 del self.callback_gateways[name]
-        # A store behind the code is refused here, once, as every command refuses it (db upgrade).
-        Store.open(database_url).close()
+        # A store behind the code is refused here, once, as every command refuses it (db upgrade); where
+        # there is none yet, the receiver makes it, as an ingest does.
+        Store.open(database_url, create=True).close()
         self._group = _GroupCommit(self) if sqlite_path(database_url) is not None else None
 
     # -- per thread ----------------------------------------------------------------------------

@@ -42,6 +42,9 @@ MAX_PARAMETERS = 8000  # bound parameters a statement; SQLite allows 32,766, Pos
 # 185 s instead of 261 s, for 74 MB more peak memory (198 MB). Receivers and queries keep 64 MB.
 INGEST_CACHE_MB = 128
 Row = Mapping[str, Any]
+# Where a command that only reads meets no store: a typo in --db, another user's HOME under cron. Said,
+# not answered from an empty store made there (a report of nothing: a false all-clear every night).
+NO_STORE_HINT = "paycli ingest creates one; check --db, PAYCLI_DB or database: in the configuration"
 
 
 def advisory_key(name: str) -> int:
@@ -71,6 +74,19 @@ def peek_schema(url: str) -> tuple[bool, str | None]:
         return False, None
     with Store.connect(url) as store:
         return True, store.schema_version()
+
+
+def no_store(url: str) -> StoreError:
+    """What a command that needs a store says where there is none: no file, an empty database."""
+    file = sqlite_path(url)
+    if file is not None and not file.exists():
+        return _no_store_file(file)
+    return StoreError(f"no store in {describe(url)}: the database is empty ({NO_STORE_HINT})")
+
+
+def _no_store_file(path: Path) -> StoreError:
+    empty = ": the file is empty" if path.exists() else ""
+    return StoreError(f"no store at {path.absolute()}{empty} ({NO_STORE_HINT})")
 
 
 def describe(url: str) -> str:
@@ -107,8 +123,10 @@ def scrub(text: str, url: str) -> str:
 class Store:
     """An open connection to a paycli store.
 
-    Use ``Store.open(url)``; it creates a new store at the newest schema and refuses one that is
-    behind (``paycli db upgrade`` moves it on: cron must never migrate a production store by surprise).
+    Use ``Store.open(url)``; it refuses one that is behind (``paycli db upgrade`` moves it on: cron must
+    never migrate a production store by surprise), and one that is not there: only ``create=True`` (the
+    commands that store what arrives: ``ingest``, ``serve``, ``db upgrade``) makes a new store, at the
+    newest schema.
     """
 
     def __init__(self, url: str, connection: Any, backend: str) -> None:
@@ -122,11 +140,13 @@ class Store:
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str, *, upgrade: bool = False) -> Store:
-        store = cls.connect(url)
+    def open(cls, url: str, *, upgrade: bool = False, create: bool = False) -> Store:
+        store = cls.connect(url, create=create)
         try:
             version = store.schema_version()
             if version is None:
+                if not create:  # an empty file, a PostgreSQL database without paycli's tables
+                    raise no_store(url)
                 store.migrate()
             elif version != HEAD:
                 if not upgrade:
@@ -138,10 +158,12 @@ class Store:
         return store
 
     @classmethod
-    def connect(cls, url: str) -> Store:
+    def connect(cls, url: str, *, create: bool = False) -> Store:
+        """A connection to the database at ``url``, whatever it holds; ``create``: a SQLite file that is
+        not there is made (empty), else it is refused."""
         path = sqlite_path(url)
         if path is not None:
-            return cls(url, _connect_sqlite(path), "sqlite")
+            return cls(url, _connect_sqlite(path, create=create), "sqlite")
         if "://" not in url:
             raise StoreError(
                 f"the database URL {describe(url)} lacks '://': write postgresql+psycopg://USER:PASSWORD@HOST/DB "
@@ -503,11 +525,13 @@ def _to_pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-def _connect_sqlite(path: Path) -> sqlite3.Connection:
+def _connect_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
     if str(path) != ":memory:":
         if path.is_dir():
             raise StoreError(f"{path} is a folder, not a database file")
         if not path.exists():
+            if not create:
+                raise _no_store_file(path)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 # The store holds a shop's evidence of payment: readable by its owner only. SQLite gives
@@ -515,6 +539,8 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             except OSError as exc:  # a folder not writable, a file where a folder should be
                 raise StoreError(f"cannot create the store {path} ({exc.strerror or exc})") from None
+        elif not create and path.stat().st_size == 0:
+            raise _no_store_file(path)  # an empty file (touch): looked at, not made a database
     try:
         conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False

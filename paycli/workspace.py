@@ -75,12 +75,13 @@ class Workspace:
 
         return gateways.instances(self.config, self.provider_classes)
 
-    def open_store(self, *, upgrade: bool = False, rule: bool = True) -> Store:
+    def open_store(self, *, upgrade: bool = False, rule: bool = True, create: bool = False) -> Store:
         """The store, at this paycli's schema; ``rule``: say in one line when its outcomes follow
-        another outcome rule than the configuration's (``paycli.rule``; recompute asks not to)."""
+        another outcome rule than the configuration's (``paycli.rule``; recompute asks not to);
+        ``create``: make a new one where there is none (only the commands that store what arrives)."""
         from paycli.store import Store
 
-        store = Store.open(self.database_url, upgrade=upgrade)
+        store = Store.open(self.database_url, upgrade=upgrade, create=create)
         if rule:
             from paycli import rule as outcome_rule
 

@@ -49,13 +49,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite store, copied for each test: migrating costs more than copying."""
     path = tmp_path_factory.mktemp("template") / "paycli.db"
-    Store.open(f"sqlite:///{path}").close()
+    Store.open(f"sqlite:///{path}", create=True).close()
     return path
 
 
 @contextmanager
 def new_store_url(folder: Path, sqlite_template: Path, name: str = "paycli.db") -> Iterator[str]:
-    """A store of its own for a test: a copy of the SQLite template, or a PostgreSQL schema."""
+    """A store of its own for a test: a copy of the SQLite template, or a PostgreSQL schema at head."""
     if not ON_POSTGRES:
         path = folder / name
         shutil.copy(sqlite_template, path)
@@ -66,8 +66,10 @@ def new_store_url(folder: Path, sqlite_template: Path, name: str = "paycli.db") 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect("postgresql://", autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
     try:
-        yield f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
+        Store.open(url, create=True).close()  # a store, as the SQLite template is: only ingest makes one
+        yield url
     finally:
         with psycopg.connect("postgresql://", autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

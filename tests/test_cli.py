@@ -914,19 +914,85 @@ def test_a_db_that_is_not_a_database_exits_2_and_is_left_alone(cli, isolated):
 
 def test_a_new_sqlite_store_is_readable_by_its_owner_only(cli, isolated):
     path = isolated / "new" / "store.db"
-    assert cli("--db", str(path), "list", db=False).code == 0
+    assert cli("--db", str(path), "ingest", str(request_csv(isolated, ROWS)), db=False).code == 0
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 def test_the_store_defaults_to_the_user_data_folder(cli, isolated):
-    assert cli("list", db=False).code == 0
+    assert cli("ingest", str(request_csv(isolated, ROWS)), db=False).code == 0
     assert (Path(os.environ["XDG_DATA_HOME"]) / "paycli" / "paycli.db").exists()
+    assert "ORD-1" in cli("list", db=False).stdout
 
 
 def test_paycli_db_environment_variable_chooses_the_store(cli, isolated, monkeypatch):
     monkeypatch.setenv("PAYCLI_DB", f"sqlite:///{isolated / 'env.db'}")
-    assert cli("list", db=False).code == 0
+    assert cli("ingest", str(request_csv(isolated, ROWS)), db=False).code == 0
     assert (isolated / "env.db").exists()
+    assert "ORD-1" in cli("list", db=False).stdout
+
+
+NO_STORE_HINT = "(paycli ingest creates one; check --db, PAYCLI_DB or database: in the configuration)"
+ONLY_READING = [
+    ("list",),
+    ("show", "ORD-1-1"),
+    ("order", "ORD-1"),
+    ("messages",),
+    ("report", "--date", "2026-11-20", "--out", "reports/", "--fail-on", "VERIFICARE", "--quiet"),
+    ("db", "status"),
+    ("recompute",),
+    ("reprocess", "--all"),
+    ("resolve", "ORD-1-1", "--as", "POSITIVO", "--note", "seen in the back office"),
+    ("dismiss", "1", "--note", "fixed"),
+]
+
+
+@pytest.mark.parametrize("args", ONLY_READING, ids=lambda args: " ".join(args[:2]))
+def test_a_command_that_finds_no_store_says_so_and_makes_none(cli, isolated, args):
+    """A typo in --db, cron under another HOME: each such command made an empty store there and answered
+    from it (the nightly report --fail-on VERIFICARE an empty one, exit 0: a false all-clear)."""
+    typo = isolated / "paycli.bd"
+    result = cli("--db", str(typo), *args, db=False)
+    assert (result.code, result.stdout) == (2, ""), result
+    assert result.stderr == f"paycli: no store at {typo} {NO_STORE_HINT}\n"
+    assert sorted(p.name for p in isolated.iterdir()) == ["paycli.yaml"]  # no store, no report
+
+
+def test_a_store_path_from_the_environment_or_the_configuration_that_holds_none_is_named(
+    cli, isolated, monkeypatch
+):
+    default = Path(os.environ["XDG_DATA_HOME"]) / "paycli" / "paycli.db"
+    assert cli("list", db=False).stderr == f"paycli: no store at {default} {NO_STORE_HINT}\n"
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ndatabase: sqlite:////var/lib/paycli/paycli.db\n"
+    )
+    result = cli("report", "--quiet", db=False)
+    assert (result.code, result.stderr) == (
+        2,
+        f"paycli: no store at /var/lib/paycli/paycli.db {NO_STORE_HINT}\n",
+    )
+    monkeypatch.setenv("PAYCLI_DB", "relative/paycli.db")  # named whole: cron runs in another folder
+    result = cli("list", db=False)
+    assert result.stderr == f"paycli: no store at {isolated / 'relative/paycli.db'} {NO_STORE_HINT}\n"
+    assert not default.exists() and not Path("/var/lib/paycli/paycli.db").exists()
+    assert not (isolated / "relative").exists()
+
+
+def test_an_empty_file_is_no_store_and_stays_empty(cli, isolated):
+    empty = isolated / "paycli.db"
+    empty.touch()
+    result = cli("--db", str(empty), "list", db=False)
+    assert result.stderr == f"paycli: no store at {empty}: the file is empty {NO_STORE_HINT}\n"
+    assert result.code == 2 and empty.stat().st_size == 0
+
+
+def test_ingest_and_db_upgrade_make_the_store_that_is_not_there(cli, isolated):
+    requests = str(request_csv(isolated, ROWS))
+    assert cli("--db", str(isolated / "a.db"), "ingest", "--dry-run", requests, db=False).code == 0
+    assert not (isolated / "a.db").exists()  # a dry run makes none
+    assert cli("--db", str(isolated / "a.db"), "ingest", requests, db=False).code == 0
+    assert cli("--db", str(isolated / "b.db"), "db", "upgrade", db=False).code == 0
+    for name in ("a.db", "b.db"):
+        assert cli("--db", str(isolated / name), "db", "status", db=False).code == 0
 
 
 # -- help -----------------------------------------------------------------------------------------

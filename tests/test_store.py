@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def test_a_store_newer_than_the_code_is_refused(db_url):
 def test_db_upgrade_and_status(cli, tmp_path):
     path = tmp_path / "fresh.db"
     result = cli("--db", str(path), "db", "status", db=False)
-    assert "new (no file yet: created on first use)" in result.stdout
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"paycli: no store at {path} (paycli ingest creates one;")
     assert not path.exists()  # status looks, never creates: a mistyped path leaves nothing behind
     result = cli("--db", str(path), "db", "upgrade", db=False)
     assert result.code == 0 and f"upgraded from schema none to {HEAD}" in result.stderr
@@ -100,7 +102,7 @@ else:
     deadline = time.monotonic() + 60
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-with Store.open(url) as store:
+with Store.open(url, create=True) as store:
     print(store.schema_version())
 """
 
@@ -126,6 +128,59 @@ def test_two_processes_opening_a_new_sqlite_store_at_once_both_find_it_at_head(t
     assert [(code, out.strip()) for (out, _), code in results] == [(0, HEAD), (0, HEAD)], results
 
 
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it: a PostgreSQL schema of its own, a SQLite file with no table."""
+    if not ON_POSTGRES:
+        with sqlite3.connect(tmp_path / "empty.db") as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    import psycopg
+
+    with psycopg.connect("postgresql://", autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA t_empty")
+    try:
+        yield "postgresql+psycopg:///?options=-csearch_path%3Dt_empty"
+    finally:
+        with psycopg.connect("postgresql://", autocommit=True) as conn:
+            conn.execute("DROP SCHEMA t_empty CASCADE")
+
+
+def test_an_empty_database_is_no_store_to_a_command_that_reads_and_is_left_empty(empty_database_url, cli):
+    """A server database made for paycli but never filled (or the wrong one): the nightly report
+    created paycli's tables in it and reported an empty period."""
+    result = cli(
+        "--db",
+        empty_database_url,
+        "report",
+        "--format",
+        "csv",
+        "--out",
+        "-",
+        "--fail-on",
+        "VERIFICARE",
+        db=False,
+    )
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"paycli: no store in {describe(empty_database_url)}: the database is empty (paycli ingest creates "
+        "one; check --db, PAYCLI_DB or database: in the configuration)\n"
+    )
+    with Store.connect(empty_database_url) as store:
+        assert store.table_names() == set()
+    assert cli("--db", empty_database_url, "db", "upgrade", db=False).code == 0  # which makes it
+    assert "(current)" in cli("--db", empty_database_url, "db", "status", db=False).stdout
+
+
+def test_opening_a_store_makes_one_only_when_asked(tmp_path):
+    with pytest.raises(StoreError, match=r"^no store at "):
+        Store.open(str(tmp_path / "s.db"))
+    assert not (tmp_path / "s.db").exists()
+    with Store.open(str(tmp_path / "s.db"), create=True) as store:
+        assert store.schema_version() == HEAD
+
+
 def test_a_database_of_something_else_is_not_touched(tmp_path):
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:
@@ -145,8 +200,8 @@ def test_a_folder_is_not_a_store(tmp_path):
 def test_a_store_where_none_can_be_made_is_a_store_error_not_a_bug(tmp_path, cli):
     (tmp_path / "file").write_text("not a folder\n")
     with pytest.raises(StoreError, match=r"cannot create the store .*file/x\.db \("):
-        Store.open(str(tmp_path / "file" / "x.db"))
-    result = cli("--db", str(tmp_path / "file" / "x.db"), "list", db=False)
+        Store.open(str(tmp_path / "file" / "x.db"), create=True)
+    result = cli("--db", str(tmp_path / "file" / "x.db"), "db", "upgrade", db=False)
     assert result.code == 2 and result.stderr.count("\n") == 1, result
 
 
@@ -163,7 +218,7 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password():
 
 
 def test_sqlite_store_uses_wal_and_foreign_keys(tmp_path):
-    with Store.open(str(tmp_path / "s.db")) as store:
+    with Store.open(str(tmp_path / "s.db"), create=True) as store:
         assert store.query("PRAGMA journal_mode")[0][0] == "wal"
         assert store.query("PRAGMA foreign_keys")[0][0] == 1
 
@@ -177,7 +232,7 @@ def test_a_bulk_write_keeps_the_log_to_one_transaction_and_loses_nothing(tmp_pat
     # transaction starts it again from the beginning; SQLite's own checkpoint (every 1,000 pages,
     # about 4 MB) would let it grow past 4 MB, no checkpoint at all to the whole 20 MB written
     path = tmp_path / "s.db"
-    with Store.open(str(path)) as store:
+    with Store.open(str(path), create=True) as store:
         store.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)")
     for run in range(2):  # two ingests, one after the other: each has a checkpointer of its own
         with Store.open(str(path)) as store:
@@ -199,7 +254,7 @@ def test_a_bulk_write_keeps_the_log_to_one_transaction_and_loses_nothing(tmp_pat
 
 
 def test_only_a_bulk_write_on_a_sqlite_file_has_a_checkpoint_thread(tmp_path):
-    with Store.open(str(tmp_path / "s.db")) as store:
+    with Store.open(str(tmp_path / "s.db"), create=True) as store:
         assert _checkpoint_threads() == []  # receivers and queries: SQLite checkpoints on commit
         store.prepare_bulk()
         store.prepare_bulk()  # once is enough

@@ -14,10 +14,11 @@ MESSAGE_TXN_SINCE = "0008"
 
 
 def upgrade(ctx: typer.Context) -> None:
-    """Upgrade the store's schema to this paycli's version (back it up first).
+    """Upgrade the store's schema to this paycli's version (back it up first); create it where there is none.
 
-    A new store is created at the newest schema by any command; an existing one is upgraded only by
-    this command, so that cron never migrates a production store by surprise. The requests whose
+    A new store is created at the newest schema by this command, ingest or serve (the other commands
+    refuse a store that is not there); an existing one is upgraded only by this command, so that cron
+    never migrates a production store by surprise. The requests whose
     responses a migration merged, and those a newer rule judges otherwise (a gateway transaction that
     also answers another reference), are then recomputed, and said.
 
@@ -27,14 +28,13 @@ def upgrade(ctx: typer.Context) -> None:
     """
     from paycli import recompute
     from paycli.migrations import HEAD
-    from paycli.store import Store, describe
+    from paycli.store import describe, peek_schema
 
     ws = workspace(ctx)
-    with Store.connect(ws.database_url) as store:
-        before = store.schema_version()
+    before = peek_schema(ws.database_url)[1]
     stale: list[int] = []
     shared: list[int] = []
-    with ws.open_store(upgrade=True) as store:
+    with ws.open_store(upgrade=True, create=True) as store:
         if before is not None and before != HEAD:
             # a migration that merges responses (0003) leaves their requests' outcomes to recompute
             stale = [
@@ -116,27 +116,27 @@ def upgrade(ctx: typer.Context) -> None:
 def status(ctx: typer.Context) -> None:
     """Print the store's URL (without password), its schema version and this paycli's.
 
+    Where there is no store (no file, an empty database), says so in one line and exits 2, as every
+    command but ingest, serve and db upgrade does.
+
     Example:
 
       paycli db status
     """
     from paycli.migrations import HEAD
-    from paycli.store import describe, peek_schema
+    from paycli.store import describe, no_store, peek_schema
 
     ws = workspace(ctx)
-    exists, version = peek_schema(ws.database_url)
-    if not exists:
-        state = "new (no file yet: created on first use)"
-    else:
-        state = (
-            "new (created on first use)"
-            if version is None
-            else "current"
-            if version == HEAD
-            else "needs 'paycli db upgrade'"
-            if version < HEAD
-            else "newer than this paycli"
-        )
+    version = peek_schema(ws.database_url)[1]
+    if version is None:
+        raise no_store(ws.database_url)
+    state = (
+        "current"
+        if version == HEAD
+        else "needs 'paycli db upgrade'"
+        if version < HEAD
+        else "newer than this paycli"
+    )
     typer.echo(f"store:   {describe(ws.database_url)}\nschema:  {version or '-'} ({state})\npaycli:  {HEAD}")
 
 

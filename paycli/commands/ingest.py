@@ -231,11 +231,11 @@ def _store(ws: Any, *, dry_run: bool) -> Iterator[Any]:
         )
         with (
             tempfile.TemporaryDirectory(prefix="paycli-dry-run-") as folder,
-            Store.open(f"sqlite:///{folder}/paycli.db") as store,
+            Store.open(f"sqlite:///{folder}/paycli.db", create=True) as store,
         ):
             yield store
         return
-    with ws.open_store() as store:
+    with ws.open_store(create=not dry_run) as store:
         yield store
 
 

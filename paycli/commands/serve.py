@@ -57,7 +57,9 @@ def serve(
         raise UsageError(f"--threads: {threads} is not in 1..256")
     timeout = int(settings["client_timeout_seconds"])  # type: ignore[call-overload]
     _check_address(host, port)
-    ws.open_store().close()  # says when the stored outcomes follow another rule than the configuration's
+    ws.open_store(
+        create=True
+    ).close()  # says when the stored outcomes follow another rule than the configuration's
     app = App(ws.database_url, ws.config, ws.provider_classes)
     options: dict[str, object] = {}
     if settings["trusted_proxy"]:

@@ -83,6 +83,27 @@ def test_the_server_gets_the_configured_limits(cli, isolated, monkeypatch):
     )
 
 
+def test_the_receiver_makes_the_store_that_is_not_there(cli, isolated, monkeypatch):
+    import waitress
+
+    from paycli.migrations import HEAD
+    from paycli.store import peek_schema
+
+    class Server:
+        effective_host, effective_port = "127.0.0.1", 8080
+
+        def run(self) -> None:
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(waitress, "create_server", lambda app, **options: Server())
+    new = isolated / "new" / "paycli.db"
+    assert cli("--db", str(new), "serve", db=False).code == 0
+    assert peek_schema(str(new)) == (True, HEAD)
+
+
 def test_every_address_listened_on_is_named(cli, monkeypatch):
     import waitress
 

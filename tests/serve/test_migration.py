@@ -16,11 +16,22 @@ from tests.conftest import ON_POSTGRES, make_config
 PAYPAL = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "approved"
 
 
+def nothing_yet(db_url: str, tmp_path: Path) -> str:
+    """Where a test builds an older paycli's store: a new SQLite file, or the test's PostgreSQL schema
+    emptied (the fixture makes it a store at head)."""
+    if not ON_POSTGRES:
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    with Store.connect(db_url) as store:
+        for table in store.table_names():
+            store.execute(f"DROP TABLE {table} CASCADE")
+    return db_url
+
+
 def new_store(sample: Path, db_url: str, isolated: Path, tmp_path: Path) -> str:
     """A store at head for a sample scenario, its configuration in the working folder: its URL."""
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    url = nothing_yet(db_url, tmp_path)
     (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
-    with Store.connect(url) as store:
+    with Store.connect(url, create=True) as store:
         store.migrate()
     return url
 
@@ -64,8 +75,8 @@ def without_0008(store: Store) -> None:
 
 def test_a_store_of_schema_0001_is_upgraded_to_hold_deliveries(cli, db_url, isolated, tmp_path):
     # an empty database: on SQLite the test store is already at head, so a new file
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
-    with Store.connect(url) as store:
+    url = nothing_yet(db_url, tmp_path)
+    with Store.connect(url, create=True) as store:
         store.migrate("0001")
         assert store.schema_version() == "0001" and "delivery" not in store.table_names()
     (isolated / "requests.csv").write_text(
@@ -83,7 +94,7 @@ def test_a_store_of_schema_0001_is_upgraded_to_hold_deliveries(cli, db_url, isol
 def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_request(
     cli, db_url, isolated, tmp_path
 ):
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    url = nothing_yet(db_url, tmp_path)
     config = make_config(isolated, (PAYPAL / "paycli.yaml").read_text())
     for name in ("01-completed.txt", "01-completed.txt.headers"):
         shutil.copy(PAYPAL / name, isolated / name)
@@ -93,7 +104,7 @@ def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_re
     def ingest(store: Store, *paths: Path) -> None:
         Ingest(store, config, gateways.instances(config, gateways.installed())).run([str(p) for p in paths])
 
-    with Store.connect(url) as store:
+    with Store.connect(url, create=True) as store:
         store.migrate()
         ingest(store, PAYPAL / "requests.csv", isolated / "01-completed.txt")
         # The store as 0002 left it: the verified copy's identity hashed its authenticity word, and the
@@ -150,7 +161,7 @@ def test_0003_merges_a_verified_and_an_unverifiable_copy_and_recomputes_their_re
 
 def test_0005_finds_the_charge_aliases_in_the_stripe_events_a_store_holds(cli, db_url, isolated, tmp_path):
     samples = Path(__file__).parents[1] / "gateways" / "samples" / "stripe"
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    url = nothing_yet(db_url, tmp_path)
     (isolated / "paycli.yaml").write_text((samples / "approved" / "paycli.yaml").read_text())
     inputs = [
         str(path)
@@ -159,7 +170,7 @@ def test_0005_finds_the_charge_aliases_in_the_stripe_events_a_store_holds(cli, d
         if path.name == "requests.csv" or (path.suffix == ".json" and path.name != "expected.json")
     ]
     aliases = "SELECT provider, alias, gateway_txn_id FROM gateway_alias ORDER BY alias"
-    with Store.connect(url) as store:
+    with Store.connect(url, create=True) as store:
         store.migrate()
     assert cli("--db", url, "ingest", *inputs, db=False).code == 1  # the body kept unsigned is set aside
     with Store.connect(url) as store:
@@ -183,11 +194,11 @@ def test_0006_gives_stored_stl_lines_the_identity_a_repeated_line_is_recognised_
     cli, db_url, isolated, tmp_path
 ):
     sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "settlement"
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    url = nothing_yet(db_url, tmp_path)
     (isolated / "paycli.yaml").write_text((sample / "paycli.yaml").read_text())
     stl = sample / "STL-20240515.01.009.CSV"
     lines = "SELECT line_id FROM settlement ORDER BY id"
-    with Store.connect(url) as store:
+    with Store.connect(url, create=True) as store:
         store.migrate()
     cli("--db", url, "ingest", str(sample / "requests.csv"), str(stl), db=False)
     with Store.connect(url) as store:
@@ -281,7 +292,7 @@ def test_an_upgrade_from_before_0007_says_where_stripe_sessions_may_name_another
 
 
 def test_an_upgrade_from_0006_frees_a_retry_it_read_as_a_shared_transaction(cli, db_url, isolated, tmp_path):
-    url = db_url if ON_POSTGRES else f"sqlite:///{tmp_path / 'old.db'}"
+    url = nothing_yet(db_url, tmp_path)
     (isolated / "paycli.yaml").write_text(
         "timezone: Europe/Rome\ngateways:\n  bank:\n    provider: csv\n"
         "    columns: {reference: ref, amount: amount, status: status, gateway_txn_id: op}\n"
@@ -292,7 +303,7 @@ def test_an_upgrade_from_0006_frees_a_retry_it_read_as_a_shared_transaction(cli,
         "T-1,2026-11-26T10:00:00+01:00,Rossi,1.00,EUR,bank\nT-2,2026-11-26T10:05:00+01:00,Rossi,1.00,EUR,bank\n"
     )
     (isolated / "export.csv").write_text("ref,amount,status,op\nT-1,1.00,KO,OP-9\nT-2,1.00,OK,OP-9\n")
-    with Store.connect(url) as store:
+    with Store.connect(url, create=True) as store:
         store.migrate()
     cli("--db", url, "ingest", "requests.csv", db=False)
     assert cli("--db", url, "ingest", "--gateway", "bank", "export.csv", db=False).code == 0
