@@ -70,7 +70,7 @@ def peek_schema(url: str) -> tuple[bool, str | None]:
     version, None where paycli's tables are not there yet: looked at, not made, so a mistyped path
     leaves no stray file behind (``paycli db status``, a dry run)."""
     file = sqlite_path(url)
-    if file is not None and not file.exists():
+    if file is not None and not _exists(file):
         return False, None
     with Store.connect(url) as store:
         return True, store.schema_version()
@@ -79,9 +79,18 @@ def peek_schema(url: str) -> tuple[bool, str | None]:
 def no_store(url: str) -> StoreError:
     """What a command that needs a store says where there is none: no file, an empty database."""
     file = sqlite_path(url)
-    if file is not None and not file.exists():
+    if file is not None and not _exists(file):
         return _no_store_file(file)
     return StoreError(f"no store in {describe(url)}: the database is empty ({NO_STORE_HINT})")
+
+
+def _exists(path: Path) -> bool:
+    """Whether there is a file at ``path``; True where a folder on its way may not be entered: opening
+    it says so (not "no store")."""
+    try:
+        return path.exists()
+    except PermissionError:
+        return True
 
 
 def _no_store_file(path: Path) -> StoreError:
@@ -314,6 +323,10 @@ class Store:
 
     def _wrap(self, exc: sqlite3.DatabaseError) -> Exception:
         text = str(exc)
+        path = sqlite_path(self.url)
+        denied = None if path is None or "readonly" not in text else _permission_problem(path)
+        if denied:  # a store this user may read but not write (SQLite opened it read-only)
+            return StoreError(f"cannot write to the store {path}: {denied}")
         if "not a database" in text or "malformed" in text:
             return StoreError(f"{describe(self.url)} is not a usable SQLite database ({text})")
         if "disk is full" in text or "disk I/O error" in text:
@@ -525,11 +538,39 @@ def _to_pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+def _permission_problem(path: Path) -> str | None:
+    """The permission this user lacks to use the SQLite store at ``path`` (read and write the file, the
+    -wal and -shm files SQLite keeps beside it, make them in its folder), said; None where it lacks none."""
+    folder = path.absolute().parent
+    sides = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    if not os.access(folder, os.X_OK):
+        what = f"its folder {folder}"
+    elif not os.access(path, os.R_OK | os.W_OK):
+        what = "the file"
+    elif denied := [
+        side for side in sides if os.access(side, os.F_OK) and not os.access(side, os.R_OK | os.W_OK)
+    ]:
+        what = str(denied[0])
+    elif not os.access(folder, os.W_OK) and not all(os.access(side, os.F_OK) for side in sides):
+        what = f"its folder {folder}"
+    else:
+        return None
+    return (
+        f"permission denied on {what} (paycli needs to read and write the store and its folder, where "
+        "SQLite keeps the store's -wal and -shm files)"
+    )
+
+
 def _connect_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
     if str(path) != ":memory:":
-        if path.is_dir():
+        try:
+            is_folder, exists = path.is_dir(), path.exists()
+        except PermissionError:  # a folder on its way this user may not enter
+            why = _permission_problem(path) or "permission denied"
+            raise StoreError(f"cannot open the store {path}: {why}") from None
+        if is_folder:
             raise StoreError(f"{path} is a folder, not a database file")
-        if not path.exists():
+        if not exists:
             if not create:
                 raise _no_store_file(path)
             try:
@@ -541,6 +582,7 @@ def _connect_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
                 raise StoreError(f"cannot create the store {path} ({exc.strerror or exc})") from None
         elif not create and path.stat().st_size == 0:
             raise _no_store_file(path)  # an empty file (touch): looked at, not made a database
+    conn = None
     try:
         conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
@@ -554,6 +596,13 @@ def _connect_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
+        # a store of another user, or one this user may only read in a folder it may not write: not
+        # damaged, and not to be restored or deleted for it
+        denied = None if str(path) == ":memory:" else _permission_problem(path)
+        if denied:
+            raise StoreError(f"cannot open the store {path}: {denied}") from exc
         raise StoreError(f"{path} is not a usable SQLite database ({exc})") from exc
     return conn
 

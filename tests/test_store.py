@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -424,3 +425,135 @@ def test_a_store_this_user_may_only_read_is_read_without_its_rule_kept(cli, db_u
     monkeypatch.setattr(rule, "record", read_only)
     result = cli("list")
     assert result.code == 0 and result.stderr == "No payment request matches.\n", result
+
+
+# -- permissions ----------------------------------------------------------------------------------
+REQUEST_ROWS = (
+    "txn_id,order_id,kind,created_at,customer,email,amount,currency,gateway\n"
+    "T1,O1,order,2026-11-20T09:00:00+01:00,Rossi,r@example.com,10.00,EUR,nexi\n"
+)
+PERMISSION_HINT = (
+    "(paycli needs to read and write the store and its folder, where SQLite keeps the store's -wal and "
+    "-shm files)"
+)
+
+
+def as_another_user(*args: str) -> subprocess.CompletedProcess[str]:
+    """paycli run by a user who does not own what the test made: root, who may read and write anything,
+    from a user namespace of its own, where it is nobody to every file (``unshare -U``)."""
+    command = [sys.executable, "-m", "paycli", *args]
+    if os.geteuid() == 0:
+        if subprocess.run(["unshare", "-U", "true"], capture_output=True).returncode != 0:
+            pytest.skip("root reads any file, and this machine has no user namespaces (unshare -U)")
+        command = ["unshare", "-U", *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def not_ours(path: Path, mode: int) -> None:
+    """``path`` as another user's, with permission ``mode`` for everyone but its owner (this user's own
+    permission bits stand in where it is not root, which could not give the file away)."""
+    if os.geteuid() == 0:
+        os.chown(path, 65534, 65534)
+        path.chmod(mode)
+    else:
+        path.chmod(mode & 0o007 | (mode & 0o007) << 6)
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="a SQLite file's permissions")
+def test_a_store_of_another_user_is_a_permission_problem_not_a_damaged_database(tmp_path, sqlite_template):
+    """It said "is not a usable SQLite database (unable to open database file)": a worried operator
+    may restore or delete a healthy store."""
+    path = tmp_path / "paycli.db"
+    shutil.copy(sqlite_template, path)
+    not_ours(path, 0o600)
+    try:
+        result = as_another_user("--db", str(path), "list")
+    finally:
+        path.chmod(0o600)
+    assert (result.returncode, result.stdout) == (2, ""), result
+    assert (
+        result.stderr
+        == f"paycli: cannot open the store {path}: permission denied on the file {PERMISSION_HINT}\n"
+    )
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="a SQLite file's permissions")
+def test_a_store_this_user_may_only_read_is_read_where_sqlite_can_and_refused_clearly_where_not(
+    tmp_path, sqlite_template
+):
+    """A backup copy, an auditor's account: list, show, report and db status all failed with "... is not
+    a usable SQLite database (attempt to write a readonly database)"."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    path = folder / "paycli.db"
+    shutil.copy(sqlite_template, path)
+    not_ours(path, 0o644)
+    try:
+        # its folder writable: SQLite reads it, keeping its -shm file there; a write is refused, saying why
+        assert as_another_user("--db", str(path), "db", "status").returncode == 0
+        result = as_another_user("--db", str(path), "list")
+        assert (result.returncode, result.stderr) == (0, "No payment request matches.\n"), result
+        result = as_another_user("--db", str(path), "resolve", "T1", "--as", "POSITIVO", "--note", "n")
+        assert result.returncode == 3, result  # read: there is no such request
+        requests = tmp_path / "requests.csv"
+        requests.write_text(REQUEST_ROWS)
+        result = as_another_user("--db", str(path), "ingest", str(requests))
+        assert (result.returncode, result.stderr) == (
+            2,
+            f"paycli: cannot write to the store {path}: permission denied on the file {PERMISSION_HINT}\n",
+        ), result
+        # its folder not writable either, and no -wal or -shm file there: SQLite cannot read it
+        for side in folder.glob("paycli.db-*"):
+            side.unlink()
+        not_ours(folder, 0o755)
+        for command in (["list"], ["db", "status"], ["report", "--format", "csv", "--out", "-"]):
+            result = as_another_user("--db", str(path), *command)
+            assert (result.returncode, result.stdout) == (2, ""), result
+            assert result.stderr == (
+                f"paycli: cannot open the store {path}: permission denied on the file {PERMISSION_HINT}\n"
+            )
+    finally:
+        folder.chmod(0o755)
+        path.chmod(0o600)
+    with Store.open(str(path)) as store:  # untouched
+        assert store.query("SELECT COUNT(*) AS n FROM payment_request")[0]["n"] == 0
+
+
+def test_a_store_error_is_told_from_a_permission_one_by_the_permissions(
+    tmp_path, sqlite_template, monkeypatch
+):
+    """Where root stands in for another user: SQLite's own error is a permission problem where this
+    user may not read or write the file, and says the file is not usable where it may."""
+    import paycli.store
+
+    path = tmp_path / "paycli.db"
+    shutil.copy(sqlite_template, path)
+
+    def cannot_open(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(paycli.store.sqlite3, "connect", cannot_open)
+    with pytest.raises(StoreError) as raised:
+        Store.open(str(path))
+    assert str(raised.value) == f"{path} is not a usable SQLite database (unable to open database file)"
+    access = os.access
+    monkeypatch.setattr(
+        paycli.store.os,
+        "access",
+        lambda p, mode: access(p, mode) and not (Path(p) == path and mode & os.W_OK),
+    )
+    with pytest.raises(StoreError) as raised:
+        Store.open(str(path))
+    assert (
+        str(raised.value) == f"cannot open the store {path}: permission denied on the file {PERMISSION_HINT}"
+    )
+    monkeypatch.setattr(
+        paycli.store.os,
+        "access",
+        lambda p, mode: access(p, mode) and not (Path(p) == tmp_path and mode & os.W_OK),
+    )
+    with pytest.raises(StoreError) as raised:
+        Store.open(str(path))
+    assert str(raised.value) == (
+        f"cannot open the store {path}: permission denied on its folder {tmp_path} {PERMISSION_HINT}"
+    )
