@@ -66,7 +66,7 @@ from paycli.gateways.base import (
     Source,
     parse_json,
 )
-from paycli.gateways.callback import is_secret_header
+from paycli.gateways.callback import MAX_CALLBACK_BYTES, is_secret_header
 from paycli.ingest import Ingest, Tally, message_digest, unknown_gateway
 from paycli.outcome import Authenticity
 from paycli.store import Store, sqlite_path
@@ -160,6 +160,11 @@ def refusal(provider: str, message: str) -> Answer:
 
 # how ingest ends its refusal of a request that conflicts with the stored one
 _UPDATE_HINT = "; use --update to replace it"
+
+# A refused body is kept for the operator to see what was refused, up to the size of the largest
+# notification any gateway sends: past it, anybody could grow the store by max_body_bytes a request.
+# The delivery's size is the whole body's.
+REFUSED_BODY_KEPT = MAX_CALLBACK_BYTES
 
 UNAVAILABLE = _text(503, "the store cannot take the notification now; retry later")
 
@@ -381,7 +386,7 @@ class App:
             delivery["at"] = store.time(arrived)
             if stop is not None:
                 # only its delivery is kept, with the body, for the operator to see what was refused
-                delivery.update(result="refused", body=body, status=stop[0].status)
+                delivery.update(result="refused", body=body[:REFUSED_BODY_KEPT], status=stop[0].status)
                 self._insert_delivery(store, delivery)
                 return stop[0]
             if empty is not None:
@@ -398,7 +403,7 @@ class App:
             if report.refused or not records:
                 reason = report.refused[0][1] if report.refused else "no message in it"
                 answer = refusal(provider_name, reason)
-                delivery.update(result="refused", body=body, status=answer.status)
+                delivery.update(result="refused", body=body[:REFUSED_BODY_KEPT], status=answer.status)
             else:
                 record = records[0]
                 result, answer = self._judge(provider_name, record)

@@ -580,17 +580,22 @@ def test_the_receiver_refuses_a_store_behind_the_code(store, db_url, isolated):
         App(db_url, make_config(isolated), {})
 
 
-def test_the_delivery_keeps_the_body_no_provider_could_take(receiver, store):
+def test_the_delivery_keeps_the_body_no_provider_could_take_as_far_as_a_notification_goes(receiver, store):
+    from paycli.serve import REFUSED_BODY_KEPT
+
     r = receiver(STRIPE_CONFIG)
     big = b'{"object": "event", "pad": "' + b"x" * 70_000 + b'"}'
     reply = r.post("/callbacks/stripe", big, {"Content-Type": "application/json"})
     assert reply.status == 400
-    delivery = rows(store, "SELECT result, body, message_digest FROM delivery")[0]
-    assert (
-        delivery["result"] == "refused"
-        and bytes(delivery["body"]) == big
-        and delivery["message_digest"] is None
-    )
+    # anybody may post: a refused megabyte a request kept whole would grow the store without limit
+    junk = bytes(range(256)) * 4000  # a megabyte of bytes no provider reads
+    assert r.post("/callbacks/stripe", junk, {"Content-Type": "application/json"}).status == 400
+    kept = rows(store, "SELECT result, body, body_bytes, message_digest FROM delivery ORDER BY id")
+    assert [(d["result"], bytes(d["body"]), d["body_bytes"], d["message_digest"]) for d in kept] == [
+        ("refused", big[:REFUSED_BODY_KEPT], len(big), None),
+        ("refused", junk[:REFUSED_BODY_KEPT], len(junk), None),
+    ]
+    assert REFUSED_BODY_KEPT == 64 * 1024 < len(big)  # the largest notification any gateway sends
 
 
 @pytest.mark.parametrize(
