@@ -54,6 +54,11 @@ from paycli.outcome import Authenticity, Status
 from paycli.store import MAX_PARAMETERS, Store
 
 SIDECAR_SUFFIX = ".headers"
+# The words authenticities are stored as, compared for every record of an export of millions: an enum
+# member's value is read by Python code, a module constant is not
+_VALID = Authenticity.VALID.value
+_INVALID = Authenticity.INVALID.value
+_UNVERIFIABLE = Authenticity.UNVERIFIABLE.value
 REQUEST_FIELDS = (
     "order_id",
     "kind",
@@ -913,9 +918,9 @@ class Ingest:
                     tally = self.report.tallies[provider.instance]
                     tally.records += len(records)
                     records[:] = [_storable(r) for r in records]
-                    for record in records:
-                        self._check_gateway(source, record)
                     requests = [r for r in records if isinstance(r, RequestRecord)]
+                    for request in requests:
+                        self._check_gateway(source, request)
                     touched |= self._requests(provider, source, requests, tally, now)
                     messages = [r for r in records if not isinstance(r, RequestRecord)]
                     batch = Messages(
@@ -1316,32 +1321,21 @@ class Messages:
     # it as a guess (``reference_guessed``), so that whatever arrives later moves them to the reference
     # the whole transaction then prefers: the store does not depend on the order of inputs (design.md 5.3).
     def _adopt_references(self, unique: dict[str, Record]) -> None:
-        waiting: dict[str, ResponseRecord | InfoRecord] = {}
-        named: list[Named] = []
-        for digest, r in unique.items():
-            if (
-                isinstance(r, InfoRecord)
-                and r.gateway_txn_id
-                and (r.reference is None or r.reference_guessed)
-            ):
-                waiting[digest] = r  # a refund that failed, a dispute won: it steers no reference
-            elif isinstance(r, ResponseRecord) and r.gateway_txn_id:
-                if r.reference is None or r.reference_guessed:
-                    waiting[digest] = r
-                if r.reference is not None:
-                    for txn in (r.gateway_txn_id, *r.aliases):  # a refund may name the payment by an alias
-                        named.append(
-                            (
-                                txn,
-                                r.reference,
-                                r.reference_guessed,
-                                r.status.value,
-                                r.dedupe_key,
-                                r.authenticity.value,
-                            )
-                        )
+        waiting: dict[str, ResponseRecord | InfoRecord] = {
+            digest: r  # an informational one: a refund that failed, a dispute won; it steers no reference
+            for digest, r in unique.items()
+            if isinstance(r, ResponseRecord | InfoRecord)
+            and r.gateway_txn_id
+            and (r.reference is None or r.reference_guessed)
+        }
         if not waiting:
-            return
+            return  # the usual case (a bank export: every row names its reference)
+        named: list[Named] = [
+            (txn, r.reference, r.reference_guessed, r.status.value, r.dedupe_key, r.authenticity.value)
+            for r in unique.values()
+            if isinstance(r, ResponseRecord) and r.gateway_txn_id and r.reference is not None
+            for txn in (r.gateway_txn_id, *r.aliases)  # a refund may name the payment by an alias
+        ]
         txns = sorted({r.gateway_txn_id for r in waiting.values() if r.gateway_txn_id})
         found = references_of(self.store, self.provider, txns, named)
         for digest, record in waiting.items():
@@ -1585,28 +1579,34 @@ class Messages:
         txns: dict[str, set[str]] = {}  # the gateway transactions its copies name (one_transaction)
         for digest, identity in identities.items():
             r = records[digest]
-            words[identity] = _least(words.get(identity), (r.raw_status, r.occurred_at))
-            strongest[identity] = _stronger(
-                strongest.get(identity, r.authenticity.value), r.authenticity.value
-            )
-            guessed[identity] = guessed.get(identity, True) and r.reference_guessed
-            txns.setdefault(identity, set()).update([r.gateway_txn_id] if r.gateway_txn_id else [])
+            if identity not in words:  # its first copy in the batch (an export's every row)
+                words[identity] = (r.raw_status, r.occurred_at)
+                strongest[identity] = r.authenticity.value
+                guessed[identity] = r.reference_guessed
+                txns[identity] = {r.gateway_txn_id} if r.gateway_txn_id else set()
+                continue
+            words[identity] = _least(words[identity], (r.raw_status, r.occurred_at))
+            strongest[identity] = _stronger(strongest[identity], r.authenticity.value)
+            guessed[identity] = guessed[identity] and r.reference_guessed
+            if r.gateway_txn_id:
+                txns[identity].add(r.gateway_txn_id)
         aliases = {(a, r.gateway_txn_id) for r in records.values() if r.gateway_txn_id for a in r.aliases}
         aliases |= alias_pairs(store, self.provider, (t for i, t in txns.items() if i not in known))
         owners = owners_of(aliases)
         new: dict[str, ResponseRecord] = {}
         for digest, identity in identities.items():
             if identity not in known and identity not in new:
-                raw_status, occurred_at = words[identity]
                 record = records[digest]
-                if (record.raw_status, record.occurred_at) != (raw_status, occurred_at):
-                    record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
-                if len(txns[identity]) > 1:
-                    record = replace(record, gateway_txn_id=one_transaction(txns[identity], owners))
-                if record.authenticity.value != strongest[identity]:
-                    record = replace(record, authenticity=Authenticity(strongest[identity]))
-                if record.reference_guessed != guessed[identity]:
-                    record = replace(record, reference_guessed=guessed[identity])
+                if count[identity] > 1:  # what its copies say together (one copy says what it says)
+                    raw_status, occurred_at = words[identity]
+                    if (record.raw_status, record.occurred_at) != (raw_status, occurred_at):
+                        record = replace(record, raw_status=raw_status, occurred_at=occurred_at)
+                    if len(txns[identity]) > 1:
+                        record = replace(record, gateway_txn_id=one_transaction(txns[identity], owners))
+                    if record.authenticity.value != strongest[identity]:
+                        record = replace(record, authenticity=Authenticity(strongest[identity]))
+                    if record.reference_guessed != guessed[identity]:
+                        record = replace(record, reference_guessed=guessed[identity])
                 new[identity] = record
         if new:
             rows = [
@@ -1743,7 +1743,11 @@ def _within_columns(record: Record) -> Record:
                 record.origin,
                 f"its {name.replace('_', ' ')} is longer than {width} characters: no store column takes it",
             )
-    if isinstance(record, ResponseRecord) and any(len(alias) > _ALIAS_WIDTH for alias in record.aliases):
+    if (
+        isinstance(record, ResponseRecord)
+        and record.aliases
+        and any(len(alias) > _ALIAS_WIDTH for alias in record.aliases)
+    ):
         return QuarantinedRecord(
             record.origin, f"another id it gives the transaction is longer than {_ALIAS_WIDTH} characters"
         )
@@ -1757,7 +1761,7 @@ def _without_nul(record: Record) -> Record:
     if isinstance(record, Notice):
         return record
     origin = record.origin
-    if "\x00" in (origin.headers or "") + (origin.context or ""):
+    if "\x00" in (origin.headers or "") or "\x00" in (origin.context or ""):
         origin = replace(
             origin,
             headers=origin.headers and origin.headers.replace("\x00", "\ufffd"),
@@ -1769,7 +1773,7 @@ def _without_nul(record: Record) -> Record:
     if isinstance(record, QuarantinedRecord):
         return record  # its reason is one line, a NUL written as \x00
     raw = origin.raw
-    if not any(mark in raw for mark in _NUL_MARKS):
+    if _NUL_MARKS.search(raw) is None:
         return record  # the common case, at a million rows an export: no byte a NUL could come from
     values = record.data if isinstance(record, RequestRecord) else record
     for f in fields(values):
@@ -1792,8 +1796,8 @@ def _stored_origin(m: Any) -> Origin:
 
 
 # What a value read from a message's bytes can hold a NUL from: the byte itself (UTF-16 text too), a
-# JSON escape, a form's %-escape, an XML character reference
-_NUL_MARKS = (b"\x00", b"\\u0000", b"%00", b"&#")
+# JSON escape, a form's %-escape, an XML character reference (one search of each record's bytes)
+_NUL_MARKS = re.compile(rb"\x00|\\u0000|%00|&#")
 
 
 def unknown_gateway(name: str, gateways: Iterable[str]) -> str:
@@ -1916,7 +1920,7 @@ def identity_of(
         reference or "",
         # valid and unverifiable hash alike, as the word unverifiable responses always hashed with, so
         # that only the valid ones of an older store needed re-keying
-        "invalid" if authenticity == Authenticity.INVALID.value else Authenticity.UNVERIFIABLE.value,
+        _INVALID if authenticity == _INVALID else _UNVERIFIABLE,
     )
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
@@ -1924,7 +1928,7 @@ def identity_of(
 def _stronger(a: str, b: str) -> str:
     """The authenticity of one response that copies of both authenticities were folded into: valid wins
     (the identity keeps invalid copies apart), so the result does not depend on the order of arrival."""
-    return Authenticity.VALID.value if Authenticity.VALID.value in (a, b) else a
+    return _VALID if _VALID in (a, b) else a
 
 
 # -- small pieces ----------------------------------------------------------------------------------

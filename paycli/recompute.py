@@ -71,7 +71,7 @@ def label(state: tuple[str, str | None]) -> str:
 def _state(outcome: str, reason: str | None, detail: str | None) -> tuple[str, str | None]:
     """What a change is said as: the outcome and reason, and which kind of MULTIPLE_RESPONSES (its
     detail is a word of design.md 3.2; other details are the gateway's free text)."""
-    if reason == Reason.MULTIPLE_RESPONSES.value and detail:
+    if detail and reason == Reason.MULTIPLE_RESPONSES.value:
         return outcome, f"{reason} ({detail})"
     return outcome, reason
 
@@ -292,7 +292,7 @@ def _refresh_chunk(
                     raw_status=r["raw_status"],
                     gateway=r["provider"],
                     occurred_at=None if occurred is None else from_db(occurred),
-                    also_answers=tuple(sorted(shared.get(r["id"], ()))),
+                    also_answers=tuple(sorted(shared[r["id"]])) if r["id"] in shared else (),
                 )
             )
     resolutions: dict[int, ResolutionFacts] = {}
