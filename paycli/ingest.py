@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import errno
+import gc
 import glob
 import hashlib
 import heapq
@@ -20,7 +21,7 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import nullcontext, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -175,7 +176,10 @@ class Ingest:
         self._inputs, self._named_inputs = inputs, None
         self.store.prepare_bulk()
         self._archive_key = self._archive_identity()
-        with self.store.transaction(rollback=True) if self.report.dry_run else nullcontext():
+        with (
+            _fewer_collections(),
+            self.store.transaction(rollback=True) if self.report.dry_run else nullcontext(),
+        ):
             for item in inputs:
                 if item == "-":
                     stream = stdin if stdin is not None else sys.stdin.buffer
@@ -1688,6 +1692,28 @@ def _least(
     words = [w for w in (a[0], b[0]) if w is not None]
     times = [t for t in (a[1], b[1]) if t is not None]
     return (min(words) if words else None, min(times) if times else None)
+
+
+# The cycle collector looks at the newest objects once 700 more have been made than freed (its default),
+# and at the older ones every tenth and hundredth time: a pending batch (batch_size records, a few
+# objects each, held until it is committed) was walked over and over, for no cycle: records go by
+# reference counting. That was 1.2 to 1.8 s of the 17 to 20 s of CPU a 200,000-row export took;
+# once every 50,000, 0.4 s, and the same peak memory.
+_YOUNG_OBJECTS = 50_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The cycle collector run less often during an ingest run, and as before after it."""
+    thresholds = gc.get_threshold()
+    if not 0 < thresholds[0] < _YOUNG_OBJECTS:  # 0: the caller turned it off
+        yield
+        return
+    gc.set_threshold(_YOUNG_OBJECTS, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 # -- keys ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import json
@@ -79,6 +80,25 @@ def test_a_request_file_registers_every_request_with_no_response_yet(store, conf
     assert t2["order_id"] is None and t2["kind"] == "deposit"
     # no offset: the configured zone (Europe/Rome, +01:00 in November)
     assert Store.from_time(t2["created_at"]).isoformat() == "2026-11-26T10:00:00+00:00"
+
+
+def test_a_run_collects_cycles_less_often_and_leaves_the_collector_as_it_found_it(store, config, tmp_path):
+    path = request_csv(tmp_path, [ROW])
+    during: list[int] = []
+
+    def progress(*_: object) -> None:  # called after each batch, inside the run
+        during.append(gc.get_threshold()[0])
+
+    before = gc.get_threshold()
+    try:
+        for first in (before[0], 0):  # 0: a caller that turned automatic collection off
+            gc.set_threshold(first, *before[1:])
+            run = Ingest(store, config, providers(config), progress=progress)  # type: ignore[arg-type]
+            run.run([str(path)])
+            assert gc.get_threshold() == (first, *before[1:])
+    finally:
+        gc.set_threshold(*before)
+    assert during == [max(before[0], 50_000), 0]
 
 
 def test_kind_defaults_from_the_order_id(store, config, tmp_path):
