@@ -1157,12 +1157,9 @@ class Messages:
         request_ids: dict[str, int] = {}
         if refs:
             marks, params = store.placeholders("t", refs)
-            request_ids = {
-                r["txn_id"]: r["id"]
-                for r in store.query(
-                    f"SELECT id, txn_id FROM payment_request WHERE txn_id IN {marks}", params
-                )
-            }
+            request_ids = dict(
+                store.tuples(f"SELECT txn_id, id FROM payment_request WHERE txn_id IN {marks}", params)
+            )
         touched: set[int] = set()
         response_ids = self._responses(
             {k: r for k, r in unique.items() if isinstance(r, ResponseRecord)}, request_ids, tally, touched

@@ -285,6 +285,25 @@ class Store:
     def query(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Row]:
         return list(self.execute(sql, params).fetchall())
 
+    def tuples(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """``query``'s rows as plain tuples, in the order of the select list: reading a named column of a
+        ``sqlite3.Row`` is a search of its column names, which a loop over every response of an ingest
+        batch pays for each value it reads."""
+        if self.backend == "sqlite":
+            cursor = self.connection.cursor()
+            cursor.row_factory = None
+            try:
+                return cursor.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._wrap(exc) from exc
+            finally:
+                cursor.close()
+        from psycopg.rows import tuple_row
+
+        with self.connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(_to_pyformat(sql), params)
+            return cursor.fetchall()
+
     def prepare_bulk(self) -> None:
         """Settings for a long run of writes on this connection (``paycli ingest``).
 

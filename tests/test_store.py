@@ -51,6 +51,20 @@ def test_the_migrations_build_exactly_the_models(db_url):
     assert diff == []
 
 
+def test_tuples_are_the_rows_of_query_in_the_order_of_the_select_list(store):
+    # recompute reads its rows so (Store.tuples): the values of query's rows, on either backend
+    store.execute(
+        "INSERT INTO store_setting (name, value) VALUES (:a, :x), (:b, :y)",
+        {"a": "a", "b": "b", "x": "1", "y": "2"},
+    )
+    sql = "SELECT value, name FROM store_setting WHERE name IN (:a, :b) ORDER BY name"
+    params = {"a": "a", "b": "b"}
+    rows = store.tuples(sql, params)
+    assert rows == [("1", "a"), ("2", "b")]
+    assert rows == [(r["value"], r["name"]) for r in store.query(sql, params)]
+    assert all(type(row) is tuple for row in rows)
+
+
 def test_a_store_behind_the_code_asks_for_db_upgrade(cli, db_url, isolated):
     Store.open(db_url).close()
     with Store.connect(db_url) as store:
