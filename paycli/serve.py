@@ -468,14 +468,15 @@ class App:
         return None if len(data) > self.max_body else data
 
     def _is_ipn(self, name: str, origin: Origin) -> bool:
-        """Whether a body is one the gateway's PayPal provider reads as an IPN: only such a body is
-        posted back (not any bytes anybody sends, from the shop's address, holding a thread)."""
+        """Whether the gateway's PayPal provider would keep a body as a message of PayPal's (a response
+        or an informational one): only such a body is posted back (not any bytes anybody sends, from the
+        shop's address, holding a thread), and every such body is. Asked of the reading that stores it,
+        never of a look of its own: a body that look passed over but the provider reads (its field names
+        written in the charset its ``charset`` field declares) would be stored unchecked."""
         provider = self._providers().get(name)
-        if provider is None or not hasattr(provider, "is_ipn"):
-            return False
-        source = Source.from_stream("postback probe", io.BytesIO(origin.raw))
-        source.headers = origin.headers
-        return bool(provider.is_ipn(source))
+        if provider is None or len(origin.raw) >= MAX_CALLBACK_BYTES:
+            return False  # past a callback's size, ingest refuses it whole
+        return isinstance(provider.reinterpret(origin), (ResponseRecord, InfoRecord))
 
     def _authorized(self, environ: Environ) -> bool:
         """Whether the request carries ``Authorization: Bearer <serve.token>`` (compared in constant

@@ -170,6 +170,42 @@ def test_only_a_body_the_paypal_provider_reads_as_an_ipn_is_posted_back(receiver
     assert count(store, "SELECT COUNT(*) AS n FROM response") == 0
 
 
+@pytest.mark.parametrize("charset", ["cp500", "utf-16"])
+def test_a_forged_ipn_whose_field_names_are_in_its_own_charset_is_posted_back_too(receiver, store, charset):
+    # a look of serve's own (field names read as UTF-8) passed this over, no postback made, while the
+    # provider reads it by its charset field as a Completed payment: stored unverifiable, POSITIVO
+    from urllib.parse import quote_from_bytes
+
+    def written(text: str) -> str:
+        return quote_from_bytes(text.encode(charset), safe="")
+
+    fake = FakePayPal({}, default=b"INVALID")  # PayPal calls any forgery INVALID
+    try:
+        r = receiver(paypal_config(fake.url) + f"  token: {TOKEN}\n")
+        register(
+            r,
+            {
+                **REQUEST,
+                "txn_id": "ORD-PP-2404-1",
+                "order_id": "ORD-PP-2404",
+                "amount": "35.00",
+                "gateway": "paypal",
+            },
+        )
+        body = (
+            f"charset={charset}&verify_sign=forged&txn_id=FORGED0001&invoice=ORD-PP-2404-1"
+            f"&{written('payment_status')}=Completed&mc_gross=35.00&mc_currency=EUR"
+            f"&receiver_email={written('pagamenti@bottega-esempio.example.com')}"
+        ).encode()
+        reply = r.post("/callbacks/paypal", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    finally:
+        fake.close()
+    assert len(fake.received) == 1 and reply.status == 400
+    assert rows(store, "SELECT outcome, reason FROM payment_request") == [
+        {"outcome": "VERIFICARE", "reason": "BAD_SIGNATURE"}
+    ]
+
+
 @pytest.fixture
 def paypal():
     genuine, _ = sample("paypal/forged/04-genuine.txt")
