@@ -334,7 +334,7 @@ class App:
         if (
             provider_name == "axerve"
             and method == "POST"
-            and axerve.is_result(probe)
+            and (axerve.is_result(probe) or self._read_as(name, probe, ResponseRecord))
             and not self._authorized(environ)
         ):
             refused = _text(401, "a decrypted GestPay result needs Authorization: Bearer <serve.token>")
@@ -473,10 +473,14 @@ class App:
         shop's address, holding a thread), and every such body is. Asked of the reading that stores it,
         never of a look of its own: a body that look passed over but the provider reads (its field names
         written in the charset its ``charset`` field declares) would be stored unchecked."""
+        return self._read_as(name, origin, (ResponseRecord, InfoRecord))
+
+    def _read_as(self, name: str, origin: Origin, kinds: type | tuple[type, ...]) -> bool:
+        """Whether the gateway's provider reads a body as a record of ``kinds``, as ingest will."""
         provider = self._providers().get(name)
         if provider is None or len(origin.raw) >= MAX_CALLBACK_BYTES:
             return False  # past a callback's size, ingest refuses it whole
-        return isinstance(provider.reinterpret(origin), (ResponseRecord, InfoRecord))
+        return isinstance(provider.reinterpret(origin), kinds)
 
     def _authorized(self, environ: Environ) -> bool:
         """Whether the request carries ``Authorization: Bearer <serve.token>`` (compared in constant
