@@ -81,7 +81,9 @@ def report(
     --date, --since/--until, or --period (default: yesterday). The HTML file is self-contained
     (no script, no external asset); the CSV file has one row a line, a section column first.
     Never prompts, never colours; a lock keeps two runs from overlapping. Exit codes: 0 done,
-    1 done and a --fail-on condition is met, 2 usage, configuration, lock or mail error.
+    1 done and a --fail-on condition is met, 2 usage, configuration, store (no store at the path:
+    never an empty report), template, output, lock or mail error, 130 interrupted, 143 terminated
+    (SIGTERM); a run stopped or failed writes none of its files.
 
     Examples:
 

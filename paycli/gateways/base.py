@@ -335,10 +335,10 @@ class Provider:
 
     def elsewhere(self, source: Source) -> bool:
         """Whether a source this provider claims names an account other than this gateway's (another
-        Nexi alias, PayPal receiver, Skrill merchant; a Stripe signature another endpoint's secret made).
-        With two gateways of one provider configured (a shop's web and phone terminals), the one a
-        message is for takes it; a message every claimant calls another's is still refused. Optional:
-        the default says nothing."""
+        Nexi alias, PayPal receiver, Skrill merchant). With two gateways of one provider configured (a
+        shop's web and phone terminals), the one a message is for takes it; a message every claimant
+        calls another's, or none names, is still refused. Optional: the default says nothing (Stripe,
+        whose events name no account of the shop's, and settlement reports)."""
         return False
 
     def extract(self, source: Source) -> Iterator[Record]:

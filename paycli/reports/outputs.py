@@ -12,6 +12,7 @@ into as it is: renaming over it would replace the device itself. A dated name is
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
@@ -105,16 +106,37 @@ class Staged:
 
         held = {signal.SIGINT, signal.SIGTERM}
         before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        # a file of an earlier run under a final name is moved aside first, and put back if a later
+        # file cannot be put in place (a folder under its name, a file another user owns in a sticky
+        # folder): the run leaves all its files or none, and the earlier report as it was
+        aside: list[tuple[Path, Path]] = []  # (final name, where the earlier file waits)
+        placed: list[Path] = []
         try:
             for target, part in list(self.parts.items()):
                 assert target.path is not None
                 try:
                     os.chmod(part, 0o640)  # a report names customers: not for every user of the machine
+                    if target.path.is_dir():
+                        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+                    if os.path.lexists(target.path):
+                        earlier = target.path.with_name(f".{target.path.name}.{os.getpid()}.earlier")
+                        os.replace(target.path, earlier)
+                        aside.append((target.path, earlier))
                     os.replace(part, target.path)
+                    placed.append(target.path)
                 except OSError as exc:
+                    for path in placed:
+                        with contextlib.suppress(OSError):
+                            path.unlink()
+                    for path, earlier in aside:
+                        with contextlib.suppress(OSError):
+                            os.replace(earlier, path)
                     self.discard()
                     raise UsageError(f"--out: cannot write '{target.path}' ({exc.strerror or exc})") from None
-                del self.parts[target]
+            for _, earlier in aside:
+                with contextlib.suppress(OSError):
+                    earlier.unlink()
+            self.parts.clear()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
 

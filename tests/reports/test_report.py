@@ -773,6 +773,34 @@ def test_a_template_error_names_the_file_and_line_and_writes_no_file(shop, isola
     assert list(earlier.parent.iterdir()) == [earlier] and earlier.read_text() == "yesterday's run\n"
 
 
+def test_a_file_that_cannot_be_put_in_place_leaves_the_earlier_report_whole(shop, isolated):
+    # the HTML was put in place, then the CSV failed (a folder under its name): half a new report
+    out = isolated / "out"
+    out.mkdir()
+    html = out / "paycli-report-2026-11-26.html"
+    html.write_text("yesterday's run\n")
+    (out / "paycli-report-2026-11-26.csv").mkdir()
+    result = report(shop, "--date", DAY, "--out", f"{out}/", "--format", "html,csv")
+    assert result.code == 2, result
+    assert (
+        result.stderr
+        == f"paycli: --out: cannot write '{out}/paycli-report-2026-11-26.csv' (Is a directory)\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "paycli-report-2026-11-26.csv",  # the folder, as it was
+        "paycli-report-2026-11-26.html",
+    ]
+    assert html.read_text() == "yesterday's run\n"
+    # and with the way clear, the next run puts both in place, nothing left aside
+    (out / "paycli-report-2026-11-26.csv").rmdir()
+    assert report(shop, "--date", DAY, "--out", f"{out}/", "--format", "html,csv").code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "paycli-report-2026-11-26.csv",
+        "paycli-report-2026-11-26.html",
+    ]
+    assert html.read_text() != "yesterday's run\n"
+
+
 def _children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (Linux's /proc)."""
     found = []
