@@ -160,6 +160,31 @@ def start_receiver(
 
 
 @pytest.fixture
+def idle_waitress(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """``paycli serve`` with a waitress server that stops at once, as after Ctrl-C: what the command
+    does before and after serving, and the options it gave the server (the dict returned)."""
+    import waitress
+
+    given: dict[str, object] = {}
+
+    class Server:
+        effective_host, effective_port = "127.0.0.1", 8080
+
+        def run(self) -> None:
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    def create_server(app: object, **options: object) -> Server:
+        given.update(options)
+        return Server()
+
+    monkeypatch.setattr(waitress, "create_server", create_server)
+    return given
+
+
+@pytest.fixture
 def receiver(db_url: str, isolated: Path) -> Iterator[Callable[..., Receiver]]:
     """``receiver(config_text, **options)``: a running receiver on the test store."""
     started: list[Receiver] = []

@@ -52,25 +52,8 @@ def test_a_port_in_use_or_an_address_not_this_machines_is_one_line(cli):
     )
 
 
-def test_the_server_gets_the_configured_limits(cli, isolated, monkeypatch):
-    import waitress
-
-    given: dict[str, object] = {}
-
-    class Server:
-        effective_host, effective_port = "127.0.0.1", 8080
-
-        def run(self) -> None:
-            raise KeyboardInterrupt
-
-        def close(self) -> None:
-            pass
-
-    def create_server(app: object, **options: object) -> Server:
-        given.update(options)
-        return Server()
-
-    monkeypatch.setattr(waitress, "create_server", create_server)
+def test_the_server_gets_the_configured_limits(cli, isolated, idle_waitress):
+    given = idle_waitress
     (isolated / "paycli.yaml").write_text(
         "timezone: Europe/Rome\nserve:\n  connection_limit: 400\n  client_timeout_seconds: 12\n"
         "  max_body_bytes: 4096\n"
@@ -83,22 +66,10 @@ def test_the_server_gets_the_configured_limits(cli, isolated, monkeypatch):
     )
 
 
-def test_the_receiver_makes_the_store_that_is_not_there(cli, isolated, monkeypatch):
-    import waitress
-
+def test_the_receiver_makes_the_store_that_is_not_there(cli, isolated, idle_waitress):
     from paycli.migrations import HEAD
     from paycli.store import peek_schema
 
-    class Server:
-        effective_host, effective_port = "127.0.0.1", 8080
-
-        def run(self) -> None:
-            raise KeyboardInterrupt
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(waitress, "create_server", lambda app, **options: Server())
     new = isolated / "new" / "paycli.db"
     assert cli("--db", str(new), "serve", db=False).code == 0
     assert peek_schema(str(new)) == (True, HEAD)

@@ -253,19 +253,7 @@ def test_gateways_with_their_secret_or_without_one_to_have_are_served(receiver):
     assert set(r.app.callback_gateways) == {"stripe", "paypal", "axerve"}
 
 
-def test_serve_says_at_startup_which_gateway_it_does_not_serve_and_why(cli, isolated, monkeypatch):
-    import waitress
-
-    class Server:
-        effective_host, effective_port = "127.0.0.1", 8080
-
-        def run(self) -> None:
-            raise KeyboardInterrupt
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(waitress, "create_server", lambda app, **options: Server())
+def test_serve_says_at_startup_which_gateway_it_does_not_serve_and_why(cli, isolated, idle_waitress):
     (isolated / "paycli.yaml").write_text(
         "timezone: Europe/Rome\ngateways:\n  nexi:\n    mac_algorithm: sha1\n  axerve: {}\n"
     )
