@@ -604,13 +604,22 @@ class Ingest:
         if isinstance(record, RequestRecord):
             touched = self._requests(provider, source, [record], tally, arrived)
             digest = message_digest(origin)
-            if not self.store.query("SELECT 1 FROM message WHERE digest = :d", {"d": digest}):
+            if self.store.query("SELECT 1 FROM message WHERE digest = :d", {"d": digest}):
+                if row["state"] == "quarantined" and row["note"]:  # quarantined again (a conflict)
+                    self.store.execute(
+                        "UPDATE message SET note = :n WHERE digest = :d AND note IS NULL",
+                        {"n": row["note"], "d": digest},
+                    )
+            else:
                 # read well now: kept as the verbatim record of the request it registered
                 self.store.execute(
                     "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, "
-                    "state, reference, request_id) VALUES (:digest, :provider, :source, :line, :at, :raw, "
-                    ":headers, :context, 'request', :ref, (SELECT id FROM payment_request WHERE txn_id = :txn))",
+                    "state, note, reference, request_id) VALUES (:digest, :provider, :source, :line, :at, :raw, "
+                    ":headers, :context, 'request', :note, :ref, "
+                    "(SELECT id FROM payment_request WHERE txn_id = :txn))",
                     {
+                        # a dismissal put back: its audit stays with the line
+                        "note": row["note"] if row["state"] == "quarantined" else None,
                         "digest": digest,
                         "provider": row["provider"],
                         "source": row["source"],
@@ -627,6 +636,8 @@ class Ingest:
             # The message keeps when it arrived; a response it now reads as is new from now on, so
             # that it reopens a request resolved while it was quarantined (design.md 3.2 step 5).
             messages = self._messages(row, provider, responded_at=datetime.now(UTC))
+            if row["state"] == "quarantined" and row["note"]:  # a dismissal put back: its audit stays
+                messages.carried[message_digest(origin)] = row["note"]
             touched = messages.apply([record], tally)
         if left_txn is not None:
             # the responses that took their reference from the one it left may have lost their source
@@ -1092,6 +1103,8 @@ class Messages:
     ) -> None:
         self.store = store
         self.provider = provider
+        # digest -> the audit note (dismissed, put back: who, when, why) of a message read anew
+        self.carried: dict[str, str] = {}
         self.payment_of = payment_of  # the provider's (Provider.payment_of), for an id two transactions claim
         self.source = source
         self.now = now  # when the messages arrived
@@ -1122,19 +1135,22 @@ class Messages:
         marks, params = store.placeholders("d", list(unique))
         stored: dict[str, str] = {}
         for row in store.query(
-            f"SELECT digest, provider, state FROM message WHERE digest IN {marks}", params
+            f"SELECT digest, provider, state, note FROM message WHERE digest IN {marks}", params
         ):
             record = unique[row["digest"]]
             if (
-                row["state"] == "quarantined"
+                row["state"] in ("quarantined", "dismissed")
                 and row["provider"] != self.provider
                 and not isinstance(record, QuarantinedRecord)
             ):
-                # quarantined by another provider (an ingest forced with the wrong --gateway), read by
-                # this one now: the message is this provider's from now on, as if it had come only now
+                # quarantined by another provider (an ingest forced with the wrong --gateway), perhaps
+                # dismissed since, read by this one now: the message is this provider's from now on, as
+                # if it had come only now, and keeps the audit of its dismissal
                 store.execute("DELETE FROM message WHERE digest = :d", {"d": row["digest"]})
+                if row["note"]:
+                    self.carried[row["digest"]] = row["note"]
                 self.said.append(
-                    f"{_where(self.source, record.origin)}: quarantined before as {row['provider']}'s, "  # type: ignore[union-attr]
+                    f"{_where(self.source, record.origin)}: {row['state']} before as {row['provider']}'s, "  # type: ignore[union-attr]
                     f"read now as {self.provider}'s"
                 )
                 continue
@@ -1192,6 +1208,8 @@ class Messages:
             else:
                 assert isinstance(record, QuarantinedRecord)
                 state, error, response_id, note = "quarantined", record.reason, None, None
+            if key in self.carried:  # the audit of a dismissal and its undo goes with the message
+                note = self.carried[key] if note is None else f"{note}; {self.carried[key]}"
             if reference and request_id is None and state != "settlement":
                 tally.orphans += 1
             rows.append(

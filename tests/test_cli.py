@@ -1311,6 +1311,41 @@ def test_dismiss_sets_a_quarantined_record_aside_with_its_audit_note_and_undo_pu
     assert cli("reprocess").code == 1
 
 
+def test_a_message_dismissed_after_a_wrong_gateway_is_read_when_its_file_comes_again(cli, isolated):
+    # forced on the wrong gateway, quarantined, dismissed ("ingesting it again"): the refund was then
+    # "already stored" for good, and the paid request stayed POSITIVO
+    samples = Path(__file__).parent / "gateways" / "samples" / "paypal" / "refund-after-approval"
+    (isolated / "paycli.yaml").write_text((samples / "paycli.yaml").read_text() + "  skrill: {}\n")
+    refund = samples / "02-refunded.txt"
+    assert cli("ingest", str(samples / "requests.csv"), str(samples / "01-completed.txt")).code == 0
+    assert cli("ingest", "--gateway", "skrill", str(refund)).code == 1
+    [wrong] = json.loads(cli("messages", "--format", "json").stdout)
+    assert cli("dismiss", str(wrong["id"]), "--note", "forced on skrill", "--by", "anna").code == 0
+    again = cli("ingest", str(refund))
+    assert again.code == 0 and "dismissed before as skrill's, read now as paypal's" in again.stderr, again
+    [request] = json.loads(cli("list", "--order", "ORD-PP-2501", "--format", "json").stdout)
+    assert (request["outcome"], request["detail"]) == ("VERIFICARE", "refund_after_approval")
+    # the dismissal's audit stays with the message
+    notes = [
+        m["reason"] for m in json.loads(cli("messages", "--state", "response", "--format", "json").stdout)
+    ]
+    assert any(n and "dismissed by anna at " in n and n.endswith(": forced on skrill") for n in notes), notes
+
+
+def test_reprocess_keeps_the_audit_of_a_dismissal_put_back(cli, isolated):
+    # a line that says otherwise than its stored request: quarantined, read again by reprocess (a
+    # message deleted and stored anew), its dismissal and undo were erased
+    assert cli("ingest", str(request_csv(isolated, [ROWS[0]]))).code == 0
+    changed = request_csv(isolated, [ROWS[0].replace("129.90", "130.00")], name="changed.csv")
+    assert cli("ingest", str(changed)).code == 1
+    [bad] = json.loads(cli("messages", "--format", "json").stdout)
+    assert cli("dismiss", str(bad["id"]), "--note", "looking", "--by", "anna").code == 0
+    assert cli("dismiss", str(bad["id"]), "--undo", "--note", "found it", "--by", "bruno").code == 0
+    assert cli("reprocess").code == 1
+    [still] = json.loads(cli("messages", "--format", "json").stdout)
+    assert "dismissed by anna at " in still["reason"] and "put back by bruno at " in still["reason"]
+
+
 def test_only_serve_needs_the_receiver_s_token(cli, isolated, monkeypatch):
     # a cron ingest or report, run without the receiver's ${PAYCLI_SERVE_TOKEN} in its environment
     monkeypatch.delenv("PAYCLI_SERVE_TOKEN", raising=False)
