@@ -34,7 +34,8 @@ __all__ = ["FAIL_ON", "Period", "Report", "ReportRun", "build_report", "make_rep
 
 # what --fail-on can watch: each a count of things that need a person
 FAIL_ON: dict[str, Callable[[Report], int]] = {
-    "VERIFICARE": lambda r: r.count("VERIFICARE"),
+    # of the period, and from before it after a response or resolution of the period
+    "VERIFICARE": lambda r: r.count("VERIFICARE") + r.late_verificare,
     "NEGATIVO": lambda r: r.count("NEGATIVO"),
     "ORPHANS": lambda r: len(r.orphans),
     "ANOMALIES": lambda r: len(r.anomalies),
@@ -228,8 +229,12 @@ def summary_text(report: Report) -> str:
         f"Requests: {report.count()} (POSITIVO {report.count('POSITIVO')}, NEGATIVO {report.count('NEGATIVO')}, "
         f"VERIFICARE {report.count('VERIFICARE')})"
     )
+    if report.late_verificare:
+        lines.append(
+            f"VERIFICARE from before the period, after a response or resolution of it: {report.late_verificare}"
+        )
     if report.older_verificare:
-        lines.append(f"VERIFICARE from before the period, still open: {report.older_verificare}")
+        lines.append(f"VERIFICARE from before the period, still open, nothing new: {report.older_verificare}")
     lines.append(f"Orphan responses: {len(report.orphans)}; order anomalies: {len(report.anomalies)}")
     lines.append(f"Resolutions made: {len(report.resolutions)}")
     s = report.settlement
@@ -250,8 +255,8 @@ def _mail(run: ReportRun, config: Config) -> None:
     assert smtp is not None
     report = run.report
     subject = str(smtp["subject"]).replace("{period}", report.period.label)
-    if report.count("VERIFICARE"):
-        subject += f" [{report.count('VERIFICARE')} VERIFICARE]"
+    if verificare := FAIL_ON["VERIFICARE"](report):
+        subject += f" [{verificare} VERIFICARE]"
     attachments = [(t.path.name, t.path.read_bytes()) for t in run.written if t.path is not None]
     send(smtp, build_message(smtp, subject, summary_text(report), attachments))
     run.mailed_to = [str(a) for a in smtp["to"]]  # type: ignore[attr-defined]

@@ -1,9 +1,12 @@
 """Gathering a report's data from the store (design.md 9), with set-based SQL bounded by the period.
 
 What a period covers: the requests *created* in it (their outcome as stored now), the resolutions made
-or undone in it, the orphan responses received in it and the settlement lines that occurred in it. Small
+or undone in it, the orphan responses received in it and the settlement lines that occurred in it; and
+the requests created before it that are VERIFICARE now after something of the period (a response of
+theirs received in it, a resolution of theirs made or undone in it: a refund of a paid order, a late
+response that reopens a resolution), which no report would otherwise name. Small
 sections (totals, the chart, order anomalies, resolutions, orphans, the settlement summary) are read
-once into lists; the two that grow with the shop (VERIFICARE and NEGATIVO requests) are methods that
+once into lists; those that grow with the shop (VERIFICARE and NEGATIVO requests) are methods that
 stream plain tuples from a cursor, so a renderer walks 100,000 requests without holding them. When
 several formats are written in one run, ``keep_rows`` keeps what was read for the next format (about
 1 KB a row) rather than querying it again, and ``prefetch`` reads it all before the formats are
@@ -71,7 +74,8 @@ class Report:
     title: str | None
     totals: list[Total] = field(default_factory=list)
     buckets: list[Bucket] = field(default_factory=list)
-    older_verificare: int = 0
+    older_verificare: int = 0  # created before the period, still open, nothing new in it
+    late_verificare: int = 0  # created before the period, VERIFICARE after a response or resolution of it
     orphans: list[Row] = field(default_factory=list)
     older_orphans: int = 0
     anomalies: list[Row] = field(default_factory=list)
@@ -94,13 +98,15 @@ class Report:
             not self.totals
             and not self.orphans
             and not self.resolutions
+            and not self.late_verificare
             and (self.settlement is None or not self.settlement.summary)
         )
 
     @property
     def needs_a_look(self) -> bool:
-        """What ``--fail-on VERIFICARE`` checks: a VERIFICARE request of the period."""
-        return self.count("VERIFICARE") > 0
+        """What ``--fail-on VERIFICARE`` checks: a VERIFICARE request of the period, or an older one
+        that a response or resolution of the period left VERIFICARE."""
+        return self.count("VERIFICARE") + self.late_verificare > 0
 
     def outcome_totals(self) -> list[dict[str, Any]]:
         """Per outcome and currency, across gateways: the report's first lines."""
@@ -117,13 +123,15 @@ class Report:
 
     # -- the large sections, streamed -------------------------------------------------------------
 
-    def requests(self, outcome: str) -> Iterator[RequestRow]:
-        """The period's requests of one outcome, oldest first, one row at a time."""
+    def requests(self, outcome: str, *, late: bool = False) -> Iterator[RequestRow]:
+        """The period's requests of one outcome, oldest first, one row at a time; ``late``: those created
+        before the period that a response or resolution of the period concerns (``_LATE``)."""
         if not self.keep_rows:
-            return self._requests(outcome)
-        if outcome not in self._kept:
-            self._kept[outcome] = list(self._requests(outcome))
-        return iter(self._kept[outcome])
+            return self._requests(outcome, late)
+        key = f"{outcome} late" if late else outcome
+        if key not in self._kept:
+            self._kept[key] = list(self._requests(outcome, late))
+        return iter(self._kept[key])
 
     def prefetch(self) -> None:
         """Read every streamed section now and keep it, so that a renderer in a forked process never
@@ -131,11 +139,12 @@ class Report:
         self.keep_rows = True
         for outcome in ("VERIFICARE", "NEGATIVO"):
             self.requests(outcome)
+        self.requests("VERIFICARE", late=True)
         if self.settlement is not None:
             self.settlement.prefetch()
 
-    def _requests(self, outcome: str) -> Iterator[RequestRow]:
-        where, params = self._request_where()
+    def _requests(self, outcome: str, late: bool = False) -> Iterator[RequestRow]:
+        where, params = self._late_where() if late else self._request_where()
         params["outcome"] = outcome
         rows = tuples(
             self.store,
@@ -169,6 +178,10 @@ class Report:
     def verificare(self) -> Iterator[RequestRow]:
         return self.requests("VERIFICARE")
 
+    def verificare_late(self) -> Iterator[RequestRow]:
+        """Requests created before the period, VERIFICARE after a response or resolution of the period."""
+        return self.requests("VERIFICARE", late=True)
+
     def negativo(self) -> Iterator[RequestRow]:
         return self.requests("NEGATIVO")
 
@@ -187,6 +200,31 @@ class Report:
             where += f" AND {gateway_column} IN {marks}"
             params.update(p)
         return where, params
+
+    def _late_where(self) -> tuple[str, dict[str, Any]]:
+        """Of payment_request (unaliased): created before the period, and ``_LATE`` of the period."""
+        params: dict[str, Any] = {
+            "start": self.store.time(self.period.start),
+            "end": self.store.time(self.period.end),
+        }
+        where = f"created_at < :start AND {_LATE}"
+        if self.gateways:
+            marks, p = self.store.placeholders("g", list(self.gateways))
+            where += f" AND gateway IN {marks}"
+            params.update(p)
+        return where, params
+
+
+# Something of the period that can change a request's outcome: a response of it received in the period,
+# a resolution of it made or undone in it (design.md 3.5: the outcome is recomputed on each). Read from
+# the request's side (payment_request, unaliased), the responses and resolutions by request_id: the
+# report asks it of the requests of one outcome created before the period, found by their index.
+_LATE = (
+    "(EXISTS (SELECT 1 FROM response r WHERE r.request_id = payment_request.id "
+    "AND r.received_at >= :start AND r.received_at < :end) "
+    "OR EXISTS (SELECT 1 FROM resolution z WHERE z.request_id = payment_request.id "
+    "AND ((z.created_at >= :start AND z.created_at < :end) OR (z.undone_at >= :start AND z.undone_at < :end))))"
+)
 
 
 def _sqlite_time(text: str) -> datetime:
@@ -272,16 +310,24 @@ def _totals_and_chart(report: Report) -> None:
 
 
 def _older_verificare(report: Report) -> None:
-    """VERIFICARE requests created before the period and still open: a count, so none is forgotten."""
+    """VERIFICARE requests created before the period and still open: those a response or resolution of
+    the period concerns, listed (``Report.verificare_late``); the others, a count, so none is forgotten."""
     params: dict[str, Any] = {"start": report.store.time(report.period.start)}
     where = "outcome = 'VERIFICARE' AND created_at < :start"
     if report.gateways:
         marks, p = report.store.placeholders("g", list(report.gateways))
         where += f" AND gateway IN {marks}"
         params.update(p)
-    report.older_verificare = int(
+    older = int(
         report.store.query(f"SELECT COUNT(*) AS n FROM payment_request WHERE {where}", params)[0]["n"]
     )
+    where, params = report._late_where()
+    report.late_verificare = int(
+        report.store.query(
+            f"SELECT COUNT(*) AS n FROM payment_request WHERE outcome = 'VERIFICARE' AND {where}", params
+        )[0]["n"]
+    )
+    report.older_verificare = older - report.late_verificare
 
 
 def _orphans(report: Report) -> None:

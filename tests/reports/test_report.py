@@ -572,6 +572,71 @@ def test_fail_on_verificare_exits_1_when_a_request_needs_a_look(shop, isolated):
     assert calm.code == 0, calm
 
 
+def pin(db_url: str, sql: str, when: str) -> None:
+    """Set a time the pipeline took from the clock (``:t`` in ``sql``) to ``when``, a local ISO time."""
+    with Store.open(db_url) as store:
+        store.execute(sql, {"t": store.time(datetime.fromisoformat(when).astimezone(UTC))})
+
+
+def test_an_older_request_turned_verificare_in_the_period_is_listed_and_fails_the_cron(
+    shop, isolated, db_url
+):
+    # the day after the shop's day: R-1001-1, paid on the 26th, gets a refusal too; the resolution that
+    # made R-1006-1 POSITIVO on the 26th is undone. Neither was created on the 27th.
+    (isolated / "later.csv").write_text("id,ref,amount,currency,esito\nB10,R-1001-1,129.90,EUR,KO\n")
+    assert shop("ingest", str(isolated / "later.csv")).code == 0
+    assert shop("resolve", "R-1006-1", "--undo", "--note", "not in the bank", "--by", "bruno").code == 0
+    pin(
+        db_url,
+        "UPDATE response SET received_at = :t WHERE gateway_txn_id = 'B10'",
+        "2026-11-27T09:00:00+01:00",
+    )
+    pin(db_url, "UPDATE resolution SET undone_at = :t", "2026-11-27T10:00:00+01:00")
+    day, now = "2026-11-27", "2026-11-28T07:30:00+01:00"
+    result = shop("report", "--now", now, "--date", day, "--out", f"{isolated}/", "--fail-on", "VERIFICARE")
+    assert result.code == 1 and "needs a look: 2 VERIFICARE" in result.stderr, result
+    assert "nothing happened" not in result.stderr
+    rows = csv_rows((isolated / f"paycli-report-{day}.csv").read_text())
+    assert rows[0]["note"] != "empty period: nothing happened"
+    late = {r["txn_id"]: r for r in rows if r["section"] == "verificare_late"}
+    assert list(late) == ["R-1001-1", "R-1006-1"]  # oldest first
+    r1001 = late["R-1001-1"]
+    assert (r1001["outcome"], r1001["reason"], r1001["detail"]) == (
+        "VERIFICARE",
+        "MULTIPLE_RESPONSES",
+        "conflicting",
+    )
+    assert (r1001["at"], r1001["age_hours"], r1001["count"]) == ("2026-11-26 09:00", "46", "2")
+    assert late["R-1006-1"]["reason"] == "NO_RESPONSE"
+    # the older ones with nothing new (O-0001-1, R-1003-1, S-2004-1) are counted once, apart
+    assert [r["count"] for r in rows if r["section"] == "verificare_before"] == ["3"]
+    html = " ".join(" ".join(parse((isolated / f"paycli-report-{day}.html").read_text()).text).split())
+    assert "R-1001-1" in html and "R-1006-1" in html and "conflicting" in html
+    assert "Nothing happened in this period" not in html
+    assert "And 3 VERIFICARE requests created before this period" in html
+    # on the day they were created they are the period's own, listed once
+    rows = csv_rows(report(shop, "--date", DAY, "--format", "csv", "--out", "-").stdout)
+    assert not [r for r in rows if r["section"] == "verificare_late"]
+    # a report of another gateway neither lists them nor fails for them
+    narrowed = shop(
+        "report",
+        "--now",
+        now,
+        "--date",
+        day,
+        "-g",
+        "stripe",
+        "-f",
+        "csv",
+        "--out",
+        "-",
+        "--fail-on",
+        "VERIFICARE",
+    )
+    assert narrowed.code == 0, narrowed
+    assert not [r for r in csv_rows(narrowed.stdout) if r["section"] == "verificare_late"]
+
+
 def test_a_second_run_fails_with_one_line_while_the_first_holds_the_lock(shop, isolated):
     lock = isolated / "report.lock"
     config = (isolated / "paycli.yaml").read_text().replace("report:\n", f"report:\n  lock_file: {lock}\n")
