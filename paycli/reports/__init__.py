@@ -242,7 +242,7 @@ def summary_text(report: Report) -> str:
         lines.append(
             f"Settlement ({', '.join(s.covered)}): matched {s.count('matched')}, charged twice "
             f"{s.count('charged_twice')}, amount differs {s.count('amount_differs')}, settled not POSITIVO "
-            f"{s.count('settled_not_positivo')}, unknown here {s.count('unknown_here')}, approved not settled "
+            f"{s.count('settled_not_positivo')}, unknown here {s.count('unknown_here')}, other gateway {s.count('other_gateway')}, approved not settled "
             f"{s.count('not_settled')}, chargebacks {s.count('chargeback')}"
         )
     return "\n".join(lines) + "\n"

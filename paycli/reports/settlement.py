@@ -15,10 +15,15 @@ line gets a class:
 - ``settled_not_positivo``: a charge for a request that is NEGATIVO or VERIFICARE here (money arrived
   that paycli does not count as arrived: the operator's first clue);
 - ``unknown_here``: a charge that matches no request;
+- ``other_gateway``: a line, of any kind, whose request was sent to another gateway than the one that
+  settled it (the reference was reused, or the money went elsewhere: ``paycli show`` flags it so); it
+  settles nothing, and is never matched;
 - ``refund``, ``chargeback``, ``fee``, ``payout``, ``adjustment``, ``other``: the line's kind.
 
 A line finds its request through the responses of the same gateway that did not fail their authenticity
-check: a forged copy of a notification re-aimed at another request does not draw the money to it.
+check: a forged copy of a notification re-aimed at another request does not draw the money to it. A line
+settles a request (``matched``, ``charged_twice``, or not ``not_settled``) only when its gateway is the
+request's.
 
 And, for the gateways whose settlement files cover the period (at least one line occurred in it),
 ``not_settled``: POSITIVO requests created in the period with no settled charge at all (in any report
@@ -41,6 +46,7 @@ CLASSES = (
     "amount_differs",
     "settled_not_positivo",
     "unknown_here",
+    "other_gateway",
     "refund",
     "chargeback",
     "fee",
@@ -48,14 +54,23 @@ CLASSES = (
     "adjustment",
     "other",
 )
-EXCEPTIONS = ("charged_twice", "amount_differs", "settled_not_positivo", "unknown_here", "chargeback")
+EXCEPTIONS = (
+    "charged_twice",
+    "amount_differs",
+    "settled_not_positivo",
+    "unknown_here",
+    "other_gateway",
+    "chargeback",
+)
 
 
 def _charged(request: str, other_than: str | None = None) -> str:
-    """SQL: a settled charge matches the request ``request`` (a table alias of payment_request), by the
-    reference it carries or by a gateway transaction of the request's genuine responses; a charge line
-    other than ``other_than`` (an expression of a settlement id) when given."""
-    apart = f" AND c.id <> {other_than}" if other_than else ""
+    """SQL: a settled charge of the request's gateway matches the request ``request`` (a table alias of
+    payment_request), by the reference it carries or by a gateway transaction of the request's genuine
+    responses; a charge line other than ``other_than`` (an expression of a settlement id) when given."""
+    apart = f" AND c.provider = {request}.gateway"  # a line of another gateway settles nothing of it
+    if other_than:
+        apart += f" AND c.id <> {other_than}"
     return (
         f"(EXISTS (SELECT 1 FROM settlement c WHERE c.reference = {request}.txn_id AND c.kind = 'charge'{apart}) "
         "OR EXISTS (SELECT 1 FROM response r JOIN settlement c ON c.gateway_txn_id = r.gateway_txn_id "
@@ -70,7 +85,8 @@ def _charged(request: str, other_than: str | None = None) -> str:
 # The class of a line, in SQL (m: the line with its request_id, p: the request), so that counting and
 # filtering lines by class happen in the database
 _CLASS_SQL = (
-    "CASE WHEN m.kind <> 'charge' THEN m.kind WHEN p.id IS NULL THEN 'unknown_here' "
+    "CASE WHEN p.gateway <> m.provider THEN 'other_gateway' "
+    "WHEN m.kind <> 'charge' THEN m.kind WHEN p.id IS NULL THEN 'unknown_here' "
     "WHEN p.outcome <> 'POSITIVO' THEN 'settled_not_positivo' "
     f"WHEN {_charged('p', 'm.id')} THEN 'charged_twice' "
     "WHEN p.amount_minor <> COALESCE(m.charged_minor, m.gross_minor) "

@@ -386,6 +386,74 @@ def test_a_balance_report_that_names_only_the_charge_is_matched_through_the_webh
         ]
 
 
+def paypal_stl(charges: list[tuple[str, str, int]]) -> str:
+    """A PayPal STL report of the report tests' day: a payment received (T0007) for each (transaction
+    id, Invoice ID, gross in cents), with a fee of 1.00."""
+    head = (
+        '"RH",2026/11/27 03:00:00 -0800,"A","ACCOUNT1",001\n"FH",01\n'
+        '"SH",2026/11/26 00:00:00 -0800,2026/11/26 23:59:59 -0800,"ACCOUNT1",""\n'
+        '"CH","Transaction ID","Invoice ID","PayPal Reference ID","PayPal Reference ID Type",'
+        '"Transaction Event Code","Transaction Initiation Date","Transaction Completion Date",'
+        '"Transaction  Debit or Credit","Gross Transaction Amount","Gross Transaction Currency",'
+        '"Fee Debit or Credit","Fee Amount","Fee Currency","Custom Field","Consumer ID"\n'
+    )
+    lines = "".join(
+        f'"SB","{txn}","{invoice}","","","T0007",2026/11/26 02:00:00 -0800,2026/11/26 02:00:00 -0800,'
+        f'"CR",{gross},"EUR","DR",100,"EUR","",""\n'
+        for txn, invoice, gross in charges
+    )
+    return head + lines + f'"SC",{len(charges)}\n"RC",{len(charges)}\n"FF",01\n'
+
+
+def test_a_charge_of_another_gateway_for_a_request_is_an_exception_never_matched(cli, isolated):
+    # A-1 was sent to the bank and paid there; a PayPal report settles a charge that names it: the money
+    # went to another gateway than the request's (paycli show flags it so), or its reference was reused
+    bank_shop(
+        cli,
+        isolated,
+        ["A-1,O-A,order,2026-11-26T10:00:00+01:00,Rossi,r@example.com,35.00,EUR,bank"],
+        "K1,A-1,35.00,EUR,OK\n",
+    )
+    (isolated / "paycli.yaml").write_text(CONFIG + "  paypal: {}\n")
+    (isolated / "STL-20261126.01.001.CSV").write_text(paypal_stl([("8HX51634YV2873511", "A-1", 3500)]))
+    assert cli("ingest", str(isolated / "STL-20261126.01.001.CSV")).code == 0
+    result = report(cli, "--date", DAY, "--out", f"{isolated}/", "--fail-on", "SETTLEMENT")
+    assert result.code == 1 and "needs a look: 1 SETTLEMENT" in result.stderr, result
+    [line] = [
+        r
+        for r in csv_rows((isolated / f"paycli-report-{DAY}.csv").read_text())
+        if r["section"] == "settlement"
+    ]
+    assert (line["txn_id"], line["gateway"], line["kind"], line["status"]) == (
+        "A-1",
+        "paypal",
+        "charge",
+        "other_gateway",
+    )
+    html = " ".join(" ".join(parse((isolated / f"paycli-report-{DAY}.html").read_text()).text).split())
+    assert "other gateway" in html and "8HX51634YV2873511" in html  # listed among the lines to look at
+
+
+def test_a_charge_of_another_gateway_does_not_settle_the_request(cli, isolated):
+    # P-1 paid at Stripe, whose balance report of the day has no charge for it; a PayPal charge that
+    # names it leaves it approved here and not settled at its own gateway
+    (isolated / "paycli.yaml").write_text(CONFIG + "  paypal: {}\n")
+    request_csv(isolated, ["P-1,O-P,order,2026-11-26T16:00:00+01:00,Kim,k@example.com,49.90,EUR,stripe"])
+    (isolated / "event.json").write_text(stripe_event("P-1", "pi_p1", 4990, "eur", 1795705260))
+    (isolated / "balance.csv").write_text(
+        "balance_transaction_id,created_utc,currency,gross,fee,net,reporting_category\n"
+        "txn_f,2026-11-26 20:00:00,eur,-2.00,0.00,-2.00,fee\n"
+    )
+    (isolated / "STL-20261126.01.001.CSV").write_text(paypal_stl([("8HX51634YV2873511", "P-1", 4990)]))
+    assert cli("ingest", "requests.csv", "event.json", "balance.csv", "STL-20261126.01.001.CSV").code == 0
+    rows = csv_rows(report(cli, "--date", DAY, "--format", "csv", "--out", "-").stdout)
+    assert [(r["txn_id"], r["gateway"], r["status"]) for r in rows if r["section"] == "settlement"] == [
+        ("P-1", "paypal", "other_gateway"),
+        ("", "stripe", "fee"),
+    ]
+    assert [(r["txn_id"], r["gateway"]) for r in rows if r["section"] == "not_settled"] == [("P-1", "stripe")]
+
+
 def test_an_undone_resolution_says_who_undid_it_and_why_in_the_csv_as_in_the_html(shop, isolated, db_url):
     assert shop("resolve", "R-1006-1", "--undo", "--note", "the bank returned it", "--by", "bruno").code == 0
     with Store.open(db_url) as store:  # undone on the report's day, whatever the clock says
