@@ -679,6 +679,7 @@ def test_an_older_request_turned_verificare_in_the_period_is_listed_and_fails_th
     # the older ones with nothing new (O-0001-1, R-1003-1, S-2004-1) are counted once, apart
     assert [r["count"] for r in rows if r["section"] == "verificare_before"] == ["3"]
     html = " ".join(" ".join(parse((isolated / f"paycli-report-{day}.html").read_text()).text).split())
+    assert "VERIFICARE: needs a look 2" in html  # the two listed, though none was created on the 27th
     assert "R-1001-1" in html and "R-1006-1" in html and "conflicting" in html
     assert "Nothing happened in this period" not in html
     assert "And 3 VERIFICARE requests created before this period" in html
