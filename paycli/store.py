@@ -289,20 +289,33 @@ class Store:
         """``query``'s rows as plain tuples, in the order of the select list: reading a named column of a
         ``sqlite3.Row`` is a search of its column names, which a loop over every response of an ingest
         batch pays for each value it reads."""
+        return list(self.stream_tuples(sql, params))
+
+    def stream_tuples(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()
+    ) -> Iterator[tuple[Any, ...]]:
+        """``tuples`` one row at a time, straight from the driver: a report's large sections walk
+        100,000 rows without holding them."""
         if self.backend == "sqlite":
             cursor = self.connection.cursor()
             cursor.row_factory = None
             try:
-                return cursor.execute(sql, params).fetchall()
+                rows = cursor.execute(sql, params)
             except sqlite3.DatabaseError as exc:
-                raise self._wrap(exc) from exc
-            finally:
                 cursor.close()
+                raise self._wrap(exc) from exc
+            # a loop, not ``yield from``: a section left unread (report | head) is closed when it is
+            # collected, maybe after the store, and ``yield from`` would then close a cursor of a closed
+            # database, which raises ("Exception ignored" on stderr)
+            for row in rows:  # noqa: UP028 (see above)
+                yield row
+            cursor.close()
+            return
         from psycopg.rows import tuple_row
 
         with self.connection.cursor(row_factory=tuple_row) as cursor:
             cursor.execute(_to_pyformat(sql), params)
-            return cursor.fetchall()
+            yield from cursor
 
     def prepare_bulk(self) -> None:
         """Settings for a long run of writes on this connection (``paycli ingest``).

@@ -230,13 +230,8 @@ class PayPalProvider(Provider):
 
     # -- identify ------------------------------------------------------------------------------
     def identify(self, source: Source) -> bool:
-        return paypal_stl.identify(source.head) or self.is_ipn(source)
-
-    def is_ipn(self, source: Source) -> bool:
-        """Whether a source reads as one IPN (not a settlement report), within the size of a callback:
-        what ``paycli serve`` may post back to PayPal, and nothing else."""
         if paypal_stl.identify(source.head):
-            return False
+            return True
         callback = read_callback(source)
         if callback is None or not _looks_form_encoded(callback):
             return False

@@ -26,7 +26,7 @@ from typing import Any
 
 from paycli.dates import from_db, local_day_bounds, to_utc
 from paycli.reports.period import Period, month_label
-from paycli.reports.rows import RequestRow, Row, tuples
+from paycli.reports.rows import RequestRow, Row
 from paycli.reports.settlement import SettlementMatch, match_settlements
 from paycli.store import Store
 
@@ -146,8 +146,7 @@ class Report:
     def _requests(self, outcome: str, late: bool = False) -> Iterator[RequestRow]:
         where, params = self._late_where() if late else self._request_where()
         params["outcome"] = outcome
-        rows = tuples(
-            self.store,
+        rows = self.store.stream_tuples(
             f"SELECT {_REQUEST_FIELDS} FROM payment_request WHERE outcome = :outcome AND {where} "
             "ORDER BY created_at, id",
             params,
@@ -378,8 +377,7 @@ def _anomalies(report: Report) -> None:
     """
     where, params = report._request_where()
     bytewise = report.store.bytewise  # the same order and the same name on SQLite and PostgreSQL
-    rows = tuples(
-        report.store,
+    rows = report.store.stream_tuples(
         "SELECT p.order_id AS order_id, COUNT(*) AS attempts, "
         "SUM(CASE WHEN p.outcome = 'POSITIVO' THEN 1 ELSE 0 END) AS positivo, "
         "SUM(CASE WHEN p.outcome = 'NEGATIVO' THEN 1 ELSE 0 END) AS negativo, "
@@ -423,8 +421,7 @@ def _anomalies(report: Report) -> None:
     orders = [a["order_id"] for a in found]
     for start in range(0, len(orders), 500):
         marks, p = report.store.placeholders("o", orders[start : start + 500])
-        for order_id, currency, minor in tuples(
-            report.store,
+        for order_id, currency, minor in report.store.stream_tuples(
             "SELECT order_id, currency, SUM(amount_minor) FROM payment_request "
             f"WHERE outcome = 'POSITIVO' AND order_id IN {marks} GROUP BY order_id, currency ORDER BY order_id, currency",
             p,

@@ -112,31 +112,18 @@ class Staged:
         aside: list[tuple[Path, Path]] = []  # (final name, where the earlier file waits)
         placed: list[Path] = []
         try:
-            for target, part in list(self.parts.items()):
+            for target, part in self.parts.items():
                 assert target.path is not None
                 try:
-                    os.chmod(part, 0o640)  # a report names customers: not for every user of the machine
-                    if target.path.is_dir():
-                        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-                    if os.path.lexists(target.path):
-                        earlier = target.path.with_name(f".{target.path.name}.{os.getpid()}.earlier")
-                        os.replace(target.path, earlier)
-                        aside.append((target.path, earlier))
-                    os.replace(part, target.path)
-                    placed.append(target.path)
+                    _put_in_place(part, target.path, aside)
                 except OSError as exc:
-                    for path in placed:
-                        with contextlib.suppress(OSError):
-                            path.unlink()
-                    for path, earlier in aside:
-                        with contextlib.suppress(OSError):
-                            os.replace(earlier, path)
-                    self.discard()
+                    _take_back(placed, aside)
                     raise UsageError(f"--out: cannot write '{target.path}' ({exc.strerror or exc})") from None
+                placed.append(target.path)
+            self.parts.clear()
             for _, earlier in aside:
                 with contextlib.suppress(OSError):
                     earlier.unlink()
-            self.parts.clear()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
@@ -145,6 +132,28 @@ class Staged:
             with contextlib.suppress(OSError):
                 part.unlink()
         self.parts.clear()
+
+
+def _put_in_place(part: Path, path: Path, aside: list[tuple[Path, Path]]) -> None:
+    """A complete part under its final name; a file already there is moved aside first (``aside``)."""
+    os.chmod(part, 0o640)  # a report names customers: not for every user of the machine
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+    if os.path.lexists(path):
+        earlier = path.with_name(f".{path.name}.{os.getpid()}.earlier")
+        os.replace(path, earlier)
+        aside.append((path, earlier))
+    os.replace(part, path)
+
+
+def _take_back(placed: list[Path], aside: list[tuple[Path, Path]]) -> None:
+    """The files of a run that could not put all of them in place removed, and the earlier ones back."""
+    for path in placed:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    for path, earlier in aside:
+        with contextlib.suppress(OSError):
+            os.replace(earlier, path)
 
 
 def _special(path: Path) -> bool:

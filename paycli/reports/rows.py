@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
-
-from paycli.store import Store, _to_pyformat
 
 
 class Row:
@@ -72,23 +69,3 @@ class LineRow(NamedTuple):
     request_minor: int | None
     request_currency: str | None
     outcome: str | None
-
-
-def tuples(store: Store, sql: str, params: Mapping[str, Any]) -> Iterator[tuple[Any, ...]]:
-    """Rows as plain tuples, straight from the driver: reading a named column of a ``sqlite3.Row`` is
-    a search of its column names, and the large sections read a dozen columns of 100,000 rows."""
-    if store.backend == "sqlite":
-        cursor = store.connection.cursor()
-        cursor.row_factory = None
-        # a loop, not ``yield from``: a section left unread (report | head) is closed when it is
-        # collected, maybe after the store, and ``yield from`` would then close a cursor of a closed
-        # database, which raises ("Exception ignored" on stderr)
-        for row in cursor.execute(sql, params):  # noqa: UP028 (see above)
-            yield row
-        cursor.close()
-        return
-    from psycopg.rows import tuple_row
-
-    with store.connection.cursor(row_factory=tuple_row) as cursor:
-        cursor.execute(_to_pyformat(sql), params)
-        yield from cursor

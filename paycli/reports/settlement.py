@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paycli.reports.period import Period
-from paycli.reports.rows import LineRow, Row, tuples
+from paycli.reports.rows import LineRow, Row
 from paycli.store import Store
 
 CLASSES = (
@@ -188,7 +188,7 @@ class SettlementMatch:
         for (
             _, gateway, kind, gateway_txn_id, parent_txn_id, reference, gross, fee, net, currency, occurred_at, _, _,
             _, txn_id, customer, request_minor, request_currency, outcome, match,
-        ) in tuples(self.store, sql + " ORDER BY occurred_at, id", params):  # fmt: skip
+        ) in self.store.stream_tuples(sql + " ORDER BY occurred_at, id", params):  # fmt: skip
             yield LineRow(
                 match if match in CLASSES else "other", gateway, kind, parse(occurred_at), gateway_txn_id,
                 parent_txn_id, reference, gross, fee, net, currency, txn_id, customer, request_minor,
