@@ -929,6 +929,7 @@ class Ingest:
                 # lock is older than its responses, which then reopen the request (design.md 3.2 step 5)
                 now = datetime.now(UTC)
                 touched: set[int] = set()
+                settled: set[str] = set()  # quarantined records whose reason is no news (Messages.settled)
                 for provider, source, records in groups:
                     tally = self.report.tallies[provider.instance]
                     tally.records += len(records)
@@ -943,10 +944,13 @@ class Ingest:
                     )
                     touched |= batch.apply(messages, tally)
                     said.extend(batch.said)
+                    settled |= batch.settled
                 recompute.refresh(self.store, touched, self.config)
             for _, source, records in groups:
                 for record in records:
-                    if isinstance(record, QuarantinedRecord):
+                    if isinstance(record, QuarantinedRecord) and (
+                        not settled or message_digest(record.origin) not in settled
+                    ):
                         self.say(f"{_where(source.name, record.origin)}: {record.reason}")
             for line in said:
                 self.say(line)
@@ -1055,11 +1059,11 @@ class Ingest:
                 [(r.data.txn_id, rid, message_digest(r.origin)) for rid, r in updates.items()],
             )
         if conflicts:
-            touched |= Messages(
-                store, provider.instance, source.name, now, payment_of=provider.payment_of
-            ).apply(conflicts, tally)
+            batch = Messages(store, provider.instance, source.name, now, payment_of=provider.payment_of)
+            touched |= batch.apply(conflicts, tally)
             for conflict in conflicts:
-                self.say(f"{_where(source.name, conflict.origin)}: {conflict.reason}")
+                if message_digest(conflict.origin) not in batch.settled:
+                    self.say(f"{_where(source.name, conflict.origin)}: {conflict.reason}")
         return touched
 
     def _link_orphans(self, txn_ids: list[str]) -> set[int]:
@@ -1110,6 +1114,9 @@ class Messages:
         self.now = now  # when the messages arrived
         self.responded_at = now if responded_at is None else responded_at  # when their new responses did
         self.said: list[str] = []  # what the operator must hear of the batch, once it is committed
+        # the digests of records read as quarantined whose message is stored otherwise (dismissed by the
+        # operator, or read well before): the one stored stands, and their reason is no news
+        self.settled: set[str] = set()
         # reprocess: the reference a response's messages suggest themselves (None: none), for a guess
         # whose transaction no longer gives one (its source read otherwise since)
         self.own_reference = own_reference
@@ -1159,7 +1166,8 @@ class Messages:
             tally.already_stored += 1
         # a record read badly now of a message stored well (a file forced on the wrong provider again)
         # is no quarantined message: the one stored stands
-        tally.quarantined += sum(1 for key in bad if stored.get(key, "quarantined") == "quarantined")
+        self.settled = {key for key in bad if stored.get(key, "quarantined") != "quarantined"}
+        tally.quarantined += len(bad) - len(self.settled)
         if not unique:
             return set()
         self._adopt_references(unique)

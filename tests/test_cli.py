@@ -1311,6 +1311,28 @@ def test_dismiss_sets_a_quarantined_record_aside_with_its_audit_note_and_undo_pu
     assert cli("reprocess").code == 1
 
 
+def test_a_dismissed_line_is_not_said_again_when_its_file_comes_again(cli, isolated):
+    # the operator dismissed a bad line and a conflicting one; the shop's export brings both again every
+    # night: their old reasons were printed as news (with exit 0) each time
+    first = request_csv(isolated, [ROWS[0], ROWS[1].replace("129.90", "abc")])
+    assert cli("ingest", str(first)).code == 1
+    changed = request_csv(isolated, [ROWS[0].replace("129.90", "130.00")], name="changed.csv")
+    assert cli("ingest", str(changed)).code == 1
+    bad = json.loads(cli("messages", "--format", "json").stdout)
+    assert len(bad) == 2
+    assert cli("dismiss", *(str(m["id"]) for m in bad), "--note", "sent again fixed").code == 0
+    again = cli("ingest", str(first), str(changed))
+    assert again.code == 0, again
+    assert "not a decimal number" not in again.stderr and "use --update" not in again.stderr, again.stderr
+    assert "2 already stored" in again.stderr
+    # one still quarantined is still said, and still fails the run
+    assert cli("dismiss", str(bad[0]["id"]), "--undo", "--note", "not fixed after all").code == 0
+    back = cli("ingest", str(first), str(changed))
+    assert back.code == 1
+    said = [line for line in back.stderr.splitlines() if "requests.csv:3" in line or "changed.csv:2" in line]
+    assert len(said) == 1, back.stderr
+
+
 def test_a_message_dismissed_after_a_wrong_gateway_is_read_when_its_file_comes_again(cli, isolated):
     # forced on the wrong gateway, quarantined, dismissed ("ingesting it again"): the refund was then
     # "already stored" for good, and the paid request stayed POSITIVO
