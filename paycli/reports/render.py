@@ -449,13 +449,14 @@ def render_csv(
 
     spec = DIALECTS[dialect]
 
-    def writer_for(stream: io.StringIO, terminator: str = "\r\n") -> Any:
-        return csv.writer(
-            stream, delimiter=spec.delimiter, lineterminator=terminator, quoting=csv.QUOTE_MINIMAL
-        )
+    def writer_for(stream: io.StringIO) -> Any:
+        return csv.writer(stream, delimiter=spec.delimiter, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
     buffer = io.StringIO()
-    writer = writer_for(buffer, "")
+    # the template ends each row; the writer's own line end is cut off, not left out: the csv module
+    # quotes a cell holding a line break only when the break is in its line terminator, and a note of
+    # two lines unquoted would start a row of its own, its second line a cell a spreadsheet runs
+    writer = writer_for(buffer)
 
     def row(*cells: Any) -> str:
         buffer.seek(0)
@@ -463,7 +464,7 @@ def render_csv(
         writer.writerow(
             [("'" + c if c[:1] in _FORMULA_CHARS else c) if type(c) is str else _cell(c) for c in cells]
         )
-        return buffer.getvalue()
+        return buffer.getvalue()[:-2]
 
     env = Environment(
         loader=_loader(template_dir),

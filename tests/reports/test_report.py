@@ -466,6 +466,23 @@ def test_an_undone_resolution_says_who_undid_it_and_why_in_the_csv_as_in_the_htm
     assert row["note"] == "'=cmd|' /C calc'!A0 seen in the bank; undone by bruno: the bank returned it"
 
 
+def test_a_resolution_note_of_two_lines_stays_one_cell_and_its_second_line_runs_nothing(
+    shop, isolated, db_url
+):
+    note = "<script>alert(1)</script> seen in the bank\n=cmd|' /C calc'!A0"
+    with Store.open(db_url) as store:  # as `paycli resolve --note $'...'` stores it
+        store.execute("UPDATE resolution SET note = :n, actor = :a", {"n": note, "a": "anna\r@x"})
+    for dialect, delimiter in (("standard", ","), ("excel-it", ";")):
+        result = report(shop, "--date", DAY, "--format", "csv", "--csv-dialect", dialect, "--out", "-")
+        rows = csv_rows(result.stdout.lstrip("\ufeff"), delimiter)
+        assert {r["section"] for r in rows} <= {
+            "report", "total", "day", "verificare", "verificare_before", "verificare_late", "negativo",
+            "orphan", "order", "resolution", "settlement_total", "settlement", "not_settled",
+        }  # fmt: skip
+        [row] = [r for r in rows if r["section"] == "resolution"]
+        assert (row["note"], row["by"]) == (note, "anna\r@x")
+
+
 def test_formula_cells_are_neutralised_but_negative_amounts_stay_numbers(shop, isolated):
     out = isolated / "r.csv"
     report(shop, "--date", DAY, "--format", "csv", "--out", str(out))
