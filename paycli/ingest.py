@@ -1003,23 +1003,28 @@ class Ingest:
         fresh: dict[str, RequestRecord] = {}
         conflicts: list[QuarantinedRecord] = []
         updates: dict[int, RequestRecord] = {}
+        # what the lines before left of each request: a line is compared with it, as it would be in a
+        # run of its own after them (with --update, two lines of one request in a file: the later wins)
+        current: dict[str, RequestData] = {}
         for record in records:
             data = record.data
-            earlier = fresh.get(data.txn_id)
-            known = (
-                _as_data(stored[data.txn_id]) if data.txn_id in stored else earlier.data if earlier else None
-            )
+            known = current.get(data.txn_id)
+            if known is None and data.txn_id in stored:
+                known = current[data.txn_id] = _as_data(stored[data.txn_id])
             if known is None:
                 fresh[data.txn_id] = record
+                current[data.txn_id] = data
                 continue
             diff = _differences(known, data)
             if not diff:
                 tally.requests_unchanged += 1
             elif self.update:
-                if earlier is not None:
+                if data.txn_id in fresh:
                     fresh[data.txn_id] = record
                 else:
                     updates[stored[data.txn_id]["id"]] = record
+                current[data.txn_id] = data
+                tally.requests_updated += 1
             else:
                 conflicts.append(
                     QuarantinedRecord(
@@ -1049,7 +1054,6 @@ class Ingest:
                 "search_text = ?, amount_minor = ?, currency = ?, gateway = ?, updated_at = ? WHERE id = ?",
                 [(*_request_values(store, r.data)[1:], store.time(now), rid) for rid, r in updates.items()],
             )
-            tally.requests_updated += len(updates)
             touched |= set(updates)
             # the same line, refused before as a conflict, is what the request now says: no longer
             # quarantined, but the verbatim record of the request (as reprocess keeps one)

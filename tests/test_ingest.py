@@ -453,6 +453,33 @@ def test_update_replaces_a_stored_request_and_recomputes_it(store, config, tmp_p
     assert (t1["amount_minor"], t1["outcome"], t1["reason"]) == (1299, "POSITIVO", None)
 
 
+def test_update_with_two_lines_of_one_request_stores_the_later_as_two_runs_would(store, config, tmp_path):
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    # a correction, then the correction taken back: the request ends as the file's last line says
+    lines = [ROW.replace("129.90", "12.99"), ROW]
+    run = ingest(store, config, request_csv(tmp_path, lines, name="fix.csv"), update=True)
+    t = run.report.tallies["requests"]
+    assert (t.records, t.requests_new, t.requests_unchanged, t.requests_updated) == (2, 0, 0, 2)
+    assert request(store, "T1")["amount_minor"] == 12990
+    # three lines, each counted once: 13.99, then 14.99, then 14.99 again
+    lines = [ROW.replace("129.90", "13.99"), ROW.replace("129.90", "14.99"), ROW.replace("129.90", "14.99")]
+    run = ingest(store, config, request_csv(tmp_path, lines, name="more.csv"), update=True)
+    t = run.report.tallies["requests"]
+    assert (t.records, t.requests_new, t.requests_unchanged, t.requests_updated) == (3, 0, 1, 2)
+    assert request(store, "T1")["amount_minor"] == 1499
+    # a new request given twice: stored as its later line, the first line counted as new
+    new = ROW.replace("T1,O1", "T2,O2")
+    run = ingest(
+        store,
+        config,
+        request_csv(tmp_path, [new, new.replace("129.90", "1.00")], name="new.csv"),
+        update=True,
+    )
+    t = run.report.tallies["requests"]
+    assert (t.records, t.requests_new, t.requests_unchanged, t.requests_updated) == (2, 1, 0, 1)
+    assert request(store, "T2")["amount_minor"] == 100 and run.report.ok
+
+
 def test_update_settles_the_conflict_the_same_line_was_quarantined_for(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     changed = request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="changed.csv")
