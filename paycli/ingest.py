@@ -20,7 +20,7 @@ import re
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -160,6 +160,7 @@ class Ingest:
         self._unread: set[str] = set()  # reprocess: providers no longer configured, said once
         self._to_archive: list[tuple[Path, Path | None]] = []
         self._archiving: set[Path] = set()
+        self._dry_names: set[Path] = set()  # a dry run's archive names, given to files it did not move
         self._inputs: Sequence[str] = ()  # what run() was given
         self._named_inputs: tuple[set[Path], set[Path]] | None = None  # _named_elsewhere's, once a run
         self._archive_key: tuple[int, int] | None = None  # the archive folder's (device, inode)
@@ -240,8 +241,7 @@ class Ingest:
                     # moved once its records are committed, at the next flush; a file named twice (a
                     # folder and a glob over it) once; one already in the archive folder (named, or
                     # matched by a glob) stays: moved, it would only be renamed, a run after another
-                    archived = self.archive is not None and not self.report.dry_run
-                    archived = archived and not self._is_archive(path.parent)
+                    archived = self.archive is not None and not self._is_archive(path.parent)
                     if self._ingest(source, listed) and archived and path not in self._archiving:
                         self._archiving.add(path)
                         self._to_archive.append((path, sidecar if source.headers is not None else None))
@@ -440,6 +440,14 @@ class Ingest:
         self.report.files -= 1
         if first_of_its_gateway and self.report.tallies.get(provider.instance) == Tally():
             del self.report.tallies[provider.instance]
+
+    def _archive_name(self, path: Path, sidecar: Path | None) -> Path:
+        """A dry run's: the name in the archive folder that ``_archive`` would move ``path`` to, none of
+        the names this run gave before (whose files it did not move) either."""
+        assert self.archive is not None
+        target = _free_name(self.archive / path.name, sidecar=sidecar is not None, given=self._dry_names)
+        self._dry_names.add(target)
+        return target
 
     def _archive(self, path: Path, sidecar: Path | None) -> None:
         """Move an input, and the sidecar read with it, into the archive folder: both or neither, and
@@ -956,6 +964,9 @@ class Ingest:
                 self.say(line)
             self._progressed(groups[-1][1])
         for path, sidecar in self._to_archive:
+            if self.report.dry_run:  # said, not moved: the name each would take, as a run would give it
+                self.report.archived.append((path_text(path), path_text(self._archive_name(path, sidecar))))
+                continue
             try:
                 self._archive(path, sidecar)
             except OSError as exc:
@@ -2321,10 +2332,11 @@ _ARCHIVE_ATTEMPTS = 100  # names taken by other ingests in the instant between l
 _NO_LINKS = frozenset({errno.EPERM, errno.EMLINK, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
-def _free_name(target: Path, *, sidecar: bool = False) -> Path:
-    """A name in target's folder that no entry holds, nor its ``.headers`` when ``sidecar``: target's
-    own, else ``stem.N.suffix``; cut, its stem first, to what the folder's file system takes with room
-    for the sidecar's suffix (a name of 250 bytes has none for ``.1``, nor for ``.headers``)."""
+def _free_name(target: Path, *, sidecar: bool = False, given: Collection[Path] = ()) -> Path:
+    """A name in target's folder that no entry holds, nor its ``.headers`` when ``sidecar``, nor is
+    one of ``given``: target's own, else ``stem.N.suffix``; cut, its stem first, to what the folder's
+    file system takes with room for the sidecar's suffix (a name of 250 bytes has none for ``.1``, nor
+    for ``.headers``)."""
     folder = target.parent
     limit = _name_max(folder) - (len(SIDECAR_SUFFIX) if sidecar else 0)
     n = 0
@@ -2337,7 +2349,11 @@ def _free_name(target: Path, *, sidecar: bool = False) -> Path:
             tail = f".{n}" if n else ""
             name = _cut(target.name, limit - len(tail)) + tail
         candidate = folder / name
-        if not _taken(candidate) and not (sidecar and _taken(folder / (name + SIDECAR_SUFFIX))):
+        if (
+            candidate not in given
+            and not _taken(candidate)
+            and not (sidecar and _taken(folder / (name + SIDECAR_SUFFIX)))
+        ):
             return candidate
         n += 1
 

@@ -619,6 +619,46 @@ def test_an_archive_folder_that_cannot_take_files_is_refused_before_anything_is_
     assert result.code == 0 and not (isolated / "new").exists()  # a dry run creates nothing
 
 
+def test_a_dry_run_with_archive_says_what_the_run_would_move_and_refuses_what_it_would(cli, isolated):
+    good = request_csv(isolated, ROWS)
+    (isolated / "afile").write_text("")
+    for args in (["--dry-run"], []):  # the dry run refuses as the run does, and makes nothing either
+        result = cli("ingest", *args, str(good), "--archive", str(isolated / "afile" / "done"))
+        assert (result.code, result.stderr) == (
+            2,
+            f"paycli: --archive: cannot put files in {isolated / 'afile' / 'done'} (Not a directory)\n",
+        )
+    inbox, done = isolated / "inbox", isolated / "done"
+    inbox.mkdir()
+    done.mkdir()
+    (done / "requests.csv").write_text("archived by an earlier run\n")
+    request_csv(inbox, ROWS)
+    (inbox / "sub").mkdir()
+    request_csv(inbox / "sub", [*ROWS, "T9,O9,order,2026-11-26T10:15:00+01:00,X,,abc,EUR,nexi"])
+    before = sorted((p, p.stat().st_mtime_ns) for p in isolated.rglob("*"))
+    dry = cli("ingest", "--dry-run", "inbox", "--archive", "done")
+    assert sorted((p, p.stat().st_mtime_ns) for p in isolated.rglob("*")) == before
+    assert cli("list", "--format", "json").stdout.strip() == "[]"
+    real = cli("ingest", "inbox", "--archive", "done")
+    assert (dry.code, real.code) == (1, 1)
+    moved = [
+        "  archived inbox/requests.csv -> done/requests.1.csv",
+        "  archived inbox/sub/requests.csv -> done/requests.2.csv",
+    ]
+    assert [line for line in real.stderr.splitlines() if "archived" in line] == moved
+    assert [line for line in dry.stderr.splitlines() if "would archive" in line] == [
+        line.replace("archived", "would archive") for line in moved
+    ]
+    assert "quarantined records would be kept" in dry.stderr and "records are kept" in real.stderr
+    assert (
+        real.stderr.replace("ingested", "would ingest")
+        .replace("archived", "would archive")
+        .replace("are kept", "would be kept")
+        + "  dry run: nothing was changed\n"
+        == dry.stderr
+    )
+
+
 def test_an_archive_folder_that_is_an_input_folder_is_refused_before_anything_is_read(cli, isolated):
     inbox = isolated / "inbox"
     inbox.mkdir()

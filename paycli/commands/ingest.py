@@ -114,7 +114,9 @@ def _check_archive(given: str, folder: Path, *, create: bool) -> None:
 
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--archive: {given} is not a folder")
-    if not create:  # --dry-run moves nothing
+    if not create:  # --dry-run makes nothing, and refuses what a run would
+        if problem := _cannot_make(folder):
+            raise UsageError(f"--archive: cannot put files in {given} ({problem})")
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -122,6 +124,22 @@ def _check_archive(given: str, folder: Path, *, create: bool) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"--archive: cannot put files in {given} ({exc.strerror or exc})") from None
+
+
+def _cannot_make(folder: Path) -> str | None:
+    """Why files could not be put in ``folder``, made where it is not (its parents too), told without
+    making it: what a run's check would say, as the kernel can tell it beforehand."""
+    import errno
+    import os
+
+    here = folder.absolute()
+    while not os.path.lexists(here):
+        here = here.parent
+    if not here.is_dir():
+        return os.strerror(errno.ENOTDIR)
+    if not os.access(here, os.W_OK | os.X_OK):
+        return os.strerror(errno.EACCES)
+    return None
 
 
 def _check_not_read(given: str, folder: Path, paths: list[str]) -> None:
@@ -273,7 +291,7 @@ def _summary(report) -> None:  # type: ignore[no-untyped-def]
             f"  {_count(report.linked, 'waiting response')} linked to {'its' if report.linked == 1 else 'their'} request"
         )
     for source, target in report.archived:
-        err(f"  archived {source} -> {target}")
+        err(f"  {'would archive' if report.dry_run else 'archived'} {source} -> {target}")
     if report.refused:
         err(f"  {_count(len(report.refused), 'input')} refused")
     if report.unarchived:
@@ -284,8 +302,9 @@ def _summary(report) -> None:  # type: ignore[no-untyped-def]
             f"  {_count(len(report.taken), 'listed input')} taken by another run meanwhile (ingested and archived there)"
         )
     if report.quarantined:
+        kept = "would be kept" if report.dry_run else "are kept"
         err(
-            "  quarantined records are kept: `paycli messages` lists them, `paycli reprocess` reads them again"
+            f"  quarantined records {kept}: `paycli messages` lists them, `paycli reprocess` reads them again"
         )
     if report.dry_run:
         err("  dry run: nothing was changed")
