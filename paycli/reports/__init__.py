@@ -34,7 +34,7 @@ __all__ = ["FAIL_ON", "Period", "Report", "ReportRun", "build_report", "make_rep
 
 # what --fail-on can watch: each a count of things that need a person
 FAIL_ON: dict[str, Callable[[Report], int]] = {
-    # of the period, and from before it after a response or resolution of the period
+    # of the period, and from before it after a response, resolution or update of the period
     "VERIFICARE": lambda r: r.count("VERIFICARE") + r.late_verificare,
     "NEGATIVO": lambda r: r.count("NEGATIVO"),
     "ORPHANS": lambda r: len(r.orphans),
@@ -231,7 +231,7 @@ def summary_text(report: Report) -> str:
     )
     if report.late_verificare:
         lines.append(
-            f"VERIFICARE from before the period, after a response or resolution of it: {report.late_verificare}"
+            f"VERIFICARE from before the period, after a response, resolution or update of it: {report.late_verificare}"
         )
     if report.older_verificare:
         lines.append(f"VERIFICARE from before the period, still open, nothing new: {report.older_verificare}")

@@ -3,8 +3,9 @@
 What a period covers: the requests *created* in it (their outcome as stored now), the resolutions made
 or undone in it, the orphan responses received in it and the settlement lines that occurred in it; and
 the requests created before it that are VERIFICARE now after something of the period (a response of
-theirs received in it, a resolution of theirs made or undone in it: a refund of a paid order, a late
-response that reopens a resolution), which no report would otherwise name. Small
+theirs received in it, a resolution of theirs made or undone in it, an ``ingest --update`` of them in
+it: a refund of a paid order, a late response that reopens a resolution, a paid order's amount
+corrected), which no report would otherwise name. Small
 sections (totals, the chart, order anomalies, resolutions, orphans, the settlement summary) are read
 once into lists; those that grow with the shop (VERIFICARE and NEGATIVO requests) are methods that
 stream plain tuples from a cursor, so a renderer walks 100,000 requests without holding them. When
@@ -75,7 +76,9 @@ class Report:
     totals: list[Total] = field(default_factory=list)
     buckets: list[Bucket] = field(default_factory=list)
     older_verificare: int = 0  # created before the period, still open, nothing new in it
-    late_verificare: int = 0  # created before the period, VERIFICARE after a response or resolution of it
+    late_verificare: int = (
+        0  # created before the period, VERIFICARE after a response, resolution or update of it
+    )
     orphans: list[Row] = field(default_factory=list)
     older_orphans: int = 0
     anomalies: list[Row] = field(default_factory=list)
@@ -105,7 +108,7 @@ class Report:
     @property
     def needs_a_look(self) -> bool:
         """What ``--fail-on VERIFICARE`` checks: a VERIFICARE request of the period, or an older one
-        that a response or resolution of the period left VERIFICARE."""
+        that a response, resolution or update of the period left VERIFICARE."""
         return self.count("VERIFICARE") + self.late_verificare > 0
 
     def outcome_totals(self) -> list[dict[str, Any]]:
@@ -125,7 +128,7 @@ class Report:
 
     def requests(self, outcome: str, *, late: bool = False) -> Iterator[RequestRow]:
         """The period's requests of one outcome, oldest first, one row at a time; ``late``: those created
-        before the period that a response or resolution of the period concerns (``_LATE``)."""
+        before the period that a response, resolution or update of the period concerns (``_LATE``)."""
         if not self.keep_rows:
             return self._requests(outcome, late)
         key = f"{outcome} late" if late else outcome
@@ -178,7 +181,7 @@ class Report:
         return self.requests("VERIFICARE")
 
     def verificare_late(self) -> Iterator[RequestRow]:
-        """Requests created before the period, VERIFICARE after a response or resolution of the period."""
+        """Requests created before the period, VERIFICARE after a response, resolution or update of the period."""
         return self.requests("VERIFICARE", late=True)
 
     def negativo(self) -> Iterator[RequestRow]:
@@ -215,11 +218,13 @@ class Report:
 
 
 # Something of the period that can change a request's outcome: a response of it received in the period,
-# a resolution of it made or undone in it (design.md 3.5: the outcome is recomputed on each). Read from
-# the request's side (payment_request, unaliased), the responses and resolutions by request_id: the
-# report asks it of the requests of one outcome created before the period, found by their index.
+# a resolution of it made or undone in it, the request itself changed in it (ingest --update: a paid
+# order's amount corrected) (design.md 3.5: the outcome is recomputed on each). Read from the request's
+# side (payment_request, unaliased), the responses and resolutions by request_id: the report asks it of
+# the requests of one outcome created before the period, found by their index.
 _LATE = (
-    "(EXISTS (SELECT 1 FROM response r WHERE r.request_id = payment_request.id "
+    "((payment_request.updated_at >= :start AND payment_request.updated_at < :end) "
+    "OR EXISTS (SELECT 1 FROM response r WHERE r.request_id = payment_request.id "
     "AND r.received_at >= :start AND r.received_at < :end) "
     "OR EXISTS (SELECT 1 FROM resolution z WHERE z.request_id = payment_request.id "
     "AND ((z.created_at >= :start AND z.created_at < :end) OR (z.undone_at >= :start AND z.undone_at < :end))))"
@@ -309,8 +314,8 @@ def _totals_and_chart(report: Report) -> None:
 
 
 def _older_verificare(report: Report) -> None:
-    """VERIFICARE requests created before the period and still open: those a response or resolution of
-    the period concerns, listed (``Report.verificare_late``); the others, a count, so none is forgotten."""
+    """VERIFICARE requests created before the period and still open: those a response, resolution or
+    update of the period concerns, listed (``Report.verificare_late``); the others, a count, so none is forgotten."""
     params: dict[str, Any] = {"start": report.store.time(report.period.start)}
     where = "outcome = 'VERIFICARE' AND created_at < :start"
     if report.gateways:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from paycli.cli import app
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES, collated_like_a_language, request_csv
-from tests.reports.conftest import CONFIG, DAY, FORMULA, NOW, XSS, stripe_event
+from tests.reports.conftest import CONFIG, DAY, FORMULA, NOW, REQUESTS, XSS, stripe_event
 
 
 def report(cli, *args: str):
@@ -721,6 +721,31 @@ def test_an_older_request_turned_verificare_in_the_period_is_listed_and_fails_th
     )
     assert narrowed.code == 0, narrowed
     assert not [r for r in csv_rows(narrowed.stdout) if r["section"] == "verificare_late"]
+
+
+def test_an_older_paid_request_an_update_turned_verificare_in_the_period_is_listed_and_fails_the_cron(
+    shop, isolated, db_url
+):
+    # the day after the shop's day, the shop corrects the amount of R-1001-1, paid on the 26th: the
+    # payment no longer matches it. Nothing else of it happened on the 27th.
+    fixed = REQUESTS[0].replace("129.90", "139.90")
+    assert shop("ingest", "--update", str(request_csv(isolated, [fixed], name="fix.csv"))).code == 0
+    pin(
+        db_url,
+        "UPDATE payment_request SET updated_at = :t WHERE updated_at IS NOT NULL",
+        "2026-11-27T09:00:00+01:00",
+    )
+    day, now = "2026-11-27", "2026-11-28T07:30:00+01:00"
+    result = shop("report", "--now", now, "--date", day, "--out", f"{isolated}/", "--fail-on", "VERIFICARE")
+    assert result.code == 1 and "needs a look: 1 VERIFICARE" in result.stderr, result
+    rows = csv_rows((isolated / f"paycli-report-{day}.csv").read_text())
+    assert [(r["txn_id"], r["reason"]) for r in rows if r["section"] == "verificare_late"] == [
+        ("R-1001-1", "AMOUNT_MISMATCH")
+    ]
+    assert "R-1001-1" in (isolated / f"paycli-report-{day}.html").read_text()
+    # the day after, nothing new: counted with the other older ones, not listed again
+    rows = csv_rows(report(shop, "--date", "2026-11-28", "--format", "csv", "--out", "-").stdout)
+    assert not [r for r in rows if r["section"] == "verificare_late"]
 
 
 def test_a_second_run_fails_with_one_line_while_the_first_holds_the_lock(shop, isolated):
