@@ -65,12 +65,15 @@ def record(store: Store, config: Config, *, replace: bool) -> None:
         )
 
 
-def check(store: Store, config: Config) -> str | None:
+def check(store: Store, config: Config, *, keep: bool = True) -> str | None:
     """What to say when the stored outcomes were computed with another rule than the configuration's;
-    keeps the configuration's when the store has none yet."""
+    keeps the configuration's when the store has none yet (``keep``; not a dry run, which changes
+    nothing: the configuration it tries would become the store's)."""
     before = stored(store)
     now = of(config)
     if before is None:
+        if not keep:
+            return None
         # a store this user may only read (a replica) keeps none: the next writer keeps it
         with contextlib.suppress(Exception):
             record(store, config, replace=False)

@@ -75,10 +75,14 @@ class Workspace:
 
         return gateways.instances(self.config, self.provider_classes)
 
-    def open_store(self, *, upgrade: bool = False, rule: bool = True, create: bool = False) -> Store:
+    def open_store(
+        self, *, upgrade: bool = False, rule: bool = True, create: bool = False, dry_run: bool = False
+    ) -> Store:
         """The store, at this paycli's schema; ``rule``: say in one line when its outcomes follow
         another outcome rule than the configuration's (``paycli.rule``; recompute asks not to);
-        ``create``: make a new one where there is none (only the commands that store what arrives)."""
+        ``create``: make a new one where there is none (only the commands that store what arrives);
+        ``dry_run``: write nothing, not even the rule a store from before schema 0009 keeps at its
+        first use."""
         from paycli.store import Store
 
         store = Store.open(self.database_url, upgrade=upgrade, create=create)
@@ -86,7 +90,7 @@ class Workspace:
             from paycli import rule as outcome_rule
 
             try:
-                said = outcome_rule.check(store, self.config)
+                said = outcome_rule.check(store, self.config, keep=not dry_run)
             except BaseException:
                 store.close()
                 raise

@@ -588,6 +588,28 @@ def test_a_dry_run_where_there_is_no_store_yet_creates_none(cli, isolated, db_ur
         assert not (isolated / "not-yet" / "paycli.db").exists()
 
 
+def test_a_dry_run_writes_nothing_not_even_the_rule_a_store_from_before_0009_keeps_at_first_use(
+    loaded, isolated, db_url
+):
+    def everything() -> dict[str, list[tuple[object, ...]]]:
+        with Store.open(db_url) as store:
+            return {
+                t: sorted((tuple(map(repr, r)) for r in store.query(f"SELECT * FROM {t}")), key=str)
+                for t in sorted(store.table_names())
+            }
+
+    with Store.open(db_url) as store, store.transaction():
+        store.execute("DELETE FROM store_setting")  # as a store upgraded to 0009 is, until a command opens it
+    before = everything()
+    changed = request_csv(isolated, [ROWS[0].replace("129.90", "1.00")], name="changed.csv")
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\npolicy: lifecycle\n")  # a rule being tried
+    result = loaded("ingest", "--dry-run", "--update", str(changed))
+    assert result.code == 0 and "1 updated" in result.stderr, result
+    assert everything() == before
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\n")
+    assert loaded("list").stderr == ""  # the store's rule is the one its outcomes follow, not the tried one
+
+
 def test_ingest_quiet_says_nothing_when_all_is_well_and_everything_when_not(cli, isolated):
     # what cron mails: nothing for an empty inbox or a good file, the problems and the summary otherwise
     inbox = isolated / "inbox"

@@ -253,7 +253,7 @@ def _store(ws: Any, *, dry_run: bool) -> Iterator[Any]:
         ):
             yield store
         return
-    with ws.open_store(create=not dry_run) as store:
+    with ws.open_store(create=not dry_run, dry_run=dry_run) as store:
         yield store
 
 
