@@ -66,7 +66,12 @@ def undo(store: Store, config: Config, txn_id: str, note: str, actor: str) -> tu
             raise NotFound(f"{txn_id} has no resolution in force to undo")
         store.execute(
             "UPDATE resolution SET undone_at = :at, undone_by = :actor, undo_note = :note WHERE id = :id",
-            {"at": store.time(datetime.now(UTC)), "actor": actor, "note": note, "id": active[0]["id"]},
+            {
+                "at": store.time(datetime.now(UTC)),
+                "actor": actor,
+                "note": note.strip(),
+                "id": active[0]["id"],
+            },
         )
         recompute.refresh(store, [row["id"]], config)
         after = get_request(store, txn_id)

@@ -404,7 +404,8 @@ def test_resolve_is_audited_and_undo_keeps_the_history(loaded):
         "VERIFICARE/NO_RESPONSE",
         None,
     )
-    undo = loaded("resolve", "ORD-2-1", "--undo", "--note", "wrong request", "--by", "bruno")
+    # the note as the resolution's, without the blanks around it
+    undo = loaded("resolve", "ORD-2-1", "--undo", "--note", "  wrong request\n", "--by", "bruno")
     assert undo.code == 0 and "POSITIVO/RESOLVED -> VERIFICARE/NO_RESPONSE" in undo.stderr
     data = json.loads(loaded("show", "ORD-2-1", "--format", "json").stdout)
     assert data["reason"] == "NO_RESPONSE"
