@@ -236,7 +236,7 @@ def summary_text(report: Report) -> str:
     if report.older_verificare:
         lines.append(f"VERIFICARE from before the period, still open, nothing new: {report.older_verificare}")
     lines.append(f"Orphan responses: {len(report.orphans)}; order anomalies: {len(report.anomalies)}")
-    lines.append(f"Resolutions made: {len(report.resolutions)}")
+    lines.append(f"Resolutions made or undone: {len(report.resolutions)}")
     s = report.settlement
     if s is not None and s.summary:
         lines.append(

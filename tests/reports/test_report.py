@@ -14,6 +14,7 @@ import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
@@ -1150,3 +1151,20 @@ def test_a_paid_retry_is_no_order_anomaly_and_fails_no_cron(cli, isolated):
         ("O-3", "UNPAID"),  # the word of paycli order, design.md 4
     ]
     assert json.loads(cli("order", "O-3", "--format", "json").stdout)["verdict"] == "UNPAID"
+
+
+def test_a_resolution_made_before_the_period_and_undone_in_it_is_said_undone_not_made(shop, isolated, db_url):
+    assert shop("resolve", "R-1006-1", "--undo", "--note", "the bank returned it", "--by", "bruno").code == 0
+    pin(db_url, "UPDATE resolution SET created_at = :t", "2026-11-20T10:00:00+01:00")
+    pin(db_url, "UPDATE resolution SET undone_at = :t", f"{DAY}T22:00:00+01:00")
+    from paycli.reports import build_report, resolve_period, summary_text
+
+    out = isolated / "r.html"
+    assert report(shop, "--date", DAY, "--format", "html", "--out", str(out)).code == 0
+    text = " ".join(" ".join(parse(out.read_text()).text).split())
+    assert "Resolutions made or undone in the period 1" in text and "Resolutions made in" not in text
+    assert "undone 2026-11-26 22:00 by bruno: the bank returned it" in text
+    rome, now = ZoneInfo("Europe/Rome"), datetime.fromisoformat(NOW)
+    with Store.open(db_url) as store:
+        said = summary_text(build_report(store, resolve_period(rome, now, day=DAY), rome, now))
+    assert "Resolutions made or undone: 1" in said
