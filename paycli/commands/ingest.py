@@ -29,7 +29,11 @@ def ingest(
     ] = None,
     update: Annotated[
         bool,
-        typer.Option("--update", help="A request already stored with other values is replaced, not refused."),
+        typer.Option(
+            "--update",
+            help="A request already stored with other values is replaced, not refused (of two lines of one "
+            "request, the later stands).",
+        ),
     ] = False,
     dry_run: Annotated[
         bool,
