@@ -76,9 +76,8 @@ class Report:
     totals: list[Total] = field(default_factory=list)
     buckets: list[Bucket] = field(default_factory=list)
     older_verificare: int = 0  # created before the period, still open, nothing new in it
-    late_verificare: int = (
-        0  # created before the period, VERIFICARE after a response, resolution or update of it
-    )
+    # created before the period, VERIFICARE after a response, resolution or update of it
+    late_verificare: int = 0
     orphans: list[Row] = field(default_factory=list)
     older_orphans: int = 0
     anomalies: list[Row] = field(default_factory=list)
@@ -315,7 +314,8 @@ def _totals_and_chart(report: Report) -> None:
 
 def _older_verificare(report: Report) -> None:
     """VERIFICARE requests created before the period and still open: those a response, resolution or
-    update of the period concerns, listed (``Report.verificare_late``); the others, a count, so none is forgotten."""
+    update of the period concerns, listed (``Report.verificare_late``); the others, a count, so none is
+    forgotten."""
     params: dict[str, Any] = {"start": report.store.time(report.period.start)}
     where = "outcome = 'VERIFICARE' AND created_at < :start"
     if report.gateways:
