@@ -746,6 +746,47 @@ def test_reprocess_all_makes_valid_what_no_key_left_unverifiable(cli, isolated):
     assert [t["authenticity"] for t in shown["trail"]] == ["valid"] and shown["outcome"] == "POSITIVO"
 
 
+def test_reprocess_all_without_the_key_keeps_a_forgery_forged(cli, isolated):
+    # the key left out (or the gateway renamed) since: a forged approval read without any check must
+    # not turn unverifiable, which would make its request POSITIVO
+    nexi_with(isolated, "    mac_key: WRONG0KEY0WRONG0KEY0WRONG0KEY000\n")
+    cli("ingest", str(NEXI / "requests.csv"), str(NEXI / "01-approved.txt"))
+    assert json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)["reason"] == "BAD_SIGNATURE"
+    nexi_with(isolated, "")
+    result = cli("reprocess", "--all")
+    assert result.code == 0
+    assert result.stderr == (
+        "read 1 message again: 1 as before, 0 otherwise, 0 quarantined\n"
+        "1 message that failed the authenticity check cannot be checked now (its gateway's secret, or "
+        "PayPal's receiver_email, left out?): kept as failed, never taken as unverifiable; configure it and "
+        "reprocess --all to check them again\n"
+    )
+    shown = json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)
+    assert (shown["outcome"], shown["reason"]) == ("VERIFICARE", "BAD_SIGNATURE")
+    assert [t["authenticity"] for t in shown["trail"]] == ["invalid"]
+    # the right key then checks it and replaces it, as a fixed key does
+    nexi_with(isolated, (NEXI / "paycli.yaml").read_text().split("\n")[3] + "\n")
+    assert (
+        cli("reprocess", "--all").stderr == "read 1 message again: 0 as before, 1 otherwise, 0 quarantined\n"
+    )
+    assert json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)["outcome"] == "POSITIVO"
+
+
+def test_reprocess_all_after_a_key_changed_says_why_genuine_messages_now_fail(cli, isolated):
+    nexi_with(isolated, (NEXI / "paycli.yaml").read_text().split("\n")[3] + "\n")
+    cli("ingest", str(NEXI / "requests.csv"), str(NEXI / "01-approved.txt"))
+    assert json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)["outcome"] == "POSITIVO"
+    nexi_with(isolated, "    mac_key: ROTATED0KEY0ROTATED0KEY0ROTATED0\n")
+    result = cli("reprocess", "--all")
+    assert result.stderr.splitlines() == [
+        "read 1 message again: 0 as before, 1 otherwise, 0 quarantined",
+        "1 message verified before now fails the authenticity check: their requests are VERIFICARE "
+        "(BAD_SIGNATURE). Did a secret change? A message signed with the earlier secret fails the new one: "
+        "put the earlier one back and reprocess --all to read them as before",
+    ]
+    assert "ROTATED0KEY" not in result.stderr
+
+
 def test_reprocess_all_ties_a_paypal_capture_stored_before_to_its_authorization(cli, isolated, db_url):
     import shutil
 

@@ -57,9 +57,10 @@ def reprocess(
     of another gateway transaction moves to it, one whose gateway wording now reads fuller is
     reworded, one stored before schema 0007 whose messages do not carry its reference, such as a
     Stripe Session's client_reference_id, is marked a guess and takes its transaction's reference);
-    one that reads otherwise (a wrong mac_key fixed: no
-    longer a forgery) replaces its old response, as new from now on. Exit code 1 when some remain
-    quarantined.
+    one that reads otherwise (a wrong mac_key fixed: no longer a forgery) replaces its old response,
+    as new from now on. A message that failed its authenticity check and cannot be checked now (its
+    secret left out) stays failed, never unverifiable; one verified before that fails now (a changed
+    secret) is read as failed, and said. Exit code 1 when some remain quarantined.
 
     Examples:
 
@@ -94,12 +95,30 @@ def reprocess(
             )
             + f", {total - left} otherwise, {left} quarantined{taken}"
         )
+        if run.report.unchecked:
+            err(
+                f"{_messages(run.report.unchecked)} that failed the authenticity check cannot be checked now "
+                "(its gateway's secret, or PayPal's receiver_email, left out?): kept as failed, never taken as "
+                "unverifiable; configure it and reprocess --all to check them again"
+            )
+        if run.report.failing:
+            err(
+                f"{_messages(run.report.failing)} verified before now "
+                + ("fails" if run.report.failing == 1 else "fail")
+                + " the authenticity check: their requests are VERIFICARE (BAD_SIGNATURE). Did a secret change? "
+                "A message signed with the earlier secret "
+                "fails the new one: put the earlier one back and reprocess --all to read them as before"
+            )
     else:
         err(
             f"reprocessed {total} quarantined message{'s' if total != 1 else ''}: {total - left} now read, {left} still quarantined{taken}"
         )
     if left:
         raise typer.Exit(1)
+
+
+def _messages(n: int) -> str:
+    return f"{n} message" if n == 1 else f"{n} messages"
 
 
 COMMANDS = {"recompute": recompute, "reprocess": reprocess}
