@@ -648,4 +648,5 @@ def _connect_postgresql(url: str) -> Any:
         return psycopg.connect(conninfo, row_factory=dict_row, autocommit=True)
     except psycopg.Error as exc:
         reason = scrub(str(exc).strip().splitlines()[0], url)  # libpq quotes what it cannot parse
-        raise StoreError(f"cannot connect to {describe(url)}: {reason}") from exc
+        # not chained: the driver's own error quotes the password, and --debug prints the chain
+        raise StoreError(f"cannot connect to {describe(url)}: {reason}") from None
