@@ -32,6 +32,7 @@ __all__ = [
     "SettingProblem",
     "SettingsSpec",
     "default_database_url",
+    "expand_home",
     "find_config_file",
     "load_config",
     "resolve_database_url",
@@ -881,7 +882,11 @@ class _Reader:
         if not name:
             raise self.error(path, "is empty (leave the key out when there is no secret)")
         # A relative name is taken from the config file's folder, wherever paycli is started from.
-        file = self.base / Path(name).expanduser()
+        home = expand_home(name)
+        if home is None:
+            # not echoed, as below: a secret typed where its file's path belongs would be printed
+            raise self.error(path, "names the home folder of no user ('~name'): give the file's path")
+        file = self.base / home
         self.secret_files.add(file.resolve())
         try:
             text = file.read_text(encoding="utf-8").rstrip("\r\n")
@@ -890,11 +895,7 @@ class _Reader:
         except OSError as exc:
             if not file.exists() and not file.is_symlink():
                 # never echoed: a secret typed where its file's path belongs would be printed
-                where = (
-                    ""
-                    if Path(name).expanduser().is_absolute()
-                    else f"; a relative one is read from {self.base}"
-                )
+                where = "" if home.is_absolute() else f"; a relative one is read from {self.base}"
                 raise self.error(
                     path, f"names no file (the value is the file's path, not the secret{where})"
                 ) from None
@@ -933,6 +934,32 @@ def default_database_url() -> str:
 
 
 def resolve_database_url(option: str | None, config: Config, *, env: Mapping[str, str] | None = None) -> str:
-    """``--db``, else ``PAYCLI_DB``, else the file's ``database``, else ``default_database_url()``."""
+    """``--db``, else ``PAYCLI_DB``, else the file's ``database``, else ``default_database_url()``; a
+    SQLite file's ``~`` or ``~user`` is expanded, as a shell does, wherever the path came from (a
+    YAML value, ``--db=~/x``, a unit's Environment=), never made a folder named ``~``."""
+    from paycli.errors import UsageError
+
     environ = os.environ if env is None else env
-    return option or environ.get(DB_ENV) or config.database or default_database_url()
+    given = ((option, "--db"), (environ.get(DB_ENV), DB_ENV), (config.database, f"{config.path}: database"))
+    url, where = next(((url, where) for url, where in given if url), (None, ""))
+    if not url:
+        return default_database_url()
+    prefix = "sqlite:///" if url.startswith("sqlite:///") else "" if "://" not in url else None
+    if prefix is None or not url.startswith(prefix + "~"):
+        return url
+    home = expand_home(url[len(prefix) :])
+    if home is not None:
+        return prefix + str(home)
+    problem = f"'{url}' names the home folder of no user"
+    if where in ("--db", DB_ENV):
+        raise UsageError(f"{where}: {problem}")
+    raise ConfigError(f"{where}: {problem}", problem)
+
+
+def expand_home(path: str) -> Path | None:
+    """``path`` with a leading ``~`` or ``~user`` expanded; None when that user, or the home folder,
+    cannot be found (Path.expanduser raises RuntimeError, which would end a command as a crash)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return None

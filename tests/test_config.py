@@ -861,6 +861,46 @@ def test_database_url_precedence(tmp_path: Path) -> None:
     assert resolve_database_url(None, no_file, env={}) == default_database_url()
 
 
+@pytest.mark.parametrize("written", ["~/shop/paycli.db", "sqlite:///~/shop/paycli.db"])
+def test_a_sqlite_path_in_the_home_folder_is_expanded_not_made_a_folder_named_tilde(
+    tmp_path: Path, written: str
+) -> None:
+    home = Path.home()
+    expected = ("sqlite:///" if written.startswith("sqlite") else "") + str(home / "shop" / "paycli.db")
+    assert resolve_database_url(None, load(tmp_path, f"database: '{written}'\n"), env={}) == expected
+    assert (
+        resolve_database_url(None, load_config(None, PROVIDERS, env={}), env={"PAYCLI_DB": written})
+        == expected
+    )
+    assert resolve_database_url(written, load_config(None, PROVIDERS, env={}), env={}) == expected
+    postgres = "postgresql+psycopg://u@h/db?options=~x"
+    assert resolve_database_url(postgres, load_config(None, PROVIDERS, env={}), env={}) == postgres
+
+
+def test_a_path_in_an_unknown_user_s_home_is_an_error_naming_where_it_came_from(tmp_path: Path) -> None:
+    from paycli.errors import UsageError
+
+    config = load(tmp_path, "database: ~no-such-user-x/paycli.db\n")
+    with pytest.raises(
+        ConfigError, match=r"paycli\.yaml: database: '~no-such-user-x/paycli\.db' names the home"
+    ):
+        resolve_database_url(None, config, env={})
+    with pytest.raises(
+        UsageError, match=r"^PAYCLI_DB: '~no-such-user-x/x' names the home folder of no user$"
+    ):
+        resolve_database_url(None, config, env={"PAYCLI_DB": "~no-such-user-x/x"})
+    with pytest.raises(UsageError, match=r"^--db: '~no-such-user-x/x' names the home folder of no user$"):
+        resolve_database_url("~no-such-user-x/x", config, env={})
+
+
+def test_a_secret_file_in_an_unknown_user_s_home_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: ~no-such-user-x/whsec\n")
+    assert message.endswith(
+        "gateways.stripe.webhook_secret_file: names the home folder of no user ('~name'): give the file's path"
+    )
+    assert "no-such-user-x" not in message
+
+
 def test_default_database_url_is_a_sqlite_file_in_the_user_data_folder() -> None:
     import platformdirs
 

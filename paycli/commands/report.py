@@ -100,8 +100,9 @@ def report(
     from datetime import UTC, datetime
     from pathlib import Path
 
+    from paycli.config import expand_home
     from paycli.dates import parse_timestamp
-    from paycli.errors import RecordError, UsageError
+    from paycli.errors import ConfigError, RecordError, UsageError
     from paycli.reports import make_report, resolve_period
 
     ws = workspace(ctx)
@@ -136,15 +137,26 @@ def report(
         value = settings[key]
         if not value:
             return None
-        path = Path(str(value)).expanduser()
+        path = expand_home(str(value))
+        if path is None:
+            raise ConfigError(f"{config.path}: report.{key}: '{value}' names the home folder of no user")
         if not path.is_absolute() and config.path is not None:
             path = config.path.parent / path
         return str(path) + ("/" if str(value).endswith("/") else "")
 
+    for option, given in (("--out", out), ("--template", template)):
+        if given and expand_home(given) is None:
+            raise UsageError(f"{option}: '{given}' names the home folder of no user")
     if gateway:
         with ws.open_store() as store:
             check_gateways(ws, store, gateway)
     template_dir = template or configured("templates")
+    if template is None and template_dir is not None and not Path(template_dir).is_dir():
+        # the key's, not the option's: the option was not given
+        raise ConfigError(
+            f"{config.path}: report.templates: '{template_dir}' is not a folder (of report.html.j2 and "
+            "report.csv.j2; a relative one is read from the configuration file's folder)"
+        )
     lock_file = configured("lock_file")
     with _sigterm_as_interrupt():  # cron's timeout, systemd: no half a report, no renderer left running
         run = make_report(

@@ -1069,6 +1069,38 @@ def test_relative_paths_of_the_configuration_are_taken_from_its_folder(shop, iso
     assert not (elsewhere / "reports").exists()
 
 
+def test_a_configured_template_folder_that_is_not_there_is_the_key_s_error_not_the_option_s(shop, isolated):
+    config = (isolated / "paycli.yaml").read_text().replace("report:\n", "report:\n  templates: mine/\n")
+    (isolated / "paycli.yaml").write_text(config)
+    result = report(shop, "--date", DAY, "--out", str(isolated) + "/")
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr == (
+        "paycli: paycli.yaml: report.templates: 'mine/' is not a folder (of report.html.j2 and report.csv.j2; "
+        "a relative one is read from the configuration file's folder)\n"
+    )
+    assert "--template" not in result.stderr
+
+
+@pytest.mark.parametrize("key", ["out", "templates", "lock_file"])
+def test_a_report_path_of_an_unknown_user_s_home_is_the_key_s_error_not_a_crash(shop, isolated, key):
+    config = (isolated / "paycli.yaml").read_text()
+    (isolated / "paycli.yaml").write_text(
+        config.replace("report:\n", f"report:\n  {key}: ~no-such-user-x/r/\n")
+    )
+    result = report(shop, "--date", DAY)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert f"report.{key}: '~no-such-user-x/r/' names the home folder of no user" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--out", "--template"])
+def test_an_option_path_of_an_unknown_user_s_home_is_a_usage_error_not_a_crash(shop, isolated, option):
+    result = report(shop, "--date", DAY, option, "~no-such-user-x/r/")
+    assert (result.code, result.stderr) == (
+        2,
+        f"paycli: {option}: '~no-such-user-x/r/' names the home folder of no user\n",
+    )
+
+
 def test_a_second_run_told_to_wait_goes_on_when_the_first_finishes(shop, isolated):
     import threading
 
