@@ -507,12 +507,21 @@ def _parse_yaml(path: Path) -> object:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = _yaml_problem(exc.problem or exc.context or "syntax error")
+        if mark is not None and _tab_at(text, mark.line, mark.column):
+            # PyYAML says "found character that cannot start any token": the tab is what to fix
+            problem = "a tab character: YAML indents with spaces only"
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(str(exc))})") from None
     except _BAD_TAGGED_VALUE:  # one built after its node (!!map [1]): no line to name
         raise ConfigError(f"{path}: not valid YAML (a value that does not fit its explicit !! tag)") from None
+
+
+def _tab_at(text: str, line: int, column: int) -> bool:
+    """Whether the character at this 0-based line and column (a YAML error's mark) is a tab."""
+    lines = text.splitlines()
+    return line < len(lines) and lines[line][column : column + 1] == "\t"
 
 
 # what PyYAML's constructors raise, not as YAMLError, for a value its tag does not fit

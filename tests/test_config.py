@@ -425,6 +425,19 @@ def test_a_control_character_is_one_line(tmp_path: Path) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("gateways:\n\tnexi: {}\n", 2),  # PyYAML: "found character that cannot start any token"
+        ("gateways:\n  nexi:\n  \tmac_key: x\n", 3),
+        ("gateways:\n  nexi:\n    mac_key: x\n\t\n", 4),  # "a tab character that violates indentation"
+    ],
+)
+def test_a_tab_that_indents_is_named_as_such(tmp_path: Path, text: str, line: int) -> None:
+    message = error_of(tmp_path, text)
+    assert message.endswith(f"line {line}: not valid YAML (a tab character: YAML indents with spaces only)")
+
+
 def test_a_duplicate_key_is_reported_not_silently_overwritten(tmp_path: Path) -> None:
     message = error_of(tmp_path, "gateways:\n  stripe: {}\n  stripe: {}\n")
     assert message.endswith("paycli.yaml: line 3: duplicate key 'stripe'")
