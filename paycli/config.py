@@ -670,8 +670,11 @@ class _Reader:
             if secret:
                 raise self.error(path, "YAML reads this as a different number; put the value in quotes")
             raise self.error(path, f"YAML reads {source} as the number {int(value)}; put it in quotes")
-        if secret:
-            raise self.error(path, "expected a string")  # the value itself is never shown
+        if secret:  # the value itself is never shown, nor what YAML made of it (`yes` read as true)
+            if isinstance(value, list | dict):
+                raise self.error(path, f"expected a string, got {_kind(value)}")
+            read = "true or false" if isinstance(value, bool) else _kind(value)
+            raise self.error(path, f"expected a string; YAML reads this as {read}: put the value in quotes")
         quote = " (put it in quotes)" if not isinstance(value, list | dict) and value is not None else ""
         raise self.error(path, f"expected a string, got {_show(value)}{quote}")
 

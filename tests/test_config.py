@@ -782,10 +782,24 @@ def test_a_secret_key_with_no_value_is_an_error_not_a_secret_left_out(
 
 def test_a_secret_of_the_wrong_type_is_not_quoted(tmp_path: Path) -> None:
     message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: [hunter2]\n")
-    assert message.endswith("gateways.stripe.webhook_secret: expected a string")
+    assert message.endswith("gateways.stripe.webhook_secret: expected a string, got a list")
     assert "hunter2" not in message
     message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: 0777\n")
     assert "777" not in message and "511" not in message
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [("yes", "true or false"), ("2026-11-26", "a date"), ("1234.5678", "a number"), (".NaN", "a number")],
+)
+def test_a_secret_yaml_reads_as_another_type_says_to_quote_it_without_the_value(
+    tmp_path: Path, value: str, read: str
+) -> None:
+    message = error_of(tmp_path, f"gateways:\n  nexi:\n    mac_key: {value}\n")
+    assert message.endswith(
+        f"gateways.nexi.mac_key: expected a string; YAML reads this as {read}: put the value in quotes"
+    )
+    assert value not in message
 
 
 def test_a_numeric_secret_is_accepted_as_text(tmp_path: Path) -> None:
