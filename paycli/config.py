@@ -31,6 +31,8 @@ __all__ = [
     "Setting",
     "SettingProblem",
     "SettingsSpec",
+    "check_address_text",
+    "check_one_address_text",
     "default_database_url",
     "expand_home",
     "find_config_file",
@@ -291,6 +293,27 @@ def _check_address(value: str) -> str:
     if not _ADDRESS.fullmatch(value.strip()):
         raise SettingProblem("", f"{_show(value)} is not an e-mail address")
     return value.strip()
+
+
+def check_address_text(value: str, *, several: bool = True) -> str:
+    """A gateway's e-mail setting: one address, or (``several``) addresses separated by commas, as
+    PayPal's receiver_email. Checked on load: a message for none of them is taken as forged, so a
+    typo, or a list separated otherwise, would make every message of the gateway a forgery. Empty
+    items are skipped, as the gateway skips them (empty: nothing is checked)."""
+    for item in value.split(",") if several else [value]:
+        item = item.strip()
+        if item and not _ADDRESS.fullmatch(item):
+            if re.search(r"@.*[,;\s]", item):
+                hint = " (separate addresses with commas)" if several else " (give one address)"
+            else:
+                hint = ""
+            raise SettingProblem("", f"{_show(item)} is not an e-mail address{hint}")
+    return value
+
+
+def check_one_address_text(value: str) -> str:
+    """One e-mail address, or empty (nothing is checked): Skrill's pay_to_email."""
+    return check_address_text(value, several=False)
 
 
 def _check_addresses(value: list[object]) -> list[str]:

@@ -87,7 +87,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import ClassVar
 from urllib.parse import parse_qsl
 
-from paycli.config import Setting
+from paycli.config import Setting, check_address_text
 from paycli.errors import RecordError
 from paycli.gateways import paypal_stl
 from paycli.gateways.base import (
@@ -187,6 +187,7 @@ class PayPalProvider(Provider):
     settings: ClassVar[Mapping[str, Setting]] = {
         "receiver_email": Setting(
             str,
+            check=check_address_text,
             help="the shop's PayPal e-mail (several separated by commas); an IPN for another "
             "receiver is treated as forged (authenticity invalid)",
         ),

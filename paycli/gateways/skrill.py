@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
-from paycli.config import Secret, Setting, SettingProblem
+from paycli.config import Secret, Setting, SettingProblem, check_one_address_text
 from paycli.errors import RecordError
 from paycli.gateways.base import (
     RAW_STATUS_LIMIT,
@@ -105,6 +105,7 @@ class SkrillProvider(Provider):
         ),
         "pay_to_email": Setting(
             str,
+            check=check_one_address_text,
             help="optional: your Skrill account e-mail; when set, a post paying another account is invalid",
         ),
     }

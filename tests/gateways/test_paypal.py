@@ -17,6 +17,7 @@ from urllib.parse import quote_plus
 import pytest
 
 from paycli.config import Config
+from paycli.errors import ConfigError
 from paycli.gateways.base import (
     InfoRecord,
     Notice,
@@ -31,7 +32,7 @@ from paycli.gateways.paypal import PayPalProvider
 from paycli.ingest import Ingest, response_identity
 from paycli.outcome import Authenticity, Status
 from paycli.store import Store
-from tests.conftest import snapshot
+from tests.conftest import make_config, snapshot
 from tests.gateways.test_golden import SAMPLES, scenario_providers
 from tests.gateways.test_guarantees import ingest_in
 
@@ -894,3 +895,30 @@ def test_a_refund_whose_payment_a_fix_reads_otherwise_loses_the_reference_it_too
     for order in (list(inputs), list(reversed(inputs))):
         assert store_after(store, tmp_path, NO_RECEIVER, order, fixed=settings) == fresh, order
     assert refund_reference(store) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            "'pay@shop.example; bills@shop.example'",
+            "'pay@shop.example; bills@shop.example' is not an e-mail address (separate addresses with commas)",
+        ),
+        (
+            "'pay@shop.example bills@shop.example'",
+            "'pay@shop.example bills@shop.example' is not an e-mail address (separate addresses with commas)",
+        ),
+        ("'pay@shop.example, shop'", "'shop' is not an e-mail address"),
+    ],
+)
+def test_a_receiver_email_that_is_no_list_of_addresses_is_a_configuration_error(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    # an IPN for none of them is read as forged: a list separated otherwise made every payment BAD_SIGNATURE
+    with pytest.raises(ConfigError) as raised:
+        make_config(tmp_path, f"gateways:\n  paypal:\n    receiver_email: {value}\n")
+    assert str(raised.value).endswith(f"gateways.paypal.receiver_email: {problem}")
+    config = make_config(
+        tmp_path, "gateways:\n  paypal:\n    receiver_email: 'pay@shop.example, Bills@Shop.example'\n"
+    )
+    assert config.gateways["paypal"].settings["receiver_email"] == "pay@shop.example, Bills@Shop.example"

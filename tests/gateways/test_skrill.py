@@ -637,3 +637,24 @@ def test_a_merchant_id_that_is_no_number_is_a_configuration_error(tmp_path: Path
         "skrill"
     ]
     assert settings.settings["merchant_id"] == "52918473"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("shop", "'shop' is not an e-mail address"),
+        (
+            "'a@shop.example, b@shop.example'",
+            "'a@shop.example, b@shop.example' is not an e-mail address (give one address)",
+        ),
+    ],
+)
+def test_a_pay_to_email_that_is_no_address_is_a_configuration_error(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    # a post paying another account is invalid: a wrong value would make every post a forgery
+    with pytest.raises(ConfigError) as raised:
+        make_config(tmp_path, f"gateways:\n  skrill:\n    pay_to_email: {value}\n")
+    assert str(raised.value).endswith(f"gateways.skrill.pay_to_email: {problem}")
+    config = make_config(tmp_path, "gateways:\n  skrill:\n    pay_to_email: ' pay@shop.example '\n")
+    assert config.gateways["skrill"].settings["pay_to_email"] == " pay@shop.example "
