@@ -1044,7 +1044,7 @@ class Ingest:
                 fresh[data.txn_id] = record
                 current[data.txn_id] = data
                 continue
-            diff = _differences(known, data)
+            diff = _differences(known, data, self.config)
             if not diff:
                 tally.requests_unchanged += 1
             elif self.update:
@@ -2215,15 +2215,34 @@ def _as_data(row: Any) -> RequestData:
     )
 
 
-def _differences(a: RequestData, b: RequestData) -> list[str]:
+def _differences(a: RequestData, b: RequestData, config: Config) -> list[str]:
     out = []
     for name in REQUEST_FIELDS:
         if getattr(a, name) != getattr(b, name):
             if name == "amount_minor":
                 out.append(f"amount ({format_amount(a.amount_minor, a.currency)} stored)")
+            elif name == "created_at":
+                out.append(_created_difference(a.created_at, b.created_at, config))
             else:
                 out.append(name)
     return out
+
+
+def _created_difference(stored: datetime, given: datetime, config: Config) -> str:
+    """created_at, with both times: a shop's export without offsets is read in the configured zone, so
+    after ``timezone`` changed every request of it seems moved by the zones' difference. Said then,
+    or the operator sees one conflict per request and no cause."""
+    zone = config.timezone
+    said = (
+        f"created_at ({stored.astimezone(zone).isoformat()} stored, {given.astimezone(zone).isoformat()} here"
+    )
+    seconds = abs((given - stored).total_seconds())
+    if seconds % 900 == 0 and seconds <= 26 * 3600:
+        said += (
+            f"; a time without an offset is read in the configured timezone, {config.timezone_name}: "
+            "if it changed since, keep the old one or give the times their offset"
+        )
+    return said + ")"
 
 
 def _walk(

@@ -441,6 +441,25 @@ def test_a_request_again_with_other_values_is_refused_and_the_stored_one_kept(st
     assert not run.report.ok
 
 
+def test_a_request_read_again_after_the_timezone_changed_says_why_its_created_at_moved(store, tmp_path):
+    # the shop's export gives times without an offset: read in the configured zone, which changed
+    (rome := tmp_path / "rome").mkdir()
+    (utc := tmp_path / "utc").mkdir()
+    row = ROW.replace("2026-11-26T10:15:00+01:00", "2026-11-26T10:15:00")
+    ingest(store, make_config(rome, "timezone: Europe/Rome\n"), request_csv(tmp_path, [row]))
+    run = ingest(store, make_config(utc, "timezone: UTC\n"), request_csv(tmp_path, [row], name="again.csv"))
+    assert quarantined(store) == [
+        (
+            2,
+            "txn_id T1 is already stored with another created_at (2026-11-26T09:15:00+00:00 stored, "
+            "2026-11-26T10:15:00+00:00 here; a time without an offset is read in the configured timezone, "
+            "UTC: if it changed since, keep the old one or give the times their offset); use --update to "
+            "replace it",
+        )
+    ]
+    assert not run.report.ok
+
+
 def test_update_replaces_a_stored_request_and_recomputes_it(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved", "12.99")))
