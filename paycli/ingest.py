@@ -109,6 +109,7 @@ class IngestReport:
     renamed: int = 0  # ... whose guessed reference yielded to the one its transaction carries
     unchecked: int = 0  # ... of which a response that failed its check cannot be checked now: kept
     failing: int = 0  # reprocess --all: messages of a valid response that now fail their check
+    unread: int = 0  # reprocess --all: messages read before that cannot be read now (quarantined)
 
     @property
     def quarantined(self) -> int:
@@ -611,6 +612,8 @@ class Ingest:
         )
         if isinstance(record, QuarantinedRecord):
             self.say(f"{_where(row['source'], origin)}: {record.reason}")
+            if row["state"] != "quarantined":
+                self.report.unread += 1
         if isinstance(record, RequestRecord):
             touched = self._requests(provider, source, [record], tally, arrived)
             digest = message_digest(origin)

@@ -787,6 +787,25 @@ def test_reprocess_all_after_a_key_changed_says_why_genuine_messages_now_fail(cl
     assert "ROTATED0KEY" not in result.stderr
 
 
+def test_reprocess_all_says_when_messages_read_before_cannot_be_read_now(cli, isolated):
+    nexi_with(isolated, (NEXI / "paycli.yaml").read_text().split("\n")[3] + "\n")
+    cli("ingest", str(NEXI / "requests.csv"), str(NEXI / "01-approved.txt"))
+    assert json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)["outcome"] == "POSITIVO"
+    (isolated / "paycli.yaml").write_text("gateways:\n  nexi:\n    provider: skrill\n")  # re-pointed
+    result = cli("reprocess", "--all")
+    assert result.code == 1
+    assert result.stderr.splitlines()[-2:] == [
+        "read 1 message again: 0 as before, 0 otherwise, 1 quarantined",
+        "1 message read before cannot be read now: quarantined, and what they said withdrawn from their "
+        "requests (`paycli messages` lists them). Did a gateway's provider or settings change? Put the "
+        "configuration back, and `paycli reprocess` reads them again",
+    ]
+    assert json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)["reason"] == "NO_RESPONSE"
+    nexi_with(isolated, (NEXI / "paycli.yaml").read_text().split("\n")[3] + "\n")
+    assert cli("reprocess").stderr == "reprocessed 1 quarantined message: 1 now read, 0 still quarantined\n"
+    assert json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)["outcome"] == "POSITIVO"
+
+
 def test_reprocess_all_ties_a_paypal_capture_stored_before_to_its_authorization(cli, isolated, db_url):
     import shutil
 

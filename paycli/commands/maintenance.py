@@ -60,7 +60,9 @@ def reprocess(
     one that reads otherwise (a wrong mac_key fixed: no longer a forgery) replaces its old response,
     as new from now on. A message that failed its authenticity check and cannot be checked now (its
     secret left out) stays failed, never unverifiable; one verified before that fails now (a changed
-    secret) is read as failed, and said. Exit code 1 when some remain quarantined.
+    secret) is read as failed, and said; one that cannot be read now (a gateway re-pointed to another
+    provider) is quarantined, what it said withdrawn, and said. Exit code 1 when some remain
+    quarantined.
 
     Examples:
 
@@ -100,6 +102,12 @@ def reprocess(
                 f"{_messages(run.report.unchecked)} that failed the authenticity check cannot be checked now "
                 "(its gateway's secret, or PayPal's receiver_email, left out?): kept as failed, never taken as "
                 "unverifiable; configure it and reprocess --all to check them again"
+            )
+        if run.report.unread:
+            err(
+                f"{_messages(run.report.unread)} read before cannot be read now: quarantined, and what they "
+                "said withdrawn from their requests (`paycli messages` lists them). Did a gateway's provider or "
+                "settings change? Put the configuration back, and `paycli reprocess` reads them again"
             )
         if run.report.failing:
             err(
