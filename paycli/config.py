@@ -529,10 +529,18 @@ def _parse_yaml(path: Path) -> object:
         return yaml.load(text, Loader=Loader)  # safe: Loader derives from SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = _yaml_problem(exc.problem or exc.context or "syntax error")
+        said = exc.problem or exc.context or "syntax error"
+        if exc.context and said.startswith("but "):
+            # "but found another document" reads only after its context: "expected a single document ..."
+            said = f"{exc.context} {said}"
+        problem = _yaml_problem(said)
         if mark is not None and _tab_at(text, mark.line, mark.column):
             # PyYAML says "found character that cannot start any token": the tab is what to fix
             problem = "a tab character: YAML indents with spaces only"
+        elif exc.context == "while scanning a quoted scalar" and exc.context_mark is not None:
+            # PyYAML names where it gave up (the end of the file, often): the quote to close is here
+            mark = exc.context_mark
+            problem = "a quoted value that starts here is never closed"
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
     except yaml.YAMLError as exc:

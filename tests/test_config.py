@@ -425,6 +425,21 @@ def test_a_control_character_is_one_line(tmp_path: Path) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_quote_never_closed_names_the_line_it_opens_on(tmp_path: Path, quote: str) -> None:
+    text = f"policy: strict\ngateways:\n  nexi:\n    mac_key: {quote}S3CRET-KEY\n    alias: ALIAS_WEB_1\n"
+    message = error_of(tmp_path, text)
+    assert message.endswith("line 4: not valid YAML (a quoted value that starts here is never closed)")
+    assert "S3CRET" not in message
+
+
+def test_a_second_document_in_the_file_says_what_was_expected(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "policy: strict\n---\npolicy: lifecycle\n")
+    assert message.endswith(
+        "line 2: not valid YAML (expected a single document in the stream but found another document)"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "line"),
     [
