@@ -932,7 +932,8 @@ class _Reader:
         file = self.base / home
         self.secret_files.add(file.resolve())
         try:
-            text = file.read_text(encoding="utf-8").rstrip("\r\n")
+            # a byte-order mark (Notepad's UTF-8) is no part of a secret: kept, it failed every signature
+            text = file.read_text(encoding="utf-8").removeprefix("\ufeff").rstrip("\r\n")
         except UnicodeDecodeError:
             raise self.error(path, f"'{name}' is not UTF-8 text") from None
         except OSError as exc:
@@ -945,6 +946,13 @@ class _Reader:
             raise self.error(path, f"cannot read '{name}' ({exc.strerror or type(exc).__name__})") from None
         if not text:
             raise self.error(path, f"'{name}' is empty")
+        # the secret is compared exactly: what an editor or a copy adds would fail every message's check
+        if "\n" in text or "\r" in text:
+            raise self.error(path, f"'{name}' holds more than one line: the file must hold the secret alone")
+        if text != text.strip():
+            raise self.error(
+                path, f"'{name}': the secret begins or ends with a blank (a space, a tab): remove it"
+            )
         return Secret(text)
 
 

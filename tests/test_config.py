@@ -760,6 +760,36 @@ def test_a_secret_file_that_is_not_there_is_said_without_echoing_the_value(
     assert (f"read from {tmp_path}" in message) is (value == "whsec_T0PS3CRET")
 
 
+def test_a_secret_file_s_byte_order_mark_is_no_part_of_the_secret(tmp_path: Path) -> None:
+    # Notepad saves UTF-8 with one: kept, every Stripe event failed its signature (BAD_SIGNATURE)
+    (tmp_path / "whsec").write_bytes(b"\xef\xbb\xbfwhsec_abc\r\n")
+    config = load(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: whsec\n")
+    assert config.gateways["stripe"].settings["webhook_secret"] == Secret("whsec_abc")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"whsec_abc \n", "the secret begins or ends with a blank (a space, a tab): remove it"),
+        (b"\twhsec_abc\n", "the secret begins or ends with a blank (a space, a tab): remove it"),
+        (b"whsec_abc\nwhsec_def\n", "holds more than one line: the file must hold the secret alone"),
+        (
+            b"WEBHOOK=whsec_abc\r\n\r\nOTHER=x\r\n",
+            "holds more than one line: the file must hold the secret alone",
+        ),
+    ],
+)
+def test_a_secret_file_with_more_than_the_secret_is_an_error_without_the_secret(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    (tmp_path / "whsec").write_bytes(content)
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: whsec\n")
+    assert message.endswith(
+        f"gateways.stripe.webhook_secret_file: 'whsec'{':' if 'blank' in problem else ''} {problem}"
+    )
+    assert "abc" not in message
+
+
 def test_an_empty_secret_file_is_an_error(tmp_path: Path) -> None:
     write(tmp_path, "\n", "empty")
     message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: empty\n")
