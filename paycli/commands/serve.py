@@ -32,7 +32,8 @@ def serve(
     write). A notification is committed to the store, with its delivery, before the gateway gets its
     answer; when the store cannot commit, the answer is 503 and the gateway retries. One access line
     a request goes to stderr (no query string, no header, no secret). Runs until stopped (Ctrl-C,
-    SIGTERM). Put it behind a TLS proxy such as nginx: see the README.
+    SIGTERM). The configuration is read once, at start: restart it after changing it. Put it behind
+    a TLS proxy such as nginx: see the README.
 
     Examples:
 
