@@ -297,6 +297,8 @@ def test_the_requests_encoding_is_checked_on_load(tmp_path: Path, value: str, pr
         make_config(tmp_path, f"requests:\n  encoding: {value}\n")
     assert f"requests.encoding: {problem}" in str(caught.value)
     assert make_config(tmp_path, "requests:\n  encoding: auto\n").requests["encoding"] == "auto"
+    # in any letter case, as codec names are (Latin-1 below): AUTO was an unknown encoding
+    assert make_config(tmp_path, "requests:\n  encoding: AUTO\n").requests["encoding"] == "auto"
     assert make_config(tmp_path, "requests:\n  encoding: Latin-1\n").requests["encoding"] == "iso8859-1"
 
 

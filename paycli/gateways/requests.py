@@ -49,7 +49,7 @@ class RequestFileProvider(Provider):
         "encoding": Setting(
             str,
             default="auto",
-            check=lambda value: "auto" if value.strip() == "auto" else check_encoding(value),
+            check=lambda value: "auto" if value.strip().lower() == "auto" else check_encoding(value),
             help="auto: UTF-8, a line that is not UTF-8 read as Windows-1252; or a Python codec name",
         ),
     }
