@@ -795,6 +795,12 @@ class _Reader:
                 where = f"{path}.provider"
             else:
                 provider, where = name, path
+            if provider == "requests":  # paycli.gateways.REQUESTS, not imported: config stays light
+                raise self.error(
+                    where,
+                    "the shop's request files are read by paycli itself: their settings go under the "
+                    "top-level requests:, not under gateways:",
+                )
             if provider not in providers:
                 hint = _suggest(provider, installed)
                 listing = ", ".join(installed) or "none"

@@ -585,6 +585,22 @@ def test_unknown_provider_lists_the_installed_ones(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("gateways:\n  requests:\n    encoding: latin-1\n", "gateways.requests"),
+        ("gateways:\n  shop:\n    provider: requests\n", "gateways.shop.provider"),
+    ],
+)
+def test_the_request_files_under_gateways_say_where_their_settings_go(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    assert error_of(tmp_path, text).endswith(
+        f"{key}: the shop's request files are read by paycli itself: their settings go under the top-level "
+        "requests:, not under gateways:"
+    )
+
+
 def test_a_gateway_named_after_no_provider(tmp_path: Path) -> None:
     message = error_of(tmp_path, "gateways:\n  strpe: {}\n")
     assert "paycli.yaml: gateways.strpe: unknown provider 'strpe' (did you mean 'stripe'?)" in message
