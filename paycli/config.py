@@ -11,6 +11,7 @@ configuration start fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -327,6 +328,23 @@ def _check_addresses(value: list[object]) -> list[str]:
     return result
 
 
+def _check_host(value: str) -> str:
+    """A host name or IP address alone: a scheme or a port written with it failed only when the
+    first report was mailed (``smtp.example:587`` was looked up as smtp.example:587:587)."""
+    import ipaddress
+
+    text = value.strip()
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(text.strip("[]")))
+    if "://" in text:
+        raise SettingProblem("", f"{_show(value)}: give the host name alone, without a scheme")
+    if re.fullmatch(r"[^\s:/]+:[0-9]+", text):
+        raise SettingProblem("", f"{_show(value)}: give the host name alone, and the port under smtp.port")
+    if not re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?", text):
+        raise SettingProblem("", f"{_show(value)} is not a host name")
+    return text
+
+
 REPORT_SETTINGS: Mapping[str, Setting] = MappingProxyType(
     {
         "formats": Setting(list, ["html", "csv"], help="html, csv or both", check=_check_formats),
@@ -343,7 +361,7 @@ REPORT_SETTINGS: Mapping[str, Setting] = MappingProxyType(
 )
 SMTP_SETTINGS: Mapping[str, Setting] = MappingProxyType(
     {
-        "host": Setting(str, required=True),
+        "host": Setting(str, required=True, check=_check_host),
         "port": Setting(int, None, help="default: 465 with ssl, else 587", check=_check_port),
         "security": Setting(str, "starttls", choices=("starttls", "ssl", "none")),
         "username": Setting(str, None),

@@ -143,12 +143,33 @@ def test_report_and_smtp_defaults_and_values(tmp_path: Path, monkeypatch: pytest
             "smtp:\n  host: h\n  security: tls\n  from: a@b.example\n  to: [c@d.example]\n",
             "smtp.security: expected one of starttls, ssl, none",
         ),
+        # a host that only the first mail would have refused, after the nightly report was written
+        (
+            "smtp:\n  host: smtp.example:587\n  from: a@b.example\n  to: [c@d.example]\n",
+            "smtp.host: 'smtp.example:587': give the host name alone, and the port under smtp.port",
+        ),
+        (
+            "smtp:\n  host: smtps://smtp.example\n  from: a@b.example\n  to: [c@d.example]\n",
+            "smtp.host: 'smtps://smtp.example': give the host name alone, without a scheme",
+        ),
+        (
+            "smtp:\n  host: smtp .example\n  from: a@b.example\n  to: [c@d.example]\n",
+            "smtp.host: 'smtp .example' is not a host name",
+        ),
     ],
 )
 def test_report_and_smtp_errors_name_the_key(tmp_path: Path, text: str, message: str):
     with pytest.raises(ConfigError, match=r"paycli\.yaml: ") as info:
         make_config(tmp_path, text)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "host", ["smtp.shop.example", "localhost", "127.0.0.1", "'::1'", "'[::1]'", "relay_1."]
+)
+def test_an_smtp_host_is_a_name_or_an_address(tmp_path: Path, host: str):
+    config = make_config(tmp_path, f"smtp:\n  host: {host}\n  from: a@b.example\n  to: [c@d.example]\n")
+    assert config.smtp is not None and config.smtp["host"] == host.strip("'[]")
 
 
 def test_an_smtp_password_never_appears_in_an_error(tmp_path: Path):
