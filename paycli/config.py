@@ -339,7 +339,9 @@ def _check_host(value: str) -> str:
     if "://" in text:
         raise SettingProblem("", f"{_show(value)}: give the host name alone, without a scheme")
     if re.fullmatch(r"[^\s:/]+:[0-9]+", text):
-        raise SettingProblem("", f"{_show(value)}: give the host name alone, and the port under smtp.port")
+        raise SettingProblem(
+            "", f"{_show(value)}: give the host name alone, and the port in its own key, port"
+        )
     if not re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?", text):
         raise SettingProblem("", f"{_show(value)} is not a host name")
     return text
@@ -399,7 +401,7 @@ def _check_ip(value: str) -> str:
 
 SERVE_SETTINGS: Mapping[str, Setting] = MappingProxyType(
     {
-        "host": Setting(str, "127.0.0.1", help="the address to listen on"),
+        "host": Setting(str, "127.0.0.1", help="the address to listen on", check=_check_host),
         "port": Setting(int, 8080, check=_check_port),
         "threads": Setting(int, 8, help="requests handled at once", check=_between(1, 256)),
         "token": Setting(Secret, None, help="the bearer token of POST /requests; unset: the route is off"),

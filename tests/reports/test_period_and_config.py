@@ -146,7 +146,7 @@ def test_report_and_smtp_defaults_and_values(tmp_path: Path, monkeypatch: pytest
         # a host that only the first mail would have refused, after the nightly report was written
         (
             "smtp:\n  host: smtp.example:587\n  from: a@b.example\n  to: [c@d.example]\n",
-            "smtp.host: 'smtp.example:587': give the host name alone, and the port under smtp.port",
+            "smtp.host: 'smtp.example:587': give the host name alone, and the port in its own key, port",
         ),
         (
             "smtp:\n  host: smtps://smtp.example\n  from: a@b.example\n  to: [c@d.example]\n",

@@ -43,6 +43,10 @@ def test_the_token_is_a_secret_from_the_environment_or_a_file(tmp_path: Path) ->
         ("serve:\n  token: ${NOPE}\n", "serve.token: environment variable NOPE is not set"),
         ("serve: 8080\n", "serve: expected a mapping of keys to values, got a number"),
         ("serve:\n  connection_limit: 5\n", "serve.connection_limit: must be 10..1000, got 5"),
+        (
+            "serve:\n  host: 0.0.0.0:8080\n",
+            "serve.host: '0.0.0.0:8080': give the host name alone, and the port in its own key, port",
+        ),
     ],
 )
 def test_a_wrong_serve_setting_names_the_key(tmp_path: Path, text: str, message: str) -> None:
