@@ -204,11 +204,14 @@ def find_config_file(
     environ = os.environ if env is None else env
     # Path() joined with a relative name stays relative, so messages say "paycli.yaml", not a long path.
     base = Path() if cwd is None else cwd
+    # ~ expanded as a shell does: --config=~/x and a unit's Environment=PAYCLI_CONFIG=~/x keep it
     if explicit is not None:
-        return _must_exist(base / explicit, f"config file '{explicit}'")
+        return _must_exist(base / (expand_home(explicit) or explicit), f"config file '{explicit}'")
     named = environ.get(CONFIG_ENV)
     if named:
-        return _must_exist(base / named, f"config file '{named}' (named by {CONFIG_ENV})")
+        return _must_exist(
+            base / (expand_home(named) or named), f"config file '{named}' (named by {CONFIG_ENV})"
+        )
     candidates = [base / "paycli.yaml"]
     config_home = _config_home(environ, default_env=env is None)
     if config_home is not None:

@@ -121,6 +121,19 @@ def test_dev_null_names_no_configuration_and_is_not_missing(places: dict[str, Pa
     assert result.code == 0 and "nexi" in result.stdout, result
 
 
+def test_a_named_config_file_in_the_home_folder_is_found(
+    places: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --config=~/x (no shell expands it) and Environment=PAYCLI_CONFIG=~/x in a systemd unit
+    home = places["home"]
+    (home / "etc").mkdir()
+    (home / "etc" / "paycli.yaml").write_text("policy: strict\n")
+    monkeypatch.setenv("HOME", str(home))
+    assert find_config_file("~/etc/paycli.yaml", env={}, cwd=places["cwd"]) == home / "etc" / "paycli.yaml"
+    found = find_config_file(None, env={"PAYCLI_CONFIG": "~/etc/paycli.yaml"}, cwd=places["cwd"])
+    assert found == home / "etc" / "paycli.yaml"
+
+
 def test_paycli_config_comes_second(places: dict[str, Path]) -> None:
     write(places["cwd"], "")
     named = write(places["home"], "", "named.yaml")
