@@ -39,6 +39,7 @@ __all__ = [
     "find_config_file",
     "load_config",
     "resolve_database_url",
+    "zone_hint",
 ]
 
 POLICIES = ("strict", "lifecycle")
@@ -599,6 +600,23 @@ def _yaml_problem(problem: str) -> str:
     return " ".join(problem.split())  # one line: PyYAML breaks some problems in two
 
 
+def zone_hint(name: str) -> str:
+    """What to add to "unknown time zone NAME": an IANA name for an offset (+01:00, UTC+1, CET+1),
+    which would not follow daylight saving, else the zone a mistyped name most likely meant."""
+    from zoneinfo import available_timezones
+
+    if re.fullmatch(r"(?i)(utc|gmt|z)?\s*[+-]\s*\d{1,2}(:?\d\d)?|[A-Z]{3,4}[+-]\d{1,2}", name.strip()):
+        return " (give an IANA zone name such as Europe/Rome: an offset does not follow daylight saving)"
+    if not name:
+        return ""
+    zones = sorted(available_timezones())
+    # a city alone (Rome, new york): the zone named after it
+    city = [
+        z for z in zones if "/" in z and z.rsplit("/", 1)[1].lower() == name.strip().lower().replace(" ", "_")
+    ]
+    return f" (did you mean '{city[0]}'?)" if city else _suggest(name, zones)
+
+
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate a mistyped ``word`` most likely meant (the same in another letter case first), or
     None: the "did you mean" of every message that names a wrong name."""
@@ -777,7 +795,7 @@ class _Reader:
     def timezone(self, value: object) -> tuple[tzinfo, str]:
         if value is None:
             return _local_timezone()
-        from zoneinfo import ZoneInfo, available_timezones
+        from zoneinfo import ZoneInfo
 
         name = self.text(value, "timezone").strip()
         try:
@@ -785,8 +803,7 @@ class _Reader:
         # Not found is a KeyError; an empty or path-like name a ValueError; a folder such as "Europe" OSError.
         except (KeyError, ValueError, OSError):
             pass
-        hint = _suggest(name, sorted(available_timezones())) if name else ""
-        raise self.error("timezone", f"unknown time zone {_show(name)}{hint}")
+        raise self.error("timezone", f"unknown time zone {_show(name)}{zone_hint(name)}")
 
     def batch_size(self, value: object) -> int:
         if value is None:

@@ -341,6 +341,24 @@ def test_unknown_timezone_names_the_value_and_suggests(tmp_path: Path) -> None:
     assert "did you mean 'Europe/Rome'?" in message
 
 
+@pytest.mark.parametrize("name", ["'+01:00'", "UTC+1", "GMT-5", "'-0500'"])
+def test_an_offset_for_a_timezone_asks_for_a_zone_name(tmp_path: Path, name: str) -> None:
+    assert error_of(tmp_path, f"timezone: {name}\n").endswith(
+        "(give an IANA zone name such as Europe/Rome: an offset does not follow daylight saving)"
+    )
+    csv = "gateways:\n  bank:\n    provider: csv\n    columns: {reference: A, amount: B, status: C}\n"
+    csv += f"    status_map: {{approved: [OK]}}\n    timezone: {name}\n"
+    with pytest.raises(ConfigError) as raised:
+        make_config(tmp_path, csv)  # the installed csv provider's own timezone
+    assert str(raised.value).endswith("an offset does not follow daylight saving)")
+    assert "gateways.bank.timezone: unknown time zone" in str(raised.value)
+
+
+@pytest.mark.parametrize(("name", "zone"), [("Rome", "Europe/Rome"), ("'new york'", "America/New_York")])
+def test_a_city_for_a_timezone_suggests_its_zone(tmp_path: Path, name: str, zone: str) -> None:
+    assert error_of(tmp_path, f"timezone: {name}\n").endswith(f"(did you mean '{zone}'?)")
+
+
 @pytest.mark.parametrize("name", ["Europe", "../../etc/passwd", "'  '", "Mars/Olympus_Mons"])
 def test_timezone_that_is_not_a_zone(tmp_path: Path, name: str) -> None:
     assert "timezone: unknown time zone" in error_of(tmp_path, f"timezone: {name}\n")

@@ -56,7 +56,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import PurePath
 from typing import Any, ClassVar
 
-from paycli.config import Config, Setting, SettingProblem, SettingsSpec
+from paycli.config import Config, Setting, SettingProblem, SettingsSpec, zone_hint
 from paycli.dates import local_day_bounds, parse_timestamp
 from paycli.errors import ConfigError, RecordError
 from paycli.gateways.base import (
@@ -239,17 +239,13 @@ def check_currency(value: str) -> str:
 
 
 def check_timezone(value: str) -> str:
-    from zoneinfo import ZoneInfo, available_timezones
+    from zoneinfo import ZoneInfo
 
     name = value.strip()
     try:
         ZoneInfo(name)
     except (KeyError, ValueError, OSError):
-        import difflib
-
-        close = difflib.get_close_matches(name, sorted(available_timezones()), n=1) if name else []
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise SettingProblem("", f"unknown time zone '{value}'{hint}") from None
+        raise SettingProblem("", f"unknown time zone '{value}'{zone_hint(name)}") from None
     return name
 
 
