@@ -114,5 +114,13 @@ class Workspace:
             return os.environ.get("USER") or f"uid {os.getuid()}"
 
     @staticmethod
-    def path(value: str) -> Path:
-        return Path(value).expanduser()
+    def path(value: str, option: str = "") -> Path:
+        """An option's path with its ``~`` expanded; a ``~user`` of no user is a usage error naming
+        ``option`` (Path.expanduser's RuntimeError ended the command as a crash)."""
+        from paycli.config import expand_home
+        from paycli.errors import UsageError
+
+        path = expand_home(value)
+        if path is None:
+            raise UsageError(f"{option or 'a path'}: '{value}' names the home folder of no user")
+        return path

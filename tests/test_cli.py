@@ -682,6 +682,16 @@ def test_a_dry_run_with_archive_says_what_the_run_would_move_and_refuses_what_it
     )
 
 
+def test_an_archive_folder_in_an_unknown_user_s_home_is_a_usage_error_not_a_crash(cli, isolated):
+    good = request_csv(isolated, ROWS)
+    result = cli("ingest", str(good), "--archive", "~no-such-user-x/done")
+    assert (result.code, result.stderr) == (
+        2,
+        "paycli: --archive: '~no-such-user-x/done' names the home folder of no user\n",
+    )
+    assert good.exists()
+
+
 def test_an_archive_folder_that_is_an_input_folder_is_refused_before_anything_is_read(cli, isolated):
     inbox = isolated / "inbox"
     inbox.mkdir()

@@ -88,7 +88,7 @@ def ingest(
         raise UsageError(f"--gateway: no gateway '{gateway}' (available: {', '.join(providers)})")
     archive_dir = None
     if archive:
-        archive_dir = ws.path(archive)
+        archive_dir = ws.path(archive, "--archive")
         _check_archive(archive, archive_dir, create=not dry_run)
         _check_not_read(archive, archive_dir, paths)
     with _store(ws, dry_run=dry_run) as store, _progress(shown=not quiet) as advance:
