@@ -666,6 +666,9 @@ def _kind(value: object) -> str:
     return _show(value) if value is None or isinstance(value, dict | list) else type(value).__name__
 
 
+_DOTTED = "a key with dots is one key: write each part on its own line, indented under the one before"
+
+
 class _Reader:
     """The checks of one load: the file name, the environment, the folder `*_file` is relative to."""
 
@@ -682,6 +685,9 @@ class _Reader:
         return ConfigError(f"{self.where}: {key}: {what}" if key else f"{self.where}: {what}", what)
 
     def unknown_key(self, key: str, path: str, known: list[str] | tuple[str, ...]) -> ConfigError:
+        if "." in key and key.split(".")[0] in known:
+            # the dotted paths of these messages, written back as one key: it reads as the nested one
+            return self.error(path[: -len(key)] + f"'{key}'", _DOTTED)
         hint = _suggest(key, known)
         if not hint:
             hint = f" (known keys: {', '.join(known)})" if known else " (no settings are accepted here)"
@@ -818,6 +824,8 @@ class _Reader:
         result: dict[str, GatewayConfig] = {}
         for name, raw in self.mapping(value, "gateways").items():
             path = f"gateways.{name}"
+            if isinstance(name, str) and "." in name and name.split(".")[0] in providers:
+                raise self.error(f"gateways.'{name}'", _DOTTED)
             if not isinstance(name, str) or not _GATEWAY_NAME.fullmatch(name):
                 # requests name their gateway in lower case, stores keep it in 64 characters, and the
                 # receiver serves it at /callbacks/<name>: a name that differs from all three is refused

@@ -271,6 +271,27 @@ def test_unknown_top_level_key_with_suggestion(tmp_path: Path) -> None:
     assert message.endswith("paycli.yaml: timzone: unknown key (did you mean 'timezone'?)")
 
 
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("gateways.stripe.webhook_secret: x\n", "'gateways.stripe.webhook_secret'"),
+        ("report.title: Shop\n", "'report.title'"),
+        ("gateways:\n  stripe.webhook_secret: x\n", "gateways.'stripe.webhook_secret'"),
+        ("gateways:\n  stripe:\n    webhook_secret.file: x\n", "gateways.stripe.'webhook_secret.file'"),
+    ],
+)
+def test_a_dotted_key_written_as_these_messages_name_keys_is_told_to_nest(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    # "gateways.stripe.webhook_secret: unknown key" read as if the nested key were unknown
+    message = error_of(tmp_path, text)
+    assert message.endswith(
+        f"paycli.yaml: {key}: a key with dots is one key: write each part on its own line, indented under "
+        "the one before"
+    )
+    assert ": x" not in message
+
+
 def test_unknown_top_level_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
     assert "xyzzy: unknown key (known keys: database, timezone, policy," in error_of(tmp_path, "xyzzy: 1\n")
 
