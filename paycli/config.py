@@ -459,7 +459,9 @@ def load_config(
 
     for key in data:
         if key not in _TOP_KEYS:
-            raise reader.unknown_key(key, key, _TOP_KEYS)
+            raise reader.misplaced(key, key, providers, requests_spec) or reader.unknown_key(
+                key, key, _TOP_KEYS
+            )
 
     database = reader.optional_text(data.get("database"), "database")
     timezone, timezone_name = reader.timezone(data.get("timezone"))
@@ -693,6 +695,39 @@ class _Reader:
             hint = f" (known keys: {', '.join(known)})" if known else " (no settings are accepted here)"
         return self.error(path, f"unknown key{hint}")
 
+    def misplaced(
+        self,
+        key: str,
+        path: str,
+        providers: ProviderSpecs,
+        requests_spec: Mapping[str, Setting] | None = None,
+        *,
+        under: str | None = None,
+    ) -> ConfigError | None:
+        """A key written one level off (a gateway at the top, a gateway's setting beside the gateways):
+        said so, where "unknown key (did you mean 'smtp'?)" sent the reader elsewhere. ``under``: the
+        entry above it at its level, when there is one."""
+        if under is None and key in providers:
+            return self.error(path, "unknown key here: a gateway goes under gateways:, indented")
+        sections: dict[str, Mapping[str, Setting]] = {
+            "report": REPORT_SETTINGS,
+            "smtp": SMTP_SETTINGS,
+            "serve": SERVE_SETTINGS,
+            "requests": requests_spec or {},
+        }
+        if under is not None:
+            sections = {}
+        owners = [name for name, spec in sections.items() if _names_setting(spec, key)]
+        if not owners:
+            gateways = [name for name in providers if _names_setting(providers[name], key)]
+            owners = [under] if under is not None and gateways else [f"gateways.{g}" for g in gateways]
+        if not owners:
+            return None
+        where = " or ".join(owners[:3]) + (" or another" if len(owners) > 3 else "")
+        return self.error(
+            path, f"unknown key here: is it a setting of {where}? Then indent it under that key"
+        )
+
     # -- structure ---------------------------------------------------------------------------------
 
     def top_level(self, data: object) -> dict[str, object]:
@@ -822,8 +857,17 @@ class _Reader:
     def gateways(self, value: object, providers: ProviderSpecs) -> dict[str, GatewayConfig]:
         installed = sorted(providers)
         result: dict[str, GatewayConfig] = {}
+        above: str | None = None
         for name, raw in self.mapping(value, "gateways").items():
             path = f"gateways.{name}"
+            if not isinstance(raw, dict | None) and isinstance(name, str) and name not in providers:
+                # `webhook_secret: x` beside the gateways, not under its own: never quoted
+                said = self.misplaced(
+                    name, path, providers, under=f"gateways.{above}" if above else "a gateway"
+                )
+                if said is not None:
+                    raise said
+            above = name if isinstance(name, str) else above
             if isinstance(name, str) and "." in name and name.split(".")[0] in providers:
                 raise self.error(f"gateways.'{name}'", _DOTTED)
             if not isinstance(name, str) or not _GATEWAY_NAME.fullmatch(name):
@@ -1008,6 +1052,14 @@ class _Reader:
                 path, f"'{name}': the secret begins or ends with a blank (a space, a tab): remove it"
             )
         return Secret(text)
+
+
+def _names_setting(spec: Mapping[str, Setting], key: str) -> bool:
+    """Whether ``key`` is a setting of ``spec``, or the ``_file`` variant of one of its secrets."""
+    if key in spec:
+        return True
+    secret = spec.get(key.removesuffix("_file")) if key.endswith("_file") else None
+    return secret is not None and secret.kind is Secret
 
 
 def _copy(default: object) -> object:

@@ -292,6 +292,43 @@ def test_a_dotted_key_written_as_these_messages_name_keys_is_told_to_nest(
     assert ": x" not in message
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # was "stripe: unknown key (did you mean 'smtp'?)"
+        (
+            "gateways:\nstripe:\n  webhook_secret: x\n",
+            "stripe: unknown key here: a gateway goes under gateways:, indented",
+        ),
+        (
+            "gateways:\n  stripe:\n  webhook_secret: x\n",
+            "gateways.webhook_secret: unknown key here: is it a setting of gateways.stripe? Then indent it under that key",
+        ),
+        (
+            "gateways:\n  stripe:\n  webhook_secret_file: x\n",
+            "gateways.webhook_secret_file: unknown key here: is it a setting of gateways.stripe? Then indent it under "
+            "that key",
+        ),
+        (
+            "gateways:\n  stripe:\nwebhook_secret: x\n",
+            "webhook_secret: unknown key here: is it a setting of gateways.stripe? Then indent it under that key",
+        ),
+        (
+            "title: Shop\n",
+            "title: unknown key here: is it a setting of report? Then indent it under that key",
+        ),
+        (
+            "port: 8080\n",
+            "port: unknown key here: is it a setting of smtp or serve? Then indent it under that key",
+        ),
+    ],
+)
+def test_a_key_one_level_off_says_where_it_belongs(tmp_path: Path, text: str, said: str) -> None:
+    message = error_of(tmp_path, text)
+    assert message.endswith(f"paycli.yaml: {said}")
+    assert ": x" not in message and "'x'" not in message
+
+
 def test_unknown_top_level_key_without_a_close_match_lists_the_known_ones(tmp_path: Path) -> None:
     assert "xyzzy: unknown key (known keys: database, timezone, policy," in error_of(tmp_path, "xyzzy: 1\n")
 
@@ -454,7 +491,7 @@ def test_a_value_its_explicit_tag_does_not_fit_is_a_config_error_without_the_val
         # indented as a gateway of its own
         (
             "gateways:\n  stripe:\n  webhook_secret: S3CRETxyz\n",
-            "gateways.webhook_secret: expected a mapping of keys to values, got text",
+            "gateways.webhook_secret: unknown key here: is it a setting of gateways.stripe? Then indent it",
         ),
         (
             "gateways:\n  stripe:\n    webhook_secret:whsec_S3CRETxyz\n",
