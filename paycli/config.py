@@ -1093,7 +1093,10 @@ def default_database_url() -> str:
 def resolve_database_url(option: str | None, config: Config, *, env: Mapping[str, str] | None = None) -> str:
     """``--db``, else ``PAYCLI_DB``, else the file's ``database``, else ``default_database_url()``; a
     SQLite file's ``~`` or ``~user`` is expanded, as a shell does, wherever the path came from (a
-    YAML value, ``--db=~/x``, a unit's Environment=), never made a folder named ``~``."""
+    YAML value, ``--db=~/x``, a unit's Environment=), never made a folder named ``~``. A relative
+    SQLite path in the file is relative to the file's folder, as every path in it is (a cron job
+    started in another folder would otherwise make a second store there); one given to ``--db`` or
+    ``PAYCLI_DB``, to the current folder."""
     from paycli.errors import UsageError
 
     environ = os.environ if env is None else env
@@ -1102,7 +1105,14 @@ def resolve_database_url(option: str | None, config: Config, *, env: Mapping[str
     if not url:
         return default_database_url()
     prefix = "sqlite:///" if url.startswith("sqlite:///") else "" if "://" not in url else None
-    if prefix is None or not url.startswith(prefix + "~"):
+    if prefix is None:
+        return url
+    if not url.startswith(prefix + "~"):
+        path = url[len(prefix) :]
+        in_file = where not in ("--db", DB_ENV) and config.path is not None
+        if in_file and path and path != ":memory:" and not path.startswith(("/", "file:")):
+            assert config.path is not None
+            return prefix + os.path.abspath(config.path.parent / path)
         return url
     home = expand_home(url[len(prefix) :])
     if home is not None:

@@ -1035,9 +1035,38 @@ def test_database_url_precedence(tmp_path: Path) -> None:
     env = {"PAYCLI_DB": "sqlite:///from-env.db"}
     assert resolve_database_url("sqlite:///option.db", from_file, env=env) == "sqlite:///option.db"
     assert resolve_database_url(None, from_file, env=env) == "sqlite:///from-env.db"
-    assert resolve_database_url(None, from_file, env={}) == "sqlite:///from-file.db"
+    # the file's relative path is relative to the file's folder, as every path in it is
+    assert resolve_database_url(None, from_file, env={}) == f"sqlite:///{tmp_path.absolute()}/from-file.db"
     no_file = load_config(None, PROVIDERS, env={})
     assert resolve_database_url(None, no_file, env={}) == default_database_url()
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("paycli.db", "{folder}/paycli.db"),
+        ("data/paycli.db", "{folder}/data/paycli.db"),
+        ("sqlite:///data/paycli.db", "sqlite:///{folder}/data/paycli.db"),
+        ("/srv/paycli.db", "/srv/paycli.db"),
+        ("sqlite:////srv/paycli.db", "sqlite:////srv/paycli.db"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+    ],
+)
+def test_a_relative_store_path_in_the_file_is_taken_from_the_file_s_folder_not_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str, expected: str
+) -> None:
+    # cron runs `paycli ingest` in another folder: a store beside the configuration was made anew there
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "paycli.yaml").write_text(f"database: '{written}'\n")
+    elsewhere = tmp_path / "cron"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("../etc/paycli.yaml"), PROVIDERS, env={})
+    assert resolve_database_url(None, config, env={}) == expected.format(folder=folder)
+    # an option's or the environment's, like every option's path, is the current folder's
+    assert resolve_database_url(written, config, env={}) == written
+    assert resolve_database_url(None, config, env={"PAYCLI_DB": written}) == written
 
 
 @pytest.mark.parametrize("written", ["~/shop/paycli.db", "sqlite:///~/shop/paycli.db"])
