@@ -8,7 +8,9 @@ import io
 import json
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -525,6 +527,37 @@ def test_every_command_says_when_the_stored_outcomes_follow_another_rule_until_r
     assert (
         "(policy lifecycle; require_verified: bank; txn_ids_unique: bank false) than" in loaded("list").stderr
     )
+
+
+def test_a_report_made_while_the_stored_outcomes_follow_another_rule_says_so_in_its_files(
+    loaded, isolated, db_url
+):
+    # the cron report is read in the morning, mailed, not its run's stderr: the policy was changed and
+    # nobody ran recompute, and the report passed the old rule's outcomes for the new one's
+    from paycli.reports import build_report, resolve_period, summary_text
+
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\npolicy: lifecycle\n")
+    said = "the stored outcomes follow another rule (policy strict; no require_verified) than the configuration (policy lifecycle; no require_verified): run 'paycli recompute'"
+    out = isolated / "r"
+    out.mkdir()
+    result = loaded("report", "--since", "2026-11-01", "--format", "html,csv", "--out", str(out))
+    assert result.code == 0 and result.stderr.count(said) == 1, result
+    html = next(out.glob("*.html")).read_text()
+    assert f'<p class="warn" id="stale-rule"><b>Warning:</b> {said}.</p>'.replace("'", "&#39;") in html
+    rows = list(csv.reader(next(out.glob("*.csv")).read_text().splitlines()))
+    warning = [row for row in rows if row[0] == "warning"]
+    assert warning == [["warning", *[""] * 19, said]] and len(rows[0]) == 21
+    rome, now = ZoneInfo("Europe/Rome"), datetime.now(UTC)
+    with Store.open(db_url) as store:
+        made = build_report(store, resolve_period(rome, now, since="2026-11-01"), rome, now)
+        made.stale_rule = said  # as make_report sets it
+        assert f"Warning: {said}." in summary_text(made).splitlines()[1]
+    loaded("recompute")
+    again = loaded("report", "--since", "2026-11-01", "--format", "html,csv", "--out", str(out))
+    assert again.code == 0 and "Warning" not in next(out.glob("*.html")).read_text()
+    assert not [
+        row for row in csv.reader(next(out.glob("*.csv")).read_text().splitlines()) if row[0] == "warning"
+    ]
 
 
 def test_a_store_that_kept_no_rule_takes_the_configuration_s_silently(loaded, isolated, db_url):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from paycli import rule as outcome_rule
 from paycli.config import Config
 from paycli.errors import PaycliError, UsageError
 from paycli.reports.build import Report, build_report
@@ -113,6 +114,7 @@ def _build_and_write(
         gateways=gateways,
         title=str(config.report.get("title") or "") or None,
     )
+    report.stale_rule = outcome_rule.check(store, config, keep=False)
     run = ReportRun(report)
     outputs = Staged(plan)
 
@@ -223,6 +225,8 @@ def summary_text(report: Report) -> str:
     lines = [
         f"paycli reconciliation report {report.period.label}" + (f" ({report.title})" if report.title else "")
     ]
+    if report.stale_rule:
+        lines.append(f"Warning: {report.stale_rule}.")
     if report.empty:
         lines.append("Nothing happened in this period.")
     lines.append(

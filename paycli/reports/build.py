@@ -78,6 +78,9 @@ class Report:
     older_verificare: int = 0  # created before the period, still open, nothing new in it
     # created before the period, VERIFICARE after a response, resolution or update of it
     late_verificare: int = 0
+    # the store's outcomes follow another rule than the configuration's (rule.check): said on top, so
+    # that a report read in the morning does not pass an old policy's outcomes for the new one's
+    stale_rule: str | None = None
     orphans: list[Row] = field(default_factory=list)
     older_orphans: int = 0
     anomalies: list[Row] = field(default_factory=list)
