@@ -39,7 +39,9 @@ def ingest(
         bool,
         typer.Option(
             "--dry-run",
-            help="Say what would change; change nothing (no store is created, nor its folder or tables).",
+            help="Say what would change; change nothing (no store is created, nor its folder or tables). "
+            "It reads as one transaction it then undoes: on SQLite other writers (a receiver's callbacks, "
+            "resolve) wait until it ends.",
         ),
     ] = False,
     archive: Annotated[
