@@ -1030,6 +1030,29 @@ def test_gateways_lists_the_installed_providers(cli):
     assert any(r["provider"] == "requests" for r in rows)
 
 
+def test_gateways_lists_a_gateway_the_stored_requests_name_that_the_configuration_no_longer_has(
+    cli, isolated
+):
+    # nexi renamed in the configuration: its stored requests still name nexi, and nothing said so
+    before = cli("gateways")  # no store yet: none read (none needed)
+    assert before.code == 0 and "stored request" not in before.stdout, before
+    assert cli("ingest", str(request_csv(isolated, ROWS))).code == 0
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  xpay:\n    provider: nexi\n"
+        "  stripe: {}\n  paypal: {}\n  skrill: {}\n  axerve: {}\n"
+    )
+    result = cli("gateways", "--format", "json")
+    assert result.code == 0, result
+    [old] = [r for r in json.loads(result.stdout) if r["name"] == "nexi"]
+    assert (old["provider"], old["configured"], old["reads"]) == (
+        "-",
+        False,
+        "nothing: 2 stored requests name it",
+    )
+    assert "renamed or removed" in old["description"]
+    assert "nexi      -           no            nothing: 2 stored requests name it" in cli("gateways").stdout
+
+
 def test_gateways_shows_each_secret_that_cannot_be_had_and_why_where_other_commands_stop(
     cli, isolated, monkeypatch
 ):

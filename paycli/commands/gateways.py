@@ -16,7 +16,8 @@ def gateways(
 
     Secrets are never shown: only whether each is configured. A secret whose environment variable is
     unset, or whose file cannot be read, is listed as not set with the reason, instead of stopping the
-    command as it stops the others.
+    command as it stops the others. A gateway the store's requests name that the configuration no
+    longer has (renamed, removed) is listed too, with how many requests name it.
 
     Example:
 
@@ -57,6 +58,18 @@ def gateways(
                     "description": cls.description + " (needs a `gateways:` entry in the configuration)",
                 }
             )
+    for name, n in _stored_only(ws, config, set(active)).items():
+        rows.append(
+            {
+                "name": name,
+                "provider": "-",
+                "configured": False,
+                "reads": f"nothing: {n} stored request{'s name' if n != 1 else ' names'} it",
+                "secrets": {},
+                "description": f"not in the configuration, named by {n} stored request{'s' if n != 1 else ''}: "
+                "a gateway renamed or removed (their responses come under another name now, or under none)",
+            }
+        )
     for name, why in plugins.broken().items():
         rows.append(
             {
@@ -71,6 +84,24 @@ def gateways(
     emit(rows, fmt, table=_table, empty="No provider is installed.")
     for path, problem in problems.items():  # the secrets of other sections (serve.token, smtp.password)
         err(f"note: {path}: {problem}")
+
+
+def _stored_only(ws, config, configured: set[str]) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The gateways the store's requests name that are not configured, with how many requests name
+    each; none where there is no store to read (this command needs none, nor every secret)."""
+    from paycli.config import resolve_database_url
+    from paycli.errors import PaycliError
+    from paycli.store import Store
+
+    try:
+        store = Store.open(resolve_database_url(ws.db_option, config))
+    except PaycliError:
+        return {}
+    with store:
+        rows = store.query(
+            "SELECT gateway, count(*) AS n FROM payment_request GROUP BY gateway ORDER BY gateway"
+        )
+    return {r["gateway"]: int(r["n"]) for r in rows if r["gateway"] not in configured}
 
 
 def _table(rows) -> str:  # type: ignore[no-untyped-def]
