@@ -645,8 +645,13 @@ def _connect_postgresql(url: str) -> Any:
 
     conninfo = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
     try:
-        return psycopg.connect(conninfo, row_factory=dict_row, autocommit=True)
+        conn = psycopg.connect(conninfo, row_factory=dict_row, autocommit=True)
     except psycopg.Error as exc:
         reason = scrub(str(exc).strip().splitlines()[0], url)  # libpq quotes what it cannot parse
         # not chained: the driver's own error quotes the password, and --debug prints the chain
         raise StoreError(f"cannot connect to {describe(url)}: {reason}") from None
+    # Times come back in the session's zone (the server's timezone setting, or PGTZ): in UTC, as paycli
+    # keeps them. West of UTC a request made on 0001-01-01 (many an ERP's "no date") came back in year 0,
+    # which psycopg cannot load, and every list, show and report failed on it.
+    conn.execute("SET TIME ZONE 'UTC'")
+    return conn

@@ -18,7 +18,7 @@ import pytest
 from paycli.errors import StoreError
 from paycli.migrations import HEAD
 from paycli.store import Store, _to_pyformat, describe
-from tests.conftest import ON_POSTGRES, collated_like_a_language
+from tests.conftest import ON_POSTGRES, collated_like_a_language, request_csv
 
 
 def test_head_constant_is_alembics_head():
@@ -363,6 +363,23 @@ def test_times_are_stored_in_utc(store, config, tmp_path: Path):
     assert Store.from_time(value).isoformat() == "2026-07-01T10:00:00+00:00"
     if not ON_POSTGRES:
         assert value == "2026-07-01 10:00:00.000000"
+
+
+def test_a_time_of_year_1_in_utc_is_listed_whatever_the_database_session_zone(cli, isolated, monkeypatch):
+    # 0001-01-01 is many an ERP's "no date": in UTC it is a time Python holds, but a PostgreSQL session in
+    # a zone west of UTC (PGTZ, or the server's timezone setting) hands it back in year 0, which psycopg
+    # cannot load: every list, show and report failed (exit 70) until the request was deleted by hand
+    monkeypatch.setenv("PGTZ", "America/New_York")
+    rows = [
+        "T0,,other,0001-01-01T00:30:00Z,A,,1.00,EUR,nexi",
+        "T1,,other,2026-07-01T12:00:00+02:00,B,,1.00,EUR,nexi",
+    ]
+    assert cli("ingest", str(request_csv(isolated, rows))).code == 0
+    listed = cli("list", "--format", "csv")
+    assert listed.code == 0, listed
+    assert [line.split(",")[0] for line in listed.stdout.splitlines()] == ["txn_id", "T1", "T0"]
+    shown = cli("show", "T0", "--format", "json")
+    assert shown.code == 0 and '"created_at": "0001-01-01T01:19:56+00:49:56"' in shown.stdout, shown
 
 
 def test_a_snapshot_reads_one_moment_whatever_another_writer_commits(store, db_url):
