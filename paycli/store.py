@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -45,6 +46,11 @@ Row = Mapping[str, Any]
 # Where a command that only reads meets no store: a typo in --db, another user's HOME under cron. Said,
 # not answered from an empty store made there (a report of nothing: a false all-clear every night).
 NO_STORE_HINT = "paycli ingest creates one; check --db, PAYCLI_DB or database: in the configuration"
+# What a PostgreSQL user needs (PostgreSQL 15 no longer lets every user create tables in schema public)
+PRIVILEGES_HINT = (
+    "it needs to read and write paycli's tables, and to create tables in its schema to make a new store "
+    "or upgrade one (GRANT CREATE ON SCHEMA)"
+)
 
 
 def advisory_key(name: str) -> int:
@@ -229,6 +235,7 @@ class Store:
         from alembic import command
         from alembic.config import Config as AlembicConfig
         from sqlalchemy import create_engine, event
+        from sqlalchemy.exc import DBAPIError
 
         path = sqlite_path(self.url)
         if path is not None:
@@ -259,6 +266,10 @@ class Store:
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727910)")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
+        except DBAPIError as exc:
+            if isinstance(exc.orig, Exception):
+                self._raise_postgresql(exc.orig)  # a user that may not create tables, a server gone
+            raise
         finally:
             engine.dispose()
 
@@ -271,6 +282,9 @@ class Store:
             return self.connection.execute(self._sql(sql), params)
         except sqlite3.DatabaseError as exc:
             raise self._wrap(exc) from exc
+        except Exception as exc:
+            self._raise_postgresql(exc)
+            raise
 
     def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]] | Iterable[Sequence[Any]]) -> None:
         try:
@@ -281,6 +295,9 @@ class Store:
                     cur.executemany(_to_pyformat(sql), list(rows))
         except sqlite3.DatabaseError as exc:
             raise self._wrap(exc) from exc
+        except Exception as exc:
+            self._raise_postgresql(exc)
+            raise
 
     def query(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Row]:
         return list(self.execute(sql, params).fetchall())
@@ -314,7 +331,11 @@ class Store:
         from psycopg.rows import tuple_row
 
         with self.connection.cursor(row_factory=tuple_row) as cursor:
-            cursor.execute(_to_pyformat(sql), params)
+            try:
+                cursor.execute(_to_pyformat(sql), params)
+            except Exception as exc:
+                self._raise_postgresql(exc)
+                raise
             yield from cursor
 
     def prepare_bulk(self) -> None:
@@ -369,6 +390,30 @@ class Store:
         if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
             return StoreError(f"{describe(self.url)} stayed locked by another writer for {self._lock_wait()}")
         return exc
+
+    def _raise_postgresql(self, exc: Exception) -> None:
+        """Raise what PostgreSQL's ``exc`` means to the user, where it is not a bug of paycli's: a
+        connection lost (the server restarted, a network cut), a privilege the database user lacks, a
+        read-only database (a standby). Their text is the server's, never the URL's."""
+        psycopg = sys.modules.get("psycopg")
+        if self.backend != "postgresql" or psycopg is None or not isinstance(exc, psycopg.Error):
+            return
+        errors = psycopg.errors
+        lines = str(exc).strip().splitlines()
+        reason = scrub(lines[0].strip() if lines else type(exc).__name__, self.url)
+        lost = (errors.AdminShutdown, errors.CrashShutdown, errors.CannotConnectNow)
+        if isinstance(exc, psycopg.OperationalError) and (self.connection.closed or isinstance(exc, lost)):
+            raise StoreError(
+                f"lost the connection to {describe(self.url)} ({reason}): what was being written was not "
+                "stored; run the same command again"
+            ) from exc
+        if isinstance(exc, errors.InsufficientPrivilege):
+            raise StoreError(
+                f"the database user may not use the store {describe(self.url)} as paycli needs ({reason}): "
+                f"{PRIVILEGES_HINT}"
+            ) from exc
+        if isinstance(exc, errors.ReadOnlySqlTransaction):
+            raise StoreError(f"cannot write to the store {describe(self.url)}: {reason}") from exc
 
     def _lock_wait(self) -> str:
         """How long SQLite waited for the lock: the busy time-out of this connection (paycli serve sets

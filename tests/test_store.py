@@ -233,6 +233,85 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password():
     assert str(info.value).startswith("cannot connect to postgresql+psycopg://paycli:***@127.0.0.1:1/paycli")
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL role's privileges")
+def test_a_postgresql_user_without_the_privileges_paycli_needs_is_told_so_in_one_line(cli, db_url, isolated):
+    import uuid
+
+    import psycopg
+
+    role, password = f"paycli_{uuid.uuid4().hex[:10]}", f"Pw-{uuid.uuid4().hex}"
+    schema = db_url.rpartition("%3D")[2]
+    empty = f"e_{uuid.uuid4().hex[:12]}"
+    assert (
+        cli(
+            "ingest",
+            str(request_csv(isolated, ["T1,O1,order,2026-11-20T09:00:00+01:00,Rossi,,10.00,EUR,nexi"])),
+        ).code
+        == 0
+    )
+    with psycopg.connect("postgresql://", autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        admin.execute(f"CREATE SCHEMA {empty}")
+        for name in (schema, empty):  # PostgreSQL 15: USAGE, and no CREATE, as for schema public
+            admin.execute(f"GRANT USAGE ON SCHEMA {name} TO {role}")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+    try:
+        reader = f"postgresql+psycopg://{role}:{password}@/?options=-csearch_path%3D{schema}"
+        assert cli("--db", reader, "list", db=False).code == 0  # reading is all it may do
+        said = [
+            cli("--db", reader, "resolve", "T1", "--as", "NEGATIVO", "--note", "n", "--by", "anna", db=False),
+            cli("--db", f"postgresql+psycopg://{role}:{password}@/?options=-csearch_path%3D{empty}", "db", "upgrade", db=False),
+        ]  # fmt: skip
+        # exit 2 and what the user lacks, not exit 70 ("unexpected error": a bug of paycli's)
+        assert [r.code for r in said] == [2, 2], said
+        assert "(permission denied for table resolution)" in said[0].stderr
+        assert (
+            "(permission denied for schema " in said[1].stderr and "GRANT CREATE ON SCHEMA" in said[1].stderr
+        )
+        for result in said:
+            assert result.stderr.count("\n") == 1 and password not in result.stderr
+            assert result.stderr.startswith(
+                f"paycli: the database user may not use the store postgresql+psycopg://{role}:***@/"
+            )
+    finally:
+        with psycopg.connect("postgresql://", autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {empty} CASCADE")
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection lost under paycli")
+def test_a_postgresql_connection_lost_mid_ingest_is_one_line_and_the_next_run_completes(
+    cli, db_url, isolated, monkeypatch
+):
+    import psycopg
+
+    from paycli import recompute
+
+    real_refresh = recompute.refresh
+    cut: list[int] = []
+
+    def refresh(store, ids, config):
+        if not cut:  # the batch is written, not committed: the server goes away now
+            cut.append(store.connection.info.backend_pid)
+            with psycopg.connect("postgresql://", autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (cut[0],))
+        return real_refresh(store, ids, config)
+
+    monkeypatch.setattr(recompute, "refresh", refresh)
+    rows = [f"T{i},O{i},order,2026-11-20T09:00:00+01:00,Rossi,,10.00,EUR,nexi" for i in range(3)]
+    path = request_csv(isolated, rows)
+    lost = cli("ingest", str(path))
+    assert cut and lost.code == 2, lost  # not 70, "unexpected error": a bug of paycli's
+    assert (
+        lost.stderr.startswith("paycli: lost the connection to postgresql+psycopg:///")
+        and "run the same command again" in lost.stderr
+    )
+    assert lost.stderr.count("\n") == 1, lost
+    again = cli("ingest", str(path))
+    assert again.code == 0 and "3 new requests" in again.stderr, again
+
+
 def test_sqlite_store_uses_wal_and_foreign_keys(tmp_path):
     with Store.open(str(tmp_path / "s.db"), create=True) as store:
         assert store.query("PRAGMA journal_mode")[0][0] == "wal"
