@@ -58,6 +58,8 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+# paycli's schema revisions (paycli/migrations/versions): 0001, 0002, ...
+_REVISION = re.compile(r"[0-9]{4}")
 # A database URL whose "://" was mistyped: not a file path to create a store at (it may hold a password)
 _MISTYPED_URL = re.compile(r"(?i)(postgres(?:ql)?|sqlite|mysql|mariadb|oracle|mssql)(?:\+\w+)?:?/")
 
@@ -220,7 +222,19 @@ class Store:
                 raise StoreError(f"{describe(self.url)} is a database, but not a paycli store")
             return None
         rows = self.query("SELECT version_num FROM alembic_version")
-        return str(rows[0]["version_num"]) if rows else None
+        version = str(rows[0]["version_num"]) if rows else None
+        if version is None:
+            if tables - {"alembic_version"}:
+                raise StoreError(f"{describe(self.url)} is a database, but not a paycli store")
+            return None
+        if not _REVISION.fullmatch(version) or "payment_request" not in tables:
+            # another application's tables, which Alembic versions too (a web shop's database): not a
+            # paycli store newer than this paycli, nor one to upgrade
+            raise StoreError(
+                f"{describe(self.url)} is a database, but not a paycli store (its alembic_version, "
+                f"{version}, is another application's)"
+            )
+        return version
 
     def version_problem(self, version: str) -> str:
         if version < HEAD:

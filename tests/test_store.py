@@ -189,6 +189,29 @@ def test_an_empty_database_is_no_store_to_a_command_that_reads_and_is_left_empty
     assert "(current)" in cli("--db", empty_database_url, "db", "status", db=False).stdout
 
 
+def test_a_database_of_another_alembic_application_is_not_a_store_to_upgrade(empty_database_url, cli):
+    # a shop's PostgreSQL database given to paycli often holds its web application's tables, which
+    # Alembic versions too: that revision is not paycli's, newer or older
+    with Store.connect(empty_database_url) as other, other.transaction():
+        other.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        other.execute("INSERT INTO alembic_version (version_num) VALUES ('3f2a9c1b7d10')")
+        other.execute("CREATE TABLE invoices (id INTEGER)")
+    said = [
+        cli("--db", empty_database_url, *command, db=False)
+        for command in (["db", "status"], ["db", "upgrade"], ["list"])
+    ]
+    for result in said:
+        # not "newer than this paycli: upgrade paycli", nor an upgrade failing (exit 70) on a revision
+        # Alembic cannot locate
+        assert result.code == 2, result
+        assert result.stderr == (
+            f"paycli: {describe(empty_database_url)} is a database, but not a paycli store "
+            "(its alembic_version, 3f2a9c1b7d10, is another application's)\n"
+        )
+    with Store.connect(empty_database_url) as other:
+        assert other.table_names() == {"alembic_version", "invoices"}
+
+
 def test_opening_a_store_makes_one_only_when_asked(tmp_path):
     with pytest.raises(StoreError, match=r"^no store at "):
         Store.open(str(tmp_path / "s.db"))
