@@ -1807,6 +1807,13 @@ _COLUMN_WIDTHS: dict[type, tuple[tuple[str, int], ...]] = {
 }
 _ALIAS_WIDTH = 128
 _TXN_WIDTH = 128  # message.gateway_txn_id
+# The store's BIGINT amounts: a provider checks each figure it reads, but one it works out (a PayPal
+# STL line's net, gross - fee) may fall outside, and either backend then refused the whole batch
+_AMOUNTS: dict[type, tuple[str, ...]] = {
+    ResponseRecord: ("amount_minor",),
+    SettlementRecord: ("gross_minor", "fee_minor", "net_minor", "charged_minor"),
+}
+_BIGINT = range(-(2**63), 2**63)
 
 
 def _within_columns(record: Record) -> Record:
@@ -1827,6 +1834,13 @@ def _within_columns(record: Record) -> Record:
             return QuarantinedRecord(
                 record.origin,
                 f"its {name.replace('_', ' ')} is longer than {width} characters: no store column takes it",
+            )
+    for name in _AMOUNTS.get(type(record), ()):
+        amount = getattr(record, name)
+        if amount is not None and amount not in _BIGINT:
+            what = name.removesuffix("_minor")
+            return QuarantinedRecord(
+                record.origin, f"its {what} amount is past what the store holds (64-bit minor units)"
             )
     if (
         isinstance(record, ResponseRecord)

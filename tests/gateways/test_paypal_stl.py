@@ -711,6 +711,22 @@ def test_a_large_report_streams_a_line_at_a_time(paypal: PayPalProvider, tmp_pat
     assert sum(1 for r in records if isinstance(r, SettlementRecord)) == 19_999
 
 
+def test_a_line_whose_net_is_past_64_bits_is_quarantined_and_the_rest_is_stored(
+    store: Store, config: Config, tmp_path: Path
+) -> None:
+    # each figure fits the store's BIGINT, but gross - fee does not: PostgreSQL refused the batch
+    # (bigint out of range), SQLite's driver too, so every run of the file failed with exit 70
+    most = str(2**63 - 1)
+    huge = line({**REFUND, "Transaction ID": "9ZZ00000000000001", "Gross Transaction Amount": most, "Fee Debit or Credit": "DR", "Fee Amount": most})  # fmt: skip
+    path = tmp_path / "STL-20240515.01.009.CSV"
+    path.write_bytes(report(sb(), huge))
+    run = Ingest(store, config, gateways.instances(config, gateways.installed())).run([str(path)])
+    assert (run.tallies["paypal"].settlement_lines, run.tallies["paypal"].quarantined) == (1, 1)
+    [error] = [r["error"] for r in store.query("SELECT error FROM message WHERE state = 'quarantined'")]
+    assert error == "its net amount is past what the store holds (64-bit minor units)"
+    assert [r["net_minor"] for r in store.query("SELECT net_minor FROM settlement")] == [3346]
+
+
 def test_ingesting_the_same_report_twice_adds_nothing(store: Store, config: Config, tmp_path: Path) -> None:
     path = tmp_path / "STL-20240515.01.009.CSV"
     path.write_bytes(report(sb(Invoice_ID="ORD-PP-2001-1"), line({**REFUND, "Invoice ID": "ORD-PP-2001-1"})))
