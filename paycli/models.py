@@ -33,6 +33,8 @@ class Base(DeclarativeBase):
 
 
 UTCDateTime = DateTime(timezone=True)
+# A row's id, and a column naming one: 64 bits on PostgreSQL (migration 0010), as SQLite's rowid is
+Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class PaymentRequest(Base):
@@ -40,7 +42,7 @@ class PaymentRequest(Base):
 
     __tablename__ = "payment_request"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     txn_id: Mapped[str] = mapped_column(String(128), unique=True)
     order_id: Mapped[str | None] = mapped_column(String(128), index=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -77,7 +79,7 @@ class Message(Base):
 
     __tablename__ = "message"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     provider: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(Text)
@@ -92,8 +94,8 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text)  # why it is quarantined
     note: Mapped[str | None] = mapped_column(Text)  # what an informational message says
     reference: Mapped[str | None] = mapped_column(String(128), index=True)
-    request_id: Mapped[int | None] = mapped_column(ForeignKey("payment_request.id"), index=True)
-    response_id: Mapped[int | None] = mapped_column(ForeignKey("response.id"), index=True)
+    request_id: Mapped[int | None] = mapped_column(Id, ForeignKey("payment_request.id"), index=True)
+    response_id: Mapped[int | None] = mapped_column(Id, ForeignKey("response.id"), index=True)
     # an informational message's payment, when the gateway names it (a Stripe refund that failed): one
     # without a reference of its own, or with one only guessed (``reference_guessed``), takes the
     # reference that transaction's responses carry, as a response does
@@ -124,9 +126,9 @@ class Response(Base):
 
     __tablename__ = "response"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     identity: Mapped[str] = mapped_column(String(64), unique=True)
-    request_id: Mapped[int | None] = mapped_column(ForeignKey("payment_request.id"), index=True)
+    request_id: Mapped[int | None] = mapped_column(Id, ForeignKey("payment_request.id"), index=True)
     reference: Mapped[str | None] = mapped_column(String(128), index=True)
     # the reference came from a field the gateway only suggests for it (a Stripe Session's
     # client_reference_id): it yields to the reference other responses of the transaction carry
@@ -168,8 +170,8 @@ class Resolution(Base):
 
     __tablename__ = "resolution"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("payment_request.id"), index=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    request_id: Mapped[int] = mapped_column(Id, ForeignKey("payment_request.id"), index=True)
     outcome: Mapped[str] = mapped_column(String(10))
     note: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(128))
@@ -189,8 +191,8 @@ class Settlement(Base):
 
     __tablename__ = "settlement"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("message.id"), unique=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[int] = mapped_column(Id, ForeignKey("message.id"), unique=True)
     provider: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     gateway_txn_id: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -222,7 +224,7 @@ class GatewayAlias(Base):
 
     __tablename__ = "gateway_alias"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     provider: Mapped[str] = mapped_column(String(64))
     alias: Mapped[str] = mapped_column(String(128))
     gateway_txn_id: Mapped[str] = mapped_column(String(128), index=True)
@@ -251,7 +253,7 @@ class Delivery(Base):
 
     __tablename__ = "delivery"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     provider: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(8))

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -2330,3 +2331,32 @@ def test_progress_names_each_input_as_it_begins_and_counts_the_records_of_each_c
         (2, "second.csv", 0, 2),  # the third record of first.csv waits for the next batch
         (2, "second.csv", second.stat().st_size, 4),
     ]
+
+
+def test_a_store_whose_row_ids_are_past_32_bits_goes_on_taking_rows(store, config, tmp_path):
+    # SQLite's ids are 64-bit rowids; PostgreSQL's were integer (SERIAL), whose sequences stop at
+    # 2,147,483,647: past it every ingest failed (exit 70, "reached maximum value of sequence") and
+    # every callback had 503. Here the ids are moved on to the last 32-bit one, as years of traffic do.
+    last = 2**31 - 1
+    with store.transaction():
+        if ON_POSTGRES:
+            for table in ("payment_request", "message", "response", "delivery"):
+                store.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {last})")
+        else:  # the next rowid is one past the largest
+            store.execute(
+                "INSERT INTO payment_request (id, txn_id, kind, created_at, customer, search_text, amount_minor, "
+                "currency, gateway, registered_at, outcome, reason, response_count) VALUES (:id, 'T0', 'other', "
+                ":at, 'c', 'c', 1, 'EUR', 'fake', :at, 'VERIFICARE', 'NO_RESPONSE', 0)",
+                {"id": last, "at": store.time(datetime.now(UTC))},
+            )
+    ingest(
+        store, config, request_csv(tmp_path, [ROW]), write_messages(tmp_path, message("T1", "k1", "approved"))
+    )
+    t1 = request(store, "T1")
+    assert t1["id"] > last and (t1["outcome"], t1["response_count"]) == ("POSITIVO", 1)
+    [held] = store.query(
+        "SELECT m.id AS message, r.id AS response, r.request_id FROM message m JOIN response r ON r.id = m.response_id"
+    )
+    assert held["request_id"] == t1["id"]
+    if ON_POSTGRES:
+        assert held["message"] > last and held["response"] > last

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from paycli import gateways
@@ -345,3 +346,37 @@ def test_an_upgrade_from_before_0008_says_where_informational_messages_stay_out_
     assert cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).code == 0
     shown = cli("--db", url, "show", "S6002-1", db=False)
     assert "refund.failed: refund failed" in shown.stdout, shown
+
+
+def test_an_upgrade_to_0010_gives_every_row_id_64_bits_and_keeps_the_rows(cli, db_url, isolated, tmp_path):
+    url = nothing_yet(db_url, tmp_path)
+    with Store.connect(url, create=True) as store:
+        store.migrate("0009")  # PostgreSQL: integer ids, sequences that stop at 2,147,483,647
+        with store.transaction():
+            store.execute(
+                "INSERT INTO payment_request (txn_id, kind, created_at, customer, search_text, amount_minor, "
+                "currency, gateway, registered_at, outcome, reason, response_count) VALUES ('T0', 'other', "
+                ":at, 'c', 'c', 1, 'EUR', 'nexi', :at, 'VERIFICARE', 'NO_RESPONSE', 0)",
+                {"at": store.time(datetime(2026, 11, 26, 9, tzinfo=UTC))},
+            )
+            store.execute(
+                "INSERT INTO message (digest, provider, source, received_at, raw, state, reference, request_id) "
+                "SELECT 'd0', 'nexi', 'f', created_at, :raw, 'informational', txn_id, id FROM payment_request",
+                {"raw": b"x"},
+            )
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\n")
+    upgraded(cli, url)
+    with Store.open(url) as store:
+        assert [r["request_id"] for r in store.query("SELECT request_id FROM message")] == [1]
+        if ON_POSTGRES:
+            types = store.query(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE "
+                "table_schema = current_schema() AND (column_name = 'id' OR column_name LIKE '%!_id' ESCAPE '!') "
+                "AND table_name <> 'store_setting' AND data_type <> 'character varying'"
+            )
+            assert len(types) == 12 and {t["data_type"] for t in types} == {"bigint"}, types
+            for table in ("payment_request", "message"):
+                store.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {2**31 - 1})")
+    rows = "txn_id,order_id,kind,created_at,customer,email,amount,currency,gateway\nT1,,other,2026-11-26T10:00:00+01:00,A,,1.00,EUR,nexi\n"  # fmt: skip
+    (tmp_path / "requests.csv").write_text(rows)
+    assert cli("--db", url, "ingest", str(tmp_path / "requests.csv"), db=False).code == 0
