@@ -64,11 +64,20 @@ _REVISION = re.compile(r"[0-9]{4}")
 _MISTYPED_URL = re.compile(r"(?i)(postgres(?:ql)?|sqlite|mysql|mariadb|oracle|mssql)(?:\+\w+)?:?/")
 
 
+# A libpq connection string (``host=db dbname=paycli password=...``), the form psql's manual shows: not a
+# file path either (it holds a password)
+_LIBPQ_KEYWORDS = re.compile(
+    r"(?i)\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options|connect_timeout|"
+    r"application_name|target_session_attrs)\s*="
+)
+_LIBPQ_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)")
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (``sqlite:///rel``, ``sqlite:////abs``) or a bare path; None otherwise."""
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///") :])
-    if "://" not in url and not _MISTYPED_URL.match(url):
+    if "://" not in url and not _MISTYPED_URL.match(url) and not _LIBPQ_KEYWORDS.match(url):
         return Path(url)
     return None
 
@@ -110,6 +119,8 @@ def describe(url: str) -> str:
     """The URL without its password (after the user name, or a ``password=`` parameter), for messages."""
     scheme, sep, rest = url.partition("://")
     if not sep:
+        if _LIBPQ_KEYWORDS.match(url):
+            return _LIBPQ_PASSWORD.sub(r"\1***", url.strip())
         mistyped = _MISTYPED_URL.match(url)
         return f"{mistyped[1]}:..." if mistyped else url
     at = rest.rfind("@")  # a password may hold an unencoded "@": the host follows the last one
@@ -181,6 +192,11 @@ class Store:
         path = sqlite_path(url)
         if path is not None:
             return cls(url, _connect_sqlite(path, create=create), "sqlite")
+        if _LIBPQ_KEYWORDS.match(url):
+            raise StoreError(
+                f"the database '{describe(url)}' is a libpq connection string (key=value): write it as a URL, "
+                "postgresql+psycopg://USER:PASSWORD@HOST/DB (options such as sslmode=require after a '?')"
+            )
         if "://" not in url:
             raise StoreError(
                 f"the database URL {describe(url)} lacks '://': write postgresql+psycopg://USER:PASSWORD@HOST/DB "

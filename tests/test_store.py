@@ -335,6 +335,34 @@ def test_a_postgresql_connection_lost_mid_ingest_is_one_line_and_the_next_run_co
     assert again.code == 0 and "3 new requests" in again.stderr, again
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "host=db.shop.example dbname=paycli user=shop password=Pw-9f2k1",
+        "dbname=paycli password = 'Pw-9f2k1 with spaces' host=localhost",
+        "  service=paycli password=Pw-9f2k1",
+    ],
+)
+def test_a_libpq_connection_string_is_refused_not_made_a_sqlite_file_named_with_its_password(
+    dsn, cli, isolated, tmp_path
+):
+    # the key=value form psql and libpq's manual use: it was taken for a SQLite file's path, so every
+    # command printed it, password and all ("no store at .../host=... password=..."), and ingest made
+    # a SQLite store of that name and stored the night there instead of on the PostgreSQL server
+    said = [
+        cli("--db", dsn, "list", db=False),
+        cli("--db", dsn, "ingest", str(request_csv(tmp_path, ["T1,,other,2026-11-26T10:00:00+01:00,A,,1.00,EUR,nexi"])), db=False),
+        cli("--db", dsn, "db", "upgrade", db=False),
+    ]  # fmt: skip
+    for result in said:
+        assert result.code == 2, result
+        assert "Pw-9f2k1" not in result.stderr and "***" in result.stderr, result
+        assert (
+            "a libpq connection string (key=value): write it as a URL, postgresql+psycopg://" in result.stderr
+        )
+    assert list(isolated.iterdir()) == [isolated / "paycli.yaml"]  # no file made
+
+
 def test_sqlite_store_uses_wal_and_foreign_keys(tmp_path):
     with Store.open(str(tmp_path / "s.db"), create=True) as store:
         assert store.query("PRAGMA journal_mode")[0][0] == "wal"
