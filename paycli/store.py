@@ -583,6 +583,10 @@ class Store:
         """
         if self.backend == "sqlite" and len(values) > LONG_IN_LIST:
             return f"(SELECT value FROM json_each(:{prefix}))", {prefix: json.dumps(list(values))}
+        if self.backend == "postgresql" and len(values) > MAX_PARAMETERS:
+            # PostgreSQL binds at most 65,535 parameters a statement, and a batch may hold 100,000 keys
+            kind = "bigint" if all(isinstance(v, int) for v in values) else "text"
+            return f"(SELECT unnest(CAST(:{prefix} AS {kind}[])))", {prefix: list(values)}
         params = {f"{prefix}{i}": v for i, v in enumerate(values)}
         return "(" + ", ".join(f":{k}" for k in params) + ")", params
 

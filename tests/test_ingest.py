@@ -2360,3 +2360,21 @@ def test_a_store_whose_row_ids_are_past_32_bits_goes_on_taking_rows(store, confi
     assert held["request_id"] == t1["id"]
     if ON_POSTGRES:
         assert held["message"] > last and held["response"] > last
+
+
+def test_a_batch_of_more_keys_than_a_statement_binds_is_one_query_on_either_backend(store, tmp_path):
+    # batch_size may be 100,000: an ingest batch looks its keys up in one IN list, and PostgreSQL binds
+    # at most 65,535 parameters a statement ("number of parameters must be between 0 and 65535": every
+    # ingest failed with exit 70); SQLite binds a long list as one JSON array
+    config = make_config(tmp_path, "timezone: Europe/Rome\nbatch_size: 100000\n")
+    rows = [f"T{i},,other,2026-11-26T10:00:00+01:00,A,,1.00,EUR,nexi" for i in range(66_000)]
+    run = ingest(store, config, request_csv(tmp_path, rows))
+    assert run.report.tallies["requests"].requests_new == 66_000
+    ids = [r["id"] for r in store.query("SELECT id FROM payment_request")]
+    marks, params = store.placeholders("i", [*ids, 2**40])
+    assert (
+        store.query(f"SELECT COUNT(*) AS n FROM payment_request WHERE id IN {marks}", params)[0]["n"]
+        == 66_000
+    )
+    again = ingest(store, config, request_csv(tmp_path, rows))
+    assert again.report.tallies["requests"].requests_unchanged == 66_000
