@@ -225,6 +225,13 @@ class Store:
         if self.backend == "sqlite":
             rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
         else:
+            if self.query("SELECT current_schema() AS s")[0]["s"] is None:
+                # a search_path (options=-csearch_path=...) naming no schema there is: nowhere to look
+                # for paycli's tables, nor to make them
+                raise StoreError(
+                    f"no schema of the search_path of {describe(self.url)} exists in the database: "
+                    "create it, or name another (options=-csearch_path%3DSCHEMA in the URL)"
+                )
             rows = self.query(
                 "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()"
             )

@@ -303,6 +303,20 @@ def test_a_postgresql_user_without_the_privileges_paycli_needs_is_told_so_in_one
             admin.execute(f"DROP ROLE {role}")
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL schema")
+def test_a_search_path_naming_no_schema_is_said_not_an_empty_database_or_a_crash(cli):
+    url = "postgresql+psycopg:///?options=-csearch_path%3Dt_no_such_schema"
+    said = [
+        cli("--db", url, *command, db=False) for command in (["db", "upgrade"], ["ingest", "-"], ["list"])
+    ]
+    for result in said:  # db upgrade and ingest failed with exit 70, list said "the database is empty"
+        assert result.code == 2, result
+        assert result.stderr == (
+            f"paycli: no schema of the search_path of {url} exists in the database: create it, or name another "
+            "(options=-csearch_path%3DSCHEMA in the URL)\n"
+        )
+
+
 @pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection lost under paycli")
 def test_a_postgresql_connection_lost_mid_ingest_is_one_line_and_the_next_run_completes(
     cli, db_url, isolated, monkeypatch
