@@ -451,6 +451,11 @@ class Store:
             ) from exc
         if isinstance(exc, errors.ReadOnlySqlTransaction):
             raise StoreError(f"cannot write to the store {describe(self.url)}: {reason}") from exc
+        if isinstance(exc, errors.QueryCanceled):
+            raise StoreError(
+                f"the server cancelled a statement on {describe(self.url)} ({reason}): what was being written "
+                "was not stored (a statement_timeout set for the database or its user may be too short)"
+            ) from exc
 
     def _lock_wait(self) -> str:
         """How long SQLite waited for the lock: the busy time-out of this connection (paycli serve sets
@@ -739,5 +744,9 @@ def _connect_postgresql(url: str) -> Any:
     # Times come back in the session's zone (the server's timezone setting, or PGTZ): in UTC, as paycli
     # keeps them. West of UTC a request made on 0001-01-01 (many an ERP's "no date") came back in year 0,
     # which psycopg cannot load, and every list, show and report failed on it.
-    conn.execute("SET TIME ZONE 'UTC'")
+    try:
+        conn.execute("SET TIME ZONE 'UTC'")
+    except psycopg.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot use {describe(url)}: {scrub(str(exc).strip(), url)}") from None
     return conn

@@ -317,6 +317,18 @@ def test_a_search_path_naming_no_schema_is_said_not_an_empty_database_or_a_crash
         )
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's statement_timeout")
+def test_a_statement_the_server_cancels_is_said_with_its_cause(store):
+    # a statement_timeout set for the database or the user (ALTER DATABASE ... SET): recompute and
+    # report on a large store failed with exit 70, "unexpected error: QueryCanceled"
+    store.execute("SET statement_timeout = 50")
+    with pytest.raises(StoreError) as raised:
+        store.query("SELECT pg_sleep(2)")
+    assert str(raised.value).startswith("the server cancelled a statement on postgresql+psycopg:///")
+    assert "(canceling statement due to statement timeout)" in str(raised.value)
+    assert "(a statement_timeout set for the database or its user may be too short)" in str(raised.value)
+
+
 @pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection lost under paycli")
 def test_a_postgresql_connection_lost_mid_ingest_is_one_line_and_the_next_run_completes(
     cli, db_url, isolated, monkeypatch
