@@ -291,8 +291,12 @@ class Store:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         else:
+            # READ COMMITTED, as Store.transaction: a process that waited for another's migration
+            # reads the schema it made (with the server's default repeatable read it saw none, and
+            # failed making the tables again)
             engine = create_engine(
-                re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", self.url)
+                re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", self.url),
+                isolation_level="READ COMMITTED",
             )
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", "paycli:migrations")
@@ -513,7 +517,11 @@ class Store:
         # Both connections run in autocommit mode, so a transaction is exactly this block. SQLite takes
         # the write lock at BEGIN IMMEDIATE, so two writers queue instead of deadlocking. A BEGIN that
         # fails ("database is locked") began nothing: that error, not a failed ROLLBACK, is raised.
-        self.execute("BEGIN IMMEDIATE" if self.backend == "sqlite" else "BEGIN")
+        # PostgreSQL: READ COMMITTED whatever the server's default_transaction_isolation, as the writer
+        # lock assumes: a writer that waited for another's commit must then read it (lock_writers)
+        self.execute(
+            "BEGIN IMMEDIATE" if self.backend == "sqlite" else "BEGIN ISOLATION LEVEL READ COMMITTED"
+        )
         self._in_transaction = True
         try:
             yield

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -327,6 +328,61 @@ def test_a_statement_the_server_cancels_is_said_with_its_cause(store):
     assert str(raised.value).startswith("the server cancelled a statement on postgresql+psycopg:///")
     assert "(canceling statement due to statement timeout)" in str(raised.value)
     assert "(a statement_timeout set for the database or its user may be too short)" in str(raised.value)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's default_transaction_isolation")
+def test_a_writer_that_waited_for_another_reads_what_it_committed_whatever_the_default_isolation(db_url):
+    # paycli's writers take turns through the writer lock, then read, decide and write: in READ
+    # COMMITTED. A server whose default_transaction_isolation is repeatable read took the second
+    # writer's snapshot at its lock statement, before the first committed: it read the store as it was,
+    # and wrote outcomes back without that commit (or failed on a row it had not seen)
+    url = db_url + "%20-cdefault_transaction_isolation%3Drepeatable%5C%20read"
+    seen: list[int] = []
+    with Store.open(url) as first, Store.open(url) as second:
+        assert (
+            first.query("SHOW default_transaction_isolation")[0]["default_transaction_isolation"]
+            == "repeatable read"
+        )
+
+        def wait_then_read() -> None:
+            with second.transaction():
+                second.lock_writers()
+                seen.append(second.query("SELECT COUNT(*) AS n FROM store_setting WHERE name = 'x'")[0]["n"])
+
+        waiting = threading.Thread(target=wait_then_read)
+        with first.transaction():
+            first.lock_writers()
+            waiting.start()
+            time.sleep(0.5)  # the second waits for the lock meanwhile
+            first.execute("INSERT INTO store_setting (name, value) VALUES ('x', '1')")
+        waiting.join(timeout=30)
+    assert seen == [1]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's default_transaction_isolation")
+def test_three_writers_opening_a_new_store_at_once_find_it_at_head_whatever_the_default_isolation(
+    empty_database_url,
+):
+    # the second and third wait for the first's migration (an advisory lock), then must read the schema
+    # it made: with the server's default at repeatable read they saw none and failed making the
+    # tables again ("relation alembic_version already exists", exit 70)
+    url = empty_database_url + "%20-cdefault_transaction_isolation%3Drepeatable%5C%20read"
+    failed: list[BaseException] = []
+
+    def open_new() -> None:
+        try:
+            Store.open(url, create=True).close()
+        except BaseException as exc:
+            failed.append(exc)
+
+    writers = [threading.Thread(target=open_new) for _ in range(3)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    assert failed == []
+    with Store.open(url) as store:
+        assert store.schema_version() == HEAD
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection lost under paycli")
