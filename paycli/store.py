@@ -455,10 +455,15 @@ class Store:
             ) from exc
         if isinstance(exc, errors.ReadOnlySqlTransaction):
             raise StoreError(f"cannot write to the store {describe(self.url)}: {reason}") from exc
+        if isinstance(exc, errors.LockNotAvailable):
+            raise StoreError(
+                f"{describe(self.url)} stayed locked by another writer ({reason}): what was being written was "
+                "not stored (a lock_timeout of the database, its user or paycli serve's store_timeout_seconds may be too short)"
+            ) from exc
         if isinstance(exc, errors.QueryCanceled):
             raise StoreError(
                 f"the server cancelled a statement on {describe(self.url)} ({reason}): what was being written "
-                "was not stored (a statement_timeout set for the database or its user may be too short)"
+                "was not stored (a statement_timeout of the database, its user or paycli serve's store_timeout_seconds may be too short)"
             ) from exc
 
     def _lock_wait(self) -> str:

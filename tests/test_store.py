@@ -318,6 +318,24 @@ def test_a_search_path_naming_no_schema_is_said_not_an_empty_database_or_a_crash
         )
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's lock_timeout")
+def test_a_writer_lock_held_past_the_server_s_lock_timeout_is_said_with_its_cause(store, db_url):
+    # a lock_timeout set for the database or the user: an ingest that waited for another writer's batch
+    # failed with exit 70, "unexpected error: LockNotAvailable" (SQLite says "stayed locked")
+    with Store.open(db_url) as other, other.transaction():
+        other.lock_writers()
+        store.execute("SET lock_timeout = 100")
+        with pytest.raises(StoreError) as raised, store.transaction():
+            store.lock_writers()
+    assert str(raised.value).startswith(
+        "postgresql+psycopg:///"
+    ) and "stayed locked by another writer (" in str(raised.value)
+    assert (
+        "(a lock_timeout of the database, its user or paycli serve's store_timeout_seconds may be too short)"
+        in str(raised.value)
+    )
+
+
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's statement_timeout")
 def test_a_statement_the_server_cancels_is_said_with_its_cause(store):
     # a statement_timeout set for the database or the user (ALTER DATABASE ... SET): recompute and
@@ -327,7 +345,10 @@ def test_a_statement_the_server_cancels_is_said_with_its_cause(store):
         store.query("SELECT pg_sleep(2)")
     assert str(raised.value).startswith("the server cancelled a statement on postgresql+psycopg:///")
     assert "(canceling statement due to statement timeout)" in str(raised.value)
-    assert "(a statement_timeout set for the database or its user may be too short)" in str(raised.value)
+    assert (
+        "(a statement_timeout of the database, its user or paycli serve's store_timeout_seconds may be too short)"
+        in str(raised.value)
+    )
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's default_transaction_isolation")
