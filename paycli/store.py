@@ -175,6 +175,7 @@ class Store:
             if version is None:
                 if not create:  # an empty file, a PostgreSQL database without paycli's tables
                     raise no_store(url)
+                store.check_encoding()
                 store.migrate()
             elif version != HEAD:
                 if not upgrade:
@@ -259,6 +260,19 @@ class Store:
             )
         return version
 
+    def check_encoding(self) -> None:
+        """Refuse to make a store in a PostgreSQL database whose encoding cannot hold any text (LATIN1,
+        WIN1252, ...): a customer's name or a gateway's message in another script would fail its whole
+        batch, every run. UTF8 holds all; SQL_ASCII keeps the UTF-8 bytes paycli sends as they are."""
+        if self.backend != "postgresql":
+            return
+        encoding = str(self.query("SHOW server_encoding")[0]["server_encoding"])
+        if encoding.upper() not in ("UTF8", "SQL_ASCII"):
+            raise StoreError(
+                f"the database of {describe(self.url)} is encoded {encoding}, which cannot hold every "
+                "character a payment's text may have: make the store in a database created with ENCODING 'UTF8'"
+            )
+
     def version_problem(self, version: str) -> str:
         if version < HEAD:
             return (
@@ -297,6 +311,7 @@ class Store:
             engine = create_engine(
                 re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", self.url),
                 isolation_level="READ COMMITTED",
+                connect_args={"client_encoding": "UTF8"},  # as Store's own connections
             )
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", "paycli:migrations")
@@ -455,6 +470,11 @@ class Store:
             ) from exc
         if isinstance(exc, errors.ReadOnlySqlTransaction):
             raise StoreError(f"cannot write to the store {describe(self.url)}: {reason}") from exc
+        if isinstance(exc, errors.UntranslatableCharacter | errors.CharacterNotInRepertoire):
+            raise StoreError(
+                f"the database of {describe(self.url)} cannot hold a character of what was being written "
+                f"({reason}): nothing of it was stored; move the store to a database created with ENCODING 'UTF8'"
+            ) from exc
         if isinstance(exc, errors.LockNotAvailable):
             raise StoreError(
                 f"{describe(self.url)} stayed locked by another writer ({reason}): what was being written was "
@@ -744,8 +764,17 @@ def _connect_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
 
 
 def _connect_postgresql(url: str) -> Any:
+    import logging
+
     import psycopg
     from psycopg.rows import dict_row
+
+    # psycopg warns through logging when a batch (executemany) fails mid-pipeline: without a handler of
+    # its own Python printed that to stderr beside paycli's one line (a handler of the application's,
+    # at the root, still receives it)
+    logger = logging.getLogger("psycopg")
+    if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
     conninfo = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
     try:
@@ -756,9 +785,13 @@ def _connect_postgresql(url: str) -> Any:
         raise StoreError(f"cannot connect to {describe(url)}: {reason}") from None
     # Times come back in the session's zone (the server's timezone setting, or PGTZ): in UTC, as paycli
     # keeps them. West of UTC a request made on 0001-01-01 (many an ERP's "no date") came back in year 0,
-    # which psycopg cannot load, and every list, show and report failed on it.
+    # which psycopg cannot load, and every list, show and report failed on it. Text travels as UTF-8
+    # whatever the database's encoding (a SQL_ASCII one gave bytes, not text): the server converts, and
+    # says which character its encoding cannot hold.
     try:
-        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute(
+            "SELECT set_config('TimeZone', 'UTC', false), set_config('client_encoding', 'UTF8', false)"
+        )
     except psycopg.Error as exc:
         conn.close()
         raise StoreError(f"cannot use {describe(url)}: {scrub(str(exc).strip(), url)}") from None

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -404,6 +404,71 @@ def test_three_writers_opening_a_new_store_at_once_find_it_at_head_whatever_the_
     assert failed == []
     with Store.open(url) as store:
         assert store.schema_version() == HEAD
+
+
+@pytest.fixture
+def database_encoded(request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
+    """A new PostgreSQL database of an encoding: its URL; dropped after the test."""
+    import uuid
+
+    import psycopg
+
+    made: list[str] = []
+
+    def make(encoding: str) -> str:
+        name = f"t_{encoding.lower()}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect("postgresql://", autocommit=True) as admin:
+            admin.execute(
+                f"CREATE DATABASE {name} ENCODING '{encoding}' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+            )
+        made.append(name)
+        return f"postgresql+psycopg:///{name}"
+
+    yield make
+    with psycopg.connect("postgresql://", autocommit=True) as admin:
+        for name in made:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+NOT_LATIN_1 = "txn_id,order_id,kind,created_at,customer,email,amount,currency,gateway\nU-1,,other,2026-11-26T10:00:00+01:00,Łukasz Żółć,,1.00,EUR,nexi\n"  # fmt: skip
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL database's encoding")
+def test_a_store_is_not_made_in_a_database_whose_encoding_cannot_hold_every_character(
+    database_encoded, cli, isolated
+):
+    # LATIN1: a customer named in another script failed its whole batch, every run (exit 70), and so
+    # did list --customer with such a name
+    url = database_encoded("LATIN1")
+    (isolated / "requests.csv").write_text(NOT_LATIN_1)
+    for command in (["db", "upgrade"], ["ingest", str(isolated / "requests.csv")]):
+        result = cli("--db", url, *command, db=False)
+        assert result.code == 2 and result.stderr == (
+            f"paycli: the database of {url} is encoded LATIN1, which cannot hold every character a payment's "
+            "text may have: make the store in a database created with ENCODING 'UTF8'\n"
+        ), result
+    with Store.connect(url) as store:  # left as it was
+        assert store.table_names() == set()
+    # one made before paycli said so: what it cannot hold is refused in one line, the rest is read
+    with Store.connect(url) as store:
+        store.migrate()
+    result = cli("--db", url, "ingest", str(isolated / "requests.csv"), db=False)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith(
+        f"paycli: the database of {url} cannot hold a character of what was being written ("
+    )
+    assert cli("--db", url, "list", db=False).code == 0
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL database's encoding")
+def test_a_sql_ascii_database_keeps_text_as_utf_8(database_encoded, cli, isolated):
+    # the default of a cluster made in the C locale: psycopg gave its text as bytes, and paycli failed
+    # making the store (exit 70, "cannot use a string pattern on a bytes-like object")
+    url = database_encoded("SQL_ASCII")
+    (isolated / "requests.csv").write_text(NOT_LATIN_1)
+    assert cli("--db", url, "ingest", str(isolated / "requests.csv"), db=False).code == 0
+    listed = cli("--db", url, "list", "--customer", "łukasz", "--format", "csv", db=False)
+    assert listed.code == 0 and "U-1,,other,2026-11-26T10:00:00+01:00,Łukasz Żółć," in listed.stdout, listed
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection lost under paycli")
