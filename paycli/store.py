@@ -34,8 +34,8 @@ BUSY_TIMEOUT_SECONDS = 60  # a cron ingest waits for a receiver's write rather t
 # alone while receivers share it (Store.lock_writers), and so do recompute and resolve. A request file
 # and its first callback arriving at the same instant then never miss each other (the callback stored
 # as an orphan of a request it could not see yet). (SQLite needs none: BEGIN IMMEDIATE lets one writer
-# in at a time.)
-WRITER_LOCK = 727911
+# in at a time.) Advisory locks are the database's: each lock's key names the store's schema too, so
+# that the stores of two shops in one database never wait for each other.
 LONG_IN_LIST = 64  # values; past it, an IN list is bound as one JSON array on SQLite
 MAX_PARAMETERS = 8000  # bound parameters a statement; SQLite allows 32,766, PostgreSQL 65,535
 # SQLite's page cache for a file ingest: the unique indexes of message digests and response identities
@@ -165,6 +165,7 @@ class Store:
         self._beside_writers = False  # this transaction shares the writer lock (a receiver's callback)
         self._in_snapshot = False
         self._checkpointer: _Checkpointer | None = None
+        self._lock_space: str | None = None
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -319,7 +320,8 @@ class Store:
             with engine.begin() as conn:
                 if self.backend == "postgresql":
                     # two processes opening a new store at once: the second waits, then finds it at head
-                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727910)")
+                    key = advisory_key(f"migrate:{self.lock_space()}")
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
         except DBAPIError as exc:
@@ -572,8 +574,14 @@ class Store:
         """
         if self.backend == "postgresql":
             take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-            self.execute(f"SELECT {take}({WRITER_LOCK})")
+            self.execute(f"SELECT {take}(:k)", {"k": advisory_key(f"writers:{self.lock_space()}")})
             self._beside_writers = shared
+
+    def lock_space(self) -> str:
+        """PostgreSQL: the schema the store's tables are in, which its advisory locks' keys name."""
+        if self._lock_space is None:
+            self._lock_space = str(self.query("SELECT current_schema() AS s")[0]["s"])
+        return self._lock_space
 
     @property
     def beside_writers(self) -> bool:
@@ -585,7 +593,8 @@ class Store:
         (``ref:`` a merchant reference, ``gtx:`` a gateway transaction, ``digest:`` a message), taken
         in one order so that two holders of several never wait for each other in a circle."""
         if self.backend == "postgresql":
-            for key in sorted({advisory_key(name) for name in names}):
+            space = self.lock_space()
+            for key in sorted({advisory_key(f"{space}:{name}") for name in names}):
                 self.execute("SELECT pg_advisory_xact_lock(:k)", {"k": key})
 
     def lock_requests(self, ids: Iterable[int]) -> None:

@@ -471,6 +471,34 @@ def test_a_sql_ascii_database_keeps_text_as_utf_8(database_encoded, cli, isolate
     assert listed.code == 0 and "U-1,,other,2026-11-26T10:00:00+01:00,Łukasz Żółć," in listed.stdout, listed
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's advisory locks")
+def test_the_writers_of_another_store_in_the_same_database_are_not_waited_for(
+    db_url, tmp_path, sqlite_template
+):
+    # two shops' stores, each in a schema of one database: an ingest batch of one held the other's
+    # receivers and ingests too (advisory locks are the database's), which answered 503 meanwhile
+    from tests.conftest import new_store_url
+
+    with (
+        new_store_url(tmp_path, sqlite_template) as other_url,
+        Store.open(db_url) as one,
+        Store.open(other_url) as other,
+        one.transaction(),
+    ):
+        one.lock_writers()
+        one.lock_keys(["ref:T1"])
+        other.execute("SET lock_timeout = 2000")
+        with other.transaction():
+            other.lock_writers(shared=True)
+            other.lock_keys(["ref:T1"])
+        with other.transaction():
+            other.lock_writers()
+        with Store.open(db_url) as same:  # the same store's writers still wait
+            same.execute("SET lock_timeout = 200")
+            with pytest.raises(StoreError, match="stayed locked by another writer"), same.transaction():
+                same.lock_writers(shared=True)
+
+
 @pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection lost under paycli")
 def test_a_postgresql_connection_lost_mid_ingest_is_one_line_and_the_next_run_completes(
     cli, db_url, isolated, monkeypatch
