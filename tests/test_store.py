@@ -499,6 +499,19 @@ def test_the_writers_of_another_store_in_the_same_database_are_not_waited_for(
                 same.lock_writers(shared=True)
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="a read-only PostgreSQL database")
+def test_a_read_only_postgresql_database_is_read_and_a_write_to_it_refused_in_one_line(cli, db_url, isolated):
+    # a standby after a failover, or default_transaction_read_only: resolve failed with exit 70
+    row = "T1,O1,order,2026-11-20T09:00:00+01:00,Rossi,,10.00,EUR,nexi"
+    assert cli("ingest", str(request_csv(isolated, [row]))).code == 0
+    url = db_url + "%20-cdefault_transaction_read_only%3Don"
+    assert cli("--db", url, "list", db=False).code == 0
+    result = cli("--db", url, "resolve", "T1", "--as", "NEGATIVO", "--note", "n", "--by", "anna", db=False)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith("paycli: cannot write to the store postgresql+psycopg:///"), result
+    assert "read-only transaction" in result.stderr
+
+
 @pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection lost under paycli")
 def test_a_postgresql_connection_lost_mid_ingest_is_one_line_and_the_next_run_completes(
     cli, db_url, isolated, monkeypatch
