@@ -79,6 +79,7 @@ def upgrade(ctx: typer.Context) -> None:
             ]
         if stale or shared:
             with store.transaction():
+                store.lock_writers()  # what it reads is what it writes back, as recompute's
                 changes = recompute.refresh(store, stale, ws.config) if stale else []
                 shared_changes = recompute.refresh(store, shared, ws.config) if shared else []
     if before == HEAD:

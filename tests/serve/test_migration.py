@@ -380,3 +380,62 @@ def test_an_upgrade_to_0010_gives_every_row_id_64_bits_and_keeps_the_rows(cli, d
     rows = "txn_id,order_id,kind,created_at,customer,email,amount,currency,gateway\nT1,,other,2026-11-26T10:00:00+01:00,A,,1.00,EUR,nexi\n"  # fmt: skip
     (tmp_path / "requests.csv").write_text(rows)
     assert cli("--db", url, "ingest", str(tmp_path / "requests.csv"), db=False).code == 0
+
+
+def test_an_upgrade_recomputes_after_a_writer_it_meets_and_keeps_what_that_writer_committed(
+    cli, db_url, isolated, tmp_path, monkeypatch
+):
+    # db upgrade's recompute read, decided and wrote outcomes without the writer lock: a resolution
+    # committed meanwhile (PostgreSQL) was overwritten by an outcome computed without it
+    import threading
+    import time
+
+    from paycli import recompute
+
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "shared-transaction"
+    url = new_store(sample, db_url, isolated, tmp_path)
+    inputs = sorted(str(p) for p in sample.iterdir() if p.suffix == ".txt")
+    assert cli("--db", url, "ingest", str(sample / "requests.csv"), *inputs, db=False).code == 0
+    outcomes = "SELECT txn_id, outcome, reason FROM payment_request WHERE reason IS NOT NULL ORDER BY txn_id"
+    with Store.connect(url) as store:
+        shared = [r["txn_id"] for r in store.query(outcomes) if r["reason"] == "SHARED_TRANSACTION"]
+        assert len(shared) == 2
+        with store.transaction():  # as a paycli of schema 0005 left them: each request judged alone
+            store.execute(
+                "UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL WHERE reason IS NOT NULL"
+            )
+            without_0007(store)
+            store.execute("UPDATE alembic_version SET version_num = '0005'")
+    config = make_config(isolated, (sample / "paycli.yaml").read_text())
+    started = threading.Event()
+
+    def resolve_meanwhile() -> None:  # a resolution, written and not yet committed as db upgrade goes on
+        with Store.open(url) as other, other.transaction():
+            other.lock_writers()
+            [request] = other.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": shared[0]})
+            other.execute(
+                "INSERT INTO resolution (request_id, outcome, note, actor, created_at, previous_outcome) "
+                "VALUES (:r, 'NEGATIVO', 'refunded on the back office', 'anna', :at, 'POSITIVO')",
+                {"r": request["id"], "at": other.time(datetime.now(UTC))},
+            )
+            recompute.refresh(other, {request["id"]}, config)
+            started.set()
+            time.sleep(1.0)
+
+    writer = threading.Thread(target=resolve_meanwhile)
+    real_shared_requests = recompute.shared_requests
+
+    def shared_requests(store: Store) -> set[int]:  # the schema is at head: the writer comes now
+        if not writer.is_alive() and not started.is_set():
+            writer.start()
+            assert started.wait(30)
+        return real_shared_requests(store)
+
+    monkeypatch.setattr(recompute, "shared_requests", shared_requests)
+    upgraded(cli, url)
+    writer.join(30)
+    with Store.connect(url) as store:
+        assert [tuple(dict(r).values()) for r in store.query(outcomes)] == [
+            (shared[0], "NEGATIVO", "RESOLVED"),
+            (shared[1], "VERIFICARE", "SHARED_TRANSACTION"),
+        ]
