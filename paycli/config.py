@@ -1108,11 +1108,14 @@ def resolve_database_url(option: str | None, config: Config, *, env: Mapping[str
     if prefix is None:
         return url
     if not url.startswith(prefix + "~"):
-        path = url[len(prefix) :]
+        from paycli.store import sqlite_path
+
+        file = sqlite_path(url)  # None: no SQLite file (a mistyped URL, a libpq string: said when opened)
         in_file = where not in ("--db", DB_ENV) and config.path is not None
-        if in_file and path and path != ":memory:" and not path.startswith(("/", "file:")):
-            assert config.path is not None
-            return prefix + os.path.abspath(config.path.parent / path)
+        relative = file is not None and not file.is_absolute() and str(file) not in (".", ":memory:")
+        if in_file and relative and not str(file).startswith("file:"):
+            assert config.path is not None and file is not None
+            return prefix + os.path.abspath(config.path.parent / file)
         return url
     home = expand_home(url[len(prefix) :])
     if home is not None:

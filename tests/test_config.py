@@ -1050,6 +1050,9 @@ def test_database_url_precedence(tmp_path: Path) -> None:
         ("/srv/paycli.db", "/srv/paycli.db"),
         ("sqlite:////srv/paycli.db", "sqlite:////srv/paycli.db"),
         ("sqlite:///:memory:", "sqlite:///:memory:"),
+        # no SQLite file: left as written, for the store to refuse with its own message
+        ("host=db dbname=paycli password=s3cret", "host=db dbname=paycli password=s3cret"),
+        ("postgresql:/db.example/paycli", "postgresql:/db.example/paycli"),
     ],
 )
 def test_a_relative_store_path_in_the_file_is_taken_from_the_file_s_folder_not_the_current_one(
