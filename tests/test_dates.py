@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import tzlocal
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from paycli.dates import (
@@ -345,11 +345,32 @@ _ZONES = [
 ]
 # Built from UTC instants: a wall time generated directly in a zone may not exist (a DST gap), and such a
 # datetime is not a real instant to round-trip.
-_AWARE = st.builds(
+_ANY_INSTANT = st.builds(
     datetime.astimezone,
     st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)),
     st.sampled_from(_ZONES),
 )
+
+
+def _clock_changes(zone: tzinfo, year: int) -> list[datetime]:
+    """The UTC instants (to the half hour) at which ``zone`` changes its offset in ``year``."""
+    step = timedelta(minutes=30)
+    t, out = datetime(year, 1, 1, tzinfo=UTC), []
+    while t.year == year:
+        if (t + step).astimezone(zone).utcoffset() != t.astimezone(zone).utcoffset():
+            out.append(t + step)
+        t += step
+    return out
+
+
+# Instants over three centuries almost never fall in the hour a clock change repeats or skips, where
+# times are hardest to store and show: about half are drawn within three hours of one, in its zone.
+_NEAR_A_CLOCK_CHANGE = st.builds(
+    lambda change, us: (change[0] + timedelta(microseconds=us)).astimezone(change[1]),
+    st.sampled_from([(t, z) for z in (ROME, NEW_YORK, LORD_HOWE) for t in _clock_changes(z, 2026)]),
+    st.integers(-3 * 3600 * 10**6, 3 * 3600 * 10**6),
+)
+_AWARE = _ANY_INSTANT | _NEAR_A_CLOCK_CHANGE
 
 
 @settings(max_examples=300, database=None)
@@ -362,10 +383,38 @@ def test_db_text_round_trips_to_the_same_instant(dt: datetime) -> None:
     assert from_db(dt).timestamp() == dt.timestamp()
 
 
+# the hour the end of summer time repeats in Rome: 02:45 of its first pass is before 02:15 of its second
+_ROME_FIRST_0245 = datetime(2026, 10, 25, 0, 45, tzinfo=UTC).astimezone(ROME)
+_ROME_SECOND_0215 = datetime(2026, 10, 25, 1, 15, tzinfo=UTC).astimezone(ROME)
+
+
 @settings(max_examples=300, database=None)
-@given(a=_AWARE, b=_AWARE)
-def test_db_text_sorts_in_time_order(a: datetime, b: datetime) -> None:
-    assert (to_db_text(a) < to_db_text(b)) == (a < b)
+@given(
+    a=_AWARE,
+    b=_AWARE,
+    # two independent instants over three centuries are never seconds apart, nor in one repeated hour
+    near=st.booleans(),
+    shift=st.integers(-3 * 3600 * 10**6, 3 * 3600 * 10**6).map(lambda us: timedelta(microseconds=us)),
+    zone=st.sampled_from(_ZONES),
+)
+@example(a=_ROME_FIRST_0245, b=_ROME_SECOND_0215, near=False, shift=timedelta(0), zone=UTC)
+def test_db_text_sorts_in_time_order(
+    a: datetime, b: datetime, near: bool, shift: timedelta, zone: tzinfo
+) -> None:
+    if near:
+        b = (a.astimezone(UTC) + shift).astimezone(zone)
+    # instants, compared in UTC: Python compares two times of one zone by their wall clocks, fold ignored
+    # (PEP 495), so in a repeated hour 02:45+02:00 < 02:15+01:00 is False (see the test below)
+    assert (to_db_text(a) < to_db_text(b)) == (a.astimezone(UTC) < b.astimezone(UTC))
+
+
+def test_db_text_sorts_the_repeated_hour_by_instant_not_by_wall_clock() -> None:
+    # hypothesis found it: the property compared the two times with <, which Python answers by wall clock
+    # for two times of one zone; the stored text is right, and sorts them in the order they happened
+    assert _ROME_FIRST_0245 > _ROME_SECOND_0215  # Python's same-zone comparison: wall clock only
+    assert to_db_text(_ROME_FIRST_0245) == "2026-10-25 00:45:00.000000"
+    assert to_db_text(_ROME_SECOND_0215) == "2026-10-25 01:15:00.000000"
+    assert to_db_text(_ROME_FIRST_0245) < to_db_text(_ROME_SECOND_0215)
 
 
 # --- display --------------------------------------------------------------------------------------------
