@@ -523,7 +523,11 @@ def test_formatted_amount_with_european_marks_parses_back(minor: int, currency: 
 
 
 @settings(max_examples=200, database=None)
-@given(text=st.text(max_size=30), currency=st.sampled_from(_CURRENCIES))
+@given(
+    # any text seldom looks like a number: half of it is drawn from what numbers are written with
+    text=st.text(max_size=30) | st.text(alphabet="0123456789.,-+ eE_\u00a0\u0663\uff11\t\n", max_size=24),
+    currency=st.sampled_from(_CURRENCIES),
+)
 def test_any_text_is_either_an_amount_or_a_record_error(text: str, currency: str) -> None:
     try:
         minor = parse_amount(text, currency, allow_negative=True)
