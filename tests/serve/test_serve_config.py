@@ -51,3 +51,9 @@ def test_the_token_is_a_secret_from_the_environment_or_a_file(tmp_path: Path) ->
 )
 def test_a_wrong_serve_setting_names_the_key(tmp_path: Path, text: str, message: str) -> None:
     assert message in error_of(tmp_path, text)
+
+
+def test_serve_host_takes_every_address_as_serve_host_option_does(tmp_path: Path) -> None:
+    # `paycli serve --host '*'` listens on every address family; the same value in serve.host was
+    # refused as "not a host name" once the host was checked on load
+    assert load(tmp_path, 'serve:\n  host: "*"\n').serve["host"] == "*"
