@@ -65,12 +65,21 @@ _MISTYPED_URL = re.compile(r"(?i)(postgres(?:ql)?|sqlite|mysql|mariadb|oracle|ms
 
 
 # A libpq connection string (``host=db dbname=paycli password=...``), the form psql's manual shows: not a
-# file path either (it holds a password)
+# file path either (it holds a password). Any of libpq's keywords may come first (PostgreSQL 17's list):
+# one left out made the string a SQLite file's path again, printed password and all.
 _LIBPQ_KEYWORDS = re.compile(
-    r"(?i)\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options|connect_timeout|"
-    r"application_name|target_session_attrs)\s*="
+    r"(?i)\s*(host|hostaddr|port|dbname|user|password|passfile|require_auth|channel_binding|"
+    r"connect_timeout|client_encoding|options|application_name|fallback_application_name|keepalives|"
+    r"keepalives_idle|keepalives_interval|keepalives_count|tcp_user_timeout|replication|gssencmode|"
+    r"sslmode|requiressl|sslnegotiation|sslcompression|sslcert|sslkey|sslkeylogfile|sslpassword|"
+    r"sslcertmode|sslrootcert|sslcrl|sslcrldir|sslsni|requirepeer|ssl_min_protocol_version|"
+    r"ssl_max_protocol_version|krbsrvname|gsslib|gssdelegation|service|target_session_attrs|"
+    r"load_balance_hosts|oauth_issuer|oauth_client_id|oauth_client_secret|oauth_scope)\s*="
 )
-_LIBPQ_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)")
+# its secrets: the password, the client key's (sslpassword) and an OAuth client's
+_LIBPQ_PASSWORD = re.compile(
+    r"(?i)(\b(?:password|sslpassword|oauth_client_secret)\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)"
+)
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -550,6 +550,11 @@ def test_a_postgresql_connection_lost_mid_ingest_is_one_line_and_the_next_run_co
         "host=db.shop.example dbname=paycli user=shop password=Pw-9f2k1",
         "dbname=paycli password = 'Pw-9f2k1 with spaces' host=localhost",
         "  service=paycli password=Pw-9f2k1",
+        # a keyword the first check did not know first: a SQLite file's path again, password printed
+        "sslrootcert=/etc/ssl/ca.pem host=db dbname=paycli password=Pw-9f2k1",
+        "keepalives=1 host=db password=Pw-9f2k1",
+        # the client key's passphrase is a secret too
+        "host=db dbname=paycli sslpassword=Pw-9f2k1 password=x",
     ],
 )
 def test_a_libpq_connection_string_is_refused_not_made_a_sqlite_file_named_with_its_password(
