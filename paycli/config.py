@@ -33,6 +33,7 @@ __all__ = [
     "SettingProblem",
     "SettingsSpec",
     "check_address_text",
+    "check_listen_host",
     "check_one_address_text",
     "default_database_url",
     "expand_home",
@@ -351,7 +352,7 @@ def _check_host(value: str) -> str:
     return text
 
 
-def _check_listen_host(value: str) -> str:
+def check_listen_host(value: str) -> str:
     """serve.host: a host name or address as ``_check_host``, or ``*``, every address of every family,
     as ``paycli serve --host '*'`` takes it (waitress's own spelling)."""
     return "*" if value.strip() == "*" else _check_host(value)
@@ -411,7 +412,7 @@ def _check_ip(value: str) -> str:
 
 SERVE_SETTINGS: Mapping[str, Setting] = MappingProxyType(
     {
-        "host": Setting(str, "127.0.0.1", help="the address to listen on", check=_check_listen_host),
+        "host": Setting(str, "127.0.0.1", help="the address to listen on", check=check_listen_host),
         "port": Setting(int, 8080, check=_check_port),
         "threads": Setting(int, 8, help="requests handled at once", check=_between(1, 256)),
         "token": Setting(Secret, None, help="the bearer token of POST /requests; unset: the route is off"),

@@ -49,6 +49,14 @@ def serve(
 
     ws = workspace(ctx)
     settings = ws.config.serve
+    if host:
+        # as serve.host is checked on load: a port or a scheme written with it is said so, not looked up
+        from paycli.config import SettingProblem, check_listen_host
+
+        try:
+            host = check_listen_host(host)
+        except SettingProblem as exc:
+            raise UsageError("--host: " + exc.message.replace("its own key, port", "--port")) from None
     host = host or str(settings["host"])
     port = port if port is not None else int(settings["port"])  # type: ignore[call-overload]
     threads = threads if threads is not None else int(settings["threads"])  # type: ignore[call-overload]

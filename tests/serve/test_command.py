@@ -52,6 +52,20 @@ def test_a_port_in_use_or_an_address_not_this_machines_is_one_line(cli):
     )
 
 
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("0.0.0.0:8080", "--host: '0.0.0.0:8080': give the host name alone, and the port in --port"),
+        ("http://0.0.0.0", "--host: 'http://0.0.0.0': give the host name alone, without a scheme"),
+    ],
+)
+def test_a_host_option_with_a_port_or_a_scheme_is_said_so_as_serve_host_is(cli, isolated, host, said):
+    # serve.host was checked on load; the option, its twin, was looked up as a name:
+    # "cannot listen on [0.0.0.0:8080]:8080 (Name or service not known)"
+    result = cli("serve", "--host", host, "--port", "8080")
+    assert (result.code, result.stderr) == (2, f"paycli: {said}\n")
+
+
 def test_the_server_gets_the_configured_limits(cli, isolated, idle_waitress):
     given = idle_waitress
     (isolated / "paycli.yaml").write_text(
