@@ -347,7 +347,11 @@ def _check_host(value: str) -> str:
         raise SettingProblem(
             "", f"{_show(value)}: give the host name alone, and the port in its own key, port"
         )
-    if not re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?", text):
+    try:  # an internationalised name (posta.università.it) as the resolver looks it up
+        ascii_name = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_name = text
+    if not re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?", ascii_name):
         raise SettingProblem("", f"{_show(value)} is not a host name")
     return text
 
