@@ -714,10 +714,12 @@ class _Reader:
         requests_spec: Mapping[str, Setting] | None = None,
         *,
         under: str | None = None,
+        above_provider: str | None = None,
     ) -> ConfigError | None:
         """A key written one level off (a gateway at the top, a gateway's setting beside the gateways):
         said so, where "unknown key (did you mean 'smtp'?)" sent the reader elsewhere. ``under``: the
-        entry above it at its level, when there is one."""
+        entry above it at its level, when there is one; ``above_provider``: that gateway's provider,
+        named only when it has such a setting (a mac_key below stripe: is a Nexi gateway's)."""
         if under is None and key in providers:
             return self.error(path, "unknown key here: a gateway goes under gateways:, indented")
         sections: dict[str, Mapping[str, Setting]] = {
@@ -731,7 +733,10 @@ class _Reader:
         owners = [name for name, spec in sections.items() if _names_setting(spec, key)]
         if not owners:
             gateways = [name for name in providers if _names_setting(providers[name], key)]
-            owners = [under] if under is not None and gateways else [f"gateways.{g}" for g in gateways]
+            fits = above_provider is None or above_provider in gateways
+            owners = (
+                [under] if under is not None and gateways and fits else [f"gateways.{g}" for g in gateways]
+            )
         if not owners:
             return None
         where = " or ".join(owners[:3]) + (" or another" if len(owners) > 3 else "")
@@ -869,16 +874,24 @@ class _Reader:
         installed = sorted(providers)
         result: dict[str, GatewayConfig] = {}
         above: str | None = None
+        above_provider: str | None = None
         for name, raw in self.mapping(value, "gateways").items():
             path = f"gateways.{name}"
             if not isinstance(raw, dict | None) and isinstance(name, str) and name not in providers:
                 # `webhook_secret: x` beside the gateways, not under its own: never quoted
                 said = self.misplaced(
-                    name, path, providers, under=f"gateways.{above}" if above else "a gateway"
+                    name,
+                    path,
+                    providers,
+                    under=f"gateways.{above}" if above else "a gateway",
+                    above_provider=above_provider,
                 )
                 if said is not None:
                     raise said
-            above = name if isinstance(name, str) else above
+            if isinstance(name, str):
+                above = name
+                given = raw.get("provider") if isinstance(raw, dict) else None
+                above_provider = given if isinstance(given, str) else name
             if isinstance(name, str) and "." in name and name.split(".")[0] in providers:
                 raise self.error(f"gateways.'{name}'", _DOTTED)
             if not isinstance(name, str) or not _GATEWAY_NAME.fullmatch(name):

@@ -309,6 +309,17 @@ def test_a_dotted_key_written_as_these_messages_name_keys_is_told_to_nest(
             "gateways.webhook_secret_file: unknown key here: is it a setting of gateways.stripe? Then indent it under "
             "that key",
         ),
+        # below a gateway whose provider has no such setting: the gateways that have it, not the one above
+        # (was "is it a setting of gateways.stripe?", and indented there it was an unknown key)
+        (
+            "gateways:\n  stripe:\n  mac_key: x\n",
+            "gateways.mac_key: unknown key here: is it a setting of gateways.nexi? Then indent it under that key",
+        ),
+        (
+            "gateways:\n  shop_eu:\n    provider: stripe\n  webhook_secret: x\n",
+            "gateways.webhook_secret: unknown key here: is it a setting of gateways.shop_eu? Then indent it under "
+            "that key",
+        ),
         (
             "gateways:\n  stripe:\nwebhook_secret: x\n",
             "webhook_secret: unknown key here: is it a setting of gateways.stripe? Then indent it under that key",
