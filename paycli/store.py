@@ -81,12 +81,21 @@ _LIBPQ_PASSWORD = re.compile(
     r"(?i)(\b(?:password|sslpassword|oauth_client_secret)\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)"
 )
 
+# A server's URL written without its scheme (``USER:PASSWORD@HOST/DB``, as a URL's tail is copied): not a
+# file path either (it holds a password; the host follows the last "@", as a password may hold one)
+_SCHEMELESS_URL = re.compile(r"[^/:@\s]+:\S*@[^@/\s]+(?:[/?:]\S*)?")
+
 
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (``sqlite:///rel``, ``sqlite:////abs``) or a bare path; None otherwise."""
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///") :])
-    if "://" not in url and not _MISTYPED_URL.match(url) and not _LIBPQ_KEYWORDS.match(url):
+    if (
+        "://" not in url
+        and not _MISTYPED_URL.match(url)
+        and not _LIBPQ_KEYWORDS.match(url)
+        and not _SCHEMELESS_URL.fullmatch(url)
+    ):
         return Path(url)
     return None
 
@@ -131,7 +140,11 @@ def describe(url: str) -> str:
         if _LIBPQ_KEYWORDS.match(url):
             return _LIBPQ_PASSWORD.sub(r"\1***", url.strip())
         mistyped = _MISTYPED_URL.match(url)
-        return f"{mistyped[1]}:..." if mistyped else url
+        if mistyped:
+            return f"{mistyped[1]}:..."
+        if _SCHEMELESS_URL.fullmatch(url):
+            return url.partition(":")[0] + ":***" + url[url.rfind("@") :]
+        return url
     at = rest.rfind("@")  # a password may hold an unencoded "@": the host follows the last one
     if at >= 0:
         user, colon, _ = rest[:at].partition(":")

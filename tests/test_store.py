@@ -577,6 +577,27 @@ def test_a_libpq_connection_string_is_refused_not_made_a_sqlite_file_named_with_
     assert list(isolated.iterdir()) == [isolated / "paycli.yaml"]  # no file made
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["paycli:Pw-9f2k1@db.shop.example/paycli", "shop:Pw@9f2k1@db.shop.example:5432/paycli?sslmode=require"],
+)
+def test_a_server_url_without_its_scheme_is_refused_not_made_a_sqlite_file_named_with_its_password(
+    url, cli, isolated, tmp_path
+):
+    # USER:PASSWORD@HOST/DB, the scheme left out: taken for a SQLite file's path, every command printed
+    # it, password and all ("no store at .../paycli:Pw-9f2k1@db.shop.example/paycli"), and ingest made a
+    # folder of that name with a SQLite store in it
+    said = [
+        cli("--db", url, "list", db=False),
+        cli("--db", url, "ingest", str(request_csv(tmp_path, ["T1,,other,2026-11-26T10:00:00+01:00,A,,1.00,EUR,nexi"])), db=False),
+    ]  # fmt: skip
+    for result in said:
+        assert result.code == 2, result
+        assert "9f2k1" not in result.stderr and ":***@db.shop.example" in result.stderr, result
+        assert "lacks '://': write postgresql+psycopg://USER:PASSWORD@HOST/DB" in result.stderr
+    assert list(isolated.iterdir()) == [isolated / "paycli.yaml"]  # no file, no folder made
+
+
 def test_sqlite_store_uses_wal_and_foreign_keys(tmp_path):
     with Store.open(str(tmp_path / "s.db"), create=True) as store:
         assert store.query("PRAGMA journal_mode")[0][0] == "wal"
