@@ -2249,10 +2249,7 @@ def _created_difference(stored: datetime, given: datetime, config: Config) -> st
     """created_at, with both times: a shop's export without offsets is read in the configured zone, so
     after ``timezone`` changed every request of it seems moved by the zones' difference. Said then,
     or the operator sees one conflict per request and no cause."""
-    zone = config.timezone
-    said = (
-        f"created_at ({stored.astimezone(zone).isoformat()} stored, {given.astimezone(zone).isoformat()} here"
-    )
+    said = f"created_at ({_in_zone(stored, config)} stored, {_in_zone(given, config)} here"
     seconds = abs((given - stored).total_seconds())
     if seconds % 900 == 0 and seconds <= 26 * 3600:
         said += (
@@ -2260,6 +2257,15 @@ def _created_difference(stored: datetime, given: datetime, config: Config) -> st
             "if it changed since, keep the old one or give the times their offset"
         )
     return said + ")"
+
+
+def _in_zone(moment: datetime, config: Config) -> str:
+    """``moment`` in the configured zone, or in UTC where that zone's calendar has no room for it (an
+    ERP's 0001-01-01T00:30Z "no date" is in year 0 west of UTC): the conflict is said, never a crash."""
+    try:
+        return moment.astimezone(config.timezone).isoformat()
+    except OverflowError:
+        return moment.astimezone(UTC).isoformat()
 
 
 def _walk(

@@ -461,6 +461,25 @@ def test_a_request_read_again_after_the_timezone_changed_says_why_its_created_at
     assert not run.report.ok
 
 
+def test_a_created_at_conflict_of_year_1_is_said_in_a_zone_west_of_utc_not_a_crash(store, tmp_path):
+    # 0001-01-01T00:30Z, an ERP's "no date", is in year 0 in New York: the conflict's message, which
+    # shows both times in the configured zone, ended the whole run with OverflowError (exit 70)
+    config = make_config(tmp_path, "timezone: America/New_York\n")
+    ingest(
+        store,
+        config,
+        request_csv(tmp_path, [ROW.replace("2026-11-26T10:15:00+01:00", "0001-01-01T00:30:00Z")]),
+    )
+    again = ROW.replace("2026-11-26T10:15:00+01:00", "0001-01-01T02:30:00Z")
+    run = ingest(store, config, request_csv(tmp_path, [again], name="again.csv"))
+    [(_, said)] = quarantined(store)
+    assert said.startswith(
+        "txn_id T1 is already stored with another created_at (0001-01-01T00:30:00+00:00 stored, "
+        "0001-01-01T02:30:00+00:00 here"
+    ), said
+    assert not run.report.ok
+
+
 def test_update_replaces_a_stored_request_and_recomputes_it(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     ingest(store, config, write_messages(tmp_path, message("T1", "k1", "approved", "12.99")))
