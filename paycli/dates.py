@@ -158,8 +158,18 @@ def from_db(value: str | datetime) -> datetime:
 
 
 def format_local(dt: datetime, tz: tzinfo) -> str:
-    """ISO 8601 with the offset of ``tz``, to the second: ``2026-11-26T10:15:00+01:00``."""
-    return to_utc(dt).astimezone(tz).isoformat(timespec="seconds")
+    """ISO 8601 with the offset of ``tz``, to the second: ``2026-11-26T10:15:00+01:00``; in UTC where
+    ``tz``'s calendar has no room for it (``_shown_in``)."""
+    return _shown_in(to_utc(dt), tz).isoformat(timespec="seconds")
+
+
+def _shown_in(utc: datetime, tz: tzinfo) -> datetime:
+    """``utc`` in ``tz``, or left in UTC where that falls outside years 1..9999: 0001-01-01T00:30Z, an
+    ERP's "no date", is in year 0 west of UTC, and every list, show and report failed on it (exit 70)."""
+    try:
+        return utc.astimezone(tz)
+    except OverflowError:
+        return utc
 
 
 def format_local_short(dt: datetime | str, tz: tzinfo) -> str:
@@ -168,8 +178,10 @@ def format_local_short(dt: datetime | str, tz: tzinfo) -> str:
     that the two are told apart. ``dt`` may be an ISO 8601 text with its offset."""
     if isinstance(dt, str):
         dt = datetime.fromisoformat(dt)
-    local = to_utc(dt).astimezone(tz)
+    local = _shown_in(to_utc(dt), tz)
     text = local.replace(tzinfo=None).isoformat(sep=" ", timespec="minutes")
+    if local.tzinfo is UTC and tz is not UTC:  # outside tz's calendar: said to be UTC
+        return text + "Z"
     if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
         return text + local.isoformat(timespec="minutes")[16:]
     return text

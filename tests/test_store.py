@@ -747,6 +747,22 @@ def test_a_time_of_year_1_in_utc_is_listed_whatever_the_database_session_zone(cl
     assert shown.code == 0 and '"created_at": "0001-01-01T01:19:56+00:49:56"' in shown.stdout, shown
 
 
+def test_a_time_of_year_1_in_utc_is_listed_in_a_configured_zone_west_of_utc(cli, isolated):
+    # the same "no date" shown in the configured zone: in New York it is in year 0, which Python's
+    # datetime cannot hold, and list, show and report failed on it (exit 70) on either backend; it is
+    # shown in UTC, said so
+    (isolated / "paycli.yaml").write_text("timezone: America/New_York\n")
+    rows = ["T0,,other,0001-01-01T00:30:00Z,A,,1.00,EUR,nexi"]
+    assert cli("ingest", str(request_csv(isolated, rows))).code == 0
+    listed = cli("list")
+    assert listed.code == 0 and "0001-01-01 00:30Z" in listed.stdout, listed
+    shown = cli("show", "T0", "--format", "json")
+    assert shown.code == 0 and '"created_at": "0001-01-01T00:30:00+00:00"' in shown.stdout, shown
+    (isolated / "r").mkdir()
+    made = cli("report", "--date", "2026-11-26", "--out", str(isolated / "r"))
+    assert made.code == 0, made
+
+
 def test_a_snapshot_reads_one_moment_whatever_another_writer_commits(store, db_url):
     def count() -> int:
         return store.query("SELECT COUNT(*) AS n FROM resolution")[0]["n"]
