@@ -1139,7 +1139,17 @@ def resolve_database_url(option: str | None, config: Config, *, env: Mapping[str
         relative = file is not None and not file.is_absolute() and str(file) not in (".", ":memory:")
         if in_file and relative and not str(file).startswith("file:"):
             assert config.path is not None and file is not None
-            return prefix + os.path.abspath(config.path.parent / file)
+            taken = os.path.abspath(config.path.parent / file)
+            earlier = os.path.abspath(file)  # where a relative path led before: the current folder
+            if earlier != taken and os.path.isfile(earlier) and not os.path.lexists(taken):
+                # a store made where the path used to lead would be left behind for a new, empty one
+                problem = (
+                    f"'{file}' is taken from this file's folder ({taken}), where there is no store, and "
+                    f"there is one at {earlier} (the current folder's, where it was taken from before): "
+                    "move that store there, or write its absolute path"
+                )
+                raise ConfigError(f"{where}: {problem}", problem)
+            return prefix + taken
         return url
     home = expand_home(url[len(prefix) :])
     if home is not None:

@@ -1083,6 +1083,30 @@ def test_a_relative_store_path_in_the_file_is_taken_from_the_file_s_folder_not_t
     assert resolve_database_url(None, config, env={"PAYCLI_DB": written}) == written
 
 
+def test_a_store_left_where_a_relative_path_used_to_lead_is_said_not_replaced_by_an_empty_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # database: paycli.db, and cron always started in /var/lib/paycli: the store is there, not beside
+    # the configuration; taken from the configuration's folder, the next ingest would make a new one
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "paycli.yaml").write_text("database: paycli.db\n")
+    work = tmp_path / "var"
+    work.mkdir()
+    (work / "paycli.db").write_bytes(b"SQLite format 3\x00")
+    monkeypatch.chdir(work)
+    config = load_config(folder / "paycli.yaml", PROVIDERS, env={})
+    with pytest.raises(
+        ConfigError, match=r"paycli\.yaml: database: 'paycli\.db' is taken from this file's folder"
+    ) as raised:
+        resolve_database_url(None, config, env={})
+    assert f"there is one at {work / 'paycli.db'}" in str(raised.value)
+    # moved there (or the configuration's folder has its own): taken, the other one is no concern
+    (folder / "paycli.db").write_bytes(b"SQLite format 3\x00")
+    assert resolve_database_url(None, config, env={}) == f"{folder}/paycli.db"
+    assert resolve_database_url("paycli.db", config, env={}) == "paycli.db"  # --db: the current folder's
+
+
 @pytest.mark.parametrize("written", ["~/shop/paycli.db", "sqlite:///~/shop/paycli.db"])
 def test_a_sqlite_path_in_the_home_folder_is_expanded_not_made_a_folder_named_tilde(
     tmp_path: Path, written: str
