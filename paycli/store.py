@@ -811,7 +811,8 @@ def _connect_postgresql(url: str) -> Any:
     try:
         conn = psycopg.connect(conninfo, row_factory=dict_row, autocommit=True)
     except psycopg.Error as exc:
-        reason = scrub(str(exc).strip().splitlines()[0], url)  # libpq quotes what it cannot parse
+        # libpq quotes what it cannot parse; its first line says what is wrong
+        reason = scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0], url)
         # not chained: the driver's own error quotes the password, and --debug prints the chain
         raise StoreError(f"cannot connect to {describe(url)}: {reason}") from None
     # Times come back in the session's zone (the server's timezone setting, or PGTZ): in UTC, as paycli
@@ -825,5 +826,6 @@ def _connect_postgresql(url: str) -> Any:
         )
     except psycopg.Error as exc:
         conn.close()
-        raise StoreError(f"cannot use {describe(url)}: {scrub(str(exc).strip(), url)}") from None
+        reason = scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0], url)
+        raise StoreError(f"cannot use {describe(url)}: {reason}") from None
     return conn

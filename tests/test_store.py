@@ -706,6 +706,31 @@ def test_a_connection_error_never_quotes_the_password(url):
     assert not any(part in shown for part in ("SECRET", "RETPW", "%zz")), shown
 
 
+def test_a_session_setting_the_server_refuses_is_one_line_without_the_password(monkeypatch):
+    # the server's error for the session's settings spans lines (DETAIL, HINT): one line, as a
+    # connection error is, and never the URL's password
+    import psycopg
+
+    closed = []
+    url_password = "SECRET" + "PW"
+
+    class Refusing:
+        def execute(self, sql):
+            raise psycopg.OperationalError(
+                "invalid value for parameter\nDETAIL: " + url_password + "\nHINT: more"
+            )
+
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setattr(psycopg, "connect", lambda *args, **kwargs: Refusing())
+    url = "postgresql+psycopg://u:" + "SECRET" + "PW@h/db"  # not whole in a line the traceback quotes
+    with pytest.raises(StoreError) as raised:
+        Store.connect(url)
+    assert str(raised.value) == "cannot use postgresql+psycopg://u:***@h/db: invalid value for parameter"
+    assert closed == [True] and "SECRETPW" not in "".join(traceback.format_exception(raised.value))
+
+
 @pytest.mark.parametrize("url", ["postgresql:/u:SECRETPW@h/db", "postgresql+psycopg//u:SECRETPW@h/db"])
 def test_a_url_with_a_mistyped_scheme_is_refused_not_made_a_file(url, tmp_path, monkeypatch):
     (here := tmp_path / "here").mkdir()
