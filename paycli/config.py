@@ -722,14 +722,17 @@ class _Reader:
         named only when it has such a setting (a mac_key below stripe: is a Nexi gateway's)."""
         if under is None and key in providers:
             return self.error(path, "unknown key here: a gateway goes under gateways:, indented")
-        sections: dict[str, Mapping[str, Setting]] = {
-            "report": REPORT_SETTINGS,
-            "smtp": SMTP_SETTINGS,
-            "serve": SERVE_SETTINGS,
-            "requests": requests_spec or {},
-        }
-        if under is not None:
-            sections = {}
+        # a key beside the gateways is a gateway's, not a top-level section's
+        sections: dict[str, Mapping[str, Setting]] = (
+            {}
+            if under is not None
+            else {
+                "report": REPORT_SETTINGS,
+                "smtp": SMTP_SETTINGS,
+                "serve": SERVE_SETTINGS,
+                "requests": requests_spec or {},
+            }
+        )
         owners = [name for name, spec in sections.items() if _names_setting(spec, key)]
         if not owners:
             gateways = [name for name in providers if _names_setting(providers[name], key)]

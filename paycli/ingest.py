@@ -758,7 +758,7 @@ class Ingest:
             record = _as_held(record, held)
         if (
             record.authenticity is Authenticity.UNVERIFIABLE
-            and held["authenticity"] == Authenticity.INVALID.value
+            and held["authenticity"] == _INVALID
             and response_identity(provider.instance, replace(record, authenticity=Authenticity.INVALID))
             == held["identity"]
         ):
@@ -768,10 +768,7 @@ class Ingest:
             self.report.unchecked += 1
             return True
         if response_identity(provider.instance, record) != held["identity"]:
-            if (
-                record.authenticity is Authenticity.INVALID
-                and held["authenticity"] == Authenticity.VALID.value
-            ):
+            if record.authenticity is Authenticity.INVALID and held["authenticity"] == _VALID:
                 self.report.failing += 1  # said: a changed secret fails every message signed before
             return False
         if record.raw_status != held["raw_status"]:

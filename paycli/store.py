@@ -479,8 +479,7 @@ class Store:
         if self.backend != "postgresql" or psycopg is None or not isinstance(exc, psycopg.Error):
             return
         errors = psycopg.errors
-        lines = str(exc).strip().splitlines()
-        reason = scrub(lines[0].strip() if lines else type(exc).__name__, self.url)
+        reason = _first_line(exc, self.url)
         lost = (errors.AdminShutdown, errors.CrashShutdown, errors.CannotConnectNow)
         if isinstance(exc, psycopg.OperationalError) and (self.connection.closed or isinstance(exc, lost)):
             raise StoreError(
@@ -725,6 +724,13 @@ def _to_pyformat(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+def _first_line(exc: Exception, url: str) -> str:
+    """What a driver's error says, for a one-line message: its first line (DETAIL and HINT lines follow
+    it), the store's password taken out; the error's kind where it says nothing."""
+    lines = str(exc).strip().splitlines()
+    return scrub(lines[0].strip() if lines else type(exc).__name__, url)
+
+
 def _permission_problem(path: Path) -> str | None:
     """The permission this user lacks to use the SQLite store at ``path`` (read and write the file, the
     -wal and -shm files SQLite keeps beside it, make them in its folder), said; None where it lacks none."""
@@ -811,8 +817,7 @@ def _connect_postgresql(url: str) -> Any:
     try:
         conn = psycopg.connect(conninfo, row_factory=dict_row, autocommit=True)
     except psycopg.Error as exc:
-        # libpq quotes what it cannot parse; its first line says what is wrong
-        reason = scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0], url)
+        reason = _first_line(exc, url)  # libpq quotes what it cannot parse: scrubbed
         # not chained: the driver's own error quotes the password, and --debug prints the chain
         raise StoreError(f"cannot connect to {describe(url)}: {reason}") from None
     # Times come back in the session's zone (the server's timezone setting, or PGTZ): in UTC, as paycli
@@ -826,6 +831,6 @@ def _connect_postgresql(url: str) -> Any:
         )
     except psycopg.Error as exc:
         conn.close()
-        reason = scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0], url)
+        reason = _first_line(exc, url)
         raise StoreError(f"cannot use {describe(url)}: {reason}") from None
     return conn

@@ -978,23 +978,14 @@ def test_a_store_error_is_told_from_a_permission_one_by_the_permissions(
         Store.open(str(path))
     assert str(raised.value) == f"{path} is not a usable SQLite database (unable to open database file)"
     access = os.access
-    monkeypatch.setattr(
-        paycli.store.os,
-        "access",
-        lambda p, mode: access(p, mode) and not (Path(p) == path and mode & os.W_OK),
-    )
-    with pytest.raises(StoreError) as raised:
-        Store.open(str(path))
-    assert (
-        str(raised.value) == f"cannot open the store {path}: permission denied on the file {PERMISSION_HINT}"
-    )
-    monkeypatch.setattr(
-        paycli.store.os,
-        "access",
-        lambda p, mode: access(p, mode) and not (Path(p) == tmp_path and mode & os.W_OK),
-    )
-    with pytest.raises(StoreError) as raised:
-        Store.open(str(path))
-    assert str(raised.value) == (
-        f"cannot open the store {path}: permission denied on its folder {tmp_path} {PERMISSION_HINT}"
-    )
+    for denied, on in ((path, "the file"), (tmp_path, f"its folder {tmp_path}")):
+        monkeypatch.setattr(
+            paycli.store.os,
+            "access",
+            lambda p, mode, denied=denied: access(p, mode) and not (Path(p) == denied and mode & os.W_OK),
+        )
+        with pytest.raises(StoreError) as raised:
+            Store.open(str(path))
+        assert (
+            str(raised.value) == f"cannot open the store {path}: permission denied on {on} {PERMISSION_HINT}"
+        )

@@ -194,27 +194,21 @@ class Report:
     def _request_where(
         self, column: str = "created_at", gateway_column: str = "gateway"
     ) -> tuple[str, dict[str, Any]]:
-        params: dict[str, Any] = {
-            "start": self.store.time(self.period.start),
-            "end": self.store.time(self.period.end),
-        }
-        where = f"{column} >= :start AND {column} < :end"
-        if self.gateways:
-            marks, p = self.store.placeholders("g", list(self.gateways))
-            where += f" AND {gateway_column} IN {marks}"
-            params.update(p)
-        return where, params
+        return self._where(f"{column} >= :start AND {column} < :end", gateway_column)
 
     def _late_where(self) -> tuple[str, dict[str, Any]]:
         """Of payment_request (unaliased): created before the period, and ``_LATE`` of the period."""
+        return self._where(f"created_at < :start AND {_LATE}")
+
+    def _where(self, where: str, gateway_column: str = "gateway") -> tuple[str, dict[str, Any]]:
+        """``where``, over the period's bounds ``:start`` and ``:end``, narrowed to the report's gateways."""
         params: dict[str, Any] = {
             "start": self.store.time(self.period.start),
             "end": self.store.time(self.period.end),
         }
-        where = f"created_at < :start AND {_LATE}"
         if self.gateways:
             marks, p = self.store.placeholders("g", list(self.gateways))
-            where += f" AND gateway IN {marks}"
+            where += f" AND {gateway_column} IN {marks}"
             params.update(p)
         return where, params
 
@@ -319,12 +313,7 @@ def _older_verificare(report: Report) -> None:
     """VERIFICARE requests created before the period and still open: those a response, resolution or
     update of the period concerns, listed (``Report.verificare_late``); the others, a count, so none is
     forgotten."""
-    params: dict[str, Any] = {"start": report.store.time(report.period.start)}
-    where = "outcome = 'VERIFICARE' AND created_at < :start"
-    if report.gateways:
-        marks, p = report.store.placeholders("g", list(report.gateways))
-        where += f" AND gateway IN {marks}"
-        params.update(p)
+    where, params = report._where("outcome = 'VERIFICARE' AND created_at < :start")
     older = int(
         report.store.query(f"SELECT COUNT(*) AS n FROM payment_request WHERE {where}", params)[0]["n"]
     )

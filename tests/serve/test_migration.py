@@ -37,6 +37,15 @@ def new_store(sample: Path, db_url: str, isolated: Path, tmp_path: Path) -> str:
     return url
 
 
+def shared_transaction_store(cli, db_url: str, isolated: Path, tmp_path: Path) -> tuple[str, Path]:  # type: ignore[no-untyped-def]
+    """A store at head holding PayPal's shared-transaction sample, ingested: its URL, and the sample."""
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "shared-transaction"
+    url = new_store(sample, db_url, isolated, tmp_path)
+    inputs = sorted(str(p) for p in sample.iterdir() if p.suffix == ".txt")
+    assert cli("--db", url, "ingest", str(sample / "requests.csv"), *inputs, db=False).code == 0
+    return url, sample
+
+
 def upgraded(cli, url: str) -> str:  # type: ignore[no-untyped-def]
     """``paycli db upgrade`` of the store, which must succeed: what it said."""
     result = cli("--db", url, "db", "upgrade", db=False)
@@ -225,10 +234,7 @@ def test_0006_gives_stored_stl_lines_the_identity_a_repeated_line_is_recognised_
 def test_an_upgrade_from_before_0006_flags_the_gateway_transactions_that_answer_two_requests(
     cli, db_url, isolated, tmp_path
 ):
-    sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "shared-transaction"
-    url = new_store(sample, db_url, isolated, tmp_path)
-    inputs = sorted(str(p) for p in sample.iterdir() if p.suffix == ".txt")
-    assert cli("--db", url, "ingest", str(sample / "requests.csv"), *inputs, db=False).code == 0
+    url, _ = shared_transaction_store(cli, db_url, isolated, tmp_path)
     outcomes = "SELECT txn_id, outcome, reason FROM payment_request ORDER BY txn_id"
     with Store.connect(url) as store:
         flagged = [tuple(dict(r).values()) for r in store.query(outcomes)]
@@ -392,10 +398,7 @@ def test_an_upgrade_recomputes_after_a_writer_it_meets_and_keeps_what_that_write
 
     from paycli import recompute
 
-    sample = Path(__file__).parents[1] / "gateways" / "samples" / "paypal" / "shared-transaction"
-    url = new_store(sample, db_url, isolated, tmp_path)
-    inputs = sorted(str(p) for p in sample.iterdir() if p.suffix == ".txt")
-    assert cli("--db", url, "ingest", str(sample / "requests.csv"), *inputs, db=False).code == 0
+    url, sample = shared_transaction_store(cli, db_url, isolated, tmp_path)
     outcomes = "SELECT txn_id, outcome, reason FROM payment_request WHERE reason IS NOT NULL ORDER BY txn_id"
     with Store.connect(url) as store:
         shared = [r["txn_id"] for r in store.query(outcomes) if r["reason"] == "SHARED_TRANSACTION"]
