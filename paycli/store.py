@@ -334,7 +334,7 @@ class Store:
             engine = create_engine(
                 re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", self.url),
                 isolation_level="READ COMMITTED",
-                connect_args={"client_encoding": "UTF8"},  # as Store's own connections
+                connect_args={"client_encoding": "UTF8", **_connect_timeout(self.url)},  # as Store's own
             )
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", "paycli:migrations")
@@ -800,6 +800,27 @@ def _connect_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
     return conn
 
 
+# How long paycli waits for a PostgreSQL server to answer a connection: libpq waits as long as the
+# TCP stack does, and a host that drops packets (a firewall rule, a server gone from its address) hung
+# cron's ingest and report, and every receiver's request, for minutes without a word. A
+# ``connect_timeout`` in the URL, or PGCONNECT_TIMEOUT, is the user's and wins.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def _connect_timeout(url: str) -> dict[str, int]:
+    """``connect_timeout`` for a connection whose URL and environment set none."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    if os.environ.get("PGCONNECT_TIMEOUT"):
+        return {}
+    try:
+        given = conninfo_to_dict(re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url))
+    except ProgrammingError:
+        return {}  # not parsed here: the connection says what is wrong with it
+    return {} if "connect_timeout" in given else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+
+
 def _connect_postgresql(url: str) -> Any:
     import logging
 
@@ -815,9 +836,11 @@ def _connect_postgresql(url: str) -> Any:
 
     conninfo = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
     try:
-        conn = psycopg.connect(conninfo, row_factory=dict_row, autocommit=True)
+        conn = psycopg.connect(conninfo, row_factory=dict_row, autocommit=True, **_connect_timeout(url))
     except psycopg.Error as exc:
         reason = _first_line(exc, url)  # libpq quotes what it cannot parse: scrubbed
+        if reason.endswith("timeout expired") and _connect_timeout(url):
+            reason += f" after {CONNECT_TIMEOUT_SECONDS} s (connect_timeout=N in the URL sets another)"
         # not chained: the driver's own error quotes the password, and --debug prints the chain
         raise StoreError(f"cannot connect to {describe(url)}: {reason}") from None
     # Times come back in the session's zone (the server's timezone setting, or PGTZ): in UTC, as paycli

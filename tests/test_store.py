@@ -706,6 +706,57 @@ def test_a_connection_error_never_quotes_the_password(url):
     assert not any(part in shown for part in ("SECRET", "RETPW", "%zz")), shown
 
 
+def test_a_postgresql_server_that_never_answers_is_given_up_on_not_waited_for(monkeypatch):
+    # a host that takes the connection and says nothing (a firewall, a half-dead server): libpq waited
+    # for the TCP stack, minutes; cron's ingest and report, and each receiver's request, hung silently
+    import socket
+
+    import paycli.store
+
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    monkeypatch.setattr(paycli.store, "CONNECT_TIMEOUT_SECONDS", 2)  # libpq's least
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"postgresql+psycopg://u:SECRETPW@127.0.0.1:{silent.getsockname()[1]}/x"
+        raised: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                Store.connect(url)
+            except BaseException as exc:  # looked at below
+                raised.append(exc)
+
+        # in a thread, so that the old behaviour fails this test instead of hanging the suite
+        attempt = threading.Thread(target=connect, daemon=True)
+        attempt.start()
+        attempt.join(60)
+        assert not attempt.is_alive(), "still waiting for a server that never answers"
+    assert len(raised) == 1 and isinstance(raised[0], StoreError), raised
+    text = str(raised[0])
+    assert "timeout expired after 2 s (connect_timeout=N in the URL sets another)" in text, text
+    assert "SECRETPW" not in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "environment", "default"),
+    [
+        ("postgresql://u@db/x", None, True),
+        ("postgresql+psycopg://u@db/x?connect_timeout=60", None, False),  # the user's wins
+        ("postgres://u@db/x?sslmode=require&connect_timeout=0", None, False),  # 0: wait for ever, asked
+        ("postgresql://u@db/x", "45", False),  # as PGCONNECT_TIMEOUT's
+        ("postgresql://u@db/x?bad%zz", None, False),  # unparsed: the connection's own error says so
+    ],
+)
+def test_the_default_connect_timeout_yields_to_the_users(monkeypatch, url, environment, default):
+    from paycli.store import CONNECT_TIMEOUT_SECONDS, _connect_timeout
+
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    if environment is not None:
+        monkeypatch.setenv("PGCONNECT_TIMEOUT", environment)
+    assert _connect_timeout(url) == ({"connect_timeout": CONNECT_TIMEOUT_SECONDS} if default else {})
+
+
 def test_a_session_setting_the_server_refuses_is_one_line_without_the_password(monkeypatch):
     # the server's error for the session's settings spans lines (DETAIL, HINT): one line, as a
     # connection error is, and never the URL's password
