@@ -144,8 +144,48 @@ def human_detail(reason: str | None, detail: str | None, decimal_mark: str = "."
 def get_request(store: Store, txn_id: str) -> Row:
     rows = store.query(f"SELECT {REQUEST_COLUMNS} FROM payment_request WHERE txn_id = :t", {"t": txn_id})
     if not rows:
-        raise NotFound(f"no payment request with txn_id '{txn_id}'")
+        raise NotFound(f"no payment request with txn_id '{txn_id}'{_what_it_may_be(store, txn_id, 'show')}")
     return rows[0]
+
+
+def _what_it_may_be(store: Store, text: str, command: str) -> str:
+    """What an id that named nothing may have meant, said after the not-found error (one line).
+
+    Operators paste what they have at hand: the order number from a customer's mail into ``show``, the
+    payment's id into ``order``, the gateway's transaction id from its dashboard or the customer's
+    receipt (a Stripe ``pi_...``, a PayPal or Nexi code), an id with a blank copied around it or in
+    another case. Only looked for when the id matched nothing: a full scan here costs only a miss.
+    """
+
+    def first(sql: str, params: dict[str, Any]) -> list[str]:
+        return [r["t"] for r in store.query(sql + " LIMIT 4", params)]
+
+    if command == "show" and first(
+        "SELECT order_id AS t FROM payment_request WHERE order_id = :x", {"x": text}
+    ):
+        return f"; it is an order: paycli order {text}"
+    if command == "order" and first("SELECT txn_id AS t FROM payment_request WHERE txn_id = :x", {"x": text}):
+        return f"; it is a payment request: paycli show {text}"
+    paid = first(
+        "SELECT DISTINCT q.txn_id AS t FROM response r JOIN payment_request q ON q.id = r.request_id "
+        "WHERE r.gateway_txn_id = :x ORDER BY q.txn_id",
+        {"x": text.strip()},
+    )
+    if paid:
+        return f"; it is the gateway's transaction id of {_some(paid)}: paycli show {paid[0]}"
+    column = "txn_id" if command == "show" else "order_id"
+    near = first(
+        f"SELECT DISTINCT {column} AS t FROM payment_request WHERE lower({column}) = :x ORDER BY {column}",
+        {"x": text.strip().lower()},
+    )
+    if near:
+        return f"; did you mean {_some(near)}?"
+    return ""
+
+
+def _some(ids: list[str]) -> str:
+    """Up to three ids (the query asks for four, to know whether there are more)."""
+    return ", ".join(ids[:3]) + (" and more" if len(ids) > 3 else "")
 
 
 def show_request(
@@ -393,7 +433,9 @@ def show_order(store: Store, order_id: str, tz: tzinfo) -> dict[str, Any]:
         {"o": order_id},
     )
     if not rows:
-        raise NotFound(f"no payment request for order '{order_id}'")
+        raise NotFound(
+            f"no payment request for order '{order_id}'{_what_it_may_be(store, order_id, 'order')}"
+        )
     marks, params = store.placeholders("r", [r["id"] for r in rows])
     last: dict[int, str] = {}
     for r in store.query(

@@ -379,6 +379,42 @@ def test_an_unknown_txn_or_order_exits_3(loaded):
     assert loaded("resolve", "NOPE", "--as", "POSITIVO", "--note", "x").code == 3
 
 
+def test_an_id_that_names_nothing_is_told_what_it_may_be(cli, isolated):
+    # what an operator has at hand: an order number, a payment's id, the gateway's transaction id from
+    # its dashboard, an id copied with a blank or in another case
+    import shutil
+
+    sample = Path(__file__).parent / "gateways" / "samples" / "paypal" / "shared-transaction"
+    for path in sample.iterdir():
+        if path.name != "expected.json":
+            shutil.copy(path, isolated / path.name)
+    assert cli("ingest", "requests.csv", *sorted(p.name for p in isolated.glob("0*.txt"))).code == 0
+    said = {
+        ("show", "ORD-PP-2401"): "; it is an order: paycli order ORD-PP-2401",
+        ("order", "ORD-PP-2401-1"): "; it is a payment request: paycli show ORD-PP-2401-1",
+        ("show", "4RT29310LK8823145"): (
+            "; it is the gateway's transaction id of ORD-PP-2401-1, ORD-PP-2402-1: paycli show ORD-PP-2401-1"
+        ),
+        ("order", " 4RT29310LK8823145"): (
+            "; it is the gateway's transaction id of ORD-PP-2401-1, ORD-PP-2402-1: paycli show ORD-PP-2401-1"
+        ),
+        ("show", "ord-pp-2403-1 "): "; did you mean ORD-PP-2403-1?",
+        ("order", "Ord-PP-2403"): "; did you mean ORD-PP-2403?",
+        ("resolve", "ord-pp-2402-1"): "; did you mean ORD-PP-2402-1?",
+    }
+    for (command, text), hint in said.items():
+        extra = ["--as", "POSITIVO", "--note", "x"] if command == "resolve" else []
+        result = cli(command, text, *extra)
+        noun = "for order" if command == "order" else "with txn_id"
+        assert result.code == 3
+        assert result.stderr.strip() == f"paycli: no payment request {noun} '{text}'{hint}", result.stderr
+    # nothing like it: the error alone
+    assert (
+        cli("show", "ORD-PP-9999-1").stderr.strip()
+        == "paycli: no payment request with txn_id 'ORD-PP-9999-1'"
+    )
+
+
 def test_order_rolls_its_requests_up_into_a_verdict(loaded):
     out = loaded("order", "ORD-1").stdout
     assert out.startswith("Order ORD-1: TO_VERIFY")
