@@ -328,7 +328,9 @@ def _check_addresses(value: list[object]) -> list[str]:
     result = []
     for index, item in enumerate(value):
         if not isinstance(item, str) or not _ADDRESS.fullmatch(item.strip()):
-            raise SettingProblem("", f"item {index + 1}: {_show(item)} is not an e-mail address")
+            hint = " (several: a list, [a@b, c@d])" if re.search(r"@.*[,;\s]", str(item).strip()) else ""
+            where = f"item {index + 1}: " if len(value) > 1 else ""
+            raise SettingProblem("", f"{where}{_show(item)} is not an e-mail address{hint}")
         result.append(item.strip())
     return result
 
@@ -488,7 +490,10 @@ def load_config(
     report = reader.settings(reader.mapping(data.get("report"), "report"), REPORT_SETTINGS, "report")
     smtp = None
     if data.get("smtp") is not None:
-        smtp = reader.settings(reader.mapping(data.get("smtp"), "smtp"), SMTP_SETTINGS, "smtp")
+        raw_smtp = reader.mapping(data.get("smtp"), "smtp")
+        if isinstance(raw_smtp.get("to"), str):  # `to: owner@shop.example`: one address, as a list of one
+            raw_smtp = {**raw_smtp, "to": [raw_smtp["to"]]}
+        smtp = reader.settings(raw_smtp, SMTP_SETTINGS, "smtp")
         if smtp["password"] is not None and smtp["username"] is None:
             raise reader.error("smtp.password", "a password needs a username (smtp.username)")
         if smtp["port"] is None:

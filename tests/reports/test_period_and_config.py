@@ -117,6 +117,15 @@ def test_report_and_smtp_defaults_and_values(tmp_path: Path, monkeypatch: pytest
     assert isinstance(config.smtp["password"], Secret) and config.smtp["password"].reveal() == "env-secret"
 
 
+def test_smtp_to_may_be_one_address_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OWNER", "owner@shop.example")
+    for to in ("owner@shop.example", "' owner@shop.example '", "${OWNER}"):
+        config = make_config(
+            tmp_path, f"smtp:\n  host: mail.example\n  from: paycli@shop.example\n  to: {to}\n"
+        )
+        assert config.smtp is not None and config.smtp["to"] == ["owner@shop.example"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -134,6 +143,14 @@ def test_report_and_smtp_defaults_and_values(tmp_path: Path, monkeypatch: pytest
         (
             "smtp:\n  host: h\n  from: a@b.example\n  to: [c@d.example, x]\n",
             "smtp.to: item 2: 'x' is not an e-mail",
+        ),
+        (
+            "smtp:\n  host: h\n  from: a@b.example\n  to: c@d.example, e@f.example\n",
+            "smtp.to: 'c@d.example, e@f.example' is not an e-mail address (several: a list, [a@b, c@d])",
+        ),
+        (
+            "smtp:\n  host: h\n  from: a@b.example\n  to: []\n",
+            "smtp.to: give at least one address",
         ),
         (
             "smtp:\n  host: h\n  port: 0\n  from: a@b.example\n  to: [c@d.example]\n",
