@@ -253,7 +253,7 @@ def summary_text(report: Report) -> str:
 
 
 def _mail(run: ReportRun, config: Config) -> None:
-    from paycli.reports.mail import build_message, send
+    from paycli.reports.mail import MailError, build_message, send
 
     smtp = config.smtp
     assert smtp is not None
@@ -261,6 +261,19 @@ def _mail(run: ReportRun, config: Config) -> None:
     subject = str(smtp["subject"]).replace("{period}", report.period.label)
     if verificare := FAIL_ON["VERIFICARE"](report):
         subject += f" [{verificare} VERIFICARE]"
-    attachments = [(t.path.name, t.path.read_bytes()) for t in run.written if t.path is not None]
-    send(smtp, build_message(smtp, subject, summary_text(report), attachments))
-    run.mailed_to = [str(a) for a in smtp["to"]]  # type: ignore[attr-defined]
+    paths = [t.path for t in run.written if t.path is not None]
+    attachments = [(path.name, path.read_bytes()) for path in paths]
+    # the files are in place: said with the error, as the "wrote" lines of a run that succeeds are not
+    written = f"; the report is written: {', '.join(str(path) for path in paths)}"
+    try:
+        refused = send(smtp, build_message(smtp, subject, summary_text(report), attachments))
+    except MailError as exc:
+        raise MailError(f"{exc}{written}") from None
+    mailed = [str(a) for a in smtp["to"] if str(a) not in refused]  # type: ignore[attr-defined]
+    if refused:  # the others got it: a cron job must still hear of the one that did not
+        raise MailError(
+            f"cannot mail the report through {smtp['host']}:{smtp['port']}: the server refused smtp.to "
+            f"{', '.join(refused)} ({next(iter(refused.values()))}): mailed to {', '.join(mailed)} only"
+            f"{written}"
+        )
+    run.mailed_to = mailed

@@ -7,8 +7,9 @@ only to ``SMTP.login`` and never appears in a message, even when the server echo
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -44,38 +45,125 @@ def build_message(
     return message
 
 
-def send(smtp: Mapping[str, object], message: EmailMessage) -> None:
+def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
+    """Send ``message``; the recipients the server refused while it took the others, each with its
+    reply. Every failure is a ``MailError`` of one line naming the setting to look at."""
     host, port = str(smtp["host"]), int(smtp["port"])  # type: ignore[call-overload]
     timeout = int(smtp["timeout"])  # type: ignore[call-overload]
     security = smtp["security"]
     password = smtp.get("password")
     secret = password.reveal() if isinstance(password, Secret) else None
+
+    def failed(reason: str) -> MailError:
+        if secret:
+            reason = reason.replace(secret, "***")
+        return MailError(f"cannot mail the report through {host}:{port}: {reason}")
+
+    client: smtplib.SMTP
     try:
-        client: smtplib.SMTP
         if security == "ssl":
             client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
         else:
             client = smtplib.SMTP(host, port, timeout=timeout)
         with client:
             if security == "starttls":
-                client.starttls(context=ssl.create_default_context())
-            if smtp.get("username"):
                 try:
-                    client.login(str(smtp["username"]), secret or "")
-                except smtplib.SMTPAuthenticationError as exc:
-                    # only the code: a server may echo the AUTH exchange, the password in base64
-                    raise MailError(
-                        f"cannot mail the report through {host}:{port}: the server refused "
-                        f"smtp.username and smtp.password (SMTP {exc.smtp_code})"
+                    client.starttls(context=ssl.create_default_context())
+                except smtplib.SMTPNotSupportedError:
+                    raise failed(
+                        "the server does not offer STARTTLS (smtp.security: starttls): "
+                        "ssl if its port takes TLS at once (465), none for a local relay"
                     ) from None
-                except UnicodeError:
-                    raise MailError(
-                        f"cannot mail the report through {host}:{port}: smtp.username or smtp.password "
-                        "has a character SMTP login cannot send (only ASCII)"
-                    ) from None
-            client.send_message(message)
+            if smtp.get("username"):
+                _login(client, str(smtp["username"]), secret or "", str(security), failed)
+            refused = client.send_message(message)
+    except MailError:
+        raise
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise failed(_refused_recipients(exc.recipients)) from None
+    except smtplib.SMTPSenderRefused as exc:
+        raise failed(
+            _refused_message(exc.smtp_code, exc.smtp_error, message, f"smtp.from {exc.sender}")
+        ) from None
+    except smtplib.SMTPDataError as exc:
+        raise failed(_refused_message(exc.smtp_code, exc.smtp_error, message, "the message")) from None
+    except smtplib.SMTPResponseException as exc:
+        raise failed(f"the server answered {_reply(exc.smtp_code, exc.smtp_error)}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise failed(
+            f"the server's TLS certificate is not trusted for smtp.host {host} ({exc.verify_message})"
+        ) from None
+    except ssl.SSLError as exc:
+        raise failed(
+            f"TLS failed ({exc.reason or type(exc).__name__}): check smtp.security: {security} against "
+            "the port (TLS at once: ssl, usually 465; STARTTLS: starttls, usually 587)"
+        ) from None
+    except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
+            raise failed(f"no answer within smtp.timeout ({timeout} s)") from None
+        raise failed(f"the server closed the connection ({_first_line(exc)})") from None
+    except ConnectionRefusedError:
+        raise failed("connection refused: check smtp.host and smtp.port") from None
+    except socket.gaierror as exc:
+        raise failed(f"cannot find smtp.host {host} ({exc.strerror})") from None
     except (smtplib.SMTPException, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if secret:
-            reason = reason.replace(secret, "***")
-        raise MailError(f"cannot mail the report through {host}:{port}: {reason}") from None
+        raise failed(_first_line(exc)) from None
+    return {address: _reply(code, text) for address, (code, text) in refused.items()}
+
+
+def _login(
+    client: smtplib.SMTP, username: str, password: str, security: str, failed: Callable[[str], MailError]
+) -> None:
+    try:
+        client.login(username, password)
+    except smtplib.SMTPNotSupportedError:
+        if security == "none" and client.has_extn("starttls"):
+            raise failed(
+                "the server offers a login only after STARTTLS: set smtp.security: starttls"
+            ) from None
+        raise failed(
+            "the server offers no login (leave smtp.username out for a relay that needs none)"
+        ) from None
+    except smtplib.SMTPAuthenticationError as exc:
+        # only the code: a server may echo the AUTH exchange, the password in base64
+        if exc.smtp_code in (530, 538) and security == "none":  # RFC 3207, RFC 4954: TLS first
+            raise failed(
+                f"the server takes a login only over TLS (SMTP {exc.smtp_code}): set smtp.security: starttls"
+            ) from None
+        raise failed(f"the server refused smtp.username and smtp.password (SMTP {exc.smtp_code})") from None
+    except UnicodeError:
+        raise failed(
+            "smtp.username or smtp.password has a character SMTP login cannot send (only ASCII)"
+        ) from None
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    """A server's reply on one line: ``550 5.1.1 user unknown``."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return " ".join(f"{code} {text}".split())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _refused_recipients(recipients: Mapping[str, tuple[int, bytes]]) -> str:
+    replies = {address: _reply(code, text) for address, (code, text) in recipients.items()}
+    first = next(iter(replies.values()), "")
+    return f"the server refused smtp.to {', '.join(replies)} ({first})"
+
+
+def _refused_message(code: int, text: bytes | str, message: EmailMessage, what: str) -> str:
+    reply = _reply(code, text)
+    if code == 552 or reply.startswith(f"{code} 5.3.4"):  # RFC 1870: past the server's size limit
+        size = len(message.as_bytes())
+        shown = f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{size // 1000 + 1} kB"
+        return (
+            f"the server refused the message ({reply}): {shown}, the report's files attached (a "
+            "report of fewer days or one format, --format, is smaller)"
+        )
+    if code == 530 or reply.startswith(f"{code} 5.7.0"):  # RFC 3207, RFC 4954: TLS or a login first
+        return f"the server refused to take mail ({reply}): check smtp.security and smtp.username"
+    return f"the server refused {what} ({reply})"

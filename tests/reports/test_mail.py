@@ -9,28 +9,43 @@ import threading
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.conftest import Run
 from tests.reports.conftest import DAY, NOW
 
 PASSWORD = "s3cret-Pa55word"
 
 
 class Smtp(socketserver.StreamRequestHandler):
-    """Just enough SMTP (RFC 5321) for smtplib: EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT."""
+    """Just enough SMTP (RFC 5321) for smtplib: EHLO, AUTH PLAIN, MAIL, RCPT, DATA, QUIT; and what a
+    server's configuration may refuse (see ``Server``)."""
 
     def say(self, line: str) -> None:
         self.wfile.write(line.encode() + b"\r\n")
 
     def handle(self) -> None:
         server: Server = self.server  # type: ignore[assignment]
+        if server.silent:  # a server that accepts the connection and never answers
+            server.stop.wait(10)
+            return
         self.say("220 test ESMTP")
         while line := self.rfile.readline():
             command = line.decode().strip()
             verb = command.split(" ", 1)[0].upper()
             if verb == "EHLO":
-                self.wfile.write(b"250-test\r\n250 AUTH PLAIN\r\n")
+                lines = ["test", *server.extensions]
+                self.wfile.write(
+                    "".join(
+                        f"250{'-' if i < len(lines) - 1 else ' '}{x}\r\n" for i, x in enumerate(lines)
+                    ).encode()
+                )
+            elif verb == "MAIL" and server.require_tls:
+                self.say("530 5.7.0 Must issue a STARTTLS command first")
+            elif verb == "RCPT" and command.partition(":")[2].strip("<> ").lower() in server.refuse:
+                self.say("550 5.1.1 user unknown")
             elif verb == "AUTH":
                 _, user, password = base64.b64decode(command.split()[2]).split(b"\0")
                 server.logins.append((user.decode(), password.decode()))
@@ -46,6 +61,9 @@ class Smtp(socketserver.StreamRequestHandler):
                 data = b""
                 while (chunk := self.rfile.readline()) != b".\r\n":
                     data += chunk[1:] if chunk.startswith(b".") else chunk  # RFC 5321 4.5.2 dot-stuffing
+                if server.max_size and len(data) > server.max_size:
+                    self.say("552 5.3.4 message size exceeds fixed maximum message size")
+                    continue
                 server.messages.append(data)
                 self.say("250 queued")
             elif verb == "QUIT":
@@ -64,6 +82,15 @@ class Server(socketserver.ThreadingTCPServer):
         self.logins: list[tuple[str, str]] = []
         self.envelope: list[str] = []
         self.messages: list[bytes] = []
+        self.extensions = ["AUTH PLAIN"]  # what EHLO offers
+        self.require_tls = False  # MAIL before STARTTLS is refused, as a submission port does
+        self.refuse: set[str] = set()  # recipients refused at RCPT
+        self.max_size = 0  # a message past it is refused at the end of DATA
+        self.silent = False
+        self.stop = threading.Event()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that speaks TLS to it: its traceback is no part of paycli's output
 
 
 @pytest.fixture
@@ -74,11 +101,19 @@ def smtp_server() -> Iterator[Server]:
     try:
         yield server
     finally:
+        server.stop.set()
         server.shutdown()
         server.server_close()
 
 
-def configure(folder: Path, port: int, password: str = PASSWORD) -> None:
+def configure(
+    folder: Path,
+    port: int,
+    password: str = PASSWORD,
+    security: str = "none",
+    to: str = "[owner@shop.example, accounts@shop.example]",
+    timeout: int = 30,
+) -> None:
     (folder / "pw").write_text(password + "\n")
     text = (folder / "paycli.yaml").read_text()
     (folder / "paycli.yaml").write_text(
@@ -86,13 +121,30 @@ def configure(folder: Path, port: int, password: str = PASSWORD) -> None:
         + f"""smtp:
   host: 127.0.0.1
   port: {port}
-  security: none
+  security: {security}
   username: paycli
   password_file: pw
   from: paycli@shop.example
-  to: [owner@shop.example, accounts@shop.example]
+  to: {to}
+  timeout: {timeout}
 """
     )
+
+
+def mail_report(shop: Any, isolated: Path) -> Run:
+    return shop("report", "--now", NOW, "--date", DAY, "--out", f"{isolated}/", "--email")
+
+
+def assert_written_not_mailed(result: Run, isolated: Path, *said: str) -> None:
+    """One line naming what to look at; the files of the run are in place; no secret."""
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert result.stderr.startswith("paycli: cannot mail the report through 127.0.0.1:"), result
+    for text in said:
+        assert text in result.stderr, result
+    assert "written: " in result.stderr, result
+    assert (isolated / "paycli-report-2026-11-26.html").exists()
+    assert (isolated / "paycli-report-2026-11-26.csv").exists()
+    assert PASSWORD not in result.stderr and "(b'" not in result.stderr and "{'" not in result.stderr
 
 
 def test_the_report_is_mailed_with_its_files(shop, isolated, smtp_server):
@@ -147,3 +199,104 @@ def test_an_unreachable_server_is_one_line(shop, isolated):
     )
     assert PASSWORD not in result.stderr
     assert (isolated / "paycli-report-2026-11-26.html").exists()  # written before the mail was tried
+
+
+def test_an_unreachable_server_names_host_and_port_and_the_written_files(shop, isolated):
+    server = Server()
+    port = server.server_address[1]
+    server.server_close()
+    configure(isolated, port)
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(result, isolated, "connection refused: check smtp.host and smtp.port")
+
+
+def test_a_server_silent_past_the_timeout_names_smtp_timeout(shop, isolated, smtp_server):
+    smtp_server.silent = True
+    configure(isolated, smtp_server.server_address[1], timeout=1)
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(result, isolated, "no answer within smtp.timeout (1 s)")
+
+
+def test_starttls_the_server_does_not_offer_names_smtp_security(shop, isolated, smtp_server):
+    configure(isolated, smtp_server.server_address[1], security="starttls")
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(
+        result, isolated, "the server does not offer STARTTLS (smtp.security: starttls)"
+    )
+
+
+def test_a_server_that_requires_tls_names_smtp_security(shop, isolated, smtp_server):
+    smtp_server.extensions = ["STARTTLS"]  # no AUTH before TLS, as a submission port
+    configure(isolated, smtp_server.server_address[1])
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(result, isolated, "smtp.security")
+
+
+def test_tls_against_a_plain_server_names_smtp_security(shop, isolated, smtp_server):
+    configure(isolated, smtp_server.server_address[1], security="ssl")
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(result, isolated, "TLS", "smtp.security: ssl")
+
+
+def test_a_mail_refused_until_tls_names_smtp_security(shop, isolated, smtp_server):
+    smtp_server.require_tls = True
+    configure(isolated, smtp_server.server_address[1])
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(
+        result, isolated, "530 5.7.0 Must issue a STARTTLS command first", "smtp.security"
+    )
+
+
+def test_a_refused_recipient_is_named_and_nothing_said_mailed(shop, isolated, smtp_server):
+    smtp_server.refuse = {"accounts@shop.example"}
+    configure(isolated, smtp_server.server_address[1])
+    result = mail_report(shop, isolated)
+    # the other address got the mail; the one refused would never know without the error
+    assert_written_not_mailed(
+        result, isolated, "the server refused smtp.to accounts@shop.example (550 5.1.1 user unknown)"
+    )
+    assert "mailed to owner@shop.example only" in result.stderr
+    assert len(smtp_server.messages) == 1
+
+
+def test_every_recipient_refused_is_named(shop, isolated, smtp_server):
+    smtp_server.refuse = {"accounts@shop.example", "owner@shop.example"}
+    configure(isolated, smtp_server.server_address[1])
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(
+        result, isolated, "the server refused smtp.to owner@shop.example, accounts@shop.example (550"
+    )
+    assert not smtp_server.messages
+
+
+def test_a_report_too_large_for_the_server_says_its_size(shop, isolated, smtp_server):
+    smtp_server.max_size = 5000
+    configure(isolated, smtp_server.server_address[1])
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(
+        result, isolated, "the server refused the message (552 5.3.4", " kB, the report's files attached"
+    )
+
+
+def test_smtp_to_may_be_one_address(shop, isolated, smtp_server):
+    configure(isolated, smtp_server.server_address[1], to="owner@shop.example")
+    result = mail_report(shop, isolated)
+    assert result.code == 0, result
+    assert "mailed to owner@shop.example\n" in result.stderr
+    assert smtp_server.envelope[1] == "rcpt TO:<owner@shop.example>"
+
+
+def test_the_mail_headers(shop, isolated, smtp_server):
+    configure(isolated, smtp_server.server_address[1])
+    assert mail_report(shop, isolated).code == 0
+    message = email.message_from_bytes(smtp_server.messages[0], policy=policy.default)
+    assert message["To"] == "owner@shop.example, accounts@shop.example"
+    assert message["Date"].datetime is not None and message["Date"].datetime.tzinfo is not None
+    assert message["Message-ID"].startswith("<") and message["Message-ID"].endswith("@shop.example>")
+    assert message.get_content_type() == "multipart/mixed"
+    parts = {p.get_filename(): p for p in message.iter_attachments()}
+    assert parts["paycli-report-2026-11-26.html"].get_content_type() == "text/html"
+    assert parts["paycli-report-2026-11-26.csv"].get_content_type() == "text/csv"
+    assert parts["paycli-report-2026-11-26.csv"].get_content_charset() == "utf-8"
+    sent = parts["paycli-report-2026-11-26.csv"].get_content()
+    assert sent == (isolated / "paycli-report-2026-11-26.csv").read_bytes().decode("utf-8")
