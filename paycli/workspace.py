@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +27,8 @@ class Workspace:
     config_option: str | None = None
     db_option: str | None = None
     command: str | None = None  # the command run: only `serve` needs the receiver's own secrets
+    # the secrets of serve: and smtp: that could not be read, by key path: ``config`` left them unset
+    _unread_secrets: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     @cached_property
     def provider_classes(self) -> dict[str, type[Provider]]:
@@ -36,15 +38,22 @@ class Workspace:
 
     @cached_property
     def config(self) -> Config:
-        if self.command == "serve":
-            return self._load_config()
-        # serve's token (`${PAYCLI_SERVE_TOKEN}`) is the receiver's: a cron ingest or report run without
-        # that variable in its environment is not stopped by it. Any other secret stops the load.
+        # serve's token (`${PAYCLI_SERVE_TOKEN}`) is the receiver's, and smtp's password a mailed
+        # report's (require_secrets): a cron ingest or an operator's list without those variables in its
+        # environment is not stopped by them, nor the receiver by smtp's. Any other secret stops the load.
         problems: dict[str, str] = {}
         config = self._load_config(problems)
-        if any(not path.startswith("serve.") for path in problems):
+        if any(not path.startswith(("serve.", "smtp.")) for path in problems):
             return self._load_config()  # which says the first problem, as always
+        self._unread_secrets = problems
+        if self.command == "serve":
+            _stop_for_secrets(config, problems, "serve")
         return config
+
+    def require_secrets(self, section: str) -> None:
+        """Stop, as a gateway's secret stops every command, when a secret of ``section`` (``smtp``)
+        cannot be read: said by the command that uses it, before it does anything."""
+        _stop_for_secrets(self.config, self._unread_secrets, section)
 
     def config_despite_secrets(self) -> tuple[Config, dict[str, str]]:
         """The configuration, except that a secret that cannot be read (its environment variable unset,
@@ -124,3 +133,12 @@ class Workspace:
         if path is None:
             raise UsageError(f"{option or 'a path'}: '{value}' names the home folder of no user")
         return path
+
+
+def _stop_for_secrets(config: Config, unread: dict[str, str], section: str) -> None:
+    """The error of the first secret of ``section`` that could not be read, as loading says it."""
+    from paycli.errors import ConfigError
+
+    for path, what in unread.items():
+        if path.startswith(f"{section}."):
+            raise ConfigError(f"{config.path or 'configuration'}: {path}: {what}", what)

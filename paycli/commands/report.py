@@ -158,6 +158,9 @@ def report(
             "report.csv.j2; a relative one is read from the configuration file's folder)"
         )
     lock_file = configured("lock_file")
+    email = bool(settings["email"]) if email is None else email
+    if email:
+        ws.require_secrets("smtp")
     with _sigterm_as_interrupt():  # cron's timeout, systemd: no half a report, no renderer left running
         run = make_report(
             ws.open_store,
@@ -170,7 +173,7 @@ def report(
             template_dir=ws.path(str(template_dir)) if template_dir else None,
             csv_dialect=csv_dialect or str(settings["csv_dialect"]),
             fail_on=[f.strip().upper() for f in fail_on or ()],
-            email=bool(settings["email"]) if email is None else email,
+            email=email,
             lock_file=ws.path(str(lock_file)) if lock_file else None,
             lock_wait=int(settings["lock_wait"]) if wait is None else wait,  # type: ignore[call-overload]
         )

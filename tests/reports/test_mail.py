@@ -300,3 +300,37 @@ def test_the_mail_headers(shop, isolated, smtp_server):
     assert parts["paycli-report-2026-11-26.csv"].get_content_charset() == "utf-8"
     sent = parts["paycli-report-2026-11-26.csv"].get_content()
     assert sent == (isolated / "paycli-report-2026-11-26.csv").read_bytes().decode("utf-8")
+
+
+def test_only_a_mailed_report_needs_the_smtp_password(shop, isolated, smtp_server, monkeypatch):
+    # the ingest cron runs every 10 minutes, an operator lists by hand: neither mails anything
+    monkeypatch.delenv("PAYCLI_TEST_SMTP_PASSWORD", raising=False)
+    configure(isolated, smtp_server.server_address[1])
+    text = (isolated / "paycli.yaml").read_text()
+    (isolated / "paycli.yaml").write_text(
+        text.replace("  password_file: pw\n", "  password: ${PAYCLI_TEST_SMTP_PASSWORD}\n")
+    )
+    assert shop("list").code == 0
+    result = shop("report", "--now", NOW, "--date", DAY, "--out", f"{isolated}/", "--no-email")
+    assert result.code == 0, result
+    result = mail_report(shop, isolated)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert "smtp.password: environment variable PAYCLI_TEST_SMTP_PASSWORD is not set" in result.stderr
+    assert not smtp_server.logins and not smtp_server.messages
+    monkeypatch.setenv("PAYCLI_TEST_SMTP_PASSWORD", PASSWORD)
+    assert mail_report(shop, isolated).code == 0
+    assert smtp_server.logins == [("paycli", PASSWORD)]
+
+
+def test_the_receiver_does_not_need_the_smtp_password(cli, isolated, monkeypatch):
+    monkeypatch.delenv("PAYCLI_TEST_SMTP_PASSWORD", raising=False)
+    monkeypatch.delenv("PAYCLI_TEST_TOKEN", raising=False)
+    smtp = "smtp:\n  host: h.example\n  username: u\n  password: ${PAYCLI_TEST_SMTP_PASSWORD}\n"
+    smtp += "  from: a@b.example\n  to: c@d.example\n"
+    (isolated / "paycli.yaml").write_text(
+        f"timezone: Europe/Rome\n{smtp}serve:\n  token: ${{PAYCLI_TEST_TOKEN}}\n"
+    )
+    result = cli("serve", "--port", "0")  # its own secret is still its own: said
+    assert result.code == 2, result
+    assert "paycli.yaml: serve.token: environment variable PAYCLI_TEST_TOKEN is not set" in result.stderr
+    assert "smtp" not in result.stderr
