@@ -83,7 +83,8 @@ def report(
     Never prompts, never colours; a lock keeps two runs from overlapping. Exit codes: 0 done,
     1 done and a --fail-on condition is met, 2 usage, configuration, store (no store at the path:
     never an empty report), template, output, lock or mail error, 130 interrupted, 143 terminated
-    (SIGTERM); a run stopped or failed writes none of its files.
+    (SIGTERM); a run stopped or failed writes none of its files, but for a mail that fails: it is
+    tried once they are written, and they stay (its error names them and the smtp: setting to check).
 
     Examples:
 

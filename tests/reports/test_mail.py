@@ -334,3 +334,9 @@ def test_the_receiver_does_not_need_the_smtp_password(cli, isolated, monkeypatch
     assert result.code == 2, result
     assert "paycli.yaml: serve.token: environment variable PAYCLI_TEST_TOKEN is not set" in result.stderr
     assert "smtp" not in result.stderr
+
+
+def test_report_help_says_the_files_stay_when_the_mail_fails(cli):
+    # it said "a run stopped or failed writes none of its files", mail errors included
+    text = " ".join(cli("report", "-h", db=False).stdout.split())
+    assert "but for a mail that fails: it is tried once they are written, and they stay" in text
