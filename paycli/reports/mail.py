@@ -20,6 +20,31 @@ from paycli.errors import PaycliError
 MIME = {".html": ("text", "html"), ".csv": ("text", "csv")}
 
 
+PIECE = 64 * 1024  # bytes a socket send may take smtp.timeout for
+
+
+class _PacedSMTP(smtplib.SMTP):
+    """A message sent in pieces of 64 KiB: the socket's timeout (smtp.timeout) is then how long the
+    server may take no byte, not how long a whole report may take to upload, over which a single
+    ``sendall`` counts it (30 MB at 1 MB/s would time out at 30 s)."""
+
+    def send(self, s: bytes | str) -> None:  # type: ignore[override]  # smtplib sends bytes and str
+        _send_in_pieces(super().send, s)
+
+
+class _PacedSMTP_SSL(smtplib.SMTP_SSL):
+    def send(self, s: bytes | str) -> None:  # type: ignore[override]  # smtplib sends bytes and str
+        _send_in_pieces(super().send, s)
+
+
+def _send_in_pieces(send: Callable[[bytes | str], None], data: bytes | str) -> None:
+    if isinstance(data, str) or len(data) <= PIECE:  # a command line
+        send(data)
+        return
+    for start in range(0, len(data), PIECE):
+        send(data[start : start + PIECE])
+
+
 class MailError(PaycliError):
     """The report was written but could not be mailed."""
 
@@ -62,9 +87,9 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
     client: smtplib.SMTP
     try:
         if security == "ssl":
-            client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+            client = _PacedSMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
         else:
-            client = smtplib.SMTP(host, port, timeout=timeout)
+            client = _PacedSMTP(host, port, timeout=timeout)
         with client:
             if security == "starttls":
                 try:

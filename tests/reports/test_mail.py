@@ -6,6 +6,7 @@ import base64
 import email
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
@@ -58,13 +59,17 @@ class Smtp(socketserver.StreamRequestHandler):
                 self.say("250 ok")
             elif verb == "DATA":
                 self.say("354 go on")
-                data = b""
+                data = bytearray()
+                paced = 0
                 while (chunk := self.rfile.readline()) != b".\r\n":
                     data += chunk[1:] if chunk.startswith(b".") else chunk  # RFC 5321 4.5.2 dot-stuffing
+                    if server.pace and len(data) - paced > server.pace:  # a slow link: pace bytes a 20 ms
+                        paced = len(data)
+                        time.sleep(0.02)
                 if server.max_size and len(data) > server.max_size:
                     self.say("552 5.3.4 message size exceeds fixed maximum message size")
                     continue
-                server.messages.append(data)
+                server.messages.append(bytes(data))
                 self.say("250 queued")
             elif verb == "QUIT":
                 self.say("221 bye")
@@ -88,6 +93,7 @@ class Server(socketserver.ThreadingTCPServer):
         self.max_size = 0  # a message past it is refused at the end of DATA
         self.silent = False
         self.stop = threading.Event()
+        self.pace = 0  # bytes taken every 20 ms of a message's DATA (0: as fast as they come)
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client that speaks TLS to it: its traceback is no part of paycli's output
@@ -340,3 +346,24 @@ def test_report_help_says_the_files_stay_when_the_mail_fails(cli):
     # it said "a run stopped or failed writes none of its files", mail errors included
     text = " ".join(cli("report", "-h", db=False).stdout.split())
     assert "but for a mail that fails: it is tried once they are written, and they stay" in text
+
+
+def test_a_large_report_over_a_slow_link_is_not_cut_by_the_timeout(smtp_server):
+    # smtp.timeout is how long the server may stay silent, not how long a large report may take to
+    # upload: socket.sendall counts its timeout over the whole message
+    from paycli.reports.mail import build_message, send
+
+    smtp_server.pace = 128 * 1024  # about 6.5 MB/s: 12 MB take some 2 s, past the timeout of 1 s
+    report = (
+        "verificare,2026-11-26 03:12,DEMO-1012-1,Ivan Petrov,stripe,VERIFICARE,349.00,EUR\r\n" * 150_000
+    ).encode()
+    smtp = {
+        "host": "127.0.0.1",
+        "port": smtp_server.server_address[1],
+        "security": "none",
+        "timeout": 1,
+        "from": "paycli@shop.example",
+        "to": ["owner@shop.example"],
+    }
+    assert send(smtp, build_message(smtp, "paycli report", "body", [("report.csv", report)])) == {}
+    assert len(smtp_server.messages) == 1 and len(smtp_server.messages[0]) > len(report)
