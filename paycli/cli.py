@@ -66,7 +66,12 @@ def main_options(
     ctx: typer.Context,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", help="Configuration file (default: the search order of the README)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Configuration file (default: the first of PAYCLI_CONFIG, ./paycli.yaml, "
+            "$XDG_CONFIG_HOME/paycli/config.yaml or ~/.config/paycli/config.yaml, /etc/paycli/config.yaml).",
+        ),
     ] = None,
     db_url: Annotated[
         str | None,

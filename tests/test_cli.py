@@ -1242,6 +1242,13 @@ def test_every_command_has_help_with_an_example(cli, command):
     assert "Example" in result.stdout, f"paycli {' '.join(command)} -h shows no example"
 
 
+def test_help_says_where_the_configuration_is_found(cli):
+    # it said "the search order of the README": --help alone did not tell where cron's paycli looks
+    text = " ".join(cli("-h", db=False).stdout.split())
+    assert "PAYCLI_CONFIG, ./paycli.yaml, $XDG_CONFIG_HOME/paycli/config.yaml" in text
+    assert "/etc/paycli/config.yaml" in text
+
+
 def test_python_dash_m_paycli_works():
     import subprocess
     import sys
