@@ -159,6 +159,7 @@ def report(
             "report.csv.j2; a relative one is read from the configuration file's folder)"
         )
     lock_file = configured("lock_file")
+    email_by = "--email" if email is not None else "report.email is true"
     email = bool(settings["email"]) if email is None else email
     if email:
         ws.require_secrets("smtp")
@@ -175,6 +176,7 @@ def report(
             csv_dialect=csv_dialect or str(settings["csv_dialect"]),
             fail_on=[f.strip().upper() for f in fail_on or ()],
             email=email,
+            email_by=email_by,
             lock_file=ws.path(str(lock_file)) if lock_file else None,
             lock_wait=int(settings["lock_wait"]) if wait is None else wait,  # type: ignore[call-overload]
         )

@@ -67,10 +67,12 @@ def make_report(
     csv_dialect: str = "standard",
     fail_on: Sequence[str] = (),
     email: bool = False,
+    email_by: str = "--email",
     lock_file: Path | None = None,
     lock_wait: int = 0,
 ) -> ReportRun:
-    """Build the report of ``period``, write each format, mail it if asked; under the report lock."""
+    """Build the report of ``period``, write each format, mail it if asked (``email_by``: by the option
+    or by ``report.email``, for the errors); under the report lock."""
     if csv_dialect not in DIALECTS:
         raise UsageError(f"--csv-dialect: '{csv_dialect}' is not one of {', '.join(DIALECTS)}")
     unknown = [f for f in fail_on if f not in FAIL_ON]
@@ -82,7 +84,10 @@ def make_report(
         raise UsageError(f"--template: '{template_dir}' is not a folder")
     plan = targets(out, formats, period.slug)
     if email and any(t.path is None for t in plan):
-        raise UsageError("--email: write the report to a file or folder (--out), not to standard output")
+        raise UsageError(
+            f"{email_by}: write the report to a file or folder (--out), not to standard output"
+            + (", or give --no-email" if email_by != "--email" else "")
+        )
     with report_lock(lock_file or default_lock_file(), lock_wait), open_store() as store:
         # every section of one moment (an ingest beside it commits batches meanwhile), held while the
         # report is read and written, not while it is mailed

@@ -367,3 +367,19 @@ def test_a_large_report_over_a_slow_link_is_not_cut_by_the_timeout(smtp_server):
     }
     assert send(smtp, build_message(smtp, "paycli report", "body", [("report.csv", report)])) == {}
     assert len(smtp_server.messages) == 1 and len(smtp_server.messages[0]) > len(report)
+
+
+def test_report_email_true_and_standard_output_name_the_setting(shop, isolated, smtp_server):
+    configure(isolated, smtp_server.server_address[1])
+    text = (isolated / "paycli.yaml").read_text()
+    (isolated / "paycli.yaml").write_text(text.replace("report:\n", "report:\n  email: true\n"))
+    args = ("report", "--now", NOW, "--date", DAY, "--format", "html", "--out", "-")
+    result = shop(*args)
+    # it said "--email: ...", an option nobody gave
+    assert result.code == 2 and result.stderr == (
+        "paycli: report.email is true: write the report to a file or folder (--out), not to standard "
+        "output, or give --no-email\n"
+    ), result
+    assert shop(*args, "--no-email").code == 0
+    result = shop(*args, "--email")
+    assert result.stderr.startswith("paycli: --email: write the report to a file or folder (--out)")
