@@ -496,6 +496,14 @@ def load_config(
         smtp = reader.settings(raw_smtp, SMTP_SETTINGS, "smtp")
         if smtp["password"] is not None and smtp["username"] is None:
             raise reader.error("smtp.password", "a password needs a username (smtp.username)")
+        if smtp["security"] == "none" and smtp["username"] is not None and not _this_machine(smtp["host"]):
+            # smtplib logs in on a connection without TLS as readily as on one with it: the password
+            # would cross the network readable by anyone on the way
+            raise reader.error(
+                "smtp.security",
+                f"none would send the password of smtp.username unencrypted to {smtp['host']}: use starttls "
+                "or ssl (none is for a relay on this machine, localhost)",
+            )
         if smtp["port"] is None:
             smtp["port"] = 465 if smtp["security"] == "ssl" else 587
     if report["email"] and smtp is None:
@@ -516,6 +524,20 @@ def load_config(
         serve=MappingProxyType(serve),
         secret_files=frozenset(reader.secret_files),
     )
+
+
+def _this_machine(host: str) -> bool:
+    """A host name that leads to this machine only: localhost, 127.0.0.0/8, ::1."""
+    import ipaddress
+
+    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain") or host.lower().endswith(
+        ".localhost"
+    ):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _YamlInt(int):

@@ -192,6 +192,39 @@ def test_an_smtp_host_is_a_name_or_an_address(tmp_path: Path, host: str):
     assert config.smtp is not None and config.smtp["host"] == host.strip("'[]")
 
 
+@pytest.mark.parametrize(
+    ("host", "refused"),
+    [
+        ("smtp.shop.example", True),
+        ("192.168.1.10", True),
+        ("'::2'", True),
+        ("localhost", False),
+        ("LocalHost.", False),
+        ("127.0.0.2", False),
+        ("'[::1]'", False),
+    ],
+)
+def test_security_none_logs_in_only_on_this_machine(tmp_path: Path, host: str, refused: bool):
+    # smtplib logs in without TLS as readily as with it: the password would cross the network in clear
+    text = (
+        f"smtp:\n  host: {host}\n  security: none\n  username: paycli\n  password: Sup3rSecret\n"
+        "  from: a@b.example\n  to: c@d.example\n"
+    )
+    if not refused:
+        assert make_config(tmp_path, text).smtp is not None
+        return
+    with pytest.raises(ConfigError) as info:
+        make_config(tmp_path, text)
+    said = str(info.value)
+    assert said.endswith(
+        f"smtp.security: none would send the password of smtp.username unencrypted to {host.strip(chr(39))}: "
+        "use starttls or ssl (none is for a relay on this machine, localhost)"
+    ), said
+    assert "Sup3rSecret" not in said
+    # without a login, none is a relay's plain SMTP, wherever it is
+    assert make_config(tmp_path, text.replace("  username: paycli\n  password: Sup3rSecret\n", "")).smtp
+
+
 def test_an_smtp_password_never_appears_in_an_error(tmp_path: Path):
     text = "smtp:\n  host: h\n  from: a@b.example\n  to: [c@d.example]\n  password: Sup3rSecret\n"
     with pytest.raises(ConfigError) as info:
