@@ -163,6 +163,9 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
                 r["identity"],
                 r["reference"],
                 r["status"],
+                r["amount_minor"],
+                r["currency"],
+                r["authenticity"],
                 r["deliveries"],
                 r["request_id"] is not None,
                 r["gateway_txn_id"],
@@ -172,6 +175,16 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
         "messages": sorted(
             (r["digest"], r["state"], r["error"], r["reference"], r["request_id"] is not None)
             for r in store.query("SELECT * FROM message")
+        ),
+        # a settlement line held by its message's digest: a report ingested again, or a line of it in
+        # another report, must not count its money twice
+        "settlements": sorted(
+            tuple(r)
+            for r in store.query(
+                "SELECT m.digest, s.kind, s.gateway_txn_id, s.parent_txn_id, s.reference, s.gross_minor, "
+                "s.fee_minor, s.net_minor, s.currency, s.line_id, s.charged_minor, s.charged_currency "
+                "FROM settlement s JOIN message m ON m.id = s.message_id"
+            )
         ),
         "aliases": sorted(
             (r["provider"], r["alias"], r["gateway_txn_id"])
