@@ -22,6 +22,7 @@ SKRILL_WORD = "skrill-test-word-not-real"
 SKRILL_MID = "52918473"
 STRIPE_SECRET = "whsec_paycliSecurityTest_NotReal_0b1c2d3e"
 PAYPAL_SHOP = "pagamenti@bottega-esempio.example.com"
+AXERVE_SHOP = "GESPAY65987"
 SECRETS = (NEXI_KEY, SKRILL_WORD, STRIPE_SECRET)
 CONFIG = f"""timezone: Europe/Rome
 gateways:
@@ -38,6 +39,26 @@ gateways:
     receiver_email: {PAYPAL_SHOP}
     reference_field: invoice
     require_verified: REQUIRE
+  axerve:
+    shop_login: {AXERVE_SHOP}
+  mybank:
+    provider: csv
+    encoding: cp1252
+    delimiter: ";"
+    decimal_mark: ","
+    thousands_separator: "."
+    date_format: "%d/%m/%Y %H:%M"
+    columns:
+      reference: Causale
+      amount: Importo
+      currency: Divisa
+      status: Esito
+      date: Data operazione
+      gateway_txn_id: ID operazione
+    status_map:
+      approved: [ESEGUITO]
+      refused: [RIFIUTATO]
+    reference_pattern: "PR-[0-9]+-[0-9]+"
 """
 T0 = 1795684500  # 2026-11-26T09:15:00Z
 FORGERIES = ("wrong key", "altered after signing", "no signature", "garbage signature")
@@ -172,6 +193,56 @@ def paypal(
 
 
 BUILDERS = {"nexi": nexi, "skrill": skrill, "stripe": stripe, "paypal": paypal}
+
+
+def axerve(txn: str, approved: bool, *, cents: int = 1990, variant: int = 0) -> Message:
+    """The decrypted result the integration records; Axerve signs nothing paycli can check offline."""
+    bank = str(1000 + int(hashlib.sha1(txn.encode()).hexdigest()[:6], 16))
+    result = (
+        f"<GestPayCryptDecrypt><TransactionType>DECRYPT</TransactionType>"
+        f"<TransactionResult>{'OK' if approved else 'KO'}</TransactionResult>"
+        f"<ShopTransactionID>{txn}</ShopTransactionID><BankTransactionID>{bank}</BankTransactionID>"
+        f"<AuthorizationCode>{'A7X31K' if approved else ''}</AuthorizationCode><Currency>242</Currency>"
+        f"<Amount>{decimal(cents)}</Amount><ErrorCode>{0 if approved else 2}</ErrorCode>"
+        f"<ErrorDescription>{'Transazione correttamente effettuata' if approved else 'Autorizzazione negata'}"
+        "</ErrorDescription></GestPayCryptDecrypt>"
+    )
+    if variant == 1:  # the same result as the SOAP answer of the decrypt call
+        result = (
+            '<?xml version="1.0" encoding="utf-8"?><soap:Envelope '
+            'xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><DecryptResponse '
+            f'xmlns="https://ecomms2s.sella.it/"><DecryptResult>{result}</DecryptResult></DecryptResponse>'
+            "</soap:Body></soap:Envelope>"
+        )
+    if variant == 2:  # the browser redirect's copy, recorded with its declaration
+        result = '<?xml version="1.0" encoding="ISO-8859-1"?>\n' + result
+    return result.encode(), None
+
+
+def bank_export(txn: str, approved: bool, *, cents: int = 1990, variant: int = 0) -> Message:
+    """A line of a bank's export read through a csv provider (no dedupe key: a hash of the record)."""
+    euros = f"{cents // 100:,}".replace(",", ".") + f",{cents % 100:02d}"
+    fields = {
+        "Data operazione": "26/11/2026 10:15",
+        "ID operazione": str(7_700_000 + int(hashlib.sha1(txn.encode()).hexdigest()[:5], 16)),
+        "Importo": euros,
+        "Divisa": "EUR",
+        "Causale": f"Pagamento e-commerce {txn}",
+        "Esito": "ESEGUITO" if approved else "RIFIUTATO",
+    }
+    names = list(fields)
+    if variant == 1:  # the same export saved again by a spreadsheet: quoted, lower case, no thousands mark
+        fields = {k: f'"{v.lower() if k == "Esito" else v}"' for k, v in fields.items()}
+        fields["Importo"] = f'"{cents // 100},{cents % 100:02d}"'
+    if variant == 2:  # the same line in another export, its columns in another order, CRLF
+        names.reverse()
+    end = "\r\n" if variant == 2 else "\n"
+    text = ";".join(names) + end + ";".join(fields[n] for n in names) + end
+    return text.encode("cp1252"), None
+
+
+# what has a response for each payment, signed or not: the order and idempotence property runs over all
+NOTIFIERS = {**BUILDERS, "axerve": axerve, "mybank": bank_export}
 
 
 def configured(folder: Path, require_verified: bool = False) -> tuple[Config, dict[str, Provider]]:

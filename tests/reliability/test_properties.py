@@ -1,5 +1,6 @@
-"""Ingest over generated notifications of every signing gateway (design.md 5.3): idempotence, order
-independence and dedupe.
+"""Ingest over generated notifications of every gateway (design.md 5.3), the signing ones, Axerve's
+decrypted results and a bank's export read through a csv provider: idempotence, order independence
+and dedupe.
 
 A night is a few payments through one gateway, each approved or refused, each notified once or
 redelivered (the same bytes again, or other bytes about the same response); the shop's requests are
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from paycli.ingest import Ingest
 from paycli.store import Store
 from tests.conftest import REQUEST_HEADER, empty_store, snapshot
-from tests.reliability.notifications import BUILDERS, configured
+from tests.reliability.notifications import NOTIFIERS, configured
 
 payment = st.fixed_dictionaries(
     {
@@ -31,7 +32,7 @@ payment = st.fixed_dictionaries(
 
 
 def night(folder: Path, gateway: str, payments: list[dict[str, int]]) -> tuple[list[Path], list[Path]]:
-    build = BUILDERS[gateway]
+    build = NOTIFIERS[gateway]
     rows, messages = [], []
     for i, p in enumerate(payments):
         txn = f"PR-{i:03d}-1"
@@ -61,7 +62,7 @@ def ingest_all(store: Store, folder: Path, order: list[Path]) -> dict[str, objec
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    gateway=st.sampled_from(sorted(BUILDERS)),
+    gateway=st.sampled_from(sorted(NOTIFIERS)),
     payments=st.lists(payment, min_size=1, max_size=5),
     data=st.data(),
 )
