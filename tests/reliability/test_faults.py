@@ -248,3 +248,115 @@ def test_a_store_locked_by_another_writer_for_10_s_is_waited_for_and_the_ingest_
     assert waited >= 8, f"the ingest finished in {waited:.1f} s: the lock was not held against it"
     with Store.open(db_url) as store:
         assert stored(store) == workload.units + 1  # and the row of the other writer
+
+
+STL_COLUMNS = (
+    '"CH","Transaction ID","Invoice ID","PayPal Reference ID","PayPal Reference ID Type",'
+    '"Transaction Event Code","Transaction Initiation Date","Transaction Completion Date",'
+    '"Transaction  Debit or Credit","Gross Transaction Amount","Gross Transaction Currency",'
+    '"Fee Debit or Credit","Fee Amount","Fee Currency","Custom Field","Consumer ID","Payment Tracking ID",'
+    '"Store ID"'
+)
+BALANCE_COLUMNS = (
+    "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,"
+    "source_id,description,payment_intent_id,charge_id,payment_metadata[txn_id]"
+)
+
+
+def write_every_provider_workload(folder: Path, payments: int = 60) -> Workload:
+    """A night of every provider at once: PayPal IPNs and Stripe webhooks with their sidecar headers,
+    Skrill and Nexi posts, Axerve's decrypted results, a bank export through a csv provider, each
+    redelivered with other bytes now and then; a PayPal STL and a Stripe balance report of the same
+    payments. Half the requests come before the messages and half after them (orphans, linked late)."""
+    from tests.reliability.notifications import CONFIG, NOTIFIERS, paypal
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(SEED)
+    callbacks = folder / "cb"
+    callbacks.mkdir()
+    rows, units = [], 0
+    stl = ['\ufeff"RH",2026/11/27 03:02:13 -0800,"A","ZQ9XK2L7M4N5P",009', '"FH",01', STL_COLUMNS]
+    balance = [BALANCE_COLUMNS]
+    for i in range(payments):
+        for g, (gateway, build) in enumerate(sorted(NOTIFIERS.items())):
+            txn = f"PR-{g}{i:04d}-1"  # what the csv provider's reference_pattern finds
+            approved = rng.random() < 0.75
+            rows.append(f"{txn},{txn[:-2]},order,2026-11-26T10:15:00+01:00,Cliente {i},,19.90,EUR,{gateway}")
+            for variant in range(2 if i % 4 == 0 else 1):  # a redelivery: other bytes, the same response
+                raw, headers = build(txn, approved, variant=variant)
+                path = callbacks / f"{gateway}-{i:04d}-{variant}.txt"
+                path.write_bytes(raw)
+                if headers is not None:
+                    path.with_name(path.name + ".headers").write_text(headers)
+                units += 1
+            if approved and gateway == "paypal":
+                pp_txn = next(
+                    kv.split("=")[1]
+                    for kv in paypal(txn, True)[0].decode().split("&")
+                    if kv.startswith("txn_id=")
+                )
+                stl.append(
+                    f'"SB","{pp_txn}","{txn}","","","T0007",2026/11/26 01:12:45 -0800,'
+                    f'2026/11/26 01:12:45 -0800,"CR",1990,"EUR","DR",88,"EUR","","","",""'
+                )
+                units += 1
+            if approved and gateway == "stripe":
+                balance.append(
+                    f"txn_sec_{txn},2026-11-26 09:17:02,2026-12-03 00:00:00,eur,19.90,0.53,19.37,charge,"
+                    f"ch_sec_{txn},Ordine {txn},pi_sec_{txn},ch_sec_{txn},{txn}"
+                )
+                units += 1
+    stl += [f'"RC",{len(stl) - 3}', '"FF",01']
+    (folder / "STL-20261127.01.009.CSV").write_bytes("\r\n".join(stl).encode("utf-8") + b"\r\n")
+    (folder / "balance.csv").write_text("\n".join(balance) + "\n", encoding="utf-8")
+    half = len(rows) // 2
+    (folder / "requests-a.csv").write_text(REQUEST_HEADER + "\n".join(rows[:half]) + "\n", encoding="utf-8")
+    (folder / "requests-b.csv").write_text(REQUEST_HEADER + "\n".join(rows[half:]) + "\n", encoding="utf-8")
+    config = folder / "paycli.yaml"
+    config.write_text(CONFIG.replace("REQUIRE", "false").replace("gateways:", "batch_size: 25\ngateways:", 1))
+    inputs = [str(folder / n) for n in ("requests-a.csv", "cb", "STL-20261127.01.009.CSV", "balance.csv")]
+    return Workload(folder, config, [*inputs, str(folder / "requests-b.csv")], len(rows) + units)
+
+
+@pytest.mark.slow
+def test_an_ingest_of_every_provider_killed_at_random_points_then_run_again_equals_a_clean_run(
+    db_url, tmp_path
+):
+    from tests.reliability.notifications import NOTIFIERS
+
+    workload = write_every_provider_workload(tmp_path / "night", payments=25 if ON_POSTGRES else 60)
+    with Store.open(db_url) as store:
+        clean = workload.ingest(db_url)
+        assert clean.returncode == 0, clean.stderr
+        reference = snapshot(store)
+        assert stored(store) == workload.units
+        assert store.query("SELECT COUNT(*) AS n FROM message WHERE state = 'quarantined'")[0]["n"] == 0
+        assert {r["provider"] for r in store.query("SELECT DISTINCT provider FROM response")} == set(
+            NOTIFIERS
+        )
+        assert {r["provider"] for r in store.query("SELECT DISTINCT provider FROM settlement")} == {
+            "paypal",
+            "stripe",
+        }
+        assert store.query("SELECT COUNT(*) AS n FROM response WHERE request_id IS NULL")[0]["n"] == 0
+        rng = random.Random(SEED)
+        landed = []
+        for point in sorted(rng.randint(workload.units // 10, workload.units * 9 // 10) for _ in range(8)):
+            empty_store(store)
+            proc = subprocess.Popen(
+                workload.command(db_url, "ingest", *workload.inputs),
+                env=ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and stored(store) < point and time.monotonic() < deadline:
+                time.sleep(0.005)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            landed.append(stored(store))
+            rerun = workload.ingest(db_url)
+            assert rerun.returncode == 0, rerun.stderr
+            assert snapshot(store) == reference, f"killed with {landed[-1]} of {workload.units} stored"
+        consistent(store, workload)
+    assert len([n for n in landed if 0 < n < workload.units]) >= 6, landed
