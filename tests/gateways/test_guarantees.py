@@ -49,8 +49,10 @@ def test_any_order_of_the_same_inputs_gives_the_same_store(folder, store, monkey
     monkeypatch.chdir(folder)
     files = inputs_of(folder)
     reference = ingest_in(store, folder, files)
-    shuffled = data.draw(st.permutations(files))
-    assert ingest_in(store, folder, list(shuffled)) == reference
+    shuffled = list(data.draw(st.permutations(files)))
+    if shuffled == files:  # Hypothesis starts from the given order: compare another one, never it again
+        shuffled.reverse()
+    assert ingest_in(store, folder, shuffled) == reference
 
 
 def nexi_callback(txn: str, esito: str, key: str) -> bytes:
