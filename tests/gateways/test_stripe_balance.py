@@ -172,7 +172,8 @@ def _files(*folders: Path) -> Iterator[Path]:
 def test_no_other_sample_or_demo_file_is_taken_for_a_balance_report() -> None:
     checked = 0
     for path in _files(SAMPLES, DEMO):
-        balance_reports = (SCENARIO, DEMO / "settlement")  # the sample scenario's, and the demo's day
+        # the sample scenarios', and the demo's day
+        balance_reports = (SCENARIO, SCENARIO.with_name("settlement-overlap"), DEMO / "settlement")
         if path.parent in balance_reports and path.suffix == ".csv" and path.name != "requests.csv":
             assert is_balance_report(path.read_bytes()[:HEAD_BYTES]), path
             continue
