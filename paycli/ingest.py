@@ -1318,10 +1318,12 @@ class Messages:
         )
 
     def _other_figures(self, records: dict[str, SettlementRecord], ids: dict[str, int]) -> None:
-        """A line that met a line of the same id from another report: the line of the least message
-        digest is the one stored, whichever came first, so that the store does not depend on the order of
-        arrival (design.md 5.3). One with other figures (a report re-issued with a correction, or two
-        lines an id cannot tell apart) is said, and the line not counted keeps a note saying so."""
+        """A line that met a line of the same id from another report: the one that says most (a reference,
+        then a transaction id), then the one of the least message digest, is the one stored, whichever
+        came first, so that the store does not depend on the order of arrival (design.md 5.3), and a copy
+        downloaded with fewer columns does not take the line from its request. One with other figures (a
+        report re-issued with a correction, or two lines an id cannot tell apart) is said, and the line
+        not counted keeps a note saying so."""
         lines = {r.line_id: (digest, r) for digest, r in records.items() if r.line_id is not None}
         if not lines:
             return
@@ -1329,7 +1331,8 @@ class Messages:
         marks, params = store.placeholders("l", sorted(lines))
         params["p"] = self.provider
         for held in store.query(
-            "SELECT s.id, s.line_id, s.message_id, s.kind, s.gross_minor, s.fee_minor, s.currency, m.digest, "
+            "SELECT s.id, s.line_id, s.message_id, s.kind, s.gross_minor, s.fee_minor, s.currency, s.reference, "
+            "s.gateway_txn_id, m.digest, "
             f"m.source, m.line FROM settlement s JOIN message m ON m.id = s.message_id "
             f"WHERE s.provider = :p AND s.line_id IN {marks}",
             params,
@@ -1337,9 +1340,12 @@ class Messages:
             digest, r = lines[held["line_id"]]
             if held["message_id"] == ids[digest]:
                 continue
-            held_here = digest < held["digest"]
+            held_here = _holder_rank(r.reference, r.gateway_txn_id, digest) < _holder_rank(
+                held["reference"], held["gateway_txn_id"], held["digest"]
+            )
             if held_here:
-                # the least digest holds the line, whatever came first: its reference and dates too
+                # the line that says most, then the least digest, holds it, whatever came first: its
+                # reference and dates too
                 store.execute(
                     f"UPDATE settlement SET message_id = ?, {', '.join(f'{n} = ?' for n in _SETTLED)} WHERE id = ?",
                     (ids[digest], *self._settled(r), held["id"]),
@@ -1361,13 +1367,15 @@ class Messages:
                 "UPDATE message SET note = :n WHERE id = :id",
                 {
                     "n": f"not counted: settlement line {line} says {dropped} here; a line of the same id "
-                    "with other figures in another report is counted (of such lines, the least digest's)",
+                    "with other figures in another report is counted (of such lines, the one that says most, "
+                    "then the least digest's)",
                     "id": dropped_id,
                 },
             )
             self.said.append(
                 f"{_where(self.source, r.origin)}: settlement line {line} read from two reports with other "
-                f"figures: {words} (of two such lines, the one of the least digest counts, whatever their order)"
+                f"figures: {words} (of two such lines, the one that says most, then the one of the least digest, "
+                "counts, whatever their order)"
             )
 
     def _aliases(self, records: Sequence[ResponseRecord]) -> set[int]:
@@ -1738,6 +1746,13 @@ class Messages:
 
 # what a response folded into another brings to it (Messages.fold)
 _FOLDED = ("deliveries", "raw_status", "occurred_at", "authenticity")  # and then reference_guessed
+
+
+def _holder_rank(reference: str | None, gateway_txn_id: str | None, digest: str) -> tuple[bool, bool, str]:
+    """Of the copies of one settlement line, the least rank holds it: one naming its request, then one
+    naming its transaction, then the least digest. A total order, so the holder is the same whatever
+    order the reports came in."""
+    return (reference is None, gateway_txn_id is None, digest)
 
 
 def _least(

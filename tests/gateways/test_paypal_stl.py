@@ -870,13 +870,17 @@ def test_a_line_met_again_with_other_figures_counts_once_whatever_the_order_and_
     assert noted == other and fee in figures
     assert note == (
         f"not counted: settlement line 8HX51634YV2873511:charge:EUR:CR says {figures[314 - fee]} here; a line "
-        "of the same id with other figures in another report is counted (of such lines, the least digest's)"
+        "of the same id with other figures in another report is counted (of such lines, the one that says most, "
+        "then the least digest's)"
     )
     [line] = said
     assert line.startswith(
         f"{corrected}:5: settlement line 8HX51634YV2873511:charge:EUR:CR read from two reports"
     )
-    assert "(of two such lines, the one of the least digest counts, whatever their order)" in line
+    assert (
+        "(of two such lines, the one that says most, then the one of the least digest, counts, whatever their order)"
+        in line
+    )
 
 
 def test_a_line_longer_than_any_record_is_cut_quarantined_and_the_rest_read(paypal: PayPalProvider) -> None:

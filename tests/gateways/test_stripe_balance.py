@@ -734,3 +734,54 @@ def test_a_quarantined_line_is_read_again_by_reprocess(tmp_path: Path, store: St
     assert "unknown currency 'eru'" in message["error"]
     Ingest(store, config, providers).reprocess()
     assert store.query("SELECT COUNT(*) AS n FROM settlement")[0]["n"] == 0  # still unreadable, still kept
+
+
+@pytest.mark.parametrize(
+    "fewer", ["without the metadata column", "with only the balance transaction's columns"]
+)
+def test_a_line_met_again_in_a_report_that_says_less_keeps_its_request_whatever_the_order(
+    tmp_path: Path, store: Store, fewer: str
+) -> None:
+    config = make_config(tmp_path)
+    request_csv(
+        tmp_path,
+        [
+            "ORD-STR-1001-1,ORD-STR-1001,order,2024-05-14T11:50:00+02:00,Rossi Mario,,49.90,EUR,stripe",
+            "ORD-STR-1004-1,ORD-STR-1004,order,2024-05-14T11:55:00+02:00,Rossi Mario,,18.00,EUR,stripe",
+        ],
+    )
+    full = tmp_path / "balance.csv"
+    full.write_bytes(EXAMPLE)
+    # the same balance transactions downloaded again with other columns chosen (a Dashboard export)
+    names = HEADER.split(",")
+    kept = names[:-1] if fewer == "without the metadata column" else names[:10]
+    again = tmp_path / "balance-again.csv"
+    again.write_text(
+        "\n".join(
+            ",".join(c for n, c in zip(names, line.split(","), strict=True) if n in kept)
+            for line in EXAMPLE.decode().splitlines()
+        )
+        + "\n"
+    )
+    providers = gateways.instances(config, gateways.installed())
+
+    def ingest_in(*order: Path) -> list[tuple[object, ...]]:
+        with store.transaction():
+            store.execute("DELETE FROM settlement")
+            store.execute("DELETE FROM message")
+        for path in (tmp_path / "requests.csv", *order):
+            Ingest(store, config, providers).run([str(path)])
+        rows = store.query("SELECT reference, gateway_txn_id, gross_minor FROM settlement ORDER BY line_id")
+        return [tuple(r) for r in rows]
+
+    expected = [
+        ("ORD-STR-1001-1", PI, 4990),
+        ("ORD-STR-1004-1", "pi_3PGqNaHc8vLmR4Tz3bN5mQ7w", 1800),
+        ("ORD-STR-1006-1", "pi_3PGqSjHc8vLmR4Tz6fG9hJ2k", -6400),
+    ]
+    assert ingest_in(full) == expected
+    assert ingest_in(full, again) == expected, "a copy that says less took the line from its request"
+    assert ingest_in(again, full) == expected
+    for txn_id, amount in (("ORD-STR-1001-1", "49.90"), ("ORD-STR-1004-1", "18.00")):
+        trail = show_request(store, txn_id, config.timezone)["trail"]
+        assert [(e["type"], e["status"], e["amount"]) for e in trail] == [("settlement", "charge", amount)]
