@@ -772,7 +772,7 @@ def test_a_line_met_again_in_a_report_that_says_less_keeps_its_request_whatever_
         for path in (tmp_path / "requests.csv", *order):
             Ingest(store, config, providers).run([str(path)])
         rows = store.query("SELECT reference, gateway_txn_id, gross_minor FROM settlement ORDER BY line_id")
-        return [tuple(r) for r in rows]
+        return [(r["reference"], r["gateway_txn_id"], r["gross_minor"]) for r in rows]
 
     expected = [
         ("ORD-STR-1001-1", PI, 4990),
