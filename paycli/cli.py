@@ -21,6 +21,7 @@ from paycli import __version__
 from paycli.commands import db, gateways, ingest, listing, maintenance, messages, order, resolve, show
 from paycli.commands import report as report_command
 from paycli.commands import serve as serve_command
+from paycli.commands.output import err
 from paycli.errors import PaycliError, Terminated
 from paycli.workspace import Workspace
 
@@ -119,7 +120,7 @@ def guarded(fn: Callable[..., Any], *, read_only: bool = False) -> Callable[...,
         except PaycliError as exc:
             if _State.debug:
                 traceback.print_exc()
-            typer.echo(f"paycli: {exc}", err=True)
+            err(f"paycli: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             if isinstance(exc, Terminated):  # SIGTERM, where a command takes it as Ctrl-C (report)
@@ -146,7 +147,7 @@ def guarded(fn: Callable[..., Any], *, read_only: bool = False) -> Callable[...,
             # one line: a driver's error goes on with the SQL and its parameters (message bodies)
             said = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
             hint = "" if _State.debug else " (run with --debug for details)"
-            typer.echo(f"paycli: unexpected error: {type(exc).__name__}: {said}{hint}", err=True)
+            err(f"paycli: unexpected error: {type(exc).__name__}: {said}{hint}")
             # not 1, which says the work was done: a script or cron must not take a crash for that
             raise typer.Exit(UNEXPECTED_ERROR) from None
 

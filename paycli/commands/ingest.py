@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from paycli.commands import workspace
-from paycli.commands.output import err
+from paycli.commands.output import err, visible
 from paycli.errors import UsageError
 
 
@@ -179,7 +179,7 @@ class _progress:
 
         self.bar = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # a file named [link=...] is a name
             TimeElapsedColumn(),
             console=Console(stderr=True),  # progress goes with the messages, never into the data
             transient=True,
@@ -216,7 +216,9 @@ def describe_progress(
     inputs: int, name: str, position: int, size: int | None, records: int, seconds: float, width: int = 0
 ) -> str:
     """The progress bar's line: the input being read (and which, after the first), how far into it,
-    the records stored so far and at what rate; a name too long for ``width`` columns keeps its end."""
+    the records stored so far and at what rate; a name too long for ``width`` columns keeps its end.
+    The name is shown as ``visible`` writes it: the bar is drawn on the terminal too."""
+    name = visible(name)
     # no size: standard input, or an empty file
     done = f"{min(position, size) * 100 // size}% of {_bytes(size)}" if size else f"{_bytes(position)} read"
     rate = f" ({records / seconds:,.0f}/s)" if records and seconds >= 1 else ""

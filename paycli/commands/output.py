@@ -2,6 +2,11 @@
 
 Data goes to stdout, messages to stderr (design.md 8). JSON is an array (``[]`` when empty), NDJSON
 one object a line, CSV the same fields as columns, a table the columns chosen for people.
+
+Text for people (a table, ``show``'s panels, every message) is written through ``visible``: a value
+from outside (a forged callback's reference, a customer's name, a file name, an operator's note) may
+hold an ESC sequence, a carriage return or a bidi override that a terminal would obey (retitle the
+window, clear the screen, overwrite or reverse what is shown). JSON and CSV keep the data exact.
 """
 
 from __future__ import annotations
@@ -27,8 +32,34 @@ class Format(StrEnum):
 
 
 def err(message: str) -> None:
-    """A message for the person at the terminal (stderr)."""
-    typer.echo(message, err=True)
+    """A message for the person at the terminal (stderr): one line, whatever text it quotes."""
+    typer.echo(visible(message), err=True)
+
+
+def visible(text: str, *, lines: bool = False) -> str:
+    """``text`` as a terminal shows it, never as it obeys it: a control character (ESC, a carriage
+    return, a backspace, NUL), a Unicode format character (the bidi override U+202E, a zero-width
+    space) or a line break is written as its escape (``\\x1b``, ``\\r``, ``\\u202e``), as
+    ``gateways.base.one_line`` writes a quarantine reason. ``lines``: line breaks and tabs stay, for
+    a message body printed as it was stored (``show --raw``)."""
+    if text.isprintable():
+        return text
+    kept = "\n\t" if lines else ""
+    if lines:
+        text = text.replace("\r\n", "\n")  # an HTTP dump's line ends: a lone \r still shows
+    return "".join(c if c.isprintable() or c == " " or c in kept else repr(c)[1:-1] for c in text)
+
+
+def _visible(value: Any, verbatim: frozenset[str] = frozenset(), key: str = "") -> Any:
+    """Every text of a row or an object as ``visible`` writes it; the values of ``verbatim`` keys keep
+    their line breaks."""
+    if isinstance(value, str):
+        return visible(value, lines=key in verbatim)
+    if isinstance(value, dict):
+        return {k: _visible(v, verbatim, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_visible(v, verbatim) for v in value]
+    return value
 
 
 def emit(
@@ -50,16 +81,23 @@ def emit(
     elif not rows:
         err(empty)
     else:
-        typer.echo(table(rows))
+        typer.echo(table(_visible(rows)))
 
 
-def emit_one(obj: dict[str, Any], fmt: Format, *, text: Callable[[dict[str, Any]], str]) -> None:
+def emit_one(
+    obj: dict[str, Any],
+    fmt: Format,
+    *,
+    text: Callable[[dict[str, Any]], str],
+    verbatim: Sequence[str] = (),
+) -> None:
+    """``verbatim``: the keys whose text keeps its line breaks in ``text`` (a stored message's body)."""
     if fmt in (Format.json, Format.ndjson):
         typer.echo(json.dumps(obj, ensure_ascii=False, indent=2 if fmt is Format.json else None))
     elif fmt is Format.csv:
         write_csv([{k: v for k, v in obj.items() if not isinstance(v, list | dict)}])
     else:
-        typer.echo(text(obj))
+        typer.echo(text(_visible(obj, frozenset(verbatim))))
 
 
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")

@@ -11,7 +11,12 @@ from paycli.commands.output import Format, emit_one, grid
 def show(
     ctx: typer.Context,
     txn_id: Annotated[str, typer.Argument(help="The request's txn_id (the merchant reference).")],
-    raw: Annotated[bool, typer.Option("--raw", help="Also print the stored messages, verbatim.")] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="Also print the stored messages, as stored (a control character escaped)."
+        ),
+    ] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
 ) -> None:
     """Show one payment request: the request with its outcome, then its trail in time order.
@@ -35,7 +40,7 @@ def show(
     ws = workspace(ctx)
     with ws.open_store() as store, store.snapshot():  # the request and its trail of one moment
         result = show_request(store, txn_id, ws.config.timezone, raw=raw, config=ws.config)
-    emit_one(result, fmt, text=_text)
+    emit_one(result, fmt, text=_text, verbatim=("body", "headers"))
 
 
 def _text(r: dict[str, Any]) -> str:

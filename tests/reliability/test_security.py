@@ -16,6 +16,7 @@ serve`` it is refused).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -169,6 +170,79 @@ def test_a_configuration_error_beside_a_secret_names_the_key_not_the_value(cli, 
     assert run.code == 2
     assert "mac_kye" in run.stderr
     assert not leaks(run.stdout + run.stderr), run
+
+
+# -- the terminal ----------------------------------------------------------------------------------
+# what a forger or a shop's export can put in a reference, a status, a name or a file name: a window
+# title (OSC), a cleared screen (CSI), a carriage return or backspaces over what is shown, a bidi override
+HOSTILE_TXN = "EV\x1b]0;pwned\x07-1"
+
+
+def obeyed(text: str) -> list[str]:
+    """The characters of ``text`` a terminal would obey rather than show (all but the line ends)."""
+    import unicodedata
+
+    return sorted({c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
+
+
+def nexi_form(fields: dict[str, str], key: str = "SOMEONE0ELSES0KEY") -> bytes:
+    from urllib.parse import quote
+
+    mac = hashlib.sha1(("".join(f"{k}={v}" for k, v in fields.items()) + key).encode()).hexdigest()
+    return "&".join(f"{k}={quote(v)}" for k, v in {**fields, "mac": mac}.items()).encode()
+
+
+def test_text_from_outside_is_shown_escaped_never_obeyed_by_a_terminal(cli, secret_config):
+    folder = Path("in")  # in the current folder: a name short enough for the listing's column
+    folder.mkdir()
+    (folder / "requests\x1b[2J.csv").write_text(
+        REQUEST_HEADER
+        + f'{HOSTILE_TXN},ORD\x1b]2;x\x07-1,order,2026-11-26T10:15:00+01:00,"Rossi\rEVIL\u202eabc",'
+        "a\x08\x08b@example.com,19.90,EUR,nexi\n"
+        "BAD-1,,other,not a date\x1b]0;t\x07,Bianchi,,1.00,EUR,nexi\n"
+    )
+    fields = {"esito": "O\x1b]2;K\x07", "importo": "1990", "divisa": "EUR", "data": "20261126"}
+    fields |= {"orario": "101500", "codAut": "A\x1b[8m\u202e1"}
+    (folder / "forged.nexi").write_bytes(nexi_form({"codTrans": HOSTILE_TXN, **fields}))
+    (folder / "orphan.nexi").write_bytes(nexi_form({"codTrans": "ORPH\x1b]0;x\x07\r-9", **fields}))
+    runs = {
+        "ingest": cli("ingest", str(folder / "requests\x1b[2J.csv")),
+        "ingest nexi": cli(
+            "ingest", "--gateway", "nexi", str(folder / "forged.nexi"), str(folder / "orphan.nexi")
+        ),
+        "resolve": cli("resolve", HOSTILE_TXN, "--as", "NEGATIVO", "--note", "seen\nfake line\x1b[2J\u202e"),
+        "list": cli("list"),
+        "show": cli("show", HOSTILE_TXN),
+        "show --raw": cli("show", HOSTILE_TXN, "--raw"),
+        "order": cli("order", "ORD\x1b]2;x\x07-1"),
+        "messages": cli("messages"),
+        "orphans": cli("messages", "--state", "orphan"),
+        "not found": cli("show", "NO\x1b]0;x\x07"),
+    }
+    assert runs["ingest"].code == 1 and runs["not found"].code == 3
+    for name, run in runs.items():
+        assert not obeyed(run.stdout + run.stderr), (name, run)
+    shown = runs["show"].stdout
+    assert "Payment request EV\\x1b]0;pwned\\x07-1" in shown
+    assert "Rossi\\rEVIL\\u202eabc <a\\x08\\x08b@example.com>" in shown
+    assert "O\\x1b]2;K\\x07" in shown and "A\\x1b[8m\\u202e1" in shown  # the gateway's words, its txn
+    # an operator's note of two lines is one line of the resolutions: no line of its own to forge
+    assert "NEGATIVO: seen\\nfake line\\x1b[2J\\u202e" in shown and "\nfake line" not in shown
+    assert "ORPH\\x1b]0;x\\x07\\r-9" in runs["orphans"].stdout
+    assert "in/requests\\x1b[2J.csv:3" in runs["messages"].stdout
+    assert "in/requests\\x1b[2J.csv:3: created_at 'not a date\\x1b]0;t\\x07'" in runs["ingest"].stderr
+    assert "'NO\\x1b]0;x\\x07'" in runs["not found"].stderr
+    # JSON and CSV keep the data exact (JSON escapes it; a CSV cell is data, not a terminal's)
+    data = cli("show", HOSTILE_TXN, "--format", "json").stdout
+    assert json.loads(data)["customer"] == "Rossi\rEVIL\u202eabc" and not obeyed(data.replace("\u202e", ""))
+    assert HOSTILE_TXN in cli("list", "--format", "csv").stdout
+
+
+def test_the_progress_line_shows_a_file_name_s_escapes_as_text():
+    from paycli.commands.ingest import describe_progress
+
+    line = describe_progress(1, "in/\x1b]0;x\x07\u202ecsv.exe", 10, 100, 0, 0.0)
+    assert line == "ingesting in/\\x1b]0;x\\x07\\u202ecsv.exe: 10% of 100 B, 0 records"
 
 
 # -- paths -----------------------------------------------------------------------------------------
