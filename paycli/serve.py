@@ -64,6 +64,7 @@ from paycli.gateways.base import (
     RequestRecord,
     ResponseRecord,
     Source,
+    one_line,
     parse_json,
 )
 from paycli.gateways.callback import MAX_CALLBACK_BYTES, is_secret_header
@@ -276,10 +277,14 @@ class App:
             headers.append(("Allow", ", ".join(answer.allow)))
         start_response(answer.status_line, headers)
         elapsed = (time.perf_counter() - started) * 1000
-        # No query string (it may carry a customer's data), no header, no body: nothing secret.
+        # No query string (it may carry a customer's data), no header, no body: nothing secret. One
+        # line a terminal shows as it is: a method another WSGI server hands on, or an error's text,
+        # may hold a line break or an escape sequence
         self.log(
-            f"{_now_text()} {_remote(environ)} {method} {quote(path)} {answer.status} "
-            f"{len(answer.body)}B {elapsed:.1f}ms{' ' + note if note else ''}"
+            one_line(
+                f"{_now_text()} {_remote(environ)} {method} {quote(path)} {answer.status} "
+                f"{len(answer.body)}B {elapsed:.1f}ms{' ' + note if note else ''}"
+            )
         )
         return [answer.body]
 

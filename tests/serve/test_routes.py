@@ -570,6 +570,20 @@ def test_one_log_line_a_request_and_no_secret_in_it_or_in_the_delivery(receiver,
     assert count(store, "SELECT COUNT(*) AS n FROM message WHERE headers LIKE '%Cookie%'") == 0
 
 
+def test_the_log_line_shows_a_method_s_escapes_as_text_on_one_line(db_url, isolated):
+    """Waitress refuses a method that is not a token; another WSGI server may hand it on, and the log
+    is read on a terminal (journalctl, a tail)."""
+    from paycli import gateways
+    from paycli.serve import App
+
+    log: list[str] = []
+    app = App(db_url, make_config(isolated), gateways.installed(), log=log.append)
+    environ = {"REQUEST_METHOD": "G\x1b]0;x\x07\nET", "PATH_INFO": "/healthz", "wsgi.input": None}
+    app(environ, lambda status, headers: None)
+    assert len(log) == 1 and "G\\x1b]0;X\\x07\\nET /healthz 405" in log[0], log
+    app.close()
+
+
 def test_the_receiver_refuses_a_store_behind_the_code(store, db_url, isolated):
     from paycli.errors import StoreError
     from paycli.serve import App
