@@ -77,9 +77,10 @@ _LIBPQ_KEYWORDS = re.compile(
     r"load_balance_hosts|oauth_issuer|oauth_client_id|oauth_client_secret|oauth_scope)\s*="
 )
 # its secrets: the password, the client key's (sslpassword) and an OAuth client's
-_LIBPQ_PASSWORD = re.compile(
-    r"(?i)(\b(?:password|sslpassword|oauth_client_secret)\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)"
-)
+_LIBPQ_SECRETS = "password|sslpassword|oauth_client_secret"
+_LIBPQ_PASSWORD = re.compile(rf"(?i)(\b(?:{_LIBPQ_SECRETS})\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)")
+# the same secrets as a URL's query parameters
+_URL_SECRET = re.compile(rf"(?i)([?&](?:{_LIBPQ_SECRETS})=)([^&#]*)")
 
 # A server's URL written without its scheme (``USER:PASSWORD@HOST/DB``, as a URL's tail is copied): not a
 # file path either (it holds a password; the host follows the last "@", as a password may hold one)
@@ -134,7 +135,8 @@ def _no_store_file(path: Path) -> StoreError:
 
 
 def describe(url: str) -> str:
-    """The URL without its password (after the user name, or a ``password=`` parameter), for messages."""
+    """The URL without its password (after the user name, or a ``password=`` parameter) nor libpq's
+    other secrets (``sslpassword=``, ``oauth_client_secret=``), for messages."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         if _LIBPQ_KEYWORDS.match(url):
@@ -149,7 +151,7 @@ def describe(url: str) -> str:
     if at >= 0:
         user, colon, _ = rest[:at].partition(":")
         rest = user + (":***" if colon else "") + rest[at:]
-    return f"{scheme}://" + re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", rest)
+    return f"{scheme}://" + _URL_SECRET.sub(r"\1***", rest)
 
 
 def scrub(text: str, url: str) -> str:
@@ -163,7 +165,7 @@ def scrub(text: str, url: str) -> str:
         password = rest[: rest.rfind("@")].partition(":")[2]
         # libpq ends the password at its first "@": the rest it takes for the host, and may quote
         secrets |= {password, *(part for part in password.split("@") if len(part) >= 4)}
-    secrets.update(re.findall(r"(?i)[?&]password=([^&#]*)", rest))
+    secrets.update(value for _, value in _URL_SECRET.findall(rest))
     for secret in sorted(secrets | {unquote(s) for s in secrets}, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "***")

@@ -675,6 +675,12 @@ def test_placeholders_translate_for_psycopg():
             "postgresql://h/db?sslmode=require&PassWord=***&x=1",
         ),
         ("postgresql://u:SEC@RETPW@h/db", "postgresql://u:***@h/db"),  # an unencoded "@" in the password
+        # libpq's other secrets: the SSL key's password, an OAuth client's secret
+        ("postgresql://u@h/db?sslpassword=SECRETPW", "postgresql://u@h/db?sslpassword=***"),
+        (
+            "postgresql://h/db?oauth_client_secret=SECRETPW&x=1",
+            "postgresql://h/db?oauth_client_secret=***&x=1",
+        ),
         ("postgresql://u@h/db", "postgresql://u@h/db"),
         ("sqlite:///store.db", "sqlite:///store.db"),
         ("postgresql:/u:SECRETPW@h/db", "postgresql:..."),  # "://" mistyped
@@ -692,6 +698,7 @@ def test_a_database_url_is_described_without_its_password(url, described):
         "postgresql://u:SECRETPW@[::1]x:1/x",  # ... the whole URL it cannot parse
         "postgresql://u:SEC@RETPW@127.0.0.1:1/x",  # ... the host it read after the first "@"
         "postgresql://u@127.0.0.1:1/x?password=SECRETPW",
+        "postgresql://u@127.0.0.1:1/x?sslpassword=SECRETPW",
         "postgresql+psycopg://u:SECRET%50W@127.0.0.1:1/x",  # percent-encoded: SECRETPW
     ],
 )
