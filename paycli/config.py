@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
@@ -295,6 +296,18 @@ def _check_port(value: int) -> int:
     return value
 
 
+def _check_header(value: str) -> str:
+    """A mail header's text (smtp.subject): a line break would end the header, and Python refuses it
+    only when the report is mailed, after it was written; another control character shows in no mail
+    reader."""
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise SettingProblem(
+            "",
+            "must be one line of text, without a control character (a mail header cannot hold a line break)",
+        )
+    return value
+
+
 def _check_address(value: str) -> str:
     if not _ADDRESS.fullmatch(value.strip()):
         raise SettingProblem("", f"{_show(value)} is not an e-mail address")
@@ -387,7 +400,7 @@ SMTP_SETTINGS: Mapping[str, Setting] = MappingProxyType(
         "password": Setting(Secret, None),
         "from": Setting(str, required=True, check=_check_address),
         "to": Setting(list, required=True, check=_check_addresses),
-        "subject": Setting(str, "paycli report {period}"),
+        "subject": Setting(str, "paycli report {period}", check=_check_header),
         "timeout": Setting(int, 30, help="seconds", check=_between(1, 600, " seconds")),
     }
 )

@@ -383,3 +383,13 @@ def test_report_email_true_and_standard_output_name_the_setting(shop, isolated, 
     assert shop(*args, "--no-email").code == 0
     result = shop(*args, "--email")
     assert result.stderr.startswith("paycli: --email: write the report to a file or folder (--out)")
+
+
+def test_a_subject_of_several_lines_is_a_configuration_error_not_a_header_of_its_own(shop, isolated):
+    # a header cannot hold a line break: the report was written, then the mail failed with exit 70
+    configure(isolated, 25)
+    text = (isolated / "paycli.yaml").read_text()
+    (isolated / "paycli.yaml").write_text(text + '  subject: "paycli {period}\\nBcc: someone@else.example"\n')
+    result = shop("report", "--now", NOW, "--date", DAY, "--out", f"{isolated}/", "--email")
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert "smtp.subject" in result.stderr and "one line" in result.stderr, result
