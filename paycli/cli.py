@@ -21,7 +21,7 @@ from paycli import __version__
 from paycli.commands import db, gateways, ingest, listing, maintenance, messages, order, resolve, show
 from paycli.commands import report as report_command
 from paycli.commands import serve as serve_command
-from paycli.commands.output import err
+from paycli.commands.output import err, visible
 from paycli.errors import PaycliError, Terminated
 from paycli.workspace import Workspace
 
@@ -119,7 +119,7 @@ def guarded(fn: Callable[..., Any], *, read_only: bool = False) -> Callable[...,
             raise
         except PaycliError as exc:
             if _State.debug:
-                traceback.print_exc()
+                _traceback()
             err(f"paycli: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
@@ -138,7 +138,7 @@ def guarded(fn: Callable[..., Any], *, read_only: bool = False) -> Callable[...,
             if _State.debug:
                 # the traceback, then the line and the exit code as without --debug (a script that
                 # runs with it must still tell a crash from work done, as exit 1 would say)
-                traceback.print_exc()
+                _traceback()
             if isinstance(exc, UnicodeEncodeError) and "surrogates" in exc.reason:
                 # an argument whose bytes are not UTF-8 (a txn id typed in a latin-1 terminal): Python
                 # keeps them as surrogates, which no UTF-8 store or output takes
@@ -175,6 +175,13 @@ db_app = typer.Typer(
 for name, function in db.COMMANDS.items():
     db_app.command(name)(guarded(function, read_only=name in READ_ONLY))
 app.add_typer(db_app, name="db")
+
+
+def _traceback() -> None:
+    """--debug's traceback, its lines kept and a control character of what it quotes (a txn id, a
+    driver's error with a message body in its parameters) written as its escape, as every message is."""
+    sys.stderr.write(visible(traceback.format_exc(), lines=True))
+    sys.stderr.flush()
 
 
 def _stdout_to_devnull() -> None:

@@ -218,6 +218,7 @@ def test_text_from_outside_is_shown_escaped_never_obeyed_by_a_terminal(cli, secr
         "messages": cli("messages"),
         "orphans": cli("messages", "--state", "orphan"),
         "not found": cli("show", "NO\x1b]0;x\x07"),
+        "--debug": cli("--debug", "show", "NO\x1b]0;x\x07"),  # the traceback, and its last line
     }
     assert runs["ingest"].code == 1 and runs["not found"].code == 3
     for name, run in runs.items():
