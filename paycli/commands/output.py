@@ -50,6 +50,20 @@ def visible(text: str, *, lines: bool = False) -> str:
     return "".join(c if c.isprintable() or c == " " or c in kept else repr(c)[1:-1] for c in text)
 
 
+def json_text(value: Any, *, indent: int | None = None) -> str:
+    """JSON of the exact data, readable (UTF-8, not ``\\u`` escapes) but safe on a terminal: JSON
+    escapes the ASCII control characters, and this the others a terminal would obey (DEL, the C1
+    controls, a bidi override, a zero-width or line separator) as ``\\u202e``, which a reader parses back
+    to the same text."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    if all(line.isprintable() for line in text.split("\n")):
+        return text
+    return "".join(
+        c if c.isprintable() or c == "\n" else json.dumps(c)[1:-1]  # only inside a string: JSON's own
+        for c in text
+    )
+
+
 def _visible(value: Any, verbatim: frozenset[str] = frozenset(), key: str = "") -> Any:
     """Every text of a row or an object as ``visible`` writes it; the values of ``verbatim`` keys keep
     their line breaks."""
@@ -72,10 +86,10 @@ def emit(
 ) -> None:
     """``fields``: the columns of a CSV when there is no row to take them from."""
     if fmt is Format.json:
-        typer.echo(json.dumps(list(rows), ensure_ascii=False, indent=2))
+        typer.echo(json_text(list(rows), indent=2))
     elif fmt is Format.ndjson:
         for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False))
+            typer.echo(json_text(row))
     elif fmt is Format.csv:
         write_csv(rows, fields)
     elif not rows:
@@ -93,7 +107,7 @@ def emit_one(
 ) -> None:
     """``verbatim``: the keys whose text keeps its line breaks in ``text`` (a stored message's body)."""
     if fmt in (Format.json, Format.ndjson):
-        typer.echo(json.dumps(obj, ensure_ascii=False, indent=2 if fmt is Format.json else None))
+        typer.echo(json_text(obj, indent=2 if fmt is Format.json else None))
     elif fmt is Format.csv:
         write_csv([{k: v for k, v in obj.items() if not isinstance(v, list | dict)}])
     else:

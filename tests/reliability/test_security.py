@@ -235,7 +235,9 @@ def test_text_from_outside_is_shown_escaped_never_obeyed_by_a_terminal(cli, secr
     assert "'NO\\x1b]0;x\\x07'" in runs["not found"].stderr
     # JSON and CSV keep the data exact (JSON escapes it; a CSV cell is data, not a terminal's)
     data = cli("show", HOSTILE_TXN, "--format", "json").stdout
-    assert json.loads(data)["customer"] == "Rossi\rEVIL\u202eabc" and not obeyed(data.replace("\u202e", ""))
+    assert json.loads(data)["customer"] == "Rossi\rEVIL\u202eabc" and not obeyed(data)
+    data = cli("list", "--format", "ndjson").stdout
+    assert json.loads(data)["email"] == "a\x08\x08b@example.com" and not obeyed(data)
     assert HOSTILE_TXN in cli("list", "--format", "csv").stdout
 
 
