@@ -954,15 +954,17 @@ def test_a_long_input_name_keeps_its_end_in_the_progress_line():
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
-def test_the_ingest_progress_bar_is_on_the_terminal_of_stderr_never_in_the_data(isolated, db_url):
+@pytest.mark.parametrize("name", ["requests.csv", "[red]requests[bold].csv"])
+def test_the_ingest_progress_bar_is_on_the_terminal_of_stderr_never_in_the_data(isolated, db_url, name):
+    # the second: a file's name is shown as it is, never read as Rich markup (a link, a colour)
     import subprocess
     import sys
 
-    request_csv(isolated, ROWS)
+    request_csv(isolated, ROWS, name=name)
     terminal, stderr = os.openpty()
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "paycli", "--db", db_url, "ingest", "requests.csv"],
+            [sys.executable, "-m", "paycli", "--db", db_url, "ingest", name],
             stdout=subprocess.PIPE,
             stderr=stderr,
             env={**os.environ, "COLUMNS": "120", "NO_COLOR": "1"},
@@ -976,7 +978,7 @@ def test_the_ingest_progress_bar_is_on_the_terminal_of_stderr_never_in_the_data(
             shown += chunk
     os.close(terminal)
     assert run.returncode == 0 and run.stdout == b""
-    assert b"ingesting requests.csv: " in shown and b"% of " in shown, shown
+    assert f"ingesting {name}: ".encode() in shown and b"% of " in shown, shown
 
 
 def test_the_configuration_and_its_secret_files_are_never_ingested(cli, isolated, db_url):
