@@ -277,12 +277,13 @@ def test_list_table_columns_align_whatever_script_the_names_are_in(cli, isolated
 
     rows = [
         ROWS[0],
-        ROWS[2].replace("NICCOLÒ Fabbri", "王小明 ✓ Müller Ñandú"),
+        ROWS[2].replace("NICCOLÒ Fabbri", "王小明\u3000✓ Müller\u00a0Ñandú"),  # spaces, not escaped
         ROWS[3].replace("Bianchi 100%_Srl", "株式会社ロジスティクス・ジャパン東京本社営業部"),  # cut
     ]
     assert cli("ingest", str(request_csv(isolated, rows))).code == 0
     lines = cli("list").stdout.splitlines()
     assert "株式会社ロジスティクス・ジ… " in cli("list").stdout  # 26 cells and the ellipsis in 28
+    assert "王小明\u3000✓ Müller\u00a0Ñandú" in cli("list").stdout
     # a wide character takes two cells: every row ends where the others do (its count, right-aligned)
     assert len({wcswidth(line) for line in lines[2:]}) == 1, lines
     assert len({len(line) for line in lines[2:]}) == 3  # which counting characters would not give

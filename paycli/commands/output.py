@@ -15,6 +15,7 @@ import csv
 import json
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
@@ -47,7 +48,14 @@ def visible(text: str, *, lines: bool = False) -> str:
     kept = "\n\t" if lines else ""
     if lines:
         text = text.replace("\r\n", "\n")  # an HTTP dump's line ends: a lone \r still shows
-    return "".join(c if c.isprintable() or c == " " or c in kept else repr(c)[1:-1] for c in text)
+    return "".join(c if _shown(c) or c in kept else repr(c)[1:-1] for c in text)
+
+
+def _shown(c: str) -> bool:
+    """A character a terminal only shows: a printable one, or a space of any width (a name's no-break
+    space, the ideographic space between a Japanese family and given name), which Python's
+    isprintable() counts out with the controls."""
+    return c.isprintable() or unicodedata.category(c) == "Zs"
 
 
 def json_text(value: Any, *, indent: int | None = None) -> str:
@@ -59,7 +67,7 @@ def json_text(value: Any, *, indent: int | None = None) -> str:
     if all(line.isprintable() for line in text.split("\n")):
         return text
     return "".join(
-        c if c.isprintable() or c == "\n" else json.dumps(c)[1:-1]  # only inside a string: JSON's own
+        c if _shown(c) or c == "\n" else json.dumps(c)[1:-1]  # only inside a string: JSON's own
         for c in text
     )
 
