@@ -15,7 +15,6 @@ import csv
 import json
 import re
 import sys
-import unicodedata
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import typer
 
 from paycli.cells import FORMULA_STARTS, neutralise
+from paycli.gateways.base import one_line, shown_as_is
 
 
 class Format(StrEnum):
@@ -40,22 +40,12 @@ def err(message: str) -> None:
 def visible(text: str, *, lines: bool = False) -> str:
     """``text`` as a terminal shows it, never as it obeys it: a control character (ESC, a carriage
     return, a backspace, NUL), a Unicode format character (the bidi override U+202E, a zero-width
-    space) or a line break is written as its escape (``\\x1b``, ``\\r``, ``\\u202e``), as
-    ``gateways.base.one_line`` writes a quarantine reason. ``lines``: line breaks and tabs stay, for
-    a message body printed as it was stored (``show --raw``)."""
-    if text.isprintable():
-        return text
-    kept = "\n\t" if lines else ""
+    space) or a line break is written as its escape (``\\x1b``, ``\\r``, ``\\u202e``), as a quarantine
+    reason is (``one_line``). ``lines``: line breaks and tabs stay, for a message body printed as it
+    was stored (``show --raw``)."""
     if lines:
-        text = text.replace("\r\n", "\n")  # an HTTP dump's line ends: a lone \r still shows
-    return "".join(c if _shown(c) or c in kept else repr(c)[1:-1] for c in text)
-
-
-def _shown(c: str) -> bool:
-    """A character a terminal only shows: a printable one, or a space of any width (a name's no-break
-    space, the ideographic space between a Japanese family and given name), which Python's
-    isprintable() counts out with the controls."""
-    return c.isprintable() or unicodedata.category(c) == "Zs"
+        return one_line(text.replace("\r\n", "\n"), keep="\n\t")  # an HTTP dump's line ends: a lone \r shows
+    return one_line(text)
 
 
 def json_text(value: Any, *, indent: int | None = None) -> str:
@@ -67,7 +57,7 @@ def json_text(value: Any, *, indent: int | None = None) -> str:
     if all(line.isprintable() for line in text.split("\n")):
         return text
     return "".join(
-        c if _shown(c) or c == "\n" else json.dumps(c)[1:-1]  # only inside a string: JSON's own
+        c if shown_as_is(c) or c == "\n" else json.dumps(c)[1:-1]  # only inside a string: JSON's own
         for c in text
     )
 

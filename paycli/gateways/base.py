@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -226,12 +227,21 @@ def path_text(path: Path | str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def one_line(text: str) -> str:
+def one_line(text: str, *, keep: str = "") -> str:
     """A message quoting input as one line: a line break or other control character inside a value
-    (``importo=129\\r\\n90``) is written as its escape, so an error stays one line wherever it goes."""
+    (``importo=129\\r\\n90``), or a Unicode format character (the bidi override U+202E, a zero-width
+    space), is written as its escape (``\\r``, ``\\u202e``), so that an error stays one line wherever it
+    goes and a terminal shows it, never obeys it. ``keep``: characters left as they are."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+    return "".join(c if shown_as_is(c) or c in keep else repr(c)[1:-1] for c in text)
+
+
+def shown_as_is(c: str) -> bool:
+    """A character a terminal only shows: a printable one, or a space of any width (a name's no-break
+    space, the ideographic space between a Japanese family and given name), which Python's
+    isprintable() counts out with the controls."""
+    return c.isprintable() or unicodedata.category(c) == "Zs"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,6 +128,33 @@ def consistent(store: Store, workload: Workload) -> None:
     assert run.stderr.rstrip().endswith(": 0 changed"), run.stderr
 
 
+def kill_and_rerun(
+    store: Store, db_url: str, workload: Workload, points: list[int], reference: Any
+) -> list[int]:
+    """For each point, on an emptied store: an ingest killed (SIGKILL) once that many units are stored,
+    then run again, must equal the clean run's ``reference``; returns how many units each kill left."""
+    landed = []
+    for point in points:
+        empty_store(store)
+        proc = subprocess.Popen(
+            workload.command(db_url, "ingest", *workload.inputs),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and stored(store) < point and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        landed.append(stored(store))
+        rerun = workload.ingest(db_url)
+        assert rerun.returncode == 0, rerun.stderr
+        assert snapshot(store) == reference, f"killed with {landed[-1]} of {workload.units} stored"
+    consistent(store, workload)
+    return landed
+
+
 @pytest.fixture(scope="module")
 def workload(tmp_path_factory: pytest.TempPathFactory) -> Workload:
     # PostgreSQL pays a round trip a statement: a smaller night keeps 20 kills within a minute
@@ -144,25 +172,7 @@ def test_an_ingest_killed_at_20_random_points_then_run_again_equals_a_clean_run(
         points = sorted(
             rng.randint(workload.units // 20, workload.units * 19 // 20) for _ in range(KILL_POINTS)
         )
-        landed = []
-        for point in points:
-            empty_store(store)
-            proc = subprocess.Popen(
-                workload.command(db_url, "ingest", *workload.inputs),
-                env=ENV,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and stored(store) < point and time.monotonic() < deadline:
-                time.sleep(0.005)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            landed.append(stored(store))
-            rerun = workload.ingest(db_url)
-            assert rerun.returncode == 0, rerun.stderr
-            assert snapshot(store) == reference, f"killed with {landed[-1]} of {workload.units} stored"
-        consistent(store, workload)
+        landed = kill_and_rerun(store, db_url, workload, points, reference)
     # most kills must land inside the run, not after it: otherwise the test proves nothing
     inside = [n for n in landed if 0 < n < workload.units]
     assert len(inside) >= KILL_POINTS * 3 // 4, landed
@@ -340,23 +350,6 @@ def test_an_ingest_of_every_provider_killed_at_random_points_then_run_again_equa
         }
         assert store.query("SELECT COUNT(*) AS n FROM response WHERE request_id IS NULL")[0]["n"] == 0
         rng = random.Random(SEED)
-        landed = []
-        for point in sorted(rng.randint(workload.units // 10, workload.units * 9 // 10) for _ in range(8)):
-            empty_store(store)
-            proc = subprocess.Popen(
-                workload.command(db_url, "ingest", *workload.inputs),
-                env=ENV,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and stored(store) < point and time.monotonic() < deadline:
-                time.sleep(0.005)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            landed.append(stored(store))
-            rerun = workload.ingest(db_url)
-            assert rerun.returncode == 0, rerun.stderr
-            assert snapshot(store) == reference, f"killed with {landed[-1]} of {workload.units} stored"
-        consistent(store, workload)
+        points = sorted(rng.randint(workload.units // 10, workload.units * 9 // 10) for _ in range(8))
+        landed = kill_and_rerun(store, db_url, workload, points, reference)
     assert len([n for n in landed if 0 < n < workload.units]) >= 6, landed
