@@ -509,7 +509,11 @@ def load_config(
         smtp = reader.settings(raw_smtp, SMTP_SETTINGS, "smtp")
         if smtp["password"] is not None and smtp["username"] is None:
             raise reader.error("smtp.password", "a password needs a username (smtp.username)")
-        if smtp["security"] == "none" and smtp["username"] is not None and not _this_machine(smtp["host"]):
+        if (
+            smtp["security"] == "none"
+            and smtp["username"] is not None
+            and not _this_machine(str(smtp["host"]))
+        ):
             # smtplib logs in on a connection without TLS as readily as on one with it: the password
             # would cross the network readable by anyone on the way
             raise reader.error(

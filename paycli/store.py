@@ -809,7 +809,7 @@ def _connect_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
 CONNECT_TIMEOUT_SECONDS = 10
 
 
-def _connect_timeout(url: str) -> dict[str, int]:
+def _connect_timeout(url: str) -> dict[str, Any]:
     """``connect_timeout`` for a connection whose URL and environment set none."""
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
