@@ -355,7 +355,7 @@ _SETTINGS: dict[str, Setting] = {
         default="major",
         choices=("major", "minor"),
         help="major: 129,90 is EUR 129.90; minor: 12990 is EUR 129.90 (cents); a refund may be written "
-        "-10,00, (10,00) or 10,00-",
+        "-10,00, (10,00) or 10,00-, a payment +10,00",
     ),
     "currency": Setting(
         str,
@@ -842,7 +842,10 @@ class CsvProvider(Provider):
 # -- small pieces ----------------------------------------------------------------------------------
 def _sign_outside(text: str) -> tuple[str, bool]:
     """An amount whose minus is written outside the number, as accounting and SAP exports write a
-    refund, "(1.234,56)" or "1.234,56-": the number, and whether it was so marked negative."""
+    refund, "(1.234,56)" or "1.234,56-": the number, and whether it was so marked negative. The plus
+    of a credit, "+1.234,56", is dropped: only when a digit follows it, so that "+-1,00" is no number."""
+    if len(text) > 1 and text[0] == "+" and text[1] in "0123456789":
+        return text[1:], False
     if len(text) > 2 and text[0] == "(" and text[-1] == ")":
         return text[1:-1].strip(), True
     if len(text) > 1 and text[-1] == "-":

@@ -504,7 +504,28 @@ def test_a_refund_with_its_minus_outside_the_number_is_read_as_one_written_negat
     assert response(provider, row(amount="(0,00)", status="RIFIUTATO")).amount_minor == 0
 
 
-@pytest.mark.parametrize("written", ["(-129,90)", "-129,90-", "(1,2,3)"])
+@pytest.mark.parametrize(("written", "minor"), [("+129,90", 12990), ("+1.234,56", 123456), ("+5", 500)])
+def test_a_credit_written_with_a_plus_sign_is_its_amount(tmp_path, written, minor):
+    # home banking and wallet exports write money in as +129,90 beside money out as -129,90
+    provider = bank(tmp_path)
+    assert response(provider, row(amount=written)).amount_minor == minor
+    assert response(provider, row(amount="+0,00", status="RIFIUTATO")).amount_minor == 0
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "(-129,90)",
+        "-129,90-",
+        "(1,2,3)",
+        "+-129,90",
+        "-+129,90",
+        "++129,90",
+        "+129,90-",
+        "+(129,90)",
+        "+ 129,90",
+    ],
+)
 def test_two_minus_signs_or_a_non_number_in_brackets_is_quarantined_quoting_the_cell(tmp_path, written):
     reason = quarantined(bank(tmp_path), row(amount=written, status="RIMBORSATO"))
     assert reason.startswith(f"column 'Importo': amount '{written}' ")
