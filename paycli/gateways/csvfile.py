@@ -530,6 +530,8 @@ class CsvProvider(Provider):
         return not set(REQUEST_COLUMNS) <= cells
 
     def near_miss(self, source: Source) -> str | None:
+        if (hint := self._header_elsewhere(source)) is not None:
+            return f"{self.instance}: {hint}"
         # most of the columns it needs, not all: a column the bank renamed, or a typo in the config
         cells = self._header_of(source)
         if cells is None or set(REQUEST_COLUMNS) <= cells:
@@ -544,14 +546,9 @@ class CsvProvider(Provider):
     def _header_of(self, source: Source) -> frozenset[str] | None:
         """The header cells of a source (folded), read as extract reads them; None when it has none or
         is not a file for this gateway (another file name, binary)."""
-        if self._filenames and not any(
-            fnmatch.fnmatch(PurePath(source.name).name, g) for g in self._filenames
-        ):
+        if not self._named_for(source):
             return None
-        head = source.head
-        encoding = self._encoding
-        if head.startswith(codecs.BOM_UTF8):
-            head, encoding = head[3:], "utf-8"  # as Lines reads a file that starts with the mark
+        head, encoding = self._head(source)
         parts = head.split(b"\n", self._skip)
         if len(parts) <= self._skip:
             return None
@@ -562,6 +559,49 @@ class CsvProvider(Provider):
             # a row quarantines that row, wherever in the file it is.
             return None
         return _cells(read_line(line, encoding)[0], self._delimiter)
+
+    def _named_for(self, source: Source) -> bool:
+        return not self._filenames or any(
+            fnmatch.fnmatch(PurePath(source.name).name, g) for g in self._filenames
+        )
+
+    def _head(self, source: Source) -> tuple[bytes, str]:
+        """The first bytes of a source and their encoding, as Lines reads a file that starts with a mark."""
+        if source.head.startswith(codecs.BOM_UTF8):
+            return source.head[3:], "utf-8"
+        return source.head, self._encoding
+
+    def _header_elsewhere(self, source: Source) -> str | None:
+        """What to write when skip_lines or delimiter miss the header: the line of the file's head that
+        holds the configured columns, split by the configured delimiter or another common one. None
+        when no line holds them all, or the settings already find it (then a column is missing)."""
+        if not self._named_for(source):
+            return None
+        head, encoding = self._head(source)
+        lines = head.split(b"\n")[: _MAX_SKIP + 1]
+        for delimiter in (self._delimiter, *(d for d in ";,\t|" if d != self._delimiter)):
+            for number, raw in enumerate(lines):
+                if b"\x00" in raw:
+                    break  # binary, or UTF-16, from here on
+                cells = _cells(read_line(raw, encoding)[0], delimiter)
+                if cells is None or not self._header_cells <= cells or set(REQUEST_COLUMNS) <= cells:
+                    continue
+                # the header is the first line with text after skip_lines
+                placed = self._skip <= number and not any(
+                    line.strip(b"\r\n\t ") for line in lines[self._skip : number]
+                )
+                key = f"gateways.{self.instance}"
+                skip = f"{key}.skip_lines: {number}"
+                separated = "tabs" if delimiter == "\t" else f"'{delimiter}'"
+                written = f"{key}.delimiter: " + ("tab" if delimiter == "\t" else f'"{delimiter}"')
+                if delimiter == self._delimiter:
+                    return None if placed else f"its header row is line {number + 1}: set {skip}"
+                if placed:
+                    return f"its header is separated by {separated}: set {written}"
+                return (
+                    f"its header row is line {number + 1}, separated by {separated}: set {skip} and {written}"
+                )
+        return None
 
     # -- extract -------------------------------------------------------------------------------
     def extract(self, source: Source) -> Iterator[Record]:
@@ -578,6 +618,8 @@ class CsvProvider(Provider):
                 if next(iter(lines), None) is None:
                     break
             if lines.peek_first() is None:
+                if self._skip and (hint := self._header_elsewhere(source)) is not None:
+                    raise SourceError(f"no header row after the {self._skip} lines of skip_lines; {hint}")
                 yield Notice(f"{source.name}: no header row, nothing to ingest")
                 return
             reader = csv.reader(lines.text(), delimiter=self._delimiter)
@@ -590,7 +632,8 @@ class CsvProvider(Provider):
             try:
                 layout = self._layout(header)
             except _HeaderError as exc:
-                raise SourceError(str(exc)) from None
+                hint = self._header_elsewhere(source)
+                raise SourceError(f"{exc}; {hint}" if hint else str(exc)) from None
             yield from self._rows(lines, reader, layout, context)
             yield from lines.notices()
         finally:

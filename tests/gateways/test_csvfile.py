@@ -1069,6 +1069,64 @@ def test_without_gateway_a_file_missing_a_needed_column_is_refused_naming_it_and
     assert "mybank" not in reason.split(")", 1)[1]
 
 
+PREAMBLE = "Conto corrente;IT60X0542811101000000123456\r\nPeriodo;01/11/2026 - 30/11/2026\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "skip", "hint"),
+    [
+        # a preamble skip_lines does not skip, or skips too far
+        (PREAMBLE.encode() + export(row()), 0, "its header row is line 4: set gateways.mybank.skip_lines: 3"),
+        (PREAMBLE.encode() + export(row()), 1, "its header row is line 4: set gateways.mybank.skip_lines: 3"),
+        (export(row(), row(), row()), 2, "its header row is line 1: set gateways.mybank.skip_lines: 0"),
+        # another separator than the configured one
+        (
+            export(row().replace(";", ","), header=HEADER.replace(";", ",")),
+            0,
+            "its header is separated by ',': set gateways.mybank.delimiter: \",\"",
+        ),
+        (
+            PREAMBLE.encode() + export(row().replace(";", "\t"), header=HEADER.replace(";", "\t")),
+            0,
+            "its header row is line 4, separated by tabs: set gateways.mybank.skip_lines: 3 and "
+            "gateways.mybank.delimiter: tab",
+        ),
+    ],
+    ids=["preamble-not-skipped", "preamble-partly-skipped", "skipped-too-far", "comma", "both"],
+)
+def test_a_header_out_of_place_is_refused_saying_which_setting_to_write(tmp_path, store, data, skip, hint):
+    config = load(tmp_path, with_settings(f"skip_lines: {skip}"))
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(data)
+    ((_, reason),) = ingest(store, config, path).report.refused
+    assert reason.startswith("no provider recognises it (tried: ")
+    assert reason.endswith(f"; mybank: {hint}")
+    ((_, reason),) = ingest(store, config, path, gateway="mybank").report.refused
+    assert reason.startswith("column 'Causale' (columns.reference) is not in the header; the header has: ")
+    assert reason.endswith(f"; {hint}")
+
+
+def test_a_file_whose_header_skip_lines_skips_is_refused_saying_where_it_is(tmp_path, store):
+    config = load(tmp_path, with_settings("skip_lines: 2"))
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(export(row()))  # the header and one row: nothing left after two lines
+    ((_, reason),) = ingest(store, config, path, gateway="mybank").report.refused
+    assert reason == (
+        "no header row after the 2 lines of skip_lines; its header row is line 1: set "
+        "gateways.mybank.skip_lines: 0"
+    )
+
+
+def test_a_header_in_place_gives_no_hint_and_blank_lines_before_it_are_no_misplacement(tmp_path, store):
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(PREAMBLE.encode() + export(row()))  # skip_lines 2 or 3: the blank line is no matter
+    for skip in (2, 3):
+        assert ingest(store, load(tmp_path, with_settings(f"skip_lines: {skip}")), path).report.refused == []
+    path.write_bytes(export(row(), header=HEADER.replace("Esito", "Stato")))
+    ((_, reason),) = ingest(store, load(tmp_path, BANK), path, gateway="mybank").report.refused
+    assert "skip_lines" not in reason and "delimiter" not in reason
+
+
 def quarantined_for_a_missing_currency(tmp_path: Path, store: Store) -> Config:
     """A request and its bank row, quarantined by a configuration that maps no currency; returns the
     configuration that fixes it."""
