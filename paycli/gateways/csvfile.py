@@ -964,7 +964,19 @@ def _date_parser(fmt: str, zone: tzinfo, language: str = ENGLISH) -> Callable[[s
     ValueError when the format cannot be read in ``language`` (only English has strptime's every
     directive)."""
     if fmt == "iso":
-        return lambda text: parse_timestamp(text, zone, field="date")
+
+        def iso(text: str) -> datetime:
+            try:
+                return parse_timestamp(text, zone, field="date")
+            except RecordError as exc:
+                if not str(exc).endswith("is not an ISO 8601 date-time"):
+                    raise
+                # the default: the operator may not know there is a key to set
+                raise RecordError(
+                    f"{exc}, as date_format iso reads; set date_format to the file's format, e.g. %d/%m/%Y %H:%M"
+                ) from None
+
+        return iso
     # a format without names reads the same in every language, strptime's directives and all
     named = any(f"%{d}" in fmt.replace("%%", "") for d in "aAbB")
     names = names_of(language) if language != ENGLISH and named else None

@@ -638,6 +638,15 @@ def test_a_bad_date_is_quarantined_naming_the_format(tmp_path):
     assert "does not match" in quarantined(provider, row(when="2026-11-26 10:15"))
 
 
+def test_a_date_that_is_not_iso_under_the_default_date_format_is_quarantined_naming_the_setting(tmp_path):
+    # date_format left out: the bank's 26/11/2026 is no ISO date, and the operator must learn which key
+    provider = bank(tmp_path, without("date_format"))
+    assert quarantined(provider, row(when="26/11/2026 10:15")) == (
+        "date '26/11/2026 10:15' is not an ISO 8601 date-time, as date_format iso reads; "
+        "set date_format to the file's format, e.g. %d/%m/%Y %H:%M"
+    )
+
+
 @pytest.mark.parametrize(
     ("language", "fmt", "when", "utc"),
     [
