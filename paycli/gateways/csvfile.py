@@ -530,6 +530,15 @@ class CsvProvider(Provider):
         return not set(REQUEST_COLUMNS) <= cells
 
     def near_miss(self, source: Source) -> str | None:
+        if not self._named_for(source):
+            # a header it would read, under a name the glob does not take: "Movimenti.CSV"
+            cells = self._header_of(source, any_name=True)
+            if cells is None or not self._header_cells <= cells or set(REQUEST_COLUMNS) <= cells:
+                return None
+            globs = ", ".join(self._filenames)
+            return (
+                f"{self.instance}: its name does not match gateways.{self.instance}.match.filename ({globs})"
+            )
         if (hint := self._header_elsewhere(source)) is not None:
             return f"{self.instance}: {hint}"
         # most of the columns it needs, not all: a column the bank renamed, or a typo in the config
@@ -543,10 +552,10 @@ class CsvProvider(Provider):
         plural = "s" if len(missing) > 1 else ""
         return f"{self.instance}: its header has no column{plural} {names} (gateways.{self.instance})"
 
-    def _header_of(self, source: Source) -> frozenset[str] | None:
+    def _header_of(self, source: Source, *, any_name: bool = False) -> frozenset[str] | None:
         """The header cells of a source (folded), read as extract reads them; None when it has none or
-        is not a file for this gateway (another file name, binary)."""
-        if not self._named_for(source):
+        is not a file for this gateway (another file name, unless ``any_name``; binary)."""
+        if not any_name and not self._named_for(source):
             return None
         head, encoding = self._head(source)
         parts = head.split(b"\n", self._skip)

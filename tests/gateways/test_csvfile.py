@@ -1126,6 +1126,20 @@ def test_a_file_whose_header_skip_lines_skips_is_refused_saying_where_it_is(tmp_
     )
 
 
+def test_a_file_it_would_read_but_for_its_name_is_refused_naming_the_filename_glob(tmp_path, store):
+    config = load(tmp_path, with_settings("match: {filename: ['movimenti_*.csv', 'mov_*.csv']}"))
+    path = tmp_path / "Movimenti_novembre.CSV"  # as a bank's download, or a Windows user, names it
+    path.write_bytes(export(row()))
+    ((_, reason),) = ingest(store, config, path).report.refused
+    assert reason.endswith(
+        "; mybank: its name does not match gateways.mybank.match.filename (movimenti_*.csv, mov_*.csv)"
+    )
+    # a file of another header is not its business, whatever its name
+    path.write_bytes(export(row(), header=HEADER.replace("Esito", "Stato").replace("Importo", "Totale")))
+    ((_, reason),) = ingest(store, config, path).report.refused
+    assert "mybank" not in reason.split(")", 1)[1]
+
+
 def test_a_header_in_place_gives_no_hint_and_blank_lines_before_it_are_no_misplacement(tmp_path, store):
     path = tmp_path / "movimenti.csv"
     path.write_bytes(PREAMBLE.encode() + export(row()))  # skip_lines 2 or 3: the blank line is no matter
