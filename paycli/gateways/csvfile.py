@@ -882,7 +882,9 @@ class CsvProvider(Provider):
                     )
                 except RecordError as exc:
                     reason = str(exc).replace(f"'{number}'", f"'{text}'", 1)
-                    raise RecordError(f"column '{column}': {reason} ({formats})") from None
+                    raise RecordError(
+                        f"column '{column}': {reason} ({formats}{_currency_sign(text)})"
+                    ) from None
                 negative, value = value < 0 or (outside and value != 0), abs(value)
             if negative and status not in _NEGATIVE_OK:
                 raise RecordError(f"column '{column}': amount '{text}' is negative for status {status}")
@@ -903,6 +905,16 @@ def _sign_outside(text: str) -> tuple[str, bool]:
     if len(text) > 1 and text[-1] == "-":
         return text[:-1].rstrip(), True
     return text, False
+
+
+def _currency_sign(text: str) -> str:
+    """What to say of an amount that is no number because a sign or code is beside it, as a spreadsheet
+    saves a column formatted as currency ("€ 1.234,56", "1.234,56 EUR"); else nothing."""
+    import unicodedata  # only on the error path
+
+    if any(unicodedata.category(ch) == "Sc" for ch in text) or re.search(r"\b[A-Za-z]{3}\b", text):
+        return "; a currency sign or code in the cell is not read: save the column as a plain number"
+    return ""
 
 
 def _status_word(word: str) -> str:

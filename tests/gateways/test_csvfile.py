@@ -447,6 +447,18 @@ def test_an_amount_written_with_another_convention_is_quarantined_naming_the_col
     )
 
 
+@pytest.mark.parametrize(
+    "written", ["€ 1.234,56", "1.234,56 €", "-€ 1.234,56", "EUR 1.234,56", "1.234,56 EUR"]
+)
+def test_an_amount_with_a_currency_sign_is_quarantined_saying_the_sign_is_not_read(tmp_path, written):
+    # a spreadsheet column formatted as currency is saved as it is shown
+    reason = quarantined(bank(tmp_path), row(amount=written))
+    assert reason == (
+        f"column 'Importo': amount '{written}' is not a decimal number (decimal_mark ',', thousands_separator "
+        "'.'; a currency sign or code in the cell is not read: save the column as a plain number)"
+    )
+
+
 def test_without_a_thousands_separator_a_grouped_amount_is_refused(tmp_path):
     provider = bank(tmp_path, without("thousands_separator"))
     assert "is not a decimal number" in quarantined(provider, row(amount="1.234,56"))
