@@ -317,7 +317,8 @@ _SETTINGS: dict[str, Setting] = {
         default="utf-8",
         check=check_encoding,
         help="the file's encoding: utf-8 (a byte-order mark is dropped), cp1252, latin-1, ...; a line that "
-        "is not in it is read as Windows-1252, with a notice",
+        "is not in it is read as Windows-1252, with a notice; a UTF-8 file (its mark, accented letters in "
+        "its first lines) is refused under any other",
     ),
     "delimiter": Setting(str, default=",", check=check_delimiter, help="the field separator: , ; | or tab"),
     "skip_lines": Setting(
@@ -620,6 +621,15 @@ class CsvProvider(Provider):
                 f"starts with a UTF-8 byte-order mark, but gateways.{self.instance}.encoding is "
                 f"{self._encoding}: set encoding: utf-8"
             )
+        if (
+            self._encoding not in ("utf-8", "utf-8-sig")
+            and (found := _utf8_sample(source.head, self._delimiter)) is not None
+        ):
+            # the same without the mark: read as configured, every accented letter turns to two, unnoticed
+            raise SourceError(
+                f"is UTF-8 text (line {found[0]}: '{found[1]}'), but gateways.{self.instance}.encoding is "
+                f"{self._encoding}: set encoding: utf-8"
+            )
         stream = source.open()
         try:
             lines = Lines(stream, source.name, self._encoding)
@@ -915,6 +925,23 @@ def _currency_sign(text: str) -> str:
     if any(unicodedata.category(ch) == "Sc" for ch in text) or re.search(r"\b[A-Za-z]{3}\b", text):
         return "; a currency sign or code in the cell is not read: save the column as a plain number"
     return ""
+
+
+def _utf8_sample(head: bytes, delimiter: str) -> tuple[int, str] | None:
+    """When the first bytes of a file are UTF-8 text with letters beyond ASCII: the first line that has
+    one, and its cell. A Windows-1252 or Latin-1 file is never so (an accented letter before a
+    separator or a blank is no UTF-8), a file of ASCII alone reads the same in both."""
+    if head.isascii():
+        return None
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a character the head cuts is no error
+    except UnicodeDecodeError:
+        return None
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.isascii():
+            cell = next(c for c in line.split(delimiter) if not c.isascii())
+            return number, cell.strip().strip('"').strip()[:40]
+    return None
 
 
 def _status_word(word: str) -> str:

@@ -966,6 +966,20 @@ def test_a_utf8_file_with_its_byte_order_mark_is_refused_when_another_encoding_i
     )
 
 
+def test_a_utf8_file_without_a_byte_order_mark_is_refused_when_another_encoding_is_configured(tmp_path):
+    # read as cp1252, "Società" would be "SocietÃ\xa0", "Remboursé" a status nobody mapped, unnoticed
+    provider = bank(tmp_path)  # cp1252
+    data = export(row(note="Società"), row(txn="2", note="Perché"), encoding="utf-8")
+    with pytest.raises(SourceError) as raised:
+        list(provider.extract(source(data)))
+    assert str(raised.value) == (
+        "is UTF-8 text (line 2: 'Società'), but gateways.mybank.encoding is cp1252: set encoding: utf-8"
+    )
+    # a Windows-1252 file, or one in ASCII alone, is read as configured
+    assert response(provider, row(note="Società")).amount_minor == 12990
+    assert response(provider, row(note="Societa"), encoding="utf-8").amount_minor == 12990
+
+
 @pytest.mark.parametrize("rows", [1, 20_000], ids=["small", "over-a-mib"])
 def test_an_export_with_old_mac_line_ends_is_refused_saying_so(tmp_path, rows):
     # CR only: the whole file is one line; past LINE_LIMIT it is cut, never read whole
