@@ -286,7 +286,9 @@ class App:
                 f"{len(answer.body)}B {elapsed:.1f}ms{' ' + note if note else ''}"
             )
         )
-        return [answer.body]
+        # a HEAD answer has no body (RFC 9110 9.3.2), and waitress sends what it is given: on a kept-alive
+        # connection the client would read this body as the start of its next answer
+        return [] if method == "HEAD" else [answer.body]
 
     def _route(self, environ: Environ, method: str, route: str, path: str) -> tuple[Answer, str]:
         if route == "/healthz":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -86,6 +87,25 @@ def test_healthz_answers_200_when_the_store_takes_a_write(receiver):
     reply = receiver().get("/healthz")
     assert reply.status == 200
     assert json.loads(reply.body) == {"status": "ok", "schema": HEAD}
+
+
+def test_head_healthz_has_no_body_so_the_next_answer_on_its_connection_is_read_whole(receiver):
+    # RFC 9110 9.3.2: a monitor that asks HEAD on a kept-alive connection reads the body of the HEAD
+    # answer as the start of the next answer
+    r = receiver()
+    with socket.create_connection(("127.0.0.1", r.port), timeout=10) as conn:
+        conn.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while received.count(b"HTTP/1.1 200 OK") < 2 or not received.endswith(b"}\n"):
+            chunk = conn.recv(65536)
+            assert chunk, received
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert rest.startswith(b"HTTP/1.1 200 OK"), received
+    get, _, body = rest.partition(b"\r\n\r\n")
+    assert json.loads(body)["status"] == "ok"
+    length = f"Content-Length: {len(body)}\r\n".encode()
+    assert length in head + b"\r\n" and length in get + b"\r\n"  # the length a GET gets
 
 
 def test_unknown_routes_and_gateways_that_are_not_configured_are_404(receiver, store):
