@@ -37,6 +37,7 @@ import contextlib
 import hmac
 import io
 import json
+import math
 import queue
 import sqlite3
 import sys
@@ -610,8 +611,9 @@ class App:
 
 
 class _Job(Generic[T]):
-    def __init__(self, apply: Callable[[Store], T]) -> None:
+    def __init__(self, apply: Callable[[Store], T], deadline: float) -> None:
         self.apply = apply
+        self.deadline = deadline  # time.monotonic() past which it waits for the store's lock no more
         self.result: T | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -634,7 +636,7 @@ class _GroupCommit:
         self.thread.start()
 
     def run(self, apply: Callable[[Store], T]) -> T:
-        job = _Job(apply)
+        job = _Job(apply, time.monotonic() + self.app.store_timeout)
         self.jobs.put(job)
         if not job.done.wait(self.wait):
             raise Unavailable("the store's writer did not answer in time")
@@ -660,30 +662,37 @@ class _GroupCommit:
         batch = [first]
         stopping = False
         try:
-            with self.app._writing() as store, store.transaction():
-                index = 0
-                while index < len(batch):
-                    job = batch[index]
-                    store.execute("SAVEPOINT job")
-                    try:
-                        job.result = job.apply(store)
-                    except Exception as exc:
-                        if _is_store_failure(exc):
-                            raise
-                        store.execute("ROLLBACK TO job")
-                        job.error = exc
-                    store.execute("RELEASE job")
-                    index += 1
-                    # what arrived while this one was applied joins the same commit
-                    if index == len(batch) and len(batch) < self.MAX_BATCH and not stopping:
+            with self.app._writing() as store:
+                # A callback waits for the lock store_timeout_seconds from its arrival, not from its
+                # turn: behind a cron ingest's lock, the writer tried the waiting ones one after the
+                # other for the whole time-out each, and the tenth answered 503 after ten time-outs.
+                # The first of a batch is the one that has waited longest.
+                left = math.ceil(max(0.0, first.deadline - time.monotonic()) * 1000)
+                store.execute(f"PRAGMA busy_timeout = {left}")
+                with store.transaction():
+                    index = 0
+                    while index < len(batch):
+                        job = batch[index]
+                        store.execute("SAVEPOINT job")
                         try:
-                            waiting = self.jobs.get_nowait()
-                        except queue.Empty:
-                            break
-                        if waiting is None:
-                            stopping = True  # close(): this batch is the last
-                        else:
-                            batch.append(waiting)
+                            job.result = job.apply(store)
+                        except Exception as exc:
+                            if _is_store_failure(exc):
+                                raise
+                            store.execute("ROLLBACK TO job")
+                            job.error = exc
+                        store.execute("RELEASE job")
+                        index += 1
+                        # what arrived while this one was applied joins the same commit
+                        if index == len(batch) and len(batch) < self.MAX_BATCH and not stopping:
+                            try:
+                                waiting = self.jobs.get_nowait()
+                            except queue.Empty:
+                                break
+                            if waiting is None:
+                                stopping = True  # close(): this batch is the last
+                            else:
+                                batch.append(waiting)
         except BaseException as exc:  # nothing of the batch committed
             for job in batch:
                 job.result, job.error = None, exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -82,3 +83,39 @@ def test_a_store_that_cannot_commit_fails_the_whole_batch(store, db_url, isolate
     assert app._group.run(lambda s: s.execute(ROW, {"p": "y"}) and "ok") == "ok"
     app.close()
     assert [r["provider"] for r in store.query("SELECT provider FROM delivery")] == ["y"]
+
+
+def test_callbacks_queued_behind_a_locked_store_each_wait_store_timeout_not_one_more_for_each_ahead(
+    store, db_url, isolated
+):
+    # A cron ingest holds the lock: the writer tried the callbacks one after the other, each for the
+    # whole busy timeout, so the fifth of five answered 503 after five timeouts (past nginx's and the
+    # gateway's own time-out for a 5 s setting and a few callbacks a second)
+    app = App(
+        db_url, make_config(isolated, "serve:\n  store_timeout_seconds: 1\n"), {}, log=lambda line: None
+    )
+    assert app._group is not None
+    waited: dict[int, tuple[str, float]] = {}
+
+    def submit(n: int) -> None:
+        started = time.monotonic()
+        try:
+            app._group.run(lambda s: s.execute(ROW, {"p": str(n)}))
+            waited[n] = ("ok", time.monotonic() - started)
+        except Unavailable:
+            waited[n] = ("503", time.monotonic() - started)
+
+    store.execute("BEGIN IMMEDIATE")
+    try:
+        threads = [threading.Thread(target=submit, args=(n,)) for n in range(5)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join(30)
+    finally:
+        store.execute("ROLLBACK")
+    assert sorted(waited) == list(range(5))
+    assert all(result == "503" and seconds < 1.6 for result, seconds in waited.values()), waited
+    assert app._group.run(lambda s: s.execute(ROW, {"p": "after"}) and "ok") == "ok"
+    app.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -541,7 +542,9 @@ def test_503_when_the_store_cannot_commit_then_the_retry_is_taken(receiver, stor
         other.close()
     if not ON_POSTGRES:  # the log says why: the lock, not a ROLLBACK that had nothing to undo
         said = [line for line in r.log if " 503 " in line]
-        assert said and all("stayed locked by another writer for 1 s" in line for line in said), said
+        # for what was left of its store_timeout_seconds when its turn came (a few ms went in the queue)
+        locked = re.compile(r"stayed locked by another writer for (1|0\.9\d*) s$")
+        assert said and all(locked.search(line) for line in said), said
     assert count(store, "SELECT COUNT(*) AS n FROM message") == 0
     assert r.post("/callbacks/nexi", body, headers).status == 200  # the gateway's retry
     assert r.get("/healthz").status == 200
