@@ -61,3 +61,17 @@ def test_config_example_documents_every_serve_setting():
     text = (ROOT / "config.example.yaml").read_text()
     for key in config_module.SERVE_SETTINGS:
         assert re.search(rf"^  {key}:", text, flags=re.MULTILINE), f"serve.{key} is not documented"
+
+
+def test_readme_systemd_unit_has_no_comment_after_a_setting():
+    """systemd takes a comment only on a line of its own: ``EnvironmentFile=-/etc/x.env  # ...`` names
+    a file whose name goes on to the end of the line, which is not there, and the ``-`` makes systemd
+    start the receiver without its secrets, saying nothing (its Stripe route then answers 404)."""
+    text = (ROOT / "README.md").read_text()
+    unit = re.search(r"```ini\n(# /etc/systemd/system/paycli-serve\.service\n.*?)```", text, flags=re.DOTALL)
+    assert unit is not None
+    settings = [
+        line for line in unit.group(1).splitlines() if "=" in line and not line.startswith(("#", ";"))
+    ]
+    assert any(line.startswith("EnvironmentFile=") for line in settings)
+    assert [line for line in settings if "#" in line] == []
