@@ -4,7 +4,8 @@ Each module exposes ``COMMANDS``, a mapping of command name to function, registe
 ``paycli/cli.py``. Modules import the core inside the functions, so that ``--help`` stays fast.
 """
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,6 +26,28 @@ def workspace(ctx: typer.Context) -> Workspace:
     obj = ctx.find_root().obj
     assert isinstance(obj, Workspace)
     return obj
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises ``Terminated``, a KeyboardInterrupt: the run cleans up as after Ctrl-C."""
+    import signal
+    import threading
+
+    from paycli.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread takes signals
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    before = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 # where a gateway's name is kept: the requests it was asked to take, the messages it sent

@@ -1,12 +1,10 @@
 """``paycli report``: the reconciliation report of a period, in HTML and CSV, made for cron."""
 
-import contextlib
-from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 
-from paycli.commands import check_gateways, workspace
+from paycli.commands import check_gateways, sigterm_as_interrupt, workspace
 from paycli.commands.output import err
 
 
@@ -163,7 +161,7 @@ def report(
     email = bool(settings["email"]) if email is None else email
     if email:
         ws.require_secrets("smtp")
-    with _sigterm_as_interrupt():  # cron's timeout, systemd: no half a report, no renderer left running
+    with sigterm_as_interrupt():  # cron's timeout, systemd: no half a report, no renderer left running
         run = make_report(
             ws.open_store,
             config,
@@ -192,28 +190,6 @@ def report(
         what = ", ".join(f"{n} {name}" for name, n in run.failing.items())
         err(f"paycli report {chosen.label}: needs a look: {what}")
         raise typer.Exit(1)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises ``Terminated``, a KeyboardInterrupt: the run cleans up as after Ctrl-C."""
-    import signal
-    import threading
-
-    from paycli.errors import Terminated
-
-    if threading.current_thread() is not threading.main_thread():  # only the main thread takes signals
-        yield
-        return
-
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated
-
-    before = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 COMMANDS = {"report": report}

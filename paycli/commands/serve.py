@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from paycli.commands import workspace
+from paycli.commands import sigterm_as_interrupt, workspace
 from paycli.commands.output import err
 from paycli.errors import UsageError
 
@@ -32,7 +32,7 @@ def serve(
     write). A notification is committed to the store, with its delivery, before the gateway gets its
     answer; when the store cannot commit, the answer is 503 and the gateway retries. One access line
     a request goes to stderr (no query string, no header, no secret). Runs until stopped (Ctrl-C,
-    SIGTERM). The configuration is read once, at start: restart it after changing it. Put it behind
+    SIGTERM: the callbacks in flight are committed and answered first, for up to 5 s). The configuration is read once, at start: restart it after changing it. Put it behind
     a TLS proxy such as nginx: see the README.
 
     Examples:
@@ -107,11 +107,17 @@ def serve(
     gateways = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"
     err(f"paycli serve: listening on http://{_address(server)} ({threads} threads); callbacks: {gateways}")
     try:
-        server.run()
+        # systemd stops (and restarts) the receiver with SIGTERM: taken as Ctrl-C, on which waitress
+        # ends its loop and lets the callbacks in flight commit and be answered (for up to 5 s), not
+        # cut off with the process for their gateways to send again hours later
+        with sigterm_as_interrupt():
+            server.run()
     except KeyboardInterrupt:
-        err("paycli serve: stopped")
+        pass  # one that came outside waitress's loop
     finally:
         server.close()
+    # exit 0 after SIGTERM too: systemd counts the signal as a clean stop, but not exit 143
+    err("paycli serve: stopped")
 
 
 def _address(server: object) -> str:

@@ -208,3 +208,49 @@ def test_a_silent_client_is_dropped_and_holds_no_thread(store, db_url, isolated)
         slow.close()
         stop_process(server)
     assert store.query("SELECT COUNT(*) AS n FROM delivery")[0]["n"] == 1
+
+
+def test_sigterm_lets_the_callback_being_stored_finish_then_stops(store, db_url, isolated):
+    """systemd stops (and restarts, after a change of configuration) with SIGTERM: the callback in
+    flight is committed and acknowledged, as after Ctrl-C, instead of being cut off with the
+    connection (the gateway would send it again, minutes or hours later)."""
+    import signal
+    import threading
+    import time
+
+    from tests.serve.test_routes import hold_write_lock
+
+    config_file = isolated / "serve.yaml"
+    config_file.write_text(CONFIG + "serve:\n  store_timeout_seconds: 30\n")
+    port = free_port()
+    log = isolated / "serve.log"
+    server = spawn_serve(db_url, config_file, port, log)
+    answers: list[object] = []
+
+    def post() -> None:
+        client = Client(port)
+        try:
+            answers.append(client.post("/callbacks/nexi", nexi_callback(5), {"Content-Type": FORM}).status)
+        except OSError as exc:
+            answers.append(exc)
+        finally:
+            client.close()
+
+    other = hold_write_lock(db_url)  # the callback waits for the store while the signal comes
+    try:
+        sender = threading.Thread(target=post)
+        sender.start()
+        time.sleep(0.5)
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    sender.join(20)
+    try:
+        assert server.wait(timeout=20) == 0
+    finally:
+        stop_process(server)
+    assert answers == [200]
+    assert store.query("SELECT COUNT(*) AS n FROM message")[0]["n"] == 1
+    assert log.read_text().splitlines()[-1] == "paycli serve: stopped"
