@@ -583,6 +583,18 @@ class App:
         when the store could not take it."""
         if self._group is not None:
             return self._group.run(apply)
+        # A connection the server ended while it sat idle in this thread (PostgreSQL restarted, a
+        # failover) fails at BEGIN, before anything was done: the work is tried once more on a new
+        # connection. Each thread's first callback after a restart was a 503, one a thread.
+        reused = getattr(self._local, "store", None) is not None
+        began = False
+        try:
+            with self._writing() as store, store.transaction():
+                began = True
+                return apply(store)
+        except Unavailable:
+            if began or not reused:
+                raise
         with self._writing() as store, store.transaction():
             return apply(store)
 

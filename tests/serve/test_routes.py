@@ -551,15 +551,32 @@ def test_503_when_the_store_cannot_commit_then_the_retry_is_taken(receiver, stor
     assert count(store, "SELECT COUNT(*) AS n FROM message") == 1
 
 
-@pytest.mark.skipif(not ON_POSTGRES, reason="a PostgreSQL connection killed under the receiver")
-def test_a_lost_postgresql_connection_is_503_once_then_reconnected(receiver, store):
-    r = receiver(NEXI_CONFIG, threads=1)
-    assert r.get("/healthz").status == 200
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL restarted under the receiver")
+def test_after_postgresql_restarted_no_thread_answers_503_for_its_stale_connection(receiver, store, db_url):
+    """A restart of PostgreSQL (a failover) ends every connection of every receiver thread: the first
+    callback of each thread failed on its stale connection, 503 after 503."""
+    threads = 4
+    r = receiver(NEXI_CONFIG + "serve:\n  store_timeout_seconds: 10\n", threads=threads)
+    other = hold_write_lock(db_url)  # every thread waits at once, so that each has its connection
+    try:
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            waiting = [pool.submit(r.get, "/healthz") for _ in range(threads)]
+            while len(r.app._stores) < threads:
+                time.sleep(0.05)
+            other.execute("ROLLBACK")
+            assert [w.result().status for w in waiting] == [200] * threads
+    finally:
+        other.close()
     pids = [s.connection.info.backend_pid for s in r.app._stores]
-    assert len(pids) == 1
-    store.execute("SELECT pg_terminate_backend(:pid)", {"pid": pids[0]})
-    assert r.get("/healthz").status == 503
-    assert r.get("/healthz").status == 200
+    assert len(pids) == threads
+    for pid in pids:
+        store.execute("SELECT pg_terminate_backend(:pid)", {"pid": pid})
+    body, headers = sample("nexi/approved/01-approved.txt")
+    statuses = [r.get("/healthz").status for _ in range(3 * threads)]
+    statuses.append(r.post("/callbacks/nexi", body, headers).status)
+    assert statuses == [200] * (3 * threads + 1), r.log
 
 
 # -- the log ---------------------------------------------------------------------------------------
