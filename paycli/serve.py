@@ -407,6 +407,7 @@ class App:
             said: list[str] = []
             ingest = Ingest(store, self.config, {name: capture}, gateway=name, say=said.append)
             report = ingest.receive(source)
+            capture.raise_failure()
             records = capture.records
             if report.refused or not records:
                 reason = report.refused[0][1] if report.refused else "no message in it"
@@ -563,7 +564,9 @@ class App:
                 say=said.append,
                 gateways=gateways,
             )
-            return ingest.receive(source).tallies.get("requests")
+            tally = ingest.receive(source).tallies.get("requests")
+            capture.raise_failure()
+            return tally
 
         tally = self._commit(apply)
         if tally is not None and tally.requests_new:
@@ -746,6 +749,14 @@ class _Capture(Provider):
         self.inner = inner
         self.lock = lock
         self.records: list[Record] = []
+        self.failure: Exception | None = None
+
+    def raise_failure(self) -> None:
+        """Raise what failed taking a lock. Ingest takes a failure inside ``extract`` for the provider's
+        and refuses the body (400); PostgreSQL's lock time-out had aborted the transaction, whose next
+        statement then failed, and the log read 'current transaction is aborted', not the lock."""
+        if self.failure is not None:
+            raise self.failure
 
     def identify(self, source: Source) -> bool:
         return True
@@ -754,7 +765,11 @@ class _Capture(Provider):
         for record in self.inner.extract(source):
             if not isinstance(record, Notice):
                 self.records.append(record)
-                self.lock(record)
+                try:
+                    self.lock(record)
+                except Exception as exc:
+                    self.failure = exc
+                    raise
             yield record
 
     def payment_of(self, dedupe_key: str, status: str, gateway_txn_id: str) -> str:  # type: ignore[override]

@@ -579,6 +579,34 @@ def test_after_postgresql_restarted_no_thread_answers_503_for_its_stale_connecti
     assert statuses == [200] * (3 * threads + 1), r.log
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="advisory locks are PostgreSQL's")
+def test_a_notification_whose_reference_stays_locked_is_503_and_the_log_names_the_lock(
+    receiver, store, db_url
+):
+    """The lock time-out came inside the provider's reading: ingest took it for the provider's failure,
+    a callback's log said only 'current transaction is aborted', and a request was answered 400
+    invalid, which the shop does not send again."""
+    from paycli.store import advisory_key
+
+    r = receiver(requests_config() + "  store_timeout_seconds: 1\n")
+    body, headers = sample("nexi/approved/01-approved.txt")
+    request = json.dumps({**REQUEST, "txn_id": "ORDNX4001-1", "order_id": "ORDNX4001"}).encode()
+    other = Store.connect(db_url)
+    try:
+        other.execute("BEGIN")
+        key = advisory_key(f"{other.lock_space()}:ref:ORDNX4001-1")
+        other.execute("SELECT pg_advisory_xact_lock(:k)", {"k": key})
+        replies = [r.post("/callbacks/nexi", body, headers), r.post("/requests", request, bearer())]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert [reply.status for reply in replies] == [503, 503], replies
+    assert all("stayed locked by another writer" in line for line in r.log), r.log
+    assert count(store, "SELECT COUNT(*) AS n FROM delivery") == 0
+    assert r.post("/callbacks/nexi", body, headers).status == 200
+    assert r.post("/requests", request, bearer()).status == 201
+
+
 # -- the log ---------------------------------------------------------------------------------------
 def test_one_log_line_a_request_and_no_secret_in_it_or_in_the_delivery(receiver, store):
     r = receiver(requests_config() + "  paypal_postback: false\n")
