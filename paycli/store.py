@@ -45,6 +45,10 @@ INGEST_CACHE_MB = 128
 Row = Mapping[str, Any]
 # Where a command that only reads meets no store: a typo in --db, another user's HOME under cron. Said,
 # not answered from an empty store made there (a report of nothing: a false all-clear every night).
+# store_setting: the schema an upgrade started from, kept with its migrations and dropped when what
+# ``paycli db upgrade`` does after them (a recompute) is committed, so that a run stopped in between is
+# finished by the next rather than taken for a store at head
+UPGRADED_FROM = "upgraded_from"
 NO_STORE_HINT = "paycli ingest creates one; check --db, PAYCLI_DB or database: in the configuration"
 # What a PostgreSQL user needs (PostgreSQL 15 no longer lets every user create tables in schema public)
 PRIVILEGES_HINT = (
@@ -205,7 +209,9 @@ class Store:
             elif version != HEAD:
                 if not upgrade:
                     raise StoreError(store.version_problem(version))
-                store.migrate()
+                store.migrate(since=version)
+            elif not upgrade and (since := store.unfinished_upgrade()) is not None:
+                raise StoreError(store.version_problem(since, unfinished=True))
         except BaseException:
             store.close()
             raise
@@ -298,7 +304,22 @@ class Store:
                 "character a payment's text may have: make the store in a database created with ENCODING 'UTF8'"
             )
 
-    def version_problem(self, version: str) -> str:
+    def unfinished_upgrade(self) -> str | None:
+        """Of a store at head: the schema of an upgrade whose migrations are committed and its recompute
+        not yet (a ``paycli db upgrade`` stopped in between), else None."""
+        rows = self.query("SELECT value FROM store_setting WHERE name = :n", {"n": UPGRADED_FROM})
+        return str(rows[0]["value"]) if rows else None
+
+    def finish_upgrade(self) -> None:
+        """In the transaction of what follows the migrations: the upgrade is done."""
+        self.execute("DELETE FROM store_setting WHERE name = :n", {"n": UPGRADED_FROM})
+
+    def version_problem(self, version: str, *, unfinished: bool = False) -> str:
+        if unfinished:
+            return (
+                f"the upgrade of the store {describe(self.url)} from schema {version} is not finished "
+                "(under way, or stopped): run 'paycli db upgrade'"
+            )
         if version < HEAD:
             return (
                 f"the store {describe(self.url)} is at schema {version}, this paycli needs {HEAD}: "
@@ -306,11 +327,13 @@ class Store:
             )
         return f"the store {describe(self.url)} is at schema {version}, newer than this paycli ({HEAD}): upgrade paycli"
 
-    def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to the newest revision (or to ``revision``) with Alembic (imported only here)."""
+    def migrate(self, revision: str = "head", *, since: str | None = None) -> None:
+        """Bring the schema to the newest revision (or to ``revision``) with Alembic (imported only here);
+        ``since``: the schema of the store upgraded, kept in the same transaction until ``paycli db
+        upgrade`` has done what follows the migrations (``finish_upgrade``)."""
         from alembic import command
         from alembic.config import Config as AlembicConfig
-        from sqlalchemy import create_engine, event
+        from sqlalchemy import create_engine, event, text
         from sqlalchemy.exc import DBAPIError
 
         path = sqlite_path(self.url)
@@ -348,6 +371,14 @@ class Store:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
+                if since is not None:
+                    # the oldest schema, where a stopped upgrade left one already
+                    conn.execute(
+                        text(
+                            "INSERT INTO store_setting (name, value) VALUES (:n, :v) ON CONFLICT (name) DO NOTHING"
+                        ),
+                        {"n": UPGRADED_FROM, "v": since},
+                    )
         except DBAPIError as exc:
             if isinstance(exc.orig, Exception):
                 self._raise_postgresql(exc.orig)  # a user that may not create tables, a server gone

@@ -35,7 +35,10 @@ def upgrade(ctx: typer.Context) -> None:
     stale: list[int] = []
     shared: list[int] = []
     with ws.open_store(upgrade=True, create=True) as store:
-        if before is not None and before != HEAD:
+        # the schema upgraded from, kept until the recompute below is committed: also that of a run
+        # stopped after its migrations, which this one finishes
+        since = store.unfinished_upgrade()
+        if since is not None:
             # a migration that merges responses (0003) leaves their requests' outcomes to recompute
             stale = [
                 r["id"]
@@ -45,7 +48,7 @@ def upgrade(ctx: typer.Context) -> None:
                 )
             ]
         unheld = 0
-        if before is not None and before < SHARED_SINCE:
+        if since is not None and since < SHARED_SINCE:
             # an older paycli kept one line per PayPal Transaction ID: a conversion's second line was
             # taken for a repeat, kept only as its message
             unheld = store.query(
@@ -53,7 +56,7 @@ def upgrade(ctx: typer.Context) -> None:
                 "AND NOT EXISTS (SELECT 1 FROM settlement s WHERE s.message_id = m.id)"
             )[0]["n"]
         sessions: list[str] = []
-        if before is not None and before < GUESSED_SINCE:
+        if since is not None and since < GUESSED_SINCE:
             # a paycli before 0006 judged each request alone: one transaction answering two stayed
             # POSITIVO; one of 0006 counted a refusal too (a retry read as SHARED_TRANSACTION)
             flagged = store.query("SELECT id FROM payment_request WHERE reason = 'SHARED_TRANSACTION'")
@@ -68,7 +71,7 @@ def upgrade(ctx: typer.Context) -> None:
                 )
             ]
         unlinked: list[str] = []
-        if before is not None and before < MESSAGE_TXN_SINCE:
+        if since is not None and since < MESSAGE_TXN_SINCE:
             # a refund that failed, a dispute won: named by the payment only, out of their request's trail
             unlinked = [
                 r["provider"]
@@ -77,12 +80,16 @@ def upgrade(ctx: typer.Context) -> None:
                     "ORDER BY provider"
                 )
             ]
-        if stale or shared:
+        if since is not None:
             with store.transaction():
                 store.lock_writers()  # what it reads is what it writes back, as recompute's
                 changes = recompute.refresh(store, stale, ws.config) if stale else []
                 shared_changes = recompute.refresh(store, shared, ws.config) if shared else []
-    if before == HEAD:
+                store.finish_upgrade()
+    if since is not None:
+        finished = " (the run before stopped after its migrations)" if before == HEAD else ""
+        err(f"{describe(ws.database_url)} upgraded from schema {since} to {HEAD}{finished}")
+    elif before == HEAD:
         err(f"{describe(ws.database_url)} is already at schema {HEAD}")
     else:
         err(f"{describe(ws.database_url)} upgraded from schema {before or 'none'} to {HEAD}")
@@ -125,14 +132,20 @@ def status(ctx: typer.Context) -> None:
       paycli db status
     """
     from paycli.migrations import HEAD
-    from paycli.store import describe, no_store, peek_schema
+    from paycli.store import Store, describe, no_store, peek_schema
 
     ws = workspace(ctx)
     version = peek_schema(ws.database_url)[1]
     if version is None:
         raise no_store(ws.database_url)
+    since = None
+    if version == HEAD:
+        with Store.connect(ws.database_url) as store:
+            since = store.unfinished_upgrade()
     state = (
-        "current"
+        f"upgrade from {since} unfinished: needs 'paycli db upgrade'"
+        if since is not None
+        else "current"
         if version == HEAD
         else "needs 'paycli db upgrade'"
         if version < HEAD

@@ -413,7 +413,8 @@ def test_an_upgrade_recomputes_after_a_writer_it_meets_and_keeps_what_that_write
     started = threading.Event()
 
     def resolve_meanwhile() -> None:  # a resolution, written and not yet committed as db upgrade goes on
-        with Store.open(url) as other, other.transaction():
+        # by a writer connected before (a command opening the store now is told the upgrade is under way)
+        with Store.connect(url) as other, other.transaction():
             other.lock_writers()
             [request] = other.query("SELECT id FROM payment_request WHERE txn_id = :t", {"t": shared[0]})
             other.execute(
@@ -442,3 +443,40 @@ def test_an_upgrade_recomputes_after_a_writer_it_meets_and_keeps_what_that_write
             (shared[0], "NEGATIVO", "RESOLVED"),
             (shared[1], "VERIFICARE", "SHARED_TRANSACTION"),
         ]
+
+
+def test_an_upgrade_stopped_after_its_migrations_recomputes_and_says_so_when_run_again(
+    cli, db_url, isolated, tmp_path, monkeypatch
+):
+    # the migrations commit before the recompute that follows them: a db upgrade killed in between
+    # left a store at head with the outcomes of the older rule, and the rerun said "already at schema"
+    from paycli import recompute
+
+    url, _ = shared_transaction_store(cli, db_url, isolated, tmp_path)
+    outcomes = "SELECT txn_id, outcome, reason FROM payment_request ORDER BY txn_id"
+    with Store.connect(url) as store:
+        flagged = [tuple(dict(r).values()) for r in store.query(outcomes)]
+        with store.transaction():  # as a paycli of schema 0005 left them: each request judged alone
+            store.execute(
+                "UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL, detail = NULL "
+                "WHERE reason = 'SHARED_TRANSACTION'"
+            )
+            without_0007(store)
+            store.execute("UPDATE alembic_version SET version_num = '0005'")
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # the process ends here, its recompute not committed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(recompute, "refresh", killed)
+        assert cli("--db", url, "db", "upgrade", db=False).code != 0
+    status = cli("--db", url, "db", "status", db=False)
+    assert "needs 'paycli db upgrade'" in status.stdout, status
+    assert cli("--db", url, "list", db=False).code == 2  # not yet: its outcomes are the older paycli's
+    said = upgraded(cli, url)
+    assert f"upgraded from schema 0005 to {HEAD}" in said
+    assert "2 request(s) recomputed for a gateway transaction that also answers another reference" in said
+    with Store.connect(url) as store:
+        assert [tuple(dict(r).values()) for r in store.query(outcomes)] == flagged
+    assert cli("--db", url, "db", "upgrade", db=False).stderr.count("\n") == 1
+    assert "(current)" in cli("--db", url, "db", "status", db=False).stdout
