@@ -2201,6 +2201,39 @@ _SETTLED = (
 )
 
 
+def fill_charged(store: Store, providers: Mapping[str, Provider]) -> int:
+    """Give the settlement lines stored before schema 0004 what the customer was charged, read again from
+    their messages (a Stripe balance report's ``customer_facing_amount``, which that paycli did not
+    read): a line is stored once, so neither its report ingested again nor reprocess would; returns
+    how many lines took it. Only reports whose header has such a column are read."""
+    filled = 0
+    last = 0
+    while True:
+        rows = store.query(
+            "SELECT s.id, m.provider, m.source, m.line, m.raw, m.headers, m.context FROM settlement s "
+            "JOIN message m ON m.id = s.message_id WHERE s.id > :last AND s.charged_minor IS NULL "
+            "AND m.context LIKE '%customer!_facing!_amount%' ESCAPE '!' ORDER BY s.id LIMIT 500",
+            {"last": last},
+        )
+        if not rows:
+            return filled
+        for row in rows:
+            provider = providers.get(row["provider"])
+            if provider is None:
+                continue  # a gateway no longer configured: the line stays as it was stored
+            try:
+                record = provider.reinterpret(_stored_origin(row))
+            except Exception:  # a plugin boundary, as in _guarded: the line stays as it was stored
+                continue
+            if isinstance(record, SettlementRecord) and record.charged_minor is not None:
+                store.execute(
+                    "UPDATE settlement SET charged_minor = :m, charged_currency = :c WHERE id = :id",
+                    {"m": record.charged_minor, "c": record.charged_currency, "id": row["id"]},
+                )
+                filled += 1
+        last = rows[-1]["id"]
+
+
 def _figures(kind: str, gross: int, fee: int, currency: str) -> str:
     return f"{kind} {format_amount(gross, currency)} {currency} (fee {format_amount(fee, currency)})"
 

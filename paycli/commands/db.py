@@ -5,6 +5,8 @@ import typer
 from paycli.commands import workspace
 from paycli.commands.output import err
 
+# the first schema whose settlement lines keep what the customer was charged (a Stripe balance line)
+CHARGED_SINCE = "0004"
 # the first schema of the paycli that looks across requests for one gateway transaction answering two
 SHARED_SINCE = "0006"
 # the first schema that tells a reference a gateway only suggests (a Stripe Session's client_reference_id)
@@ -27,6 +29,7 @@ def upgrade(ctx: typer.Context) -> None:
       paycli db upgrade
     """
     from paycli import recompute
+    from paycli.ingest import fill_charged
     from paycli.migrations import HEAD
     from paycli.store import describe, peek_schema
 
@@ -34,6 +37,7 @@ def upgrade(ctx: typer.Context) -> None:
     before = peek_schema(ws.database_url)[1]
     stale: list[int] = []
     shared: list[int] = []
+    charged = 0
     with ws.open_store(upgrade=True, create=True) as store:
         # the schema upgraded from, kept until the recompute below is committed: also that of a run
         # stopped after its migrations, which this one finishes
@@ -85,6 +89,7 @@ def upgrade(ctx: typer.Context) -> None:
                 store.lock_writers()  # what it reads is what it writes back, as recompute's
                 changes = recompute.refresh(store, stale, ws.config) if stale else []
                 shared_changes = recompute.refresh(store, shared, ws.config) if shared else []
+                charged = fill_charged(store, ws.providers()) if since < CHARGED_SINCE else 0
                 store.finish_upgrade()
     if since is not None:
         finished = " (the run before stopped after its migrations)" if before == HEAD else ""
@@ -96,6 +101,11 @@ def upgrade(ctx: typer.Context) -> None:
     if stale:
         err(
             f"{len(stale)} request(s) recomputed after their responses were merged: {len(changes)} changed outcome"
+        )
+    if charged:
+        err(
+            f"{charged} settlement line(s) stored before schema {CHARGED_SINCE} now say what the customer was "
+            "charged (a Stripe balance report's customer_facing_amount), which reports compare with the request"
         )
     if unheld:
         err(

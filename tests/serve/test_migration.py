@@ -480,3 +480,33 @@ def test_an_upgrade_stopped_after_its_migrations_recomputes_and_says_so_when_run
         assert [tuple(dict(r).values()) for r in store.query(outcomes)] == flagged
     assert cli("--db", url, "db", "upgrade", db=False).stderr.count("\n") == 1
     assert "(current)" in cli("--db", url, "db", "status", db=False).stdout
+
+
+def test_an_upgrade_from_before_0004_reads_what_the_customer_was_charged_from_the_stored_balance_lines(
+    cli, db_url, isolated, tmp_path
+):
+    # 0004 added the column and left the lines stored before without it: their report compared the
+    # request (in dollars) with the gross settled in euros, "amount differs", and neither ingesting the
+    # report again (one line, stored once) nor reprocess (the line is held) ever filled it in
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "stripe" / "settlement"
+    url = new_store(sample, db_url, isolated, tmp_path)
+    (isolated / "balance.csv").write_text(
+        "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee,net,reporting_category,"
+        "source_id,payment_intent_id,customer_facing_amount,customer_facing_currency\n"
+        "txn_1,2026-11-26 09:17:02,2026-12-03 00:00:00,eur,49.90,1.00,48.90,charge,ch_1,pi_1,55.00,usd\n"
+        "txn_2,2026-11-26 09:18:02,2026-12-03 00:00:00,eur,80.00,1.45,78.55,charge,ch_2,pi_2,,\n"
+    )
+    assert cli("--db", url, "ingest", "balance.csv", db=False).code == 0
+    lines = "SELECT gateway_txn_id, charged_minor, charged_currency FROM settlement ORDER BY gateway_txn_id"
+    with Store.connect(url) as store:
+        ingested = [tuple(dict(r).values()) for r in store.query(lines)]
+        with store.transaction():  # as a paycli of schema 0003 stored them
+            as_of_0004(store)
+            store.execute("ALTER TABLE settlement DROP COLUMN charged_currency")
+            store.execute("ALTER TABLE settlement DROP COLUMN charged_minor")
+            store.execute("UPDATE alembic_version SET version_num = '0003'")
+    assert ingested == [("pi_1", 5500, "USD"), ("pi_2", None, None)]
+    said = upgraded(cli, url)
+    assert "1 settlement line(s) stored before schema 0004 now say what the customer was charged" in said
+    with Store.connect(url) as store:
+        assert [tuple(dict(r).values()) for r in store.query(lines)] == ingested
