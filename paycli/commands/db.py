@@ -76,12 +76,12 @@ def upgrade(ctx: typer.Context) -> None:
             ]
         unlinked: list[str] = []
         if since is not None and since < MESSAGE_TXN_SINCE:
-            # a refund that failed, a dispute won: named by the payment only, out of their request's trail
+            # a refund that failed, a dispute won: named by the payment only, out of their request's trail;
+            # and those in a trail are placed at the time they were received, not at the gateway's own
             unlinked = [
                 r["provider"]
                 for r in store.query(
-                    "SELECT DISTINCT provider FROM message WHERE state = 'informational' AND request_id IS NULL "
-                    "ORDER BY provider"
+                    "SELECT DISTINCT provider FROM message WHERE state = 'informational' ORDER BY provider"
                 )
             ]
         if since is not None:
@@ -120,7 +120,8 @@ def upgrade(ctx: typer.Context) -> None:
     for gateway in unlinked:
         err(
             f"{gateway}: informational messages stored before schema {MESSAGE_TXN_SINCE} that name their payment "
-            "only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail: "
+            "only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail, and "
+            "the others are placed at the time they were received rather than the gateway's own: "
             f"run 'paycli reprocess --all --gateway {gateway}'"
         )
     if shared:

@@ -346,7 +346,8 @@ def test_an_upgrade_from_before_0008_says_where_informational_messages_stay_out_
         store.execute("UPDATE alembic_version SET version_num = '0007'")
     assert (
         "stripe: informational messages stored before schema 0008 that name their payment only by the "
-        "gateway's id (a refund that failed, a dispute won) are not in its request's trail: "
+        "gateway's id (a refund that failed, a dispute won) are not in its request's trail, and the others "
+        "are placed at the time they were received rather than the gateway's own: "
         "run 'paycli reprocess --all --gateway stripe'"
     ) in upgraded(cli, url)
     assert cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).code == 0
