@@ -4,11 +4,15 @@ and an unverifiable copy of one message are one response), 0005 (the charge alia
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from paycli import gateways
+from paycli.commands.db import MESSAGE_TXN_SINCE
 from paycli.ingest import Ingest
 from paycli.migrations import HEAD
 from paycli.store import Store
@@ -511,3 +515,71 @@ def test_an_upgrade_from_before_0004_reads_what_the_customer_was_charged_from_th
     assert "1 settlement line(s) stored before schema 0004 now say what the customer was charged" in said
     with Store.connect(url) as store:
         assert [tuple(dict(r).values()) for r in store.query(lines)] == ingested
+
+
+DEMO = Path(__file__).parents[2] / "demo" / "data"
+# the tables in the order their rows may be written (each names only those before it)
+TABLES = ("payment_request", "response", "message", "settlement", "resolution", "gateway_alias", "delivery")
+
+
+def shown_requests(cli, url: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Every request as paycli show gives it, outcome, reason and trail: by txn_id."""
+    listed = cli("--db", url, "list", "--format", "json", db=False)
+    assert listed.code == 0, listed
+    return {
+        r["txn_id"]: cli("--db", url, "show", r["txn_id"], "--format", "json", db=False).stdout
+        for r in json.loads(listed.stdout)
+    }
+
+
+@pytest.mark.parametrize("revision", [f"{n:04d}" for n in range(1, int(HEAD))])
+def test_a_store_of_every_older_schema_is_upgraded_with_its_requests_answered_as_before(
+    cli, db_url, isolated, tmp_path, revision
+):
+    # the demo's day (responses, a quarantined line, a resolution, settlement lines) written into a
+    # store of each older schema, as far as its columns go: upgraded, every request reads as it did
+    url = nothing_yet(db_url, tmp_path)
+    config = "database: unused\n" + (DEMO.parent / "config.yaml").read_text()
+    (isolated / "paycli.yaml").write_text(config.replace("database: unused\n", ""))
+    head = f"sqlite:///{tmp_path / 'head.db'}"
+    assert cli("--db", head, "ingest", *(str(DEMO / p) for p in ("requests.csv", "deposits.jsonl", "callbacks")), db=False).code == 1  # fmt: skip
+    assert cli("--db", head, "resolve", "DEMO-1004-1", "--as", "NEGATIVO", "--note", "abandoned", db=False).code == 0  # fmt: skip
+    assert cli("--db", head, "ingest", str(DEMO / "later"), str(DEMO / "settlement"), db=False).code == 0
+    expected = shown_requests(cli, head)
+    with Store.connect(head) as source, Store.connect(url, create=True) as store:
+        store.migrate(revision)
+        with store.transaction():
+            for table in TABLES:
+                if table not in store.table_names():
+                    continue
+                columns = [c["name"] for c in source.query(f"SELECT name FROM pragma_table_info('{table}')")]
+                kept = [c for c in columns if c in _columns(store, table)]
+                names = ", ".join(kept)
+                rows = [tuple(r[c] for c in kept) for r in source.query(f"SELECT {names} FROM {table}")]
+                if rows:
+                    marks = ", ".join("?" * len(kept))
+                    store.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+                if ON_POSTGRES:  # rows written with their ids: the sequence goes on after them
+                    store.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")  # fmt: skip
+    said = upgraded(cli, url)
+    assert f"upgraded from schema {revision} to {HEAD}" in said
+    if revision < MESSAGE_TXN_SINCE:  # as the upgrade says: a Stripe event's own time, read again
+        assert "placed at the time they were received rather than the gateway's own: run 'paycli reprocess --all --gateway stripe'" in said  # fmt: skip
+        assert cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).code == 0
+    assert shown_requests(cli, url) == expected
+    assert cli("--db", url, "db", "upgrade", db=False).stderr.count("\n") == 1  # nothing the second time
+    assert "(current)" in cli("--db", url, "db", "status", db=False).stdout
+    assert cli("--db", url, "recompute", db=False).stderr.rstrip().endswith(": 0 changed")
+
+
+def _columns(store: Store, table: str) -> set[str]:
+    if store.backend == "sqlite":
+        return {r["name"] for r in store.query(f"SELECT name FROM pragma_table_info('{table}')")}
+    return {
+        r["column_name"]
+        for r in store.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = :t",
+            {"t": table},
+        )
+    }
