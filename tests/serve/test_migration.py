@@ -539,8 +539,7 @@ def test_a_store_of_every_older_schema_is_upgraded_with_its_requests_answered_as
     # the demo's day (responses, a quarantined line, a resolution, settlement lines) written into a
     # store of each older schema, as far as its columns go: upgraded, every request reads as it did
     url = nothing_yet(db_url, tmp_path)
-    config = "database: unused\n" + (DEMO.parent / "config.yaml").read_text()
-    (isolated / "paycli.yaml").write_text(config.replace("database: unused\n", ""))
+    (isolated / "paycli.yaml").write_text((DEMO.parent / "config.yaml").read_text())
     head = f"sqlite:///{tmp_path / 'head.db'}"
     assert cli("--db", head, "ingest", *(str(DEMO / p) for p in ("requests.csv", "deposits.jsonl", "callbacks")), db=False).code == 1  # fmt: skip
     assert cli("--db", head, "resolve", "DEMO-1004-1", "--as", "NEGATIVO", "--note", "abandoned", db=False).code == 0  # fmt: skip
@@ -552,10 +551,13 @@ def test_a_store_of_every_older_schema_is_upgraded_with_its_requests_answered_as
             for table in TABLES:
                 if table not in store.table_names():
                     continue
-                columns = [c["name"] for c in source.query(f"SELECT name FROM pragma_table_info('{table}')")]
-                kept = [c for c in columns if c in _columns(store, table)]
+                types = _columns(store, table)
+                kept = [c for c in _columns(source, table) if c in types]
                 names = ", ".join(kept)
-                rows = [tuple(r[c] for c in kept) for r in source.query(f"SELECT {names} FROM {table}")]
+                rows = [
+                    tuple(bool(r[c]) if types[c] == "boolean" else r[c] for c in kept)  # SQLite's 0 and 1
+                    for r in source.query(f"SELECT {names} FROM {table}")
+                ]
                 if rows:
                     marks = ", ".join("?" * len(kept))
                     store.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
@@ -572,13 +574,17 @@ def test_a_store_of_every_older_schema_is_upgraded_with_its_requests_answered_as
     assert cli("--db", url, "recompute", db=False).stderr.rstrip().endswith(": 0 changed")
 
 
-def _columns(store: Store, table: str) -> set[str]:
+def _columns(store: Store, table: str) -> dict[str, str]:
+    """A table's columns, with their type on PostgreSQL."""
     if store.backend == "sqlite":
-        return {r["name"] for r in store.query(f"SELECT name FROM pragma_table_info('{table}')")}
+        return {
+            r["name"]: r["type"].lower()
+            for r in store.query(f"SELECT name, type FROM pragma_table_info('{table}')")
+        }
     return {
-        r["column_name"]
+        r["column_name"]: r["data_type"]
         for r in store.query(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
             "AND table_name = :t",
             {"t": table},
         )
