@@ -269,6 +269,16 @@ class Store:
             )
         return {r["name"] for r in rows}
 
+    def column_names(self, table: str) -> set[str]:
+        if self.backend == "sqlite":
+            return {r["name"] for r in self.query(f"SELECT name FROM pragma_table_info('{table}')")}
+        rows = self.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = :t",
+            {"t": table},
+        )
+        return {r["column_name"] for r in rows}
+
     def schema_version(self) -> str | None:
         """The Alembic revision of the store; None for an empty database (a new store)."""
         tables = self.table_names()

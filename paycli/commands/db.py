@@ -13,6 +13,8 @@ SHARED_SINCE = "0006"
 GUESSED_SINCE = "0007"
 # the first schema whose informational messages keep the gateway transaction they name (Stripe's)
 MESSAGE_TXN_SINCE = "0008"
+# the first schema sure to keep their own time: 0008 as it first shipped did not (0011 repairs it)
+MESSAGE_TIME_SINCE = "0011"
 
 
 def upgrade(ctx: typer.Context) -> None:
@@ -31,10 +33,14 @@ def upgrade(ctx: typer.Context) -> None:
     from paycli import recompute
     from paycli.ingest import fill_charged
     from paycli.migrations import HEAD
-    from paycli.store import describe, peek_schema
+    from paycli.store import Store, describe, peek_schema
 
     ws = workspace(ctx)
     before = peek_schema(ws.database_url)[1]
+    timeless = False
+    if before is not None and MESSAGE_TXN_SINCE <= before < MESSAGE_TIME_SINCE:
+        with Store.connect(ws.database_url) as store:
+            timeless = "occurred_at" not in store.column_names("message")
     stale: list[int] = []
     shared: list[int] = []
     charged = 0
@@ -75,7 +81,7 @@ def upgrade(ctx: typer.Context) -> None:
                 )
             ]
         unlinked: list[str] = []
-        if since is not None and since < MESSAGE_TXN_SINCE:
+        if since is not None and (since < MESSAGE_TXN_SINCE or timeless):
             # a refund that failed, a dispute won: named by the payment only, out of their request's trail;
             # and those in a trail are placed at the time they were received, not at the gateway's own
             unlinked = [
@@ -119,7 +125,8 @@ def upgrade(ctx: typer.Context) -> None:
         )
     for gateway in unlinked:
         err(
-            f"{gateway}: informational messages stored before schema {MESSAGE_TXN_SINCE} that name their payment "
+            f"{gateway}: informational messages stored before schema {MESSAGE_TXN_SINCE} (or by its first version) "
+            "that name their payment "
             "only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail, and "
             "the others are placed at the time they were received rather than the gateway's own: "
             f"run 'paycli reprocess --all --gateway {gateway}'"

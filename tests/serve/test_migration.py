@@ -349,9 +349,9 @@ def test_an_upgrade_from_before_0008_says_where_informational_messages_stay_out_
         without_0008(store)
         store.execute("UPDATE alembic_version SET version_num = '0007'")
     assert (
-        "stripe: informational messages stored before schema 0008 that name their payment only by the "
-        "gateway's id (a refund that failed, a dispute won) are not in its request's trail, and the others "
-        "are placed at the time they were received rather than the gateway's own: "
+        "stripe: informational messages stored before schema 0008 (or by its first version) that name their "
+        "payment only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail, "
+        "and the others are placed at the time they were received rather than the gateway's own: "
         "run 'paycli reprocess --all --gateway stripe'"
     ) in upgraded(cli, url)
     assert cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).code == 0
@@ -589,3 +589,42 @@ def _columns(store: Store, table: str) -> dict[str, str]:
             {"t": table},
         )
     }
+
+
+@pytest.mark.parametrize("revision", ["0008", "0009", "0010"])
+def test_a_store_of_migration_0008_as_it_first_shipped_gets_the_messages_own_time_on_upgrade(
+    cli, db_url, isolated, tmp_path, revision
+):
+    # 0008 was given message.occurred_at (and 0007 an index) after it shipped: a store of the paycli of
+    # 0008 or 0009 before that had neither, its upgrade added neither, and show failed on the column
+    sample = Path(__file__).parents[1] / "gateways" / "samples" / "stripe" / "refund-after-approval"
+    url = new_store(sample, db_url, isolated, tmp_path)
+    events = [str(sample / "03-partial-approved.json"), str(sample / "08-refund-failed.json")]
+    assert cli("--db", url, "ingest", str(sample / "requests.csv"), *events, db=False).code == 0
+    expected = cli("--db", url, "show", "S6002-1", "--format", "json", db=False).stdout
+    with Store.connect(url) as store, store.transaction():  # as that paycli wrote it
+        store.execute("ALTER TABLE message DROP COLUMN occurred_at")
+        store.execute("DROP INDEX ix_gateway_alias_provider_txn")
+        if revision == "0008":
+            without_0009(store)
+        store.execute("UPDATE alembic_version SET version_num = :v", {"v": revision})
+    assert (
+        "stripe: informational messages stored before schema 0008 (or by its first version) that name their "
+        "payment only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail, "
+        "and the others are placed at the time they were received rather than the gateway's own: "
+        "run 'paycli reprocess --all --gateway stripe'"
+    ) in upgraded(cli, url)
+    assert cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).code == 0
+    assert cli("--db", url, "show", "S6002-1", "--format", "json", db=False).stdout == expected
+    with Store.connect(url) as store:
+        assert "ix_gateway_alias_provider_txn" in _indexes(store, "gateway_alias")
+
+
+def _indexes(store: Store, table: str) -> set[str]:
+    if store.backend == "sqlite":
+        return {r["name"] for r in store.query(f"SELECT name FROM pragma_index_list('{table}')")}
+    rows = store.query(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = :t",
+        {"t": table},
+    )
+    return {r["indexname"] for r in rows}
