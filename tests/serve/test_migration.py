@@ -65,6 +65,18 @@ def as_of_0004(store: Store) -> None:
     store.execute("UPDATE alembic_version SET version_num = '0004'")
 
 
+def as_of_0005_judged_alone(store: Store) -> None:
+    """The store as a paycli of schema 0005 left it: each request judged alone (no SHARED_TRANSACTION),
+    nothing of 0007, in a store at head."""
+    with store.transaction():
+        store.execute(
+            "UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL, detail = NULL "
+            "WHERE reason = 'SHARED_TRANSACTION'"
+        )
+        without_0007(store)
+        store.execute("UPDATE alembic_version SET version_num = '0005'")
+
+
 def without_0007(store: Store) -> None:
     """The response table as it was before 0007 (no guessed references), in a store at head."""
     without_0008(store)
@@ -243,13 +255,7 @@ def test_an_upgrade_from_before_0006_flags_the_gateway_transactions_that_answer_
     with Store.connect(url) as store:
         flagged = [tuple(dict(r).values()) for r in store.query(outcomes)]
         assert [reason for _, _, reason in flagged].count("SHARED_TRANSACTION") == 2
-        with store.transaction():  # as a paycli of schema 0005 left them: each request judged alone
-            store.execute(
-                "UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL, detail = NULL "
-                "WHERE reason = 'SHARED_TRANSACTION'"
-            )
-            without_0007(store)
-            store.execute("UPDATE alembic_version SET version_num = '0005'")
+        as_of_0005_judged_alone(store)
     said = upgraded(cli, url)
     assert "2 request(s) recomputed for a gateway transaction that also answers another reference" in said
     assert "2 changed outcome" in said
@@ -461,13 +467,7 @@ def test_an_upgrade_stopped_after_its_migrations_recomputes_and_says_so_when_run
     outcomes = "SELECT txn_id, outcome, reason FROM payment_request ORDER BY txn_id"
     with Store.connect(url) as store:
         flagged = [tuple(dict(r).values()) for r in store.query(outcomes)]
-        with store.transaction():  # as a paycli of schema 0005 left them: each request judged alone
-            store.execute(
-                "UPDATE payment_request SET outcome = 'POSITIVO', reason = NULL, detail = NULL "
-                "WHERE reason = 'SHARED_TRANSACTION'"
-            )
-            without_0007(store)
-            store.execute("UPDATE alembic_version SET version_num = '0005'")
+        as_of_0005_judged_alone(store)
 
     def killed(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # the process ends here, its recompute not committed
