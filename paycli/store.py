@@ -43,12 +43,12 @@ MAX_PARAMETERS = 8000  # bound parameters a statement; SQLite allows 32,766, Pos
 # 185 s instead of 261 s, for 74 MB more peak memory (198 MB). Receivers and queries keep 64 MB.
 INGEST_CACHE_MB = 128
 Row = Mapping[str, Any]
-# Where a command that only reads meets no store: a typo in --db, another user's HOME under cron. Said,
-# not answered from an empty store made there (a report of nothing: a false all-clear every night).
 # store_setting: the schema an upgrade started from, kept with its migrations and dropped when what
 # ``paycli db upgrade`` does after them (a recompute) is committed, so that a run stopped in between is
 # finished by the next rather than taken for a store at head
 UPGRADED_FROM = "upgraded_from"
+# Where a command that only reads meets no store: a typo in --db, another user's HOME under cron. Said,
+# not answered from an empty store made there (a report of nothing: a false all-clear every night).
 NO_STORE_HINT = "paycli ingest creates one; check --db, PAYCLI_DB or database: in the configuration"
 # What a PostgreSQL user needs (PostgreSQL 15 no longer lets every user create tables in schema public)
 PRIVILEGES_HINT = (
