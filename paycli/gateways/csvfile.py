@@ -288,6 +288,16 @@ def check_reference_pattern(value: str) -> str:
     return value
 
 
+def check_info_pattern(value: str) -> str:
+    if not value.strip():
+        raise SettingProblem("", "is empty")  # it finds every line: nothing would be read
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise SettingProblem("", f"not a regular expression ({exc})") from None
+    return value
+
+
 def check_dedupe_key(value: list[Any]) -> list[str]:
     names = []
     for i, item in enumerate(value):
@@ -390,6 +400,13 @@ _SETTINGS: dict[str, Setting] = {
         help="a regular expression that finds the merchant reference (the request's txn_id) inside the "
         "reference column, e.g. in a transfer's description: ORD-[0-9]+-[0-9]+; with one group, the group",
     ),
+    "info_pattern": Setting(
+        str,
+        default=None,
+        check=check_info_pattern,
+        help="a regular expression: a line after the header whose text it finds (a totals or balance line: "
+        "^Totale|^Saldo) is kept as an informational message, whatever its fields",
+    ),
     "dedupe_key": Setting(
         list,
         default=[],
@@ -490,6 +507,8 @@ class CsvProvider(Provider):
             self._group = (
                 "reference" if "reference" in self._pattern.groupindex else min(self._pattern.groups, 1)
             )
+        info_pattern: str | None = get("info_pattern")
+        self._info = re.compile(info_pattern) if info_pattern is not None else None
         self._key_columns: list[str] = get("dedupe_key")
         self._missing_reference_is_info = get("without_reference") == "info"
         match: dict[str, list[str]] = get("match")
@@ -668,10 +687,19 @@ class CsvProvider(Provider):
                 yield item
                 continue
             origin, row = item
-            if len(row) == width:
+            if self._info is not None and (note := self._other_line(origin)):
+                yield InfoRecord(origin, None, note)
+            elif len(row) == width:
                 yield interpret(origin, row)
             else:
                 yield QuarantinedRecord(origin, f"expected {width} fields, found {len(row)}")
+
+    def _other_line(self, origin: Origin) -> str | None:
+        """What a line info_pattern finds is (a totals line a bank writes after its movements, of fewer
+        fields than the header: quarantined every night else, and never a payment), or None."""
+        if self._info is None or self._info.search(read_line(origin.raw, self._encoding)[0]) is None:
+            return None
+        return f"a line info_pattern finds (gateways.{self.instance}.info_pattern): not a movement"
 
     def reinterpret(self, origin: Origin) -> Record:
         if origin.context is None:
@@ -686,6 +714,8 @@ class CsvProvider(Provider):
                 self._layouts.clear()
             known = self._layouts[origin.context] = (layout, self._reader(layout))
         layout, interpret = known
+        if note := self._other_line(origin):
+            return InfoRecord(origin, None, note)
         text = read_line(origin.raw, self._encoding)[0]
         lines = split_lines(text)
         try:

@@ -1253,3 +1253,45 @@ def test_a_last_row_whose_quote_is_never_closed_is_quarantined_by_ingest_and_by_
     assert isinstance(got[0], ResponseRecord) and isinstance(got[1], QuarantinedRecord)
     assert got[1].reason == "a quote opened on this line is never closed"
     assert [type(bank(tmp_path).reinterpret(r.origin)) for r in got] == [ResponseRecord, QuarantinedRecord]
+
+
+def test_a_line_info_pattern_finds_is_informational_whatever_its_fields(tmp_path):
+    # a bank writes its totals after the movements, of fewer fields than the header: quarantined in
+    # every night's file (exit 1) though never a payment; a totals line of every field, with a
+    # reference-looking text, is no response either
+    provider = bank(tmp_path, with_settings('info_pattern: "^(Totale|Saldo)"'))
+    got = records(
+        provider,
+        export(
+            row(),
+            "Totale movimenti;;129,90",
+            "Saldo finale;;1.234,56;EUR;ORD-1001-1;ESEGUITO;",
+            row(ref="Totale ORD-1001-2", txn="900002"),  # found inside a movement's text: still read
+        ),
+    )
+    assert [type(r) for r in got] == [ResponseRecord, InfoRecord, InfoRecord, ResponseRecord]
+    note = "a line info_pattern finds (gateways.mybank.info_pattern): not a movement"
+    assert [r.note for r in got if isinstance(r, InfoRecord)] == [note, note]
+    assert [r.reference for r in got if isinstance(r, ResponseRecord)] == ["ORD-1001-1", "ORD-1001-2"]
+    # reprocess reads them alike; without the setting the short line is quarantined, as before
+    assert [
+        bank(tmp_path, with_settings('info_pattern: "^(Totale|Saldo)"')).reinterpret(r.origin) for r in got
+    ] == got
+    plain = records(bank(tmp_path), export("Totale movimenti;;129,90"))
+    assert [type(r) for r in plain] == [QuarantinedRecord]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('""', "gateways.mybank.info_pattern: is empty"),
+        (
+            '"^(Totale"',
+            "gateways.mybank.info_pattern: not a regular expression (missing ), unterminated subpattern",
+        ),
+    ],
+)
+def test_an_info_pattern_that_is_no_pattern_is_refused_naming_the_key(tmp_path, value, message):
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, with_settings(f"info_pattern: {value}"))
+    assert message in str(raised.value)
