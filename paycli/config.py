@@ -81,16 +81,31 @@ class SettingProblem(ValueError):
 
 
 class Secret:
-    """A secret value: str() and repr() are '***', so it cannot leak into a log, an error or a report."""
+    """A secret value: str() and repr() are '***', so it cannot leak into a log, an error or a report.
 
-    __slots__ = ("_value",)
+    A secret setting that declares ``earlier`` may hold, after the current value, earlier ones still
+    accepted: a secret is rotated (Stripe's "roll secret" signs with both for a while, a leaked Skrill
+    word or Nexi key is replaced), and what was signed with the earlier one must stay genuine, on
+    reprocess --all and for a notification in flight during the switch."""
 
-    def __init__(self, value: str) -> None:
+    __slots__ = ("_earlier", "_value")
+
+    def __init__(self, value: str, *earlier: str) -> None:
         self._value = value
+        self._earlier = earlier
 
     def reveal(self) -> str:
         """The real value, for the one place that needs it (a signature check)."""
         return self._value
+
+    def reveal_all(self) -> tuple[str, ...]:
+        """The current value, then each earlier one: a check accepts what any of them verifies."""
+        return (self._value, *self._earlier)
+
+    @property
+    def count(self) -> int:
+        """How many values it holds (the current one and the earlier ones); never which."""
+        return 1 + len(self._earlier)
 
     def __bool__(self) -> bool:
         return bool(self._value)
@@ -112,7 +127,13 @@ class Secret:
         # Bytes, because compare_digest refuses non-ASCII str. hmac loads OpenSSL: imported only here.
         import hmac
 
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
+        if self.count != other.count:
+            return False
+        same = [
+            hmac.compare_digest(mine.encode(), theirs.encode())
+            for mine, theirs in zip(self.reveal_all(), other.reveal_all(), strict=True)
+        ]
+        return all(same)
 
     __hash__ = None  # type: ignore[assignment]  # why: a hash would be a cheap oracle on the value
 
@@ -132,6 +153,10 @@ class Setting:
     # Validates (and may convert) a value of a structured setting after its type check; raises
     # SettingProblem naming the key inside it, so the error names the whole dotted path.
     check: Callable[[Any], Any] | None = None
+    # A Secret setting whose provider checks a message against each of several values: the key also
+    # takes a list, the current secret then earlier ones still accepted (a secret being rotated). Only
+    # where the provider reads them all: elsewhere a list is refused, never half used.
+    earlier: bool = False
 
     def __post_init__(self) -> None:
         # A wrong spec is a programming error in a provider: fail when it is declared, not on a user's file.
@@ -141,6 +166,8 @@ class Setting:
             )
         if self.choices is not None and self.kind is not str:
             raise TypeError("Setting choices are only allowed for kind str")
+        if self.earlier and self.kind is not Secret:
+            raise TypeError("Setting earlier is only allowed for kind Secret")
 
 
 class SettingsSpec(dict[str, Setting]):
@@ -1028,11 +1055,11 @@ class _Reader:
                 if value is not None and file_value is not None:
                     raise self.error(path, f"give either {name} or {file_key}, not both")
                 if file_value is not None and file_key:
-                    result[name] = self.unless_unavailable(
-                        self.secret_file, file_value, f"{prefix}.{file_key}"
-                    )
+                    read = self.secret_file if not setting.earlier else self.secret_files_listed
+                    result[name] = self.unless_unavailable(read, file_value, f"{prefix}.{file_key}")
                 elif value is not None:
-                    result[name] = self.unless_unavailable(self.secret, value, path)
+                    read = self.secret if not setting.earlier else self.secrets_listed
+                    result[name] = self.unless_unavailable(read, value, path)
                 elif setting.required:
                     raise self.error(path, f"required setting is missing (give {name} or {file_key})")
                 else:
@@ -1083,13 +1110,48 @@ class _Reader:
             self.secret_problems[path] = exc.what
             return None
 
-    def secret(self, value: object, path: str) -> Secret:
+    def secrets_listed(self, value: object, path: str) -> Secret:
+        """A secret, or a list of them: the current one, then earlier ones still accepted."""
+        return self.listed(self.secret, value, path)
+
+    def secret_files_listed(self, value: object, path: str) -> Secret:
+        """A secret's file, or a list of them: the current secret's, then earlier ones', one a file."""
+        return self.listed(self.secret_file, value, path)
+
+    def listed(self, read: Callable[..., Secret], value: object, path: str) -> Secret:
+        # One file, one secret, as for a single one: a file of several lines stays an error (an editor's
+        # second line, or a secret pasted twice), so no secret is ever taken from a line by mistake.
+        if isinstance(value, dict):
+            raise self.error(path, f"expected a string or a list of strings, got {_kind(value)}")
+        if not isinstance(value, list):
+            return read(value, path, earlier=True)
+        if not value:
+            raise self.error(path, "is an empty list (leave the key out when there is no secret)")
+        import hmac  # loads OpenSSL: only where a list is read, as in Secret.__eq__
+
+        values: list[str] = []
+        for index, item in enumerate(value):
+            where = f"{path}[{index}]"
+            if item is None:
+                raise self.error(
+                    where, "is empty (a `-` with nothing after it): give the secret or remove the item"
+                )
+            text = read(item, where, earlier=True).reveal()
+            for before, seen in enumerate(values):
+                # a copy left in the list is no earlier secret; never echoed, nor is which it equals
+                # beyond its place in the list (the places are the user's own, not the values')
+                if hmac.compare_digest(seen.encode(), text.encode()):
+                    raise self.error(where, f"is the same secret as item [{before}]: list each secret once")
+            values.append(text)
+        return Secret(*values)
+
+    def secret(self, value: object, path: str, *, earlier: bool = False) -> Secret:
         text = self.text(value, path, secret=True)
         if not text:
             raise self.error(path, "is empty (leave the key out when there is no secret)")
         return Secret(text)
 
-    def secret_file(self, value: object, path: str) -> Secret:
+    def secret_file(self, value: object, path: str, *, earlier: bool = False) -> Secret:
         name = self.text(value, path)
         if not name:
             raise self.error(path, "is empty (leave the key out when there is no secret)")
@@ -1117,7 +1179,10 @@ class _Reader:
             raise self.error(path, f"'{name}' is empty")
         # the secret is compared exactly: what an editor or a copy adds would fail every message's check
         if "\n" in text or "\r" in text:
-            raise self.error(path, f"'{name}' holds more than one line: the file must hold the secret alone")
+            also = ": an earlier secret goes in a file of its own, listed after this one" if earlier else ""
+            raise self.error(
+                path, f"'{name}' holds more than one line: the file must hold the secret alone{also}"
+            )
         if text != text.strip():
             raise self.error(
                 path, f"'{name}': the secret begins or ends with a blank (a space, a tab): remove it"

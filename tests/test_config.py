@@ -29,7 +29,7 @@ from tests.conftest import make_config
 
 PROVIDERS = {
     "stripe": {
-        "webhook_secret": Setting(Secret, help="signing secret of the webhook endpoint"),
+        "webhook_secret": Setting(Secret, earlier=True, help="signing secret of the webhook endpoint"),
         "tolerance_seconds": Setting(int, default=300),
         "reference_key": Setting(str, default="txn_id"),
     },
@@ -890,10 +890,15 @@ def test_a_secret_file_s_byte_order_mark_is_no_part_of_the_secret(tmp_path: Path
     [
         (b"whsec_abc \n", "the secret begins or ends with a blank (a space, a tab): remove it"),
         (b"\twhsec_abc\n", "the secret begins or ends with a blank (a space, a tab): remove it"),
-        (b"whsec_abc\nwhsec_def\n", "holds more than one line: the file must hold the secret alone"),
+        (
+            b"whsec_abc\nwhsec_def\n",
+            "holds more than one line: the file must hold the secret alone: an earlier secret goes in a file "
+            "of its own, listed after this one",
+        ),
         (
             b"WEBHOOK=whsec_abc\r\n\r\nOTHER=x\r\n",
-            "holds more than one line: the file must hold the secret alone",
+            "holds more than one line: the file must hold the secret alone: an earlier secret goes in a file "
+            "of its own, listed after this one",
         ),
     ],
 )
@@ -944,11 +949,111 @@ def test_a_secret_key_with_no_value_is_an_error_not_a_secret_left_out(
 
 
 def test_a_secret_of_the_wrong_type_is_not_quoted(tmp_path: Path) -> None:
-    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: [hunter2]\n")
-    assert message.endswith("gateways.stripe.webhook_secret: expected a string, got a list")
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: {a: hunter2}\n")
+    assert message.endswith(
+        "gateways.stripe.webhook_secret: expected a string or a list of strings, got a mapping"
+    )
     assert "hunter2" not in message
     message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: 0777\n")
     assert "777" not in message and "511" not in message
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret: [new, {a: hunter2}]\n")
+    assert message.endswith("gateways.stripe.webhook_secret[1]: expected a string, got a mapping")
+    assert "hunter2" not in message
+
+
+def test_a_secret_whose_provider_checks_one_value_refuses_a_list(tmp_path: Path) -> None:
+    # a provider that reads only reveal() would use the first and ignore the others without a word
+    message = error_of(
+        tmp_path, "gateways:\n  skrill:\n    merchant_id: '1'\n    secret_word: [a, hunter2]\n"
+    )
+    assert message.endswith("gateways.skrill.secret_word: expected a string, got a list")
+    assert "hunter2" not in message
+
+
+# Rotation: the current secret, then earlier ones still accepted
+
+
+def test_a_list_of_secrets_holds_the_current_one_then_the_earlier_ones(tmp_path: Path) -> None:
+    text = "gateways:\n  stripe:\n    webhook_secret:\n      - ${NEW}\n      - whsec_old\n"
+    secret = load(tmp_path, text, {"NEW": "whsec_new"}).gateways["stripe"].settings["webhook_secret"]
+    assert isinstance(secret, Secret) and secret.count == 2
+    assert secret.reveal() == "whsec_new"  # the current one, where a single value is needed
+    assert secret.reveal_all() == ("whsec_new", "whsec_old")
+    assert secret == Secret("whsec_new", "whsec_old") and secret != Secret("whsec_new")
+    assert "whsec" not in repr(secret) and "whsec" not in str(secret)
+
+
+def test_a_list_of_one_secret_is_that_secret(tmp_path: Path) -> None:
+    secret = load(tmp_path, "gateways:\n  stripe:\n    webhook_secret: [whsec_new]\n")
+    assert secret.gateways["stripe"].settings["webhook_secret"] == Secret("whsec_new")
+
+
+def test_a_list_of_secret_files_holds_one_secret_a_file(tmp_path: Path) -> None:
+    write(tmp_path, "whsec_new\n", "new")
+    write(tmp_path, "\ufeffwhsec_old\r\n", "old")
+    text = "gateways:\n  stripe:\n    webhook_secret_file: [new, old]\n"
+    secret = load(tmp_path, text).gateways["stripe"].settings["webhook_secret"]
+    assert secret == Secret("whsec_new", "whsec_old")
+
+
+@pytest.mark.parametrize(
+    ("value", "env", "problem"),
+    [
+        ("[]", {}, "webhook_secret: is an empty list (leave the key out when there is no secret)"),
+        ("[whsec_new, '']", {}, "webhook_secret[1]: is empty (leave the key out when there is no secret)"),
+        ("[whsec_new, '${OLD}']", {"OLD": ""}, "webhook_secret[1]: is empty"),
+        (
+            "\n      - whsec_new\n      -\n",
+            {},
+            "webhook_secret[1]: is empty (a `-` with nothing after it): give the secret or remove the item",
+        ),
+        ("[whsec_new, '${OLD}']", {}, "webhook_secret[1]: environment variable OLD is not set"),
+        ("[whsec_new, yes]", {}, "webhook_secret[1]: expected a string; YAML reads this as true or false"),
+        (
+            "[whsec_hunter2, '${OLD}']",
+            {"OLD": "whsec_hunter2"},
+            "webhook_secret[1]: is the same secret as item [0]: list each secret once",
+        ),
+    ],
+)
+def test_a_wrong_list_of_secrets_is_a_one_line_error_naming_the_item(
+    tmp_path: Path, value: str, env: dict[str, str], problem: str
+) -> None:
+    message = error_of(tmp_path, f"gateways:\n  stripe:\n    webhook_secret: {value}\n", env)
+    assert f"gateways.stripe.{problem}" in message
+    assert "hunter2" not in message and "whsec_new" not in message
+
+
+def test_a_list_of_secret_files_is_checked_file_by_file(tmp_path: Path) -> None:
+    write(tmp_path, "whsec_new\n", "new")
+    write(tmp_path, "whsec_hunter2\n\nwhsec_older\n", "old")
+    write(tmp_path, "whsec_new\n", "copy")
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: [new, old]\n")
+    assert message.endswith(
+        "gateways.stripe.webhook_secret_file[1]: 'old' holds more than one line: the file must hold the "
+        "secret alone: an earlier secret goes in a file of its own, listed after this one"
+    )
+    assert "hunter2" not in message
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: [new, copy]\n")
+    assert message.endswith(
+        "gateways.stripe.webhook_secret_file[1]: is the same secret as item [0]: list each secret once"
+    )
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: [new, '']\n")
+    assert message.endswith(
+        "gateways.stripe.webhook_secret_file[1]: is empty (leave the key out when there is no secret)"
+    )
+    message = error_of(tmp_path, "gateways:\n  stripe:\n    webhook_secret_file: []\n")
+    assert message.endswith(
+        "gateways.stripe.webhook_secret_file: is an empty list (leave the key out when there is no secret)"
+    )
+
+
+def test_secret_equality_with_earlier_ones_is_constant_time_and_counts_them() -> None:
+    assert Secret("a", "b") == Secret("a", "b")
+    assert Secret("a", "b") != Secret("b", "a")  # which one is current matters
+    assert Secret("a", "b") != Secret("a")
+    assert Secret("a", "b") and not Secret("")
+    assert Secret("a", "b").count == 2 and Secret("a").count == 1
 
 
 @pytest.mark.parametrize(
