@@ -439,7 +439,9 @@ class StripeProvider(Provider):
     settings: ClassVar[Mapping[str, Setting]] = {
         "webhook_secret": Setting(
             Secret,
-            help="the endpoint's signing secret (whsec_...); unset: events are kept as unverifiable",
+            earlier=True,
+            help="the endpoint's signing secret (whsec_...); unset: events are kept as unverifiable; a "
+            "list: the current secret, then earlier ones still accepted (a secret rolled in the Dashboard)",
         ),
         "reference_key": Setting(
             str,
@@ -464,11 +466,24 @@ class StripeProvider(Provider):
 
     # -- settings ------------------------------------------------------------------------------
     @property
-    def _secret(self) -> str | None:
+    def _secrets(self) -> tuple[str, ...]:
+        """The current signing secret, then earlier ones still accepted; empty when none is configured."""
         value = self.options.get("webhook_secret")
         if isinstance(value, Secret):
-            return value.reveal() or None
-        return value if isinstance(value, str) and value else None
+            return value.reveal_all() if value else ()
+        return (value,) if isinstance(value, str) and value else ()
+
+    def _check(self, payload: bytes, header: str | None, *, now: int | None = None) -> SignatureCheck:
+        """The header checked with each secret configured: VALID when any verifies it. While a secret is
+        rolled Stripe signs with both (two v1 values), and what it signed before with the earlier one
+        alone; EXPIRED when a secret verifies it only past the tolerance. Every secret is tried."""
+        checks = [
+            check_signature(payload, header, s, now=now, tolerance=self.tolerance) for s in self._secrets
+        ]
+        for result in (SignatureCheck.VALID, SignatureCheck.EXPIRED):
+            if result in checks:
+                return result
+        return SignatureCheck.INVALID
 
     @property
     def reference_key(self) -> str:
@@ -533,30 +548,27 @@ class StripeProvider(Provider):
         response when a secret is configured). A live callback (``now`` given, or ``live``: one received, read again by
         reprocess) without one is invalid: anybody can post an unsigned body to the endpoint; so is a raw
         HTTP dump without one, the record of such a post."""
-        secret = self._secret
-        if secret is None:
+        if not self._secrets:
             return Authenticity.UNVERIFIABLE
         header = callback.header(SIGNATURE_HEADER)
         if header is None and now is None and callback.target is None and not live:
             return Authenticity.UNVERIFIABLE
-        check = check_signature(callback.body, header, secret, now=now, tolerance=self.tolerance)
+        check = self._check(callback.body, header, now=now)
         if not check and now is None and not live:
             # a file: an editor, or ``echo "$BODY" >``, may have added a line end Stripe never sent
             # (nor signed); the bytes before it are checked exactly, so nothing unsigned is believed
             unended = callback.body.removesuffix(b"\n").removesuffix(b"\r")
             if unended != callback.body:
-                check = check_signature(unended, header, secret, tolerance=self.tolerance)
+                check = self._check(unended, header)
         return Authenticity.VALID if check else Authenticity.INVALID
 
     def replayed(self, callback: Callback, now: int) -> bool:
         """A genuine signature, but older than ``tolerance_seconds`` at ``now``: a replayed event."""
-        secret = self._secret
-        if secret is None:
+        if not self._secrets:
             return False
-        check = check_signature(
-            callback.body, callback.header(SIGNATURE_HEADER), secret, now=now, tolerance=self.tolerance
+        return (
+            self._check(callback.body, callback.header(SIGNATURE_HEADER), now=now) is SignatureCheck.EXPIRED
         )
-        return check is SignatureCheck.EXPIRED
 
     def _record(self, origin: Origin, callback: Callback, event: dict[str, Any], now: int | None) -> Record:
         event_type: str = event["type"]
@@ -602,7 +614,7 @@ class StripeProvider(Provider):
         assert reading.amount_field is not None
         currency = normalise_currency(_text(obj.get("currency")) or "")
         amount = _iso_minor(self._amount(obj, reading, released), currency)
-        if authenticity is Authenticity.UNVERIFIABLE and self._secret is not None:
+        if authenticity is Authenticity.UNVERIFIABLE and self._secrets:
             # a body kept in a file without its signature, though paycli holds the secret to check one:
             # set aside, as a Nexi body without its mac is. Trusted, anybody who can drop a file in the
             # inbox could mark a request paid; taken as forged, a genuine copy beside it would look forged.

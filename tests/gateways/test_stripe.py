@@ -43,6 +43,7 @@ from paycli.store import Store
 from tests.conftest import make_config
 
 SECRET = "whsec_paycliTestSecret_NotReal_4f7d2a9c81e6b035"  # gateway-formats.md 2, example
+ROLLED = "whsec_paycliTestSecret_Rolled_9b1e0c7a25d4f386"  # the secret that replaced SECRET
 T = 1715680800
 PI = "pi_3PGqJ2Hc8vLmR4Tz1aB2cD3e"
 CH = "ch_3PGqJ2Hc8vLmR4Tz1yX8wV7u"
@@ -647,6 +648,50 @@ def test_a_signature_made_with_another_secret_is_invalid(provider: StripeProvide
     assert response(provider, body, sidecar(body, "whsec_someone_else")).authenticity is Authenticity.INVALID
 
 
+# A secret rolled in the Dashboard: the new one first, the earlier one still accepted meanwhile
+def rotated(config: Config, *secrets: str, **settings: Any) -> StripeProvider:
+    return StripeProvider("stripe", {"webhook_secret": Secret(*secrets), **settings}, config)
+
+
+def test_an_event_signed_with_the_earlier_secret_is_valid_while_it_is_listed(config: Config) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    earlier = sidecar(body)  # signed with SECRET, the earlier one
+    assert response(rotated(config, ROLLED, SECRET), body, earlier).authenticity is Authenticity.VALID
+    assert response(rotated(config, ROLLED), body, earlier).authenticity is Authenticity.INVALID
+    assert response(rotated(config, ROLLED, SECRET), body, sidecar(body, ROLLED)).authenticity is (
+        Authenticity.VALID
+    )
+
+
+def test_while_a_secret_is_rolled_stripe_signs_with_both_and_either_listed_verifies(config: Config) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    both = f"Stripe-Signature: {sign(body, ROLLED)},{sign(body).split(',')[1]}\n"  # t=..,v1=new,v1=old
+    for secrets in ((ROLLED, SECRET), (ROLLED,), (SECRET,)):
+        assert response(rotated(config, *secrets), body, both).authenticity is Authenticity.VALID
+
+
+def test_a_forged_event_is_invalid_under_every_secret_listed(config: Config) -> None:
+    body = event("payment_intent.succeeded", payment_intent())
+    tampered = body.replace(b'"amount_received": 4990', b'"amount_received": 499')
+    for secrets in ((ROLLED, SECRET), (ROLLED,)):
+        p = rotated(config, *secrets)
+        assert response(p, body, sidecar(body, "whsec_someone_else")).authenticity is Authenticity.INVALID
+        assert response(p, tampered, sidecar(body)).authenticity is Authenticity.INVALID
+        assert response(p, tampered, sidecar(body, ROLLED)).authenticity is Authenticity.INVALID
+
+
+def test_a_live_event_signed_with_the_earlier_secret_is_in_flight_then_a_replay(config: Config) -> None:
+    # an event Stripe sent before the roll, delivered during the switch, is genuine; one replayed past
+    # the tolerance is refused as it would be with the current secret
+    p = rotated(config, ROLLED, SECRET, tolerance_seconds=60)
+    body = event("payment_intent.succeeded", payment_intent())
+    origin = Origin(None, body, None, sidecar(body, t=T))
+    fresh = p.interpret(origin, now=T + 60)
+    assert isinstance(fresh, ResponseRecord) and fresh.authenticity is Authenticity.VALID
+    late = p.interpret(origin, now=T + 61)
+    assert isinstance(late, RefusedRecord) and "a replay, refused" in late.reason
+
+
 def test_a_file_kept_without_its_signature_is_set_aside_when_a_secret_could_check_it(
     provider: StripeProvider, unconfigured: StripeProvider
 ) -> None:
@@ -826,6 +871,26 @@ def test_the_check_agrees_with_the_official_stripe_package(
     now = int(time.time()) if tolerance is not None else None
     ours = check_signature(payload, header, secret, now=now, tolerance=tolerance or 0)
     assert ours == _sdk(payload, header, secret, tolerance)
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "listed", [(ROLLED, SECRET), (SECRET, ROLLED), (ROLLED,)], ids=["new-old", "old-new", "new"]
+)
+def test_a_rotated_secret_accepts_what_the_official_package_verifies_with_any_listed(
+    config: Config, case: tuple[str, bytes, str, str, int | None], listed: tuple[str, ...]
+) -> None:
+    # the cases' secret is the earlier one (SECRET, or another): the SDK takes one secret, so the
+    # expected result is its best over each listed
+    _, payload, header, secret, tolerance = case
+    listed = tuple(secret if s == SECRET else s for s in listed)
+    now = int(time.time()) if tolerance is not None else None
+    p = rotated(config, *listed, tolerance_seconds=tolerance or 0)
+    sdk = [_sdk(payload, header, s, tolerance) for s in listed]
+    expected = next(
+        (r for r in (SignatureCheck.VALID, SignatureCheck.EXPIRED) if r in sdk), SignatureCheck.INVALID
+    )
+    assert p._check(payload, header, now=now) == expected
 
 
 # -- shapes ----------------------------------------------------------------------------------------
