@@ -100,8 +100,10 @@ class SkrillProvider(Provider):
         ),
         "secret_word": Setting(
             Secret,
+            earlier=True,
             help="the secret word of Settings > Developer Settings, used to check md5sig and sha2sig; "
-            "without it posts are unverifiable",
+            "without it posts are unverifiable; a list: the current word, then earlier ones still accepted "
+            "(a word being changed)",
         ),
         "pay_to_email": Setting(
             str,
@@ -231,31 +233,41 @@ class SkrillProvider(Provider):
             return None
         md5sig = posted.get("md5sig", b"").strip()
         sha2sig = posted.get("sha2sig", b"").strip()
-        word = hashlib.md5(secret.reveal().encode("utf-8")).hexdigest().upper().encode("ascii")
-        # The values exactly as posted (bytes, after percent-decoding): the doc says to hash them so.
-        signed = b"".join(
-            (
-                posted["merchant_id"],
-                posted["transaction_id"],
-                word,
-                posted["mb_amount"],
-                posted["mb_currency"],
-                posted["status"],
-            )
-        )
-        checks = []
-        if md5sig:
-            checks.append((md5sig, hashlib.md5(signed).hexdigest().upper().encode("ascii")))
-        if sha2sig:
-            checks.append((sha2sig, hashlib.sha256(signed).hexdigest().upper().encode("ascii")))
-        # Every signature present must match; compare_digest over all of them, no early exit.
-        ok = True
-        for given, expected in checks:
-            ok &= hmac.compare_digest(given.upper(), expected)
+        # A post signed with any word configured (the current one, or an earlier one still accepted
+        # while the word is changed) is Skrill's; every word is checked, no early exit.
+        ok = False
+        for each in secret.reveal_all():
+            ok |= _signed_with(each, posted, md5sig, sha2sig)
         return None if ok else "the signature does not match (a wrong secret_word, or not Skrill's)"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def _signed_with(secret_word: str, posted: Mapping[str, bytes], md5sig: bytes, sha2sig: bytes) -> bool:
+    """Whether every signature present (``md5sig``, ``sha2sig``) is the one ``secret_word`` makes."""
+    word = hashlib.md5(secret_word.encode("utf-8")).hexdigest().upper().encode("ascii")
+    # The values exactly as posted (bytes, after percent-decoding): the doc says to hash them so.
+    signed = b"".join(
+        (
+            posted["merchant_id"],
+            posted["transaction_id"],
+            word,
+            posted["mb_amount"],
+            posted["mb_currency"],
+            posted["status"],
+        )
+    )
+    checks = []
+    if md5sig:
+        checks.append((md5sig, hashlib.md5(signed).hexdigest().upper().encode("ascii")))
+    if sha2sig:
+        checks.append((sha2sig, hashlib.sha256(signed).hexdigest().upper().encode("ascii")))
+    # Every signature present must match; compare_digest over all of them, no early exit.
+    ok = True
+    for given, expected in checks:
+        ok &= hmac.compare_digest(given.upper(), expected)
+    return ok
+
+
 def _check_complete(callback: Callback, data: bytes) -> None:
     """A body cut short (a full disk, a proxy's log limit) is quarantined, not read as what is left."""
     if re.search(rb"%[0-9A-Fa-f]?$", data):

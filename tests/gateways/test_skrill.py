@@ -31,6 +31,7 @@ from paycli.outcome import Authenticity, Status
 from tests.conftest import make_config
 
 WORD = "paycliword"
+NEW_WORD = "rotatedword"  # the secret word that replaced WORD
 MERCHANT = "52918473"
 PAY_TO = "pagamenti@bottega-esempio.example.com"
 FORM = "application/x-www-form-urlencoded"
@@ -116,6 +117,12 @@ def skrill(config: Config) -> SkrillProvider:
         {"merchant_id": MERCHANT, "secret_word": Secret(WORD), "pay_to_email": PAY_TO},
         config,
     )
+
+
+def rotated(config: Config, *words: str) -> SkrillProvider:
+    """Configured with ``words``: the current secret word, then earlier ones still accepted."""
+    settings = {"merchant_id": MERCHANT, "secret_word": Secret(*words), "pay_to_email": PAY_TO}
+    return SkrillProvider("skrill", settings, config)
 
 
 @pytest.fixture
@@ -376,6 +383,24 @@ class TestAuthenticity:
 
     def test_a_post_signed_with_another_secret_word_is_invalid(self, skrill: SkrillProvider) -> None:
         assert response(skrill, post(word="guess")).authenticity is Authenticity.INVALID
+
+    # A secret word changed (after a leak): the new one first, the earlier one still accepted meanwhile
+    def test_a_post_signed_with_the_earlier_word_is_valid_while_it_is_listed(self, config: Config) -> None:
+        both = rotated(config, NEW_WORD, WORD)
+        for signed in (post(), post(sha2=True), post(sha2=True, drop=("md5sig",))):  # with WORD
+            assert response(both, signed).authenticity is Authenticity.VALID
+            assert response(rotated(config, NEW_WORD), signed).authenticity is Authenticity.INVALID
+        assert response(both, post(word=NEW_WORD, sha2=True)).authenticity is Authenticity.VALID
+
+    def test_a_forged_post_is_invalid_under_every_word_listed(self, config: Config) -> None:
+        tampered = post(mb_amount="250.00").replace(b"mb_amount=250.00", b"mb_amount=2.50")
+        # each signature by another word: no mix of the two words' signatures makes a post genuine
+        signed = {"merchant_id": MERCHANT.encode(), "transaction_id": b"ORD-SK-3001", "mb_amount": b"25.00",
+                  "mb_currency": b"EUR", "status": b"2"}  # fmt: skip
+        mixed = post(sha2=True, sha2sig=signature(signed, NEW_WORD, "sha256"))  # md5sig with WORD
+        for forged in (tampered, post(word="guess"), mixed):
+            for words in ((NEW_WORD, WORD), (NEW_WORD,)):
+                assert response(rotated(config, *words), forged).authenticity is Authenticity.INVALID
 
     def test_a_post_for_another_merchant_is_invalid_even_when_correctly_signed(
         self, skrill: SkrillProvider
