@@ -95,7 +95,9 @@ class NexiProvider(Provider):
     settings: ClassVar[Mapping[str, Setting]] = {
         "mac_key": Setting(
             Secret,
-            help="the MAC key (chiave segreta) of the XPay terminal; without it the MAC cannot be checked",
+            earlier=True,
+            help="the MAC key (chiave segreta) of the XPay terminal; without it the MAC cannot be checked; "
+            "a list: the current key, then earlier ones still accepted (a key being changed)",
         ),
         "mac_algorithm": Setting(
             str,
@@ -212,8 +214,13 @@ class NexiProvider(Provider):
             )
         algorithm = hashlib.sha256 if configured == "sha256" else hashlib.sha1
         message = b"".join(name.encode() + b"=" + fields[name] for name in MAC_FIELDS)
-        expected = algorithm(message + key.reveal().encode("utf-8")).hexdigest().encode("ascii")
-        return Authenticity.VALID if hmac.compare_digest(expected, sent) else Authenticity.INVALID
+        # The MAC of any key configured (the current one, or an earlier one still accepted while the
+        # key is changed) makes it genuine; each compared in constant time, no early exit.
+        matches = [
+            hmac.compare_digest(algorithm(message + k.encode("utf-8")).hexdigest().encode("ascii"), sent)
+            for k in key.reveal_all()
+        ]
+        return Authenticity.VALID if any(matches) else Authenticity.INVALID
 
 
 # -- reading the form ------------------------------------------------------------------------------

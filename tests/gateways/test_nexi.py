@@ -31,6 +31,7 @@ from paycli.store import Store
 from tests.conftest import request_csv
 
 KEY = "K7QX2M9PLR4TB8WZ6NDA3HVC1YJ5EUSG"
+NEW_KEY = "R2NW8KEY5ROTATED3AFTER7A1LEAK9XQ"  # the key that replaced KEY
 MAC_ORDER = ("codTrans", "esito", "importo", "divisa", "data", "orario", "codAut")
 SAMPLES = Path(__file__).parent / "samples" / "nexi"
 
@@ -420,6 +421,30 @@ class TestMac:
 
     def test_the_wrong_configured_key_makes_a_genuine_notification_invalid(self, config: Config) -> None:
         assert response(provider(config, key="WRONG"), body(fields())).authenticity == Authenticity.INVALID
+
+    # A key changed (after a leak): the new one first, the earlier one still accepted meanwhile
+    def test_a_notification_signed_with_the_earlier_key_is_valid_while_it_is_listed(
+        self, config: Config
+    ) -> None:
+        raw = body(fields())  # signed with KEY, the earlier key
+        both = NexiProvider("nexi", {"mac_key": Secret(NEW_KEY, KEY), "mac_algorithm": "sha1"}, config)
+        assert response(both, raw).authenticity == Authenticity.VALID
+        assert response(provider(config, key=NEW_KEY), raw).authenticity == Authenticity.INVALID
+        signed_anew = body(fields(), mac_value=mac(fields(), key=NEW_KEY))
+        assert response(both, signed_anew).authenticity == Authenticity.VALID
+
+    @pytest.mark.parametrize("algorithm", ["sha1", "sha256"])
+    def test_a_forged_notification_is_invalid_under_every_key_listed(
+        self, config: Config, algorithm: str
+    ) -> None:
+        both = NexiProvider("nexi", {"mac_key": Secret(NEW_KEY, KEY), "mac_algorithm": algorithm}, config)
+        tampered = body(fields(importo="1290"), mac_value=mac(fields(), algorithm=algorithm))
+        guessed = body(fields(), mac_value=mac(fields(), key="GUESS", algorithm=algorithm))
+        for raw in (tampered, guessed):
+            assert response(both, raw).authenticity == Authenticity.INVALID
+            assert response(provider(config, key=NEW_KEY, algorithm=algorithm), raw).authenticity == (
+                Authenticity.INVALID
+            )
 
     def test_a_notification_without_a_mac_is_quarantined_not_judged_forged(self, config: Config) -> None:
         # Nexi always sends mac: without one the message was cut short or is not Nexi's
