@@ -1121,6 +1121,25 @@ def test_gateways_shows_each_secret_that_cannot_be_had_and_why_where_other_comma
     assert (
         "gateways.stripe.webhook_secret: environment variable PAYCLI_TEST_UNSET is not set" in stopped.stderr
     )
+    # an earlier secret that cannot be had leaves the key unset, as the current one would
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\n"
+        "gateways:\n"
+        "  stripe:\n    webhook_secret: ['${PAYCLI_TEST_MAC}', '${PAYCLI_TEST_UNSET}']\n"
+        "  nexi:\n    mac_key: ['${PAYCLI_TEST_MAC}', earlier-key-1, earlier-key-2]\n"
+    )
+    result = cli("gateways", "--format", "json")
+    secrets = {r["name"]: r["secrets"] for r in json.loads(result.stdout)}
+    assert secrets["stripe"] == {
+        "webhook_secret": "not set (environment variable PAYCLI_TEST_UNSET is not set)"
+    }
+    assert secrets["nexi"] == {"mac_key": "set, with 2 earlier still accepted"}
+    assert "mac-key-value-7731" not in result.stdout + result.stderr and "earlier-key" not in result.stdout
+    stopped = cli("list")
+    assert (
+        "gateways.stripe.webhook_secret[1]: environment variable PAYCLI_TEST_UNSET is not set"
+        in stopped.stderr
+    )
 
 
 # -- configuration and store errors ---------------------------------------------------------------

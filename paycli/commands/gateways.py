@@ -14,9 +14,10 @@ def gateways(
 ) -> None:
     """List the providers that read inputs: configured gateways and installed providers.
 
-    Secrets are never shown: only whether each is configured. A secret whose environment variable is
-    unset, or whose file cannot be read, is listed as not set with the reason, instead of stopping the
-    command as it stops the others. A gateway the store's requests name that the configuration no
+    Secrets are never shown: only whether each is configured, and how many earlier ones it still
+    accepts while a secret is rotated. A secret whose environment variable is unset, or whose file
+    cannot be read, is listed as not set with the reason, instead of stopping the command as it stops
+    the others. A gateway the store's requests name that the configuration no
     longer has (renamed, removed) is listed too, with how many requests name it.
 
     Example:
@@ -32,10 +33,11 @@ def gateways(
     rows = []
     for name, provider in active.items():
         secrets = {}
-        for key, is_set in provider.secrets_configured().items():
+        for key, count in provider.secrets_configured().items():
             path = f"gateways.{name}.{key}"
             problem = problems.pop(path, None) or problems.pop(f"{path}_file", None)
-            secrets[key] = "set" if is_set else f"not set ({problem})" if problem else "not set"
+            earlier = f", with {count - 1} earlier still accepted" if count > 1 else ""
+            secrets[key] = f"set{earlier}" if count else f"not set ({problem})" if problem else "not set"
         rows.append(
             {
                 "name": name,

@@ -358,8 +358,14 @@ class Provider:
         """Interpret one stored message again; by default it cannot be, and stays quarantined."""
         return QuarantinedRecord(origin, f"provider {self.name} cannot reinterpret a stored message")
 
-    def secrets_configured(self) -> dict[str, bool]:
-        """Each secret setting and whether it has a value; never the value."""
+    def secrets_configured(self) -> dict[str, int]:
+        """Each secret setting and how many values it holds (0: none; more than 1: the current one and
+        earlier ones still accepted); never a value."""
         from paycli.config import Secret
 
-        return {k: bool(self.options.get(k)) for k, s in self.settings.items() if s.kind is Secret}
+        counts = {}
+        for key, setting in self.settings.items():
+            if setting.kind is Secret:
+                value = self.options.get(key)
+                counts[key] = (value.count if isinstance(value, Secret) else 1) if value else 0
+        return counts
