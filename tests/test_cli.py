@@ -862,9 +862,26 @@ def test_reprocess_all_after_a_key_changed_says_why_genuine_messages_now_fail(cl
         "read 1 message again: 0 as before, 1 otherwise, 0 quarantined",
         "1 message verified before now fails the authenticity check: their requests are VERIFICARE "
         "(BAD_SIGNATURE). Did a secret change? A message signed with the earlier secret fails the new one: "
-        "put the earlier one back and reprocess --all to read them as before",
+        "list the earlier one after it (the key takes a list: the current secret, then earlier ones) and "
+        "reprocess --all to read them as before",
     ]
     assert "ROTATED0KEY" not in result.stderr
+
+
+def test_reprocess_all_after_a_key_rotated_keeps_every_outcome_while_the_earlier_key_is_listed(cli, isolated):
+    earlier = (NEXI / "paycli.yaml").read_text().split("\n")[3].removeprefix("    mac_key: ")
+    nexi_with(isolated, f"    mac_key: {earlier}\n")
+    cli("ingest", str(NEXI / "requests.csv"), str(NEXI / "01-approved.txt"))
+    nexi_with(isolated, f"    mac_key:\n      - ROTATED0KEY0ROTATED0KEY0ROTATED0\n      - {earlier}\n")
+    result = cli("reprocess", "--all")
+    assert (result.code, result.stderr) == (
+        0,
+        "read 1 message again: 1 as before, 0 otherwise, 0 quarantined\n",
+    )
+    shown = json.loads(cli("show", "ORDNX4001-1", "--format", "json").stdout)
+    assert (shown["outcome"], [t["authenticity"] for t in shown["trail"]]) == ("POSITIVO", ["valid"])
+    gateways = {r["name"]: r["secrets"] for r in json.loads(cli("gateways", "--format", "json").stdout)}
+    assert gateways["nexi"] == {"mac_key": "set, with 1 earlier still accepted"}
 
 
 def test_reprocess_all_says_when_messages_read_before_cannot_be_read_now(cli, isolated):

@@ -115,7 +115,8 @@ def reprocess(
                 + ("fails" if run.report.failing == 1 else "fail")
                 + " the authenticity check: their requests are VERIFICARE (BAD_SIGNATURE). Did a secret change? "
                 "A message signed with the earlier secret "
-                "fails the new one: put the earlier one back and reprocess --all to read them as before"
+                "fails the new one: list the earlier one after it (the key takes a list: the current secret, "
+                "then earlier ones) and reprocess --all to read them as before"
             )
     else:
         err(
