@@ -240,6 +240,23 @@ def test_a_stripe_event_with_a_bad_signature_is_stored_flagged_and_refused(recei
     assert rows(store, "SELECT authenticity FROM response") == [{"authenticity": "invalid"}]
 
 
+def test_while_a_stripe_secret_is_rolled_an_event_signed_with_the_earlier_one_is_taken(receiver, store):
+    # an event in flight when the configuration changed: signed before the roll, with the earlier secret
+    r = receiver(STRIPE_CONFIG.replace(STRIPE_SECRET, f"[whsec_rolled_5e1c9a, {STRIPE_SECRET}]"))
+    earlier, forged = stripe_event(), stripe_event(txn="S1002-1", pi="pi_3QTest0002")
+    assert r.post("/callbacks/stripe", earlier, stripe_signed(earlier)).status == 200
+    assert (
+        r.post("/callbacks/stripe", forged, stripe_signed(forged, secret="whsec_someone_else")).status == 400
+    )
+    new = stripe_event(txn="S1003-1", pi="pi_3QTest0003")
+    assert r.post("/callbacks/stripe", new, stripe_signed(new, secret="whsec_rolled_5e1c9a")).status == 200
+    assert rows(store, "SELECT reference, authenticity FROM response ORDER BY reference") == [
+        {"reference": "S1001-1", "authenticity": "valid"},
+        {"reference": "S1002-1", "authenticity": "invalid"},
+        {"reference": "S1003-1", "authenticity": "valid"},
+    ]
+
+
 def test_a_stripe_event_posted_without_a_signature_is_stored_flagged_and_refused(receiver, store):
     # anybody can post to the endpoint: unsigned is forged here, unlike a file kept without its sidecar
     r = receiver(STRIPE_CONFIG)
