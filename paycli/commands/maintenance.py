@@ -60,7 +60,8 @@ def reprocess(
     one that reads otherwise (a wrong mac_key fixed: no longer a forgery) replaces its old response,
     as new from now on. A message that failed its authenticity check and cannot be checked now (its
     secret left out) stays failed, never unverifiable; one verified before that fails now (a changed
-    secret) is read as failed, and said; one that cannot be read now (a gateway re-pointed to another
+    secret: list the earlier one after the new, and what it signed stays verified) is read as failed,
+    and said; one that cannot be read now (a gateway re-pointed to another
     provider) is quarantined, what it said withdrawn, and said. Exit code 1 when some remain
     quarantined.
 
