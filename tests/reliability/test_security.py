@@ -161,6 +161,41 @@ def test_no_command_prints_a_secret_whatever_happens(cli, secret_config, tmp_pat
         assert not leaks(run.stdout + run.stderr), run
 
 
+def test_no_command_prints_an_earlier_secret_nor_which_one_verified(cli, isolated, tmp_path):
+    # every secret rotated: the one the messages are signed with is now the earlier one, listed second
+    rotated = {secret: f"ROTATED0{index}0{secret[::-1]}" for index, secret in enumerate(SECRETS)}
+    config = CONFIG.replace("REQUIRE", "false")
+    for earlier, new in rotated.items():
+        config = config.replace(f": {earlier}\n", f":\n      - {new}\n      - {earlier}\n")
+    (isolated / "paycli.yaml").write_text(config)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    txn = "SEC-3001-1"
+    (folder / "requests.csv").write_text(
+        REQUEST_HEADER + f"{txn},SEC-3001,order,2026-11-26T10:15:00+01:00,Rossi Mario,,19.90,EUR,nexi\n"
+    )
+    for gateway, build in BUILDERS.items():
+        write(folder, f"{gateway}-forged.txt", build(txn, True, "wrong key"))
+        write(folder, f"{gateway}-genuine.txt", build(txn, True, None))
+    runs = [
+        cli("ingest", str(folder)),
+        cli("--debug", "ingest", str(folder)),
+        cli("gateways"),
+        cli("gateways", "--format", "json"),
+        cli("reprocess", "--all"),
+        cli("show", txn, "--raw"),
+        cli("messages"),
+        cli("show", txn, "--format", "json"),
+    ]
+    trail = {(t["provider"], t["authenticity"]) for t in json.loads(runs[-1].stdout)["trail"]}
+    for gateway in ("nexi", "skrill", "stripe"):  # each genuine message verified by the earlier secret
+        assert {(gateway, "valid"), (gateway, "invalid")} <= trail
+    assert runs[3].stdout.count("set, with 1 earlier still accepted") == 3
+    for run in runs:
+        assert not leaks(run.stdout + run.stderr), run
+        assert not any(new in run.stdout + run.stderr for new in rotated.values()), run
+
+
 def test_a_configuration_error_beside_a_secret_names_the_key_not_the_value(cli, isolated):
     (isolated / "paycli.yaml").write_text(
         CONFIG.replace("REQUIRE", "false").replace("mac_key:", "mac_kye:")
