@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -1116,15 +1117,15 @@ class _Reader:
 
     def secret_files_listed(self, value: object, path: str) -> Secret:
         """A secret's file, or a list of them: the current secret's, then earlier ones', one a file."""
-        return self.listed(self.secret_file, value, path)
+        return self.listed(partial(self.secret_file, earlier=True), value, path)
 
-    def listed(self, read: Callable[..., Secret], value: object, path: str) -> Secret:
+    def listed(self, read: Callable[[object, str], Secret], value: object, path: str) -> Secret:
         # One file, one secret, as for a single one: a file of several lines stays an error (an editor's
         # second line, or a secret pasted twice), so no secret is ever taken from a line by mistake.
         if isinstance(value, dict):
             raise self.error(path, f"expected a string or a list of strings, got {_kind(value)}")
         if not isinstance(value, list):
-            return read(value, path, earlier=True)
+            return read(value, path)
         if not value:
             raise self.error(path, "is an empty list (leave the key out when there is no secret)")
         import hmac  # loads OpenSSL: only where a list is read, as in Secret.__eq__
@@ -1136,16 +1137,16 @@ class _Reader:
                 raise self.error(
                     where, "is empty (a `-` with nothing after it): give the secret or remove the item"
                 )
-            text = read(item, where, earlier=True).reveal()
+            text = read(item, where).reveal()
             for before, seen in enumerate(values):
-                # a copy left in the list is no earlier secret; never echoed, nor is which it equals
-                # beyond its place in the list (the places are the user's own, not the values')
+                # listed twice is a slip (the new secret pasted over the earlier one, which is then
+                # not accepted at all): refused, naming the two places in the list, never the value
                 if hmac.compare_digest(seen.encode(), text.encode()):
                     raise self.error(where, f"is the same secret as item [{before}]: list each secret once")
             values.append(text)
         return Secret(*values)
 
-    def secret(self, value: object, path: str, *, earlier: bool = False) -> Secret:
+    def secret(self, value: object, path: str) -> Secret:
         text = self.text(value, path, secret=True)
         if not text:
             raise self.error(path, "is empty (leave the key out when there is no secret)")
