@@ -292,13 +292,33 @@ class Ingest:
         elif path.exists():
             self._refuse(item, "not a regular file (a pipe, socket or device): give - to read standard input")
         elif glob.has_magic(item):
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            files = [m for m in matches if m.is_file() and not m.name.endswith(SIDECAR_SUFFIX)]
-            if not files:  # an empty inbox, as an empty folder: said, not refused (cron mails refusals)
+            found, refused = False, len(self.report.refused)
+            for file in self._matches(item):
+                found = True
+                yield file, True
+            if not found and len(self.report.refused) == refused:
+                # an empty inbox, as an empty folder: said, not refused (cron mails refusals)
                 self.note(f"{item}: no file matches, nothing to ingest")
-            yield from ((file, True) for file in files)
         else:
             self._refuse(item, "no such file or folder")
+
+    def _matches(self, pattern: str) -> Iterator[Path]:
+        """The files a glob matches, read as if each match were named: a folder is walked (cron's
+        quoted 'in/*' reads what the shell's in/* reads), the archive folder skipped as a walk skips
+        it, and what a walk refuses (a pipe, a broken link, a sidecar alone) refused."""
+        for match in sorted(Path(m) for m in glob.glob(pattern, recursive=True)):
+            if match.is_dir():
+                if not self._is_archive(match):
+                    yield from _walk(match, self._refuse, skip=self._archive_key)
+            elif match.is_file():
+                if not match.name.endswith(SIDECAR_SUFFIX):
+                    yield match
+                elif not _taken(match.with_name(match.name.removesuffix(SIDECAR_SUFFIX))) and _taken(match):
+                    self._refuse(path_text(match), "a .headers sidecar without the file it goes with")
+            elif match.is_symlink():
+                self._refuse(path_text(match), "a broken symbolic link")
+            elif _taken(match):  # else gone since the glob listed it: another run took it
+                self._refuse(path_text(match), "not a regular file (a pipe, socket or device)")
 
     def _named_elsewhere(self, file: Path) -> bool:
         """Whether an input of this run reads ``file``: names it, matches it by a glob, or holds it in a
@@ -311,12 +331,10 @@ class Ingest:
                 if item == "-":
                     continue
                 with suppress(OSError):
-                    if glob.has_magic(item) and not Path(item).exists():
-                        files.update(Path(m).resolve() for m in glob.glob(item, recursive=True))
-                    elif (named := Path(item).resolve()).is_dir():
-                        folders.add(named)
-                    else:
-                        files.add(named)
+                    magic = glob.has_magic(item) and not Path(item).exists()
+                    for name in glob.glob(item, recursive=True) if magic else [item]:
+                        named = Path(name).resolve()
+                        (folders if named.is_dir() else files).add(named)  # a glob's folder is walked too
             self._named_inputs = (files, folders)
         files, folders = self._named_inputs
         target = file.resolve()

@@ -2397,3 +2397,23 @@ def test_a_batch_of_more_keys_than_a_statement_binds_is_one_query_on_either_back
     )
     again = ingest(store, config, request_csv(tmp_path, rows))
     assert again.report.tallies["requests"].requests_unchanged == 66_000
+
+
+def test_a_glob_reads_the_folders_it_matches_and_refuses_what_a_walk_refuses(store, config, tmp_path):
+    inbox = tmp_path / "in"
+    (inbox / "nexi").mkdir(parents=True)
+    (inbox / "done").mkdir()
+    request_csv(inbox / "nexi", [ROW])  # cron's 'in/*' reads what the shell's in/* reads
+    (inbox / "done" / "old.csv").write_text("read before")
+    os.mkfifo(inbox / "pipe")
+    (inbox / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    run = ingest(store, config, str(inbox / "*"), archive=inbox / "done")
+    assert table_counts(store)["payment_request"] == 1
+    assert run.report.files == 1 and (inbox / "done" / "requests.csv").exists()
+    # what a walk refuses, a glob refuses; the archive folder it meets is skipped, as a walk skips it
+    assert sorted(run.report.refused) == [
+        (str(inbox / "gone.csv"), "a broken symbolic link"),
+        (str(inbox / "pipe"), "not a regular file (a pipe, socket or device)"),
+    ]
+    assert not any("no file matches" in line for line in run.said)
+
