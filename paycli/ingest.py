@@ -162,7 +162,9 @@ class Ingest:
         self._wordings: dict[int, list[str | None]] = {}
         self._unread: set[str] = set()  # reprocess: providers no longer configured, said once
         self._to_archive: list[tuple[Path, Path | None]] = []
-        self._archiving: set[Path] = set()
+        # the files this run met, as (their folder's real path, name): one named twice is read once
+        self._met: set[tuple[str, str]] = set()
+        self._real_folders: dict[Path, str] = {}
         self._dry_names: set[Path] = set()  # a dry run's archive names, given to files it did not move
         self._inputs: Sequence[str] = ()  # what run() was given
         self._named_inputs: tuple[set[Path], set[Path]] | None = None  # _named_elsewhere's, once a run
@@ -190,6 +192,8 @@ class Ingest:
                     self._ingest(Source.from_stream("<stdin>", stream))
                     continue
                 for path, listed in self._expand(item):
+                    if not self._first_time(path):
+                        continue
                     if path.name in self._protected_names and path.resolve() in self._protected:
                         # stored, a secret would sit in the store (and a forced --gateway would store it)
                         self._refuse(
@@ -241,12 +245,11 @@ class Ingest:
                         source.headers = without_secret_headers(headers)
                         if problem := _sidecar_problem(headers):
                             self.note(f"{path_text(sidecar)}: {problem}")
-                    # moved once its records are committed, at the next flush; a file named twice (a
-                    # folder and a glob over it) once; one already in the archive folder (named, or
-                    # matched by a glob) stays: moved, it would only be renamed, a run after another
+                    # moved once its records are committed, at the next flush; one already in the
+                    # archive folder (named, or matched by a glob) stays: moved, it would only be
+                    # renamed, a run after another
                     archived = self.archive is not None and not self._is_archive(path.parent)
-                    if self._ingest(source, listed) and archived and path not in self._archiving:
-                        self._archiving.add(path)
+                    if self._ingest(source, listed) and archived:
                         self._to_archive.append((path, sidecar if source.headers is not None else None))
             self._flush()
         return self.report
@@ -319,6 +322,20 @@ class Ingest:
                 self._refuse(path_text(match), "a broken symbolic link")
             elif _taken(match):  # else gone since the glob listed it: another run took it
                 self._refuse(path_text(match), "not a regular file (a pipe, socket or device)")
+
+    def _first_time(self, path: Path) -> bool:
+        """Whether this run meets the file ``path`` names for the first time, however it is spelled (a
+        folder and a glob over it, ``in/a`` and ``./in/../in/a``, a link to its folder): read twice, it
+        was counted twice, and its second move, finding it gone, said another run took it. A link to a
+        file is an entry of its own (archived, the link is moved, as a rename moves it)."""
+        folder = self._real_folders.get(path.parent)
+        if folder is None:
+            folder = self._real_folders[path.parent] = os.path.realpath(path.parent)
+        key = (folder, path.name)
+        if key in self._met:
+            return False
+        self._met.add(key)
+        return True
 
     def _named_elsewhere(self, file: Path) -> bool:
         """Whether an input of this run reads ``file``: names it, matches it by a glob, or holds it in a

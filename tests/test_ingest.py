@@ -2417,3 +2417,15 @@ def test_a_glob_reads_the_folders_it_matches_and_refuses_what_a_walk_refuses(sto
     ]
     assert not any("no file matches" in line for line in run.said)
 
+
+def test_a_file_named_twice_by_two_paths_is_read_and_archived_once(store, config, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    request_csv(folder, [ROW])
+    other = str(tmp_path / "in" / ".." / "in" / "requests.csv")
+    run = ingest(store, config, folder, other, str(tmp_path / "**" / "*.csv"), archive=tmp_path / "done")
+    assert run.report.ok and run.report.files == 1
+    assert run.report.tallies["requests"].records == 1
+    assert run.report.taken == []  # not another run's: this one archived it
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["requests.csv"]
+
