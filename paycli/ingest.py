@@ -2352,16 +2352,26 @@ def _walk(
     folder: Path, refuse: Callable[[str, str], None], skip: tuple[int, int] | None = None
 ) -> Iterator[Path]:
     """The files of a folder tree in a stable order (by name, folder by folder); hidden entries and
-    sidecars are skipped, and so are links to folders and the folder whose (device, inode) is ``skip``
-    (the archive: read again, its files would be moved into it again, renamed each run). A folder that
-    cannot be listed, and an entry that is not a regular file (a pipe would block the run), are refused
-    by name.
+    sidecars are skipped, and so is the folder whose (device, inode) is ``skip`` (the archive: read
+    again, its files would be moved into it again, renamed each run). A link to a folder is walked as
+    the folder (skipped, it left what an operator linked into the inbox unread, unsaid), and a folder met
+    again (a link back up the tree, two links to one folder) is not. A folder that cannot be listed, and
+    an entry that is not a regular file (a pipe would block the run), are refused by name.
 
     One folder is listed at a time, and of it only the names are kept: a folder of 200,000 callbacks
     costs about 19 MB as sorted names, where its ``os.DirEntry`` objects took 70."""
     pending = [folder]
+    walked: set[tuple[int, int]] = set()
     while pending:
         current = pending.pop()
+        try:
+            found = os.stat(current)
+        except OSError as exc:
+            refuse(str(current), f"cannot be read ({exc.strerror or exc})")
+            continue
+        if (found.st_dev, found.st_ino) in walked:
+            continue
+        walked.add((found.st_dev, found.st_ino))
         files: list[str] = []
         subfolders: list[str] = []
         odd: dict[str, str] = {}  # name: why it is refused (rare)
@@ -2371,15 +2381,14 @@ def _walk(
                     name = entry.name
                     if name.startswith("."):
                         continue
-                    if entry.is_dir(follow_symlinks=False):
+                    if entry.is_dir():
                         if skip is not None and _identity(entry) == skip:
                             continue
                         subfolders.append(name)
                     elif entry.is_file():
                         files.append(name)
                     elif entry.is_symlink():
-                        if not entry.is_dir():
-                            odd[name] = "a broken symbolic link"
+                        odd[name] = "a broken symbolic link"
                     else:
                         odd[name] = "not a regular file (a pipe, socket or device)"
         except OSError as exc:
@@ -2399,7 +2408,7 @@ def _walk(
 
 def _identity(entry: os.DirEntry[str]) -> tuple[int, int] | None:
     try:
-        found = entry.stat(follow_symlinks=False)
+        found = entry.stat()  # a link's folder, as a walk reads it
     except OSError:  # gone since it was listed: said when it is listed in turn
         return None
     return found.st_dev, found.st_ino

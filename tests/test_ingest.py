@@ -2429,3 +2429,15 @@ def test_a_file_named_twice_by_two_paths_is_read_and_archived_once(store, config
     assert run.report.taken == []  # not another run's: this one archived it
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["requests.csv"]
 
+
+def test_a_link_to_a_folder_in_a_folder_is_read_and_a_loop_once(store, config, tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    elsewhere = tmp_path / "nexi-out"
+    elsewhere.mkdir()
+    request_csv(elsewhere, [ROW])
+    (inbox / "nexi").symlink_to(elsewhere)  # an operator's link to where a gateway drops its files
+    (inbox / "loop").symlink_to(inbox)
+    run = ingest(store, config, inbox)
+    assert run.report.ok and run.report.files == 1
+    assert table_counts(store)["payment_request"] == 1
