@@ -100,6 +100,9 @@ class IngestReport:
     # files a folder or a glob listed that another run (an ingest of the same inbox) took before this one
     # read them, or archived after both read them: not an error, the other run read them
     taken: list[str] = field(default_factory=list)
+    # files that changed after they were looked at (an export still being written): read, and left where
+    # they were for the next run to read again, not archived with lines no run would read
+    changed: list[str] = field(default_factory=list)
     linked: int = 0  # orphans linked to a request that arrived
     unchanged: int = 0  # reprocess --all: messages that read as before
     elsewhere: int = 0  # reprocess: messages another command changed or took after they were listed
@@ -161,7 +164,8 @@ class Ingest:
         # reprocess --all: response id -> the wordings its messages now read with, where not as stored
         self._wordings: dict[int, list[str | None]] = {}
         self._unread: set[str] = set()  # reprocess: providers no longer configured, said once
-        self._to_archive: list[tuple[Path, Path | None]] = []
+        # (file, its sidecar, its size and time of change before it was read)
+        self._to_archive: list[tuple[Path, Path | None, tuple[int, int] | None]] = []
         # the files this run met, as (their folder's real path, name): one named twice is read once
         self._met: set[tuple[str, str]] = set()
         self._real_folders: dict[Path, str] = {}
@@ -201,6 +205,7 @@ class Ingest:
                         )
                         continue
                     try:
+                        looked = _size_and_time(path) if self.archive is not None else None
                         source = Source.from_path(path)
                     except OSError as exc:
                         if not self._taken_meanwhile(path, listed, exc):
@@ -250,7 +255,9 @@ class Ingest:
                     # renamed, a run after another
                     archived = self.archive is not None and not self._is_archive(path.parent)
                     if self._ingest(source, listed) and archived:
-                        self._to_archive.append((path, sidecar if source.headers is not None else None))
+                        self._to_archive.append(
+                            (path, sidecar if source.headers is not None else None, looked)
+                        )
             self._flush()
         return self.report
 
@@ -1016,7 +1023,15 @@ class Ingest:
             for line in said:
                 self.say(line)
             self._progressed(groups[-1][1])
-        for path, sidecar in self._to_archive:
+        for path, sidecar, looked in self._to_archive:
+            with suppress(OSError):  # one gone is said by _archive
+                if _size_and_time(path) != looked:
+                    self.report.changed.append(path_text(path))
+                    self.note(
+                        f"{path_text(path)}: changed while it was read (still being written?): left where it "
+                        "was, for the next run to read again"
+                    )
+                    continue
             if self.report.dry_run:  # said, not moved: the name each would take, as a run would give it
                 self.report.archived.append((path_text(path), path_text(self._archive_name(path, sidecar))))
                 continue
@@ -2521,6 +2536,11 @@ def _cut(name: str, size: int) -> str:
     while len(os.fsencode(name)) > size:
         name = name[:-1]
     return name
+
+
+def _size_and_time(path: Path) -> tuple[int, int]:
+    found = os.stat(path)
+    return found.st_size, found.st_mtime_ns
 
 
 def _taken(path: Path) -> bool:

@@ -2441,3 +2441,28 @@ def test_a_link_to_a_folder_in_a_folder_is_read_and_a_loop_once(store, config, t
     run = ingest(store, config, inbox)
     assert run.report.ok and run.report.files == 1
     assert table_counts(store)["payment_request"] == 1
+
+
+def test_a_file_that_grew_after_it_was_read_is_not_archived_and_the_next_run_reads_the_rest(
+    store, config, tmp_path
+):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    growing = request_csv(inbox, [ROW])
+    said: list[str] = []
+
+    def append_once(inputs, source, records):  # a shop's export still being written when cron reads it
+        if records and "T2" not in growing.read_text():
+            with growing.open("a") as f:
+                f.write("T2,O2,order,2026-11-26T10:15:00Z,B,,5.00,EUR,fake\n")
+
+    run = Ingest(
+        store, config, providers(config), archive=tmp_path / "done", note=said.append, progress=append_once
+    )  # type: ignore[arg-type]
+    run.run([str(inbox)])
+    assert growing.exists() and not (tmp_path / "done" / "requests.csv").exists()  # archived, T2 was lost
+    assert run.report.ok and run.report.changed == [str(growing)]  # no error: the next run reads the rest
+    assert any("changed while it was read" in line for line in said)
+    run = ingest(store, config, inbox, archive=tmp_path / "done")
+    assert run.report.ok and not growing.exists()
+    assert table_counts(store)["payment_request"] == 2

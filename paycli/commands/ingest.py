@@ -48,7 +48,8 @@ def ingest(
         str | None,
         typer.Option(
             "--archive",
-            help="Move each input read to the end into this folder. One inside a folder read is skipped "
+            help="Move each input read to the end into this folder (one that changed meanwhile, still being "
+            "written, stays for the next run). One inside a folder read is skipped "
             "by its walk, and a file already in it is read and left there; an input folder itself is "
             "refused.",
         ),
@@ -308,6 +309,10 @@ def _summary(report) -> None:  # type: ignore[no-untyped-def]
         # two runs over one inbox (cron overlapping itself): what one listed, the other read and archived
         err(
             f"  {_count(len(report.taken), 'listed input')} taken by another run meanwhile (ingested and archived there)"
+        )
+    if report.changed:
+        err(
+            f"  {_count(len(report.changed), 'input')} changed while read, left for the next run to read again (not archived)"
         )
     if report.quarantined:
         kept = "would be kept" if report.dry_run else "are kept"
