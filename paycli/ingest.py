@@ -405,7 +405,8 @@ class Ingest:
         return True
 
     def _refuse(self, name: str, reason: str) -> None:
-        name, reason = one_line(name), one_line(reason)  # a file name may hold a line break too
+        # a file name may hold a line break too, and bytes that are not UTF-8 (as path_text writes them)
+        name, reason = one_line(path_text(name)), one_line(reason)
         self.report.refused.append((name, reason))
         self.say(f"{name}: {reason}")
 

@@ -2466,3 +2466,15 @@ def test_a_file_that_grew_after_it_was_read_is_not_archived_and_the_next_run_rea
     run = ingest(store, config, inbox, archive=tmp_path / "done")
     assert run.report.ok and not growing.exists()
     assert table_counts(store)["payment_request"] == 2
+
+
+def test_a_refused_name_that_is_not_utf8_is_said_with_the_escapes_a_stored_name_has(store, config, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = os.fsdecode(b"caff\xe8")  # a latin-1 name from an old system
+    os.mkfifo(folder / odd)
+    run = ingest(store, config, folder, str(tmp_path / odd))
+    assert run.report.refused == [
+        (f"{folder}/caff\\xe8", "not a regular file (a pipe, socket or device)"),
+        (f"{tmp_path}/caff\\xe8", "no such file or folder"),
+    ]
