@@ -321,6 +321,8 @@ class Ingest:
                 if not self._is_archive(match):
                     yield from _walk(match, self._refuse, skip=self._archive_key)
             elif match.is_file():
+                if _editor_copy(match.name):
+                    continue
                 if not match.name.endswith(SIDECAR_SUFFIX):
                     yield match
                 elif not _taken(match.with_name(match.name.removesuffix(SIDECAR_SUFFIX))) and _taken(match):
@@ -2395,7 +2397,7 @@ def _walk(
             with os.scandir(current) as listing:
                 for entry in listing:
                     name = entry.name
-                    if name.startswith("."):
+                    if name.startswith(".") or _editor_copy(name):
                         continue
                     if entry.is_dir():
                         if skip is not None and _identity(entry) == skip:
@@ -2420,6 +2422,13 @@ def _walk(
                 # (one gone since the listing went with its file, which another run moved just before)
                 refuse(str(current / name), "a .headers sidecar without the file it goes with")
         pending.extend(current / name for name in sorted(subfolders, reverse=True))
+
+
+def _editor_copy(name: str) -> bool:
+    """An editor's backup (``x.csv~``) or auto-save (``#x.csv#``) of a file beside it: read in a folder
+    with it, an old copy of a request file fixed by hand is read after the fix (``~`` sorts last), and
+    with --update its old values stand. A hidden entry (vim's ``.x.csv.swp``) is skipped anyway."""
+    return name.endswith("~") or (len(name) > 2 and name.startswith("#") and name.endswith("#"))
 
 
 def _identity(entry: os.DirEntry[str]) -> tuple[int, int] | None:

@@ -2478,3 +2478,16 @@ def test_a_refused_name_that_is_not_utf8_is_said_with_the_escapes_a_stored_name_
         (f"{folder}/caff\\xe8", "not a regular file (a pipe, socket or device)"),
         (f"{tmp_path}/caff\\xe8", "no such file or folder"),
     ]
+
+
+def test_an_editor_s_backup_in_a_folder_is_not_read_over_the_file_it_is_a_copy_of(store, config, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    fixed = ROW.replace("129.90", "139.90")
+    request_csv(folder, [fixed])  # a line corrected by hand...
+    request_csv(folder, [ROW], name="requests.csv~")  # ...and what the editor kept of it before
+    request_csv(folder, [ROW], name="#requests.csv#")  # Emacs's auto-save
+    for given in (folder, str(folder / "*")):
+        run = ingest(store, config, given, update=True)
+        assert run.report.ok and run.report.files == 1
+        assert request(store, "T1")["amount_minor"] == 13990
