@@ -87,6 +87,9 @@ class Tally:
     settlement_lines: int = 0
     orphans: int = 0  # new responses and messages whose request is not known yet
     quarantined: int = 0
+    # quarantined records of a message already stored (a file read again): counted as already stored
+    # too, where serve's delivery of a repeated body is a duplicate; the summary counts each once
+    quarantined_again: int = 0
 
 
 @dataclass
@@ -1253,7 +1256,10 @@ class Messages:
         # a record read badly now of a message stored well (a file forced on the wrong provider again)
         # is no quarantined message: the one stored stands
         self.settled = {key for key in bad if stored.get(key, "quarantined") != "quarantined"}
-        tally.quarantined += len(bad) - len(self.settled)
+        still = [key for key in bad if key not in self.settled]
+        tally.quarantined += len(still)
+        # each but the first of a message new here was counted as already stored too
+        tally.quarantined_again += len(still) - len({key for key in still if key not in stored})
         if not unique:
             return set()
         self._adopt_references(unique)

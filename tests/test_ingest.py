@@ -2491,3 +2491,17 @@ def test_an_editor_s_backup_in_a_folder_is_not_read_over_the_file_it_is_a_copy_o
         run = ingest(store, config, given, update=True)
         assert run.report.ok and run.report.files == 1
         assert request(store, "T1")["amount_minor"] == 13990
+
+
+def test_the_summary_of_a_file_read_again_counts_each_record_once(store, config, tmp_path, capsys):
+    from paycli.commands.ingest import _summary
+
+    bad = '{"fake": broken'
+    path = write_messages(tmp_path, message("T1", "k1", "approved"), bad, bad)  # one bad line, sent twice
+    ingest(store, config, path)
+    capsys.readouterr()
+    again = ingest(store, config, path)
+    assert again.report.tallies["fake"].quarantined == 2 and not again.report.ok  # still said: exit 1
+    _summary(again.report)
+    lines = capsys.readouterr().err.splitlines()
+    assert "  fake: 3 records: 1 already stored; 2 quarantined (2 already stored)" in lines

@@ -289,11 +289,13 @@ def _summary(report) -> None:  # type: ignore[no-untyped-def]
             (t.informational, "informational message", None),
             (t.settlement_lines, "settlement line", None),
             (t.orphans, "orphan (request not known yet)", "orphans (request not known yet)"),
-            (t.already_stored, "already stored", "already stored"),
+            (t.already_stored - t.quarantined_again, "already stored", "already stored"),
             (t.quarantined, "quarantined", "quarantined"),
         ):
             if n:
                 parts.append(_count(n, word, plural))
+        if t.quarantined_again:  # counted once, as quarantined: the records add up
+            parts[-1] += f" ({t.quarantined_again} already stored)"
         err(f"  {name}: {_count(t.records, 'record')}: " + ("; ".join(parts) or "nothing new"))
     if report.linked:
         err(
