@@ -172,6 +172,7 @@ class Ingest:
         # the files this run met, as (their folder's real path, name): one named twice is read once
         self._met: set[tuple[str, str]] = set()
         self._real_folders: dict[Path, str] = {}
+        self._walked: set[tuple[int, int]] = set()  # the folders walked, as (device, inode): each once
         self._dry_names: set[Path] = set()  # a dry run's archive names, given to files it did not move
         self._inputs: Sequence[str] = ()  # what run() was given
         self._named_inputs: tuple[set[Path], set[Path]] | None = None  # _named_elsewhere's, once a run
@@ -288,7 +289,7 @@ class Ingest:
                 self._refuse(item, "is the --archive folder: what is archived is not read again")
                 return
             found = False
-            for file in _walk(path, self._refuse, skip=self._archive_key):
+            for file in _walk(path, self._refuse, skip=self._archive_key, walked=self._walked):
                 found = True
                 yield file, True
             if not found:
@@ -322,7 +323,7 @@ class Ingest:
         for match in sorted(Path(m) for m in glob.glob(pattern, recursive=True)):
             if match.is_dir():
                 if not self._is_archive(match):
-                    yield from _walk(match, self._refuse, skip=self._archive_key)
+                    yield from _walk(match, self._refuse, skip=self._archive_key, walked=self._walked)
             elif match.is_file():
                 if _editor_copy(match.name):
                     continue
@@ -2373,19 +2374,24 @@ def _in_zone(moment: datetime, config: Config) -> str:
 
 
 def _walk(
-    folder: Path, refuse: Callable[[str, str], None], skip: tuple[int, int] | None = None
+    folder: Path,
+    refuse: Callable[[str, str], None],
+    skip: tuple[int, int] | None = None,
+    walked: set[tuple[int, int]] | None = None,
 ) -> Iterator[Path]:
     """The files of a folder tree in a stable order (by name, folder by folder); hidden entries and
     sidecars are skipped, and so is the folder whose (device, inode) is ``skip`` (the archive: read
-    again, its files would be moved into it again, renamed each run). A link to a folder is walked as
-    the folder (skipped, it left what an operator linked into the inbox unread, unsaid), and a folder met
-    again (a link back up the tree, two links to one folder) is not. A folder that cannot be listed, and
-    an entry that is not a regular file (a pipe would block the run), are refused by name.
+    again, its files would be moved into it again, renamed each run). A folder in ``walked`` (by an
+    earlier walk of the run: a glob matched it and a folder above it) is not walked again. A link to a
+    folder is not followed (it may lead anywhere, back up the tree or to /, whose files --archive would
+    move) but refused, as what cannot be read is: skipped unsaid, what an operator linked into the inbox
+    was never read and cron heard nothing; named as an input, it is read. A folder that cannot be
+    listed, and an entry that is not a regular file (a pipe would block the run), are refused by name.
 
     One folder is listed at a time, and of it only the names are kept: a folder of 200,000 callbacks
     costs about 19 MB as sorted names, where its ``os.DirEntry`` objects took 70."""
     pending = [folder]
-    walked: set[tuple[int, int]] = set()
+    walked = set() if walked is None else walked
     while pending:
         current = pending.pop()
         try:
@@ -2407,8 +2413,11 @@ def _walk(
                         continue
                     if entry.is_dir():
                         if skip is not None and _identity(entry) == skip:
-                            continue
-                        subfolders.append(name)
+                            continue  # the archive, or a link to it
+                        if entry.is_symlink():
+                            odd[name] = "a link to a folder: not followed (name it as an input to read it)"
+                        else:
+                            subfolders.append(name)
                     elif entry.is_file():
                         files.append(name)
                     elif entry.is_symlink():

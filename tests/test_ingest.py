@@ -2423,14 +2423,19 @@ def test_a_file_named_twice_by_two_paths_is_read_and_archived_once(store, config
     folder.mkdir()
     request_csv(folder, [ROW])
     other = str(tmp_path / "in" / ".." / "in" / "requests.csv")
-    run = ingest(store, config, folder, other, str(tmp_path / "**" / "*.csv"), archive=tmp_path / "done")
+    deep = str(folder / "**")  # matches in/ itself, walked once
+    run = ingest(
+        store, config, folder, other, deep, str(tmp_path / "**" / "*.csv"), archive=tmp_path / "done"
+    )
     assert run.report.ok and run.report.files == 1
     assert run.report.tallies["requests"].records == 1
     assert run.report.taken == []  # not another run's: this one archived it
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["requests.csv"]
 
 
-def test_a_link_to_a_folder_in_a_folder_is_read_and_a_loop_once(store, config, tmp_path):
+def test_a_link_to_a_folder_in_a_folder_is_refused_not_passed_over_and_read_when_named(
+    store, config, tmp_path
+):
     inbox = tmp_path / "in"
     inbox.mkdir()
     elsewhere = tmp_path / "nexi-out"
@@ -2438,9 +2443,16 @@ def test_a_link_to_a_folder_in_a_folder_is_read_and_a_loop_once(store, config, t
     request_csv(elsewhere, [ROW])
     (inbox / "nexi").symlink_to(elsewhere)  # an operator's link to where a gateway drops its files
     (inbox / "loop").symlink_to(inbox)
-    run = ingest(store, config, inbox)
-    assert run.report.ok and run.report.files == 1
-    assert table_counts(store)["payment_request"] == 1
+    (inbox / "done").symlink_to(tmp_path / "done")  # the archive, however it is reached, is skipped
+    run = ingest(store, config, inbox, archive=tmp_path / "done")
+    not_followed = "a link to a folder: not followed (name it as an input to read it)"
+    assert sorted(run.report.refused) == [
+        (str(inbox / "loop"), not_followed),
+        (str(inbox / "nexi"), not_followed),
+    ]
+    assert table_counts(store)["payment_request"] == 0
+    run = ingest(store, config, inbox / "nexi", archive=tmp_path / "done")
+    assert run.report.ok and table_counts(store)["payment_request"] == 1
 
 
 def test_a_file_that_grew_after_it_was_read_is_not_archived_and_the_next_run_reads_the_rest(
