@@ -120,16 +120,22 @@ def leaks(text: str) -> list[str]:
     return found
 
 
-def test_no_command_prints_a_secret_whatever_happens(cli, secret_config, tmp_path):
-    folder = tmp_path / "in"
+def forged_and_genuine(folder: Path, txn: str) -> Path:
+    """A folder holding a request ``txn`` and, from each gateway, a forged and a genuine message for it."""
     folder.mkdir()
-    txn = "SEC-2001-1"
+    order = txn.rsplit("-", 1)[0]
     (folder / "requests.csv").write_text(
-        REQUEST_HEADER + f"{txn},SEC-2001,order,2026-11-26T10:15:00+01:00,Rossi Mario,,19.90,EUR,nexi\n"
+        REQUEST_HEADER + f"{txn},{order},order,2026-11-26T10:15:00+01:00,Rossi Mario,,19.90,EUR,nexi\n"
     )
     for gateway, build in BUILDERS.items():
         write(folder, f"{gateway}-forged.txt", build(txn, True, "wrong key"))
         write(folder, f"{gateway}-genuine.txt", build(txn, True, None))
+    return folder
+
+
+def test_no_command_prints_a_secret_whatever_happens(cli, secret_config, tmp_path):
+    txn = "SEC-2001-1"
+    folder = forged_and_genuine(tmp_path / "in", txn)
     (folder / "broken.txt").write_bytes(b"\x00\x01 not a callback")
     (tmp_path / "reports").mkdir()
     runs = [
@@ -168,15 +174,8 @@ def test_no_command_prints_an_earlier_secret_nor_which_one_verified(cli, isolate
     for earlier, new in rotated.items():
         config = config.replace(f": {earlier}\n", f":\n      - {new}\n      - {earlier}\n")
     (isolated / "paycli.yaml").write_text(config)
-    folder = tmp_path / "in"
-    folder.mkdir()
     txn = "SEC-3001-1"
-    (folder / "requests.csv").write_text(
-        REQUEST_HEADER + f"{txn},SEC-3001,order,2026-11-26T10:15:00+01:00,Rossi Mario,,19.90,EUR,nexi\n"
-    )
-    for gateway, build in BUILDERS.items():
-        write(folder, f"{gateway}-forged.txt", build(txn, True, "wrong key"))
-        write(folder, f"{gateway}-genuine.txt", build(txn, True, None))
+    folder = forged_and_genuine(tmp_path / "in", txn)
     runs = [
         cli("ingest", str(folder)),
         cli("--debug", "ingest", str(folder)),

@@ -65,6 +65,15 @@ def as_of_0004(store: Store) -> None:
     store.execute("UPDATE alembic_version SET version_num = '0004'")
 
 
+# what db upgrade says of a store of Stripe events from before 0008 (or its first version)
+STRIPE_BEFORE_0008 = (
+    "stripe: informational messages stored before schema 0008 (or by its first version) that name their "
+    "payment only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail, "
+    "and the others are placed at the time they were received rather than the gateway's own: "
+    "run 'paycli reprocess --all --gateway stripe'"
+)
+
+
 def as_of_0005_judged_alone(store: Store) -> None:
     """The store as a paycli of schema 0005 left it: each request judged alone (no SHARED_TRANSACTION),
     nothing of 0007, in a store at head."""
@@ -354,12 +363,7 @@ def test_an_upgrade_from_before_0008_says_where_informational_messages_stay_out_
         store.execute("UPDATE message SET reference = NULL, request_id = NULL WHERE state = 'informational'")
         without_0008(store)
         store.execute("UPDATE alembic_version SET version_num = '0007'")
-    assert (
-        "stripe: informational messages stored before schema 0008 (or by its first version) that name their "
-        "payment only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail, "
-        "and the others are placed at the time they were received rather than the gateway's own: "
-        "run 'paycli reprocess --all --gateway stripe'"
-    ) in upgraded(cli, url)
+    assert STRIPE_BEFORE_0008 in upgraded(cli, url)
     assert cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).code == 0
     shown = cli("--db", url, "show", "S6002-1", db=False)
     assert "refund.failed: refund failed" in shown.stdout, shown
@@ -608,12 +612,7 @@ def test_a_store_of_migration_0008_as_it_first_shipped_gets_the_messages_own_tim
         if revision == "0008":
             without_0009(store)
         store.execute("UPDATE alembic_version SET version_num = :v", {"v": revision})
-    assert (
-        "stripe: informational messages stored before schema 0008 (or by its first version) that name their "
-        "payment only by the gateway's id (a refund that failed, a dispute won) are not in its request's trail, "
-        "and the others are placed at the time they were received rather than the gateway's own: "
-        "run 'paycli reprocess --all --gateway stripe'"
-    ) in upgraded(cli, url)
+    assert STRIPE_BEFORE_0008 in upgraded(cli, url)
     assert cli("--db", url, "reprocess", "--all", "--gateway", "stripe", db=False).code == 0
     assert cli("--db", url, "show", "S6002-1", "--format", "json", db=False).stdout == expected
     with Store.connect(url) as store:
