@@ -850,6 +850,12 @@ def _connect_sqlite(path: Path, *, create: bool) -> sqlite3.Connection:
 CONNECT_TIMEOUT_SECONDS = 10
 
 
+def _libpq_url(url: str) -> str:
+    """A store's URL as libpq reads it: ``postgresql+psycopg://`` (SQLAlchemy's spelling) and
+    ``postgres://`` become ``postgresql://``."""
+    return re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
+
+
 def _connect_timeout(url: str) -> dict[str, Any]:
     """``connect_timeout`` for a connection whose URL and environment set none."""
     from psycopg import ProgrammingError
@@ -858,7 +864,7 @@ def _connect_timeout(url: str) -> dict[str, Any]:
     if os.environ.get("PGCONNECT_TIMEOUT"):
         return {}
     try:
-        given = conninfo_to_dict(re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url))
+        given = conninfo_to_dict(_libpq_url(url))
     except ProgrammingError:
         return {}  # not parsed here: the connection says what is wrong with it
     return {} if "connect_timeout" in given else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
@@ -877,12 +883,12 @@ def _connect_postgresql(url: str) -> Any:
     if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
         logger.addHandler(logging.NullHandler())
 
-    conninfo = re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql://", url)
+    timeout = _connect_timeout(url)
     try:
-        conn = psycopg.connect(conninfo, row_factory=dict_row, autocommit=True, **_connect_timeout(url))
+        conn = psycopg.connect(_libpq_url(url), row_factory=dict_row, autocommit=True, **timeout)
     except psycopg.Error as exc:
         reason = _first_line(exc, url)  # libpq quotes what it cannot parse: scrubbed
-        if reason.endswith("timeout expired") and _connect_timeout(url):
+        if reason.endswith("timeout expired") and timeout:
             reason += f" after {CONNECT_TIMEOUT_SECONDS} s (connect_timeout=N in the URL sets another)"
         # not chained: the driver's own error quotes the password, and --debug prints the chain
         raise StoreError(f"cannot connect to {describe(url)}: {reason}") from None
