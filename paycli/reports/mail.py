@@ -90,7 +90,7 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
             client = _PacedSMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
         else:
             client = _PacedSMTP(host, port, timeout=timeout)
-        with client:
+        try:
             if security == "starttls":
                 try:
                     client.starttls(context=ssl.create_default_context())
@@ -102,6 +102,8 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
             if smtp.get("username"):
                 _login(client, str(smtp["username"]), secret or "", str(security), failed)
             refused = client.send_message(message)
+        finally:
+            _quit(client)
     except MailError:
         raise
     except smtplib.SMTPRecipientsRefused as exc:
@@ -134,6 +136,18 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
     except (smtplib.SMTPException, OSError) as exc:
         raise failed(_first_line(exc)) from None
     return {address: _reply(code, text) for address, (code, text) in refused.items()}
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    """QUIT (RFC 5321 4.1.1.10), then the connection closed. What QUIT meets is no failure: the mail
+    was taken at the end of DATA (250), or what went wrong before is the error to say; smtplib's
+    ``with`` made a refused or unanswered QUIT the error, and a delivered report a failed one."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
 
 
 def _login(

@@ -72,7 +72,10 @@ class Smtp(socketserver.StreamRequestHandler):
                 server.messages.append(bytes(data))
                 self.say("250 queued")
             elif verb == "QUIT":
-                self.say("221 bye")
+                server.quits += 1
+                if server.at_quit == "drop":  # the connection ends without a reply
+                    return
+                self.say("221 bye" if not server.at_quit else server.at_quit)
                 return
             else:
                 self.say("502 no")
@@ -94,6 +97,8 @@ class Server(socketserver.ThreadingTCPServer):
         self.silent = False
         self.stop = threading.Event()
         self.pace = 0  # bytes taken every 20 ms of a message's DATA (0: as fast as they come)
+        self.at_quit = ""  # the reply to QUIT (empty: 221), or "drop": the connection closed instead
+        self.quits = 0
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client that speaks TLS to it: its traceback is no part of paycli's output
@@ -119,6 +124,7 @@ def configure(
     security: str = "none",
     to: str = "[owner@shop.example, accounts@shop.example]",
     timeout: int = 30,
+    sender: str = "paycli@shop.example",
 ) -> None:
     (folder / "pw").write_text(password + "\n")
     text = (folder / "paycli.yaml").read_text()
@@ -130,7 +136,7 @@ def configure(
   security: {security}
   username: paycli
   password_file: pw
-  from: paycli@shop.example
+  from: {sender}
   to: {to}
   timeout: {timeout}
 """
@@ -393,3 +399,33 @@ def test_a_subject_of_several_lines_is_a_configuration_error_not_a_header_of_its
     result = shop("report", "--now", NOW, "--date", DAY, "--out", f"{isolated}/", "--email")
     assert result.code == 2 and result.stderr.count("\n") == 1, result
     assert "smtp.subject" in result.stderr and "one line" in result.stderr, result
+
+
+def test_the_mail_ends_with_quit(shop, isolated, smtp_server):
+    configure(isolated, smtp_server.server_address[1])
+    assert mail_report(shop, isolated).code == 0
+    assert smtp_server.quits == 1
+
+
+@pytest.mark.parametrize("at_quit", ["421 4.4.2 closing, timeout", "500 5.5.1 what?", "drop"])
+def test_a_failure_at_quit_after_the_mail_was_taken_is_no_error(shop, isolated, smtp_server, at_quit):
+    # the server answered 250 to the message: it is delivered, whatever QUIT then meets
+    smtp_server.at_quit = at_quit
+    configure(isolated, smtp_server.server_address[1])
+    result = mail_report(shop, isolated)
+    assert result.code == 0, result
+    assert "mailed to owner@shop.example, accounts@shop.example" in result.stderr
+    assert len(smtp_server.messages) == 1 and smtp_server.quits == 1
+
+
+def test_the_date_header_is_rfc_5322_with_its_true_offset(shop, isolated, smtp_server):
+    import email.utils
+    from datetime import UTC, datetime
+
+    configure(isolated, smtp_server.server_address[1])
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert mail_report(shop, isolated).code == 0
+    message = email.message_from_bytes(smtp_server.messages[0], policy=policy.default)
+    date = message["Date"]
+    assert email.utils.format_datetime(date.datetime) == str(date)  # day, date, time, numeric zone
+    assert before <= date.datetime <= datetime.now(UTC)  # the offset says the true instant
