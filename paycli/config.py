@@ -342,6 +342,24 @@ def _check_address(value: str) -> str:
     return value.strip()
 
 
+def _check_sender(value: str) -> str:
+    """smtp.from: an address, or a display name and an address (``Paycli <ops@shop.example>``, the
+    name maybe in double quotes, ``"Rossi, Shop" <ops@shop.example>``), as RFC 5322 writes a mailbox."""
+    text = value.strip()
+    named = re.fullmatch(r"(?s)([^<>]*?)\s*<([^<>]*)>", text)
+    if named is None:
+        return _check_address(text)
+    name, address = named[1], named[2].strip()
+    if not _ADDRESS.fullmatch(address):
+        raise SettingProblem("", f"{_show(address)} is not an e-mail address")
+    if not name.isprintable():
+        raise SettingProblem("", "the display name must be one line of text")
+    if "@" in name and not (name.startswith('"') and name.endswith('"')):
+        # a mail reader shows it as if it were the sender: put it in double quotes, or leave it out
+        raise SettingProblem("", f"{_show(name)}: a display name with '@' must be in double quotes")
+    return text
+
+
 def check_address_text(value: str, *, several: bool = True) -> str:
     """A gateway's e-mail setting: one address, or (``several``) addresses separated by commas, as
     PayPal's receiver_email. Checked on load: a message for none of them is taken as forged, so a
@@ -426,7 +444,7 @@ SMTP_SETTINGS: Mapping[str, Setting] = MappingProxyType(
         "security": Setting(str, "starttls", choices=("starttls", "ssl", "none")),
         "username": Setting(str, None),
         "password": Setting(Secret, None),
-        "from": Setting(str, required=True, check=_check_address),
+        "from": Setting(str, required=True, check=_check_sender),
         "to": Setting(list, required=True, check=_check_addresses),
         "subject": Setting(str, "paycli report {period}", check=_check_header),
         "timeout": Setting(int, 30, help="seconds", check=_between(1, 600, " seconds")),

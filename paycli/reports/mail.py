@@ -10,8 +10,9 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Mapping, Sequence
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, unquote
 from pathlib import Path
 
 from paycli.config import Secret
@@ -55,11 +56,12 @@ def build_message(
     smtp: Mapping[str, object], subject: str, body: str, attachments: Sequence[tuple[str, bytes]]
 ) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = str(smtp["from"])
+    sender = sender_address(str(smtp["from"]))
+    message["From"] = sender  # a non-ASCII display name is encoded (RFC 2047) as the message is written
     message["To"] = ", ".join(str(a) for a in smtp["to"])  # type: ignore[attr-defined]
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(domain=str(smtp["from"]).rpartition("@")[2] or None)
+    message["Message-ID"] = make_msgid(domain=sender.domain or None)
     message.set_content(body)
     for name, data in attachments:
         maintype, subtype = MIME.get(Path(name).suffix, ("application", "octet-stream"))
@@ -68,6 +70,15 @@ def build_message(
         else:
             message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
+
+
+def sender_address(text: str) -> Address:
+    """smtp.from as checked on load: ``ops@shop.example``, ``Paycli <ops@shop.example>`` or
+    ``"Rossi, Shop" <ops@shop.example>``."""
+    name, bracket, address = text.strip().rpartition("<")
+    if not bracket:
+        return Address(addr_spec=text.strip())
+    return Address(display_name=unquote(name.strip()), addr_spec=address.removesuffix(">").strip())
 
 
 def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:

@@ -418,6 +418,44 @@ def test_a_failure_at_quit_after_the_mail_was_taken_is_no_error(shop, isolated, 
     assert len(smtp_server.messages) == 1 and smtp_server.quits == 1
 
 
+@pytest.mark.parametrize(
+    ("sender", "shown", "address"),
+    [
+        ("Paycli <ops@shop.example>", "Paycli <ops@shop.example>", "ops@shop.example"),
+        ("'\"Rossi, Shop\" <ops@shop.example>'", '"Rossi, Shop" <ops@shop.example>', "ops@shop.example"),
+        ("Società Pagamenti <ops@shop.example>", "Società Pagamenti <ops@shop.example>", "ops@shop.example"),
+        ("<ops@shop.example>", "ops@shop.example", "ops@shop.example"),
+    ],
+)
+def test_smtp_from_may_have_a_display_name(shop, isolated, smtp_server, sender, shown, address):
+    configure(isolated, smtp_server.server_address[1], sender=sender)
+    result = mail_report(shop, isolated)
+    assert result.code == 0, result
+    raw = smtp_server.messages[0]
+    assert raw.isascii()  # RFC 5322: a non-ASCII name travels encoded (RFC 2047)
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert str(message["From"]) == shown
+    assert message["From"].addresses[0].addr_spec == address
+    assert f"mail FROM:<{address}>" in smtp_server.envelope[0]
+    assert message["Message-ID"].endswith("@shop.example>"), message["Message-ID"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "said"),
+    [
+        ("Paycli <ops>", "'ops' is not an e-mail address"),
+        ("Paycli <ops@shop.example", "is not an e-mail address"),
+        ("a@b.example <c@d.example>", "a display name"),
+        ("Two <a@b.example> <c@d.example>", "is not an e-mail address"),
+    ],
+)
+def test_a_wrong_smtp_from_is_a_configuration_error(shop, isolated, sender, said):
+    configure(isolated, 25, sender=sender)
+    result = mail_report(shop, isolated)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert "smtp.from: " in result.stderr and said in result.stderr, result
+
+
 def test_the_date_header_is_rfc_5322_with_its_true_offset(shop, isolated, smtp_server):
     import email.utils
     from datetime import UTC, datetime
