@@ -110,6 +110,7 @@ _REASONS = {
     409: "Conflict",
     411: "Length Required",
     413: "Content Too Large",
+    414: "URI Too Long",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -167,6 +168,10 @@ _UPDATE_HINT = "; use --update to replace it"
 # notification any gateway sends: past it, anybody could grow the store by max_body_bytes a request.
 # The delivery's size is the whole body's.
 REFUSED_BODY_KEPT = MAX_CALLBACK_BYTES
+
+QUERY_TOO_LONG = (
+    f"a query string is at most {MAX_CALLBACK_BYTES // 1024} KiB: no gateway's notification is longer"
+)
 
 UNAVAILABLE = _text(503, "the store cannot take the notification now; retry later")
 
@@ -292,6 +297,8 @@ class App:
         return [] if method == "HEAD" else [answer.body]
 
     def _route(self, environ: Environ, method: str, route: str, path: str) -> tuple[Answer, str]:
+        if route != "/" and route.endswith("/"):
+            route = route.rstrip("/") or "/"  # /healthz/ as /healthz (a monitor's, a proxy's slash)
         if route == "/healthz":
             if method not in ("GET", "HEAD"):
                 return _not_allowed(("GET", "HEAD")), ""
@@ -336,11 +343,17 @@ class App:
         kept = [(n, headers[n.lower()]) for n in KEPT_HEADERS if n.lower() in headers]
         # what stops this notification before it is read: None, or the answer and why
         stop: tuple[Answer, str] | None = None
+        if len(query) >= MAX_CALLBACK_BYTES:
+            # no gateway's notification is this long (a Nexi return is a few hundred bytes): read, it
+            # would be refused as a body that long is, and kept whole it would let anybody grow the
+            # store by what waitress takes in a request line (256 KiB); its delivery keeps the start
+            stop = _text(414, QUERY_TOO_LONG), f"query string of {len(query)} bytes"
         probe = Origin(None, body, None, "".join(f"{n}: {v}\n" for n, v in kept) or None)
         # GestPay itself sends only the encrypted call: a decrypted result comes from the shop's own
         # integration, and nothing in it can be checked, so only the shop's token lets it in
         if (
-            provider_name == "axerve"
+            stop is None
+            and provider_name == "axerve"
             and method == "POST"
             and (axerve.is_result(probe) or self._read_as(name, probe, ResponseRecord))
             and not self._authorized(environ)
@@ -349,7 +362,8 @@ class App:
             stop = refused, "no or wrong token"
         postback: str | None = None
         if (
-            provider_name == "paypal"
+            stop is None
+            and provider_name == "paypal"
             and method == "POST"
             and self.settings["paypal_postback"]
             and self._is_ipn(name, probe)
@@ -376,7 +390,7 @@ class App:
             "provider": name,
             "method": method,
             "path": path,
-            "query": query or None,
+            "query": query[:REFUSED_BODY_KEPT] or None,
             "remote": _remote(environ)[:64],
             "headers": "".join(f"{n}: {'***' if is_secret_header(n) else v}\n" for n, v in lines),
             "size": len(body),

@@ -150,6 +150,31 @@ def test_a_body_past_the_limit_is_413_and_nothing_is_stored(receiver, store):
     assert r.post("/callbacks/nexi", b"a=" + b"x" * 2000).status == 200
 
 
+def test_a_query_string_past_what_a_callback_is_is_414_and_its_delivery_keeps_its_start(receiver, store):
+    # waitress takes a request line of up to 256 KiB: stored whole, anybody could grow the store by
+    # that much a GET; a query string is kept to the 64 KiB a refused body is
+    r = receiver(NEXI_CONFIG)
+    query = "alias=ALIAS_WEB_00012345&importo=12990&" + "x=" + "y" * 100_000
+    reply = r.get(f"/callbacks/nexi?{query}")
+    assert reply.status == 414 and b"at most 64 KiB" in reply.body
+    delivery = rows(store, "SELECT query, result, status FROM delivery")
+    assert len(delivery) == 1 and delivery[0]["result"] == "refused" and delivery[0]["status"] == 414
+    assert delivery[0]["query"] == query[: 64 * 1024]
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 0
+    # a POST's query string alike: what it posts is not read
+    assert r.post(f"/callbacks/nexi?{query}", b"a=b").status == 414
+    assert count(store, "SELECT COUNT(*) AS n FROM message") == 0
+
+
+def test_a_route_with_a_trailing_slash_is_the_route(receiver):
+    # a monitor configured with /healthz/, nginx's location /paycli/ and a URL ending in /
+    r = receiver(NEXI_CONFIG)
+    assert r.get("/healthz/").status == 200
+    assert json.loads(r.get("/healthz/").body)["status"] == "ok"
+    assert r.get("/requests/").headers["allow"] == "POST"
+    assert r.get("//").status == 404
+
+
 def test_the_server_itself_refuses_a_body_past_the_limit(receiver):
     r = receiver(NEXI_CONFIG + "serve:\n  max_body_bytes: 2048\n")
     assert r.post("/callbacks/nexi", b"x" * 5000).status == 413
