@@ -1,5 +1,7 @@
 """``paycli serve``: the callback receiver (paycli/serve.py) under waitress."""
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -32,7 +34,7 @@ def serve(
     write). A notification is committed to the store, with its delivery, before the gateway gets its
     answer; when the store cannot commit, the answer is 503 and the gateway retries. One access line
     a request goes to stderr (no query string, no header, no secret). Runs until stopped (Ctrl-C,
-    SIGTERM: the callbacks in flight are committed and answered first, for up to 5 s). The configuration is read once, at start: restart it after changing it. Put it behind
+    SIGTERM, SIGHUP: the callbacks in flight are committed and answered first, for up to 5 s). The configuration is read once, at start: restart it after changing it (SIGHUP stops it, saying so). Put it behind
     a TLS proxy such as nginx: see the README.
 
     Examples:
@@ -102,6 +104,18 @@ def serve(
             f"paycli serve: not serving /callbacks/{name}: no {secret} configured, so anybody could post "
             "a notification; set it, or ingest its files instead"
         )
+    if not settings["paypal_postback"]:
+        for name, provider in app.callback_gateways.items():
+            if provider == "paypal":
+                decides = (
+                    "they decide no outcome (require_verified: true)"
+                    if ws.config.gateways[name].require_verified
+                    else "they decide outcomes as they are: set require_verified: true on it to keep them from it"
+                )
+                err(
+                    f"paycli serve: serve.paypal_postback is false: the IPNs of /callbacks/{name} are "
+                    f"stored unverifiable, PayPal never asked whether it sent them; {decides}"
+                )
     if not app.callback_gateways and not app.unsigned:
         err("paycli: no gateway is configured under gateways: every /callbacks/ route answers 404")
     gateways = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"
@@ -110,14 +124,47 @@ def serve(
         # systemd stops (and restarts) the receiver with SIGTERM: taken as Ctrl-C, on which waitress
         # ends its loop and lets the callbacks in flight commit and be answered (for up to 5 s), not
         # cut off with the process for their gateways to send again hours later
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), _sighup_stops() as hangup:
             server.run()
     except KeyboardInterrupt:
         pass  # one that came outside waitress's loop
     finally:
         server.close()
     # exit 0 after SIGTERM too: systemd counts the signal as a clean stop, but not exit 143
-    err("paycli serve: stopped")
+    if hangup:
+        # SIGHUP (a closed terminal, `kill -HUP`, an ExecReload= that sends it) ended it by default
+        # without a word, the callbacks in flight cut off; the configuration is read only at start
+        err(
+            "paycli serve: stopped on SIGHUP (it reads its configuration when it starts: start it again, "
+            "systemctl restart paycli-serve; Restart=always does so)"
+        )
+    else:
+        err("paycli serve: stopped")
+
+
+@contextlib.contextmanager
+def _sighup_stops() -> Iterator[list[bool]]:
+    """SIGHUP stops the receiver as SIGTERM does (callbacks in flight committed and answered); the
+    list it yields holds True once it did."""
+    import signal
+    import threading
+
+    from paycli.errors import Terminated
+
+    hangup: list[bool] = []
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        yield hangup
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        hangup.append(True)
+        raise Terminated
+
+    before = signal.signal(signal.SIGHUP, stop)
+    try:
+        yield hangup
+    finally:
+        signal.signal(signal.SIGHUP, before)
 
 
 def _address(server: object) -> str:

@@ -254,3 +254,28 @@ def test_sigterm_lets_the_callback_being_stored_finish_then_stops(store, db_url,
     assert answers == [200]
     assert store.query("SELECT COUNT(*) AS n FROM message")[0]["n"] == 1
     assert log.read_text().splitlines()[-1] == "paycli serve: stopped"
+
+
+def test_sighup_stops_it_as_sigterm_does_and_says_so(store, db_url, isolated):
+    """A closed terminal, a `kill -HUP` meant as a reload: by default the process died without a
+    word, the callbacks in flight cut off. It stops cleanly and says that the configuration is read
+    at start."""
+    import signal
+
+    config_file = isolated / "serve.yaml"
+    config_file.write_text(CONFIG)
+    port = free_port()
+    log = isolated / "serve.log"
+    server = spawn_serve(db_url, config_file, port, log)
+    try:
+        client = Client(port)
+        try:
+            assert client.post("/callbacks/nexi", nexi_callback(6), {"Content-Type": FORM}).status == 200
+        finally:
+            client.close()
+        server.send_signal(signal.SIGHUP)
+        assert server.wait(timeout=20) == 0
+    finally:
+        stop_process(server)
+    last = log.read_text().splitlines()[-1]
+    assert last.startswith("paycli serve: stopped on SIGHUP (it reads its configuration when it starts"), last

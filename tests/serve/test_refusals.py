@@ -267,6 +267,33 @@ def test_serve_says_at_startup_which_gateway_it_does_not_serve_and_why(cli, isol
     assert any(line.endswith("callbacks: /callbacks/axerve") for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("required", "said"),
+    [
+        ("", "they decide outcomes as they are: set require_verified: true on it to keep them from it"),
+        ("    require_verified: true\n", "they decide no outcome (require_verified: true)"),
+    ],
+)
+def test_serve_says_at_startup_that_ipns_are_taken_unverifiable_without_the_postback(
+    cli, isolated, idle_waitress, required, said
+):
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  shop-paypal:\n    provider: paypal\n"
+        f"    receiver_email: a@example.com\n{required}  axerve: {{}}\nserve:\n  paypal_postback: false\n"
+    )
+    result = cli("serve")
+    assert result.code == 0, result.stderr
+    assert (
+        "paycli serve: serve.paypal_postback is false: the IPNs of /callbacks/shop-paypal are stored "
+        f"unverifiable, PayPal never asked whether it sent them; {said}"
+    ) in result.stderr.splitlines(), result.stderr
+    # with the postback on (the default), nothing is said
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  paypal:\n    receiver_email: a@example.com\n"
+    )
+    assert "paypal_postback" not in cli("serve").stderr
+
+
 # -- POST /requests: 409 is a stored request kept, anything else refused is 400 --------------------
 @pytest.mark.parametrize(
     "field",
