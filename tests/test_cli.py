@@ -81,6 +81,39 @@ def test_csv_output_never_hands_a_spreadsheet_a_formula(cli, isolated):
     assert shown["customer"] == "'@SUM(A1)"
 
 
+def test_csv_output_neutralises_a_formula_after_blanks_and_escapes_what_a_terminal_obeys(
+    cli, isolated, db_url
+):
+    # spreadsheets drop leading blanks before they look for a formula; a terminal shown the CSV
+    # obeys an ESC sequence or a bidi override (JSON escapes them; so does CSV now, save line breaks)
+    customers = {
+        "G-1": ' =HYPERLINK("http://evil.example")',
+        "G-2": "Rossi\x1b]0;owned\x07 \u202eSpA",
+        "G-3": "\u00a0-2+3",
+        "G-4": "\x1b=1+1",
+        "G-5": 'Mario "Rossi" - shop\nsecond line',
+    }
+    rows = [f"{t},,other,2026-11-26T10:1{i}:00+01:00,x,,10.00,EUR,nexi" for i, t in enumerate(customers)]
+    assert cli("ingest", str(request_csv(isolated, rows))).code == 0
+    with Store.connect(db_url) as store, store.transaction():  # as a forged or old record may hold them
+        for txn_id, customer in customers.items():
+            store.execute(
+                "UPDATE payment_request SET customer = :c WHERE txn_id = :t", {"c": customer, "t": txn_id}
+            )
+    out = cli("list", "--format", "csv").stdout
+    assert not {"\x1b", "\x07", "\u202e"} & set(out), out
+    listed = {r["txn_id"]: r["customer"] for r in csv.DictReader(io.StringIO(out))}
+    assert listed == {
+        "G-1": '\' =HYPERLINK("http://evil.example")',
+        "G-2": "Rossi\\x1b]0;owned\\x07 \\u202eSpA",
+        "G-3": "'\u00a0-2+3",
+        "G-4": "\\x1b=1+1",  # no longer a formula: it starts with a backslash
+        "G-5": 'Mario "Rossi" - shop\nsecond line',  # a line break stays, quoted
+    }
+    # JSON keeps the exact value
+    assert json.loads(cli("show", "G-2", "--format", "json").stdout)["customer"] == customers["G-2"]
+
+
 def test_an_empty_result_is_not_an_error(loaded):
     assert loaded("list", "--outcome", "POSITIVO", "--format", "json").stdout.strip() == "[]"
     result = loaded("list", "--outcome", "POSITIVO")

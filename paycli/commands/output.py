@@ -6,7 +6,8 @@ one object a line, CSV the same fields as columns, a table the columns chosen fo
 Text for people (a table, ``show``'s panels, every message) is written through ``visible``: a value
 from outside (a forged callback's reference, a customer's name, a file name, an operator's note) may
 hold an ESC sequence, a carriage return or a bidi override that a terminal would obey (retitle the
-window, clear the screen, overwrite or reverse what is shown). JSON and CSV keep the data exact.
+window, clear the screen, overwrite or reverse what is shown). JSON keeps the data exact; CSV writes
+such a character as its escape too, save a line break or a tab (paycli.cells).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import typer
 
-from paycli.cells import FORMULA_STARTS, neutralise
+from paycli.cells import neutralise
 from paycli.gateways.base import one_line, shown_as_is
 
 
@@ -116,11 +117,12 @@ _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell an operator may open in a spreadsheet: text that starts like a formula is neutralised
-    (as the report's CSV does); a number paycli wrote (an amount, -12.50) stays a number."""
+    """A CSV cell an operator may open in a spreadsheet or read on a terminal: text goes through
+    ``paycli.cells.neutralise``, as the report's CSV does; a number paycli wrote (an amount, -12.50)
+    stays a number."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+    if isinstance(value, str) and not _NUMBER.fullmatch(value):
         return neutralise(value)
     return value
 

@@ -6,8 +6,9 @@ override one template and keep the other, or ``{% extends "paycli/report.html.j2
 
 HTML is autoescaped: a customer called ``<script>`` is text. CSV rows are written by the ``row()``
 global of the CSV template through the ``csv`` module (RFC 4180: minimal quoting, CRLF line ends), and
-every text cell that a spreadsheet would read as a formula (it begins with ``=``, ``+``, ``-``, ``@``, a
-tab or a carriage return) is prefixed with ``'``. Numbers paycli writes itself (amounts, counts) are
+every text cell goes through ``paycli.cells.neutralise``: one that a spreadsheet would read as a formula
+(it begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, maybe after blanks) is prefixed
+with ``'``, and a control or format character a terminal would obey is written as its escape. Numbers paycli writes itself (amounts, counts) are
 not text and stay numbers, so a refund of -12.50 remains a negative number a spreadsheet can add up.
 The ``excel-it`` dialect writes ``;`` between cells, a decimal comma and a UTF-8 byte-order mark.
 
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from paycli.cells import FORMULA_STARTS, neutralise
+from paycli.cells import cell_text, neutralise
 from paycli.dates import format_local_short
 from paycli.errors import UsageError
 from paycli.money import format_amount
@@ -36,7 +37,6 @@ from paycli.reports.build import OUTCOMES, Report
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HTML_TEMPLATE = "report.html.j2"
 CSV_TEMPLATE = "report.csv.j2"
-_FORMULA_CHARS = frozenset(FORMULA_STARTS)
 # The columns of the built-in CSV report (README: "CSV layout")
 CSV_COLUMNS = (
     "section", "at", "txn_id", "order_id", "customer", "email", "gateway", "kind", "status", "outcome", "reason",
@@ -343,7 +343,7 @@ def _csv_sections(
     # Each builder wraps in t() the cells whose text comes from outside (a shop's export, a gateway,
     # the configuration); the others are paycli's own words (sections, outcomes, reasons, ISO currency
     # codes, validated kinds) and numbers. None is an empty cell (the csv module writes it so).
-    t = _text
+    t = cell_text  # paycli.cells: the one rule of every CSV cell
 
     def chunks(cells: Iterable[tuple[Any, ...]]) -> Iterator[str]:
         buffer = io.StringIO()
@@ -461,9 +461,7 @@ def render_csv(
     def row(*cells: Any) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(
-            [("'" + c if c[:1] in _FORMULA_CHARS else c) if type(c) is str else _cell(c) for c in cells]
-        )
+        writer.writerow([neutralise(c) if type(c) is str else _cell(c) for c in cells])
         return buffer.getvalue()[:-2]
 
     env = Environment(
@@ -493,15 +491,10 @@ def render_csv(
     _stream(template, out, {"report": report, "s": report.settlement, "dialect": spec.name})
 
 
-def _text(value: str | None) -> str | None:
-    """A text cell from outside, neutralised; None stays an empty cell."""
-    return "'" + value if value and value[0] in _FORMULA_CHARS else value
-
-
 def _cell(value: Any) -> str:
     kind = type(value)
     if kind is str:  # text from the store or a template: neutralised (the common case first)
-        return "'" + value if value[:1] in _FORMULA_CHARS else value
+        return neutralise(value)
     if value is None:
         return ""
     if kind is Figure or kind is int:

@@ -267,12 +267,13 @@ def test_text_from_outside_is_shown_escaped_never_obeyed_by_a_terminal(cli, secr
     assert "in/requests\\x1b[2J.csv:3" in runs["messages"].stdout
     assert "in/requests\\x1b[2J.csv:3: created_at 'not a date\\x1b]0;t\\x07'" in runs["ingest"].stderr
     assert "'NO\\x1b]0;x\\x07'" in runs["not found"].stderr
-    # JSON and CSV keep the data exact (JSON escapes it; a CSV cell is data, not a terminal's)
+    # JSON keeps the data exact (escaped as JSON does); CSV writes the escape, as a table does
     data = cli("show", HOSTILE_TXN, "--format", "json").stdout
     assert json.loads(data)["customer"] == "Rossi\rEVIL\u202eabc" and not obeyed(data)
     data = cli("list", "--format", "ndjson").stdout
     assert json.loads(data)["email"] == "a\x08\x08b@example.com" and not obeyed(data)
-    assert HOSTILE_TXN in cli("list", "--format", "csv").stdout
+    data = cli("list", "--format", "csv").stdout
+    assert "EV\\x1b]0;pwned\\x07-1" in data and not obeyed(data.replace("\r\n", "\n"))
 
 
 def test_the_progress_line_shows_a_file_name_s_escapes_as_text():

@@ -481,7 +481,7 @@ def test_a_resolution_note_of_two_lines_stays_one_cell_and_its_second_line_runs_
             "orphan", "order", "resolution", "settlement_total", "settlement", "not_settled",
         }  # fmt: skip
         [row] = [r for r in rows if r["section"] == "resolution"]
-        assert (row["note"], row["by"]) == (note, "anna\r@x")
+        assert (row["note"], row["by"]) == (note, "anna\\r@x")  # a lone \r would rewrite a terminal's line
 
 
 def test_formula_cells_are_neutralised_but_negative_amounts_stay_numbers(shop, isolated):
@@ -499,6 +499,28 @@ def test_formula_cells_are_neutralised_but_negative_amounts_stay_numbers(shop, i
                 assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), (column, value)
     refund = next(r for r in rows if r["section"] == "settlement" and r["kind"] == "refund")
     assert refund["amount"] == "-10.00" and refund["net"] == "-10.00"
+
+
+def test_report_csv_cells_follow_the_listings_rule_blanks_before_a_formula_and_escapes(
+    shop, isolated, db_url
+):
+    # one rule (paycli.cells) for every CSV: a formula after blanks is neutralised, and a character a
+    # terminal obeys (`--out -`, `cat`) is written as its escape, in the report's fast and slow paths
+    with Store.open(db_url) as store:
+        store.execute("UPDATE payment_request SET customer = :c WHERE txn_id = 'R-1003-1'", {"c": " =1+1"})
+        store.execute(
+            "UPDATE payment_request SET customer = :c WHERE order_id = 'R-1002'",
+            {"c": "Rossi\x1b[2J\u202eSpA"},
+        )
+        store.execute("UPDATE resolution SET note = :n", {"n": "\u2067=cmd"})
+    for dialect, delimiter in (("standard", ","), ("excel-it", ";")):
+        result = report(shop, "--date", DAY, "--format", "csv", "--csv-dialect", dialect, "--out", "-")
+        assert not {"\x1b", "\u202e", "\u2067"} & set(result.stdout)
+        rows = csv_rows(result.stdout.lstrip("\ufeff"), delimiter)
+        customers = {r["customer"] for r in rows}
+        assert "' =1+1" in customers and " =1+1" not in customers
+        assert "Rossi\\x1b[2J\\u202eSpA" in customers
+        assert [r["note"] for r in rows if r["section"] == "resolution"] == ["\\u2067=cmd"]
 
 
 def test_excel_it_dialect_semicolons_decimal_comma_and_bom(shop, isolated):
