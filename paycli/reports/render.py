@@ -204,7 +204,13 @@ def _bytecode_cache() -> Any:
         return None
     if not os.access(folder, os.W_OK | os.X_OK):  # a read-only home: compile every time, say nothing
         return None
-    return FileSystemBytecodeCache(str(folder))
+    # Jinja's key leaves out the Environment's options (finalize, autoescape), which compile into the
+    # code: the file name carries them, as _COMPILED_AS, so a paycli that changes them compiles anew
+    return FileSystemBytecodeCache(str(folder), f"__jinja2_%s.{_COMPILED_AS}.cache")
+
+
+# bumped when the options of render_html's or render_csv's Environment change (2: finalize=_finalize)
+_COMPILED_AS = 2
 
 
 def _template(env: Any, name: str) -> Any:
@@ -258,10 +264,47 @@ def _said(exc: BaseException) -> str:
 _CHUNK = 500
 
 
+# the bidi controls that open a scope (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI)
+_BIDI_SCOPES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_FSI, _PDI = "\u2068", "\u2069"
+
+
+def isolated(text: str) -> str:
+    """A value that holds a bidi control (the override U+202E reverses what follows it, to the end of
+    its paragraph: the rest of a cell, the e-mail under a name, a detail under a reason) put in an
+    isolate of its own, FSI ... PDI (UAX #9), which ends every embedding, override and isolate opened
+    inside it: what it reorders stays inside it, in a tag's text or an attribute alike. A PDI of its
+    own that would close the isolate early is shown as its escape. Any other text as it is."""
+    if text.isprintable() or _BIDI_SCOPES.isdisjoint(text):
+        return text
+    kept: list[str] = []
+    depth = 0  # its own isolates open at this point
+    for c in text:
+        if c in "\u2066\u2067\u2068":
+            depth += 1
+        elif c == _PDI:
+            if not depth:
+                kept.append("\\u2069")
+                continue
+            depth -= 1
+        kept.append(c)
+    # its isolates left open closed first: past the 125 levels UAX #9 counts, a PDI closes one of them
+    return _FSI + "".join(kept) + _PDI * depth + _PDI
+
+
+def _finalize(value: Any) -> Any:
+    """What an HTML template's ``{{ value }}`` writes: text from the store isolated, then autoescaped
+    (markup, numbers as they are)."""
+    return isolated(value) if type(value) is str else value
+
+
 def _escape(text: str | None) -> str:
-    """HTML text, as markupsafe escapes it (same entities), at a fifth of the cost per call."""
+    """HTML text, as markupsafe escapes it (same entities), at a fifth of the cost per call; a value
+    holding a bidi control isolated (``isolated``)."""
     if not text:
         return ""
+    if not text.isprintable():
+        text = isolated(text)
     return (
         text.replace("&", "&amp;")
         .replace("<", "&lt;")
@@ -427,6 +470,7 @@ def render_html(report: Report, out: IO[str], *, template_dir: Path | None = Non
     env = Environment(
         loader=_loader(template_dir),
         autoescape=select_autoescape(default=True, default_for_string=True),
+        finalize=_finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         bytecode_cache=_bytecode_cache(),

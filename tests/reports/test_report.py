@@ -81,6 +81,49 @@ def test_a_customer_named_script_is_shown_as_text_never_run(shop, isolated):
     assert XSS in "".join(parse(html).text)  # a reader sees the name as it was typed
 
 
+def bidi_left_open(text: str) -> int:
+    """How many embeddings, overrides and isolates ``text`` leaves open at its end, as the Unicode
+    bidi algorithm (UAX #9 X1-X8) counts them: what would reorder the text after it."""
+    stack: list[str] = []
+    for c in text:
+        if c in "\u202a\u202b\u202d\u202e":  # LRE RLE LRO RLO
+            stack.append("embedding")
+        elif c in "\u2066\u2067\u2068":  # LRI RLI FSI
+            stack.append("isolate")
+        elif c == "\u202c" and stack and stack[-1] == "embedding":  # PDF
+            stack.pop()
+        elif c == "\u2069" and "isolate" in stack:  # PDI: its isolate and all opened after it
+            while stack.pop() != "isolate":
+                pass
+    return len(stack)
+
+
+def test_a_bidi_override_in_a_value_stays_inside_its_value(shop, isolated, db_url):
+    # U+202E reverses what follows it, to the end of its paragraph: the rest of the cell (the e-mail
+    # under a customer's name, a detail under a reason), more where a reader runs cells together
+    # (a mail client's text view, a screen reader). Each value with a bidi control is isolated
+    # (FSI ... PDI), and a PDI it holds that closes nothing of its own (it would close the isolate) is
+    # shown as its escape.
+    with Store.open(db_url) as store:
+        store.execute(
+            "UPDATE payment_request SET customer = :c WHERE order_id = 'R-1002'", {"c": "Rossi \u202eApS"}
+        )
+        store.execute(
+            "UPDATE payment_request SET email = :e WHERE order_id = 'R-1002'", {"e": "x\u2069\u202e@y"}
+        )
+        store.execute("UPDATE resolution SET note = :n", {"n": "\u2067seen\u202b in the bank"})
+    out = isolated / "r.html"
+    assert report(shop, "--date", DAY, "--format", "html", "--out", str(out)).code == 0
+    html = out.read_text()
+    assert "\u2068Rossi \u202eApS\u2069" in html  # the request rows (built in Python)
+    assert "\u2068x\\u2069\u202e@y\u2069" in html  # a stray PDI is shown, not obeyed
+    assert "\u2068\u2067seen\u202b in the bank\u2069\u2069" in html  # the template's values
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)
+    assert any("\u202e" in c for c in cells)
+    assert [c for c in cells if bidi_left_open(c)] == []
+    assert bidi_left_open(html) == 0
+
+
 def test_the_report_lists_each_section(shop, isolated):
     out = isolated / "r.html"
     report(shop, "--date", DAY, "--format", "html", "--out", str(out))
