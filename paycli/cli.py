@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Annotated, Any
 
 import typer
+import typer.core
 
 from paycli import __version__
 from paycli.commands import db, gateways, ingest, listing, maintenance, messages, order, resolve, show
@@ -42,7 +43,38 @@ Examples:
   paycli order ORD-1001
 """
 
+# Typer's own errors (a mistyped option, an argument too many) are click exceptions: found by the
+# class every parameter error derives from, whichever click Typer vendors
+_CLICK_ERROR: type[Exception] = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException")
+
+
+@contextlib.contextmanager
+def _typed_text_shown() -> Iterator[None]:
+    """Typer's own error quotes what was typed (``No such option: --x``, ``Got unexpected extra
+    argument(s) (...)``): written as every message is (``visible``), a bidi override or an escape
+    sequence in an argument (a file name a glob expanded) shown, never obeyed."""
+    try:
+        yield
+    except _CLICK_ERROR as exc:
+        said = exc.format_message  # type: ignore[attr-defined]
+        exc.format_message = lambda: visible(said())  # type: ignore[attr-defined]
+        raise
+
+
+class _Group(typer.core.TyperGroup):
+    """paycli's command group: its parsing errors and its commands' go through ``_typed_text_shown``."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _typed_text_shown():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _typed_text_shown():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Group,
     help=HELP,
     no_args_is_help=True,
     add_completion=False,

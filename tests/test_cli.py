@@ -114,6 +114,29 @@ def test_csv_output_neutralises_a_formula_after_blanks_and_escapes_what_a_termin
     assert json.loads(cli("show", "G-2", "--format", "json").stdout)["customer"] == customers["G-2"]
 
 
+def test_typer_s_own_errors_show_a_bidi_override_or_an_escape_they_quote(cli):
+    # Typer escapes C0 and C1 controls (in the version pinned), not a format character
+    for args, said in [
+        (("show", "a", "b\u202ec"), "Got unexpected extra argument(s) (b\\u202ec)"),
+        (("list", "--x\u202ey"), "No such option: --x\\u202ey"),
+        (("x\u202e\x1b[2Jy",), "No such command 'x\\u202e\\x1b[2Jy'"),
+        (("db", "status", "\u2067z"), "Got unexpected extra argument(s) (\\u2067z)"),
+    ]:
+        result = cli(*args)
+        assert result.code == 2 and said in result.stderr, result
+        assert not {"\u202e", "\u2067", "\x1b"} & set(result.stderr), result
+
+
+def test_db_status_shows_the_store_s_name_as_text(cli, isolated):
+    # a store whose file name (a --db, a PAYCLI_DB) holds an escape sequence or a bidi override
+    path = isolated / "shop\x1b]0;x\x07\u202e.db"
+    assert cli("--db", str(path), "db", "upgrade", db=False).code == 0
+    result = cli("--db", str(path), "db", "status", db=False)
+    assert result.code == 0, result
+    assert "shop\\x1b]0;x\\x07\\u202e.db" in result.stdout
+    assert not {"\u202e", "\x07", "\x1b"} & set(result.stdout + result.stderr), result
+
+
 def test_an_empty_result_is_not_an_error(loaded):
     assert loaded("list", "--outcome", "POSITIVO", "--format", "json").stdout.strip() == "[]"
     result = loaded("list", "--outcome", "POSITIVO")

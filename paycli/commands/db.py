@@ -3,7 +3,7 @@
 import typer
 
 from paycli.commands import workspace
-from paycli.commands.output import err
+from paycli.commands.output import err, visible
 
 # the first schema whose settlement lines keep what the customer was charged (a Stripe balance line)
 CHARGED_SINCE = "0004"
@@ -169,7 +169,9 @@ def status(ctx: typer.Context) -> None:
         if version < HEAD
         else "newer than this paycli"
     )
-    typer.echo(f"store:   {describe(ws.database_url)}\nschema:  {version or '-'} ({state})\npaycli:  {HEAD}")
+    # the URL (a file name, a PAYCLI_DB) and the version read from the store are text from outside
+    store_line, schema_line = visible(describe(ws.database_url)), visible(version or "-")
+    typer.echo(f"store:   {store_line}\nschema:  {schema_line} ({state})\npaycli:  {HEAD}")
 
 
 COMMANDS = {"upgrade": upgrade, "status": status}
