@@ -551,7 +551,10 @@ def load_config(
     if data.get("smtp") is not None:
         raw_smtp = reader.mapping(data.get("smtp"), "smtp")
         if isinstance(raw_smtp.get("to"), str):  # `to: owner@shop.example`: one address, as a list of one
-            raw_smtp = {**raw_smtp, "to": [raw_smtp["to"]]}
+            # expanded here, where an unset ${VAR} is said of smtp.to (not smtp.to[0], an item the file
+            # has not); what it gave is not expanded again as the list is read
+            one = reader.text(raw_smtp["to"], "smtp.to").replace("${", "$${")
+            raw_smtp = {**raw_smtp, "to": [one]}
         smtp = reader.settings(raw_smtp, SMTP_SETTINGS, "smtp")
         if smtp["password"] is not None and smtp["username"] is None:
             raise reader.error("smtp.password", "a password needs a username (smtp.username)")
@@ -669,11 +672,24 @@ def _parse_yaml(path: Path) -> object:
             mark = exc.context_mark
             problem = "a quoted value that starts here is never closed"
         where = f"line {mark.line + 1}: " if mark is not None else ""
+        if mark is not None and _FLOW_VARIABLE.search(_lines_before(text, exc.context_mark or mark, mark)):
+            # `[a, ${B}]`: in [ ] or { }, YAML reads the { of ${B} as the start of a mapping
+            problem += "; a ${NAME} inside [ ] or { } must be in quotes: '${NAME}'"
         raise ConfigError(f"{path}: {where}not valid YAML ({problem})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(str(exc))})") from None
     except _BAD_TAGGED_VALUE:  # one built after its node (!!map [1]): no line to name
         raise ConfigError(f"{path}: not valid YAML (a value that does not fit its explicit !! tag)") from None
+
+
+# a ${NAME} after a [ or { still open
+_FLOW_VARIABLE = re.compile(r"[\[{][^\]}]*\$\{[A-Za-z_]")
+
+
+def _lines_before(text: str, first: Any, last: Any) -> str:
+    """The lines of ``text`` from the line of one YAML mark to that of another."""
+    lines = text.splitlines()
+    return "\n".join(lines[min(first.line, last.line) : last.line + 1])
 
 
 def _tab_at(text: str, line: int, column: int) -> bool:

@@ -626,6 +626,35 @@ def test_a_missing_variable_inside_a_list_gives_the_position(tmp_path: Path) -> 
     assert "gateways.mybank.aliases[1]: environment variable X is not set" in error_of(tmp_path, text)
 
 
+def test_a_variable_that_is_smtp_to_alone_is_said_of_smtp_to(tmp_path: Path) -> None:
+    # `to: one@address` is read as a list of one: its variable was said of smtp.to[0], a key the file
+    # has not
+    text = "smtp:\n  host: smtp.example\n  from: a@shop.example\n  to: ${REPORT_TO}\n"
+    assert error_of(tmp_path, text).endswith(
+        "paycli.yaml: smtp.to: environment variable REPORT_TO is not set"
+    )
+    assert error_of(tmp_path, text, {"REPORT_TO": "nobody"}).endswith(
+        "paycli.yaml: smtp.to: 'nobody' is not an e-mail address"
+    )
+    assert load(tmp_path, text, {"REPORT_TO": "o@shop.example"}).smtp["to"] == ["o@shop.example"]  # type: ignore[index]
+    # what the variable holds is taken as it is, not expanded again
+    odd = load(tmp_path, text, {"REPORT_TO": "${HOME}@shop.example", "HOME": "x"})
+    assert odd.smtp["to"] == ["${HOME}@shop.example"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gateways:\n  stripe:\n    webhook_secret: [whsec_new, ${OLD}]\n",
+        "smtp:\n  host: smtp.example\n  from: a@shop.example\n  to: [a@shop.example,\n    ${TO}]\n",
+        "gateways:\n  mybank:\n    provider: csv\n    columns: {amount: ${Y}}\n",
+    ],
+)
+def test_a_variable_unquoted_inside_brackets_is_said_to_need_quotes(tmp_path: Path, text: str) -> None:
+    # YAML reads the { of ${NAME} in [ ] or { } as a mapping's: "did not find expected ',' or ']'"
+    assert error_of(tmp_path, text).endswith("a ${NAME} inside [ ] or { } must be in quotes: '${NAME}')")
+
+
 def test_a_variable_can_fill_in_a_number_or_a_bool(tmp_path: Path) -> None:
     text = "batch_size: ${BATCH}\ngateways:\n  stripe:\n    require_verified: ${STRICT}\n"
     config = load(tmp_path, text, {"BATCH": "750", "STRICT": "true"})
