@@ -122,8 +122,8 @@ def _cell(value: Any) -> Any:
     stays a number."""
     if value is None:
         return ""
-    if isinstance(value, str) and not _NUMBER.fullmatch(value):
-        return neutralise(value)
+    if isinstance(value, str) and not (value[:1] == "-" and _NUMBER.fullmatch(value)):
+        return neutralise(value)  # the number test only where neutralise would touch one: -12.50
     return value
 
 
