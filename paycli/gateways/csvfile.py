@@ -221,9 +221,9 @@ def check_decimal_mark(value: str) -> str:
     return value
 
 
-def check_thousands_separator(value: str) -> str | None:
+def check_thousands_separator(value: str) -> str:
     if value == "":
-        return None  # written as "" to say "no grouping"
+        return ""  # written as "" to say "the file groups no digits" (unset: it may, and 12.500 is refused)
     if len(value) != 1 or value in "0123456789+-":
         raise SettingProblem(
             "", f"expected one character such as . , ' or a space (not a digit or sign), got '{value}'"
@@ -359,7 +359,8 @@ _SETTINGS: dict[str, Setting] = {
         default=None,
         check=check_thousands_separator,
         help="the digit-group separator of amounts (. , ' or a space, which takes no-break spaces too); "
-        "default: none, grouped amounts are refused",
+        "default: unset, grouped amounts are refused and so is 12.500 (a decimal mark and three digits: "
+        'maybe 12500); "" says the file groups no digits',
     ),
     "amount_unit": Setting(
         str,
@@ -482,7 +483,10 @@ class CsvProvider(Provider):
         self._delimiter: str = get("delimiter")
         self._skip: int = get("skip_lines")
         self._decimal: str = get("decimal_mark")
-        self._thousands: str | None = get("thousands_separator")
+        grouping: str | None = get("thousands_separator")
+        self._thousands = grouping or None
+        # unset, a decimal mark and three digits (12.500) may be a thousands group: refused, not guessed
+        self._grouping_known = grouping is not None
         self._minor = get("amount_unit") == "minor"
         self._currency: str | None = get("currency")
         zone_name: str | None = get("timezone")
@@ -884,6 +888,7 @@ class CsvProvider(Provider):
         decides and words the error."""
         column = self._columns["amount"]
         decimal, thousands, minor = self._decimal, self._thousands, self._minor
+        grouping_known = self._grouping_known
         integer = "[0-9]+"
         if thousands is not None:
             integer = f"(?:[0-9]+|[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}})+)"
@@ -892,6 +897,24 @@ class CsvProvider(Provider):
         formats = f"decimal_mark '{decimal}', thousands_separator {grouping}" + (
             ", amount_unit minor" if minor else ""
         )
+        other = "," if decimal == "." else "."
+
+        def ambiguous(text: str, number: str, places: int) -> None:
+            """An amount such as 12.500 when no thousands_separator is set: read with decimal_mark '.'
+            it is 12.50, but an Italian export groups thousands with '.' and means 12500. Refused, naming
+            the settings that decide, rather than read a thousand times wrong."""
+            m = fast(number)
+            if m is None or m[3] is None or len(m[3]) != 3 or len(m[2]) > 3 or places >= 3:
+                return  # 3 decimals of a currency of 3 (KWD 1.250) are its own; 1234.500 groups nothing
+            if m[2].startswith("0"):
+                return  # 0.500: no group starts with a zero
+            as_decimal = f"{m[2]}{decimal}{m[3].rstrip('0')}".rstrip(decimal)
+            raise RecordError(
+                f"column '{column}': amount '{text}' is ambiguous: with decimal_mark '{decimal}' it is "
+                f"{as_decimal}, but if '{decimal}' groups thousands it is {m[2]}{m[3]}; set "
+                f'thousands_separator to the file\'s grouping (e.g. "{decimal}" with decimal_mark: '
+                f'"{other}"), or to "" if it groups no digits'
+            )
 
         def amount_of(text: str, currency: str | None, status: Status, no_currency: str) -> int | None:
             if not text:
@@ -902,6 +925,8 @@ class CsvProvider(Provider):
                 raise RecordError(no_currency)
             m = fast(text)
             places = 0 if minor else CURRENCY_EXPONENTS[currency]
+            if not grouping_known and decimal in text:
+                ambiguous(text, _sign_outside(text)[0], places)
             if m is not None and len(m[2]) <= 14 and len(m[3] or "") <= places:
                 digits = m[2] if thousands is None else m[2].replace(thousands, "")
                 value = int(digits + (m[3] or "").ljust(places, "0"))

@@ -465,6 +465,48 @@ def test_without_a_thousands_separator_a_grouped_amount_is_refused(tmp_path):
     assert response(provider, row(amount="1234,56")).amount_minor == 123456
 
 
+@pytest.mark.parametrize("decimal", [".", ","])
+@pytest.mark.parametrize("written", ["12{d}500", "-12{d}500", "(1{d}200)", "+999{d}000"])
+def test_without_a_thousands_separator_three_decimals_are_refused_as_ambiguous(tmp_path, decimal, written):
+    """12.500 in an Italian export is twelve thousand five hundred; read with the default decimal_mark
+    it would be 12.50, a thousand times less, unnoticed. Unless the grouping is configured, it is
+    quarantined naming the settings that decide."""
+    text = without("thousands_separator").replace('decimal_mark: ","', f'decimal_mark: "{decimal}"')
+    written = written.format(d=decimal)
+    reason = quarantined(bank(tmp_path, text), row(amount=written, status="RIMBORSATO"))
+    assert reason.startswith(
+        f"column 'Importo': amount '{written}' is ambiguous: with decimal_mark '{decimal}' it is "
+    )
+    assert "set thousands_separator" in reason
+
+
+def test_an_amount_that_cannot_be_a_thousands_group_is_read_without_a_thousands_separator(tmp_path):
+    provider = bank(
+        tmp_path, without("thousands_separator").replace('decimal_mark: ","', 'decimal_mark: "."')
+    )
+    assert response(provider, row(amount="12.50")).amount_minor == 1250
+    assert response(provider, row(amount="12.5")).amount_minor == 1250
+    assert response(provider, row(amount="0.500")).amount_minor == 50  # no group starts with 0
+    assert response(provider, row(amount="1234.500")).amount_minor == 123450  # nor has 4 digits
+    assert response(provider, row(amount="1.250", currency="KWD")).amount_minor == 1250  # its 3 decimals
+    assert quarantined(provider, row(amount="12.500")) == (
+        "column 'Importo': amount '12.500' is ambiguous: with decimal_mark '.' it is 12.5, but if '.' "
+        'groups thousands it is 12500; set thousands_separator to the file\'s grouping (e.g. "." with '
+        'decimal_mark: ","), or to "" if it groups no digits'
+    )
+
+
+def test_a_thousands_separator_set_decides_an_amount_of_three_decimals(tmp_path):
+    italian = bank(tmp_path)  # decimal_mark ",", thousands_separator "."
+    assert response(italian, row(amount="12.500")).amount_minor == 1250000
+    plain = without("thousands_separator").replace('decimal_mark: ","', 'decimal_mark: "."')
+    none = bank(tmp_path, with_settings('thousands_separator: ""', plain))  # the file groups no digits
+    assert response(none, row(amount="12.500")).amount_minor == 1250
+    english = bank(tmp_path, with_settings('thousands_separator: ","', plain))
+    assert response(english, row(amount="12.500")).amount_minor == 1250
+    assert response(english, row(amount="12,500")).amount_minor == 1250000
+
+
 def test_amounts_in_minor_units(tmp_path):
     provider = bank(tmp_path, with_settings("amount_unit: minor"))
     assert response(provider, row(amount="12990")).amount_minor == 12990
