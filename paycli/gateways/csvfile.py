@@ -76,8 +76,8 @@ from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
 from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
-FIELDS = ("reference", "amount", "status", "currency", "date", "gateway_txn_id")
-REQUIRED_FIELDS = ("reference", "amount", "status")
+FIELDS = ("reference", "amount", "debit", "credit", "status", "currency", "date", "gateway_txn_id")
+REQUIRED_FIELDS = ("reference", "status")  # and amount, or debit and credit
 STATUSES = tuple(s.value for s in Status if s is not Status.UNKNOWN)
 # Statuses that say money moved: a row without an amount cannot be checked against the request.
 _MONEY_STATUSES = frozenset({Status.APPROVED, Status.REFUNDED, Status.REVERSED})
@@ -140,6 +140,23 @@ def check_columns(value: object) -> dict[str, str]:
     for field in REQUIRED_FIELDS:
         if value.get(field) is None:
             raise SettingProblem(field, "required column mapping is missing")
+    # The money: one signed amount column, or a Dare/Avere export's two, money out and money in
+    two = [field for field in ("debit", "credit") if value.get(field) is not None]
+    if value.get("amount") is None and not two:
+        raise SettingProblem(
+            "amount",
+            "required column mapping is missing (or map debit and credit: the two columns, "
+            "money out and money in, of a Dare/Avere export)",
+        )
+    if value.get("amount") is not None and two:
+        raise SettingProblem(
+            two[0], "map either amount (one signed column) or debit and credit (two columns), not both"
+        )
+    if len(two) == 1:
+        missing = "credit" if two[0] == "debit" else "debit"
+        raise SettingProblem(
+            missing, f"required with {two[0]}: a Dare/Avere export's money out and money in columns"
+        )
     result = {field: _word(value[field], field) for field in FIELDS if value.get(field) is not None}
     # One column, two fields: every row would read the amount as its status word too. Compared as the
     # header is read (any case), and named at the second one written.
@@ -342,7 +359,7 @@ _SETTINGS: dict[str, Setting] = {
         required=True,
         check=check_columns,
         help="which header column holds each field: reference, amount, status (required), currency, date, "
-        "gateway_txn_id",
+        "gateway_txn_id; instead of amount, debit and credit (Dare/Avere: money out, money in)",
     ),
     "status_map": Setting(
         dict,
@@ -453,7 +470,9 @@ class _Layout:
 
     width: int
     reference: int
-    amount: int
+    amount: int | None  # None: debit and credit
+    debit: int | None
+    credit: int | None
     status: int
     currency: int | None
     date: int | None
@@ -760,7 +779,9 @@ class CsvProvider(Provider):
         return _Layout(
             width=len(names),
             reference=at["reference"],
-            amount=at["amount"],
+            amount=at.get("amount"),
+            debit=at.get("debit"),
+            credit=at.get("credit"),
             status=at["status"],
             currency=at.get("currency"),
             date=at.get("date"),
@@ -773,7 +794,7 @@ class CsvProvider(Provider):
     def _reader(self, layout: _Layout) -> Callable[[Origin, list[str]], Record]:
         """The interpreter of the rows under one header. It runs for every row of a file of millions:
         everything it needs is bound to a local once, and the slow paths run only on bad input."""
-        ref_at, amount_at, status_at = layout.reference, layout.amount, layout.status
+        ref_at, status_at = layout.reference, layout.status
         currency_at, date_at, txn_at, key_at, others = (
             layout.currency,
             layout.date,
@@ -785,7 +806,6 @@ class CsvProvider(Provider):
         statuses, unknown = self._statuses, Status.UNKNOWN
         default_currency, currencies = self._currency, self._currencies
         currency_column = self._columns.get("currency", "")
-        amount_of = self._amount_reader()
         parse_date = self._parse_date
         info = self._missing_reference_is_info
         no_reference = (
@@ -802,6 +822,7 @@ class CsvProvider(Provider):
             if len(key_at) > 1
             else f"the dedupe_key column {key_columns} is empty"
         )
+        money = self._money_reader(layout, no_currency)
         unverifiable = Authenticity.UNVERIFIABLE  # an export carries no signature
         sha256 = hashlib.sha256
 
@@ -828,7 +849,7 @@ class CsvProvider(Provider):
                     text = row[currency_at].strip()
                     if text:
                         currency = currencies.get(text) or self._currency_code(text)
-                amount = amount_of(row[amount_at].strip(), currency, status, no_currency)
+                amount = money(row, currency, status)
                 occurred_at = None
                 if date_at is not None:
                     when = row[date_at].strip()
@@ -850,7 +871,7 @@ class CsvProvider(Provider):
                 parts = [
                     cell,
                     word.casefold(),
-                    "" if amount is None else str(amount),
+                    "" if amount is None else str(amount),  # signed: a debit is not a credit
                     currency or "",
                     "" if occurred_at is None else str(occurred_at.timestamp()),
                     txn or "",
@@ -864,7 +885,7 @@ class CsvProvider(Provider):
                 status=status,
                 raw_status=word or None,
                 authenticity=unverifiable,
-                amount_minor=amount,
+                amount_minor=amount if amount is None or amount >= 0 else -amount,
                 currency=currency,
                 gateway_txn_id=txn,
                 occurred_at=occurred_at,
@@ -881,12 +902,52 @@ class CsvProvider(Provider):
             self._currencies[text] = code
         return code
 
-    def _amount_reader(self) -> Callable[[str, str | None, Status, str], int | None]:
+    def _money_reader(
+        self, layout: _Layout, no_currency: str
+    ) -> Callable[[list[str], str | None, Status], int | None]:
+        """row, currency, status -> the row's amount in minor units: its amount column (a size), or
+        the one of its debit and credit columns (Dare/Avere) that holds money, a debit negative."""
+        amount_at, debit_at, credit_at = layout.amount, layout.debit, layout.credit
+        if amount_at is not None:
+            amount_of = self._amount_reader(self._columns["amount"])
+
+            def money(row: list[str], currency: str | None, status: Status) -> int | None:
+                return amount_of(row[amount_at].strip(), currency, status, no_currency)
+
+            return money
+        assert debit_at is not None and credit_at is not None  # check_columns: amount, or both
+        debit_column, credit_column = self._columns["debit"], self._columns["credit"]
+        debit_of = self._amount_reader(debit_column, out=True)
+        credit_of = self._amount_reader(credit_column)
+        columns = f"columns '{debit_column}' and '{credit_column}' (debit and credit)"
+
+        def debit_or_credit(row: list[str], currency: str | None, status: Status) -> int | None:
+            debit, credit = row[debit_at].strip(), row[credit_at].strip()
+            if debit and credit:
+                # a spreadsheet may write 0,00 in the other column: only one of them may be money
+                if debit_of(debit, currency, Status.REFUNDED, no_currency) == 0:
+                    return credit_of(credit, currency, status, no_currency)
+                if credit_of(credit, currency, status, no_currency) == 0:
+                    return -(debit_of(debit, currency, status, no_currency) or 0)
+                raise RecordError(f"{columns} both hold an amount: one of them must be empty")
+            if debit:
+                return -(debit_of(debit, currency, status, no_currency) or 0)
+            if credit:
+                return credit_of(credit, currency, status, no_currency)
+            if status in _MONEY_STATUSES:
+                raise RecordError(f"{columns} are both empty")
+            return None  # a refused or pending row may carry no amount: no money moved
+
+        return debit_or_credit
+
+    def _amount_reader(
+        self, column: str, *, out: bool = False
+    ) -> Callable[[str, str | None, Status, str], int | None]:
         """text, currency, status, the reason when there is no currency -> minor units (a size: a
         negative refund is its amount). The common case is read here with one regular expression;
         anything else (too long, extra zero decimals, an error) goes to money.parse_amount, which
-        decides and words the error."""
-        column = self._columns["amount"]
+        decides and words the error. ``out``: the column of money out (Dare, debit), a refund's or
+        chargeback's whatever its sign."""
         decimal, thousands, minor = self._decimal, self._thousands, self._minor
         grouping_known = self._grouping_known
         integer = "[0-9]+"
@@ -951,7 +1012,11 @@ class CsvProvider(Provider):
                         f"column '{column}': {reason} ({formats}{_currency_sign(text)})"
                     ) from None
                 negative, value = value < 0 or (outside and value != 0), abs(value)
-            if negative and status not in _NEGATIVE_OK:
+            if out and value != 0 and status not in _NEGATIVE_OK:
+                raise RecordError(
+                    f"column '{column}': amount '{text}' is money out (debit) for status {status}"
+                )
+            if negative and not out and status not in _NEGATIVE_OK:
                 raise RecordError(f"column '{column}': amount '{text}' is negative for status {status}")
             return value
 

@@ -1,0 +1,152 @@
+"""The configured CSV provider on the shapes real Italian bank exports take (CBI and home-banking
+exports, files saved again by Excel): money in Dare/Avere columns, an outcome in two columns, the
+date and the time apart, a preamble of varying length, ids a spreadsheet rewrote, a delimiter at the
+end of every row. Each is an optional setting; a configuration without it reads as it always did.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from paycli.errors import ConfigError
+from paycli.outcome import Status
+from tests.gateways.test_csvfile import (
+    BANK,
+    bank,
+    export,
+    quarantined,
+    records,
+    response,
+)
+
+# -- money in two columns: Dare (debit, money out) and Avere (credit, money in) ----------------------
+DARE_AVERE_HEADER = "Data operazione;ID operazione;Dare;Avere;Divisa;Causale;Esito;Note"
+DARE_AVERE = BANK.replace("      amount: Importo\n", "      debit: Dare\n      credit: Avere\n")
+
+
+def movement(
+    debit: str = "", credit: str = "129,90", status: str = "ESEGUITO", ref: str = "ORD-1001-1"
+) -> str:
+    return ";".join(("26/11/2026 10:15", "900001", debit, credit, "EUR", f"Pagamento {ref}", status, ""))
+
+
+def dare_avere(tmp_path, *rows: str, text: str = DARE_AVERE):
+    return records(bank(tmp_path, text), export(*rows, header=DARE_AVERE_HEADER))
+
+
+def test_a_credit_is_a_payment_and_a_debit_a_refund_of_its_size(tmp_path):
+    provider = bank(tmp_path, DARE_AVERE)
+    paid = response(provider, movement(credit="1.234,56"), header=DARE_AVERE_HEADER)
+    assert paid.status is Status.APPROVED and paid.amount_minor == 123456
+    refund = response(
+        provider, movement(debit="129,90", credit="", status="RIMBORSATO"), header=DARE_AVERE_HEADER
+    )
+    assert refund.status is Status.REFUNDED and refund.amount_minor == 12990
+    # some banks write the debit with its minus too: it is money out all the same
+    minus = response(
+        provider, movement(debit="-129,90", credit="", status="STORNATO"), header=DARE_AVERE_HEADER
+    )
+    assert minus.status is Status.REVERSED and minus.amount_minor == 12990
+
+
+def test_a_debit_for_an_approval_is_not_a_payment(tmp_path):
+    provider = bank(tmp_path, DARE_AVERE)
+    assert quarantined(provider, movement(debit="129,90", credit=""), header=DARE_AVERE_HEADER) == (
+        "column 'Dare': amount '129,90' is money out (debit) for status approved"
+    )
+
+
+def test_a_zero_in_the_other_column_is_an_empty_one_but_two_amounts_are_refused(tmp_path):
+    provider = bank(tmp_path, DARE_AVERE)
+    assert (
+        response(provider, movement(debit="0,00", credit="129,90"), header=DARE_AVERE_HEADER).amount_minor
+        == 12990
+    )
+    refund = response(
+        provider, movement(debit="50,00", credit="0", status="RIMBORSATO"), header=DARE_AVERE_HEADER
+    )
+    assert refund.amount_minor == 5000
+    assert quarantined(provider, movement(debit="10,00", credit="129,90"), header=DARE_AVERE_HEADER) == (
+        "columns 'Dare' and 'Avere' (debit and credit) both hold an amount: one of them must be empty"
+    )
+
+
+def test_both_columns_empty_is_no_amount(tmp_path):
+    provider = bank(tmp_path, DARE_AVERE)
+    refused = response(provider, movement(credit="", status="RIFIUTATO"), header=DARE_AVERE_HEADER)
+    assert refused.amount_minor is None
+    assert quarantined(provider, movement(credit=""), header=DARE_AVERE_HEADER) == (
+        "columns 'Dare' and 'Avere' (debit and credit) are both empty"
+    )
+
+
+def test_a_bad_amount_in_either_column_names_it(tmp_path):
+    provider = bank(tmp_path, DARE_AVERE)
+    reason = quarantined(
+        provider, movement(debit="1,2,3", credit="", status="RIMBORSATO"), header=DARE_AVERE_HEADER
+    )
+    assert reason.startswith("column 'Dare': amount '1,2,3' is not a decimal number")
+    reason = quarantined(provider, movement(credit="abc"), header=DARE_AVERE_HEADER)
+    assert reason.startswith("column 'Avere': amount 'abc' is not a decimal number")
+
+
+def test_a_debit_and_a_credit_of_one_row_otherwise_alike_are_two_responses(tmp_path):
+    text = "\n".join(line for line in DARE_AVERE.splitlines() if "dedupe_key" not in line) + "\n"
+    got = dare_avere(
+        tmp_path,
+        movement(debit="", credit="129,90", status="RIMBORSATO"),
+        movement(debit="129,90", credit="", status="RIMBORSATO"),
+        text=text,
+    )
+    assert len({r.dedupe_key for r in got}) == 2  # type: ignore[union-attr]
+
+
+def test_reinterpret_reads_a_dare_avere_row_as_extract_did(tmp_path):
+    got = dare_avere(
+        tmp_path,
+        movement(),
+        movement(debit="5,00", credit="", status="RIMBORSATO"),
+        movement(debit="1", credit="2"),
+    )
+    fresh = bank(tmp_path, DARE_AVERE)
+    assert [fresh.reinterpret(r.origin) for r in got] == got
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (
+            "      debit: Dare\n",
+            "gateways.mybank.columns.credit: required with debit: a Dare/Avere export's money out and money in columns",
+        ),
+        (
+            "      credit: Avere\n",
+            "gateways.mybank.columns.debit: required with credit",
+        ),
+        (
+            "      amount: Importo\n      debit: Dare\n      credit: Avere\n",
+            "gateways.mybank.columns.debit: map either amount (one signed column) or debit and credit (two columns), not both",
+        ),
+        (
+            "",
+            "gateways.mybank.columns.amount: required column mapping is missing (or map debit and credit",
+        ),
+        (
+            "      debit: Dare\n      credit: dare\n",
+            "gateways.mybank.columns.credit: the column 'dare' is already mapped to debit",
+        ),
+    ],
+)
+def test_the_money_columns_are_checked_on_load(tmp_path, columns, message):
+    text = BANK.replace("      amount: Importo\n", columns)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        bank(tmp_path, text)
+
+
+def test_a_dare_avere_export_without_its_columns_is_refused_naming_them(tmp_path):
+    from paycli.gateways.base import SourceError
+    from tests.gateways.test_csvfile import HEADER, row
+
+    provider = bank(tmp_path, DARE_AVERE)
+    with pytest.raises(SourceError, match=r"column 'Dare' \(columns\.debit\) is not in the header"):
+        records(provider, export(row(), header=HEADER.replace("Importo", "Dare x")))
