@@ -76,7 +76,17 @@ from paycli.gateways.requests import REQUIRED as REQUEST_COLUMNS
 from paycli.money import CURRENCY_EXPONENTS, normalise_currency, parse_amount
 from paycli.outcome import Authenticity, Status
 
-FIELDS = ("reference", "amount", "debit", "credit", "status", "currency", "date", "gateway_txn_id")
+FIELDS = (
+    "reference",
+    "amount",
+    "debit",
+    "credit",
+    "status",
+    "status_detail",
+    "currency",
+    "date",
+    "gateway_txn_id",
+)
 REQUIRED_FIELDS = ("reference", "status")  # and amount, or debit and credit
 STATUSES = tuple(s.value for s in Status if s is not Status.UNKNOWN)
 # Statuses that say money moved: a row without an amount cannot be checked against the request.
@@ -359,14 +369,16 @@ _SETTINGS: dict[str, Setting] = {
         required=True,
         check=check_columns,
         help="which header column holds each field: reference, amount, status (required), currency, date, "
-        "gateway_txn_id; instead of amount, debit and credit (Dare/Avere: money out, money in)",
+        "gateway_txn_id, status_detail (a second outcome column, read with status); instead of amount, "
+        "debit and credit (Dare/Avere: money out, money in)",
     ),
     "status_map": Setting(
         dict,
         required=True,
         check=check_status_map,
         help="the file's status words for each paycli status (approved, refused, pending, refunded, reversed), "
-        "in any letter case; a word not listed gives status unknown (UNKNOWN_STATUS)",
+        "in any letter case; a word not listed gives status unknown (UNKNOWN_STATUS); with "
+        "columns.status_detail, also pairs 'KO + 05' of the two columns' words",
     ),
     "decimal_mark": Setting(
         str, default=".", check=check_decimal_mark, help="the decimal mark of amounts: . or ,"
@@ -448,12 +460,41 @@ def check_together(settings: Mapping[str, object]) -> None:
     decimal, thousands = settings.get("decimal_mark"), settings.get("thousands_separator")
     if thousands is not None and thousands == decimal:
         raise SettingProblem("thousands_separator", f"must differ from decimal_mark '{decimal}'")
+    columns, status_map = settings.get("columns"), settings.get("status_map")
+    if isinstance(columns, dict) and isinstance(status_map, dict):
+        _check_pairs(status_map, "status_detail" in columns)
     fmt, language = settings.get("date_format"), settings.get("date_language")
     if isinstance(fmt, str) and isinstance(language, str):
         try:
             _date_parser(fmt, UTC, language)
         except ValueError as exc:
             raise SettingProblem("date_format", f"'{fmt}': {exc}") from None
+
+
+def _check_pairs(status_map: Mapping[str, list[str]], detailed: bool) -> None:
+    """With columns.status_detail, a status_map word may be a pair, "KO + 05": the status column's word
+    and the detail column's. Each side must be a word, and a pair must not be listed twice."""
+    if not detailed:
+        return  # a "+" is part of a word, as it always was
+    seen: dict[str, str] = {}
+    for status, words in status_map.items():
+        for i, word in enumerate(words):
+            key = f"{status}[{i}]" if len(words) > 1 else status
+            parts = word.split("+")
+            if len(parts) > 2 or (len(parts) == 2 and not all(p.strip() for p in parts)):
+                raise SettingProblem(
+                    f"status_map.{key}",
+                    f"'{word}' is neither a word nor a pair such as 'KO + 05' (status, then status_detail)",
+                )
+            folded = _status_key(*parts)
+            if folded in seen and seen[folded] != status:
+                raise SettingProblem(f"status_map.{key}", f"'{word}' is already mapped to {seen[folded]}")
+            seen[folded] = status
+
+
+def _status_key(word: str, detail: str = "") -> str:
+    """A status word, or a pair of the status and status_detail columns' words, as it is looked up."""
+    return f"{_status_word(word)} + {_status_word(detail)}" if detail else _status_word(word)
 
 
 SETTINGS = SettingsSpec(_SETTINGS, together=check_together)
@@ -474,6 +515,7 @@ class _Layout:
     debit: int | None
     credit: int | None
     status: int
+    status_detail: int | None
     currency: int | None
     date: int | None
     txn: int | None
@@ -518,8 +560,9 @@ class CsvProvider(Provider):
         self._date_format: str = get("date_format")
         language: str = get("date_language")
         self._parse_date = _date_parser(self._date_format, zone, language)  # check_together read it
+        detailed = "status_detail" in self._columns
         self._statuses = {
-            _status_word(word): Status(status)
+            (_status_key(*word.split("+")) if detailed else _status_word(word)): Status(status)
             for status, words in get("status_map").items()
             for word in words
         }
@@ -783,6 +826,7 @@ class CsvProvider(Provider):
             debit=at.get("debit"),
             credit=at.get("credit"),
             status=at["status"],
+            status_detail=at.get("status_detail"),
             currency=at.get("currency"),
             date=at.get("date"),
             txn=at.get("gateway_txn_id"),
@@ -794,7 +838,7 @@ class CsvProvider(Provider):
     def _reader(self, layout: _Layout) -> Callable[[Origin, list[str]], Record]:
         """The interpreter of the rows under one header. It runs for every row of a file of millions:
         everything it needs is bound to a local once, and the slow paths run only on bad input."""
-        ref_at, status_at = layout.reference, layout.status
+        ref_at, status_at, detail_at = layout.reference, layout.status, layout.status_detail
         currency_at, date_at, txn_at, key_at, others = (
             layout.currency,
             layout.date,
@@ -843,6 +887,15 @@ class CsvProvider(Provider):
             status = statuses.get(word.casefold(), unknown)
             if status is unknown and word:
                 status = statuses.get(_status_word(word), unknown)  # "IN  CORSO", a no-break space
+            if detail_at is not None and (detail := row[detail_at].strip()):
+                # the outcome in two columns: the pair first ("KO + 05"), else the status column's
+                # word alone, with the detail kept beside it; without one, the detail alone
+                if word:
+                    status = statuses.get(_status_key(word, detail), status)
+                    word = f"{word} + {detail}"
+                else:
+                    word = detail
+                    status = statuses.get(_status_word(detail), unknown)
             currency = default_currency
             try:
                 if currency_at is not None:

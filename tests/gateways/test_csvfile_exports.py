@@ -6,6 +6,8 @@ end of every row. Each is an optional setting; a configuration without it reads 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from paycli.errors import ConfigError
@@ -150,3 +152,90 @@ def test_a_dare_avere_export_without_its_columns_is_refused_naming_them(tmp_path
     provider = bank(tmp_path, DARE_AVERE)
     with pytest.raises(SourceError, match=r"column 'Dare' \(columns\.debit\) is not in the header"):
         records(provider, export(row(), header=HEADER.replace("Importo", "Dare x")))
+
+
+# -- the outcome in two columns: Esito and Codice esito --------------------------------------------
+ESITO_HEADER = "Data operazione;ID operazione;Importo;Divisa;Causale;Esito;Codice esito;Note"
+ESITO = (
+    BANK.replace("      status: Esito\n", "      status: Esito\n      status_detail: Codice esito\n")
+    .replace("      approved: [ESEGUITO, OK]\n", '      approved: [OK, "OK + 00"]\n')
+    .replace("      refused: [RIFIUTATO, KO]\n", "      refused: [KO, ANNULLATO]\n")
+    .replace("      pending: IN CORSO\n", '      pending: "KO + 91"\n')
+    .replace("      refunded: RIMBORSATO\n", '      refunded: "OK+RIMBORSO"\n')
+    .replace("      reversed: STORNATO\n", '      reversed: ["OK + STORNO", " ok  +  chargeback "]\n')
+)
+
+
+def outcome(esito: str, codice: str, amount: str = "129,90") -> str:
+    return ";".join(("26/11/2026 10:15", "900001", amount, "EUR", "Pagamento ORD-1001-1", esito, codice, ""))
+
+
+@pytest.mark.parametrize(
+    ("esito", "codice", "status", "raw"),
+    [
+        ("OK", "00", Status.APPROVED, "OK + 00"),
+        ("OK", "", Status.APPROVED, "OK"),
+        ("ok", "stornO", Status.REVERSED, "ok + stornO"),
+        ("OK", "CHARGEBACK", Status.REVERSED, "OK + CHARGEBACK"),
+        ("OK", "RIMBORSO", Status.REFUNDED, "OK + RIMBORSO"),
+        ("KO", "91", Status.PENDING, "KO + 91"),
+        # a pair not listed: the status column's word decides, the detail is kept beside it
+        ("KO", "05", Status.REFUSED, "KO + 05"),
+        ("OK", "42", Status.APPROVED, "OK + 42"),
+        ("SOSPESO", "12", Status.UNKNOWN, "SOSPESO + 12"),
+        ("", "ANNULLATO", Status.REFUSED, "ANNULLATO"),  # no word in the status column: the detail's
+    ],
+)
+def test_the_status_and_its_detail_column_decide_together(tmp_path, esito, codice, status, raw):
+    provider = bank(tmp_path, ESITO)
+    got = response(provider, outcome(esito, codice), header=ESITO_HEADER)
+    assert (got.status, got.raw_status) == (status, raw)
+
+
+def test_the_same_operation_with_another_detail_is_another_response_under_a_dedupe_key(tmp_path):
+    got = records(
+        bank(tmp_path, ESITO), export(outcome("OK", "00"), outcome("OK", "STORNO"), header=ESITO_HEADER)
+    )
+    assert [r.dedupe_key for r in got] == ["900001|approved", "900001|reversed"]  # type: ignore[union-attr]
+
+
+def test_reinterpret_reads_a_status_pair_as_extract_did(tmp_path):
+    got = records(
+        bank(tmp_path, ESITO),
+        export(outcome("OK", "00"), outcome("KO", "91"), outcome("X", "Y"), header=ESITO_HEADER),
+    )
+    fresh = bank(tmp_path, ESITO)
+    assert [fresh.reinterpret(r.origin) for r in got] == got  # type: ignore[union-attr]
+
+
+def test_without_status_detail_a_plus_is_part_of_a_word_as_before(tmp_path):
+    provider = bank(tmp_path, BANK.replace("      approved: [ESEGUITO, OK]\n", '      approved: ["C+"]\n'))
+    from tests.gateways.test_csvfile import row
+
+    assert response(provider, row(status="C+")).status is Status.APPROVED
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda t: t.replace('"KO + 91"', '"KO + 91 + 2"'),
+            "gateways.mybank.status_map.pending: 'KO + 91 + 2' is neither a word nor a pair such as 'KO + 05'",
+        ),
+        (
+            lambda t: t.replace('"KO + 91"', '"KO +"'),
+            "gateways.mybank.status_map.pending: 'KO +' is neither a word nor a pair",
+        ),
+        (
+            lambda t: t.replace('"KO + 91"', '"ok+storno"'),
+            "gateways.mybank.status_map.reversed[0]: 'OK + STORNO' is already mapped to pending",
+        ),
+        (
+            lambda t: t.replace("status_detail: Codice esito", "status_detail: esito"),
+            "gateways.mybank.columns.status_detail: the column 'esito' is already mapped to status",
+        ),
+    ],
+)
+def test_status_pairs_are_checked_on_load(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        bank(tmp_path, change(ESITO))
