@@ -315,6 +315,16 @@ def check_reference_pattern(value: str) -> str:
     return value
 
 
+def check_header_pattern(value: str) -> str:
+    if not value.strip():
+        raise SettingProblem("", "is empty")  # it finds the first line, a title, whatever it is
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise SettingProblem("", f"not a regular expression ({exc})") from None
+    return value
+
+
 def check_info_pattern(value: str) -> str:
     if not value.strip():
         raise SettingProblem("", "is empty")  # it finds every line: nothing would be read
@@ -363,6 +373,14 @@ _SETTINGS: dict[str, Setting] = {
         default=0,
         check=check_skip_lines,
         help="lines before the header row (a bank's title, account, period)",
+    ),
+    "header_pattern": Setting(
+        str,
+        default=None,
+        check=check_header_pattern,
+        help="a regular expression that finds the header row, for a preamble whose length varies from "
+        f"file to file: the first line (after skip_lines, within {_MAX_SKIP}) whose text it finds, e.g. "
+        "^Data operazione;",
     ),
     "columns": Setting(
         dict,
@@ -543,6 +561,8 @@ class CsvProvider(Provider):
         self._encoding: str = get("encoding")
         self._delimiter: str = get("delimiter")
         self._skip: int = get("skip_lines")
+        header_pattern: str | None = get("header_pattern")
+        self._header_pattern = re.compile(header_pattern) if header_pattern is not None else None
         self._decimal: str = get("decimal_mark")
         grouping: str | None = get("thousands_separator")
         self._thousands = grouping or None
@@ -647,13 +667,32 @@ class CsvProvider(Provider):
         parts = head.split(b"\n", self._skip)
         if len(parts) <= self._skip:
             return None
-        # the header is the first line with text after skip_lines, decoded as extract reads it
-        line = parts[self._skip].lstrip(b"\r\n\t ").split(b"\n", 1)[0]
+        # the header is the first line with text after skip_lines (or the first header_pattern
+        # finds), decoded as extract reads it
+        if self._header_pattern is None:
+            line = parts[self._skip].lstrip(b"\r\n\t ").split(b"\n", 1)[0]
+        else:
+            found = self._header_found(parts[self._skip].split(b"\n")[:_MAX_SKIP], encoding)
+            if found is None:
+                return None
+            line = found[1]
         if b"\x00" in line or any(b"\x00" in part for part in parts[: self._skip]):
             # binary, or UTF-16: never a CSV this provider can read. Only up to the header: a NUL in
             # a row quarantines that row, wherever in the file it is.
             return None
         return _cells(read_line(line, encoding)[0], self._delimiter)
+
+    def _header_found(self, lines: list[bytes], encoding: str) -> tuple[int, bytes] | None:
+        """The first of ``lines`` that header_pattern finds, and its index; None when none is (or a
+        NUL comes first: binary, or UTF-16)."""
+        assert self._header_pattern is not None
+        search = self._header_pattern.search
+        for number, raw in enumerate(lines):
+            if b"\x00" in raw:
+                return None
+            if search(read_line(raw, encoding)[0].rstrip("\r\n")):
+                return number, raw
+        return None
 
     def _named_for(self, source: Source) -> bool:
         return not self._filenames or any(
@@ -681,12 +720,23 @@ class CsvProvider(Provider):
                 cells = _cells(read_line(raw, encoding)[0], delimiter)
                 if cells is None or not self._header_cells <= cells or set(REQUEST_COLUMNS) <= cells:
                     continue
-                # the header is the first line with text after skip_lines
-                placed = self._skip <= number and not any(
-                    line.strip(b"\r\n\t ") for line in lines[self._skip : number]
-                )
                 key = f"gateways.{self.instance}"
                 skip = f"{key}.skip_lines: {number}"
+                if self._header_pattern is None:
+                    # the header is the first line with text after skip_lines
+                    placed = self._skip <= number and not any(
+                        line.strip(b"\r\n\t ") for line in lines[self._skip : number]
+                    )
+                else:
+                    found = self._header_found(lines[self._skip :], encoding)
+                    placed = found is not None and found[0] + self._skip == number
+                    where = "none" if found is None else f"line {found[0] + self._skip + 1}"
+                    skip = (
+                        f"{key}.header_pattern '{self._header_pattern.pattern}' to find it "
+                        f"(it finds {where} first)"
+                    )
+                    if self._skip > number:
+                        skip += f" and {key}.skip_lines below {number + 1}"
                 separated = "tabs" if delimiter == "\t" else f"'{delimiter}'"
                 written = f"{key}.delimiter: " + ("tab" if delimiter == "\t" else f'"{delimiter}"')
                 if delimiter == self._delimiter:
@@ -721,6 +771,15 @@ class CsvProvider(Provider):
             for _ in range(self._skip):
                 if next(iter(lines), None) is None:
                     break
+            if self._header_pattern is not None:
+                search = self._header_pattern.search
+                if lines.find(lambda text: search(text.rstrip("\r\n")) is not None, _MAX_SKIP) is None:
+                    hint = self._header_elsewhere(source)
+                    raise SourceError(
+                        f"no line of its first {_MAX_SKIP} after skip_lines is found by header_pattern "
+                        f"'{self._header_pattern.pattern}' (gateways.{self.instance}.header_pattern)"
+                        + (f"; {hint}" if hint else "")
+                    )
             if lines.peek_first() is None:
                 if self._skip and (hint := self._header_elsewhere(source)) is not None:
                     raise SourceError(f"no header row after the {self._skip} lines of skip_lines; {hint}")

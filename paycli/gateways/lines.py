@@ -13,7 +13,7 @@ import codecs
 import csv
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from paycli.config import SettingProblem
@@ -101,6 +101,18 @@ class Lines:
     def peek_first(self) -> tuple[int, str, bytes] | None:
         while (item := self._next()) is not None:
             if item[1].strip():
+                self._pending = item
+                return item
+        return None
+
+    def find(self, wanted: Callable[[str], bool], limit: int) -> tuple[int, str, bytes] | None:
+        """Skips lines up to the first whose text ``wanted`` accepts, looking at ``limit`` lines at
+        most; that line is the next one read. None, and the lines looked at consumed, if none is."""
+        for _ in range(limit):
+            item = self._next()
+            if item is None:
+                return None
+            if wanted(item[1]):
                 self._pending = item
                 return item
         return None

@@ -239,3 +239,76 @@ def test_without_status_detail_a_plus_is_part_of_a_word_as_before(tmp_path):
 def test_status_pairs_are_checked_on_load(tmp_path, change, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         bank(tmp_path, change(ESITO))
+
+
+# -- a preamble whose length varies from file to file: header_pattern -----------------------------
+def statement(*preamble: str) -> bytes:
+    from tests.gateways.test_csvfile import HEADER, row
+
+    lines = [*preamble, HEADER, row(), row(ref="Pagamento ORD-1002-1", txn="900002")]
+    return "".join(line + "\r\n" for line in lines).encode("cp1252")
+
+
+SHORT = ("Banca Esempio S.p.A.;;;;;;", "Movimenti dal 01/11/2026 al 26/11/2026;;;;;;")
+LONG = (
+    "Banca Esempio S.p.A.;;;;;;",
+    "Conto corrente 000012345678 - Bottega Esempio S.r.l.;;;;;;",
+    "",
+    "Movimenti dal 01/11/2026 al 26/11/2026;;;;;;",
+    "Saldo iniziale al 01/11/2026;;12.345,67;EUR;;;",
+    ";;;;;;",
+)
+FOUND = BANK + '    header_pattern: "^Data operazione;"\n'
+
+
+@pytest.mark.parametrize("preamble", [(), SHORT, LONG], ids=["none", "two lines", "six lines"])
+def test_header_pattern_finds_the_header_under_any_preamble(tmp_path, preamble):
+    from tests.gateways.test_csvfile import source
+
+    provider = bank(tmp_path, FOUND)
+    data = statement(*preamble)
+    assert provider.identify(source(data))
+    got = records(provider, data)
+    assert [r.reference for r in got] == ["ORD-1001-1", "ORD-1002-1"]  # type: ignore[union-attr]
+    assert got[0].origin.line == len(preamble) + 2
+    fresh = bank(tmp_path, FOUND)
+    assert [fresh.reinterpret(r.origin) for r in got] == got
+
+
+def test_header_pattern_looks_after_skip_lines(tmp_path):
+    # a title line that the pattern would find too, skipped first
+    provider = bank(tmp_path, FOUND + "    skip_lines: 1\n")
+    got = records(provider, statement("Data operazione: 26/11/2026;;;;;;", *SHORT))
+    assert len(got) == 2 and got[0].origin.line == 5
+
+
+def test_a_file_whose_header_header_pattern_does_not_find_is_refused_saying_where_it_is(tmp_path):
+    from paycli.gateways.base import SourceError
+    from tests.gateways.test_csvfile import source
+
+    provider = bank(tmp_path, BANK + '    header_pattern: "^Data contabile;"\n')
+    data = statement(*SHORT)
+    assert not provider.identify(source(data))
+    with pytest.raises(SourceError) as info:
+        records(provider, data)
+    assert str(info.value) == (
+        "no line of its first 1000 after skip_lines is found by header_pattern '^Data contabile;' "
+        "(gateways.mybank.header_pattern); its header row is line 3: set gateways.mybank.header_pattern "
+        "'^Data contabile;' to find it (it finds none first)"
+    )
+    assert provider.near_miss(source(data)) == (
+        "mybank: its header row is line 3: set gateways.mybank.header_pattern '^Data contabile;' to find "
+        "it (it finds none first)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("''", "gateways.mybank.header_pattern: is empty"),
+        ('"^Data ("', "gateways.mybank.header_pattern: not a regular expression (missing ), unterminated"),
+    ],
+)
+def test_header_pattern_is_checked_on_load(tmp_path, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        bank(tmp_path, BANK + f"    header_pattern: {value}\n")
