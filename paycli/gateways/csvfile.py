@@ -85,6 +85,7 @@ FIELDS = (
     "status_detail",
     "currency",
     "date",
+    "time",
     "gateway_txn_id",
 )
 REQUIRED_FIELDS = ("reference", "status")  # and amount, or debit and credit
@@ -300,6 +301,22 @@ def check_date_format(value: str) -> str:
     return fmt
 
 
+def check_time_format(value: str) -> str:
+    fmt = value.strip()
+    if not any(f"%{d}" in fmt for d in "HIMSfp"):
+        raise SettingProblem("", f"'{value}' is not a strptime time format such as %H:%M:%S")
+    if any(f"%{d}" in fmt for d in "dmbBaAYyjUWcxzZ"):
+        raise SettingProblem("", f"'{value}' reads more than the time: the date is in columns.date")
+    sample = datetime(2026, 11, 26, 21, 45, 30, 123456)
+    try:
+        parsed = datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError as exc:
+        raise SettingProblem("", f"'{value}' cannot read the times it describes ({exc})") from None
+    if parsed.hour != sample.hour:
+        raise SettingProblem("", f"'{value}' must give the hour (%H, or %I with %p)")
+    return fmt
+
+
 def check_reference_pattern(value: str) -> str:
     if not value.strip():
         raise SettingProblem("", "is empty")  # it finds an empty reference in every row: all informational
@@ -387,7 +404,8 @@ _SETTINGS: dict[str, Setting] = {
         required=True,
         check=check_columns,
         help="which header column holds each field: reference, amount, status (required), currency, date, "
-        "gateway_txn_id, status_detail (a second outcome column, read with status); instead of amount, "
+        "gateway_txn_id, status_detail (a second outcome column, read with status), time (the time of "
+        "date, in a column of its own: see time_format); instead of amount, "
         "debit and credit (Dare/Avere: money out, money in)",
     ),
     "status_map": Setting(
@@ -427,6 +445,13 @@ _SETTINGS: dict[str, Setting] = {
         default="iso",
         check=check_date_format,
         help="how the date column is written: iso (ISO 8601) or a strptime format such as %d/%m/%Y %H:%M",
+    ),
+    "time_format": Setting(
+        str,
+        default=None,
+        check=check_time_format,
+        help="with columns.time (the time in a column of its own): how it is written, a strptime format "
+        "such as %H:%M (default %H:%M:%S); with date_format iso, ISO 8601 (unset)",
     ),
     "date_language": Setting(
         str,
@@ -487,6 +512,34 @@ def check_together(settings: Mapping[str, object]) -> None:
             _date_parser(fmt, UTC, language)
         except ValueError as exc:
             raise SettingProblem("date_format", f"'{fmt}': {exc}") from None
+    _check_time(settings)
+
+
+def _check_time(settings: Mapping[str, object]) -> None:
+    """columns.time, the time of a row in a column of its own: with a date column, a date_format of
+    the date alone, and a time_format unless the dates are ISO."""
+    columns = settings.get("columns")
+    columns = columns if isinstance(columns, dict) else {}
+    fmt, time_format = settings.get("date_format"), settings.get("time_format")
+    if "time" not in columns:
+        if time_format is not None:
+            raise SettingProblem("time_format", "there is no columns.time to read with it")
+        return
+    if "date" not in columns:
+        raise SettingProblem("columns.time", "needs columns.date: a time alone is no moment")
+    if isinstance(fmt, str) and fmt != "iso" and any(f"%{d}" in fmt for d in _TIME_DIRECTIVES):
+        raise SettingProblem(
+            "date_format",
+            f"'{fmt}' reads a time, but columns.time holds it: give the date alone (e.g. %d/%m/%Y)",
+        )
+    if fmt == "iso" and time_format is not None:
+        raise SettingProblem("time_format", "date_format iso reads the time as ISO 8601 too: leave it out")
+    language = settings.get("date_language")
+    if isinstance(fmt, str) and fmt != "iso" and isinstance(language, str):
+        try:
+            _date_parser(f"{fmt} {time_format or '%H:%M:%S'}", UTC, language)
+        except ValueError as exc:
+            raise SettingProblem("time_format", f"'{time_format}': {exc}") from None
 
 
 def _check_pairs(status_map: Mapping[str, list[str]], detailed: bool) -> None:
@@ -536,6 +589,7 @@ class _Layout:
     status_detail: int | None
     currency: int | None
     date: int | None
+    time: int | None
     txn: int | None
     key: tuple[int, ...]
     others: tuple[tuple[str, int], ...]  # the unmapped columns by name, for the default dedupe key
@@ -580,6 +634,14 @@ class CsvProvider(Provider):
         self._date_format: str = get("date_format")
         language: str = get("date_language")
         self._parse_date = _date_parser(self._date_format, zone, language)  # check_together read it
+        self._parse_moment: Callable[[str], datetime] | None = None  # with columns.time: "date time"
+        self._time_format: str | None = None
+        if "time" in self._columns:
+            if self._date_format == "iso":
+                self._parse_moment = _date_parser("iso", zone, language)
+            else:
+                self._time_format = get("time_format") or "%H:%M:%S"
+                self._parse_moment = _date_parser(f"{self._date_format} {self._time_format}", zone, language)
         detailed = "status_detail" in self._columns
         self._statuses = {
             (_status_key(*word.split("+")) if detailed else _status_word(word)): Status(status)
@@ -888,6 +950,7 @@ class CsvProvider(Provider):
             status_detail=at.get("status_detail"),
             currency=at.get("currency"),
             date=at.get("date"),
+            time=at.get("time"),
             txn=at.get("gateway_txn_id"),
             key=key,
             others=others,
@@ -909,7 +972,7 @@ class CsvProvider(Provider):
         statuses, unknown = self._statuses, Status.UNKNOWN
         default_currency, currencies = self._currency, self._currencies
         currency_column = self._columns.get("currency", "")
-        parse_date = self._parse_date
+        when_of = self._when_reader(layout)
         info = self._missing_reference_is_info
         no_reference = (
             "reference_pattern finds no merchant reference" if pattern else "no merchant reference"
@@ -962,11 +1025,7 @@ class CsvProvider(Provider):
                     if text:
                         currency = currencies.get(text) or self._currency_code(text)
                 amount = money(row, currency, status)
-                occurred_at = None
-                if date_at is not None:
-                    when = row[date_at].strip()
-                    if when:
-                        occurred_at = parse_date(when)
+                occurred_at = when_of(row) if date_at is not None else None
             except RecordError as exc:
                 return QuarantinedRecord(origin, str(exc))
             txn = (row[txn_at].strip() or None) if txn_at is not None else None
@@ -1013,6 +1072,46 @@ class CsvProvider(Provider):
         if len(self._currencies) < 1000:
             self._currencies[text] = code
         return code
+
+    def _when_reader(self, layout: _Layout) -> Callable[[list[str]], datetime | None]:
+        """row -> when it happened: its date column, read with the time column when there is one."""
+        date_at, time_at, parse_date = layout.date, layout.time, self._parse_date
+        if date_at is None:
+            return _no_date
+
+        def date_only(row: list[str]) -> datetime | None:
+            when = row[date_at].strip()
+            return parse_date(when) if when else None
+
+        if time_at is None or self._parse_moment is None:
+            return date_only
+        parse_moment = self._parse_moment
+        date_column, time_column = self._columns["date"], self._columns["time"]
+        unread = (
+            "is not an ISO 8601 time, as date_format iso reads"
+            if self._time_format is None
+            else f"does not match time_format '{self._time_format}' (or is no such time)"
+        )
+        joint = " " if self._time_format is not None else "T"
+
+        def date_and_time(row: list[str]) -> datetime | None:
+            when, clock = row[date_at].strip(), row[time_at].strip()
+            if not clock:
+                return parse_date(when) if when else None  # no time: the start of the day
+            if not when:
+                raise RecordError(
+                    f"column '{time_column}' has a time, {clock}, but column '{date_column}' no date"
+                )
+            try:
+                return parse_moment(f"{when}{joint}{clock}")
+            except RecordError:
+                try:
+                    parse_date(when)
+                except RecordError as exc:
+                    raise RecordError(f"column '{date_column}': {exc}") from None
+                raise RecordError(f"column '{time_column}': time '{clock}' {unread}") from None
+
+        return date_and_time
 
     def _money_reader(
         self, layout: _Layout, no_currency: str
@@ -1136,6 +1235,11 @@ class CsvProvider(Provider):
 
 
 # -- small pieces ----------------------------------------------------------------------------------
+def _no_date(row: list[str]) -> None:
+    """When a row happened, read from an export with no date column: unknown."""
+    return None
+
+
 def _sign_outside(text: str) -> tuple[str, bool]:
     """An amount whose minus is written outside the number, as accounting and SAP exports write a
     refund, "(1.234,56)" or "1.234,56-": the number, and whether it was so marked negative. The plus

@@ -7,6 +7,7 @@ end of every row. Each is an optional setting; a configuration without it reads 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -312,3 +313,115 @@ def test_a_file_whose_header_header_pattern_does_not_find_is_refused_saying_wher
 def test_header_pattern_is_checked_on_load(tmp_path, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         bank(tmp_path, BANK + f"    header_pattern: {value}\n")
+
+
+# -- the date and the time in two columns: columns.time, time_format --------------------------------
+TIMED_HEADER = "Data operazione;Ora;ID operazione;Importo;Divisa;Causale;Esito;Note"
+TIMED = BANK.replace(
+    "      date: Data operazione\n", "      date: Data operazione\n      time: Ora\n"
+).replace('date_format: "%d/%m/%Y %H:%M"', 'date_format: "%d/%m/%Y"\n    time_format: "%H:%M"')
+
+
+def timed(day: str = "26/11/2026", clock: str = "10:15") -> str:
+    return ";".join((day, clock, "900001", "129,90", "EUR", "Pagamento ORD-1001-1", "ESEGUITO", ""))
+
+
+@pytest.mark.parametrize(
+    ("day", "clock", "utc"),
+    [
+        ("26/11/2026", "10:15", datetime(2026, 11, 26, 9, 15, tzinfo=UTC)),
+        ("01/07/2026", "10:15", datetime(2026, 7, 1, 8, 15, tzinfo=UTC)),  # summer time
+        ("25/10/2026", "02:30", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),  # the repeated hour: the first
+        ("26/11/2026", "", datetime(2026, 11, 25, 23, 0, tzinfo=UTC)),  # no time: the start of the day
+    ],
+)
+def test_the_date_and_the_time_columns_are_read_together_in_the_configured_zone(tmp_path, day, clock, utc):
+    assert response(bank(tmp_path, TIMED), timed(day, clock), header=TIMED_HEADER).occurred_at == utc
+
+
+def test_time_format_defaults_to_hours_minutes_seconds(tmp_path):
+    provider = bank(tmp_path, TIMED.replace('    time_format: "%H:%M"\n', ""))
+    got = response(provider, timed(clock="10:15:30"), header=TIMED_HEADER)
+    assert got.occurred_at == datetime(2026, 11, 26, 9, 15, 30, tzinfo=UTC)
+
+
+def test_iso_dates_with_a_time_column(tmp_path):
+    text = TIMED.replace('date_format: "%d/%m/%Y"\n    time_format: "%H:%M"', "date_format: iso")
+    got = response(bank(tmp_path, text), timed("2026-11-26", "10:15:30"), header=TIMED_HEADER)
+    assert got.occurred_at == datetime(2026, 11, 26, 9, 15, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("day", "clock", "reason"),
+    [
+        (
+            "26/11/2026",
+            "25:00",
+            "column 'Ora': time '25:00' does not match time_format '%H:%M' (or is no such time)",
+        ),
+        (
+            "26/11/2026",
+            "10.15",
+            "column 'Ora': time '10.15' does not match time_format '%H:%M' (or is no such time)",
+        ),
+        ("31/11/2026", "10:15", "column 'Data operazione': date '31/11/2026' has the shape of date_format"),
+        ("", "10:15", "column 'Ora' has a time, 10:15, but column 'Data operazione' no date"),
+    ],
+)
+def test_a_bad_date_or_time_is_quarantined_naming_its_column(tmp_path, day, clock, reason):
+    got = quarantined(bank(tmp_path, TIMED), timed(day, clock), header=TIMED_HEADER)
+    assert got.startswith(reason)
+
+
+def test_reinterpret_reads_a_date_and_time_as_extract_did(tmp_path):
+    got = records(
+        bank(tmp_path, TIMED), export(timed(), timed(clock="99"), timed(clock=""), header=TIMED_HEADER)
+    )
+    fresh = bank(tmp_path, TIMED)
+    assert [fresh.reinterpret(r.origin) for r in got] == got
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda t: t.replace('date_format: "%d/%m/%Y"', 'date_format: "%d/%m/%Y %H:%M"'),
+            "gateways.mybank.date_format: '%d/%m/%Y %H:%M' reads a time, but columns.time holds it: give the date alone",
+        ),
+        (
+            lambda t: t.replace("      time: Ora\n", ""),
+            "gateways.mybank.time_format: there is no columns.time to read with it",
+        ),
+        (
+            lambda t: t.replace("      date: Data operazione\n", ""),
+            "gateways.mybank.columns.time: needs columns.date: a time alone is no moment",
+        ),
+        (
+            lambda t: t.replace('time_format: "%H:%M"', 'time_format: "%d %H:%M"'),
+            "gateways.mybank.time_format: '%d %H:%M' reads more than the time: the date is in columns.date",
+        ),
+        (
+            lambda t: t.replace('time_format: "%H:%M"', 'time_format: "ore"'),
+            "gateways.mybank.time_format: 'ore' is not a strptime time format such as %H:%M:%S",
+        ),
+        (
+            lambda t: t.replace('time_format: "%H:%M"', 'time_format: "%M:%S"'),
+            "gateways.mybank.time_format: '%M:%S' must give the hour",
+        ),
+        (
+            lambda t: t.replace('date_format: "%d/%m/%Y"', "date_format: iso"),
+            "gateways.mybank.time_format: date_format iso reads the time as ISO 8601 too: leave it out",
+        ),
+    ],
+)
+def test_the_time_settings_are_checked_on_load(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        bank(tmp_path, change(TIMED))
+
+
+def test_an_export_without_a_date_column_is_read_as_before(tmp_path):
+    """No date column: no time of the payment, and no error (the date reader is not asked for one)."""
+    from tests.gateways.test_csvfile import row
+
+    got = response(bank(tmp_path, BANK.replace("      date: Data operazione\n", "")), row())
+    assert got.occurred_at is None and got.amount_minor == 12990
