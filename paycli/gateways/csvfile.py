@@ -368,6 +368,26 @@ def check_dedupe_key(value: list[Any]) -> list[str]:
     return names
 
 
+def check_id_columns(value: object) -> dict[str, int]:
+    """A mapping of column name: the number of digits of its ids, or any (0)."""
+    if not isinstance(value, dict):
+        raise SettingProblem("", "expected a mapping of column: the digits of its ids, or any")
+    result: dict[str, int] = {}
+    for column, digits in value.items():
+        name = _word(column, "")
+        if name.casefold() in {c.casefold() for c in result}:
+            raise SettingProblem("", f"column '{name}' is named twice")
+        if digits == "any":
+            result[name] = 0
+        elif isinstance(digits, int) and not isinstance(digits, bool) and 0 <= digits <= 64:  # 0: any
+            result[name] = digits
+        else:
+            raise SettingProblem(
+                name, f"expected the number of digits of its ids (1 to 64) or any, got '{digits}'"
+            )
+    return result
+
+
 _SETTINGS: dict[str, Setting] = {
     "match": Setting(
         dict,
@@ -487,6 +507,14 @@ _SETTINGS: dict[str, Setting] = {
         help="the columns whose values identify a transaction (e.g. [ID operazione]); default: a hash of the "
         "whole normalised row",
     ),
+    "id_columns": Setting(
+        dict,
+        default={},
+        check=check_id_columns,
+        help="columns of ids a spreadsheet may have rewritten (a file opened and saved in Excel): a cell in "
+        "scientific notation (1,23457E+15) is quarantined, its id lost; with a number of digits, "
+        "{ID operazione: 12}, so is an all-digit cell shorter than that (its leading zeros dropped)",
+    ),
     "without_reference": Setting(
         str,
         default="info",
@@ -592,6 +620,7 @@ class _Layout:
     time: int | None
     txn: int | None
     key: tuple[int, ...]
+    ids: tuple[tuple[str, int, int], ...]  # id_columns: name, where, digits (0: any)
     others: tuple[tuple[str, int], ...]  # the unmapped columns by name, for the default dedupe key
 
 
@@ -658,9 +687,14 @@ class CsvProvider(Provider):
         info_pattern: str | None = get("info_pattern")
         self._info = re.compile(info_pattern) if info_pattern is not None else None
         self._key_columns: list[str] = get("dedupe_key")
+        self._id_columns: dict[str, int] = get("id_columns")
         self._missing_reference_is_info = get("without_reference") == "info"
         match: dict[str, list[str]] = get("match")
-        wanted = match.get("header_contains") or [*self._columns.values(), *self._key_columns]
+        wanted = match.get("header_contains") or [
+            *self._columns.values(),
+            *self._key_columns,
+            *self._id_columns,
+        ]
         self._header_names = {c.casefold(): c for c in wanted}  # folded -> as configured, for messages
         self._header_cells = frozenset(self._header_names)
         self._filenames = match.get("filename", [])
@@ -938,6 +972,9 @@ class CsvProvider(Provider):
 
         at = {field: find(column, f"columns.{field}") for field, column in self._columns.items()}
         key = tuple(find(column, "dedupe_key") for column in self._key_columns)
+        ids = tuple(
+            (column, find(column, "id_columns"), digits) for column, digits in self._id_columns.items()
+        )
         mapped = set(at.values())
         others = tuple(sorted((n.casefold(), i) for i, n in enumerate(names) if i not in mapped))
         return _Layout(
@@ -953,6 +990,7 @@ class CsvProvider(Provider):
             time=at.get("time"),
             txn=at.get("gateway_txn_id"),
             key=key,
+            ids=ids,
             others=others,
         )
 
@@ -992,7 +1030,11 @@ class CsvProvider(Provider):
         unverifiable = Authenticity.UNVERIFIABLE  # an export carries no signature
         sha256 = hashlib.sha256
 
+        ids = layout.ids
+
         def read(origin: Origin, row: list[str]) -> Record:
+            if ids and (lost := _id_lost(row, ids)):
+                return QuarantinedRecord(origin, lost)
             cell = row[ref_at].strip()
             if pattern is None:
                 reference = cell or None
@@ -1277,6 +1319,27 @@ def _utf8_sample(head: bytes, delimiter: str) -> tuple[int, str] | None:
         if not line.isascii():
             cell = next(c for c in line.split(delimiter) if not c.isascii())
             return number, cell.strip().strip('"').strip()[:40]
+    return None
+
+
+# a number as a spreadsheet shows one too long for its cell: 1.23457E+15, 1,23457E+15, 1E+15
+_SCIENTIFIC = re.compile(r"[0-9](?:[.,][0-9]+)?[eE][+-]?[0-9]+")
+_LOST = "the id is lost: export the file again, without opening and saving it in a spreadsheet"
+
+
+def _id_lost(row: list[str], ids: tuple[tuple[str, int, int], ...]) -> str | None:
+    """Why an id column of the row holds no id any more (id_columns), or None."""
+    for column, at, digits in ids:
+        cell = row[at].strip()
+        if not cell:
+            continue
+        if _SCIENTIFIC.fullmatch(cell):
+            return f"column '{column}': '{cell}' is an id a spreadsheet wrote in scientific notation; {_LOST}"
+        if digits and len(cell) < digits and cell.isascii() and cell.isdigit():
+            return (
+                f"column '{column}': '{cell}' has {len(cell)} digits, not {digits} (id_columns): a spreadsheet "
+                f"dropped its leading zeros; {_LOST}"
+            )
     return None
 
 

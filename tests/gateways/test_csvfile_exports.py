@@ -419,6 +419,86 @@ def test_the_time_settings_are_checked_on_load(tmp_path, change, message):
         bank(tmp_path, change(TIMED))
 
 
+# -- ids a spreadsheet rewrote: id_columns ----------------------------------------------------------
+IDS = BANK + "    id_columns: {ID operazione: 12, Causale: any}\n"
+
+
+@pytest.mark.parametrize("written", ["1,23457E+15", "1.23457E+15", "1E+15", "4,5e-3"])
+def test_an_id_in_scientific_notation_is_refused_naming_the_cell(tmp_path, written):
+    from tests.gateways.test_csvfile import row
+
+    assert quarantined(bank(tmp_path, IDS), row(txn=written)) == (
+        f"column 'ID operazione': '{written}' is an id a spreadsheet wrote in scientific notation; the id "
+        "is lost: export the file again, without opening and saving it in a spreadsheet"
+    )
+
+
+def test_an_id_shorter_than_its_digits_lost_its_leading_zeros(tmp_path):
+    from tests.gateways.test_csvfile import row
+
+    provider = bank(tmp_path, IDS)
+    assert quarantined(provider, row(txn="12345678")) == (
+        "column 'ID operazione': '12345678' has 8 digits, not 12 (id_columns): a spreadsheet dropped its "
+        "leading zeros; the id is lost: export the file again, without opening and saving it in a spreadsheet"
+    )
+    assert response(provider, row(txn="000012345678")).gateway_txn_id == "000012345678"
+    assert response(provider, row(txn="AB12")).gateway_txn_id == "AB12"  # not a number: not Excel's doing
+    # any length: only scientific notation is refused
+    assert "column 'Causale': '8,01234E+11' is an id" in quarantined(
+        provider, row(ref="8,01234E+11", txn="000000900001")
+    )
+    assert response(provider, row(txn="000000900001")).reference == "ORD-1001-1"
+
+
+def test_without_id_columns_an_id_is_read_as_written_as_before(tmp_path):
+    from tests.gateways.test_csvfile import row
+
+    assert response(bank(tmp_path), row(txn="1,23457E+15")).gateway_txn_id == "1,23457E+15"
+
+
+def test_reinterpret_refuses_a_rewritten_id_as_extract_did(tmp_path):
+    from tests.gateways.test_csvfile import export as export_rows
+    from tests.gateways.test_csvfile import row
+
+    got = records(
+        bank(tmp_path, IDS), export_rows(row(txn="000012345678"), row(txn="1,2E+11"), row(txn="12"))
+    )
+    assert [type(r).__name__ for r in got] == ["ResponseRecord", "QuarantinedRecord", "QuarantinedRecord"]
+    fresh = bank(tmp_path, IDS)
+    assert [fresh.reinterpret(r.origin) for r in got] == got
+
+
+def test_an_id_column_missing_from_the_header_is_named(tmp_path):
+    from paycli.gateways.base import SourceError
+    from tests.gateways.test_csvfile import row, source
+
+    provider = bank(tmp_path, BANK + "    id_columns: {Numero: any}\n")
+    data = export(row())
+    assert not provider.identify(source(data))
+    with pytest.raises(SourceError, match=r"column 'Numero' \(id_columns\) is not in the header"):
+        records(provider, data)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("[ID operazione]", "gateways.mybank.id_columns: expected a mapping"),
+        ("{ID operazione: -1}", "gateways.mybank.id_columns.ID operazione: expected the number of digits"),
+        (
+            "{ID operazione: twelve}",
+            "gateways.mybank.id_columns.ID operazione: expected the number of digits",
+        ),
+        (
+            "{ID operazione: any, id operazione: 3}",
+            "gateways.mybank.id_columns: column 'id operazione' is named twice",
+        ),
+    ],
+)
+def test_id_columns_is_checked_on_load(tmp_path, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        bank(tmp_path, BANK + f"    id_columns: {value}\n")
+
+
 def test_an_export_without_a_date_column_is_read_as_before(tmp_path):
     """No date column: no time of the payment, and no error (the date reader is not asked for one)."""
     from tests.gateways.test_csvfile import row
