@@ -515,6 +515,12 @@ _SETTINGS: dict[str, Setting] = {
         "scientific notation (1,23457E+15) is quarantined, its id lost; with a number of digits, "
         "{ID operazione: 12}, so is an all-digit cell shorter than that (its leading zeros dropped)",
     ),
+    "trailing_delimiter": Setting(
+        bool,
+        default=False,
+        help="true: rows may end with one delimiter more than the header has (an empty last field, as "
+        "some banks write every row), which is dropped; default false: such a row has a field too many",
+    ),
     "without_reference": Setting(
         str,
         default="info",
@@ -644,6 +650,7 @@ class CsvProvider(Provider):
         self._encoding: str = get("encoding")
         self._delimiter: str = get("delimiter")
         self._skip: int = get("skip_lines")
+        self._trailing: bool = get("trailing_delimiter")
         header_pattern: str | None = get("header_pattern")
         self._header_pattern = re.compile(header_pattern) if header_pattern is not None else None
         self._decimal: str = get("decimal_mark")
@@ -901,9 +908,9 @@ class CsvProvider(Provider):
     def _rows(
         self, lines: Lines, reader: Iterator[list[str]], layout: _Layout, context: str
     ) -> Iterator[Record]:
-        width = layout.width
+        width, trailing = layout.width, self._trailing
         interpret = self._reader(layout)
-        for item in lines.rows(reader, context, width=width):
+        for item in lines.rows(reader, context, width=width, trailing=trailing):
             if isinstance(item, QuarantinedRecord):
                 yield item
                 continue
@@ -912,6 +919,8 @@ class CsvProvider(Provider):
                 yield InfoRecord(origin, None, note)
             elif len(row) == width:
                 yield interpret(origin, row)
+            elif trailing and len(row) == width + 1 and not row[-1].strip():
+                yield interpret(origin, row[:width])  # the empty field after a trailing delimiter
             else:
                 yield QuarantinedRecord(origin, f"expected {width} fields, found {len(row)}")
 
@@ -945,6 +954,8 @@ class CsvProvider(Provider):
             return QuarantinedRecord(origin, f"not a CSV record ({csv_problem(exc)})")
         if why := quote_left_open(lines, delimiter=self._delimiter):
             return QuarantinedRecord(origin, why)
+        if len(rows) == 1 and self._trailing and len(rows[0]) == layout.width + 1 and not rows[0][-1].strip():
+            rows[0].pop()  # the empty field after a trailing delimiter, as extract drops it
         if len(rows) != 1 or len(rows[0]) != layout.width:
             found = len(rows[0]) if len(rows) == 1 else f"{len(rows)} records"
             return QuarantinedRecord(origin, f"expected {layout.width} fields, found {found}")
@@ -952,6 +963,8 @@ class CsvProvider(Provider):
 
     def _layout(self, header: list[str]) -> _Layout:
         names = [cell.strip() for cell in header]
+        if self._trailing and len(names) > 1 and not names[-1]:
+            names.pop()  # the header may end with the delimiter too
         index: dict[str, int] = {}
         twice: set[str] = set()
         for i, name in enumerate(names):

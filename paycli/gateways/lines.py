@@ -148,7 +148,13 @@ class Lines:
         return text
 
     def rows(
-        self, reader: Iterator[list[str]], context: str | None, *, prefix: str = "", width: int | None = None
+        self,
+        reader: Iterator[list[str]],
+        context: str | None,
+        *,
+        prefix: str = "",
+        width: int | None = None,
+        trailing: bool = False,
     ) -> Iterator[tuple[Origin, list[str]] | QuarantinedRecord]:
         """Each row of a csv reader over ``text()`` with its origin (first line, bytes, context); a
         record the csv module cannot read (a field past its size limit, a 50 MB line) is quarantined,
@@ -157,7 +163,8 @@ class Lines:
         A quote that is never closed makes the csv module read on, over the lines after it, into one
         record. When such a record cannot be read, or has other than ``width`` fields, only its first
         line is quarantined and the lines after it are read again on their own: one stray quote must
-        not take the rest of the file with it."""
+        not take the rest of the file with it. With ``trailing``, a record may have one empty field
+        more than ``width`` (a delimiter at the end of every row)."""
         start = self.line_number + 1
         while True:
             try:
@@ -170,7 +177,7 @@ class Lines:
                 # one line whose quote is still open at its end: the file's last, read as if it closed
                 several = self.line_number > start
                 if (several or self._text[-1].count('"') % 2) and (
-                    problem := self._unclosed(reader, row, width, several=several)
+                    problem := self._unclosed(reader, row, width, several=several, trailing=trailing)
                 ):
                     yield self._runaway(start, context, prefix + problem)
                 else:
@@ -179,13 +186,19 @@ class Lines:
                         yield origin, row
             start = self.line_number + 1
 
-    def _unclosed(self, reader: Any, row: list[str], width: int | None, *, several: bool) -> str | None:
+    def _unclosed(
+        self, reader: Any, row: list[str], width: int | None, *, several: bool, trailing: bool = False
+    ) -> str | None:
         """Why a record over several lines is a quote run away, or None: it has other than ``width``
         fields, or its quote is still open at the end of the file (the csv module then gives what it
         read as a record: read strictly, it is an error); of one line, only the latter."""
         if not several:
             return quote_left_open(self._text, reader.dialect)
-        if width is not None and len(row) != width:
+        if (
+            width is not None
+            and len(row) != width
+            and not (trailing and len(row) == width + 1 and not row[-1])
+        ):
             return f"expected {width} fields, found {len(row)}"
         try:
             for _ in csv.reader(self._text, reader.dialect, strict=True):

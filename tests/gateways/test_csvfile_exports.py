@@ -499,6 +499,48 @@ def test_id_columns_is_checked_on_load(tmp_path, value, message):
         bank(tmp_path, BANK + f"    id_columns: {value}\n")
 
 
+# -- a delimiter at the end of every row: trailing_delimiter ----------------------------------------
+TRAILING = BANK + "    trailing_delimiter: true\n"
+
+
+def test_a_delimiter_at_the_end_of_every_row_but_not_the_header_is_dropped(tmp_path):
+    from tests.gateways.test_csvfile import row
+
+    provider = bank(tmp_path, TRAILING)
+    data = export(row() + ";", row(ref="Pagamento ORD-1002-1", txn="900002") + ";", row(txn="900003"))
+    got = records(provider, data)
+    assert [r.reference for r in got] == ["ORD-1001-1", "ORD-1002-1", "ORD-1001-1"]  # type: ignore[union-attr]
+    # a quoted note over two lines, then the trailing delimiter: one record
+    note = response(provider, row(note='"Nota\r\nsu due righe"') + ";")
+    assert note.reference == "ORD-1001-1"
+    fresh = bank(tmp_path, TRAILING)
+    assert [fresh.reinterpret(r.origin) for r in got] == got
+
+
+def test_a_header_that_ends_with_the_delimiter_too_is_read(tmp_path):
+    from tests.gateways.test_csvfile import HEADER, row
+
+    provider = bank(tmp_path, TRAILING)
+    got = records(provider, export(row() + ";", row(txn="900002"), header=HEADER + ";"))
+    assert [type(r).__name__ for r in got] == ["ResponseRecord", "ResponseRecord"]
+    fresh = bank(tmp_path, TRAILING)
+    assert [fresh.reinterpret(r.origin) for r in got] == got
+
+
+def test_a_field_too_many_that_is_not_empty_is_still_refused(tmp_path):
+    from tests.gateways.test_csvfile import row
+
+    provider = bank(tmp_path, TRAILING)
+    assert quarantined(provider, row() + ";extra") == "expected 7 fields, found 8"
+    assert quarantined(provider, row() + ";;") == "expected 7 fields, found 9"
+
+
+def test_without_trailing_delimiter_the_empty_field_is_a_field_too_many_as_before(tmp_path):
+    from tests.gateways.test_csvfile import row
+
+    assert quarantined(bank(tmp_path), row() + ";") == "expected 7 fields, found 8"
+
+
 def test_an_export_without_a_date_column_is_read_as_before(tmp_path):
     """No date column: no time of the payment, and no error (the date reader is not asked for one)."""
     from tests.gateways.test_csvfile import row
