@@ -541,6 +541,57 @@ def test_without_trailing_delimiter_the_empty_field_is_a_field_too_many_as_befor
     assert quarantined(bank(tmp_path), row() + ";") == "expected 7 fields, found 8"
 
 
+# -- through the pipeline: reprocess after a configuration fix --------------------------------------
+def test_reprocess_reads_an_ambiguous_amount_once_the_grouping_is_configured(tmp_path, store):
+    """A home-banking export under a preamble, Dare/Avere, date and time apart, a delimiter at the end
+    of each row: first configured without its number marks, its 12.500 is refused, not read as
+    12.50; told the marks, reprocess reads the stored row as the twelve thousand five hundred it is."""
+    from paycli.queries import show_request
+    from tests.conftest import REQUEST_HEADER
+    from tests.gateways.test_csvfile import ingest, load, reprocess
+
+    requests = tmp_path / "requests.csv"
+    requests.write_text(
+        REQUEST_HEADER + "ORD-1001-1,ORD-1001,order,2026-11-26T10:00:00+01:00,Rossi,,12500.00,EUR,mybank\n"
+    )
+    config = """\
+timezone: Europe/Rome
+gateways:
+  mybank:
+    provider: csv
+    encoding: cp1252
+    delimiter: ";"
+    trailing_delimiter: true
+    header_pattern: "^Data contabile;"
+    date_format: "%d/%m/%Y"
+    time_format: "%H:%M"
+    currency: EUR
+    columns: {reference: Descrizione, debit: Dare, credit: Avere, status: Stato, date: Data contabile, time: Ora}
+    status_map: {approved: CONTABILIZZATO}
+    reference_pattern: "ORD-[0-9]+-[0-9]+"
+"""
+    path = tmp_path / "movimenti.csv"
+    path.write_bytes(
+        (
+            "Banca Esempio S.p.A.;;;;;\r\n"
+            "Movimenti dal 01/11/2026 al 26/11/2026;;;;;\r\n"
+            "Data contabile;Ora;Dare;Avere;Descrizione;Stato\r\n"
+            "26/11/2026;10:15;;12.500;BONIFICO SEPA DA ROSSI MARIO ORD-1001-1;CONTABILIZZATO;\r\n"
+        ).encode("cp1252")
+    )
+    ingest(store, load(tmp_path, config), requests, path)
+    (message,) = store.query("SELECT state, error FROM message WHERE provider = 'mybank'")
+    assert message["state"] == "quarantined"
+    assert message["error"].startswith("column 'Avere': amount '12.500' is ambiguous")
+    fixed = load(tmp_path, config + '    decimal_mark: ","\n    thousands_separator: "."\n')
+    tallies = reprocess(store, fixed)
+    assert tallies["mybank"].responses_new == 1 and tallies["mybank"].quarantined == 0
+    shown = show_request(store, "ORD-1001-1", fixed.timezone)
+    assert (shown["outcome"], shown["reason"]) == ("POSITIVO", None)
+    (response_row,) = store.query("SELECT amount_minor FROM response")
+    assert response_row["amount_minor"] == 1250000
+
+
 def test_an_export_without_a_date_column_is_read_as_before(tmp_path):
     """No date column: no time of the payment, and no error (the date reader is not asked for one)."""
     from tests.gateways.test_csvfile import row
