@@ -261,6 +261,201 @@ gateways:
     reference_pattern: "ORD-CSV-[0-9]+-[0-9]+"
 """,
     )
+    home_banking()
+    acquirer_outcomes()
+
+
+def home_banking() -> None:
+    """A home-banking "lista movimenti": a preamble of two lines one day and six the next
+    (header_pattern), money in Dare/Avere columns, the date and the time apart, the ABI reason code
+    beside the booking state (status_detail: 48 a transfer in, 26 one out), a delimiter at the end of
+    every data row, the bank's operation ids of 12 digits (id_columns)."""
+    header = "Data contabile;Ora;Data valuta;Dare;Avere;Divisa;Causale ABI;Descrizione;Stato;Riferimento"
+
+    def movement(
+        day: str, clock: str, debit: str, credit: str, abi: str, text: str, state: str, ref: str
+    ) -> str:
+        return ";".join((day, clock, day, debit, credit, "EUR", abi, text, state, ref)) + ";"
+
+    day26 = [
+        "Banca Esempio S.p.A. - Lista movimenti;;;;;;;;;",
+        "Conto 000012345678 dal 26/11/2026 al 26/11/2026;;;;;;;;;",
+        header,
+        movement(
+            "26/11/2026",
+            "10:15",
+            "",
+            "1.250,00",
+            "48",
+            "BONIFICO SEPA DA ROSSI MARIO RIF ORD-CSV-1021-1",
+            "CONTABILIZZATO",
+            "000012345601",
+        ),
+        movement(
+            "26/11/2026", "11:40", "2,50", "", "66", "COMMISSIONI BONIFICO", "CONTABILIZZATO", "000012345602"
+        ),
+        movement(
+            "26/11/2026",
+            "16:05",
+            "",
+            "89,90",
+            "48",
+            "BONIFICO SEPA DA VERDI ANNA ORD-CSV-1022-1",
+            "NON CONTABILIZZATO",
+            "000012345603",
+        ),
+        movement(
+            "26/11/2026",
+            "17:30",
+            "",
+            "40,00",
+            "48",
+            "BONIFICO SEPA DA BIANCHI LUCA ORD-CSV-1023-1",
+            "CONTABILIZZATO",
+            "000012345604",
+        ),
+    ]
+    day27 = [
+        "Banca Esempio S.p.A. - Lista movimenti;;;;;;;;;",
+        "Conto corrente 000012345678 - Bottega Esempio S.r.l.;;;;;;;;;",
+        "",
+        "Movimenti dal 27/11/2026 al 27/11/2026;;;;;;;;;",
+        "Saldo iniziale;;;;12.345,67;EUR;;;;",
+        ";;;;;;;;;",
+        header,
+        movement(
+            "27/11/2026",
+            "09:00",
+            "",
+            "89,90",
+            "48",
+            "BONIFICO SEPA DA VERDI ANNA ORD-CSV-1022-1",
+            "CONTABILIZZATO",
+            "000012345603",
+        ),
+        movement(
+            "27/11/2026",
+            "09:30",
+            "40,00",
+            "",
+            "26",
+            "BONIFICO A BIANCHI LUCA RESO ORD-CSV-1023-1",
+            "CONTABILIZZATO",
+            "000012345605",
+        ),
+        # opened and saved in a spreadsheet before it was sent on: the id's leading zeros are gone
+        movement(
+            "27/11/2026",
+            "12:00",
+            "",
+            "15,00",
+            "48",
+            "BONIFICO SEPA DA NERI ORD-CSV-1024-1",
+            "CONTABILIZZATO",
+            "12345606",
+        ),
+    ]
+    scenario(
+        "home-banking",
+        [
+            request("ORD-CSV-1021-1", "1250.00"),
+            request("ORD-CSV-1022-1", "89.90", "Verdi Anna"),
+            request("ORD-CSV-1023-1", "40.00", "Bianchi Luca"),
+            request("ORD-CSV-1024-1", "15.00", "Neri Paola"),
+        ],
+        {
+            "01-movimenti-26.csv": "".join(line + "\r\n" for line in day26).encode("cp1252"),
+            "02-movimenti-27.csv": "".join(line + "\r\n" for line in day27).encode("cp1252"),
+        },
+        """\
+timezone: Europe/Rome
+gateways:
+  mybank:
+    provider: csv
+    encoding: cp1252
+    delimiter: ";"
+    trailing_delimiter: true
+    header_pattern: "^Data contabile;"
+    decimal_mark: ","
+    thousands_separator: "."
+    date_format: "%d/%m/%Y"
+    time_format: "%H:%M"
+    currency: EUR
+    columns:
+      reference: Descrizione
+      debit: Dare
+      credit: Avere
+      status: Stato
+      status_detail: Causale ABI
+      date: Data contabile
+      time: Ora
+      gateway_txn_id: Riferimento
+    status_map:
+      approved: ["CONTABILIZZATO + 48"]
+      refunded: ["CONTABILIZZATO + 26"]
+      pending: [NON CONTABILIZZATO]
+    reference_pattern: "ORD-CSV-[0-9]+-[0-9]+"
+    id_columns: {Riferimento: 12}
+""",
+    )
+
+
+def acquirer_outcomes() -> None:
+    """A card acquirer's transaction report: the outcome in Esito and Codice esito, amounts with a
+    decimal point and no grouping but no thousands_separator said (so 1.250 is refused as ambiguous),
+    and a copy saved by Excel whose transaction id became 1,23457E+15 (id_columns)."""
+    header = "Data;Ora;ID transazione;Ordine;Importo;Divisa;Esito;Codice esito"
+
+    def tx(clock: str, txn: str, order: str, amount: str, esito: str, code: str) -> str:
+        return ";".join(("26/11/2026", clock, txn, order, amount, "EUR", esito, code))
+
+    report = [
+        header,
+        tx("10:15", "2611202600000101", "ORD-CSV-1031-1", "129.90", "OK", "00"),
+        tx("10:20", "2611202600000102", "ORD-CSV-1032-1", "129.90", "KO", "05"),
+        tx("10:25", "2611202600000103", "ORD-CSV-1033-1", "59.00", "OK", "00"),
+        tx("18:00", "2611202600000104", "ORD-CSV-1033-1", "59.00", "OK", "STORNO"),
+        tx("19:00", "2611202600000105", "ORD-CSV-1034-1", "1.250", "OK", "00"),
+    ]
+    excel = [header, tx("11:00", "2,6112E+15", "ORD-CSV-1035-1", "129.90", "OK", "00")]
+    scenario(
+        "acquirer-outcomes",
+        [
+            request("ORD-CSV-1031-1", gateway="acquirer"),
+            request("ORD-CSV-1032-1", gateway="acquirer"),
+            request("ORD-CSV-1033-1", "59.00", "Bianchi Luca", "acquirer"),
+            request("ORD-CSV-1034-1", "1250.00", "Verdi Anna", "acquirer"),
+            request("ORD-CSV-1035-1", "129.90", "Neri Paola", "acquirer"),
+        ],
+        {
+            "01-transazioni.csv": "".join(line + "\r\n" for line in report).encode("cp1252"),
+            "02-transazioni-excel.csv": "".join(line + "\r\n" for line in excel).encode("cp1252"),
+        },
+        """\
+timezone: Europe/Rome
+gateways:
+  acquirer:
+    provider: csv
+    delimiter: ";"
+    date_format: "%d/%m/%Y"
+    time_format: "%H:%M"
+    columns:
+      reference: Ordine
+      amount: Importo
+      currency: Divisa
+      status: Esito
+      status_detail: Codice esito
+      date: Data
+      time: Ora
+      gateway_txn_id: ID transazione
+    status_map:
+      approved: [OK]
+      refused: [KO]
+      reversed: ["OK + STORNO"]
+    dedupe_key: [ID transazione]
+    id_columns: {ID transazione: 16}
+""",
+    )
 
 
 if __name__ == "__main__":
