@@ -1226,13 +1226,13 @@ class CsvProvider(Provider):
         )
         other = "," if decimal == "." else "."
 
-        def ambiguous(text: str, number: str, places: int) -> None:
+        def ambiguous(text: str, m: re.Match[str] | None) -> None:
             """An amount such as 12.500 when no thousands_separator is set: read with decimal_mark '.'
             it is 12.50, but an Italian export groups thousands with '.' and means 12500. Refused, naming
-            the settings that decide, rather than read a thousand times wrong."""
-            m = fast(number)
-            if m is None or m[3] is None or len(m[3]) != 3 or len(m[2]) > 3 or places >= 3:
-                return  # 3 decimals of a currency of 3 (KWD 1.250) are its own; 1234.500 groups nothing
+            the settings that decide, rather than read a thousand times wrong. (Three decimals of a
+            currency of three, KWD 1.250, are its own: the caller does not ask.)"""
+            if m is None or m[3] is None or len(m[3]) != 3 or len(m[2]) > 3:
+                return  # 1234.500 groups nothing
             if m[2].startswith("0"):
                 return  # 0.500: no group starts with a zero
             as_decimal = f"{m[2]}{decimal}{m[3].rstrip('0')}".rstrip(decimal)
@@ -1252,8 +1252,12 @@ class CsvProvider(Provider):
                 raise RecordError(no_currency)
             m = fast(text)
             places = 0 if minor else CURRENCY_EXPONENTS[currency]
-            if not grouping_known and decimal in text:
-                ambiguous(text, _sign_outside(text)[0], places)
+            if not grouping_known and places < 3:
+                if m is not None:
+                    if m[3] is not None and len(m[3]) == 3:
+                        ambiguous(text, m)
+                elif decimal in text:
+                    ambiguous(text, fast(_sign_outside(text)[0]))  # (12.500), 12.500-, +12.500
             if m is not None and len(m[2]) <= 14 and len(m[3] or "") <= places:
                 digits = m[2] if thousands is None else m[2].replace(thousands, "")
                 value = int(digits + (m[3] or "").ljust(places, "0"))
