@@ -17,6 +17,15 @@ CSV rules (https://hledger.org/dev/hledger.html#csv: ``skip``, ``separator``, ``
         currency: EUR
         status_map: {approved: [ESEGUITO], refused: [RIFIUTATO], pending: [IN CORSO]}
 
+Real Italian exports (CBI and home-banking lists, files saved again by Excel) need more, each an
+optional setting that leaves a configuration without it as it was: ``columns.debit`` and
+``columns.credit`` for money in Dare/Avere columns; ``columns.status_detail`` for an outcome in two
+columns, mapped as pairs ``"KO + 05"``; ``columns.time`` and ``time_format`` for the time in a column
+of its own; ``header_pattern`` for a preamble whose length varies; ``id_columns`` to refuse an id a
+spreadsheet rewrote (1,23457E+15, leading zeros dropped); ``trailing_delimiter`` for a delimiter at
+the end of every row. An amount such as 12.500 with no ``thousands_separator`` set is refused as
+ambiguous (12.5 or 12500?), not guessed.
+
 Every setting is checked when the configuration is loaded, and an error names its key
 (``gateways.mybank.status_map.aproved: not a paycli status (did you mean 'approved'?)``). A file
 is claimed when its header row holds the configured cells (``match``; by default every mapped
