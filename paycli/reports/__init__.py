@@ -37,7 +37,7 @@ __all__ = ["FAIL_ON", "Period", "Report", "ReportRun", "build_report", "make_rep
 FAIL_ON: dict[str, Callable[[Report], int]] = {
     # of the period, and from before it after a response, resolution or update of the period
     "VERIFICARE": lambda r: r.count("VERIFICARE") + r.late_verificare,
-    "NEGATIVO": lambda r: r.count("NEGATIVO"),
+    "NEGATIVO": lambda r: r.count("NEGATIVO") + r.late_negativo,
     "ORPHANS": lambda r: len(r.orphans),
     "ANOMALIES": lambda r: len(r.anomalies),
     "SETTLEMENT": lambda r: (
@@ -241,6 +241,10 @@ def summary_text(report: Report) -> str:
     if report.late_verificare:
         lines.append(
             f"VERIFICARE from before the period, after a response, resolution or update of it: {report.late_verificare}"
+        )
+    if report.late_negativo:
+        lines.append(
+            f"NEGATIVO from before the period, after a response, resolution or update of it: {report.late_negativo}"
         )
     if report.older_verificare:
         lines.append(f"VERIFICARE from before the period, still open, nothing new: {report.older_verificare}")

@@ -2,7 +2,7 @@
 
 What a period covers: the requests *created* in it (their outcome as stored now), the resolutions made
 or undone in it, the orphan responses received in it and the settlement lines that occurred in it; and
-the requests created before it that are VERIFICARE now after something of the period (a response of
+the requests created before it that are VERIFICARE or NEGATIVO now after something of the period (a response of
 theirs received in it, a resolution of theirs made or undone in it, an ``ingest --update`` of them in
 it: a refund of a paid order, a late response that reopens a resolution, a paid order's amount
 corrected), which no report would otherwise name. Small
@@ -78,6 +78,9 @@ class Report:
     older_verificare: int = 0  # created before the period, still open, nothing new in it
     # created before the period, VERIFICARE after a response, resolution or update of it
     late_verificare: int = 0
+    # created before the period, NEGATIVO after a response, resolution or update of it: a refusal that
+    # came after the report of the day the request was made, which no other report would name
+    late_negativo: int = 0
     # the store's outcomes follow another rule than the configuration's (rule.check): said on top, so
     # that a report read in the morning does not pass an old policy's outcomes for the new one's
     stale_rule: str | None = None
@@ -90,6 +93,8 @@ class Report:
     # (about 1 KB a row), instead of being queried again
     keep_rows: bool = False
     _kept: dict[str, list[RequestRow]] = field(default_factory=dict)
+    _late_negativo: list[RequestRow] = field(default_factory=list)  # read once: counted, listed, and
+    # the orders of its requests judged (_anomalies)
 
     # -- summaries ---------------------------------------------------------------------------------
 
@@ -104,6 +109,7 @@ class Report:
             and not self.orphans
             and not self.resolutions
             and not self.late_verificare
+            and not self.late_negativo
             and (self.settlement is None or not self.settlement.summary)
         )
 
@@ -131,6 +137,8 @@ class Report:
     def requests(self, outcome: str, *, late: bool = False) -> Iterator[RequestRow]:
         """The period's requests of one outcome, oldest first, one row at a time; ``late``: those created
         before the period that a response, resolution or update of the period concerns (``_LATE``)."""
+        if late and outcome == "NEGATIVO":
+            return iter(self._late_negativo)
         if not self.keep_rows:
             return self._requests(outcome, late)
         key = f"{outcome} late" if late else outcome
@@ -188,6 +196,10 @@ class Report:
 
     def negativo(self) -> Iterator[RequestRow]:
         return self.requests("NEGATIVO")
+
+    def negativo_late(self) -> Iterator[RequestRow]:
+        """Requests created before the period, NEGATIVO after a response, resolution or update of the period."""
+        return self.requests("NEGATIVO", late=True)
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -324,6 +336,10 @@ def _older_verificare(report: Report) -> None:
         )[0]["n"]
     )
     report.older_verificare = older - report.late_verificare
+    # refusals that came after the report of the day their request was made (the late NEGATIVO: no
+    # other report names them); few, read once, kept
+    report._late_negativo = list(report._requests("NEGATIVO", late=True))
+    report.late_negativo = len(report._late_negativo)
 
 
 def _orphans(report: Report) -> None:
@@ -370,9 +386,25 @@ def _anomalies(report: Report) -> None:
     words of ``paycli order`` (design.md 4): PAID_TWICE, UNPAID. A refused attempt and a paid retry is
     the shop's everyday (the seed's "rieffettuare un pagamento"): no anomaly, and no failed cron.
 
-    Every attempt of such an order counts, also those made before the period (design.md 4).
+    Every attempt of such an order counts, also those made before the period (design.md 4). An order
+    whose attempts are all older is one of the period too when one of them was refused late (the late
+    NEGATIVO, ``Report.negativo_late``: the refusal of its only attempt makes it unpaid) or had a
+    resolution made or undone in the period (an operator finds a refused attempt paid: paid twice), so
+    that the report of the day it happened says it. A late approval alone does not bring an older order
+    in: finding one would read every older request, or every response, for want of an index on when
+    they changed.
     """
     where, params = report._request_where()
+    resolved, _ = report._where(
+        "created_at < :start AND id IN (SELECT request_id FROM resolution WHERE (created_at >= :start "
+        "AND created_at < :end) OR (undone_at >= :start AND undone_at < :end))"
+    )
+    late = sorted({r.order_id for r in report._late_negativo if r.order_id is not None})
+    refused = ""
+    if late:
+        marks, late_params = report.store.placeholders("late", late)
+        refused = f"OR p.order_id IN {marks} "
+        params.update(late_params)
     bytewise = report.store.bytewise  # the same order and the same name on SQLite and PostgreSQL
     rows = report.store.stream_tuples(
         "SELECT p.order_id AS order_id, COUNT(*) AS attempts, "
@@ -383,6 +415,8 @@ def _anomalies(report: Report) -> None:
         "MIN(p.currency) AS currency "
         "FROM payment_request p WHERE p.order_id IN "
         f"(SELECT order_id FROM payment_request WHERE order_id IS NOT NULL AND {where}) "
+        f"OR p.order_id IN (SELECT order_id FROM payment_request WHERE order_id IS NOT NULL AND {resolved}) "
+        f"{refused}"
         "GROUP BY p.order_id HAVING SUM(CASE WHEN p.outcome = 'POSITIVO' THEN 1 ELSE 0 END) <> 1 "
         f"ORDER BY MAX(p.created_at), {bytewise('p.order_id')}",
         params,

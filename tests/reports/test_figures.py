@@ -342,7 +342,22 @@ class Reference:
         ]
 
     def anomalies(self) -> list[tuple[str, str, int, str | None, str]]:
-        orders = {r["order_id"] for r in self.of_period() if r["order_id"]}
+        # an order with an attempt of the period, or an older attempt refused late or resolved in it
+        orders = {r["order_id"] for r in self.of_period() if r["order_id"]} | {
+            r["order_id"]
+            for r in self.requests
+            if r["order_id"]
+            and self.before(r["created_at"])
+            and self.shown(r["gateway"])
+            and (
+                (r["outcome"] == "NEGATIVO" and self.touched(r))
+                or any(
+                    z["request_id"] == r["id"]
+                    and (self.inside(z["created_at"]) or self.inside(z["undone_at"]))
+                    for z in self.resolutions
+                )
+            )
+        }
         out = []
         for order in orders:
             attempts = [r for r in self.requests if r["order_id"] == order]
@@ -545,6 +560,7 @@ def check(store: Store, s: Scenario) -> None:
         and not ref.orphans()
         and not ref.resolutions_made()
         and not ref.late("VERIFICARE")
+        and not ref.late("NEGATIVO")
         and not ref.period_lines()
     )
     totals = {
@@ -557,9 +573,15 @@ def check(store: Store, s: Scenario) -> None:
     assert [r["txn_id"] for r in section(rows, "verificare")] == ref.listed("VERIFICARE")
     assert [r["txn_id"] for r in section(rows, "negativo")] == ref.listed("NEGATIVO")
     assert [r["txn_id"] for r in section(rows, "verificare_late")] == ref.late("VERIFICARE")
+    assert [r["txn_id"] for r in section(rows, "negativo_late")] == ref.late("NEGATIVO")
     before = len(ref.older("VERIFICARE")) - len(ref.late("VERIFICARE"))
     assert [int(r["count"]) for r in section(rows, "verificare_before")] == ([before] if before else [])
-    for r in section(rows, "verificare") + section(rows, "negativo") + section(rows, "verificare_late"):
+    for r in (
+        section(rows, "verificare")
+        + section(rows, "negativo")
+        + section(rows, "verificare_late")
+        + section(rows, "negativo_late")
+    ):
         request = next(q for q in ref.requests if q["txn_id"] == r["txn_id"])
         assert (r["at"], r["amount"], r["currency"], r["gateway"]) == (
             ref.local(request["created_at"]),
@@ -608,7 +630,12 @@ def check(store: Store, s: Scenario) -> None:
     assert [r[0] for r in html.tables.get("verificare", [])] == verificare
     assert [r[0] for r in html.tables.get("verificare-late", [])] == late
     assert [r[0] for r in html.tables.get("negativo", [])] == [r["txn_id"] for r in section(rows, "negativo")]
-    assert html.counts["negativo"] == str(len(section(rows, "negativo")))
+    assert [r[0] for r in html.tables.get("negativo-late", [])] == [
+        r["txn_id"] for r in section(rows, "negativo_late")
+    ]
+    assert html.counts["negativo"] == str(
+        len(section(rows, "negativo")) + len(section(rows, "negativo_late"))
+    )
     assert [r[0] for r in html.tables.get("orphans", [])] == [r["txn_id"] for r in section(rows, "orphan")]
     assert [(r[0], r[3]) for r in html.tables.get("orders", [])] == [
         (r["order_id"], r["count"]) for r in section(rows, "order")

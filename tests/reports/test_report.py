@@ -814,6 +814,64 @@ def test_an_older_paid_request_an_update_turned_verificare_in_the_period_is_list
     assert not [r for r in rows if r["section"] == "verificare_late"]
 
 
+def test_an_older_request_refused_in_the_period_is_listed_with_its_order_and_fails_the_cron(
+    shop, isolated, db_url
+):
+    # R-1003-1, created on the 26th with no answer (VERIFICARE in the report of the 26th), is refused
+    # on the 27th; its order R-1003, never paid, has no other attempt. Its report is the 27th's.
+    (isolated / "later.csv").write_text("id,ref,amount,currency,esito\nB11,R-1003-1,50.00,EUR,KO\n")
+    assert shop("ingest", str(isolated / "later.csv")).code == 0
+    pin(
+        db_url,
+        "UPDATE response SET received_at = :t WHERE gateway_txn_id = 'B11'",
+        "2026-11-27T09:00:00+01:00",
+    )
+    day, now = "2026-11-27", "2026-11-28T07:30:00+01:00"
+    result = shop("report", "--now", now, "--date", day, "--out", f"{isolated}/", "--fail-on", "NEGATIVO")
+    assert result.code == 1 and "needs a look: 1 NEGATIVO" in result.stderr, result
+    rows = csv_rows((isolated / f"paycli-report-{day}.csv").read_text())
+    assert [(r["txn_id"], r["outcome"], r["at"]) for r in rows if r["section"] == "negativo_late"] == [
+        ("R-1003-1", "NEGATIVO", "2026-11-26 12:00")
+    ]
+    assert not [r for r in rows if r["section"] == "negativo"]  # none created on the 27th
+    assert [(r["order_id"], r["reason"]) for r in rows if r["section"] == "order"] == [("R-1003", "UNPAID")]
+    html = " ".join(" ".join(parse((isolated / f"paycli-report-{day}.html").read_text()).text).split())
+    assert "NEGATIVO: refused 1" in html
+    assert "Created before this period, NEGATIVO after a response, resolution or update of it 1" in html
+    assert "R-1003-1" in html and "Order anomalies 1" in html
+    # on the day it was created it is the period's own, listed once; the day after, nothing new
+    rows = csv_rows(report(shop, "--date", DAY, "--format", "csv", "--out", "-").stdout)
+    assert [r["txn_id"] for r in rows if r["section"] == "negativo"] == ["R-1002-1", "R-1003-1", "R-1005-1"]
+    assert not [r for r in rows if r["section"] == "negativo_late"]
+    later = shop(
+        "report", "--now", now, "--date", "2026-11-28", "-f", "csv", "--out", "-", "--fail-on", "NEGATIVO"
+    )
+    assert later.code == 0 and not [
+        r for r in csv_rows(later.stdout) if r["section"] in ("negativo_late", "order")
+    ]
+
+
+def test_an_order_paid_twice_by_a_resolution_of_the_period_is_an_anomaly_of_the_period(
+    shop, isolated, db_url
+):
+    # R-1002 was refused (R-1002-1), then paid (R-1002-2), on the 26th. On the 27th an operator finds
+    # the first attempt paid too at the bank: the order is paid twice, and only the 27th can say it.
+    assert (
+        shop("resolve", "R-1002-1", "--as", "POSITIVO", "--note", "paid at the bank", "--by", "anna").code
+        == 0
+    )
+    pin(db_url, "UPDATE resolution SET created_at = :t WHERE outcome = 'POSITIVO' AND note = 'paid at the bank'",
+        "2026-11-27T10:00:00+01:00")  # fmt: skip
+    day, now = "2026-11-27", "2026-11-28T07:30:00+01:00"
+    result = shop("report", "--now", now, "--date", day, "-f", "csv", "--out", "-", "--fail-on", "ANOMALIES")
+    assert result.code == 1 and "needs a look: 1 ANOMALIES" in result.stderr, result
+    rows = csv_rows(result.stdout)
+    assert [
+        (r["order_id"], r["reason"], r["count"], r["amount"]) for r in rows if r["section"] == "order"
+    ] == [("R-1002", "PAID_TWICE", "2", "70.00")]
+    assert [r["txn_id"] for r in rows if r["section"] == "resolution"] == ["R-1002-1"]
+
+
 def test_a_second_run_fails_with_one_line_while_the_first_holds_the_lock(shop, isolated):
     lock = isolated / "report.lock"
     config = (isolated / "paycli.yaml").read_text().replace("report:\n", f"report:\n  lock_file: {lock}\n")
