@@ -34,3 +34,13 @@ def test_golden_report(shop, isolated: Path, name: str, args: list[str]) -> None
         GOLDEN.mkdir(exist_ok=True)
         expected.write_bytes(actual)
     assert actual == expected.read_bytes()
+
+
+def test_a_report_made_again_at_the_same_moment_is_the_same_bytes(shop, isolated: Path) -> None:
+    made = []
+    for attempt in ("first", "second"):
+        out = isolated / attempt
+        result = shop("report", "--date", DAY, "--now", NOW, "--out", f"{out}/")
+        assert result.code == 0, result
+        made.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert made[0] == made[1] and len(made[0]) == 2
