@@ -453,12 +453,17 @@ def _anomalies(report: Report) -> None:
     orders = [a["order_id"] for a in found]
     for start in range(0, len(orders), 500):
         marks, p = report.store.placeholders("o", orders[start : start + 500])
-        for order_id, currency, minor in report.store.stream_tuples(
-            "SELECT order_id, currency, SUM(amount_minor) FROM payment_request "
-            f"WHERE outcome = 'POSITIVO' AND order_id IN {marks} GROUP BY order_id, currency ORDER BY order_id, currency",
+        # by the orders alone, the outcome read from each attempt: asked by outcome too, SQLite (whose
+        # store has no statistics) took the outcome index and read every POSITIVO request of the store
+        # for each chunk, which made a month's report of a large store take minutes
+        for order_id, currency, minor, positivo in report.store.stream_tuples(
+            "SELECT order_id, currency, SUM(CASE WHEN outcome = 'POSITIVO' THEN amount_minor ELSE 0 END), "
+            "SUM(CASE WHEN outcome = 'POSITIVO' THEN 1 ELSE 0 END) FROM payment_request "
+            f"WHERE order_id IN {marks} GROUP BY order_id, currency ORDER BY order_id, currency",
             p,
         ):
-            paid.setdefault(order_id, []).append((int(minor), currency))
+            if int(positivo):
+                paid.setdefault(order_id, []).append((int(minor), currency))
     report.anomalies += [Row({**a, "paid": paid.get(a["order_id"], [])}) for a in found]
 
 
