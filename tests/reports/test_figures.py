@@ -45,7 +45,7 @@ ZONES = {
     "UTC": (date(2026, 3, 29), date(2026, 12, 31)),
 }
 SPANS = (0, 0, 0, 1, 6, 30, 70)  # extra days: a day, a week, a month, a period charted by month
-NOW = datetime(2027, 2, 1, 6, 30, tzinfo=UTC)  # after every generated time: ages are never negative
+NOW = datetime(2027, 6, 1, 6, 30, tzinfo=UTC)  # after every generated time: ages are never negative
 
 
 def money(minor: int, currency: str) -> str:
@@ -166,7 +166,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 "provider": draw(st.sampled_from(GATEWAYS)),
                 "kind": kind,
                 "gateway_txn_id": f"G-{draw(st.integers(0, 8))}" if by == "transaction" else f"S-{i}",
-                "parent_txn_id": None,
+                # a refund or chargeback names the payment it reverses
+                "parent_txn_id": f"G-{draw(st.integers(0, 8))}"
+                if kind != "charge" and draw(st.booleans())
+                else None,
+                # a charge in another currency than the balance: what the customer paid, apart
+                "charged": draw(st.sampled_from([None, None, None, (12990, "EUR"), (99, "USD")])),
                 "reference": reference,
                 "gross_minor": gross,
                 "fee_minor": fee,
@@ -230,10 +235,15 @@ def load(store: Store, s: Scenario) -> None:
             )
             store.execute(
                 "INSERT INTO settlement (id, message_id, provider, kind, gateway_txn_id, parent_txn_id, reference, "
-                "gross_minor, fee_minor, net_minor, currency, occurred_at) VALUES (:id, :id, :provider, :kind, "
-                ":gateway_txn_id, :parent_txn_id, :reference, :gross_minor, :fee_minor, :net_minor, :currency, "
-                ":occurred_at)",
-                {**r, "occurred_at": t(r["occurred_at"])},
+                "gross_minor, fee_minor, net_minor, currency, occurred_at, charged_minor, charged_currency) VALUES "
+                "(:id, :id, :provider, :kind, :gateway_txn_id, :parent_txn_id, :reference, :gross_minor, :fee_minor, "
+                ":net_minor, :currency, :occurred_at, :charged_minor, :charged_currency)",
+                {
+                    **r,
+                    "occurred_at": t(r["occurred_at"]),
+                    "charged_minor": r["charged"][0] if r["charged"] else None,
+                    "charged_currency": r["charged"][1] if r["charged"] else None,
+                },
             )
 
 
@@ -445,7 +455,11 @@ class Reference:
             return "settled_not_positivo"
         if self.charged(r, line["id"]):
             return "charged_twice"
-        if (r["amount_minor"], r["currency"]) != (line["gross_minor"], line["currency"]):
+        if line["charged_minor"] is not None:
+            charged = (line["charged_minor"], line["charged_currency"])
+        else:
+            charged = (line["gross_minor"], line["currency"])
+        if (r["amount_minor"], r["currency"]) != charged:
             return "amount_differs"
         return "matched"
 
