@@ -71,14 +71,19 @@ def _charged(request: str, other_than: str | None = None) -> str:
     apart = f" AND c.provider = {request}.gateway"  # a line of another gateway settles nothing of it
     if other_than:
         apart += f" AND c.id <> {other_than}"
+    # The request's responses first, then a charge of each one's transaction, nested so that no
+    # planner starts from the settlement lines: SQLite without statistics (paycli never runs ANALYZE)
+    # joined them the other way round, reading every line of the gateway through its (provider,
+    # line_id) index for each request, and a month's report on a store of a million requests never ended.
     return (
         f"(EXISTS (SELECT 1 FROM settlement c WHERE c.reference = {request}.txn_id AND c.kind = 'charge'{apart}) "
-        "OR EXISTS (SELECT 1 FROM response r JOIN settlement c ON c.gateway_txn_id = r.gateway_txn_id "
-        f"AND c.provider = r.provider WHERE r.request_id = {request}.id AND r.authenticity <> 'invalid' "
-        f"AND c.kind = 'charge'{apart}) "
+        f"OR EXISTS (SELECT 1 FROM response r WHERE r.request_id = {request}.id AND r.authenticity <> 'invalid' "
+        "AND EXISTS (SELECT 1 FROM settlement c WHERE c.gateway_txn_id = r.gateway_txn_id "
+        f"AND c.provider = r.provider AND c.kind = 'charge'{apart})) "
         "OR EXISTS (SELECT 1 FROM response r JOIN gateway_alias a ON a.gateway_txn_id = r.gateway_txn_id "
-        "AND a.provider = r.provider JOIN settlement c ON c.provider = a.provider AND c.gateway_txn_id = a.alias "
-        f"WHERE r.request_id = {request}.id AND r.authenticity <> 'invalid' AND c.kind = 'charge'{apart}))"
+        f"AND a.provider = r.provider WHERE r.request_id = {request}.id AND r.authenticity <> 'invalid' "
+        "AND EXISTS (SELECT 1 FROM settlement c WHERE c.gateway_txn_id = a.alias AND c.provider = a.provider "
+        f"AND c.kind = 'charge'{apart})))"
     )
 
 

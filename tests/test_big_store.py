@@ -1,0 +1,55 @@
+"""What keeps the everyday commands fast, and their memory bounded, on a store of a million requests.
+
+SQLite's query plans: paycli never runs ANALYZE, so SQLite plans every query with its default estimates, whatever the store
+holds: the plans of an empty store are those of a store of a million requests. A plan that reads a whole
+table, or a large part of one for each row of another, is a command that a big store makes slow; these
+tests keep the everyday commands on their indexes (``bench/bench_everyday.py`` measures them). And
+listings written as they are read, not held whole.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from paycli.reports.period import Period
+from paycli.reports.settlement import SettlementMatch
+from paycli.store import Store
+from tests.conftest import ON_POSTGRES
+
+sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="SQLite's query plans")
+
+
+def plan(store: Store, sql: str, params: dict[str, Any]) -> list[str]:
+    return [str(row[3]) for row in store.connection.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+
+def day() -> Period:
+    return Period(
+        date(2026, 11, 26),
+        date(2026, 11, 26),
+        datetime(2026, 11, 25, 23, tzinfo=UTC),
+        datetime(2026, 11, 26, 23, tzinfo=UTC),
+        "2026-11-26",
+    )
+
+
+@sqlite_only
+def test_the_settlement_match_looks_a_charge_up_by_its_transaction_not_through_every_line_of_its_gateway(
+    store: Store,
+):
+    """Whether a request's charge was settled is looked up from its responses, each by the gateway
+    transaction it names: joined the other way round, SQLite read every settlement line of the gateway
+    for each request (a month's report on a million requests ran for hours)."""
+    match = SettlementMatch(store, day(), ())
+    match.covered = ["paypal", "stripe"]
+    lines, params = match._lines_sql()
+    not_settled, more = match._not_settled_sql("COUNT(*) AS n")
+    for sql, p in ((lines, params), (not_settled, more)):
+        steps = plan(store, sql, p)
+        settlement = [s for s in steps if s.startswith(("SEARCH c ", "SCAN c", "SEARCH s ", "SCAN s"))]
+        assert settlement, steps
+        for step in settlement:
+            assert "(provider=?)" not in step and "SCAN" not in step, steps
