@@ -90,7 +90,7 @@ class Message(Base):
     context: Mapped[str | None] = mapped_column(
         Text
     )  # e.g. the header row of the CSV file a record came from
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)  # why it is quarantined
     note: Mapped[str | None] = mapped_column(Text)  # what an informational message says
     reference: Mapped[str | None] = mapped_column(String(128), index=True)
@@ -104,8 +104,10 @@ class Message(Base):
     # the gateway's own time of an informational message (a Stripe event's created): its place in the trail
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    # the few messages that name a gateway transaction, found by it without reading the others
     __table_args__ = (
+        # paycli messages: the messages of a state, newest first, read no further than its --limit
+        Index("ix_message_state_received", "state", "received_at"),
+        # the few messages that name a gateway transaction, found by it without reading the others
         Index(
             "ix_message_transaction",
             "provider",

@@ -53,3 +53,16 @@ def test_the_settlement_match_looks_a_charge_up_by_its_transaction_not_through_e
         assert settlement, steps
         for step in settlement:
             assert "(provider=?)" not in step and "SCAN" not in step, steps
+
+
+@sqlite_only
+def test_messages_of_a_state_come_newest_first_from_an_index_without_a_sort(store: Store):
+    """``paycli messages --state response --limit 50`` read and sorted every response message of the
+    store (1,500,000 on a big one) to print 50."""
+    for state in ("quarantined", "response"):
+        sql = (  # list_messages' query
+            "SELECT id, provider, source, line, received_at, state, error, note, reference FROM message "
+            "WHERE state = :state ORDER BY received_at DESC, id DESC LIMIT 50"
+        )
+        steps = plan(store, sql, {"state": state})
+        assert steps == ["SEARCH message USING INDEX ix_message_state_received (state=?)"], steps

@@ -627,3 +627,29 @@ def _indexes(store: Store, table: str) -> set[str]:
         {"t": table},
     )
     return {r["indexname"] for r in rows}
+
+
+def test_an_upgrade_to_0012_lists_messages_by_state_from_one_index_and_keeps_them(
+    cli, db_url, isolated, tmp_path
+):
+    url = nothing_yet(db_url, tmp_path)
+    with Store.connect(url, create=True) as store:
+        store.migrate("0011")
+        assert "ix_message_state" in _indexes(store, "message")
+        with store.transaction():
+            store.executemany(
+                "INSERT INTO message (digest, provider, source, received_at, raw, state, error) "
+                "VALUES (?, 'nexi', 'f', ?, ?, ?, ?)",
+                [
+                    (f"d{n}", store.time(datetime(2026, 11, 26, 9, n, tzinfo=UTC)), b"x", state, "bad")
+                    for n, state in enumerate(("quarantined", "informational", "quarantined"))
+                ],
+            )
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\n")
+    upgraded(cli, url)
+    with Store.open(url) as store:
+        indexes = _indexes(store, "message")
+        assert "ix_message_state_received" in indexes and "ix_message_state" not in indexes
+    listed = cli("--db", url, "messages", "--format", "json", db=False)
+    assert listed.code == 0, listed
+    assert [m["id"] for m in json.loads(listed.stdout)] == [3, 1]
