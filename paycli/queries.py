@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -46,7 +46,9 @@ class Filters:
     limit: int | None = None
 
 
-def list_requests(store: Store, filters: Filters, tz: tzinfo) -> list[dict[str, Any]]:
+def list_requests(store: Store, filters: Filters, tz: tzinfo) -> Iterator[dict[str, Any]]:
+    """The requests that match, newest first, one at a time as the store gives them: a list of a
+    million requests is written out without being held (``paycli list --format csv``)."""
     where: list[str] = []
     params: dict[str, Any] = {}
 
@@ -82,7 +84,9 @@ def list_requests(store: Store, filters: Filters, tz: tzinfo) -> list[dict[str, 
     sql += " ORDER BY created_at DESC, id DESC"
     if filters.limit is not None:
         sql += f" LIMIT {_limit(filters.limit)}"
-    return [request_dict(row, tz) for row in store.query(sql, params)]
+    names = [name.strip() for name in REQUEST_COLUMNS.split(",")]
+    for values in store.stream_tuples(sql, params):
+        yield request_dict(dict(zip(names, values, strict=True)), tz)
 
 
 # the fields of request_dict and list_messages' rows: a CSV of no row still has its header
@@ -104,7 +108,7 @@ REQUEST_FIELDS = (
 MESSAGE_FIELDS = ("id", "received_at", "provider", "state", "source", "reference", "reason")
 
 
-def request_dict(row: Row, tz: tzinfo) -> dict[str, Any]:
+def request_dict(row: Row | Mapping[str, Any], tz: tzinfo) -> dict[str, Any]:
     return {
         "txn_id": row["txn_id"],
         "order_id": row["order_id"],

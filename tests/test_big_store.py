@@ -9,11 +9,14 @@ listings written as they are read, not held whole.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
+from paycli.commands.output import Format, emit
 from paycli.reports.period import Period
 from paycli.reports.settlement import SettlementMatch
 from paycli.store import Store
@@ -66,3 +69,59 @@ def test_messages_of_a_state_come_newest_first_from_an_index_without_a_sort(stor
         )
         steps = plan(store, sql, {"state": state})
         assert steps == ["SEARCH message USING INDEX ix_message_state_received (state=?)"], steps
+
+
+@pytest.mark.parametrize("fmt", [Format.json, Format.ndjson, Format.csv])
+def test_a_listing_is_written_as_its_rows_come_not_once_all_are_read(
+    fmt: Format, capsys: pytest.CaptureFixture[str]
+):
+    """``paycli list --format csv`` of a million requests held them all (and their dictionaries) before
+    writing the first: each row is now written before the next is read."""
+    written: list[str] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for n in range(3):
+            written.append(capsys.readouterr().out)
+            yield {"txn_id": f"ORD-{n}", "amount": "1.00"}
+
+    emit(rows(), fmt, table=lambda r: "", empty="none")
+    written.append(capsys.readouterr().out)
+    assert "ORD-0" not in written[0]
+    assert "ORD-0" in written[1] and "ORD-1" not in written[1]
+    assert "ORD-1" in written[2] and "ORD-2" not in written[2]
+    assert "ORD-2" in written[3]
+    out = "".join(written)
+    if fmt is Format.json:  # the same array as before, to the byte
+        assert (
+            out == json.dumps([{"txn_id": f"ORD-{n}", "amount": "1.00"} for n in range(3)], indent=2) + "\n"
+        )
+
+
+@pytest.mark.parametrize("fmt", [Format.json, Format.csv, Format.table])
+def test_an_empty_listing_is_written_as_before(fmt: Format, capsys: pytest.CaptureFixture[str]):
+    emit(iter(()), fmt, table=lambda r: "", empty="No payment request matches.", fields=("txn_id", "amount"))
+    out, err = capsys.readouterr()
+    assert (out, err) == {
+        Format.json: ("[]\n", ""),
+        Format.csv: ("txn_id,amount\r\n", ""),
+        Format.table: ("", "No payment request matches.\n"),
+    }[fmt]
+
+
+def test_paycli_list_reads_the_store_a_row_at_a_time(store: Store):
+    """The rows come from the store as they are written, in the list's order."""
+    from paycli.queries import Filters, list_requests
+
+    now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    with store.transaction():
+        store.executemany(
+            "INSERT INTO payment_request (txn_id, order_id, kind, created_at, customer, email, search_text, "
+            "amount_minor, currency, gateway, source, registered_at, outcome, response_count) "
+            "VALUES (?, NULL, 'other', ?, 'Anna Rossi', NULL, 'anna rossi', 1250, 'EUR', 'nexi', 'x', ?, "
+            "'VERIFICARE', 0)",
+            [(f"PAY-{n}", store.time(now.replace(minute=n)), store.time(now)) for n in range(3)],
+        )
+    with store.snapshot():
+        rows = list_requests(store, Filters(outcomes=["VERIFICARE"]), UTC)
+        assert isinstance(rows, Iterator)
+        assert [r["txn_id"] for r in rows] == ["PAY-2", "PAY-1", "PAY-0"]

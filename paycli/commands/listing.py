@@ -97,14 +97,15 @@ def list_requests(
     )
     with ws.open_store() as store, store.snapshot():
         check_gateways(ws, store, gateway or ())
-        rows = query(store, filters, tz)
-    emit(
-        rows,
-        fmt,
-        table=lambda rows: _table(rows, tz),
-        empty="No payment request matches.",
-        fields=REQUEST_FIELDS,
-    )
+        # written as they are read (but for a table, aligned over all its rows): a list of the whole
+        # store goes out in bounded memory
+        emit(
+            query(store, filters, tz),
+            fmt,
+            table=lambda rows: _table(rows, tz),
+            empty="No payment request matches.",
+            fields=REQUEST_FIELDS,
+        )
 
 
 def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]

@@ -13,10 +13,11 @@ such a character as its escape too, save a line break or a tab (paycli.cells).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -76,25 +77,32 @@ def _visible(value: Any, verbatim: frozenset[str] = frozenset(), key: str = "") 
 
 
 def emit(
-    rows: Sequence[dict[str, Any]],
+    rows: Iterable[dict[str, Any]],
     fmt: Format,
     *,
     table: Callable[[Sequence[dict[str, Any]]], str],
     empty: str,
     fields: Sequence[str] = (),
 ) -> None:
-    """``fields``: the columns of a CSV when there is no row to take them from."""
+    """``fields``: the columns of a CSV when there is no row to take them from. JSON, NDJSON and CSV
+    are written a row at a time, as ``rows`` yields them; a table is aligned over all its rows."""
     if fmt is Format.json:
-        typer.echo(json_text(list(rows), indent=2))
+        # the array json.dumps(list(rows), indent=2) writes, an element at a time
+        opened = False
+        for row in rows:
+            element = json_text(row, indent=2).replace("\n", "\n  ")
+            typer.echo(f"{',' if opened else '['}\n  {element}", nl=False)
+            opened = True
+        typer.echo("\n]" if opened else "[]")
     elif fmt is Format.ndjson:
         for row in rows:
             typer.echo(json_text(row))
     elif fmt is Format.csv:
         write_csv(rows, fields)
-    elif not rows:
+    elif not (shown := list(rows)):
         err(empty)
     else:
-        typer.echo(table(_visible(rows)))
+        typer.echo(table(_visible(shown)))
 
 
 def emit_one(
@@ -127,15 +135,19 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def write_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str] = ()) -> None:
+def write_csv(rows: Iterable[dict[str, Any]], fields: Sequence[str] = ()) -> None:
     """The rows under a header row; with no row, the header of ``fields`` alone (a script reading the
     columns by name finds them on a quiet day too), or nothing when there are none."""
-    names = list(rows[0]) if rows else list(fields)
+    rows = iter(rows)
+    first = next(rows, None)
+    names = list(first) if first is not None else list(fields)
     if not names:
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=names, lineterminator="\r\n")
     writer.writeheader()
-    for row in rows:
+    if first is None:
+        return
+    for row in itertools.chain((first,), rows):
         writer.writerow({k: _cell(v) for k, v in row.items()})
 
 
