@@ -85,7 +85,7 @@ def list_requests(store: Store, filters: Filters, tz: tzinfo) -> Iterator[dict[s
     if filters.limit is not None:
         sql += f" LIMIT {_limit(filters.limit)}"
     names = [name.strip() for name in REQUEST_COLUMNS.split(",")]
-    for values in store.stream_tuples(sql, params):
+    for values in store.stream_tuples(sql, params, server_side=True):
         yield request_dict(dict(zip(names, values, strict=True)), tz)
 
 

@@ -11,6 +11,7 @@ written with ``:name`` placeholders; ``Store`` adapts them to the driver.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -64,6 +65,8 @@ def advisory_key(name: str) -> int:
 
 # paycli's schema revisions (paycli/migrations/versions): 0001, 0002, ...
 _REVISION = re.compile(r"[0-9]{4}")
+_CURSORS = itertools.count(1)  # the names of server-side cursors (stream_tuples)
+SERVER_SIDE_ROWS = 2000  # rows a round trip of a server-side cursor brings
 # A database URL whose "://" was mistyped: not a file path to create a store at (it may hold a password)
 _MISTYPED_URL = re.compile(r"(?i)(postgres(?:ql)?|sqlite|mysql|mariadb|oracle|mssql)(?:\+\w+)?:?/")
 
@@ -432,10 +435,13 @@ class Store:
         return list(self.stream_tuples(sql, params))
 
     def stream_tuples(
-        self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()
+        self, sql: str, params: Mapping[str, Any] | Sequence[Any] = (), *, server_side: bool = False
     ) -> Iterator[tuple[Any, ...]]:
         """``tuples`` one row at a time, straight from the driver: a report's large sections walk
-        100,000 rows without holding them."""
+        100,000 rows without holding them. PostgreSQL's driver holds a whole result, though: with
+        ``server_side`` (inside a snapshot or a transaction), the rows come through a server-side
+        cursor, a batch at a time (``paycli list`` of the whole store), at the price of a round trip
+        per batch and two per query."""
         if self.backend == "sqlite":
             cursor = self.connection.cursor()
             cursor.row_factory = None
@@ -453,6 +459,16 @@ class Store:
             return
         from psycopg.rows import tuple_row
 
+        if server_side and (self._in_snapshot or self._in_transaction):
+            with self.connection.cursor(name=f"paycli_rows_{next(_CURSORS)}", row_factory=tuple_row) as named:
+                named.itersize = SERVER_SIDE_ROWS
+                try:
+                    named.execute(_to_pyformat(sql), params)
+                except Exception as exc:
+                    self._raise_postgresql(exc)
+                    raise
+                yield from named
+            return
         with self.connection.cursor(row_factory=tuple_row) as cursor:
             try:
                 cursor.execute(_to_pyformat(sql), params)

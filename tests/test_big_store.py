@@ -108,9 +108,13 @@ def test_an_empty_listing_is_written_as_before(fmt: Format, capsys: pytest.Captu
     }[fmt]
 
 
-def test_paycli_list_reads_the_store_a_row_at_a_time(store: Store):
-    """The rows come from the store as they are written, in the list's order."""
+def test_paycli_list_reads_the_store_a_row_at_a_time(store: Store, monkeypatch: pytest.MonkeyPatch):
+    """The rows come from the store as they are written, in the list's order; on PostgreSQL through a
+    server-side cursor, a batch at a time (its driver would otherwise hold the whole result)."""
+    from paycli import store as store_module
     from paycli.queries import Filters, list_requests
+
+    monkeypatch.setattr(store_module, "SERVER_SIDE_ROWS", 2)
 
     now = datetime(2026, 11, 26, 10, tzinfo=UTC)
     with store.transaction():
@@ -124,4 +128,10 @@ def test_paycli_list_reads_the_store_a_row_at_a_time(store: Store):
     with store.snapshot():
         rows = list_requests(store, Filters(outcomes=["VERIFICARE"]), UTC)
         assert isinstance(rows, Iterator)
-        assert [r["txn_id"] for r in rows] == ["PAY-2", "PAY-1", "PAY-0"]
+        first = next(rows)
+        if ON_POSTGRES:
+            cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
+            assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
+        assert [first["txn_id"], *(r["txn_id"] for r in rows)] == ["PAY-2", "PAY-1", "PAY-0"]
+    if ON_POSTGRES:
+        assert store.query("SELECT name FROM pg_cursors") == []
