@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_gateways.py
 	$(BIN)/python bench/bench_serve.py
 	$(BIN)/python bench/bench_report.py
+	$(BIN)/python bench/bench_everyday.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis
