@@ -1,0 +1,256 @@
+"""Maintenance commands beside a running receiver and a cron ingest, as real processes.
+
+Operators run ``resolve`` (and ``--undo``), ``recompute``, ``reprocess`` (and ``--all``), ``dismiss``,
+``messages``, ``report`` and ``db upgrade`` while ``paycli serve`` takes gateways' callbacks and cron
+runs ``paycli ingest`` on new files. Each command is a process of its own (``python -m paycli``), the
+receiver too, and the order in which they start is drawn from a seed, so that each run interleaves
+them otherwise. Whatever the interleaving:
+
+- every command ends with its documented exit code and at most a line or two, never a traceback nor
+  70 (a bug), never a lock error where the command could have waited;
+- every callback acknowledged with 200 is stored, and every resolution a ``resolve`` said it made;
+- no outcome is lost to another writer: ``paycli recompute`` afterwards changes nothing (an outcome
+  computed from a trail without a response committed meanwhile, or a resolution written over by a
+  recompute that read before it, would be changed back);
+- each report reads one moment: its totals count the requests its lists show.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from paycli.store import Store
+from tests.conftest import REQUEST_HEADER
+from tests.reports.test_report import csv_rows
+from tests.serve.conftest import Client, free_port, spawn_serve, stop_process
+from tests.serve.traffic import CONFIG, FORM, digest, nexi_callback
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+DAY = "2026-11-26"
+REQUESTS = 40  # paid through the receiver
+SEEDS = [int(s) for s in os.environ.get("PAYCLI_CONCURRENCY_SEEDS", "11,29").split(",")]
+# what each command may exit with: 1 is documented for ingest and reprocess (records quarantined), 2 for
+# a usage error (a message another operator dismissed first), 3 for resolve --undo of nothing in force
+ALLOWED = {
+    "ingest": {0, 1},
+    "resolve": {0},
+    "undo": {0, 3},
+    "recompute": {0},
+    "reprocess": {0, 1},
+    "dismiss": {0, 2},
+    "messages": {0},
+    "report": {0},
+    "list": {0},
+    "upgrade": {0},
+}
+
+
+@dataclass
+class Ran:
+    kind: str
+    args: list[str]
+    code: int
+    stdout: str
+    stderr: str
+    started: float
+    ended: float
+
+
+@dataclass
+class Floor:
+    """The shop's night: where the files are, what every process did."""
+
+    folder: Path
+    config: Path
+    db_url: str
+    ran: list[Ran] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def paycli(self, kind: str, *args: str, timeout: float = 240) -> Ran:
+        command = [sys.executable, "-m", "paycli", "--config", str(self.config), "--db", self.db_url, *args]
+        started = time.monotonic()
+        done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=timeout)
+        ran = Ran(kind, list(args), done.returncode, done.stdout, done.stderr, started, time.monotonic())
+        with self.lock:
+            self.ran.append(ran)
+        return ran
+
+
+def bad_callback(n: int) -> bytes:
+    """A notification for ``LOAD-<n>-1`` that another key signed: stored, flagged, never deciding."""
+    body = nexi_callback(n, "KO").decode()
+    return body.rsplit("mac=", 1)[0].encode() + b"mac=" + b"0" * 40
+
+
+def write_cron_file(folder: Path, round_: int, rng: random.Random) -> Path:
+    """One cron run's inbox: new requests (one line of them broken: quarantined) and refusals of some of
+    the receiver's requests, which make them MULTIPLE_RESPONSES."""
+    inbox = folder / f"inbox-{round_}"
+    inbox.mkdir()
+    lines = [
+        f"CRON-{round_}-{i},CRON-{round_},order,{DAY}T11:00:00+01:00,Cliente {i},,5.00,EUR,nexi"
+        for i in range(3)
+    ]
+    lines.append(f"CRON-{round_}-bad,CRON-{round_},order,{DAY}T11:00:00+01:00,Cliente,,cinque,EUR,nexi")
+    (inbox / "requests.csv").write_text(REQUEST_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    for n in rng.sample(range(REQUESTS), 3):
+        (inbox / f"nexi-{n}.txt").write_bytes(nexi_callback(n, "KO"))
+    return inbox
+
+
+def send(port: int, bodies: list[bytes], answers: list[tuple[bytes, int]]) -> None:
+    """Post each body, keeping what the receiver answered (list.append is atomic)."""
+    client = Client(port, timeout=120)
+    try:
+        for body in bodies:
+            answers.append((body, client.post("/callbacks/nexi", body, {"Content-Type": FORM}).status))
+    finally:
+        client.close()
+
+
+def operator(floor: Floor, rng: random.Random, steps: int, reports: Path) -> None:
+    """One operator's commands, chosen and spaced by ``rng``."""
+    for step in range(steps):
+        time.sleep(rng.uniform(0, 0.3))
+        what = rng.choice(
+            [
+                *("resolve", "resolve", "undo", "recompute", "reprocess", "reprocess-all", "dismiss"),
+                *("report", "messages", "list", "upgrade"),
+            ]
+        )
+        n = rng.randrange(REQUESTS)
+        if what == "resolve":
+            outcome = rng.choice(["POSITIVO", "NEGATIVO"])
+            floor.paycli("resolve", "resolve", f"LOAD-{n}-1", "--as", outcome, "--note", f"step {step}")
+        elif what == "undo":
+            floor.paycli("undo", "resolve", f"LOAD-{n}-1", "--undo", "--note", f"step {step}")
+        elif what == "recompute":
+            floor.paycli("recompute", "recompute")
+        elif what == "reprocess":
+            floor.paycli("reprocess", "reprocess")
+        elif what == "reprocess-all":
+            floor.paycli("reprocess", "reprocess", "--all")
+        elif what == "dismiss":
+            listed = floor.paycli("messages", "messages", "--format", "json")
+            ids = [str(m["id"]) for m in json.loads(listed.stdout or "[]")]
+            if ids:
+                floor.paycli("dismiss", "dismiss", rng.choice(ids), "--note", f"step {step}")
+        elif what == "report":
+            out = reports / f"r{threading.get_ident()}-{step}"
+            out.mkdir(parents=True)
+            floor.paycli(
+                "report", "report", "--date", DAY, "--format", "csv", "--out", str(out), "--wait", "120"
+            )
+        elif what == "messages":
+            floor.paycli("messages", "messages", "--state", "orphan")
+        elif what == "list":
+            floor.paycli("list", "list", "--outcome", "VERIFICARE", "--format", "json")
+        else:
+            floor.paycli("upgrade", "db", "upgrade")
+
+
+def cron(floor: Floor, rng: random.Random, rounds: int) -> None:
+    for round_ in range(rounds):
+        time.sleep(rng.uniform(0, 0.5))
+        inbox = write_cron_file(floor.folder, round_, rng)
+        floor.paycli("ingest", "ingest", "--quiet", str(inbox))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_maintenance_commands_beside_a_receiver_and_a_cron_ingest_lose_nothing(seed, db_url, tmp_path):
+    rng = random.Random(seed)
+    config = tmp_path / "paycli.yaml"
+    # the receiver waits for the store as long as a command may hold it: a 503 here would be a lock
+    # held too long, not the interleaving under test
+    config.write_text(CONFIG + "serve:\n  store_timeout_seconds: 60\n")
+    floor = Floor(tmp_path, config, db_url)
+    requests = tmp_path / "requests.csv"
+    requests.write_text(
+        REQUEST_HEADER
+        + "".join(
+            f"LOAD-{n}-1,LOAD-{n},order,{DAY}T10:15:00+01:00,Cliente {n},,{(1234 + n) // 100}."
+            f"{(1234 + n) % 100:02d},EUR,nexi\n"
+            for n in range(REQUESTS)
+        ),
+        encoding="utf-8",
+    )
+    assert floor.paycli("ingest", "ingest", str(requests)).code == 0
+    # some callbacks come before the night's work, so that operators have something to resolve
+    bodies = [nexi_callback(n) for n in range(REQUESTS)]
+    later = [bad_callback(n) for n in rng.sample(range(REQUESTS), 8)] + [
+        nexi_callback(n, "KO") for n in rng.sample(range(REQUESTS), 8)
+    ]
+    rng.shuffle(later)
+    port = free_port()
+    server = spawn_serve(db_url, config, port, tmp_path / "serve.log")
+    answers: list[tuple[bytes, int]] = []
+    try:
+        send(port, bodies[: REQUESTS // 2], answers)
+        rest = bodies[REQUESTS // 2 :] + later + bodies[:5]  # and some redeliveries
+        rng.shuffle(rest)
+        threads = [threading.Thread(target=send, args=(port, rest[i::3], answers)) for i in range(3)]
+        threads += [
+            threading.Thread(
+                target=operator, args=(floor, random.Random(rng.random()), 7, tmp_path / "reports")
+            )
+            for _ in range(3)
+        ]
+        threads.append(threading.Thread(target=cron, args=(floor, random.Random(rng.random()), 4)))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        stop_process(server)
+    log = (tmp_path / "serve.log").read_text()
+
+    # every command: its documented exit code, a line or two, no traceback
+    problems = [
+        f"{r.kind} {' '.join(r.args)}: exit {r.code}: {r.stderr.strip()[-600:]}"
+        for r in floor.ran
+        if r.code not in ALLOWED[r.kind] or "Traceback" in r.stderr or "unexpected" in r.stderr
+    ]
+    assert not problems, "\n".join(problems)
+    # a forged callback is refused (400), every other one acknowledged: never a 503 for a lock
+    forged = {b for b in later if b.endswith(b"0" * 40)}
+    wrong = [(status, body[:60]) for body, status in answers if status != (400 if body in forged else 200)]
+    assert not wrong, (wrong, log[-2000:])
+
+    with Store.open(db_url) as store:
+        stored = {r["digest"] for r in store.query("SELECT digest FROM message")}
+        # stored, the forged ones too (flagged, as evidence)
+        missing = [body for body, status in answers if digest(body) not in stored]
+        assert not missing, f"{len(missing)} acknowledged callbacks not stored"
+        resolved = [r for r in floor.ran if r.kind == "resolve" and r.code == 0]
+        notes = Counter(r["note"] for r in store.query("SELECT note FROM resolution"))
+        for r in resolved:
+            assert notes[r.args[-1]] >= 1, f"{' '.join(r.args)} said done, and its resolution is not stored"
+
+    # each report read one moment: its totals count what its lists show
+    for path in sorted((tmp_path / "reports").glob("*/*.csv")):
+        rows = csv_rows(path.read_text(encoding="utf-8"))
+        totals: Counter[str] = Counter()
+        for row in rows:
+            if row["section"] == "total":
+                totals[row["outcome"]] += int(row["count"])
+        listed = Counter(row["section"] for row in rows)
+        assert totals["VERIFICARE"] == listed["verificare"], path
+        assert totals["NEGATIVO"] == listed["negativo"], path
+
+    # no outcome lost to another writer: what is stored is what the rule says of what is stored
+    again = floor.paycli("recompute", "recompute")
+    assert again.code == 0 and again.stderr.rstrip().endswith(": 0 changed"), again.stderr
