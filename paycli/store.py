@@ -382,6 +382,11 @@ class Store:
                     # two processes opening a new store at once: the second waits, then finds it at head
                     key = advisory_key(f"migrate:{self.lock_space()}")
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+                    # and the store's writers (ingest, receivers, resolve...) wait for the migrations,
+                    # then find the schema moved on (check_schema): none reads the old schema and
+                    # writes into the new, and none holds a table the migrations must alter (a deadlock)
+                    writers = advisory_key(f"writers:{self.lock_space()}")
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({writers})")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
                 if since is not None:
@@ -656,6 +661,23 @@ class Store:
             take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
             self.execute(f"SELECT {take}(:k)", {"k": advisory_key(f"writers:{self.lock_space()}")})
             self._beside_writers = shared
+        self.check_schema()
+
+    def check_schema(self) -> None:
+        """Refuse to write into a store whose schema is no longer this paycli's: a ``paycli db upgrade``
+        of a newer paycli ran while this process (a receiver, a long ingest) had it open. Read under the
+        writer lock, which an upgrade holds while it migrates (``migrate``), so a writer that waited for
+        the upgrade reads the schema it left. Without it, a receiver left running went on writing with
+        the code of the old schema into the new one."""
+        rows = self.query("SELECT version_num FROM alembic_version")
+        version = str(rows[0]["version_num"]) if rows else "none"
+        if version != HEAD:
+            # what to do first: a receiver's log line keeps 200 characters
+            raise StoreError(
+                f"the store is now at schema {version}, not this paycli's {HEAD} (upgraded while in use): "
+                "nothing more is written; restart paycli serve, or run the command again, with the "
+                f"paycli of its schema ({describe(self.url)})"
+            )
 
     def lock_space(self) -> str:
         """PostgreSQL: the schema the store's tables are in, which its advisory locks' keys name."""

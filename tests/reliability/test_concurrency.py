@@ -17,6 +17,7 @@ them otherwise. Whatever the interleaving:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -27,14 +28,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from paycli.store import Store
-from tests.conftest import REQUEST_HEADER
+from tests.conftest import ON_POSTGRES, REQUEST_HEADER
 from tests.reports.test_report import csv_rows
 from tests.serve.conftest import Client, free_port, spawn_serve, stop_process
-from tests.serve.traffic import CONFIG, FORM, digest, nexi_callback
+from tests.serve.traffic import CONFIG, FORM, digest, nexi_callback, requests_csv
 
 pytestmark = pytest.mark.slow
 
@@ -254,3 +256,156 @@ def test_maintenance_commands_beside_a_receiver_and_a_cron_ingest_lose_nothing(s
     # no outcome lost to another writer: what is stored is what the rule says of what is stored
     again = floor.paycli("recompute", "recompute")
     assert again.code == 0 and again.stderr.rstrip().endswith(": 0 changed"), again.stderr
+
+
+# -- paycli db upgrade while an older paycli serve takes callbacks ------------------------------------
+OLD_SCHEMA = "0009"
+# the paycli before this one, as far as the store can tell: the same code, whose newest schema is 0009
+OLD_PAYCLI = (
+    "import paycli.migrations, paycli.store; "
+    f"paycli.migrations.HEAD = paycli.store.HEAD = {OLD_SCHEMA!r}; "
+    "from paycli.cli import main; main()"
+)
+
+
+@pytest.fixture
+def old_store_url(tmp_path: Path) -> Any:
+    """A store at schema 0009, as the paycli before this one left it."""
+    if not ON_POSTGRES:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+        with Store.connect(url, create=True) as store:
+            store.migrate(OLD_SCHEMA)
+        yield url
+        return
+    import uuid
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect("postgresql://", autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
+    try:
+        with Store.connect(url) as store:
+            store.migrate(OLD_SCHEMA)
+        yield url
+    finally:
+        with psycopg.connect("postgresql://", autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def old_paycli(db_url: str, config: Path, *args: str) -> list[str]:
+    return [sys.executable, "-c", OLD_PAYCLI, "--config", str(config), "--db", db_url, *args]
+
+
+def test_db_upgrade_while_an_older_receiver_takes_callbacks_never_lets_it_write_into_the_new_schema(
+    old_store_url, tmp_path
+):
+    db_url = old_store_url
+    config = tmp_path / "paycli.yaml"
+    config.write_text(CONFIG)
+    distinct = 1000
+    requests = tmp_path / "requests.csv"
+    requests.write_text(requests_csv(distinct), encoding="utf-8")
+    ingest = subprocess.run(
+        old_paycli(db_url, config, "ingest", str(requests)), env=ENV, capture_output=True, text=True
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("ab") as err:
+        server = subprocess.Popen(
+            old_paycli(db_url, config, "serve", "--port", str(port), "--threads", "8"),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    bodies = [nexi_callback(n) for n in range(distinct)]
+    answers: list[tuple[int, int, float]] = []  # callback, status, when it was answered
+    upgrade: list[Ran] = []
+
+    def clients(numbers: list[int]) -> None:
+        client = Client(port, timeout=120)
+        try:
+            for n in numbers:
+                # until a second after the upgrade: what the older receiver does with the new schema
+                if upgrade and time.monotonic() > upgrade[0].ended + 1:
+                    break
+                status = client.post("/callbacks/nexi", bodies[n], {"Content-Type": FORM}).status
+                answers.append((n, status, time.monotonic()))
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def upgrader() -> None:
+        while len(answers) < 40:
+            time.sleep(0.01)
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "paycli", "--config", str(config), "--db", db_url, "db", "upgrade"],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        upgrade.append(
+            Ran("upgrade", [], done.returncode, done.stdout, done.stderr, started, time.monotonic())
+        )
+
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                probe = Client(port, timeout=5)
+                try:
+                    if probe.get("/healthz").status == 200:
+                        break
+                finally:
+                    probe.close()
+            time.sleep(0.05)
+        threads = [threading.Thread(target=clients, args=(list(range(distinct))[i::4],)) for i in range(4)]
+        threads.append(threading.Thread(target=upgrader))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        probe = Client(port, timeout=30)
+        try:
+            health = probe.get("/healthz").status
+        finally:
+            probe.close()
+    finally:
+        stop_process(server)
+    said = log.read_text()
+    [ran] = upgrade
+    assert ran.code == 0, ran.stderr
+    assert f"upgraded from schema {OLD_SCHEMA} to" in ran.stderr
+    assert "Traceback" not in said
+    # a callback the old receiver could not store is 503 (the gateway retries), never a 500
+    assert {status for _, status, _ in answers} <= {200, 503}, Counter(s for _, s, _ in answers)
+    # once the store is upgraded, the older receiver stores nothing more: it refuses, and says why
+    after = [n for n, status, at in answers if status == 200 and at > ran.ended + 0.5]
+    assert not after, f"{len(after)} callbacks taken by the older receiver after the upgrade"
+    assert health == 503
+    assert "restart" in said and "upgraded" in said, said[-1500:]
+    with Store.open(db_url) as store:
+        stored = {r["digest"] for r in store.query("SELECT digest FROM message")}
+        acknowledged = {n for n, status, _ in answers if status == 200}
+        assert {digest(bodies[n]) for n in acknowledged} <= stored
+        assert acknowledged, "the receiver took callbacks before the upgrade"
+    # the receiver of this paycli takes the retries, and the store is whole
+    server = spawn_serve(db_url, config, port, log)
+    try:
+        retry = Client(port, timeout=60)
+        try:
+            for n in sorted({n for n, _, _ in answers} - acknowledged):
+                assert retry.post("/callbacks/nexi", bodies[n], {"Content-Type": FORM}).status == 200
+        finally:
+            retry.close()
+    finally:
+        stop_process(server)
+    sent = len({n for n, _, _ in answers})
+    with Store.open(db_url) as store:
+        assert store.query("SELECT COUNT(*) AS n FROM response")[0]["n"] == sent
+        positivo = "SELECT COUNT(*) AS n FROM payment_request WHERE outcome = 'POSITIVO'"
+        assert store.query(positivo)[0]["n"] == sent
