@@ -41,9 +41,18 @@ from tests.serve.traffic import CONFIG, FORM, digest, nexi_callback, requests_cs
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+
+
+def env() -> dict[str, str]:
+    """The environment of a paycli process: the test's own (``isolated``: its HOME, so that the
+    report lock and the default store are the test's, not the machine's)."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+
+
 DAY = "2026-11-26"
-REQUESTS = 40  # paid through the receiver
+# paid through the receiver: enough that a recompute reads for a while (one chunk of them) while
+# callbacks keep coming, as a writer that read before a commit and wrote after it would need
+REQUESTS = 1200
 SEEDS = [int(s) for s in os.environ.get("PAYCLI_CONCURRENCY_SEEDS", "11,29").split(",")]
 # what each command may exit with: 1 is documented for ingest and reprocess (records quarantined), 2 for
 # a usage error (a message another operator dismissed first), 3 for resolve --undo of nothing in force
@@ -85,7 +94,7 @@ class Floor:
     def paycli(self, kind: str, *args: str, timeout: float = 240) -> Ran:
         command = [sys.executable, "-m", "paycli", "--config", str(self.config), "--db", self.db_url, *args]
         started = time.monotonic()
-        done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, env=env(), capture_output=True, text=True, timeout=timeout)
         ran = Ran(kind, list(args), done.returncode, done.stdout, done.stderr, started, time.monotonic())
         with self.lock:
             self.ran.append(ran)
@@ -114,14 +123,45 @@ def write_cron_file(folder: Path, round_: int, rng: random.Random) -> Path:
     return inbox
 
 
-def send(port: int, bodies: list[bytes], answers: list[tuple[bytes, int]]) -> None:
+def send(port: int, bodies: list[bytes], answers: list[tuple[bytes, int]], pause: float = 0) -> None:
     """Post each body, keeping what the receiver answered (list.append is atomic)."""
     client = Client(port, timeout=120)
     try:
         for body in bodies:
             answers.append((body, client.post("/callbacks/nexi", body, {"Content-Type": FORM}).status))
+            time.sleep(pause)
     finally:
         client.close()
+
+
+# What holds in every committed state of the store, whatever runs: each writer changes a request's
+# responses or resolutions and stores its outcome in one transaction. A writer that computed an outcome
+# from what it read before another's commit, and wrote it after, breaks one of them until the next
+# writer of that request happens to mend it, which the final recompute would then never see.
+INVARIANTS = {
+    "a response count that is not its responses'": (
+        "SELECT r.txn_id FROM payment_request r WHERE r.response_count <> "
+        "(SELECT COUNT(*) FROM response s WHERE s.request_id = r.id)"
+    ),
+    "a resolution in force, no response after it, and another outcome": (
+        "SELECT r.txn_id FROM payment_request r JOIN resolution z ON z.request_id = r.id "
+        "AND z.undone_at IS NULL WHERE z.created_at = (SELECT MAX(y.created_at) FROM resolution y "
+        "WHERE y.request_id = r.id AND y.undone_at IS NULL) AND NOT EXISTS (SELECT 1 FROM response s "
+        "WHERE s.request_id = r.id AND s.received_at > z.created_at) "
+        "AND (r.outcome <> z.outcome OR r.reason IS NULL OR r.reason <> 'RESOLVED')"
+    ),
+}
+
+
+def witness(db_url: str, stop: threading.Event, seen: list[str]) -> None:
+    """Look at the store every few milliseconds, each time at one moment (a snapshot), for a broken
+    invariant."""
+    with Store.open(db_url) as store:
+        while not stop.is_set():
+            with store.snapshot():
+                for what, sql in INVARIANTS.items():
+                    seen.extend(f"{what}: {row['txn_id']}" for row in store.query(sql))
+            time.sleep(0.02)
 
 
 def operator(floor: Floor, rng: random.Random, steps: int, reports: Path) -> None:
@@ -130,7 +170,8 @@ def operator(floor: Floor, rng: random.Random, steps: int, reports: Path) -> Non
         time.sleep(rng.uniform(0, 0.3))
         what = rng.choice(
             [
-                *("resolve", "resolve", "undo", "recompute", "reprocess", "reprocess-all", "dismiss"),
+                *("resolve", "resolve", "undo", "recompute", "recompute", "reprocess", "reprocess-all"),
+                "dismiss",
                 *("report", "messages", "list", "upgrade"),
             ]
         )
@@ -201,10 +242,11 @@ def test_maintenance_commands_beside_a_receiver_and_a_cron_ingest_lose_nothing(s
     server = spawn_serve(db_url, config, port, tmp_path / "serve.log")
     answers: list[tuple[bytes, int]] = []
     try:
-        send(port, bodies[: REQUESTS // 2], answers)
-        rest = bodies[REQUESTS // 2 :] + later + bodies[:5]  # and some redeliveries
+        send(port, bodies[:100], answers)
+        rest = bodies[100:] + later + bodies[:5]  # and some redeliveries
         rng.shuffle(rest)
-        threads = [threading.Thread(target=send, args=(port, rest[i::3], answers)) for i in range(3)]
+        # spread over the operators' work
+        threads = [threading.Thread(target=send, args=(port, rest[i::3], answers, 0.02)) for i in range(3)]
         threads += [
             threading.Thread(
                 target=operator, args=(floor, random.Random(rng.random()), 7, tmp_path / "reports")
@@ -212,12 +254,20 @@ def test_maintenance_commands_beside_a_receiver_and_a_cron_ingest_lose_nothing(s
             for _ in range(3)
         ]
         threads.append(threading.Thread(target=cron, args=(floor, random.Random(rng.random()), 4)))
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        stop, broken = threading.Event(), []
+        watcher = threading.Thread(target=witness, args=(db_url, stop, broken))
+        watcher.start()
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            stop.set()
+            watcher.join()
     finally:
         stop_process(server)
+    assert not broken, sorted(set(broken))[:20]
     log = (tmp_path / "serve.log").read_text()
 
     # every command: its documented exit code, a line or two, no traceback
@@ -308,7 +358,7 @@ def test_db_upgrade_while_an_older_receiver_takes_callbacks_never_lets_it_write_
     requests = tmp_path / "requests.csv"
     requests.write_text(requests_csv(distinct), encoding="utf-8")
     ingest = subprocess.run(
-        old_paycli(db_url, config, "ingest", str(requests)), env=ENV, capture_output=True, text=True
+        old_paycli(db_url, config, "ingest", str(requests)), env=env(), capture_output=True, text=True
     )
     assert ingest.returncode == 0, ingest.stderr
     port = free_port()
@@ -316,7 +366,7 @@ def test_db_upgrade_while_an_older_receiver_takes_callbacks_never_lets_it_write_
     with log.open("ab") as err:
         server = subprocess.Popen(
             old_paycli(db_url, config, "serve", "--port", str(port), "--threads", "8"),
-            env=ENV,
+            env=env(),
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
@@ -343,7 +393,7 @@ def test_db_upgrade_while_an_older_receiver_takes_callbacks_never_lets_it_write_
         started = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "paycli", "--config", str(config), "--db", db_url, "db", "upgrade"],
-            env=ENV,
+            env=env(),
             capture_output=True,
             text=True,
             timeout=240,
