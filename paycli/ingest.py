@@ -1141,12 +1141,35 @@ class Ingest:
                 [(*_request_values(store, r.data)[1:], store.time(now), rid) for rid, r in updates.items()],
             )
             touched |= set(updates)
-            # the same line, refused before as a conflict, is what the request now says: no longer
-            # quarantined, but the verbatim record of the request (as reprocess keeps one)
+            # The line is kept as the verbatim record of what the request now says, in its trail, with
+            # what it said before: the values replaced are otherwise gone, and a resolution made on the
+            # old amount, or a report sent with it, could no longer be told from one made on the new.
+            # The same line, refused before as a conflict, is no longer quarantined but that record (as
+            # reprocess keeps one); one dismissed since stays dismissed.
+            previous = {row["id"]: row for row in stored.values()}
             store.executemany(
-                "UPDATE message SET state = 'request', error = NULL, reference = ?, request_id = ? "
-                "WHERE digest = ? AND state = 'quarantined'",
-                [(r.data.txn_id, rid, message_digest(r.origin)) for rid, r in updates.items()],
+                "INSERT INTO message (digest, provider, source, line, received_at, raw, headers, context, "
+                "state, note, reference, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'request', ?, ?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET state = 'request', error = NULL, "
+                "reference = excluded.reference, request_id = excluded.request_id, note = CASE WHEN "
+                "message.note IS NULL THEN excluded.note ELSE message.note || '; ' || excluded.note END "
+                "WHERE message.state IN ('quarantined', 'request')",
+                [
+                    (
+                        message_digest(r.origin),
+                        provider.instance,
+                        source.name,
+                        r.origin.line,
+                        store.time(now),
+                        r.origin.raw,
+                        r.origin.headers,
+                        r.origin.context,
+                        _replaced(_as_data(previous[rid]), r.data, self.config, now),
+                        r.data.txn_id,
+                        rid,
+                    )
+                    for rid, r in updates.items()
+                ],
             )
         if conflicts:
             batch = Messages(store, provider.instance, source.name, now, payment_of=provider.payment_of)
@@ -2348,6 +2371,23 @@ def _differences(a: RequestData, b: RequestData, config: Config) -> list[str]:
             else:
                 out.append(name)
     return out
+
+
+def _replaced(before: RequestData, now: RequestData, config: Config, at: datetime) -> str:
+    """What an ``ingest --update`` line replaced of a stored request, for its trail: the values before."""
+    said = []
+    for name in REQUEST_FIELDS:
+        old = getattr(before, name)
+        if old == getattr(now, name):
+            continue
+        if name == "amount_minor":
+            said.append(f"amount {format_amount(before.amount_minor, before.currency)} {before.currency}")
+        elif name == "created_at":
+            said.append(f"created_at {_in_zone(old, config)}")
+        elif name != "currency" or before.amount_minor == now.amount_minor:  # said with the amount
+            said.append(f"{name} {'(none)' if old is None else old}")
+    when = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"updated by ingest --update at {when}; before: {', '.join(said)}"
 
 
 def _created_difference(stored: datetime, given: datetime, config: Config) -> str:

@@ -519,6 +519,36 @@ def test_update_with_two_lines_of_one_request_stores_the_later_as_two_runs_would
     assert request(store, "T2")["amount_minor"] == 100 and run.report.ok
 
 
+def test_each_update_is_kept_in_the_trail_with_what_the_request_said_before(store, config, tmp_path):
+    """An operator resolved the request on its amount; a cron ingest --update then changed the amount:
+    the trail says when, and what the request said before, so the resolution can be told to be of the
+    old amount (the values replaced were gone, and only updated_at said that anything had changed)."""
+    from paycli.queries import show_request
+    from paycli.resolutions import resolve
+
+    ingest(store, config, request_csv(tmp_path, [ROW]))
+    resolve(store, config, "T1", "POSITIVO", "129.90 seen in the back office", "anna")
+    fixed = ROW.replace("129.90", "12.99").replace("Rossi Mario S.r.l.", "Rossi Mario")
+    ingest(store, config, request_csv(tmp_path, [fixed], name="fix.csv"), update=True)
+    ingest(store, config, request_csv(tmp_path, [ROW.replace("EUR", "CHF")], name="back.csv"), update=True)
+    trail = show_request(store, "T1", config.timezone)["trail"]
+    notes = [(e["type"], e["sources"], e["note"]) for e in trail if e["type"] == "request"]
+    assert [(kind, sources) for kind, sources, _ in notes] == [
+        ("request", [f"{tmp_path / 'fix.csv'}:2"]),
+        ("request", [f"{tmp_path / 'back.csv'}:2"]),
+    ]
+    assert notes[0][2].startswith("updated by ingest --update at ")
+    assert notes[0][2].endswith("; before: customer Rossi Mario S.r.l., amount 129.90 EUR")
+    assert notes[1][2].endswith("; before: customer Rossi Mario, amount 12.99 EUR")
+    # the same line given again with --update changes nothing, and adds nothing
+    ingest(store, config, request_csv(tmp_path, [ROW.replace("EUR", "CHF")], name="back.csv"), update=True)
+    assert len(show_request(store, "T1", config.timezone)["trail"]) == len(trail)
+    # of the currency alone, the currency is said
+    ingest(store, config, request_csv(tmp_path, [ROW], name="eur.csv"), update=True)
+    last = show_request(store, "T1", config.timezone)["trail"][-1]
+    assert last["note"].endswith("; before: currency CHF")
+
+
 def test_update_settles_the_conflict_the_same_line_was_quarantined_for(store, config, tmp_path):
     ingest(store, config, request_csv(tmp_path, [ROW]))
     changed = request_csv(tmp_path, [ROW.replace("129.90", "12.99")], name="changed.csv")
@@ -2011,9 +2041,10 @@ def test_a_message_dismissed_while_reprocess_runs_stays_dismissed_with_its_note(
     another_run_first(monkeypatch, dismissal)
     run = Ingest(store, config, providers(config))  # type: ignore[arg-type]
     tallies = run.reprocess()
-    # the first read well and was stored anew (as a request's line); the other, dismissed, stays so
+    # the first read well and was stored anew (as a request's line, beside the two lines of fix.csv that
+    # --update keeps in the trails); the other, dismissed, stays so
     states = store.query("SELECT state, COUNT(*) AS n FROM message GROUP BY state ORDER BY state")
-    assert [(r["state"], r["n"]) for r in states] == [("dismissed", 1), ("request", 1)]
+    assert [(r["state"], r["n"]) for r in states] == [("dismissed", 1), ("request", 3)]
     [kept] = store.query("SELECT state, note FROM message WHERE id = :id", {"id": last})
     assert kept["state"] == "dismissed" and "dismissed by anna" in kept["note"]
     assert (tallies["requests"].records, tallies["requests"].quarantined, run.report.elsewhere) == (1, 0, 1)

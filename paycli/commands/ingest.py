@@ -32,7 +32,7 @@ def ingest(
         typer.Option(
             "--update",
             help="A request already stored with other values is replaced, not refused (of two lines of one "
-            "request, the later stands).",
+            "request, the later stands); the line stays in its trail with what the request said before.",
         ),
     ] = False,
     dry_run: Annotated[
