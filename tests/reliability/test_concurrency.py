@@ -459,3 +459,57 @@ def test_db_upgrade_while_an_older_receiver_takes_callbacks_never_lets_it_write_
         assert store.query("SELECT COUNT(*) AS n FROM response")[0]["n"] == sent
         positivo = "SELECT COUNT(*) AS n FROM payment_request WHERE outcome = 'POSITIVO'"
         assert store.query(positivo)[0]["n"] == sent
+
+
+# -- a report made while a recompute runs --------------------------------------------------------------
+def test_a_report_made_between_two_chunks_of_a_recompute_reads_one_moment_and_says_the_rule_is_changing(
+    store, db_url, tmp_path, monkeypatch
+):
+    """A recompute after a policy change commits a chunk of requests at a time (receivers wait for one
+    chunk, not for the whole store), and records the new rule only once the last is done. A report made
+    in between reads one moment, in which some outcomes are the old rule's: it says so on top (the
+    warning row), and its totals count what its lists show."""
+    from typer.testing import CliRunner
+
+    from paycli import recompute, rule
+    from paycli.cli import app
+    from tests.conftest import make_config, request_csv
+    from tests.test_ingest import ingest, message, write_messages
+
+    strict = make_config(tmp_path, "timezone: Europe/Rome\n")
+    lines = [f"T{i},O{i},order,{DAY}T10:15:00+01:00,Cliente {i},,129.90,EUR,fake" for i in range(6)]
+    ingest(store, strict, request_csv(tmp_path, lines))
+    # pending, then approved: MULTIPLE_RESPONSES (progression) under strict, POSITIVO under lifecycle
+    said = [message(f"T{i}", f"k{i}", status) for i in range(6) for status in ("pending", "approved")]
+    ingest(store, strict, write_messages(tmp_path, *said))
+    rule.record(store, strict, replace=False)  # as the first command to open the store keeps it
+    (tmp_path / "lifecycle").mkdir()
+    lifecycle_file = tmp_path / "lifecycle" / "paycli.yaml"
+    lifecycle = make_config(tmp_path / "lifecycle", "timezone: Europe/Rome\npolicy: lifecycle\n")
+    monkeypatch.setattr(recompute, "CHUNK", 2)
+    reports: list[Path] = []
+    chunks = recompute._id_chunks
+
+    def report_between_chunks(store: Store) -> Any:
+        for number, ids in enumerate(chunks(store)):
+            if number == 1:  # the first chunk committed, the others not yet
+                out = tmp_path / "out"
+                out.mkdir()
+                argv = ["--config", str(lifecycle_file), "--db", db_url, "report", "--date", DAY]
+                result = CliRunner().invoke(app, [*argv, "--format", "csv", "--out", str(out)])
+                assert result.exit_code == 0, result.output
+                reports.extend(out.glob("*.csv"))
+            yield ids
+
+    monkeypatch.setattr(recompute, "_id_chunks", report_between_chunks)
+    done = recompute.refresh_all(store, lifecycle)
+    assert sum(done.transitions.values()) == 6
+    [path] = reports
+    rows = csv_rows(path.read_text(encoding="utf-8"))
+    assert [r["section"] for r in rows].count("warning") == 1
+    totals: Counter[str] = Counter()
+    for row in rows:
+        if row["section"] == "total":
+            totals[row["outcome"]] += int(row["count"])
+    assert totals == {"POSITIVO": 2, "VERIFICARE": 4}  # the first chunk's two by the new rule
+    assert [r["section"] for r in rows].count("verificare") == 4
