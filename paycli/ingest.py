@@ -1169,6 +1169,8 @@ class Ingest:
                         rid,
                     )
                     for rid, r in updates.items()
+                    # not a line that put back what an earlier line of the run changed: nothing replaced
+                    if _differences(_as_data(previous[rid]), r.data, self.config)
                 ],
             )
         if conflicts:

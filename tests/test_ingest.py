@@ -500,6 +500,8 @@ def test_update_with_two_lines_of_one_request_stores_the_later_as_two_runs_would
     t = run.report.tallies["requests"]
     assert (t.records, t.requests_new, t.requests_unchanged, t.requests_updated) == (2, 0, 0, 2)
     assert request(store, "T1")["amount_minor"] == 12990
+    # what the run left is what was stored: nothing replaced, nothing in the trail
+    assert not store.query("SELECT 1 FROM message")
     # three lines, each counted once: 13.99, then 14.99, then 14.99 again
     lines = [ROW.replace("129.90", "13.99"), ROW.replace("129.90", "14.99"), ROW.replace("129.90", "14.99")]
     run = ingest(store, config, request_csv(tmp_path, lines, name="more.csv"), update=True)
