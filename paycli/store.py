@@ -464,17 +464,14 @@ class Store:
             return
         from psycopg.rows import tuple_row
 
-        if server_side and (self._in_snapshot or self._in_transaction):
-            with self.connection.cursor(name=f"paycli_rows_{next(_CURSORS)}", row_factory=tuple_row) as named:
-                named.itersize = SERVER_SIDE_ROWS
-                try:
-                    named.execute(_to_pyformat(sql), params)
-                except Exception as exc:
-                    self._raise_postgresql(exc)
-                    raise
-                yield from named
-            return
-        with self.connection.cursor(row_factory=tuple_row) as cursor:
+        named = server_side and (self._in_snapshot or self._in_transaction)
+        with (
+            self.connection.cursor(name=f"paycli_rows_{next(_CURSORS)}", row_factory=tuple_row)
+            if named
+            else self.connection.cursor(row_factory=tuple_row)
+        ) as cursor:
+            if named:
+                cursor.itersize = SERVER_SIDE_ROWS
             try:
                 cursor.execute(_to_pyformat(sql), params)
             except Exception as exc:
