@@ -144,6 +144,23 @@ class Builder:
         customer = email = currency = gateway = kind = ""
         minor = 0
         conn.execute("BEGIN")
+
+        def flush() -> None:
+            self._flush(
+                q_sql,
+                requests,
+                r_sql,
+                responses,
+                m_sql,
+                messages,
+                d_sql,
+                deliveries,
+                s_sql,
+                settlements,
+                resolutions,
+                counts,
+            )
+
         for n in range(1, self.total + 1):
             at = start + timedelta(seconds=span * n / self.total)
             if attempts_left == 0:
@@ -292,36 +309,10 @@ class Builder:
             if trail == ("pending",):
                 self.picks["resolve"] = txn_id
             if len(requests) >= 20_000:
-                self._flush(
-                    q_sql,
-                    requests,
-                    r_sql,
-                    responses,
-                    m_sql,
-                    messages,
-                    d_sql,
-                    deliveries,
-                    s_sql,
-                    settlements,
-                    resolutions,
-                    counts,
-                )
+                flush()
                 if n % 200_000 == 0:
                     progress(f"  {n:,} requests")
-        self._flush(
-            q_sql,
-            requests,
-            r_sql,
-            responses,
-            m_sql,
-            messages,
-            d_sql,
-            deliveries,
-            s_sql,
-            settlements,
-            resolutions,
-            counts,
-        )
+        flush()
         conn.execute("COMMIT")
         return counts
 
