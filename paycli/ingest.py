@@ -26,10 +26,10 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from paycli import recompute
-from paycli.config import Config, closest
+from paycli.config import Config, Secret, closest
 from paycli.dates import from_db
 from paycli.gateways import REQUESTS
 from paycli.gateways.base import (
@@ -48,6 +48,7 @@ from paycli.gateways.base import (
     SourceError,
     one_line,
     path_text,
+    record_problem,
 )
 from paycli.gateways.callback import MAX_CALLBACK_BYTES, shown, without_secret_headers
 from paycli.money import format_amount
@@ -90,6 +91,9 @@ class Tally:
     # quarantined records of a message already stored (a file read again): counted as already stored
     # too, where serve's delivery of a repeated body is a duplicate; the summary counts each once
     quarantined_again: int = 0
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -423,20 +427,39 @@ class Ingest:
         if not source.head:
             self.note(f"{source.name}: empty file, nothing to ingest")
             return None
-        claims = [name for name, p in self.providers.items() if p.identify(source)]
+        claims = [name for name, p in self.providers.items() if self._asks(p, p.identify, source, False)]
         if len(claims) > 1:  # two gateways of one provider: the account the message names decides
-            addressed = [name for name in claims if not self.providers[name].elsewhere(source)]
+            addressed = [
+                name
+                for name in claims
+                if not self._asks(self.providers[name], self.providers[name].elsewhere, source, False)
+            ]
             if len(addressed) == 1:
                 return self.providers[addressed[0]]
         if len(claims) == 1:
             return self.providers[claims[0]]
         if not claims:
-            near = [why for p in self.providers.values() if (why := p.near_miss(source))]
+            near = [why for p in self.providers.values() if (why := self._asks(p, p.near_miss, source, None))]
             hint = f"; {'; '.join(near)}" if near else ""
             self._refuse(source.name, f"no provider recognises it (tried: {', '.join(self.providers)}){hint}")
         else:
             self._refuse(source.name, f"claimed by {' and '.join(claims)}: choose one with --gateway")
         return None
+
+    def _asks(self, provider: Provider, question: Callable[[Source], T], source: Source, default: T) -> T:
+        """A provider's answer about a source; one that fails (a plugin's bug) is said, and counts as
+        ``default``, the answer that claims nothing: the other providers still read the source."""
+        try:
+            answer = question(source)
+        except Exception as exc:  # a plugin boundary, as in _guarded
+            self.note(
+                f"{source.name}: the {provider.instance} provider failed looking at it "
+                f"({_error_text(exc, provider)}): taken as not its"
+            )
+            return default
+        if isinstance(default, bool):
+            return bool(answer)  # type: ignore[return-value]
+        return answer if isinstance(answer, str) or answer is None else default
 
     def _ingest(self, source: Source, listed: bool = False) -> bool:
         """Read one source into the pending batch; True when it was read to the end (so it may be
@@ -601,12 +624,7 @@ class Ingest:
         # what a provider reads (provider, source, line, raw, headers, context) never changes under
         # one id: read outside the lock, the longest part of the work
         origin = _stored_origin(listed)
-        try:
-            record = provider.reinterpret(origin)
-        except Exception as exc:  # a plugin boundary, as in _guarded: the message stays quarantined
-            record = QuarantinedRecord(
-                origin, f"the {provider.instance} provider failed on it ({_error_text(exc)})"
-            )
+        record = read_again(provider, origin)
         if isinstance(record, Notice):
             return
         record = _storable(record)
@@ -871,10 +889,8 @@ class Ingest:
         for m in self.store.query(
             f"SELECT line, raw, headers, context, source FROM message WHERE {where}", {"id": key}
         ):
-            try:
-                yield provider.reinterpret(_stored_origin(m))
-            except Exception:  # a plugin boundary: what it cannot read again says nothing here
-                yield None
+            record = _reading(provider, _stored_origin(m))
+            yield None if isinstance(record, str) else record  # what it fails on says nothing here
 
     def _all_guessed(self, response_id: int, provider: Provider) -> bool:
         """Whether no message of this response carries its reference itself."""
@@ -1875,8 +1891,17 @@ def _fewer_collections() -> Iterator[None]:
 # -- keys ------------------------------------------------------------------------------------------
 def _guarded(provider: Provider, source: Source) -> Iterator[Record | Notice]:
     """The provider's records of a source; a provider that fails on it (a bug, or a third-party
-    plugin's) refuses that source only, naming the error, and the rest of the run goes on."""
-    records = provider.extract(source)
+    plugin's) refuses that source only, naming the error, and the rest of the run goes on. A record a
+    plugin gives that is unfit to store (``record_problem``) is kept quarantined, saying why."""
+    checked = _plugin(provider)
+    try:
+        records = iter(provider.extract(source))
+    except (SourceError, OSError):
+        raise
+    except Exception as exc:  # a plugin boundary: one input's failure is not the run's
+        raise SourceError(
+            f"the {provider.instance} provider failed on it ({_error_text(exc, provider)})"
+        ) from exc
     while True:
         try:
             record = next(records)
@@ -1885,8 +1910,53 @@ def _guarded(provider: Provider, source: Source) -> Iterator[Record | Notice]:
         except (SourceError, OSError):
             raise
         except Exception as exc:  # a plugin boundary: one input's failure is not the run's
-            raise SourceError(f"the {provider.instance} provider failed on it ({_error_text(exc)})") from exc
-        yield record
+            raise SourceError(
+                f"the {provider.instance} provider failed on it ({_error_text(exc, provider)})"
+            ) from exc
+        yield _fit(provider, record, None) if checked else record
+
+
+def _plugin(provider: Provider) -> bool:
+    """Whether a provider comes from outside paycli, so that its records are checked before they are
+    stored (paycli's own are tested against their golden samples, and read a million rows a run).
+    ``inner``: the provider ``paycli serve`` wraps (serve.py, _Capture)."""
+    module = type(getattr(provider, "inner", provider)).__module__
+    return module != "paycli" and not module.startswith("paycli.")
+
+
+def _fit(provider: Provider, record: object, stored: Origin | None) -> Record:
+    """A plugin's record, or quarantined when it is unfit to store; ``stored``: the origin the record
+    was read again from (reprocess), else the record's own. A record that holds no message to quarantine
+    (not a record, an origin whose bytes are not bytes) fails its whole source, as an error in the
+    provider does."""
+    problem = record_problem(record)
+    if problem is None:
+        return record  # type: ignore[return-value]
+    origin = stored if stored is not None else getattr(record, "origin", None)
+    if not isinstance(origin, Origin) or record_problem(QuarantinedRecord(origin, "")) is not None:
+        raise SourceError(f"the {provider.instance} provider gave what paycli cannot store: {problem}")
+    return QuarantinedRecord(origin, f"the {provider.instance} provider read it wrongly: {problem}")
+
+
+def read_again(provider: Provider, origin: Origin) -> Record:
+    """``provider.reinterpret`` at the plugin boundary: what it fails on, or reads unfit to store, is
+    quarantined, saying why."""
+    record = _reading(provider, origin)
+    return QuarantinedRecord(origin, record) if isinstance(record, str) else record
+
+
+def _reading(provider: Provider, origin: Origin) -> Record | str:
+    """What a provider reads a stored message as, or why it cannot."""
+    try:
+        record = provider.reinterpret(origin)
+    except Exception as exc:  # a plugin boundary, as in _guarded
+        return f"the {provider.instance} provider failed on it ({_error_text(exc, provider)})"
+    if not _plugin(provider):
+        return record
+    try:
+        return _fit(provider, record, origin)
+    except SourceError as exc:
+        return str(exc)
 
 
 def _storable(record: Record) -> Record:
@@ -2007,9 +2077,18 @@ def unknown_gateway(name: str, gateways: Iterable[str]) -> str:
     )
 
 
-def _error_text(exc: BaseException) -> str:
+def _error_text(exc: BaseException, provider: Provider | None = None) -> str:
+    """An exception as one line; a provider's: without the values of its secrets, which a plugin's
+    error may quote (an HMAC key in a message), and an error goes to the terminal and the store."""
     text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    text = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    if provider is not None:
+        for value in provider.options.values():
+            if isinstance(value, Secret):
+                for secret in value.reveal_all():
+                    if secret:
+                        text = text.replace(secret, "***")
+    return text
 
 
 def message_digest(origin: Origin) -> str:
@@ -2306,10 +2385,7 @@ def fill_charged(store: Store, providers: Mapping[str, Provider]) -> int:
             provider = providers.get(row["provider"])
             if provider is None:
                 continue  # a gateway no longer configured: the line stays as it was stored
-            try:
-                record = provider.reinterpret(_stored_origin(row))
-            except Exception:  # a plugin boundary, as in _guarded: the line stays as it was stored
-                continue
+            record = read_again(provider, _stored_origin(row))  # what it fails on: stays as stored
             if isinstance(record, SettlementRecord) and record.charged_minor is not None:
                 store.execute(
                     "UPDATE settlement SET charged_minor = :m, charged_currency = :c WHERE id = :id",

@@ -1,23 +1,218 @@
 """A third-party provider, installed as a distribution of its own: one that misbehaves (cannot be
-imported, is no provider, takes another's name) is named with its distribution, and does not stop
-paycli for the others."""
+imported, is no provider, takes another's name, gives records of the wrong types, raises) is named
+with its distribution, and neither stops paycli for the others nor puts a wrong value in the store."""
 
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from paycli import gateways
 from paycli.errors import ConfigError
 from paycli.gateways.nexi import NexiProvider
-from tests.conftest import request_csv
+from tests.conftest import request_csv, table_counts
 from tests.plugins import plugins_fixture  # noqa: F401 (a fixture)
+
+# A provider that reads JSON lines {"odd": 1, "do": ...}: ``do`` says how it misbehaves on that line.
+ODD = """
+    import json
+    from datetime import datetime
+    from decimal import Decimal
+
+    from paycli.gateways.base import Origin, Provider, ResponseRecord
+    from paycli.outcome import Authenticity, Status
+
+
+    class Odd(Provider):
+        name = "odd"
+        description = "a provider with bugs"
+        reads = ("JSON lines with an 'odd' key",)
+
+        def identify(self, source):
+            if b"identify-raises" in source.head:
+                raise RuntimeError("identify failed")
+            return source.head.startswith(b'{"odd"')
+
+        def extract(self, source):
+            with source.open() as stream:
+                for number, raw in enumerate(stream, start=1):
+                    yield self.reinterpret(Origin(number, raw.rstrip(b"\\n")))
+
+        def reinterpret(self, origin):
+            line = json.loads(origin.raw)
+            fields = dict(
+                reference=line["ref"], dedupe_key=line["key"], status=Status.APPROVED, raw_status="OK",
+                authenticity=Authenticity.VALID, amount_minor=12990, currency="EUR",
+            )
+            do = line.get("do")
+            if do == "raise":
+                raise ValueError("cannot read it")
+            if do == "no record":
+                return {"reference": line["ref"]}
+            if do == "text raw":
+                origin = Origin(origin.line, origin.raw.decode())
+            wrong = {
+                "float": {"amount_minor": 129.9},
+                "decimal": {"amount_minor": Decimal("129.90")},
+                "text amount": {"amount_minor": "12990"},
+                "naive": {"occurred_at": datetime(2026, 11, 26, 10, 0)},
+                "blank reference": {"reference": ""},
+                "blank key": {"dedupe_key": " "},
+                "status text": {"status": "approved"},
+                "currency": {"currency": "eur"},
+                "aliases text": {"aliases": "g1"},
+            }
+            fields.update(wrong.get(do, {}))
+            return ResponseRecord(origin, **fields)
+"""
+
+
+def odd_line(ref: str, key: str, do: str | None = None) -> str:
+    return json.dumps({"odd": 1, "ref": ref, "key": key, **({"do": do} if do else {})})
+
+
+@contextmanager
+def within(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging (a float amount once sent a range check through 2**64 numbers)."""
+
+    def late(*_: object) -> None:
+        raise TimeoutError(f"not done within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
 
 REQUESTS = [
     "ORD-1-1,ORD-1,order,2026-11-26T10:00:00+01:00,Rossi,,129.90,EUR,odd",
     "ORD-2-1,ORD-2,order,2026-11-26T10:00:00+01:00,Bianchi,,129.90,EUR,odd",
 ]
+
+
+@pytest.mark.parametrize(
+    ("do", "reason"),
+    [
+        ("float", "amount_minor is float, not an int of minor units"),
+        ("decimal", "amount_minor is Decimal, not an int of minor units"),
+        ("text amount", "amount_minor is str, not an int of minor units"),
+        ("naive", "occurred_at is a naive datetime"),
+        ("blank reference", "reference is blank: a message without one gives None"),
+        ("blank key", "dedupe_key is blank"),
+        ("status text", "status is str, not a paycli.outcome.Status"),
+        ("currency", "currency 'eur' is not an ISO 4217 code"),
+        ("aliases text", "aliases is not a tuple of ids"),
+    ],
+)
+def test_a_plugins_record_of_the_wrong_type_is_quarantined_and_the_rest_stored(
+    plugins, cli, isolated, store, do, reason
+):
+    plugins.install("paycli-odd", {"odd": "paycli_odd:Odd"}, {"paycli_odd": ODD})
+    assert cli("ingest", str(request_csv(isolated, REQUESTS))).code == 0
+    path = isolated / "odd.jsonl"
+    path.write_text(odd_line("ORD-1-1", "k1", do) + "\n" + odd_line("ORD-2-1", "k2") + "\n")
+    with within(30):
+        result = cli("ingest", str(path))
+    assert result.code == 1
+    assert f"odd.jsonl:1: the odd provider read it wrongly: {reason}" in result.stderr
+    assert "unexpected error" not in result.stderr
+    quarantined = store.query("SELECT line, error FROM message WHERE state = 'quarantined'")
+    assert [(q["line"], reason in q["error"]) for q in quarantined] == [(1, True)]
+    responses = store.query("SELECT reference, amount_minor FROM response")
+    assert [(r["reference"], r["amount_minor"]) for r in responses] == [("ORD-2-1", 12990)]
+    assert "POSITIVO" in cli("show", "ORD-2-1").stdout
+    assert "NO_RESPONSE" in cli("show", "ORD-1-1").stdout
+
+
+@pytest.mark.parametrize(
+    ("do", "reason"),
+    [
+        ("no record", "a dict is no record"),
+        ("text raw", "origin.raw is str, not bytes"),
+        ("raise", "the odd provider failed on it (ValueError: cannot read it)"),
+    ],
+)
+def test_what_a_plugin_gives_that_holds_no_message_refuses_that_input_only(
+    plugins, cli, isolated, store, do, reason
+):
+    plugins.install("paycli-odd", {"odd": "paycli_odd:Odd"}, {"paycli_odd": ODD})
+    path = isolated / "odd.jsonl"
+    path.write_text(odd_line("ORD-1-1", "k1", do) + "\n")
+    result = cli("ingest", str(request_csv(isolated, REQUESTS)), str(path))
+    assert result.code == 1
+    assert reason in result.stderr and "odd.jsonl: the odd provider" in result.stderr
+    assert "unexpected error" not in result.stderr
+    assert table_counts(store)["payment_request"] == 2  # the other input is stored
+    assert table_counts(store)["response"] == 0
+
+
+def test_a_plugin_that_raises_in_identify_is_said_and_the_others_read_the_input(
+    plugins, cli, isolated, store
+):
+    plugins.install("paycli-odd", {"odd": "paycli_odd:Odd"}, {"paycli_odd": ODD})
+    requests = request_csv(
+        isolated, [*REQUESTS, "ORD-3-1,ORD-3,order,2026-11-26T10:00:00+01:00,identify-raises,,1.00,EUR,odd"]
+    )
+    result = cli("ingest", str(requests))
+    assert result.code == 0, result
+    assert (
+        "requests.csv: the odd provider failed looking at it (RuntimeError: identify failed): taken as not its"
+        in result.stderr
+    )
+    assert table_counts(store)["payment_request"] == 3
+
+
+def test_reprocess_keeps_quarantined_what_a_plugin_still_reads_wrongly(plugins, cli, isolated, store):
+    plugins.install("paycli-odd", {"odd": "paycli_odd:Odd"}, {"paycli_odd": ODD})
+    path = isolated / "odd.jsonl"
+    path.write_text(odd_line("ORD-1-1", "k1", "float") + "\n")
+    with within(30):
+        cli("ingest", str(request_csv(isolated, REQUESTS)), str(path))
+        result = cli("reprocess")
+    assert "the odd provider read it wrongly: amount_minor is float" in result.stderr
+    assert table_counts(store)["response"] == 0
+    assert store.query("SELECT state FROM message WHERE provider = 'odd'")[0]["state"] == "quarantined"
+
+
+def test_an_error_a_plugin_raises_is_shown_and_stored_without_its_secret(
+    plugins, cli, isolated, store, monkeypatch
+):
+    leaky = """
+        from paycli.config import Secret, Setting
+        from paycli.gateways.base import Provider
+
+        class Leaky(Provider):
+            name = "leaky"
+            description = "quotes its key"
+            reads = ("x",)
+            needs_config = True
+            settings = {"key": Setting(Secret)}
+
+            def identify(self, source):
+                return source.head.startswith(b"leaky")
+
+            def extract(self, source):
+                raise ValueError(f"bad signature, expected one made with {self.options['key'].reveal()}")
+    """
+    plugins.install("paycli-leaky", {"leaky": "paycli_leaky:Leaky"}, {"paycli_leaky": leaky})
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  leaky:\n    provider: leaky\n    key: ${LEAKY_KEY}\n"
+    )
+    monkeypatch.setenv("LEAKY_KEY", "k3y-Very-Secret")
+    (isolated / "x.txt").write_text("leaky\n")
+    result = cli("ingest", str(isolated / "x.txt"))
+    assert (
+        "x.txt: the leaky provider failed on it (ValueError: bad signature, expected one made with ***)"
+        in result.stderr
+    )
+    assert "k3y-Very-Secret" not in result.stdout + result.stderr
 
 
 # -- loading -------------------------------------------------------------------------------------------

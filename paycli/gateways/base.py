@@ -20,12 +20,14 @@ import json
 import os
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
+from paycli.money import CURRENCY_EXPONENTS
 from paycli.outcome import Authenticity, Status
 
 if TYPE_CHECKING:
@@ -269,6 +271,90 @@ class Notice:
 
 
 Record = RequestRecord | ResponseRecord | InfoRecord | SettlementRecord | QuarantinedRecord | Notice
+
+
+def record_problem(record: object) -> str | None:
+    """What makes a record a provider gave unfit to store, or None: a type the fields do not declare (an
+    amount as a float, a status as a str), a naive time, an empty reference or key, a currency that is
+    no ISO 4217 code. Ingest asks it of every record of a provider outside paycli, and keeps a record
+    that fails quarantined with the answer: a plugin's mistake loses no message and stores no wrong
+    value. A provider's own tests can ask it too."""
+    if isinstance(record, Notice):
+        return None if isinstance(record.message, str) else "a Notice's message is not a str"
+    if not isinstance(
+        record, RequestRecord | ResponseRecord | InfoRecord | SettlementRecord | QuarantinedRecord
+    ):
+        return f"a {type(record).__name__} is no record (RequestRecord, ResponseRecord, InfoRecord, ...)"
+    origin = record.origin
+    if not isinstance(origin, Origin):
+        return f"its origin is {type(origin).__name__}, not an Origin"
+    if not isinstance(origin.raw, bytes):
+        return f"origin.raw is {type(origin.raw).__name__}, not bytes: the message as it came"
+    if origin.line is not None and (type(origin.line) is not int or origin.line < 0):
+        return "origin.line is not a line number (an int, or None)"
+    for name in ("context", "headers"):
+        if not isinstance(getattr(origin, name), str | None):
+            return f"origin.{name} is not a str or None"
+    if isinstance(record, QuarantinedRecord):
+        return None if isinstance(record.reason, str) else "a quarantined record's reason is not a str"
+    values: Any = record.data if isinstance(record, RequestRecord) else record
+    for name, optional in _fields_of(values.__class__):
+        wrong = _field_problem(name, getattr(values, name), optional)
+        if wrong is not None:
+            return wrong
+    if isinstance(record, ResponseRecord) and not isinstance(record.status, Status):
+        return f"status is {type(record.status).__name__}, not a paycli.outcome.Status"
+    if isinstance(record, ResponseRecord) and not isinstance(record.authenticity, Authenticity):
+        return f"authenticity is {type(record.authenticity).__name__}, not a paycli.outcome.Authenticity"
+    if isinstance(record, InfoRecord) and not isinstance(record.authenticity, Authenticity | None):
+        return f"authenticity is {type(record.authenticity).__name__}, not an Authenticity or None"
+    return None
+
+
+_MINOR = ("amount_minor", "gross_minor", "fee_minor", "net_minor", "charged_minor")
+_TIMES = ("occurred_at", "available_on", "created_at")
+_CURRENCIES = ("currency", "charged_currency")
+_NOT_TEXT = frozenset((*_MINOR, *_TIMES, *_CURRENCIES, "aliases"))
+
+
+@lru_cache
+def _fields_of(cls: Any) -> tuple[tuple[str, bool], ...]:
+    """A record type's fields but its origin, each with whether its type admits None."""
+    return tuple((f.name, "None" in str(f.type)) for f in fields(cls) if f.name != "origin")
+
+
+def _field_problem(name: str, value: object, optional: bool) -> str | None:
+    """What is wrong with one field's value; ``optional``: its type admits None."""
+    if value is None and optional:
+        return None
+    if type(value) is str and name not in _NOT_TEXT:
+        return None if value.strip() or name in ("note", "raw_status") else _blank(name, optional)
+    if name in _MINOR:
+        if type(value) is not int:
+            return f"{name} is {type(value).__name__}, not an int of minor units (money is never a float)"
+    elif name in _TIMES:
+        if not isinstance(value, datetime):
+            return f"{name} is {type(value).__name__}, not a datetime"
+        if value.utcoffset() is None:
+            return f"{name} is a naive datetime: give it its zone (paycli stores UTC)"
+    elif name in _CURRENCIES:
+        if not isinstance(value, str) or value not in CURRENCY_EXPONENTS:
+            return f"{name} {one_line(repr(value))[:40]} is not an ISO 4217 code in capitals (EUR)"
+    elif name == "aliases":
+        if not isinstance(value, tuple) or not all(isinstance(a, str) and a.strip() for a in value):
+            return "aliases is not a tuple of ids (str)"
+    elif name == "reference_guessed":
+        if not isinstance(value, bool):
+            return f"{name} is not True or False"
+    elif name in ("status", "authenticity"):
+        return None  # their enums are checked by the record's type
+    elif not isinstance(value, str):
+        return f"{name} is {type(value).__name__}, not a str{' or None' if optional else ''}"
+    return None
+
+
+def _blank(name: str, optional: bool) -> str:
+    return f"{name} is blank{': a message without one gives None' if optional else ''}"
 
 
 class SourceError(Exception):
