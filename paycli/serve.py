@@ -79,7 +79,8 @@ StartResponse = Callable[..., Any]
 Environ = Mapping[str, Any]
 
 # The headers a provider reads, in the order (and spelling) of the ``.headers`` sidecars, so that a
-# callback posted here is the same message as the same callback ingested from a file with its sidecar.
+# callback posted here is the same message as the same callback ingested from a file with its sidecar;
+# and after them those a provider names in its ``callback_headers`` (a plugin's signature header).
 # User-Agent tells a GestPay S2S call from a buyer's redirect. Nothing else is kept with the message:
 # never Authorization or Cookie, and never an incoming X-Paycli-Postback (only the receiver writes it).
 KEPT_HEADERS = ("Content-Type", "User-Agent", "Stripe-Signature")
@@ -340,7 +341,7 @@ class App:
         query = str(environ.get("QUERY_STRING", ""))
         lines = _header_lines(environ)
         headers = {n.lower(): v for n, v in lines}
-        kept = [(n, headers[n.lower()]) for n in KEPT_HEADERS if n.lower() in headers]
+        kept = [(n, headers[n.lower()]) for n in self._kept_headers(provider_name) if n.lower() in headers]
         # what stops this notification before it is read: None, or the answer and why
         stop: tuple[Answer, str] | None = None
         if len(query) >= MAX_CALLBACK_BYTES:
@@ -504,6 +505,16 @@ class App:
         if provider is None or len(origin.raw) >= MAX_CALLBACK_BYTES:
             return False  # past a callback's size, ingest refuses it whole
         return isinstance(provider.reinterpret(origin), kinds)
+
+    def _kept_headers(self, provider_name: str) -> tuple[str, ...]:
+        """The headers kept with a callback: KEPT_HEADERS, then those its provider reads
+        (``Provider.callback_headers``, such as a plugin's signature header); never a credential."""
+        own = [
+            h
+            for h in self.classes[provider_name].callback_headers
+            if h.lower() not in {k.lower() for k in KEPT_HEADERS} and not is_secret_header(h)
+        ]
+        return (*KEPT_HEADERS, *own)
 
     def _authorized(self, environ: Environ) -> bool:
         """Whether the request carries ``Authorization: Bearer <serve.token>`` (compared in constant

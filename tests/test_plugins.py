@@ -253,6 +253,11 @@ WRONG = FINE.replace('name = "fine"', 'name = "wrong"')
             "paycli_wrong:Fine",
             "setting 'key' is not a paycli.config.Setting (str)",
         ),
+        (
+            WRONG.replace("reads = (", 'callback_headers = ("Authorization",)\n        reads = ('),
+            "paycli_wrong:Fine",
+            "callback_headers names a header that carries a credential: paycli never keeps one",
+        ),
         (WRONG.replace("def extract", "def other"), "paycli_wrong:Fine", "does not implement extract()"),
     ],
 )
@@ -302,3 +307,70 @@ def test_two_plugins_of_one_name_are_both_left_out(plugins, cli, isolated):
     with pytest.raises(ConfigError, match="neither is used"):
         gateways.load("fine")
     assert cli("list").code == 0
+
+
+SIGNED = """
+    from paycli.config import Secret, Setting
+    from paycli.gateways.base import Origin, Provider, ResponseRecord
+    from paycli.gateways.callback import parse_headers
+    from paycli.outcome import Authenticity, Status
+
+    class Signed(Provider):
+        name = "signed"
+        description = "signed in a header of its own"
+        reads = ("'signed <txn> <reference>'",)
+        needs_config = True
+        settings = {"key": Setting(Secret)}
+        callback_methods = ("POST",)
+        callback_headers = ("X-Signed-By",)
+
+        def identify(self, source):
+            return source.head.startswith(b"signed ")
+
+        def extract(self, source):
+            with source.open() as stream:
+                yield self.reinterpret(Origin(None, stream.read(), headers=source.headers))
+
+        def reinterpret(self, origin):
+            _, txn, reference = origin.raw.decode().split()
+            given = parse_headers(origin.headers or "").get("x-signed-by")
+            valid = given == self.options["key"].reveal() + ":" + txn
+            return ResponseRecord(
+                origin, reference, txn, Status.APPROVED, "OK",
+                Authenticity.VALID if valid else Authenticity.INVALID, 12990, "EUR", txn,
+            )
+"""
+
+
+def test_serve_keeps_the_signature_header_a_plugin_names_and_never_a_credential(
+    plugins, db_url, isolated, store, monkeypatch
+):
+    from tests.conftest import make_config
+    from tests.serve.conftest import start_receiver
+
+    plugins.install("paycli-signed", {"signed": "paycli_signed:Signed"}, {"paycli_signed": SIGNED})
+    config = make_config(
+        isolated, "timezone: Europe/Rome\ngateways:\n  signed:\n    provider: signed\n    key: k3y\n"
+    )
+    receiver = start_receiver(db_url, config)
+    try:
+        headers = {"Content-Type": "text/plain", "Authorization": "Bearer abc"}
+        assert (
+            receiver.post(
+                "/callbacks/signed", b"signed T1 ORD-1-1", {**headers, "X-Signed-By": "k3y:T1"}
+            ).status
+            == 200
+        )
+        forged = receiver.post(
+            "/callbacks/signed", b"signed T2 ORD-1-1", {**headers, "X-Signed-By": "k3y:T1"}
+        )
+        assert forged.status == 400
+        assert receiver.get("/callbacks/signed").status == 405  # callback_methods
+    finally:
+        receiver.stop()
+    rows = store.query(
+        "SELECT r.gateway_txn_id, r.authenticity, m.headers FROM response r "
+        "JOIN message m ON m.response_id = r.id ORDER BY r.gateway_txn_id"
+    )
+    assert [(r["gateway_txn_id"], r["authenticity"]) for r in rows] == [("T1", "valid"), ("T2", "invalid")]
+    assert rows[0]["headers"] == "Content-Type: text/plain\nX-Signed-By: k3y:T1\n"

@@ -6,6 +6,7 @@ registers one, so ``paycli gateways`` lists them all alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
@@ -123,10 +124,22 @@ def problem(cls: object, name: str) -> str | None:
     methods = cls.callback_methods
     if not isinstance(methods, tuple) or not methods or not set(methods) <= {"GET", "POST"}:
         return f"callback_methods must be a tuple of 'POST' and 'GET', not {methods!r}"
+    headers = cls.callback_headers
+    if not isinstance(headers, tuple) or not all(
+        isinstance(h, str) and _HEADER.fullmatch(h) for h in headers
+    ):
+        return f"callback_headers must be a tuple of header names, not {headers!r}"
+    from paycli.gateways.callback import is_secret_header
+
+    if any(is_secret_header(h) for h in headers):
+        return "callback_headers names a header that carries a credential: paycli never keeps one"
     for flag in ("txn_ids_unique", "needs_config"):
         if not isinstance(getattr(cls, flag), bool):
             return f"{flag} must be True or False"
     return None
+
+
+_HEADER = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # a field name's token (RFC 9110 5.1)
 
 
 def settings_specs(classes: Mapping[str, type[Provider]]) -> dict[str, Mapping[str, Setting]]:

@@ -403,6 +403,11 @@ class Provider:
     # the HTTP methods its gateway calls ``paycli serve`` with; any other is 405 (a GET would skip what
     # a POST goes through, such as PayPal's postback)
     callback_methods: ClassVar[tuple[str, ...]] = ("POST", "GET")
+    # the HTTP headers its messages are read with (a signature the gateway sends in one): ``paycli serve``
+    # keeps them with a callback's body, as a ``.headers`` sidecar keeps them with a file, in
+    # ``Origin.headers``. Content-Type, User-Agent and Stripe-Signature are kept for every provider; a
+    # credential (Authorization, Cookie, a header named for a token) never is.
+    callback_headers: ClassVar[tuple[str, ...]] = ()
     # whether a response's ``gateway_txn_id`` names one payment, so that the same id on responses to two
     # merchant references is flagged SHARED_TRANSACTION; False for an id that payments can share (an
     # issuer's authorisation code)
