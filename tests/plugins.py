@@ -46,3 +46,14 @@ def plugins_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     installed = Plugins(tmp_path / "site", monkeypatch)
     yield installed
     installed.forget()
+
+
+def readme_example() -> tuple[str, str, str]:
+    """The provider README's "Writing a provider" shows: its module's source, its entry point's line
+    (``name = "module:Class"``) and the configuration it gives."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("### Writing a provider\n", 1)[1].split("\n### ", 1)[0]
+    blocks = dict(re.findall(r"```(python|toml|yaml)\n(.*?)```", section, re.DOTALL))
+    return blocks["python"], blocks["toml"].splitlines()[1], blocks["yaml"]

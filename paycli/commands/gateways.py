@@ -18,7 +18,9 @@ def gateways(
     accepts while a secret is rotated. A secret whose environment variable is unset, or whose file
     cannot be read, is listed as not set with the reason, instead of stopping the command as it stops
     the others. A gateway the store's requests name that the configuration no
-    longer has (renamed, removed) is listed too, with how many requests name it.
+    longer has (renamed, removed) is listed too, with how many requests name it. An installed plugin
+    that cannot be used (it fails to import, is no provider, or takes the name of another) is listed
+    as BROKEN, with why and its distribution; the others work.
 
     Example:
 

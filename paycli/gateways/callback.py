@@ -159,6 +159,7 @@ def header_fields(text: str) -> Iterator[tuple[str, str]]:
 
 
 def parse_headers(text: str) -> dict[str, str]:
+    """A header block or sidecar (``Origin.headers``) as a dict by lower-case name."""
     return dict(header_fields(text))
 
 
