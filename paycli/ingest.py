@@ -621,6 +621,10 @@ class Ingest:
         if provider is None:
             self._unconfigured(listed)
             return
+        if type(provider).reinterpret is Provider.reinterpret:
+            # a plugin that reads files only: what it read stays, rather than be withdrawn as unreadable
+            self._unconfigured(listed, "cannot read a stored message again (it has no reinterpret)")
+            return
         # what a provider reads (provider, source, line, raw, headers, context) never changes under
         # one id: read outside the lock, the longest part of the work
         origin = _stored_origin(listed)
@@ -639,20 +643,18 @@ class Ingest:
             # and the rest as it is now: a message read before it may have moved it to another response
             self._apply_again(fresh[0], provider, origin, record)
 
-    def _unconfigured(self, row: Any) -> None:
+    def _unconfigured(self, row: Any, why: str = "is not configured") -> None:
         tally = self.report.tallies.setdefault(row["provider"], Tally())
         if row["state"] != "quarantined":
             # read well before, and nobody to read it again: it stays as it was read
             self.report.unchanged += 1
             if row["provider"] not in self._unread:
                 self._unread.add(row["provider"])
-                self.say(
-                    f"provider '{row['provider']}' is not configured: its messages stay as they were read"
-                )
+                self.say(f"provider '{row['provider']}' {why}: its messages stay as they were read")
             return
         tally.records += 1
         tally.quarantined += 1
-        self.say(f"{row['source']}: provider '{row['provider']}' is not configured; left quarantined")
+        self.say(f"{row['source']}: provider '{row['provider']}' {why}; left quarantined")
 
     def _apply_again(self, row: Any, provider: Provider, origin: Origin, record: Record) -> None:
         """Apply what a message reads as now, inside the transaction that holds the writer lock."""

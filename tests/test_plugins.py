@@ -181,6 +181,22 @@ def test_reprocess_keeps_quarantined_what_a_plugin_still_reads_wrongly(plugins, 
     assert store.query("SELECT state FROM message WHERE provider = 'odd'")[0]["state"] == "quarantined"
 
 
+def test_reprocess_all_leaves_as_read_what_a_plugin_without_reinterpret_read(plugins, cli, isolated):
+    extract_only = ODD.replace("def reinterpret(self, origin):", "def read(self, origin):").replace(
+        "yield self.reinterpret(", "yield self.read("
+    )
+    plugins.install("paycli-odd", {"odd": "paycli_odd:Odd"}, {"paycli_odd": extract_only})
+    path = isolated / "odd.jsonl"
+    path.write_text(odd_line("ORD-1-1", "k1") + "\n" + odd_line("ORD-2-1", "k2", "float") + "\n")
+    cli("ingest", str(request_csv(isolated, REQUESTS)), str(path))
+    assert "POSITIVO" in cli("show", "ORD-1-1").stdout
+    result = cli("reprocess", "--all")
+    assert "provider 'odd' cannot read a stored message again (it has no reinterpret)" in result.stderr
+    assert "withdrawn" not in result.stderr
+    assert "POSITIVO" in cli("show", "ORD-1-1").stdout
+    assert "quarantined" in cli("messages", "--state", "quarantined").stdout
+
+
 def test_an_error_a_plugin_raises_is_shown_and_stored_without_its_secret(
     plugins, cli, isolated, store, monkeypatch
 ):

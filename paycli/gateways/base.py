@@ -446,7 +446,8 @@ class Provider:
         raise NotImplementedError
 
     def reinterpret(self, origin: Origin) -> Record:
-        """Interpret one stored message again; by default it cannot be, and stays quarantined."""
+        """Interpret one stored message again; by default it cannot be: ``paycli reprocess`` then leaves
+        the provider's messages as they were read, a quarantined one quarantined."""
         return QuarantinedRecord(origin, f"provider {self.name} cannot reinterpret a stored message")
 
     def secrets_configured(self) -> dict[str, int]:
