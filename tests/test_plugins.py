@@ -300,6 +300,26 @@ def test_a_plugin_that_cannot_be_used_is_left_out_naming_its_distribution(
     assert f"provider 'wrong': {target} (distribution paycli-wrong 1.0) {reason}" in configured.stderr
 
 
+def test_a_plugin_that_fails_to_be_set_up_is_left_out_or_is_a_configuration_error(plugins, cli, isolated):
+    failing = FINE.replace(
+        "def identify(self, source):",
+        "def __init__(self, *args):\n            raise RuntimeError('no settings file')\n\n        def identify(self, source):",
+    )
+    plugins.install("paycli-fine", {"fine": "paycli_fine:Fine"}, {"paycli_fine": failing})
+    assert cli("list").code == 0
+    rows = [r for r in json.loads(cli("gateways", "--format", "json").stdout) if r["provider"] == "fine"]
+    assert [r["description"] for r in rows] == [
+        "BROKEN: paycli_fine:Fine cannot be set up: RuntimeError: no settings file"
+    ]
+    ingest = cli("ingest", str(request_csv(isolated, REQUESTS)))
+    assert ingest.code == 0
+    assert "provider 'fine' is left out: paycli_fine:Fine cannot be set up" in ingest.stderr
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\ngateways:\n  f:\n    provider: fine\n")
+    configured = cli("list")
+    assert configured.code == 2
+    assert "gateways.f: provider 'fine' cannot be set up: RuntimeError: no settings file" in configured.stderr
+
+
 def test_a_plugin_named_as_a_provider_paycli_ships_is_left_out(plugins, cli):
     impostor = FINE.replace('name = "fine"', 'name = "nexi"')
     plugins.install("paycli-impostor", {"nexi": "paycli_impostor:Fine"}, {"paycli_impostor": impostor})

@@ -50,8 +50,9 @@ def gateways(
                 "description": provider.description,
             }
         )
+    left_out = plugins.broken()  # and those that failed to be set up, as they were just now
     for name, cls in classes.items():
-        if not any(r["provider"] == name for r in rows):
+        if not any(r["provider"] == name for r in rows) and name not in left_out:
             rows.append(
                 {
                     "name": "-",
@@ -74,7 +75,7 @@ def gateways(
                 "a gateway renamed or removed (their responses come under another name now, or under none)",
             }
         )
-    for name, why in plugins.broken().items():
+    for name, why in left_out.items():
         rows.append(
             {
                 "name": "-",

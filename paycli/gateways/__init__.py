@@ -189,10 +189,26 @@ def instances(config: Config, classes: Mapping[str, type[Provider]]) -> dict[str
     if REQUESTS in classes:
         active[REQUESTS] = classes[REQUESTS](REQUESTS, config.requests, config)
     for name, gateway in config.gateways.items():
-        active[name] = classes[gateway.provider](name, gateway.settings, config)
+        try:
+            active[name] = classes[gateway.provider](name, gateway.settings, config)
+        except ConfigError:
+            raise
+        except Exception as exc:  # a plugin's bug: the gateway configured cannot work, and says so
+            raise ConfigError(f"gateways.{name}: provider '{gateway.provider}' {_failed(exc)}") from exc
     configured_providers = {g.provider for g in config.gateways.values()}
     for name, cls in classes.items():
         if name in active or cls.needs_config or name in configured_providers:
             continue
-        active[name] = cls(name, {k: s.default for k, s in cls.settings.items()}, config)
+        try:
+            active[name] = cls(name, {k: s.default for k, s in cls.settings.items()}, config)
+        except Exception as exc:  # a plugin's bug: left out, as one that cannot be loaded is
+            _broken[name] = f"{cls.__module__}:{cls.__qualname__} {_failed(exc)}"
     return active
+
+
+def _failed(exc: Exception) -> str:
+    from paycli.gateways.base import one_line
+
+    text = str(exc).strip()
+    first = one_line(text.splitlines()[0]) if text else ""
+    return f"cannot be set up: {type(exc).__name__}{': ' + first if first else ''}"
