@@ -2006,8 +2006,15 @@ def _within_columns(record: Record) -> Record:
             )
     for name in _AMOUNTS.get(type(record), ()):
         amount = getattr(record, name)
-        if amount is not None and amount not in _BIGINT:
-            what = name.removesuffix("_minor")
+        if amount is None:
+            continue
+        what = name.removesuffix("_minor")
+        if type(amount) is not int:  # a float's "in range(...)" walks the range: never asked of one
+            return QuarantinedRecord(
+                record.origin,
+                f"its {what} amount is not a whole number of minor units ({type(amount).__name__})",
+            )
+        if amount not in _BIGINT:
             return QuarantinedRecord(
                 record.origin, f"its {what} amount is past what the store holds (64-bit minor units)"
             )

@@ -2550,3 +2550,23 @@ def test_the_summary_of_a_file_read_again_counts_each_record_once(store, config,
     _summary(again.report)
     lines = capsys.readouterr().err.splitlines()
     assert "  fake: 3 records: 1 already stored; 2 quarantined (2 already stored)" in lines
+
+
+def test_an_amount_that_is_no_whole_number_of_minor_units_is_quarantined_at_once() -> None:
+    # A float's "in range(-2**63, 2**63)" walks the range (forever, but for its first value, which it
+    # took as in range): any provider's amount of another type than int is quarantined, never stored
+    from decimal import Decimal
+
+    from paycli.gateways.base import ResponseRecord
+    from paycli.ingest import _within_columns
+    from paycli.outcome import Authenticity, Status
+
+    for amount in (float(-(2**63)), Decimal(3500), True):
+        record = ResponseRecord(
+            Origin(None, b"x"), "R-1", "K-1", Status.APPROVED, "OK", Authenticity.VALID, amount, "EUR", "T-1",  # type: ignore[arg-type]
+        )  # fmt: skip
+        found = _within_columns(record)
+        assert isinstance(found, QuarantinedRecord), amount
+        assert "amount is not a whole number of minor units" in found.reason
+    assert _within_columns(replace(record, amount_minor=3500)) is not None
+    assert not isinstance(_within_columns(replace(record, amount_minor=3500)), QuarantinedRecord)
