@@ -146,20 +146,26 @@ class Builder:
         conn.execute("BEGIN")
 
         def flush() -> None:
-            self._flush(
-                q_sql,
-                requests,
-                r_sql,
-                responses,
-                m_sql,
-                messages,
-                d_sql,
-                deliveries,
-                s_sql,
-                settlements,
+            conn.executemany(q_sql, requests)
+            conn.executemany(m_sql, messages)
+            conn.executemany(r_sql, responses)
+            conn.executemany(d_sql, deliveries)
+            conn.executemany(s_sql, settlements)
+            conn.executemany(
+                "INSERT INTO resolution (request_id, outcome, note, actor, created_at, previous_outcome, previous_reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 resolutions,
-                counts,
             )
+            for name, rows in (
+                ("requests", requests),
+                ("responses", responses),
+                ("messages", messages),
+                ("deliveries", deliveries),
+                ("settlements", settlements),
+                ("resolutions", resolutions),
+            ):
+                counts[name] += len(rows)
+                rows.clear()
 
         for n in range(1, self.total + 1):
             at = start + timedelta(seconds=span * n / self.total)
@@ -315,43 +321,6 @@ class Builder:
         flush()
         conn.execute("COMMIT")
         return counts
-
-    def _flush(
-        self,
-        q_sql,
-        requests,
-        r_sql,
-        responses,
-        m_sql,
-        messages,
-        d_sql,
-        deliveries,
-        s_sql,
-        settlements,
-        resolutions,
-        counts,
-    ) -> None:  # type: ignore[no-untyped-def]
-        conn = self.conn
-        conn.executemany(q_sql, requests)
-        conn.executemany(m_sql, messages)
-        conn.executemany(r_sql, responses)
-        conn.executemany(d_sql, deliveries)
-        conn.executemany(s_sql, settlements)
-        conn.executemany(
-            "INSERT INTO resolution (request_id, outcome, note, actor, created_at, previous_outcome, previous_reason) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            resolutions,
-        )
-        for name, rows in (
-            ("requests", requests),
-            ("responses", responses),
-            ("messages", messages),
-            ("deliveries", deliveries),
-            ("settlements", settlements),
-            ("resolutions", resolutions),
-        ):
-            counts[name] += len(rows)
-            rows.clear()
 
     def close(self) -> None:
         # no ANALYZE: paycli never runs it, so the query plans are those of a store ingest made

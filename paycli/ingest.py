@@ -1897,25 +1897,15 @@ def _guarded(provider: Provider, source: Source) -> Iterator[Record | Notice]:
     plugin gives that is unfit to store (``record_problem``) is kept quarantined, saying why."""
     checked = _plugin(provider)
     try:
-        records = iter(provider.extract(source))
+        # what the caller does with a record never raises in here: only extract and its iteration can
+        for record in provider.extract(source):
+            yield _fit(provider, record, None) if checked else record
     except (SourceError, OSError):
         raise
     except Exception as exc:  # a plugin boundary: one input's failure is not the run's
         raise SourceError(
             f"the {provider.instance} provider failed on it ({_error_text(exc, provider)})"
         ) from exc
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except (SourceError, OSError):
-            raise
-        except Exception as exc:  # a plugin boundary: one input's failure is not the run's
-            raise SourceError(
-                f"the {provider.instance} provider failed on it ({_error_text(exc, provider)})"
-            ) from exc
-        yield _fit(provider, record, None) if checked else record
 
 
 def _plugin(provider: Provider) -> bool:

@@ -660,9 +660,10 @@ class Store:
             self._beside_writers = shared
         self.check_schema()
 
-    def check_schema(self) -> None:
-        """Refuse to write into a store whose schema is no longer this paycli's: a ``paycli db upgrade``
-        of a newer paycli ran while this process (a receiver, a long ingest) had it open. Read under the
+    def check_schema(self) -> str:
+        """The store's schema version, which must be this paycli's: StoreError where a ``paycli db
+        upgrade`` of a newer paycli ran while this process (a receiver, a long ingest) had the store
+        open, so that nothing more is written into it. Read under the
         writer lock, which an upgrade holds while it migrates (``migrate``), so a writer that waited for
         the upgrade reads the schema it left. Without it, a receiver left running went on writing with
         the code of the old schema into the new one."""
@@ -675,6 +676,7 @@ class Store:
                 "nothing more is written; restart paycli serve, or run the command again, with the "
                 f"paycli of its schema ({describe(self.url)})"
             )
+        return version
 
     def lock_space(self) -> str:
         """PostgreSQL: the schema the store's tables are in, which its advisory locks' keys name."""

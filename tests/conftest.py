@@ -61,15 +61,21 @@ def new_store_url(folder: Path, sqlite_template: Path, name: str = "paycli.db") 
         shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
+    with postgresql_schema() as url:
+        Store.open(url, create=True).close()  # a store, as the SQLite template is: only ingest makes one
+        yield url
+
+
+@contextmanager
+def postgresql_schema() -> Iterator[str]:
+    """A PostgreSQL schema of its own, dropped afterwards, empty: the URL of a store in it."""
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect("postgresql://", autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-    url = f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
     try:
-        Store.open(url, create=True).close()  # a store, as the SQLite template is: only ingest makes one
-        yield url
+        yield f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
     finally:
         with psycopg.connect("postgresql://", autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from paycli.store import Store
-from tests.conftest import ON_POSTGRES, REQUEST_HEADER
+from tests.conftest import ON_POSTGRES, REQUEST_HEADER, postgresql_schema
 from tests.reports.test_report import csv_rows
 from tests.serve.conftest import Client, free_port, spawn_serve, stop_process
 from tests.serve.traffic import CONFIG, FORM, digest, nexi_callback, requests_csv
@@ -327,21 +327,10 @@ def old_store_url(tmp_path: Path) -> Any:
             store.migrate(OLD_SCHEMA)
         yield url
         return
-    import uuid
-
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("postgresql://", autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    url = f"postgresql+psycopg:///?options=-csearch_path%3D{schema}"
-    try:
+    with postgresql_schema() as url:
         with Store.connect(url) as store:
             store.migrate(OLD_SCHEMA)
         yield url
-    finally:
-        with psycopg.connect("postgresql://", autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def old_paycli(db_url: str, config: Path, *args: str) -> list[str]:
