@@ -31,7 +31,7 @@ from typing import IO, Any, TypeVar
 from paycli import recompute
 from paycli.config import Config, Secret, closest
 from paycli.dates import from_db
-from paycli.gateways import REQUESTS
+from paycli.gateways import REQUESTS, distribution_of
 from paycli.gateways.base import (
     RAW_STATUS_LIMIT,
     InfoRecord,
@@ -165,6 +165,7 @@ class Ingest:
         self.note: Say = self.say if note is None else note
         self.progress = progress
         self.report = IngestReport(dry_run=dry_run)
+        self._distributions: dict[str, str | None] = {}  # a claiming plugin's, by provider name
         self.live = False  # a receiver's callback (receive): shares the writer lock
         self._pending: list[tuple[Provider, Source, list[Record]]] = []
         self._pending_count = 0
@@ -443,8 +444,32 @@ class Ingest:
             hint = f"; {'; '.join(near)}" if near else ""
             self._refuse(source.name, f"no provider recognises it (tried: {', '.join(self.providers)}){hint}")
         else:
-            self._refuse(source.name, f"claimed by {' and '.join(claims)}: choose one with --gateway")
+            self._refuse(source.name, self._claimed_by(claims))
         return None
+
+    def _claimed_by(self, claims: list[str]) -> str:
+        """The refusal of a source several providers claim, each plugin among them named with its
+        distribution: one whose ``identify`` claims every file refuses every file another provider
+        reads, and the operator must learn which package to blame (``--gateway`` still reads it)."""
+        named = []
+        plugin = False
+        for name in claims:
+            provider = self.providers[name].name
+            if provider not in self._distributions:
+                self._distributions[provider] = distribution_of(provider)
+            dist = self._distributions[provider]
+            if dist is None:
+                named.append(name)
+                continue
+            plugin = True
+            what = f"provider {provider}, " if provider != name else ""
+            named.append(f"{name} ({what}a plugin of distribution {dist})")
+        hint = (
+            "; a plugin that claims another's files is its bug: tell its authors, or uninstall it"
+            if plugin
+            else ""
+        )
+        return f"claimed by {' and '.join(named)}: choose one with --gateway{hint}"
 
     def _asks(self, provider: Provider, question: Callable[[Source], T], source: Source, default: T) -> T:
         """A provider's answer about a source; one that fails (a plugin's bug) is said, and counts as

@@ -410,3 +410,38 @@ def test_serve_keeps_the_signature_header_a_plugin_names_and_never_a_credential(
     )
     assert [(r["gateway_txn_id"], r["authenticity"]) for r in rows] == [("T1", "valid"), ("T2", "invalid")]
     assert rows[0]["headers"] == "Content-Type: text/plain\nX-Signed-By: k3y:T1\n"
+
+
+GREEDY = FINE.replace('name = "fine"', 'name = "greedy"').replace(
+    'return source.head.startswith(b"fine")', "return True"
+)
+
+
+def test_a_file_a_plugin_claims_with_another_provider_is_refused_naming_the_plugins_distribution(
+    plugins, cli, isolated, store
+):
+    plugins.install("paycli-greedy", {"greedy": "paycli_greedy:Fine"}, {"paycli_greedy": GREEDY})
+    requests = request_csv(isolated, REQUESTS)
+    refused = cli("ingest", str(requests))
+    assert refused.code == 1
+    assert (
+        "requests.csv: claimed by requests and greedy (a plugin of distribution paycli-greedy 1.0): "
+        "choose one with --gateway; a plugin that claims another's files is its bug: tell its authors, "
+        "or uninstall it"
+    ) in refused.stderr
+    assert table_counts(store)["payment_request"] == 0
+    forced = cli("ingest", "--gateway", "requests", str(requests))
+    assert forced.code == 0, forced
+    assert table_counts(store)["payment_request"] == 2
+
+
+def test_a_configured_gateway_of_a_plugin_is_named_with_its_provider_and_distribution(plugins, cli, isolated):
+    plugins.install("paycli-greedy", {"greedy": "paycli_greedy:Fine"}, {"paycli_greedy": GREEDY})
+    (isolated / "paycli.yaml").write_text(
+        "timezone: Europe/Rome\ngateways:\n  shopbank:\n    provider: greedy\n"
+    )
+    result = cli("ingest", str(request_csv(isolated, REQUESTS)))
+    assert (
+        "claimed by requests and shopbank (provider greedy, a plugin of distribution paycli-greedy 1.0)"
+        in result.stderr
+    )

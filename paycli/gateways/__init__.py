@@ -53,6 +53,16 @@ def _dist(ep: EntryPoint) -> str:
     return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
 
 
+def distribution_of(name: str) -> str | None:
+    """The distribution (``paycli-mybank 1.0``) that installed the provider ``name``, when it is a
+    plugin; None for a provider paycli ships, or one no entry point registers (a test's own): where a
+    refusal names a plugin, the operator learns which package to look at."""
+    ep = _registered()[0].get(name)
+    if ep is None or (ep.dist is not None and ep.dist.name == "paycli"):
+        return None
+    return _dist(ep)
+
+
 def _registered() -> tuple[dict[str, EntryPoint], dict[str, str]]:
     """The entry point of each provider name, and why each one left out is, by name: a name two
     distributions register would be read by whichever Python lists first, another on the next machine

@@ -44,7 +44,12 @@ class Source:
     name: str
     path: Path | None
     head: bytes
-    headers: str | None = None  # HTTP headers that travelled beside a callback body
+    # The HTTP headers that came beside a callback body, one ``Name: value`` a line: a file's
+    # ``<file>.headers`` sidecar (design.md 5.2; its credentials, Authorization and the like, taken out),
+    # or those ``paycli serve`` keeps of a callback (``Provider.callback_headers``); None without one
+    # (a raw HTTP dump keeps its headers in the input itself). A provider reads a signature header from
+    # them, and keeps them in ``Origin.headers`` for ``reinterpret``.
+    headers: str | None = None
     # when a live callback arrived (``paycli serve``); None for a file, which is read without time limits
     received_at: datetime | None = None
     position: int = 0  # bytes read so far, for the progress bar
