@@ -29,7 +29,8 @@ def serve(
 
     Routes: POST or GET /callbacks/GATEWAY for each gateway configured under `gateways:` (the
     method that gateway uses; not one configured without the secret its signatures are checked
-    with, which a startup line names); POST /requests, where the shop registers a payment request as JSON
+    with, which a startup line names, as it names a provider left out: a plugin that cannot be
+    loaded); POST /requests, where the shop registers a payment request as JSON
     with the bearer token of serve.token; GET /healthz (200, or 503 when the store cannot take a
     write). A notification is committed to the store, with its delivery, before the gateway gets its
     answer; when the store cannot commit, the answer is 503 and the gateway retries. One access line
@@ -47,6 +48,7 @@ def serve(
     """
     import waitress
 
+    from paycli import gateways
     from paycli.serve import App
 
     ws = workspace(ctx)
@@ -68,6 +70,10 @@ def serve(
         raise UsageError(f"--threads: {threads} is not in 1..256")
     timeout = int(settings["client_timeout_seconds"])  # type: ignore[call-overload]
     _check_address(host, port)
+    # each provider set up once here, as each server thread sets up its own: a configured plugin that
+    # cannot be is a configuration error now, not a 500 to every callback of its gateway
+    ws.providers()
+    left_out = gateways.broken()
     ws.open_store(
         create=True
     ).close()  # says when the stored outcomes follow another rule than the configuration's
@@ -99,6 +105,8 @@ def serve(
         _close(channels)
         app.close()
         raise UsageError(f"cannot listen on {_joined(host, port)} ({exc.strerror or exc})") from None
+    for name, why in left_out.items():  # as paycli ingest and paycli gateways name them
+        err(f"paycli: provider '{name}' is left out: {why}")
     for name, secret in app.unsigned.items():
         err(
             f"paycli serve: not serving /callbacks/{name}: no {secret} configured, so anybody could post "
@@ -118,8 +126,8 @@ def serve(
                 )
     if not app.callback_gateways and not app.unsigned:
         err("paycli: no gateway is configured under gateways: every /callbacks/ route answers 404")
-    gateways = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"
-    err(f"paycli serve: listening on http://{_address(server)} ({threads} threads); callbacks: {gateways}")
+    routes = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"
+    err(f"paycli serve: listening on http://{_address(server)} ({threads} threads); callbacks: {routes}")
     try:
         # systemd stops (and restarts) the receiver with SIGTERM: taken as Ctrl-C, on which waitress
         # ends its loop and lets the callbacks in flight commit and be answered (for up to 5 s), not

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins import plugins_fixture  # noqa: F401 (a fixture)
 from tests.serve.conftest import Client, free_port, spawn_serve, stop_process
 from tests.serve.traffic import CONFIG, FORM, nexi_callback
+from tests.test_plugins import FINE
 
 
 def test_serve_has_help_with_examples(cli):
@@ -279,3 +281,43 @@ def test_sighup_stops_it_as_sigterm_does_and_says_so(store, db_url, isolated):
         stop_process(server)
     last = log.read_text().splitlines()[-1]
     assert last.startswith("paycli serve: stopped on SIGHUP (it reads its configuration when it starts"), last
+
+
+# -- plugins at start ----------------------------------------------------------------------------------
+def test_serve_names_the_plugins_left_out_at_start(plugins, cli, isolated, idle_waitress):
+    plugins.install(
+        "paycli-wrong", {"wrong": "paycli_wrong:Wrong"}, {"paycli_wrong": "import nothing_here\n"}
+    )
+    failing = FINE.replace(
+        "def identify(self, source):",
+        "def __init__(self, *args):\n            raise RuntimeError('no settings file')\n\n        def identify(self, source):",
+    )
+    plugins.install("paycli-fine", {"fine": "paycli_fine:Fine"}, {"paycli_fine": failing})
+    result = cli("serve")
+    assert result.code == 0, result
+    assert (
+        "paycli: provider 'wrong' is left out: paycli_wrong:Wrong (distribution paycli-wrong 1.0) cannot be "
+        "loaded: ModuleNotFoundError: No module named 'nothing_here'"
+    ) in result.stderr
+    assert (
+        "paycli: provider 'fine' is left out: paycli_fine:Fine cannot be set up: RuntimeError: no settings file"
+        in result.stderr
+    )
+    assert result.stderr.index("left out") < result.stderr.index("listening on")
+
+
+def test_serve_does_not_start_with_a_configured_plugin_that_cannot_be_set_up(
+    plugins, cli, isolated, idle_waitress
+):
+    failing = FINE.replace(
+        "def identify(self, source):",
+        "def __init__(self, *args):\n            raise RuntimeError('no settings file')\n\n        def identify(self, source):",
+    )
+    plugins.install("paycli-fine", {"fine": "paycli_fine:Fine"}, {"paycli_fine": failing})
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\ngateways:\n  f:\n    provider: fine\n")
+    result = cli("serve")
+    assert (result.code, result.stderr) == (
+        2,
+        "paycli: gateways.f: provider 'fine' cannot be set up: RuntimeError: no settings file\n",
+    )
+    assert not idle_waitress  # never listened
