@@ -339,7 +339,23 @@ def _check_header(value: str) -> str:
 def _check_address(value: str) -> str:
     if not _ADDRESS.fullmatch(value.strip()):
         raise SettingProblem("", f"{_show(value)} is not an e-mail address")
+    _check_domain(value.strip())
     return value.strip()
+
+
+def _check_domain(address: str) -> None:
+    """A mail address's domain that is not ASCII (``ops@caffè.it``) is sent as IDNA
+    (``xn--caff-8oa.it``): one that cannot be (an empty label, ``caffè..it``) is said on load, not when
+    the first report is mailed."""
+    domain = address.rpartition("@")[2]
+    if domain.isascii():
+        return
+    try:
+        domain.encode("idna")
+    except UnicodeError:
+        raise SettingProblem(
+            "", f"{_show(address)}: its domain {_show(domain)} is no internationalised domain name (IDNA)"
+        ) from None
 
 
 def _check_sender(value: str) -> str:
@@ -352,6 +368,7 @@ def _check_sender(value: str) -> str:
     name, address = named[1], named[2].strip()
     if not _ADDRESS.fullmatch(address):
         raise SettingProblem("", f"{_show(address)} is not an e-mail address")
+    _check_domain(address)
     if not name.isprintable():
         raise SettingProblem("", "the display name must be one line of text")
     if "@" in name and not (name.startswith('"') and name.endswith('"')):
@@ -386,10 +403,14 @@ def _check_addresses(value: list[object]) -> list[str]:
         raise SettingProblem("", "give at least one address")
     result = []
     for index, item in enumerate(value):
+        where = f"item {index + 1}: " if len(value) > 1 else ""
         if not isinstance(item, str) or not _ADDRESS.fullmatch(item.strip()):
             hint = " (several: a list, [a@b, c@d])" if re.search(r"@.*[,;\s]", str(item).strip()) else ""
-            where = f"item {index + 1}: " if len(value) > 1 else ""
             raise SettingProblem("", f"{where}{_show(item)} is not an e-mail address{hint}")
+        try:
+            _check_domain(item.strip())
+        except SettingProblem as exc:
+            raise SettingProblem("", f"{where}{exc.message}") from None
         result.append(item.strip())
     return result
 

@@ -58,7 +58,7 @@ def build_message(
     message = EmailMessage()
     sender = sender_address(str(smtp["from"]))
     message["From"] = sender  # a non-ASCII display name is encoded (RFC 2047) as the message is written
-    message["To"] = ", ".join(str(a) for a in smtp["to"])  # type: ignore[attr-defined]
+    message["To"] = ", ".join(ascii_domain(str(a)) for a in smtp["to"])  # type: ignore[attr-defined]
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=sender.domain or None)
@@ -77,8 +77,21 @@ def sender_address(text: str) -> Address:
     ``"Rossi, Shop" <ops@shop.example>``."""
     name, bracket, address = text.strip().rpartition("<")
     if not bracket:
-        return Address(addr_spec=text.strip())
-    return Address(display_name=unquote(name.strip()), addr_spec=address.removesuffix(">").strip())
+        return Address(addr_spec=ascii_domain(text.strip()))
+    return Address(
+        display_name=unquote(name.strip()), addr_spec=ascii_domain(address.removesuffix(">").strip())
+    )
+
+
+def ascii_domain(address: str) -> str:
+    """An address with its domain as DNS and every SMTP server take it: ``ops@caffè.it`` as
+    ``ops@xn--caff-7na.it`` (IDNA, RFC 5891), which needs no SMTPUTF8 (RFC 6531) of the server; as
+    written without it, smtplib refused to send to a server that does not offer SMTPUTF8 (most do
+    not). A name before the @ that is not ASCII still needs it (``MailError`` names the setting)."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"  # checked on load: it encodes
 
 
 def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
@@ -112,6 +125,7 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
                     ) from None
             if smtp.get("username"):
                 _login(client, str(smtp["username"]), secret or "", str(security), failed)
+            _check_utf8(client, smtp, failed)
             refused = client.send_message(message)
         finally:
             _quit(client)
@@ -146,7 +160,32 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
         raise failed(f"cannot find smtp.host {host} ({exc.strerror})") from None
     except (smtplib.SMTPException, OSError) as exc:
         raise failed(_first_line(exc)) from None
-    return {address: _reply(code, text) for address, (code, text) in refused.items()}
+    return {_configured(smtp, address): _reply(code, text) for address, (code, text) in refused.items()}
+
+
+def _configured(smtp: Mapping[str, object], address: str) -> str:
+    """An envelope address as smtp.to writes it (``ops@caffè.it``, sent as ``ops@xn--caff-7na.it``)."""
+    for written in smtp["to"]:  # type: ignore[attr-defined]
+        if ascii_domain(str(written)) == address:
+            return str(written)
+    return address
+
+
+def _check_utf8(client: smtplib.SMTP, smtp: Mapping[str, object], failed: Callable[[str], MailError]) -> None:
+    """An address whose name before the @ is not ASCII (``perché@shop.example``) can be sent only to a
+    server that offers SMTPUTF8 (RFC 6531): said naming the setting, where smtplib's refusal named none."""
+    client.ehlo_or_helo_if_needed()
+    if client.has_extn("smtputf8"):
+        return
+    sender = sender_address(str(smtp["from"])).addr_spec
+    wide = [("smtp.from", sender)] if not sender.isascii() else []
+    wide += [("smtp.to", str(a)) for a in smtp["to"] if not ascii_domain(str(a)).isascii()]  # type: ignore[attr-defined]
+    if wide:
+        key, address = wide[0]
+        raise failed(
+            f"{key} {address} has a name before the @ that is not ASCII, and the server does not offer "
+            "SMTPUTF8, which such an address needs: give an ASCII address"
+        )
 
 
 def _quit(client: smtplib.SMTP) -> None:

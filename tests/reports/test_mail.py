@@ -45,8 +45,8 @@ class Smtp(socketserver.StreamRequestHandler):
                 )
             elif verb == "MAIL" and server.require_tls:
                 self.say("530 5.7.0 Must issue a STARTTLS command first")
-            elif verb == "RCPT" and command.partition(":")[2].strip("<> ").lower() in server.refuse:
-                self.say("550 5.1.1 user unknown")
+            elif verb == "RCPT" and command.partition(":")[2].split()[0].strip("<>").lower() in server.refuse:
+                self.say(server.refuse_with)
             elif verb == "AUTH":
                 _, user, password = base64.b64decode(command.split()[2]).split(b"\0")
                 server.logins.append((user.decode(), password.decode()))
@@ -68,6 +68,9 @@ class Smtp(socketserver.StreamRequestHandler):
                         time.sleep(0.02)
                 if server.max_size and len(data) > server.max_size:
                     self.say("552 5.3.4 message size exceeds fixed maximum message size")
+                    continue
+                if server.refuse_data:
+                    self.say(server.refuse_data)
                     continue
                 server.messages.append(bytes(data))
                 self.say("250 queued")
@@ -93,6 +96,8 @@ class Server(socketserver.ThreadingTCPServer):
         self.extensions = ["AUTH PLAIN"]  # what EHLO offers
         self.require_tls = False  # MAIL before STARTTLS is refused, as a submission port does
         self.refuse: set[str] = set()  # recipients refused at RCPT
+        self.refuse_with = "550 5.1.1 user unknown"  # and the reply they get
+        self.refuse_data = ""  # the reply to a whole message, in place of 250 (empty: it is taken)
         self.max_size = 0  # a message past it is refused at the end of DATA
         self.silent = False
         self.stop = threading.Event()
@@ -467,3 +472,79 @@ def test_the_date_header_is_rfc_5322_with_its_true_offset(shop, isolated, smtp_s
     date = message["Date"]
     assert email.utils.format_datetime(date.datetime) == str(date)  # day, date, time, numeric zone
     assert before <= date.datetime <= datetime.now(UTC)  # the offset says the true instant
+
+
+# -- internationalised addresses, and what a server refuses ------------------------------------------
+def test_a_domain_that_is_not_ascii_is_sent_as_idna_to_a_server_without_smtputf8(shop, isolated, smtp_server):
+    # smtplib refused the whole mail ("require internationalized email support") at a server that does
+    # not offer SMTPUTF8, most of them, where the domain's IDNA form needs none
+    configure(
+        isolated,
+        smtp_server.server_address[1],
+        to="[ops@caffè.it, owner@shop.example]",
+        sender="Caffè <paycli@caffè.it>",
+    )
+    result = mail_report(shop, isolated)
+    assert result.code == 0, result
+    assert "mailed to ops@caffè.it, owner@shop.example" in result.stderr
+    assert smtp_server.envelope[:2] == ["mail FROM:<paycli@xn--caff-8oa.it>", "rcpt TO:<ops@xn--caff-8oa.it>"]
+    raw = smtp_server.messages[0]
+    assert raw.isascii()
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert message["To"].addresses[0].addr_spec == "ops@xn--caff-8oa.it"
+    assert str(message["From"]) == "Caffè <paycli@xn--caff-8oa.it>"
+
+
+def test_a_refused_recipient_of_an_idna_domain_is_named_as_smtp_to_writes_it(shop, isolated, smtp_server):
+    smtp_server.refuse = {"ops@xn--caff-8oa.it"}
+    smtp_server.refuse_with = "552 5.2.2 mailbox full"
+    configure(isolated, smtp_server.server_address[1], to="[ops@caffè.it, owner@shop.example]")
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(
+        result, isolated, "the server refused smtp.to ops@caffè.it (552 5.2.2 mailbox full)"
+    )
+    assert "mailed to owner@shop.example only" in result.stderr  # not to the one refused
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_name_that_is_not_ascii_needs_smtputf8_and_is_said_naming_the_setting(shop, isolated, smtp_server):
+    configure(isolated, smtp_server.server_address[1], to="[perché@shop.example]")
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(
+        result,
+        isolated,
+        "smtp.to perché@shop.example has a name before the @ that is not ASCII, and the server does not "
+        "offer SMTPUTF8",
+    )
+    assert not smtp_server.messages
+    smtp_server.extensions = ["AUTH PLAIN", "SMTPUTF8", "8BITMIME"]
+    result = mail_report(shop, isolated)
+    assert result.code == 0, result
+    assert "mailed to perché@shop.example" in result.stderr
+    assert smtp_server.envelope[0].endswith(" SMTPUTF8 BODY=8BITMIME")
+
+
+def test_a_message_the_server_refuses_for_good_names_its_reply(shop, isolated, smtp_server):
+    smtp_server.refuse_data = "554 5.7.1 message rejected as spam"
+    configure(isolated, smtp_server.server_address[1])
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(
+        result, isolated, "the server refused the message (554 5.7.1 message rejected as spam)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("to", "said"),
+    [
+        (
+            "[ops@caffè..it]",
+            "smtp.to: 'ops@caffè..it': its domain 'caffè..it' is no internationalised domain name",
+        ),
+        ("[a@shop.example, ops@caffè..it]", "smtp.to: item 2: 'ops@caffè..it': its domain"),
+    ],
+)
+def test_a_domain_that_has_no_idna_form_is_a_configuration_error(shop, isolated, to, said):
+    configure(isolated, 25, to=to)
+    result = mail_report(shop, isolated)
+    assert result.code == 2 and result.stderr.count("\n") == 1, result
+    assert said in result.stderr, result
