@@ -34,7 +34,8 @@ def report(
             "--out",
             "-o",
             help="A folder (files named paycli-report-PERIOD.html/.csv: 2026-11-26, 2026-11, "
-            "2026-11-20_2026-11-26), a file, or - for stdout (default: report.out, else the current folder).",
+            "2026-11-20_2026-11-26; one ending in / is made if missing, never the folders above it), a file "
+            "(in a folder that exists), or - for stdout (default: report.out, else the current folder).",
         ),
     ] = None,
     template: Annotated[

@@ -59,12 +59,29 @@ def targets(out: str, formats: Sequence[str], slug: str) -> list[Target]:
         name = f"paycli-report-{slug}"
         if not _SAFE_NAME.fullmatch(name):  # the slug is dates only; a guard, never expected to fire
             raise UsageError(f"'{name}' is not a safe file name")
+        if not path.is_dir():
+            _check_folder(path.parent, "makes the last folder of a path ending in /, not the ones above it")
         return [Target(f, path / (name + SUFFIXES[f])) for f in formats]
+    _check_folder(path.parent, "makes no folder for a file")
     if len(formats) == 1:
         return [Target(formats[0], path)]
     if path.suffix.lower() in SUFFIXES.values():
         return [Target(f, path.with_suffix(SUFFIXES[f])) for f in formats]
     return [Target(f, path.with_name(path.name + SUFFIXES[f])) for f in formats]
+
+
+def _check_folder(folder: Path, rule: str) -> None:
+    """The folder a report goes into must be there: a folder named with a final ``/`` is made, but not
+    the folders above it, and a file's folder never is. Made silently, a typo in a crontab's
+    ``--out /srv/reprots/daily/`` would have filled a new tree nobody reads, night after night."""
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise UsageError(f"--out: cannot write in '{folder}' (not a folder)")
+    raise UsageError(
+        f"--out: cannot write in '{folder}' (no such folder: paycli {rule}; create it first, or check "
+        "the path for a typo)"
+    )
 
 
 class Staged:
@@ -163,7 +180,7 @@ def _special(path: Path) -> bool:
 def _part(path: Path) -> Path:
     folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)  # a folder --out named with a final /; the one above it is there
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     except OSError as exc:
         raise UsageError(f"--out: cannot write in '{folder}' ({exc.strerror or exc})") from None

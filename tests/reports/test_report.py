@@ -890,7 +890,8 @@ def test_a_second_run_fails_with_one_line_while_the_first_holds_the_lock(shop, i
 
 def test_out_forms(shop, isolated):
     folder = isolated / "new" / "reports"
-    assert report(shop, "--date", DAY, "--out", f"{folder}/").code == 0
+    (isolated / "new").mkdir()
+    assert report(shop, "--date", DAY, "--out", f"{folder}/").code == 0  # the last folder is made
     assert sorted(p.name for p in folder.iterdir()) == [
         "paycli-report-2026-11-26.csv",
         "paycli-report-2026-11-26.html",
@@ -911,6 +912,29 @@ def test_out_forms(shop, isolated):
     assert dotted == [f"cassa-2026.11.{d}.{f}" for d in (25, 26) for f in ("csv", "html")]
     assert report(shop, "--date", DAY, "--out", str(isolated / "named.html")).code == 0
     assert sorted(p.name for p in isolated.glob("named.*")) == ["named.csv", "named.html"]
+
+
+@pytest.mark.parametrize(
+    ("out", "missing", "rule"),
+    [
+        ("reprots/daily/", "reprots", "makes the last folder of a path ending in /, not the ones above it"),
+        ("reprots/daily.html", "reprots", "makes no folder for a file"),
+        (
+            "reprots/2026/11/",
+            "reprots/2026",
+            "makes the last folder of a path ending in /, not the ones above it",
+        ),
+    ],
+)
+def test_out_in_a_folder_that_is_not_there_is_an_error_not_a_new_tree(shop, isolated, out, missing, rule):
+    # a typo in a crontab's --out made a tree of folders that nobody reads, silently, every night
+    result = report(shop, "--date", DAY, "--out", f"{isolated}/{out}")
+    assert (result.code, result.stderr.count("\n")) == (2, 1), result
+    assert (
+        f"paycli: --out: cannot write in '{isolated / missing}' (no such folder: paycli {rule}; create it "
+        "first, or check the path for a typo)" in result.stderr
+    ), result
+    assert not (isolated / "reprots").exists()
 
 
 @pytest.mark.parametrize(
