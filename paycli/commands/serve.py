@@ -1,8 +1,8 @@
 """``paycli serve``: the callback receiver (paycli/serve.py) under waitress."""
 
 import contextlib
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any
 
 import typer
 
@@ -35,7 +35,8 @@ def serve(
     write). A notification is committed to the store, with its delivery, before the gateway gets its
     answer; when the store cannot commit, the answer is 503 and the gateway retries. One access line
     a request goes to stderr (no query string, no header, no secret). Runs until stopped (Ctrl-C,
-    SIGTERM, SIGHUP: the callbacks in flight are committed and answered first, for up to 5 s). The configuration is read once, at start: restart it after changing it (SIGHUP stops it, saying so). Put it behind
+    SIGTERM, SIGHUP, from its first line: the callbacks in flight are committed and answered first, for
+    up to 5 s; a second signal stops it at once, saying how many it cut off). The configuration is read once, at start: restart it after changing it (SIGHUP stops it, saying so). Put it behind
     a TLS proxy such as nginx: see the README.
 
     Examples:
@@ -46,8 +47,49 @@ def serve(
 
       curl -H "Authorization: Bearer $TOKEN" --data @request.json http://127.0.0.1:8080/requests
     """
-    import waitress
+    # SIGTERM and SIGHUP stop it cleanly from its first line, not only once it listens: one that came
+    # while it read its configuration, checked (or made) its store or bound its socket killed it
+    # without a word (SIGHUP by default), in the middle of whatever it was doing
+    with sigterm_as_interrupt(), _sighup_stops() as hangup:
+        try:
+            server = _start(ctx, host, port, threads)
+        except KeyboardInterrupt:
+            # what it began is undone: a store being made is rolled back (its one transaction)
+            err(f"paycli serve: stopped{' on SIGHUP' if hangup else ''} while starting, before it listened")
+            return
+        try:
+            # systemd stops (and restarts) the receiver with SIGTERM: taken as Ctrl-C, on which waitress
+            # ends its loop and lets the callbacks in flight commit and be answered (for up to 5 s), not
+            # cut off with the process for their gateways to send again hours later
+            server.run()
+        except KeyboardInterrupt:
+            pass  # one that came outside waitress's loop, or a second signal while it stopped
+        finally:
+            cut_off = _in_flight(server)
+            server.close()
+    if cut_off:
+        # a second signal, or callbacks still waiting for the store after 5 s: what was not committed
+        # is not stored at all (a callback and its delivery are one transaction), and its gateway,
+        # unanswered, sends it again
+        err(
+            f"paycli serve: {cut_off} request{'s' if cut_off > 1 else ''} in flight cut off unanswered "
+            "(not stored unless committed: their gateways send them again)"
+        )
+    # exit 0 after SIGTERM too: systemd counts the signal as a clean stop, but not exit 143
+    if hangup:
+        # SIGHUP (a closed terminal, `kill -HUP`, an ExecReload= that sends it) ended it by default
+        # without a word, the callbacks in flight cut off; the configuration is read only at start
+        err(
+            "paycli serve: stopped on SIGHUP (it reads its configuration when it starts: start it again, "
+            "systemctl restart paycli-serve; Restart=always does so)"
+        )
+    else:
+        err("paycli serve: stopped")
 
+
+def _start(ctx: typer.Context, host: str | None, port: int | None, threads: int | None) -> Any:
+    """The configuration read, the store checked (made where there is none), the socket bound and the
+    startup lines said: the server to run. What it began is closed when it fails or is interrupted."""
     from paycli import gateways
     from paycli.serve import App
 
@@ -78,33 +120,23 @@ def serve(
         create=True
     ).close()  # says when the stored outcomes follow another rule than the configuration's
     app = App(ws.database_url, ws.config, ws.provider_classes)
-    options: dict[str, object] = {}
-    if settings["trusted_proxy"]:
-        options.update(
-            trusted_proxy=settings["trusted_proxy"],
-            trusted_proxy_count=1,
-            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
-            clear_untrusted_proxy_headers=True,
-        )
-    channels: dict[int, object] = {}  # waitress's sockets: what a failed bind leaves open is closed
     try:
-        server = waitress.create_server(  # binds: a port in use, an address not this machine's fail here
-            app,
-            map=channels,
-            host=host,
-            port=port,
-            threads=threads,
-            ident="paycli",
-            max_request_body_size=int(settings["max_body_bytes"]),  # type: ignore[call-overload]
-            channel_timeout=timeout,
-            connection_limit=int(settings["connection_limit"]),  # type: ignore[call-overload]
-            cleanup_interval=max(1, min(30, timeout // 2)),  # how often silent clients are looked for
-            **options,
-        )
-    except OSError as exc:
-        _close(channels)
+        server = _listen(app, settings, host, port, threads, timeout)
+    except BaseException:
         app.close()
-        raise UsageError(f"cannot listen on {_joined(host, port)} ({exc.strerror or exc})") from None
+        raise
+    try:
+        _say_started(ws, app, server, threads, left_out)
+    except BaseException:
+        server.close()
+        app.close()
+        raise
+    return server
+
+
+def _say_started(ws: Any, app: Any, server: Any, threads: int, left_out: dict[str, str]) -> None:
+    """The startup lines: what is not served, and why, then where it listens."""
+    settings = ws.config.serve
     for name, why in left_out.items():  # as paycli ingest and paycli gateways name them
         err(f"paycli: provider '{name}' is left out: {why}")
     for name, secret in app.unsigned.items():
@@ -128,26 +160,43 @@ def serve(
         err("paycli: no gateway is configured under gateways: every /callbacks/ route answers 404")
     routes = ", ".join(f"/callbacks/{name}" for name in app.callback_gateways) or "none"
     err(f"paycli serve: listening on http://{_address(server)} ({threads} threads); callbacks: {routes}")
-    try:
-        # systemd stops (and restarts) the receiver with SIGTERM: taken as Ctrl-C, on which waitress
-        # ends its loop and lets the callbacks in flight commit and be answered (for up to 5 s), not
-        # cut off with the process for their gateways to send again hours later
-        with sigterm_as_interrupt(), _sighup_stops() as hangup:
-            server.run()
-    except KeyboardInterrupt:
-        pass  # one that came outside waitress's loop
-    finally:
-        server.close()
-    # exit 0 after SIGTERM too: systemd counts the signal as a clean stop, but not exit 143
-    if hangup:
-        # SIGHUP (a closed terminal, `kill -HUP`, an ExecReload= that sends it) ended it by default
-        # without a word, the callbacks in flight cut off; the configuration is read only at start
-        err(
-            "paycli serve: stopped on SIGHUP (it reads its configuration when it starts: start it again, "
-            "systemctl restart paycli-serve; Restart=always does so)"
+
+
+def _listen(
+    app: Any, settings: Mapping[str, object], host: str, port: int, threads: int, timeout: int
+) -> Any:
+    """waitress's server, bound (a port in use, an address not this machine's: a usage error)."""
+    import waitress
+
+    options: dict[str, object] = {}
+    if settings["trusted_proxy"]:
+        options.update(
+            trusted_proxy=settings["trusted_proxy"],
+            trusted_proxy_count=1,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"},
+            clear_untrusted_proxy_headers=True,
         )
-    else:
-        err("paycli serve: stopped")
+    channels: dict[int, object] = {}  # waitress's sockets: what a failed bind leaves open is closed
+    try:
+        server = waitress.create_server(  # binds: a port in use, an address not this machine's fail here
+            app,
+            map=channels,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="paycli",
+            max_request_body_size=int(settings["max_body_bytes"]),  # type: ignore[call-overload]
+            channel_timeout=timeout,
+            connection_limit=int(settings["connection_limit"]),  # type: ignore[call-overload]
+            cleanup_interval=max(1, min(30, timeout // 2)),  # how often silent clients are looked for
+            **options,
+        )
+    except BaseException as exc:
+        _close(channels)  # what a bind that failed, or a signal that came meanwhile, left open
+        if not isinstance(exc, OSError):
+            raise
+        raise UsageError(f"cannot listen on {_joined(host, port)} ({exc.strerror or exc})") from None
+    return server
 
 
 @contextlib.contextmanager
@@ -173,6 +222,15 @@ def _sighup_stops() -> Iterator[list[bool]]:
         yield hangup
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def _in_flight(server: object) -> int:
+    """The requests waitress was still serving, or had queued, when it stopped: none once every
+    callback in flight was answered."""
+    dispatcher = getattr(server, "task_dispatcher", None)
+    if dispatcher is None:
+        return 0
+    return max(0, int(getattr(dispatcher, "active_count", 0))) + len(getattr(dispatcher, "queue", ()))
 
 
 def _address(server: object) -> str:

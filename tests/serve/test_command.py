@@ -321,3 +321,97 @@ def test_serve_does_not_start_with_a_configured_plugin_that_cannot_be_set_up(
         "paycli: gateways.f: provider 'fine' cannot be set up: RuntimeError: no settings file\n",
     )
     assert not idle_waitress  # never listened
+
+
+def test_a_second_sigterm_while_stopping_stops_at_once_leaving_the_store_whole(store, db_url, isolated):
+    """Stopping waits up to 5 s for the callbacks in flight; a second SIGTERM (an impatient operator,
+    a supervisor's) stops at once: a callback cut off then is not stored at all (its gateway sends it
+    again), never a delivery without its message or the other way round."""
+    import signal
+    import threading
+    import time
+
+    from tests.serve.test_routes import hold_write_lock
+
+    config_file = isolated / "serve.yaml"
+    config_file.write_text(CONFIG + "serve:\n  store_timeout_seconds: 30\n")
+    port = free_port()
+    log = isolated / "serve.log"
+    server = spawn_serve(db_url, config_file, port, log)
+    answers: list[object] = []
+
+    def post() -> None:
+        client = Client(port, timeout=30)
+        try:
+            answers.append(client.post("/callbacks/nexi", nexi_callback(7), {"Content-Type": FORM}).status)
+        except OSError as exc:
+            answers.append(exc)
+        finally:
+            client.close()
+
+    other = hold_write_lock(db_url)  # the callback waits for the store while both signals come
+    try:
+        sender = threading.Thread(target=post)
+        sender.start()
+        time.sleep(1.5)
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=20)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        stop_process(server)
+    sender.join(20)
+    assert code == 0
+    assert len(answers) == 1 and isinstance(answers[0], OSError)  # unanswered: the gateway sends it again
+    messages = store.query("SELECT COUNT(*) AS n FROM message")[0]["n"]
+    deliveries = store.query("SELECT COUNT(*) AS n FROM delivery")[0]["n"]
+    assert (messages, deliveries) == (0, 0)
+    # it said only "stopped", as if every callback had been answered
+    lines = log.read_text().splitlines()
+    assert lines[-2:] == [
+        "paycli serve: 1 request in flight cut off unanswered (not stored unless committed: their "
+        "gateways send them again)",
+        "paycli serve: stopped",
+    ], lines
+
+
+@pytest.mark.parametrize("signame", ["SIGHUP", "SIGTERM"])
+def test_a_signal_while_it_starts_stops_it_cleanly_before_it_listens(
+    cli, isolated, idle_waitress, monkeypatch, signame
+):
+    """A SIGHUP that came while the receiver made (or checked) its store killed it without a word, in
+    the middle of its migrations; it now stops as it does once listening, its store made whole or
+    not at all, and says so."""
+    import os
+    import signal
+
+    from paycli.store import Store
+
+    sig = getattr(signal, signame)
+    came: list[int] = []
+    # were the signal not taken, its default action would end the test run itself
+    before = signal.signal(sig, lambda signum, frame: came.append(signum))
+    migrate = Store.migrate
+
+    def migrate_after_a_signal(self: Store, *args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), sig)
+        migrate(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "migrate", migrate_after_a_signal)
+    new = isolated / "new.db"
+    try:
+        result = cli("--db", str(new), "serve", db=False)
+    finally:
+        signal.signal(sig, before)
+    said = " on SIGHUP" if signame == "SIGHUP" else ""
+    assert (result.code, result.stderr) == (
+        0,
+        f"paycli serve: stopped{said} while starting, before it listened\n",
+    ), result
+    assert not came and not idle_waitress  # its own handler took the signal; it never listened
+    monkeypatch.setattr(Store, "migrate", migrate)
+    # the store it was making is whole or not there: the next start makes it
+    assert cli("--db", str(new), "serve", db=False).code == 0
+    assert cli("--db", str(new), "list", db=False).code == 0
