@@ -85,7 +85,7 @@ def sender_address(text: str) -> Address:
 
 def ascii_domain(address: str) -> str:
     """An address with its domain as DNS and every SMTP server take it: ``ops@caffè.it`` as
-    ``ops@xn--caff-7na.it`` (IDNA, RFC 5891), which needs no SMTPUTF8 (RFC 6531) of the server; as
+    ``ops@xn--caff-8oa.it`` (IDNA, RFC 5891), which needs no SMTPUTF8 (RFC 6531) of the server; as
     written without it, smtplib refused to send to a server that does not offer SMTPUTF8 (most do
     not). A name before the @ that is not ASCII still needs it (``MailError`` names the setting)."""
     local, at, domain = address.rpartition("@")
@@ -132,7 +132,7 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
     except MailError:
         raise
     except smtplib.SMTPRecipientsRefused as exc:
-        raise failed(_refused_recipients(exc.recipients)) from None
+        raise failed(_refused_recipients(smtp, exc.recipients)) from None
     except smtplib.SMTPSenderRefused as exc:
         raise failed(
             _refused_message(exc.smtp_code, exc.smtp_error, message, f"smtp.from {exc.sender}")
@@ -164,7 +164,7 @@ def send(smtp: Mapping[str, object], message: EmailMessage) -> dict[str, str]:
 
 
 def _configured(smtp: Mapping[str, object], address: str) -> str:
-    """An envelope address as smtp.to writes it (``ops@caffè.it``, sent as ``ops@xn--caff-7na.it``)."""
+    """An envelope address as smtp.to writes it (``ops@caffè.it``, sent as ``ops@xn--caff-8oa.it``)."""
     for written in smtp["to"]:  # type: ignore[attr-defined]
         if ascii_domain(str(written)) == address:
             return str(written)
@@ -238,8 +238,8 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _refused_recipients(recipients: Mapping[str, tuple[int, bytes]]) -> str:
-    replies = {address: _reply(code, text) for address, (code, text) in recipients.items()}
+def _refused_recipients(smtp: Mapping[str, object], recipients: Mapping[str, tuple[int, bytes]]) -> str:
+    replies = {_configured(smtp, address): _reply(code, text) for address, (code, text) in recipients.items()}
     first = next(iter(replies.values()), "")
     return f"the server refused smtp.to {', '.join(replies)} ({first})"
 

@@ -505,6 +505,13 @@ def test_a_refused_recipient_of_an_idna_domain_is_named_as_smtp_to_writes_it(sho
     )
     assert "mailed to owner@shop.example only" in result.stderr  # not to the one refused
     assert len(smtp_server.messages) == 1
+    smtp_server.refuse.add("owner@shop.example")
+    result = mail_report(shop, isolated)
+    assert_written_not_mailed(
+        result,
+        isolated,
+        "the server refused smtp.to ops@caffè.it, owner@shop.example (552 5.2.2 mailbox full)",
+    )
 
 
 def test_a_name_that_is_not_ascii_needs_smtputf8_and_is_said_naming_the_setting(shop, isolated, smtp_server):
