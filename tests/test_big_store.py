@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paycli.commands.output import Format, emit
 from paycli.reports.period import Period
@@ -135,3 +137,150 @@ def test_paycli_list_reads_the_store_a_row_at_a_time(store: Store, monkeypatch: 
         assert [first["txn_id"], *(r["txn_id"] for r in rows)] == ["PAY-2", "PAY-1", "PAY-0"]
     if ON_POSTGRES:
         assert store.query("SELECT name FROM pg_cursors") == []
+
+
+def table_text(rows: Any, columns: Any) -> str:
+    """What ``emit`` writes to stdout for a table of ``columns``."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        emit(rows, Format.table, table=columns, empty="none")
+    return out.getvalue()
+
+
+def held_table(rows: list[dict[str, Any]], columns: Any) -> str:
+    """The table as ``grid`` (tabulate) aligns it over all its rows, held."""
+    from paycli.commands.output import _visible, grid
+
+    return grid([columns.cells(_visible(r)) for r in rows], columns.headers) + "\n"
+
+
+class Marker:
+    """A cell value whose copies alive are counted (the rows a table holds)."""
+
+    alive: Any = None  # a WeakSet, per test
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        Marker.alive.add(self)
+
+    def __str__(self) -> str:
+        return str(self.n)
+
+
+def test_a_long_table_is_written_a_row_at_a_time_aligned_as_a_held_one(monkeypatch: pytest.MonkeyPatch):
+    """``paycli list --outcome VERIFICARE`` as a table held every row to align its columns (72,500 rows:
+    367 MB): past ``HELD_ROWS`` rows it now reads them twice, widths then lines, holding a row at a
+    time, and writes the same bytes tabulate did over all of them."""
+    import weakref
+
+    from paycli.commands import output
+    from paycli.commands.output import Columns, Reread
+
+    monkeypatch.setattr(output, "HELD_ROWS", 3)
+    Marker.alive = weakref.WeakSet()
+    most = 0
+    reads = 0
+
+    def rows() -> Iterator[dict[str, Any]]:
+        nonlocal most, reads
+        reads += 1
+        for n in range(40):
+            most = max(most, len(Marker.alive))
+            # the widest cell of a column anywhere: first, last, in the middle
+            name = "王小明\u3000Müller" if n == 17 else ("x" * (n % 7) + " ")
+            yield {"id": Marker(n), "name": name, "note": None if n % 3 else "ok" * (n == 39) + "\x1b[2J"}
+
+    columns = Columns(
+        headers=("id", "customer name", "note"), cells=lambda r: (r["id"], r["name"], r["note"])
+    )
+    out = table_text(Reread(rows), columns)
+    assert reads == 2 and most <= 4 + 1  # HELD_ROWS, the row being read, and the one made at the yield
+    assert out == held_table(list(rows()), columns)
+    assert "\\x1b[2J" in out and "\x1b" not in out
+    with pytest.raises(TypeError, match="reads its rows twice"):
+        table_text(iter(list(rows())), columns)  # a one-shot iterator cannot be read again
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 9])
+def test_a_table_of_any_length_is_the_one_tabulate_aligns(monkeypatch: pytest.MonkeyPatch, count: int):
+    from paycli.commands import output
+    from paycli.commands.output import Columns
+
+    monkeypatch.setattr(output, "HELD_ROWS", 3)
+    rows = [
+        {"a": f"  é\u0301{n}  ", "b": n * 100, "c": "全角" * (n % 3), "d": True, "e": ""}
+        for n in range(count)
+    ]
+    columns = Columns(headers=("a", "b", "widest header", "d", "e"), cells=lambda r: tuple(r.values()))
+    if count:
+        assert table_text(rows, columns) == held_table(rows, columns)
+    else:
+        assert table_text(rows, columns) == ""
+
+
+cell_text = st.one_of(
+    st.none(),
+    st.integers(-(10**6), 10**6),
+    st.sampled_from(["True", "False", "-12.50", "1e5", " ", "\u3000", "\u00a0x\u00a0", "…"]),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(cell_text, cell_text, cell_text), min_size=1, max_size=8), st.integers(0, 8))
+def test_whatever_its_cells_hold_a_table_written_a_row_at_a_time_is_tabulate_s(
+    cells: list[tuple[Any, Any, Any]], held: int
+):
+    """Wide and combining characters, blanks tabulate strips, controls ``visible`` escapes, numbers
+    tabulate must not parse: the lines are those of ``grid``, whether held or read twice."""
+    from paycli.commands import output
+    from paycli.commands.output import Columns
+
+    rows = [{"a": a, "b": b, "c": c} for a, b, c in cells]
+    columns = Columns(headers=("a", "amount", "détail 全"), cells=lambda r: (r["a"], r["b"], r["c"]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(output, "HELD_ROWS", held)
+        assert table_text(rows, columns) == held_table(rows, columns)
+
+
+def test_paycli_list_reads_its_two_passes_in_one_moment_of_the_store(
+    cli: Any, isolated: Any, db_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """A table read twice (widths, then lines) is read in one snapshot: a request ingested between the
+    two reads (a receiver's callback, a cron ingest) is in neither, and the columns stay aligned."""
+    from paycli import queries
+    from paycli.commands import output
+    from tests.conftest import request_csv
+
+    rows = [f"PAY-{n},,other,2026-11-2{n}T09:00:00+01:00,Cliente {n},,{n}.50,EUR,nexi" for n in range(1, 7)]
+    assert cli("ingest", str(request_csv(isolated, rows))).code == 0
+    held = cli("list", "--outcome", "VERIFICARE")
+    assert held.code == 0 and len(held.stdout.splitlines()) == 8
+
+    monkeypatch.setattr(output, "HELD_ROWS", 2)
+    read = queries.list_requests
+    reads = 0
+
+    def then_a_writer(store: Store, filters: Any, tz: Any) -> Iterator[dict[str, Any]]:
+        nonlocal reads
+        reads += 1
+        yield from read(store, filters, tz)
+        if reads == 1:  # between the two reads, another process commits a request newer and wider
+            now = datetime.now(UTC)
+            with Store.open(db_url) as other, other.transaction():
+                other.execute(
+                    "INSERT INTO payment_request (txn_id, order_id, kind, created_at, customer, email, "
+                    "search_text, amount_minor, currency, gateway, source, registered_at, outcome, "
+                    "response_count) VALUES ('PAY-LATE-AND-LONG', NULL, 'other', :t, 'A much longer name', "
+                    "NULL, 'x', 123456789, 'EUR', 'nexi', 'x', :t, 'VERIFICARE', 0)",
+                    {"t": other.time(now)},
+                )
+
+    monkeypatch.setattr(queries, "list_requests", then_a_writer)
+    streamed = cli("list", "--outcome", "VERIFICARE")
+    assert reads == 2
+    assert (streamed.code, streamed.stdout, streamed.stderr) == (0, held.stdout, held.stderr)
+    assert "PAY-LATE-AND-LONG" in cli("list", "--outcome", "VERIFICARE").stdout  # committed, read after

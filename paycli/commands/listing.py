@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from paycli.commands import check_gateways, workspace
-from paycli.commands.output import Format, emit, grid, shorten
+from paycli.commands.output import Columns, Format, Reread, emit, shorten
 
 OUTCOMES = ("POSITIVO", "NEGATIVO", "VERIFICARE")
 
@@ -95,40 +95,37 @@ def list_requests(
         kinds=kind or (),
         limit=limit,
     )
+    # one moment of the store: a long table reads its rows twice, for its columns' widths and its lines
     with ws.open_store() as store, store.snapshot():
         check_gateways(ws, store, gateway or ())
-        # written as they are read (but for a table, aligned over all its rows): a list of the whole
-        # store goes out in bounded memory
+        # written as they are read: a list of the whole store goes out in bounded memory
         emit(
-            query(store, filters, tz),
+            Reread(lambda: query(store, filters, tz)),
             fmt,
-            table=lambda rows: _table(rows, tz),
+            table=_table(tz),
             empty="No payment request matches.",
             fields=REQUEST_FIELDS,
         )
 
 
-def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]
+def _table(tz: tzinfo) -> Columns:
     from paycli.dates import format_local_short
 
-    return grid(
-        [
-            (
-                r["txn_id"],
-                r["order_id"],
-                format_local_short(r["created_at"], tz),
-                shorten(r["customer"], 28),
-                r["amount"],
-                r["currency"],
-                r["gateway"],
-                r["outcome"],
-                r["reason"],
-                shorten(r["detail"], 40),
-                r["responses"],
-            )
-            for r in rows
-        ],
-        [
+    return Columns(
+        cells=lambda r: (
+            r["txn_id"],
+            r["order_id"],
+            format_local_short(r["created_at"], tz),
+            shorten(r["customer"], 28),
+            r["amount"],
+            r["currency"],
+            r["gateway"],
+            r["outcome"],
+            r["reason"],
+            shorten(r["detail"], 40),
+            r["responses"],
+        ),
+        headers=(
             "txn_id",
             "order",
             "created",
@@ -140,7 +137,7 @@ def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]
             "reason",
             "detail",
             "resp",
-        ],
+        ),
     )
 
 

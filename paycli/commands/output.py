@@ -17,7 +17,8 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -76,16 +77,42 @@ def _visible(value: Any, verbatim: frozenset[str] = frozenset(), key: str = "") 
     return value
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A table written a row at a time (``emit``): its headers, and the cells of a row (a row as
+    ``visible`` writes it) under them."""
+
+    headers: Sequence[str]
+    cells: Callable[[dict[str, Any]], Sequence[Any]]
+
+
+class Reread:
+    """Rows that can be read again: each iteration calls ``read`` for a new iterator of the same rows.
+    A table of ``Columns`` reads them twice, its columns' widths and then its lines: ``read`` must
+    give the same rows both times (queries run inside one ``Store.snapshot``)."""
+
+    def __init__(self, read: Callable[[], Iterable[dict[str, Any]]]) -> None:
+        self._read = read
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._read())
+
+
+# rows of a table held to align it in one read; past them, the table is read twice (write_table)
+HELD_ROWS = 1000
+
+
 def emit(
     rows: Iterable[dict[str, Any]],
     fmt: Format,
     *,
-    table: Callable[[Sequence[dict[str, Any]]], str],
+    table: Callable[[Sequence[dict[str, Any]]], str] | Columns,
     empty: str,
     fields: Sequence[str] = (),
 ) -> None:
     """``fields``: the columns of a CSV when there is no row to take them from. JSON, NDJSON and CSV
-    are written a row at a time, as ``rows`` yields them; a table is aligned over all its rows."""
+    are written a row at a time, as ``rows`` yields them; a table of ``Columns`` too, in bounded memory
+    (``write_table``), any other table is aligned over all its rows, held."""
     if fmt is Format.json:
         # the array json.dumps(list(rows), indent=2) writes, an element at a time
         opened = False
@@ -99,6 +126,8 @@ def emit(
             typer.echo(json_text(row))
     elif fmt is Format.csv:
         write_csv(rows, fields)
+    elif isinstance(table, Columns):
+        write_table(rows, table, empty)
     elif not (shown := list(rows)):
         err(empty)
     else:
@@ -164,6 +193,69 @@ def grid(
         disable_numparse=True,
         maxcolwidths=list(widths) if widths else None,
     )
+
+
+def write_table(rows: Iterable[dict[str, Any]], columns: Columns, empty: str) -> None:
+    """The table ``grid`` makes of ``rows``, to the byte, in bounded memory whatever their number.
+
+    Up to ``HELD_ROWS`` rows are held and written by ``grid`` itself. A longer table is read twice:
+    once for the width of each column, then again to write each line as it is read (``rows`` must be
+    a ``Reread`` or a sequence, not a one-shot iterator: a list of the whole store is not held to align
+    it). Its lines are those of tabulate's "simple" format as ``grid`` asks for it (every cell text,
+    left-aligned, without number parsing, its width measured as tabulate measures it: wide characters
+    take two cells, a combining mark none); the cells are ``visible`` text, which has no line break
+    nor escape sequence for tabulate to treat otherwise."""
+    if iter(rows) is rows:
+        raise TypeError("a table written in bounded memory reads its rows twice: pass a Reread or a sequence")
+    held: list[Sequence[Any]] = []
+    read = iter(rows)
+    for row in read:
+        held.append(columns.cells(_visible(row)))
+        if len(held) > HELD_ROWS:
+            break
+    else:
+        if held:
+            typer.echo(grid(held, columns.headers))
+        else:
+            err(empty)
+        return
+    width = _width_function()
+    widths = [width(h) + _MIN_PADDING for h in columns.headers]
+    for cells in itertools.chain(held, (columns.cells(_visible(row)) for row in read)):
+        for i, text in enumerate(_texts(cells)):
+            if "\x1b" in text or "\n" in text or "\r" in text:  # tabulate would measure it otherwise
+                raise ValueError(f"a table cell not written through visible(): {text!r}")
+            widths[i] = max(widths[i], width(text))
+    del held
+    lines = [
+        "  ".join(h.ljust(w + len(h) - width(h)) for h, w in zip(columns.headers, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
+    typer.echo("\n".join(line.rstrip() for line in lines))
+    for row in rows:
+        texts = _texts(columns.cells(_visible(row)))
+        typer.echo(
+            "  ".join(t.ljust(w - width(t) + len(t)) for t, w in zip(texts, widths, strict=True)).rstrip()
+        )
+
+
+_MIN_PADDING = 2  # tabulate's: a header's column is two cells wider than the header
+
+
+def _width_function() -> Callable[[str], int]:
+    """The width tabulate gives a cell: in terminal cells where it measures wide characters."""
+    import tabulate
+
+    if tabulate.WIDE_CHARS_MODE:
+        from wcwidth import wcswidth
+
+        return wcswidth
+    return len
+
+
+def _texts(cells: Sequence[Any]) -> list[str]:
+    """A row's cells as tabulate writes them, before padding: the text of each, stripped of blanks."""
+    return ["" if v is None else f"{v}".strip() for v in cells]
 
 
 def shorten(text: str | None, width: int) -> str:
