@@ -478,9 +478,11 @@ def list_messages(
     providers: Sequence[str] = (),
     since: datetime | None = None,
     limit: int | None = None,
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """Stored messages, newest first: what an operator cannot reach through a request (quarantined
-    records, orphans waiting for their request, messages that name no request at all), or any state."""
+    records, orphans waiting for their request, messages that name no request at all), or any state.
+    One at a time as the store gives them, as ``list_requests``: ``--state response`` is most of a
+    big store."""
     where: list[str] = []
     params: dict[str, Any] = {}
     if state == "orphan":  # names a request that is not in the store (yet)
@@ -497,15 +499,17 @@ def list_messages(
     if since is not None:
         where.append("received_at >= :since")
         params["since"] = store.time(since)
+    names = ("id", "provider", "source", "line", "received_at", "state", "error", "note", "reference")
     sql = (
-        "SELECT id, provider, source, line, received_at, state, error, note, reference FROM message WHERE "
+        f"SELECT {', '.join(names)} FROM message WHERE "
         + " AND ".join(where)
         + " ORDER BY received_at DESC, id DESC"
     )
     if limit is not None:
         sql += f" LIMIT {_limit(limit)}"
-    return [
-        {
+    for values in store.stream_tuples(sql, params, server_side=True):
+        m = dict(zip(names, values, strict=True))
+        yield {
             "id": m["id"],
             "received_at": _local(m["received_at"], tz),
             "provider": m["provider"],
@@ -514,8 +518,6 @@ def list_messages(
             "reference": m["reference"],
             "reason": "; ".join(x for x in (m["error"], m["note"]) if x) or None,  # a dismissal's note too
         }
-        for m in store.query(sql, params)
-    ]
 
 
 def _escape_like(text: str) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from paycli.commands import By, check_gateways, workspace
-from paycli.commands.output import Format, emit, err, grid, shorten
+from paycli.commands.output import Columns, Format, Reread, emit, err, shorten
 
 
 def messages(
@@ -56,36 +56,37 @@ def messages(
         raise UsageError(f"--state: '{state}' is not one of {', '.join(MESSAGE_STATES)}")
     ws = workspace(ctx)
     tz = ws.config.timezone
-    with ws.open_store() as store:
+    # written as they are read, in one moment of the store (a long table reads them twice, as list's)
+    with ws.open_store() as store, store.snapshot():
         check_gateways(ws, store, gateway or (), kept_in="message")
-        rows = list_messages(
-            store,
-            tz,
-            state=state,
-            providers=gateway or (),
-            since=since_bound(since, tz, datetime.now(UTC)) if since else None,
-            limit=limit,
+        first = since_bound(since, tz, datetime.now(UTC)) if since else None
+        emit(
+            Reread(
+                lambda: list_messages(
+                    store, tz, state=state, providers=gateway or (), since=first, limit=limit
+                )
+            ),
+            fmt,
+            table=_table(tz),
+            empty=f"No {state} message.",
+            fields=MESSAGE_FIELDS,
         )
-    emit(rows, fmt, table=lambda rows: _table(rows, tz), empty=f"No {state} message.", fields=MESSAGE_FIELDS)
 
 
-def _table(rows, tz: tzinfo) -> str:  # type: ignore[no-untyped-def]
+def _table(tz: tzinfo) -> Columns:
     from paycli.dates import format_local_short
 
-    return grid(
-        [
-            (
-                r["id"],
-                format_local_short(r["received_at"], tz),
-                r["provider"],
-                r["state"],
-                shorten(r["source"], 40),
-                r["reference"],
-                shorten(r["reason"], 70),
-            )
-            for r in rows
-        ],
-        ["id", "received", "provider", "state", "source", "reference", "reason / note"],
+    return Columns(
+        cells=lambda r: (
+            r["id"],
+            format_local_short(r["received_at"], tz),
+            r["provider"],
+            r["state"],
+            shorten(r["source"], 40),
+            r["reference"],
+            shorten(r["reason"], 70),
+        ),
+        headers=("id", "received", "provider", "state", "source", "reference", "reason / note"),
     )
 
 
