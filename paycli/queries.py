@@ -22,6 +22,7 @@ from paycli.gateways import REQUESTS
 from paycli.gateways.callback import mask_dump, mask_secret_headers
 from paycli.money import format_amount
 from paycli.outcome import Outcome, order_verdict
+from paycli.rows import Reread
 from paycli.store import Row, Store
 
 REQUEST_COLUMNS = (
@@ -205,34 +206,35 @@ def show_request(
     result["registered_at"] = _local(row["registered_at"], tz)
     result["updated_at"] = _local(row["updated_at"], tz)
     result["trail"] = trail(store, row["id"], tz, raw=raw, gateway=row["gateway"], config=config)
-    result["deliveries"] = deliveries(store, row["id"], tz)
+    # read as they are written (a gateway that retried for months: 100,000 of them), in the snapshot
+    result["deliveries"] = Reread(lambda: deliveries(store, row["id"], tz))
     result["resolutions"] = resolutions(store, row["id"], tz)
     return result
 
 
-def deliveries(store: Store, request_id: int, tz: tzinfo) -> list[dict[str, Any]]:
+def deliveries(store: Store, request_id: int, tz: tzinfo) -> Iterator[dict[str, Any]]:
     """The HTTP requests ``paycli serve`` received that carried one of the request's messages, oldest
     first: when, from where, what paycli answered, and PayPal's answer to the postback. A gateway's
-    retry of the same bytes is one message in the trail and one more delivery here."""
-    return [
-        {
-            "at": _local(d["received_at"], tz),
-            "provider": d["provider"],
-            "method": d["method"],
-            "path": d["path"],
-            "remote_addr": d["remote_addr"],
-            "status": d["status"],
-            "result": d["result"],
-            "duplicate": bool(d["duplicate"]),
-            "postback": d["postback"],
+    retry of the same bytes is one message in the trail and one more delivery here. One at a time as
+    the store gives them."""
+    for at, provider, method, path, remote_addr, status, result, duplicate, postback in store.stream_tuples(
+        "SELECT d.received_at, d.provider, d.method, d.path, d.remote_addr, d.status, d.result, "
+        "d.duplicate, d.postback FROM message m JOIN delivery d ON d.message_digest = m.digest "
+        "WHERE m.request_id = :r ORDER BY d.received_at, d.id",
+        {"r": request_id},
+        server_side=True,
+    ):
+        yield {
+            "at": _local(at, tz),
+            "provider": provider,
+            "method": method,
+            "path": path,
+            "remote_addr": remote_addr,
+            "status": status,
+            "result": result,
+            "duplicate": bool(duplicate),
+            "postback": postback,
         }
-        for d in store.query(
-            "SELECT d.received_at, d.provider, d.method, d.path, d.remote_addr, d.status, d.result, "
-            "d.duplicate, d.postback FROM message m JOIN delivery d ON d.message_digest = m.digest "
-            "WHERE m.request_id = :r ORDER BY d.received_at, d.id",
-            {"r": request_id},
-        )
-    ]
 
 
 def trail(

@@ -177,7 +177,8 @@ def test_a_long_table_is_written_a_row_at_a_time_aligned_as_a_held_one(monkeypat
     import weakref
 
     from paycli.commands import output
-    from paycli.commands.output import Columns, Reread
+    from paycli.commands.output import Columns
+    from paycli.rows import Reread
 
     monkeypatch.setattr(output, "HELD_ROWS", 3)
     Marker.alive = weakref.WeakSet()
@@ -318,3 +319,81 @@ def test_paycli_messages_reads_the_store_a_row_at_a_time(
             cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
             assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
         assert len([first, *rows]) == 6
+
+
+@pytest.mark.parametrize("indent", [2, None])
+def test_an_object_with_rows_read_as_they_are_written_is_the_json_of_it_whole(indent: int | None):
+    import contextlib
+    import io
+
+    from paycli.commands.output import json_text, write_json
+    from paycli.rows import Reread
+
+    whole = {
+        "txn_id": "T1\u202e",
+        "trail": [{"at": "x", "sources": ["a", "b"]}],
+        "deliveries": [{"n": 1, "to": {"k": [1, 2]}}, {"n": 2, "note": "a\nb"}],
+        "none": [],
+        "resolutions": [],
+    }
+    for lazy in ("deliveries", "none"):
+        shown = {**whole, lazy: Reread(lambda rows=whole[lazy]: iter(rows))}
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            write_json(shown, indent=indent)
+        assert out.getvalue() == json_text(whole, indent=indent) + "\n"
+
+
+def test_paycli_show_writes_a_request_s_http_deliveries_as_it_reads_them(
+    cli: Any, isolated: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    """A gateway that retried a callback for months (every retry one more delivery row): ``show`` held
+    them all, in every format (100,000: 256 MB as text, 298 MB as JSON). They are now read as they are
+    written, the table read twice in the command's snapshot, and the output is the same."""
+    from paycli import store as store_module
+    from paycli.commands import output
+    from paycli.queries import show_request
+    from paycli.rows import Reread
+    from tests.conftest import request_csv
+
+    assert (
+        cli(
+            "ingest",
+            str(request_csv(isolated, ["PAY-1,,other,2026-11-20T09:00:00+01:00,Anna,,1.50,EUR,nexi"])),
+        ).code
+        == 0
+    )
+    now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    with store.transaction():
+        [request] = store.query("SELECT id FROM payment_request")
+        store.execute(
+            "INSERT INTO message (digest, provider, source, received_at, raw, state, note, reference, request_id) "
+            "VALUES ('d1', 'nexi', 'http', :t, :raw, 'informational', 'seen', 'PAY-1', :r)",
+            {"t": store.time(now), "raw": b"esito=OK", "r": request["id"]},
+        )
+        store.executemany(
+            "INSERT INTO delivery (received_at, provider, method, path, remote_addr, headers, body_bytes, "
+            "message_digest, result, duplicate, status, postback) VALUES (?, 'nexi', 'POST', '/callbacks/nexi', ?, "
+            "'', 8, 'd1', 'informational', ?, 200, NULL)",
+            [(store.time(now.replace(minute=n)), f"10.0.0.{n}" * (n % 3), n > 0) for n in range(7)],
+        )
+    held = {fmt: cli("show", "PAY-1", "--format", fmt) for fmt in ("table", "json", "ndjson", "csv")}
+    assert "Received over HTTP (paycli serve): 7" in held["table"].stdout
+    assert len(json.loads(held["json"].stdout)["deliveries"]) == 7
+    assert "deliveries" not in held["csv"].stdout
+
+    monkeypatch.setattr(output, "HELD_ROWS", 2)
+    for fmt, before in held.items():
+        after = cli("show", "PAY-1", "--format", fmt)
+        assert (after.code, after.stdout, after.stderr) == (before.code, before.stdout, before.stderr)
+
+    monkeypatch.setattr(store_module, "SERVER_SIDE_ROWS", 2)
+    with store.snapshot():
+        shown = show_request(store, "PAY-1", UTC)["deliveries"]
+        assert isinstance(shown, Reread)
+        rows = iter(shown)
+        first = next(rows)
+        if ON_POSTGRES:
+            cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
+            assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
+        assert len([first, *rows]) == 7

@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 from paycli.commands import check_gateways, workspace
-from paycli.commands.output import Columns, Format, Reread, emit, shorten
+from paycli.commands.output import Columns, Format, emit, shorten
+from paycli.rows import Reread
 
 OUTCOMES = ("POSITIVO", "NEGATIVO", "VERIFICARE")
 

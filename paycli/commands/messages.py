@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 from paycli.commands import By, check_gateways, workspace
-from paycli.commands.output import Columns, Format, Reread, emit, err, shorten
+from paycli.commands.output import Columns, Format, emit, err, shorten
+from paycli.rows import Reread
 
 
 def messages(

@@ -17,7 +17,7 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -26,6 +26,7 @@ import typer
 
 from paycli.cells import neutralise
 from paycli.gateways.base import one_line, shown_as_is
+from paycli.rows import Reread
 
 
 class Format(StrEnum):
@@ -86,18 +87,6 @@ class Columns:
     cells: Callable[[dict[str, Any]], Sequence[Any]]
 
 
-class Reread:
-    """Rows that can be read again: each iteration calls ``read`` for a new iterator of the same rows.
-    A table of ``Columns`` reads them twice, its columns' widths and then its lines: ``read`` must
-    give the same rows both times (queries run inside one ``Store.snapshot``)."""
-
-    def __init__(self, read: Callable[[], Iterable[dict[str, Any]]]) -> None:
-        self._read = read
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self._read())
-
-
 # rows of a table held to align it in one read; past them, the table is read twice (write_table)
 HELD_ROWS = 1000
 
@@ -138,16 +127,49 @@ def emit_one(
     obj: dict[str, Any],
     fmt: Format,
     *,
-    text: Callable[[dict[str, Any]], str],
+    text: Callable[[dict[str, Any]], str | None],
     verbatim: Sequence[str] = (),
 ) -> None:
-    """``verbatim``: the keys whose text keeps its line breaks in ``text`` (a stored message's body)."""
+    """``verbatim``: the keys whose text keeps its line breaks in ``text`` (a stored message's body).
+    A value of ``obj`` may be rows read from the store as they are written (a ``Reread``: the
+    deliveries of a request a gateway retried 100,000 times): JSON writes them an element at a time,
+    CSV leaves them out as it does a list, ``text`` writes them itself (and returns None)."""
     if fmt in (Format.json, Format.ndjson):
-        typer.echo(json_text(obj, indent=2 if fmt is Format.json else None))
+        write_json(obj, indent=2 if fmt is Format.json else None)
     elif fmt is Format.csv:
-        write_csv([{k: v for k, v in obj.items() if not isinstance(v, list | dict)}])
-    else:
-        typer.echo(text(_visible(obj, frozenset(verbatim))))
+        write_csv([{k: v for k, v in obj.items() if not isinstance(v, list | dict | Reread)}])
+    elif (written := text(_visible(obj, frozenset(verbatim)))) is not None:
+        typer.echo(written)
+
+
+def write_json(obj: dict[str, Any], *, indent: int | None) -> None:
+    """``json_text(obj, indent=indent)`` and its line end, to the byte, the elements of a ``Reread``
+    value written as they are read."""
+    if not any(isinstance(v, Reread) for v in obj.values()):
+        typer.echo(json_text(obj, indent=indent))
+        return
+    if not obj:
+        typer.echo("{}")
+        return
+    # json.dumps' separators: an item a line, nested values indented one level more, or one line
+    inner, item, close = ("\n  ", ",\n  ", "\n}") if indent is not None else ("", ", ", "}")
+    nested, deeper = "\n" + " " * (indent or 0), "\n" + " " * 2 * (indent or 0)
+    typer.echo("{" + inner, nl=False)
+    for n, (key, value) in enumerate(obj.items()):
+        typer.echo((item if n else "") + json_text(key) + ": ", nl=False)
+        if not isinstance(value, Reread):
+            typer.echo(json_text(value, indent=indent).replace("\n", nested), nl=False)
+            continue
+        opened = False
+        for element in value:
+            text = json_text(element, indent=indent).replace("\n", deeper)
+            if indent is None:
+                typer.echo(f"{', ' if opened else '['}{text}", nl=False)
+            else:
+                typer.echo(f"{',' if opened else '['}{deeper}{text}", nl=False)
+            opened = True
+        typer.echo(("]" if indent is None else nested + "]") if opened else "[]", nl=False)
+    typer.echo(close)
 
 
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -195,7 +217,13 @@ def grid(
     )
 
 
-def write_table(rows: Iterable[dict[str, Any]], columns: Columns, empty: str) -> None:
+def write_table(
+    rows: Iterable[dict[str, Any]],
+    columns: Columns,
+    empty: str | None,
+    *,
+    heading: Callable[[int], str] | None = None,
+) -> None:
     """The table ``grid`` makes of ``rows``, to the byte, in bounded memory whatever their number.
 
     Up to ``HELD_ROWS`` rows are held and written by ``grid`` itself. A longer table is read twice:
@@ -204,7 +232,8 @@ def write_table(rows: Iterable[dict[str, Any]], columns: Columns, empty: str) ->
     it). Its lines are those of tabulate's "simple" format as ``grid`` asks for it (every cell text,
     left-aligned, without number parsing, its width measured as tabulate measures it: wide characters
     take two cells, a combining mark none); the cells are ``visible`` text, which has no line break
-    nor escape sequence for tabulate to treat otherwise."""
+    nor escape sequence for tabulate to treat otherwise. ``heading``: the text written above the
+    table, given its number of rows; ``empty``: what is said (on stderr) when there is none."""
     if iter(rows) is rows:
         raise TypeError("a table written in bounded memory reads its rows twice: pass a Reread or a sequence")
     held: list[Sequence[Any]] = []
@@ -215,18 +244,24 @@ def write_table(rows: Iterable[dict[str, Any]], columns: Columns, empty: str) ->
             break
     else:
         if held:
+            if heading is not None:
+                typer.echo(heading(len(held)))
             typer.echo(grid(held, columns.headers))
-        else:
+        elif empty is not None:
             err(empty)
         return
     width = _width_function()
     widths = [width(h) + _MIN_PADDING for h in columns.headers]
+    count = 0
     for cells in itertools.chain(held, (columns.cells(_visible(row)) for row in read)):
+        count += 1
         for i, text in enumerate(_texts(cells)):
             if "\x1b" in text or "\n" in text or "\r" in text:  # tabulate would measure it otherwise
                 raise ValueError(f"a table cell not written through visible(): {text!r}")
             widths[i] = max(widths[i], width(text))
     del held
+    if heading is not None:
+        typer.echo(heading(count))
     lines = [
         "  ".join(h.ljust(w + len(h) - width(h)) for h, w in zip(columns.headers, widths, strict=True)),
         "  ".join("-" * w for w in widths),

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import typer
 
 from paycli.commands import workspace
-from paycli.commands.output import Format, emit_one, grid
+from paycli.commands.output import Columns, Format, emit_one, grid, write_table
 
 
 def show(
@@ -40,7 +40,31 @@ def show(
     ws = workspace(ctx)
     with ws.open_store() as store, store.snapshot():  # the request and its trail of one moment
         result = show_request(store, txn_id, ws.config.timezone, raw=raw, config=ws.config)
-    emit_one(result, fmt, text=_text, verbatim=("body", "headers"))
+        # its deliveries are read as they are written, in the same moment
+        emit_one(result, fmt, text=_write, verbatim=("body", "headers"))
+
+
+def _write(r: dict[str, Any]) -> None:
+    """The request and its trail; its HTTP deliveries, which may be many, a row at a time."""
+    typer.echo(_text(r))
+    write_table(
+        r["deliveries"],
+        Columns(
+            cells=lambda d: (
+                d["at"][:19].replace("T", " "),
+                f"{d['method']} {d['path']}",
+                d["remote_addr"] or "-",
+                d["status"],
+                d["result"] + (" (again)" if d["duplicate"] else ""),
+                d["postback"],
+            ),
+            headers=("when", "request", "from", "answered", "carried", "PayPal postback"),
+        ),
+        None,
+        heading=lambda count: f"\nReceived over HTTP (paycli serve): {count}",
+    )
+    if after := _after_deliveries(r):
+        typer.echo(after)
 
 
 def _text(r: dict[str, Any]) -> str:
@@ -111,24 +135,11 @@ def _text(r: dict[str, Any]) -> str:
             )
     else:
         lines.append("  no response from the gateway yet")
-    if r["deliveries"]:
-        lines += ["", f"Received over HTTP (paycli serve): {len(r['deliveries'])}"]
-        lines.append(
-            grid(
-                [
-                    (
-                        d["at"][:19].replace("T", " "),
-                        f"{d['method']} {d['path']}",
-                        d["remote_addr"] or "-",
-                        d["status"],
-                        d["result"] + (" (again)" if d["duplicate"] else ""),
-                        d["postback"],
-                    )
-                    for d in r["deliveries"]
-                ],
-                ["when", "request", "from", "answered", "carried", "PayPal postback"],
-            )
-        )
+    return "\n".join(lines)
+
+
+def _after_deliveries(r: dict[str, Any]) -> str:
+    lines: list[str] = []
     if r["resolutions"]:
         lines += ["", "Resolutions"]
         for res in r["resolutions"]:
@@ -141,7 +152,7 @@ def _text(r: dict[str, Any]) -> str:
             lines.append(
                 f"  {res['at']} {res['by']}: {res['before']} -> {res['outcome']}: {res['note']}{state}"
             )
-    for t in trail:
+    for t in r["trail"]:
         for m in t.get("messages", []):
             lines += ["", f"--- {m['source']} ({m['encoding']})"]
             if m["headers"]:
