@@ -397,3 +397,62 @@ def test_paycli_show_writes_a_request_s_http_deliveries_as_it_reads_them(
             cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
             assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
         assert len([first, *rows]) == 7
+
+
+def test_paycli_order_writes_its_requests_as_it_reads_them(
+    cli: Any, isolated: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    """An order id an ERP gives every payment it has no order for ("0"): ``paycli order 0`` held its
+    every request (73,000: 346 MB). They are now read as they are written, in the command's snapshot,
+    with the same verdict (two POSITIVO among five are PAID_TWICE) and each request's last status."""
+    from paycli import store as store_module
+    from paycli.commands import output
+    from paycli.queries import show_order
+    from paycli.rows import Reread
+    from tests.conftest import request_csv
+
+    lines = [f"PAY-{n},0,other,2026-11-2{n}T09:00:00+01:00,Anna,,1.50,EUR,nexi" for n in range(1, 6)]
+    assert cli("ingest", str(request_csv(isolated, lines))).code == 0
+    for txn in ("PAY-2", "PAY-4"):
+        assert cli("resolve", txn, "--as", "POSITIVO", "--note", "paid", "--by", "anna").code == 0
+    now = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    with store.transaction():
+        ids = {r["txn_id"]: r["id"] for r in store.query("SELECT id, txn_id FROM payment_request")}
+        store.executemany(  # the last by the gateway's time, else by when received, then by id
+            "INSERT INTO response (identity, request_id, provider, dedupe_key, status, raw_status, "
+            "authenticity, occurred_at, received_at, deliveries) VALUES (?, ?, 'nexi', ?, ?, ?, 'valid', ?, ?, 1)",
+            [
+                (
+                    "i1",
+                    ids["PAY-1"],
+                    "k1",
+                    "PENDING",
+                    "IN CORSO",
+                    store.time(now.replace(hour=12)),
+                    store.time(now),
+                ),
+                ("i2", ids["PAY-1"], "k2", "APPROVED", "OK", None, store.time(now.replace(hour=11))),
+                ("i3", ids["PAY-3"], "k3", "APPROVED", None, None, store.time(now)),
+                ("i4", ids["PAY-3"], "k4", "REFUSED", "", None, store.time(now)),  # no word: the status
+            ],
+        )
+    held = {fmt: cli("order", "0", "--format", fmt) for fmt in ("table", "json", "ndjson", "csv")}
+    data = json.loads(held["json"].stdout)
+    assert data["verdict"] == "PAID_TWICE"
+    assert [r["last_status"] for r in data["requests"]] == ["IN CORSO", None, "REFUSED", None, None]
+
+    monkeypatch.setattr(output, "HELD_ROWS", 2)
+    for fmt, before in held.items():
+        after = cli("order", "0", "--format", fmt)
+        assert (after.code, after.stdout, after.stderr) == (before.code, before.stdout, before.stderr)
+
+    monkeypatch.setattr(store_module, "SERVER_SIDE_ROWS", 2)
+    with store.snapshot():
+        shown = show_order(store, "0", UTC)["requests"]
+        assert isinstance(shown, Reread)
+        rows = iter(shown)
+        first = next(rows)
+        if ON_POSTGRES:
+            cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
+            assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
+        assert len([first, *rows]) == 5

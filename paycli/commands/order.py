@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from paycli.commands import workspace
-from paycli.commands.output import Format, emit_one, grid
+from paycli.commands.output import Columns, Format, emit_one, write_table
 
 
 def order(
@@ -27,22 +27,30 @@ def order(
     from paycli.queries import show_order
 
     ws = workspace(ctx)
-    with ws.open_store() as store, store.snapshot():  # the order's requests and verdict of one moment
+    # the order's requests and verdict of one moment, its requests written as they are read
+    with ws.open_store() as store, store.snapshot():
         result = show_order(store, order_id, ws.config.timezone)
-    if fmt is Format.csv or fmt is Format.ndjson:
-        from paycli.commands.output import emit
+        if fmt is Format.csv or fmt is Format.ndjson:
+            from paycli.commands.output import emit
+            from paycli.rows import Reread
 
-        rows = [{**r, "verdict": result["verdict"]} for r in result["requests"]]
-        emit(rows, fmt, table=lambda rows: "", empty="")
-        return
-    emit_one(result, fmt, text=lambda r: _text(r, ws.config.timezone))
+            requests, verdict = result["requests"], result["verdict"]
+            emit(
+                Reread(lambda: ({**r, "verdict": verdict} for r in requests)),
+                fmt,
+                table=lambda rows: "",
+                empty="",
+            )
+            return
+        emit_one(result, fmt, text=lambda r: _write(r, ws.config.timezone))
 
 
-def _text(r: dict[str, Any], tz: tzinfo) -> str:
+def _write(r: dict[str, Any], tz: tzinfo) -> None:
     from paycli.dates import format_local_short
 
-    rows = [
-        (
+    typer.echo(f"Order {r['order_id']}: {r['verdict']}\n")
+    columns = Columns(
+        cells=lambda q: (
             q["txn_id"],
             format_local_short(q["created_at"], tz),
             q["kind"],
@@ -53,12 +61,8 @@ def _text(r: dict[str, Any], tz: tzinfo) -> str:
             q["detail"],
             q["responses"],
             q["last_status"],
-        )
-        for q in r["requests"]
-    ]
-    table = grid(
-        rows,
-        [
+        ),
+        headers=(
             "txn_id",
             "created",
             "kind",
@@ -69,9 +73,9 @@ def _text(r: dict[str, Any], tz: tzinfo) -> str:
             "detail",
             "resp",
             "last status",
-        ],
+        ),
     )
-    return f"Order {r['order_id']}: {r['verdict']}\n\n{table}"
+    write_table(r["requests"], columns, None)
 
 
 COMMANDS = {"order": order}
