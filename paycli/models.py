@@ -65,6 +65,13 @@ class PaymentRequest(Base):
     __table_args__ = (
         Index("ix_payment_request_outcome_created", "outcome", "created_at"),
         Index("ix_payment_request_gateway_created", "gateway", "created_at"),
+        # a report's late requests: those an ``ingest --update`` changed in its period (few have been)
+        Index(
+            "ix_payment_request_updated",
+            "updated_at",
+            sqlite_where=text("updated_at IS NOT NULL"),
+            postgresql_where=text("updated_at IS NOT NULL"),
+        ),
     )
 
 
@@ -147,8 +154,11 @@ class Response(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deliveries: Mapped[int] = mapped_column(Integer, default=1)
 
-    # the few responses with a guessed reference, found without reading the others
     __table_args__ = (
+        # a report's period: the responses received in it (orphans), and the requests they answer (the
+        # late requests), read from the index alone
+        Index("ix_response_received", "received_at", "request_id"),
+        # the few responses with a guessed reference, found without reading the others
         Index(
             "ix_response_guessed",
             "gateway_txn_id",
@@ -183,6 +193,17 @@ class Resolution(Base):
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     undone_by: Mapped[str | None] = mapped_column(String(128))
     undo_note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        # a report's period: the resolutions made in it, and the few undone in it
+        Index("ix_resolution_created", "created_at"),
+        Index(
+            "ix_resolution_undone",
+            "undone_at",
+            sqlite_where=text("undone_at IS NOT NULL"),
+            postgresql_where=text("undone_at IS NOT NULL"),
+        ),
+    )
 
 
 class Settlement(Base):

@@ -5,7 +5,10 @@ or undone in it, the orphan responses received in it and the settlement lines th
 the requests created before it that are VERIFICARE or NEGATIVO now after something of the period (a response of
 theirs received in it, a resolution of theirs made or undone in it, an ``ingest --update`` of them in
 it: a refund of a paid order, a late response that reopens a resolution, a paid order's amount
-corrected), which no report would otherwise name. Small
+corrected), which no report would otherwise name, and the orders such a request of any outcome is an
+attempt of, when they are paid twice or never (a late approval: paid twice). Those are found from the
+period's side, by the indexes of when responses were received, resolutions made or undone and requests
+updated (migration 0013), so a report's cost follows its period's, not the store's. Small
 sections (totals, the chart, order anomalies, resolutions, orphans, the settlement summary) are read
 once into lists; those that grow with the shop (VERIFICARE and NEGATIVO requests) are methods that
 stream plain tuples from a cursor, so a renderer walks 100,000 requests without holding them. When
@@ -93,8 +96,7 @@ class Report:
     # (about 1 KB a row), instead of being queried again
     keep_rows: bool = False
     _kept: dict[str, list[RequestRow]] = field(default_factory=dict)
-    _late_negativo: list[RequestRow] = field(default_factory=list)  # read once: counted, listed, and
-    # the orders of its requests judged (_anomalies)
+    _late_negativo: list[RequestRow] = field(default_factory=list)  # read once: counted and listed
 
     # -- summaries ---------------------------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class Report:
             and not self.resolutions
             and not self.late_verificare
             and not self.late_negativo
+            and not self.anomalies  # an older order a late approval of the period paid twice
             and (self.settlement is None or not self.settlement.summary)
         )
 
@@ -136,7 +139,7 @@ class Report:
 
     def requests(self, outcome: str, *, late: bool = False) -> Iterator[RequestRow]:
         """The period's requests of one outcome, oldest first, one row at a time; ``late``: those created
-        before the period that a response, resolution or update of the period concerns (``_LATE``)."""
+        before the period that a response, resolution or update of the period concerns (``_LATE_FROM``)."""
         if late and outcome == "NEGATIVO":
             return iter(self._late_negativo)
         if not self.keep_rows:
@@ -160,8 +163,8 @@ class Report:
         where, params = self._late_where() if late else self._request_where()
         params["outcome"] = outcome
         rows = self.store.stream_tuples(
-            f"SELECT {_REQUEST_FIELDS} FROM payment_request WHERE outcome = :outcome AND {where} "
-            "ORDER BY created_at, id",
+            f"SELECT {_REQUEST_FIELDS} FROM {_LATE_FROM if late else 'payment_request'} "
+            f"WHERE outcome = :outcome AND {where} ORDER BY created_at, payment_request.id",
             params,
         )
         now = self.now
@@ -209,8 +212,8 @@ class Report:
         return self._where(f"{column} >= :start AND {column} < :end", gateway_column)
 
     def _late_where(self) -> tuple[str, dict[str, Any]]:
-        """Of payment_request (unaliased): created before the period, and ``_LATE`` of the period."""
-        return self._where(f"created_at < :start AND {_LATE}")
+        """Of ``_LATE_FROM``: the requests created before the period that something of it changed."""
+        return self._where("payment_request.id = late.id AND created_at < :start")
 
     def _where(self, where: str, gateway_column: str = "gateway") -> tuple[str, dict[str, Any]]:
         """``where``, over the period's bounds ``:start`` and ``:end``, narrowed to the report's gateways."""
@@ -227,16 +230,19 @@ class Report:
 
 # Something of the period that can change a request's outcome: a response of it received in the period,
 # a resolution of it made or undone in it, the request itself changed in it (ingest --update: a paid
-# order's amount corrected) (design.md 3.5: the outcome is recomputed on each). Read from the request's
-# side (payment_request, unaliased), the responses and resolutions by request_id: the report asks it of
-# the requests of one outcome created before the period, found by their index.
-_LATE = (
-    "((payment_request.updated_at >= :start AND payment_request.updated_at < :end) "
-    "OR EXISTS (SELECT 1 FROM response r WHERE r.request_id = payment_request.id "
-    "AND r.received_at >= :start AND r.received_at < :end) "
-    "OR EXISTS (SELECT 1 FROM resolution z WHERE z.request_id = payment_request.id "
-    "AND ((z.created_at >= :start AND z.created_at < :end) OR (z.undone_at >= :start AND z.undone_at < :end))))"
+# order's amount corrected) (design.md 3.5: the outcome is recomputed on each). Read from the period's
+# side, each by its index (migration 0013): the requests it names, whatever their outcome and however
+# old, each then read by its id, for what the period holds, not what the store does. A CROSS JOIN
+# keeps that order on SQLite, whose store has no statistics: asked as "id IN (...)" beside an outcome,
+# its planner walked every older request of the outcome by their index instead.
+_TOUCHED = (
+    "SELECT id FROM payment_request WHERE updated_at >= :start AND updated_at < :end "
+    "UNION SELECT request_id FROM response WHERE received_at >= :start AND received_at < :end "
+    "AND request_id IS NOT NULL "
+    "UNION SELECT request_id FROM resolution WHERE created_at >= :start AND created_at < :end "
+    "UNION SELECT request_id FROM resolution WHERE undone_at >= :start AND undone_at < :end"
 )
+_LATE_FROM = f"({_TOUCHED}) late CROSS JOIN payment_request"
 
 
 def _sqlite_time(text: str) -> datetime:
@@ -332,7 +338,7 @@ def _older_verificare(report: Report) -> None:
     where, params = report._late_where()
     report.late_verificare = int(
         report.store.query(
-            f"SELECT COUNT(*) AS n FROM payment_request WHERE outcome = 'VERIFICARE' AND {where}", params
+            f"SELECT COUNT(*) AS n FROM {_LATE_FROM} WHERE outcome = 'VERIFICARE' AND {where}", params
         )[0]["n"]
     )
     report.older_verificare = older - report.late_verificare
@@ -387,24 +393,15 @@ def _anomalies(report: Report) -> None:
     the shop's everyday (the seed's "rieffettuare un pagamento"): no anomaly, and no failed cron.
 
     Every attempt of such an order counts, also those made before the period (design.md 4). An order
-    whose attempts are all older is one of the period too when one of them was refused late (the late
-    NEGATIVO, ``Report.negativo_late``: the refusal of its only attempt makes it unpaid) or had a
-    resolution made or undone in the period (an operator finds a refused attempt paid: paid twice), so
-    that the report of the day it happened says it. A late approval alone does not bring an older order
-    in: finding one would read every older request, or every response, for want of an index on when
-    they changed.
+    whose attempts are all older is one of the period too when something of the period changed one of
+    them (``_LATE_FROM``: a response received, a resolution made or undone, an ``ingest --update``), so that
+    the report of the day it happened says it: a late approval of an attempt that looked unanswered
+    when the order was paid (paid twice), a late refusal, refund or reversal of its only paid attempt,
+    an operator who finds a refused attempt paid. ``paycli recompute`` after a policy change belongs to
+    no period (design.md 3.5): the orders it changes are in the reports of their attempts' days.
     """
     where, params = report._request_where()
-    resolved, _ = report._where(
-        "created_at < :start AND id IN (SELECT request_id FROM resolution WHERE (created_at >= :start "
-        "AND created_at < :end) OR (undone_at >= :start AND undone_at < :end))"
-    )
-    late = sorted({r.order_id for r in report._late_negativo if r.order_id is not None})
-    refused = ""
-    if late:
-        marks, late_params = report.store.placeholders("late", late)
-        refused = f"UNION SELECT order_id FROM payment_request WHERE order_id IN {marks}"
-        params.update(late_params)
+    late, _ = report._late_where()
     bytewise = report.store.bytewise  # the same order and the same name on SQLite and PostgreSQL
     rows = report.store.stream_tuples(
         "SELECT p.order_id AS order_id, COUNT(*) AS attempts, "
@@ -414,10 +411,10 @@ def _anomalies(report: Report) -> None:
         f"MAX(p.created_at) AS last_attempt, MAX({bytewise('p.customer')}) AS customer, "
         "MIN(p.currency) AS currency "
         "FROM payment_request p WHERE p.order_id IN "
-        # one IN of a union: both databases walk it by the order_id index (an OR of three INs makes
+        # one IN of a union: both databases walk it by the order_id index (an OR of two INs makes
         # PostgreSQL read the whole table)
         f"(SELECT order_id FROM payment_request WHERE order_id IS NOT NULL AND {where} "
-        f"UNION SELECT order_id FROM payment_request WHERE order_id IS NOT NULL AND {resolved} {refused}) "
+        f"UNION SELECT order_id FROM {_LATE_FROM} WHERE order_id IS NOT NULL AND {late}) "
         "GROUP BY p.order_id HAVING SUM(CASE WHEN p.outcome = 'POSITIVO' THEN 1 ELSE 0 END) <> 1 "
         f"ORDER BY MAX(p.created_at), {bytewise('p.order_id')}",
         params,

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Run
 from tests.reports.conftest import DAY, NOW
+from tests.reports.test_report import late_approval
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -181,6 +182,21 @@ def test_the_report_is_mailed_with_its_files(shop, isolated, smtp_server):
     sent = files["paycli-report-2026-11-26.html"].replace("\r\n", "\n")  # SMTP carries CRLF lines
     assert sent.rstrip("\n") == (isolated / "paycli-report-2026-11-26.html").read_text().rstrip("\n")
     assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_the_mail_of_a_day_whose_only_news_is_a_late_approval_names_the_order_paid_twice(
+    shop, isolated, db_url, smtp_server
+):
+    # order L-100's second attempt, unanswered on the 26th, approved on the 28th: the 28th's mail
+    # says the order anomaly, not that nothing happened
+    late_approval(shop, isolated, db_url)
+    configure(isolated, smtp_server.server_address[1])
+    now = "2026-11-29T07:30:00+01:00"
+    result = shop("report", "--now", now, "--date", "2026-11-28", "--out", f"{isolated}/", "--email")
+    assert result.code == 0, result
+    body = email.message_from_bytes(smtp_server.messages[0], policy=policy.default).get_body(("plain",))
+    text = body.get_content()
+    assert "order anomalies: 1" in text and "Nothing happened" not in text, text
 
 
 def test_a_refused_login_is_one_line_without_the_password(shop, isolated, smtp_server):

@@ -872,6 +872,132 @@ def test_an_order_paid_twice_by_a_resolution_of_the_period_is_an_anomaly_of_the_
     assert [r["txn_id"] for r in rows if r["section"] == "resolution"] == ["R-1002-1"]
 
 
+def late_approval(shop, isolated, db_url) -> None:  # type: ignore[no-untyped-def]
+    """Order L-100 of the 26th: L-100-1 paid at the bank on the 26th, L-100-2 (the customer tried again)
+    without an answer then; the bank's line for L-100-2, an approval, comes on the 28th, a day when
+    nothing else happens."""
+    requests = [
+        "L-100-1,L-100,order,2026-11-26T11:00:00+01:00,Late Payer,late@example.com,35.00,EUR,bank",
+        "L-100-2,L-100,order,2026-11-26T11:05:00+01:00,Late Payer,late@example.com,35.00,EUR,bank",
+    ]
+    (isolated / "first.csv").write_text("id,ref,amount,currency,esito\nB20,L-100-1,35.00,EUR,OK\n")
+    late = request_csv(isolated, requests, name="late.csv")
+    assert shop("ingest", str(late), str(isolated / "first.csv")).code == 0
+    pin(
+        db_url,
+        "UPDATE response SET received_at = :t WHERE gateway_txn_id = 'B20'",
+        "2026-11-26T20:00:00+01:00",
+    )
+    # the report of the 26th, made on the 27th's morning: L-100-2 unanswered (VERIFICARE), no anomaly
+    rows = csv_rows(report(shop, "--date", DAY, "--format", "csv", "--out", "-").stdout)
+    assert [r["txn_id"] for r in rows if r["section"] == "verificare" and r["order_id"] == "L-100"] == [
+        "L-100-2"
+    ]
+    assert "L-100" not in [r["order_id"] for r in rows if r["section"] == "order"]
+    (isolated / "second.csv").write_text("id,ref,amount,currency,esito\nB21,L-100-2,35.00,EUR,OK\n")
+    assert shop("ingest", str(isolated / "second.csv")).code == 0
+    pin(
+        db_url,
+        "UPDATE response SET received_at = :t WHERE gateway_txn_id = 'B21'",
+        "2026-11-28T09:00:00+01:00",
+    )
+
+
+def test_an_older_order_a_late_approval_paid_twice_is_an_anomaly_of_the_period(shop, isolated, db_url):
+    late_approval(shop, isolated, db_url)
+    day, now = "2026-11-28", "2026-11-29T07:30:00+01:00"
+    result = shop("report", "--now", now, "--date", day, "--out", f"{isolated}/", "--fail-on", "ANOMALIES")
+    assert result.code == 1 and "needs a look: 1 ANOMALIES" in result.stderr, result
+    assert "nothing happened" not in result.stderr
+    rows = csv_rows((isolated / f"paycli-report-{day}.csv").read_text())
+    assert rows[0]["note"] != "empty period: nothing happened"
+    assert [
+        (r["order_id"], r["reason"], r["count"], r["amount"], r["currency"], r["at"])
+        for r in rows
+        if r["section"] == "order"
+    ] == [("L-100", "PAID_TWICE", "2", "70.00", "EUR", "2026-11-26 11:05")]
+    assert not [r for r in rows if r["section"] in ("verificare_late", "negativo_late")]  # POSITIVO now
+    html = " ".join(" ".join(parse((isolated / f"paycli-report-{day}.html").read_text()).text).split())
+    assert "Order anomalies 1" in html and "L-100" in html and "paid twice" in html
+    assert "Nothing happened in this period" not in html
+    # the 29th has nothing new of it
+    later = shop(
+        "report", "--now", now, "--date", "2026-11-29", "-f", "csv", "--out", "-", "--fail-on", "ANOMALIES"
+    )
+    assert later.code == 0 and not [r for r in csv_rows(later.stdout) if r["section"] == "order"]
+    # a report of another gateway does not name it
+    narrowed = shop("report", "--now", now, "--date", day, "-g", "stripe", "-f", "csv", "--out", "-")
+    assert narrowed.code == 0 and not [r for r in csv_rows(narrowed.stdout) if r["section"] == "order"]
+
+
+def test_an_older_order_an_update_of_the_period_makes_paid_twice_is_an_anomaly_of_the_period(
+    shop, isolated, db_url
+):
+    # order U-200 of the 26th: U-200-1 paid; U-200-2 paid too, but registered with a wrong amount
+    # (AMOUNT_MISMATCH: VERIFICARE, no anomaly on the 26th). On the 27th the shop corrects the amount
+    # with ingest --update: U-200-2 is POSITIVO, the order paid twice, and the 27th says it.
+    requests = [
+        "U-200-1,U-200,order,2026-11-26T11:00:00+01:00,Upd Ated,u@example.com,35.00,EUR,bank",
+        "U-200-2,U-200,order,2026-11-26T11:05:00+01:00,Upd Ated,u@example.com,30.00,EUR,bank",
+    ]
+    (isolated / "u.csv").write_text(
+        "id,ref,amount,currency,esito\nB30,U-200-1,35.00,EUR,OK\nB31,U-200-2,35.00,EUR,OK\n"
+    )
+    assert (
+        shop(
+            "ingest", str(request_csv(isolated, requests, name="u-requests.csv")), str(isolated / "u.csv")
+        ).code
+        == 0
+    )
+    pin(
+        db_url,
+        "UPDATE response SET received_at = :t WHERE gateway_txn_id IN ('B30', 'B31')",
+        "2026-11-26T20:00:00+01:00",
+    )
+    rows = csv_rows(report(shop, "--date", DAY, "--format", "csv", "--out", "-").stdout)
+    assert [(r["txn_id"], r["reason"]) for r in rows if r["order_id"] == "U-200"] == [
+        ("U-200-2", "AMOUNT_MISMATCH")
+    ]
+    fixed = requests[1].replace("30.00", "35.00")
+    assert shop("ingest", "--update", str(request_csv(isolated, [fixed], name="fix.csv"))).code == 0
+    pin(
+        db_url,
+        "UPDATE payment_request SET updated_at = :t WHERE txn_id = 'U-200-2'",
+        "2026-11-27T09:00:00+01:00",
+    )
+    day, now = "2026-11-27", "2026-11-28T07:30:00+01:00"
+    result = shop("report", "--now", now, "--date", day, "-f", "csv", "--out", "-", "--fail-on", "ANOMALIES")
+    assert result.code == 1 and "needs a look: 1 ANOMALIES" in result.stderr, result
+    assert [
+        (r["order_id"], r["reason"], r["amount"]) for r in csv_rows(result.stdout) if r["section"] == "order"
+    ] == [("U-200", "PAID_TWICE", "70.00")]
+
+
+def test_an_older_payment_refunded_in_the_period_is_listed_to_verify_not_as_an_unpaid_order(
+    shop, isolated, db_url
+):
+    # S-2001-1, paid on the 26th (order S-2001, one attempt), is refunded on the 27th: a refund after
+    # an approval is VERIFICARE (design.md 3.2), never NEGATIVO, so its order is not UNPAID but to
+    # verify, and the 27th's report lists it so
+    refund = json.loads(stripe_event("S-2001-1", "pi_2001", 4990, "eur", 1795791660))
+    refund["id"], refund["type"] = "evt_refund_2001", "charge.refunded"
+    refund["data"]["object"].update(
+        {"id": "ch_2001", "object": "charge", "payment_intent": "pi_2001", "amount_refunded": 4990,
+         "refunded": True, "paid": True, "captured": True}
+    )  # fmt: skip
+    (isolated / "refund.json").write_text(json.dumps(refund))
+    assert shop("ingest", str(isolated / "refund.json")).code == 0
+    pin(db_url, "UPDATE response SET received_at = :t WHERE status = 'refunded'", "2026-11-27T09:00:00+01:00")
+    day, now = "2026-11-27", "2026-11-28T07:30:00+01:00"
+    result = shop("report", "--now", now, "--date", day, "-f", "csv", "--out", "-", "--fail-on", "VERIFICARE")
+    assert result.code == 1 and "needs a look: 1 VERIFICARE" in result.stderr, result
+    rows = csv_rows(result.stdout)
+    assert [(r["txn_id"], r["detail"]) for r in rows if r["section"] == "verificare_late"] == [
+        ("S-2001-1", "refund_after_approval")
+    ]
+    assert not [r for r in rows if r["section"] == "order"]
+
+
 def test_a_second_run_fails_with_one_line_while_the_first_holds_the_lock(shop, isolated):
     lock = isolated / "report.lock"
     config = (isolated / "paycli.yaml").read_text().replace("report:\n", f"report:\n  lock_file: {lock}\n")

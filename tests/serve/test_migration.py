@@ -653,3 +653,41 @@ def test_an_upgrade_to_0012_lists_messages_by_state_from_one_index_and_keeps_the
     listed = cli("--db", url, "messages", "--format", "json", db=False)
     assert listed.code == 0, listed
     assert [m["id"] for m in json.loads(listed.stdout)] == [3, 1]
+
+
+def test_an_upgrade_to_0013_finds_an_older_order_a_late_approval_paid_twice(cli, db_url, isolated, tmp_path):
+    # a store of 0012: order L of the 23rd paid by L-1, then by L-2, whose approval came on the 26th.
+    # The upgrade indexes when responses came, resolutions were made and undone and requests updated,
+    # and the report of the 26th then names the order (an index made by hand before is kept).
+    url = nothing_yet(db_url, tmp_path)
+    with Store.connect(url, create=True) as store:
+        store.migrate("0012")
+        monday, inside = datetime(2026, 11, 23, 9, 0, tzinfo=UTC), datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+        with store.transaction():
+            store.execute("CREATE INDEX ix_resolution_created ON resolution (created_at)")
+            store.executemany(
+                "INSERT INTO payment_request (txn_id, order_id, kind, created_at, customer, search_text, "
+                "amount_minor, currency, gateway, registered_at, outcome, response_count) "
+                "VALUES (?, 'L', 'order', ?, 'Late Payer', '', 3500, 'EUR', 'bank', ?, 'POSITIVO', 1)",
+                [(txn, store.time(monday), store.time(monday)) for txn in ("L-1", "L-2")],
+            )
+            store.executemany(
+                "INSERT INTO response (identity, request_id, reference, provider, dedupe_key, status, "
+                "amount_minor, currency, authenticity, received_at, deliveries) SELECT :identity, id, txn_id, "
+                "'bank', :key, 'approved', 3500, 'EUR', 'valid', :at, 1 FROM payment_request WHERE txn_id = :txn",
+                [
+                    {"identity": txn, "key": txn, "txn": txn, "at": store.time(at)}
+                    for txn, at in (("L-1", monday), ("L-2", inside))
+                ],
+            )
+    (isolated / "paycli.yaml").write_text("timezone: Europe/Rome\n")
+    upgraded(cli, url)
+    with Store.open(url) as store:
+        assert {"ix_response_received"} <= _indexes(store, "response")
+        assert {"ix_resolution_created", "ix_resolution_undone"} <= _indexes(store, "resolution")
+        assert "ix_payment_request_updated" in _indexes(store, "payment_request")
+    args = ["--db", url, "report", "--date", "2026-11-26", "--now", "2026-11-27T07:30:00+01:00", "-f", "csv"]
+    result = cli(*args, "--out", "-", db=False)
+    assert result.code == 0, result
+    assert [line.split(",")[3:4] + line.split(",")[10:11] for line in result.stdout.splitlines()
+            if line.startswith("order,")] == [["L", "PAID_TWICE"]]  # fmt: skip
