@@ -441,12 +441,15 @@ def _anomalies(report: Report) -> None:
                 "verificare": verificare,
                 "customer": customer,
                 "last_attempt": parse(last_attempt),
-                "currency": currency,  # of its attempts, for "paid 0.00" when nothing was
+                "currency": currency,  # the least of its attempts' (see "currencies")
             }
         )
     # What was paid, per currency: two approvals of one order may be in two currencies, and money of
     # two currencies is never added up (design.md 7)
     paid: dict[str, list[tuple[int, str]]] = {}
+    # ... and the currencies of its attempts, for "paid 0.00" in each when nothing was: an order tried in
+    # USD and then in EUR is no EUR order
+    currencies: dict[str, list[str]] = {}
     orders = [a["order_id"] for a in found]
     for start in range(0, len(orders), 500):
         marks, p = report.store.placeholders("o", orders[start : start + 500])
@@ -461,7 +464,11 @@ def _anomalies(report: Report) -> None:
         ):
             if int(positivo):
                 paid.setdefault(order_id, []).append((int(minor), currency))
-    report.anomalies += [Row({**a, "paid": paid.get(a["order_id"], [])}) for a in found]
+            currencies.setdefault(order_id, []).append(currency)
+    report.anomalies += [
+        Row({**a, "paid": paid.get(a["order_id"], []), "currencies": currencies.get(a["order_id"], [])})
+        for a in found
+    ]
 
 
 def _resolutions(report: Report) -> None:

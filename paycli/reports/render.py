@@ -368,7 +368,9 @@ def _html_anomaly_rows(local: Callable[..., str], money: Callable[..., str]) -> 
         )
 
     def paid(a: Any) -> str:
-        amounts = a.paid or [(0, a.currency)]  # unpaid: nothing, in the currency of its attempts
+        amounts = a.paid or [
+            (0, c) for c in a.currencies
+        ]  # unpaid: nothing, in each currency it was tried in
         return " + ".join(f"{money(minor, currency)} {escape(currency)}" for minor, currency in amounts)
 
     def anomaly_rows(rows: Iterable[Any]) -> Iterator[Any]:
@@ -440,11 +442,13 @@ def _csv_sections(
 
     def order_line(a: Any) -> tuple[Any, ...]:
         counts = f"{a.positivo} approved, {a.negativo} refused, {a.verificare} to verify"
-        amounts = a.paid or [(0, a.currency)]  # unpaid: nothing, in the currency of its attempts
+        amounts = a.paid or [
+            (0, c) for c in a.currencies
+        ]  # unpaid: nothing, in each currency it was tried in
         if len(amounts) == 1:
             (minor, currency), detail = amounts[0], counts
             amount: Any = money(minor, currency)
-        else:  # paid in two currencies: no one amount is the sum; the detail names each
+        else:  # paid (or tried, unpaid) in two currencies: no one amount is the sum; the detail names each
             amount = currency = None
             detail = f"{counts}; paid " + " + ".join(f"{money(m, c)} {c}" for m, c in amounts)
         return (

@@ -375,11 +375,10 @@ class Reference:
             for r in attempts:
                 if r["outcome"] == "POSITIVO":
                     paid[r["currency"]] += r["amount_minor"]
-            if not paid:
-                amount, currency = (
-                    "0" if min(r["currency"] for r in attempts) == "JPY" else "0.00",
-                    min(r["currency"] for r in attempts),
-                )
+            tried = {r["currency"] for r in attempts}
+            if not paid and len(tried) == 1:
+                (currency,) = tried
+                amount = "0" if currency == "JPY" else "0.00"
             elif len(paid) == 1:
                 ((currency, minor),) = paid.items()
                 amount = money(minor, currency)

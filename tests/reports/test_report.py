@@ -187,8 +187,11 @@ def test_an_order_paid_in_two_currencies_is_never_summed_into_one(cli, isolated)
             "F-2,O-CUR,order,2026-11-26T10:05:00+01:00,Cur Fail,c@example.com,120.00,USD,bank",
             "J-1,O-JPY,order,2026-11-26T10:10:00+01:00,Yen Twice,j@example.com,8800,JPY,bank",
             "J-2,O-JPY,order,2026-11-26T10:15:00+01:00,Yen Twice,j@example.com,58.00,EUR,bank",
+            "N-1,O-NONE,order,2026-11-26T10:20:00+01:00,Never Paid,n@example.com,100.00,USD,bank",
+            "N-2,O-NONE,order,2026-11-26T10:25:00+01:00,Never Paid,n@example.com,90.00,EUR,bank",
         ],
-        "B1,F-1,100.00,EUR,KO\nB2,F-2,120.00,USD,OK\nB3,J-1,8800,JPY,OK\nB4,J-2,58.00,EUR,OK\n",
+        "B1,F-1,100.00,EUR,KO\nB2,F-2,120.00,USD,OK\nB3,J-1,8800,JPY,OK\nB4,J-2,58.00,EUR,OK\n"
+        "B5,N-1,100.00,USD,KO\nB6,N-2,90.00,EUR,KO\n",
     )
     assert report(cli, "--date", DAY, "--format", "csv,html", "--out", f"{isolated}/").code == 0
     orders = {
@@ -202,6 +205,14 @@ def test_an_order_paid_in_two_currencies_is_never_summed_into_one(cli, isolated)
     assert orders["O-JPY"]["detail"].endswith("; paid 58.00 EUR + 8800 JPY")  # by currency
     html = " ".join(" ".join(parse((isolated / f"paycli-report-{DAY}.html").read_text()).text).split())
     assert "58.00 EUR + 8800 JPY" in html and "146.00" not in html
+    # never paid, tried in USD and in EUR: nothing in either, not "0.00 EUR" as if it were a EUR order
+    assert (orders["O-NONE"]["reason"], orders["O-NONE"]["amount"], orders["O-NONE"]["currency"]) == (
+        "UNPAID",
+        "",
+        "",
+    )
+    assert orders["O-NONE"]["detail"] == "0 approved, 2 refused, 0 to verify; paid 0.00 EUR + 0.00 USD"
+    assert "0.00 EUR + 0.00 USD" in html
 
 
 def test_orders_are_listed_in_the_same_order_with_the_same_name_whatever_the_collation(cli, isolated, db_url):
