@@ -396,8 +396,9 @@ def _anomalies(report: Report) -> None:
     whose attempts are all older is one of the period too when something of the period changed one of
     them (``_LATE_FROM``: a response received, a resolution made or undone, an ``ingest --update``), so that
     the report of the day it happened says it: a late approval of an attempt that looked unanswered
-    when the order was paid (paid twice), a late refusal, refund or reversal of its only paid attempt,
-    an operator who finds a refused attempt paid. ``paycli recompute`` after a policy change belongs to
+    when the order was paid (paid twice), a late refusal of its only attempt (unpaid; a refund or
+    reversal makes a paid attempt VERIFICARE, design.md 3.2, listed late as such), an operator who finds
+    a refused attempt paid (paid twice). ``paycli recompute`` after a policy change belongs to
     no period (design.md 3.5): the orders it changes are in the reports of their attempts' days.
     """
     where, params = report._request_where()
