@@ -172,12 +172,22 @@ def _side_by_side(render: Callable[[Target], None], here: Target, there: Sequenc
     error, Ctrl-C, SIGTERM), the child is stopped with it: no renderer outlives the run."""
     read_end, write_end = os.pipe()
     parent = os.getpid()
-    pid = os.fork()
+    # No SIGINT or SIGTERM is taken during the fork: the at-fork hooks of libraries (logging's lock)
+    # are Python code, and a stop's exception raised in one is printed as "Exception ignored" and lost,
+    # the run going on to write its report. Held, it is taken once the mask is restored, in the try
+    # below, which stops the child.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
     if pid == 0:  # the child: render, report, and leave without running the parent's clean-ups
         os.close(read_end)
         code, message = 0, ""
         try:
             _die_with(parent)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             for target in there:
                 render(target)
         except PaycliError as exc:
@@ -187,8 +197,9 @@ def _side_by_side(render: Callable[[Target], None], here: Target, there: Sequenc
         finally:
             os.write(write_end, message.encode("utf-8", "replace"))
             os._exit(code)
-    os.close(write_end)
     try:
+        os.close(write_end)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a stop that came meanwhile is raised here
         with os.fdopen(read_end, "rb") as pipe:
             render(here)
             message = pipe.read().decode("utf-8", "replace")
