@@ -18,7 +18,7 @@ from typing import IO, Annotated, Any
 import typer
 import typer.core
 
-from paycli import __version__
+from paycli import __version__, stopping
 from paycli.commands import db, gateways, ingest, listing, maintenance, messages, order, resolve, show
 from paycli.commands import report as report_command
 from paycli.commands import serve as serve_command
@@ -131,12 +131,15 @@ UNEXPECTED_ERROR = 70  # sysexits.h EX_SOFTWARE: a bug in paycli
 READ_ONLY = {"list", "show", "order", "messages", "gateways", "status"}
 
 
-def guarded(fn: Callable[..., Any], *, read_only: bool = False) -> Callable[..., Any]:
+def guarded(fn: Callable[..., Any], *, read_only: bool = False, stops: bool = True) -> Callable[..., Any]:
     """Turn paycli's errors into one line and an exit code; tracebacks only with --debug.
 
     A command that is not ``read_only`` does its work to the end when the reader of its output goes
     away (``paycli ingest inbox/ 2>&1 | head``): what it would have said is dropped, and its exit code
     is the work's. A read-only one stops there, exit 0: the reader had what it wanted.
+
+    Ctrl-C abandons a long SQLite statement (``paycli.stopping``), but where not ``stops``: the
+    receiver, whose callbacks in flight are committed and answered first.
     """
 
     @functools.wraps(fn)
@@ -146,7 +149,8 @@ def guarded(fn: Callable[..., Any], *, read_only: bool = False) -> Callable[...,
 
     def _run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with stopping.noted() if stops else contextlib.nullcontext():
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except PaycliError as exc:
@@ -199,7 +203,7 @@ for module in (
     serve_command,
 ):
     for name, function in module.COMMANDS.items():
-        app.command(name)(guarded(function, read_only=name in READ_ONLY))
+        app.command(name)(guarded(function, read_only=name in READ_ONLY, stops=name != "serve"))
 db_app = typer.Typer(
     help="The store's schema.\n\nExamples:\n\n  paycli db status\n\n  paycli db upgrade",
     no_args_is_help=True,

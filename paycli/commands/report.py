@@ -4,7 +4,8 @@ from typing import Annotated
 
 import typer
 
-from paycli.commands import check_gateways, sigterm_as_interrupt, workspace
+from paycli import stopping
+from paycli.commands import check_gateways, workspace
 from paycli.commands.output import err
 
 
@@ -162,7 +163,8 @@ def report(
     email = bool(settings["email"]) if email is None else email
     if email:
         ws.require_secrets("smtp")
-    with sigterm_as_interrupt():  # cron's timeout, systemd: no half a report, no renderer left running
+    # cron's timeout, systemd: no half a report, no renderer left running, no statement run to its end
+    with stopping.noted(sigterm=True):
         run = make_report(
             ws.open_store,
             config,

@@ -1322,7 +1322,13 @@ def _stop_a_report(
     (templates / "report.csv.j2").write_text(ENDLESS_CSV)
     out = isolated / "out"
     command = ["report", "--now", NOW, "--date", DAY, "--out", f"{out}/", "--template", str(templates)]
-    run = subprocess.Popen([*prefix, "--db", db_url, *command], stderr=subprocess.PIPE)
+    # SIGINT as a terminal's Ctrl-C sends it, whatever the test runner's own disposition (a job started
+    # in the background of a shell ignores it, and so would paycli)
+    run = subprocess.Popen(
+        [*prefix, "--db", db_url, *command],
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     renderer = None
     try:
         deadline = time.monotonic() + 60
