@@ -451,7 +451,7 @@ REPORT_SETTINGS: Mapping[str, Setting] = MappingProxyType(
         "csv_dialect": Setting(str, "standard", choices=CSV_DIALECTS),
         "templates": Setting(str, None, help="a folder of templates overriding the built-in ones"),
         "title": Setting(str, None, help="the shop's name at the top of the report"),
-        "lock_file": Setting(str, None, help="default: report.lock in the user's data folder"),
+        "lock_file": Setting(str, None, help="default: one for each store in the user's data folder"),
         "lock_wait": Setting(
             int, 0, help="seconds to wait for another report to finish", check=_check_nonnegative
         ),

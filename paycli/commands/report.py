@@ -80,7 +80,7 @@ def report(
     A period is whole local days of the configured time zone (right across daylight saving):
     --date, --since/--until, or --period (default: yesterday). The HTML file is self-contained
     (no script, no external asset); the CSV file has one row a line, a section column first.
-    Never prompts, never colours; a lock keeps two runs from overlapping. Exit codes: 0 done,
+    Never prompts, never colours; a lock keeps two runs of a store from overlapping. Exit codes: 0 done,
     1 done and a --fail-on condition is met, 2 usage, configuration, store (no store at the path:
     never an empty report), template, output, lock or mail error, 130 interrupted, 143 terminated
     (SIGTERM); a run stopped or failed writes none of its files, but for a mail that fails: it is
@@ -105,6 +105,7 @@ def report(
     from paycli.dates import parse_timestamp
     from paycli.errors import ConfigError, RecordError, UsageError
     from paycli.reports import make_report, resolve_period
+    from paycli.reports.outputs import default_lock_file
 
     ws = workspace(ctx)
     config = ws.config
@@ -178,7 +179,7 @@ def report(
             fail_on=[f.strip().upper() for f in fail_on or ()],
             email=email,
             email_by=email_by,
-            lock_file=ws.path(str(lock_file)) if lock_file else None,
+            lock_file=ws.path(str(lock_file)) if lock_file else default_lock_file(ws.database_url),
             lock_wait=int(settings["lock_wait"]) if wait is None else wait,  # type: ignore[call-overload]
         )
     if not quiet:

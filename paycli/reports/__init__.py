@@ -25,7 +25,7 @@ from paycli import rule as outcome_rule
 from paycli.config import Config
 from paycli.errors import PaycliError, UsageError
 from paycli.reports.build import Report, build_report
-from paycli.reports.outputs import Staged, Target, default_lock_file, report_lock, targets
+from paycli.reports.outputs import Staged, Target, report_lock, targets
 from paycli.reports.period import Period, resolve_period
 from paycli.reports.render import DIALECTS, render_csv, render_html
 from paycli.reports.settlement import EXCEPTIONS
@@ -68,11 +68,12 @@ def make_report(
     fail_on: Sequence[str] = (),
     email: bool = False,
     email_by: str = "--email",
-    lock_file: Path | None = None,
+    lock_file: Path,
     lock_wait: int = 0,
 ) -> ReportRun:
     """Build the report of ``period``, write each format, mail it if asked (``email_by``: by the option
-    or by ``report.email``, for the errors); under the report lock."""
+    or by ``report.email``, for the errors); under the report lock ``lock_file``
+    (``outputs.default_lock_file``: the store's)."""
     if csv_dialect not in DIALECTS:
         raise UsageError(f"--csv-dialect: '{csv_dialect}' is not one of {', '.join(DIALECTS)}")
     unknown = [f for f in fail_on if f not in FAIL_ON]
@@ -88,7 +89,7 @@ def make_report(
             f"{email_by}: write the report to a file or folder (--out), not to standard output"
             + (", or give --no-email" if email_by != "--email" else "")
         )
-    with report_lock(lock_file or default_lock_file(), lock_wait), open_store() as store:
+    with report_lock(lock_file, lock_wait), open_store() as store:
         # every section of one moment (an ingest beside it commits batches meanwhile), held while the
         # report is read and written, not while it is mailed
         with store.snapshot(), _totals_fit():

@@ -244,10 +244,28 @@ def _into_special(path: Path, newline: str | None) -> Iterator[IO[str]]:
         raise UsageError(f"--out: cannot write '{path}' ({exc.strerror or exc})") from None
 
 
-def default_lock_file() -> Path:
+def default_lock_file(store_url: str) -> Path:
+    """The lock of the reports of the store at ``store_url``, in the user's data folder: two runs of one
+    store never overlap (cron's, an operator's), and two shops a user keeps on one machine, each its
+    configuration and store, do not wait for each other. Named by the store: a SQLite file by its real
+    path (a relative one, a link, ``..`` name the same file), a PostgreSQL one by its URL, password left
+    out."""
+    import hashlib
+
     import platformdirs
 
-    return platformdirs.user_data_path("paycli") / "report.lock"
+    from paycli.store import _libpq_url, describe, sqlite_path
+
+    path = sqlite_path(store_url)
+    if path is None:
+        name = describe(_libpq_url(store_url))
+    else:
+        try:
+            name = str(path.resolve())
+        except (OSError, RuntimeError):  # a loop of links: the store's own error follows
+            name = str(path.absolute())
+    key = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return platformdirs.user_data_path("paycli") / f"report-{key}.lock"
 
 
 @contextlib.contextmanager

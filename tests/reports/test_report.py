@@ -1023,6 +1023,59 @@ def test_a_second_run_fails_with_one_line_while_the_first_holds_the_lock(shop, i
     assert report(shop, "--date", DAY, "--out", str(isolated) + "/").code == 0  # released
 
 
+def test_the_default_lock_is_the_store_s_two_shops_on_one_machine_never_wait_for_each_other(
+    shop, isolated, db_url, sqlite_template
+):
+    # two shops of one server user, each with its configuration and store, cron running both reports at
+    # 06:00: with one lock for the user (~/.local/share/paycli/report.lock), the second failed, exit 2
+    from tests.conftest import new_store_url
+
+    with new_store_url(isolated, sqlite_template, "other.db") as other:
+        held = _hold_the_default_lock(shop)
+        try:
+            busy = report(shop, "--date", DAY, "--out", f"{isolated}/a/")
+            free = shop(
+                "--db", other, "report", "--now", NOW, "--date", DAY, "--out", f"{isolated}/b/", db=False
+            )
+        finally:
+            held.close()
+    assert busy.code == 2 and "another paycli report is running" in busy.stderr, busy
+    assert free.code == 0, free
+    assert (isolated / "b" / "paycli-report-2026-11-26.html").exists()
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="a SQLite store's path")
+def test_one_store_named_another_way_has_the_same_default_lock(shop, isolated, db_url):
+    from paycli.store import sqlite_path
+
+    path = sqlite_path(db_url)
+    assert path is not None
+    held = _hold_the_default_lock(shop)
+    try:  # a relative path from the current folder, through ..: the same file
+        other_name = os.path.relpath(path, isolated / "x" / "..")
+        busy = shop(
+            "--db", other_name, "report", "--now", NOW, "--date", DAY, "--out", "-", "-f", "csv", db=False
+        )
+    finally:
+        held.close()
+    assert busy.code == 2 and "another paycli report is running" in busy.stderr, busy
+
+
+def _hold_the_default_lock(shop):
+    """The default report lock of the test's store, held as a first run holds it (found as the file a
+    run leaves behind)."""
+    import platformdirs
+
+    locks = platformdirs.user_data_path("paycli")
+    before = set(locks.glob("report*.lock")) if locks.exists() else set()
+    assert report(shop, "--date", DAY, "--out", "-", "--format", "csv").code == 0
+    made = (set(locks.glob("report*.lock")) - before) or before
+    assert len(made) == 1, made
+    held = open(next(iter(made)), "w")  # noqa: SIM115 (held until the caller closes it)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    return held
+
+
 # -- outputs and templates ----------------------------------------------------------------------------
 
 
