@@ -5,7 +5,9 @@ statement (a report's aggregate over a year of a large store) holds it off until
 minutes later. The handlers installed by ``noted`` raise the stop as Python's own does, and first note
 it; every SQLite connection of a store asks ``asked`` every few thousand steps of SQLite's virtual
 machine (a progress handler, ``store.py``), which abandons the statement ("interrupted"), and the store
-raises the noted stop in its place (``stop``).
+raises the noted stop in its place (``stop``). A handler that runs inside a finaliser (``__del__``, a
+generator the collector closes) has its exception printed as "Exception ignored" and lost to the code
+around it: a step that must not follow a stop (a report's files put in place) calls ``check`` first.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def asked() -> bool:
 def stop() -> KeyboardInterrupt | None:
     """The exception of the stop asked (KeyboardInterrupt, or Terminated for SIGTERM), or None."""
     return None if _asked is None else _asked()
+
+
+def check() -> None:
+    """Raise the stop asked, if any (its exception may have been lost in a finaliser)."""
+    if _asked is not None:
+        raise _asked()
 
 
 def interrupted(exc: BaseException) -> bool:

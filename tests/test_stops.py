@@ -215,3 +215,41 @@ def test_a_command_killed_inside_a_long_statement_leaves_no_statement_running(
     _no_statement_left(db_url)
     again = cli("ingest", "more.csv")  # no lock left behind either
     assert again.code == 0, again
+
+
+def test_a_stop_lost_in_a_finaliser_while_rendering_still_stops_the_report(cli, isolated, monkeypatch):
+    """A signal whose handler runs inside a finaliser (``__del__``, a generator the collector closes) is
+    printed as "Exception ignored" and lost to the code around it: the run went on and put its report
+    in place, exit 0. The stop is noted, and no file is put in place after one."""
+    import paycli.reports as reports
+
+    path = request_csv(isolated, ["R-1-1,R-1,order,2026-11-26T10:00:00+01:00,Rossi,,10.00,EUR,nexi"])
+    assert cli("ingest", str(path)).code == 0
+
+    class Finalised:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # taken in here, at the next step of Python code
+            time.sleep(0.01)
+
+    render_csv = reports.render_csv
+
+    def rendering(*args, **kwargs):
+        Finalised()  # collected at once: its __del__ runs, and the stop's exception is lost there
+        render_csv(*args, **kwargs)
+
+    monkeypatch.setattr(reports, "render_csv", rendering)
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: None)  # pytest's would fail the test
+    out = isolated / "out"
+    result = cli(
+        "report",
+        "--now",
+        "2026-11-27T07:30:00+01:00",
+        "--date",
+        "2026-11-26",
+        "-f",
+        "csv",
+        "--out",
+        f"{out}/",
+    )
+    assert (result.code, result.stderr) == (143, SAID[143]), result
+    assert list(out.iterdir()) == []

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from paycli import rule as outcome_rule
+from paycli import stopping
 from paycli.config import Config
 from paycli.errors import PaycliError, UsageError
 from paycli.reports.build import Report, build_report
@@ -142,6 +143,8 @@ def _build_and_write(
         else:
             for target in plan:
                 render(target)
+        # a stop whose exception a finaliser lost ("Exception ignored") still stops the run here
+        stopping.check()
         outputs.commit()  # all the files of the run, or none (a template error, Ctrl-C, SIGTERM)
     finally:
         outputs.discard()
@@ -203,6 +206,7 @@ def _side_by_side(render: Callable[[Target], None], here: Target, there: Sequenc
         signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a stop that came meanwhile is raised here
         with os.fdopen(read_end, "rb") as pipe:
             render(here)
+            stopping.check()  # not waiting for the child after a stop lost in a finaliser
             message = pipe.read().decode("utf-8", "replace")
         _, status = os.waitpid(pid, 0)
     except BaseException:
