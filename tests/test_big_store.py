@@ -10,7 +10,7 @@ listings written as they are read, not held whole.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -287,14 +287,44 @@ def test_paycli_list_reads_its_two_passes_in_one_moment_of_the_store(
     assert "PAY-LATE-AND-LONG" in cli("list", "--outcome", "VERIFICARE").stdout  # committed, read after
 
 
+def assert_streamed(
+    cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    store: Store,
+    command: list[str],
+    held: dict[str, Any],
+    read: Callable[[], Any],
+    kind: type,
+    count: int,
+) -> None:
+    """``command`` writes, in each format of ``held``, what it wrote with its table held whole (no more
+    than two rows held now), and ``read()``, its rows, come from one server-side cursor on PostgreSQL."""
+    from paycli import store as store_module
+    from paycli.commands import output
+
+    monkeypatch.setattr(output, "HELD_ROWS", 2)
+    for fmt, before in held.items():
+        after = cli(*command, "--format", fmt)
+        assert (after.code, after.stdout, after.stderr) == (before.code, before.stdout, before.stderr)
+
+    monkeypatch.setattr(store_module, "SERVER_SIDE_ROWS", 2)
+    with store.snapshot():
+        shown = read()
+        assert isinstance(shown, kind)
+        rows = iter(shown)
+        first = next(rows)
+        if ON_POSTGRES:
+            cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
+            assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
+        assert len([first, *rows]) == count
+
+
 def test_paycli_messages_reads_the_store_a_row_at_a_time(
     cli: Any, isolated: Any, store: Store, monkeypatch: pytest.MonkeyPatch
 ):
     """``paycli messages --state response`` held every message of the state, in every format, and after
     the store was closed (350,000 on a store of 200,000 requests: 736 MB as a table, 372 MB as JSON): its
     rows now come from the store as they are written, a long table read twice as ``list``'s."""
-    from paycli import store as store_module
-    from paycli.commands import output
     from paycli.queries import list_messages
     from tests.conftest import request_csv
 
@@ -305,20 +335,9 @@ def test_paycli_messages_reads_the_store_a_row_at_a_time(
     held = {fmt: cli("messages", "--format", fmt) for fmt in ("table", "json")}
     assert len(held["table"].stdout.splitlines()) == 8 and len(json.loads(held["json"].stdout)) == 6
 
-    monkeypatch.setattr(output, "HELD_ROWS", 2)
-    for fmt, before in held.items():
-        after = cli("messages", "--format", fmt)
-        assert (after.code, after.stdout, after.stderr) == (before.code, before.stdout, before.stderr)
-
-    monkeypatch.setattr(store_module, "SERVER_SIDE_ROWS", 2)
-    with store.snapshot():
-        rows = list_messages(store, UTC)
-        assert isinstance(rows, Iterator)
-        first = next(rows)
-        if ON_POSTGRES:
-            cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
-            assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
-        assert len([first, *rows]) == 6
+    assert_streamed(
+        cli, monkeypatch, store, ["messages"], held, lambda: list_messages(store, UTC), Iterator, 6
+    )
 
 
 @pytest.mark.parametrize("indent", [2, None])
@@ -350,8 +369,6 @@ def test_paycli_show_writes_a_request_s_http_deliveries_as_it_reads_them(
     """A gateway that retried a callback for months (every retry one more delivery row): ``show`` held
     them all, in every format (100,000: 256 MB as text, 298 MB as JSON). They are now read as they are
     written, the table read twice in the command's snapshot, and the output is the same."""
-    from paycli import store as store_module
-    from paycli.commands import output
     from paycli.queries import show_request
     from paycli.rows import Reread
     from tests.conftest import request_csv
@@ -382,21 +399,10 @@ def test_paycli_show_writes_a_request_s_http_deliveries_as_it_reads_them(
     assert len(json.loads(held["json"].stdout)["deliveries"]) == 7
     assert "deliveries" not in held["csv"].stdout
 
-    monkeypatch.setattr(output, "HELD_ROWS", 2)
-    for fmt, before in held.items():
-        after = cli("show", "PAY-1", "--format", fmt)
-        assert (after.code, after.stdout, after.stderr) == (before.code, before.stdout, before.stderr)
+    def deliveries() -> Any:
+        return show_request(store, "PAY-1", UTC)["deliveries"]
 
-    monkeypatch.setattr(store_module, "SERVER_SIDE_ROWS", 2)
-    with store.snapshot():
-        shown = show_request(store, "PAY-1", UTC)["deliveries"]
-        assert isinstance(shown, Reread)
-        rows = iter(shown)
-        first = next(rows)
-        if ON_POSTGRES:
-            cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
-            assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
-        assert len([first, *rows]) == 7
+    assert_streamed(cli, monkeypatch, store, ["show", "PAY-1"], held, deliveries, Reread, 7)
 
 
 def test_paycli_order_writes_its_requests_as_it_reads_them(
@@ -405,8 +411,6 @@ def test_paycli_order_writes_its_requests_as_it_reads_them(
     """An order id an ERP gives every payment it has no order for ("0"): ``paycli order 0`` held its
     every request (73,000: 346 MB). They are now read as they are written, in the command's snapshot,
     with the same verdict (two POSITIVO among five are PAID_TWICE) and each request's last status."""
-    from paycli import store as store_module
-    from paycli.commands import output
     from paycli.queries import show_order
     from paycli.rows import Reread
     from tests.conftest import request_csv
@@ -441,18 +445,7 @@ def test_paycli_order_writes_its_requests_as_it_reads_them(
     assert data["verdict"] == "PAID_TWICE"
     assert [r["last_status"] for r in data["requests"]] == ["IN CORSO", None, "REFUSED", None, None]
 
-    monkeypatch.setattr(output, "HELD_ROWS", 2)
-    for fmt, before in held.items():
-        after = cli("order", "0", "--format", fmt)
-        assert (after.code, after.stdout, after.stderr) == (before.code, before.stdout, before.stderr)
+    def requests() -> Any:
+        return show_order(store, "0", UTC)["requests"]
 
-    monkeypatch.setattr(store_module, "SERVER_SIDE_ROWS", 2)
-    with store.snapshot():
-        shown = show_order(store, "0", UTC)["requests"]
-        assert isinstance(shown, Reread)
-        rows = iter(shown)
-        first = next(rows)
-        if ON_POSTGRES:
-            cursors = [r["name"] for r in store.query("SELECT name FROM pg_cursors")]
-            assert len(cursors) == 1 and cursors[0].startswith("paycli_rows_"), cursors
-        assert len([first, *rows]) == 5
+    assert_streamed(cli, monkeypatch, store, ["order", "0"], held, requests, Reread, 5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -212,12 +213,29 @@ def test_a_silent_client_is_dropped_and_holds_no_thread(store, db_url, isolated)
     assert store.query("SELECT COUNT(*) AS n FROM delivery")[0]["n"] == 1
 
 
+def post_in_background(port: int, n: int, answers: list[object]) -> threading.Thread:
+    """Nexi callback ``n`` posted by a thread of its own, started: its answer's status, or the error
+    that cut it off, goes into ``answers``."""
+
+    def post() -> None:
+        client = Client(port)
+        try:
+            answers.append(client.post("/callbacks/nexi", nexi_callback(n), {"Content-Type": FORM}).status)
+        except OSError as exc:
+            answers.append(exc)
+        finally:
+            client.close()
+
+    sender = threading.Thread(target=post)
+    sender.start()
+    return sender
+
+
 def test_sigterm_lets_the_callback_being_stored_finish_then_stops(store, db_url, isolated):
     """systemd stops (and restarts, after a change of configuration) with SIGTERM: the callback in
     flight is committed and acknowledged, as after Ctrl-C, instead of being cut off with the
     connection (the gateway would send it again, minutes or hours later)."""
     import signal
-    import threading
     import time
 
     from tests.serve.test_routes import hold_write_lock
@@ -228,20 +246,9 @@ def test_sigterm_lets_the_callback_being_stored_finish_then_stops(store, db_url,
     log = isolated / "serve.log"
     server = spawn_serve(db_url, config_file, port, log)
     answers: list[object] = []
-
-    def post() -> None:
-        client = Client(port)
-        try:
-            answers.append(client.post("/callbacks/nexi", nexi_callback(5), {"Content-Type": FORM}).status)
-        except OSError as exc:
-            answers.append(exc)
-        finally:
-            client.close()
-
     other = hold_write_lock(db_url)  # the callback waits for the store while the signal comes
     try:
-        sender = threading.Thread(target=post)
-        sender.start()
+        sender = post_in_background(port, 5, answers)
         time.sleep(0.5)
         server.send_signal(signal.SIGTERM)
         time.sleep(0.5)
@@ -328,7 +335,6 @@ def test_a_second_sigterm_while_stopping_stops_at_once_leaving_the_store_whole(s
     a supervisor's) stops at once: a callback cut off then is not stored at all (its gateway sends it
     again), never a delivery without its message or the other way round."""
     import signal
-    import threading
     import time
 
     from tests.serve.test_routes import hold_write_lock
@@ -339,20 +345,9 @@ def test_a_second_sigterm_while_stopping_stops_at_once_leaving_the_store_whole(s
     log = isolated / "serve.log"
     server = spawn_serve(db_url, config_file, port, log)
     answers: list[object] = []
-
-    def post() -> None:
-        client = Client(port, timeout=30)
-        try:
-            answers.append(client.post("/callbacks/nexi", nexi_callback(7), {"Content-Type": FORM}).status)
-        except OSError as exc:
-            answers.append(exc)
-        finally:
-            client.close()
-
     other = hold_write_lock(db_url)  # the callback waits for the store while both signals come
     try:
-        sender = threading.Thread(target=post)
-        sender.start()
+        sender = post_in_background(port, 7, answers)
         time.sleep(1.5)
         server.send_signal(signal.SIGTERM)
         time.sleep(0.5)
