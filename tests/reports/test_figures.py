@@ -13,11 +13,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +31,8 @@ from paycli.reports.period import make_period
 from paycli.reports.render import render_csv, render_html
 from paycli.store import Store
 from tests.conftest import ON_POSTGRES, empty_store
+
+T = TypeVar("T")
 
 GATEWAYS = ("bank", "paypal", "stripe")
 CURRENCIES = ("EUR", "JPY", "USD")
@@ -730,6 +733,23 @@ def test_older_orders_that_something_of_the_period_paid_twice_are_in_its_anomali
     ]
 
 
+def counting_steps(store: Store, call: Callable[[], T]) -> tuple[T, int]:
+    """What ``call`` returns, and the thousands of SQLite virtual-machine steps it took: a plan's cost
+    that does not change with the machine's speed, as seconds do."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    store.connection.set_progress_handler(count, 1000)
+    try:
+        return call(), steps
+    finally:
+        store.connection.set_progress_handler(None, 0)
+
+
 @pytest.mark.skipif(ON_POSTGRES, reason="SQLite's planner without statistics, as a shop's store is")
 def test_a_report_finds_its_older_requests_from_the_period_not_from_every_older_request(store: Store) -> None:
     # 20,000 older requests, NEGATIVO, POSITIVO and VERIFICARE, each with a response and some with a
@@ -759,18 +779,9 @@ def test_a_report_finds_its_older_requests_from_the_period_not_from_every_older_
         "SELECT id, 'NEGATIVO', 'n', 'anna', :t, 'VERIFICARE' FROM payment_request WHERE id % 50 = 0",
         {"t": old},
     )
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    store.connection.set_progress_handler(count, 1000)
-    try:
-        report = build_report(store, make_period(date(2026, 11, 26), date(2026, 11, 26), tz), tz, NOW)
-    finally:
-        store.connection.set_progress_handler(None, 0)
+    report, steps = counting_steps(
+        store, lambda: build_report(store, make_period(date(2026, 11, 26), date(2026, 11, 26), tz), tz, NOW)
+    )
     assert [(a.order_id, a.anomaly) for a in report.anomalies] == [("L", "PAID_TWICE")]
     assert (report.late_verificare, report.late_negativo, report.older_verificare) == (0, 0, 6666)
     # some 20 thousand steps (the count of the older VERIFICARE, by their covering index); asked of each
@@ -795,17 +806,8 @@ def test_what_anomalous_orders_paid_is_read_by_their_orders_not_by_every_paid_re
         "'EUR', 'bank', ?, ?, 1)",
         [(t, o, c, c, out) for t, o, c, out in rows],
     )
-    steps = 0
-
-    def count() -> int:
-        nonlocal steps
-        steps += 1
-        return 0
-
-    store.connection.set_progress_handler(count, 1000)
-    try:
-        report = build_report(store, make_period(date(2026, 11, 26), date(2026, 11, 26), tz), tz, NOW)
-    finally:
-        store.connection.set_progress_handler(None, 0)
+    report, steps = counting_steps(
+        store, lambda: build_report(store, make_period(date(2026, 11, 26), date(2026, 11, 26), tz), tz, NOW)
+    )
     assert [(a.anomaly, a.paid) for a in report.anomalies] == [("PAID_TWICE", [(2000, "EUR")])] * 600
     assert steps < 300, steps  # some 150 thousand steps; by outcome, 550 thousand
