@@ -103,13 +103,8 @@ def emit(
     are written a row at a time, as ``rows`` yields them; a table of ``Columns`` too, in bounded memory
     (``write_table``), any other table is aligned over all its rows, held."""
     if fmt is Format.json:
-        # the array json.dumps(list(rows), indent=2) writes, an element at a time
-        opened = False
-        for row in rows:
-            element = json_text(row, indent=2).replace("\n", "\n  ")
-            typer.echo(f"{',' if opened else '['}\n  {element}", nl=False)
-            opened = True
-        typer.echo("\n]" if opened else "[]")
+        _json_array(rows, indent=2)
+        typer.echo()
     elif fmt is Format.ndjson:
         for row in rows:
             typer.echo(json_text(row))
@@ -153,23 +148,30 @@ def write_json(obj: dict[str, Any], *, indent: int | None) -> None:
         return
     # json.dumps' separators: an item a line, nested values indented one level more, or one line
     inner, item, close = ("\n  ", ",\n  ", "\n}") if indent is not None else ("", ", ", "}")
-    nested, deeper = "\n" + " " * (indent or 0), "\n" + " " * 2 * (indent or 0)
+    nested = "\n" + " " * (indent or 0)
     typer.echo("{" + inner, nl=False)
     for n, (key, value) in enumerate(obj.items()):
         typer.echo((item if n else "") + json_text(key) + ": ", nl=False)
-        if not isinstance(value, Reread):
+        if isinstance(value, Reread):
+            _json_array(value, indent=indent, margin=nested)
+        else:
             typer.echo(json_text(value, indent=indent).replace("\n", nested), nl=False)
-            continue
-        opened = False
-        for element in value:
-            text = json_text(element, indent=indent).replace("\n", deeper)
-            if indent is None:
-                typer.echo(f"{', ' if opened else '['}{text}", nl=False)
-            else:
-                typer.echo(f"{',' if opened else '['}{deeper}{text}", nl=False)
-            opened = True
-        typer.echo(("]" if indent is None else nested + "]") if opened else "[]", nl=False)
     typer.echo(close)
+
+
+def _json_array(rows: Iterable[Any], *, indent: int | None, margin: str = "\n") -> None:
+    """The array ``json_text(list(rows), indent=indent)`` writes, an element at a time, without its line
+    end; nested in a value whose lines begin with ``margin`` (a line break and the value's indent)."""
+    step = margin + " " * (indent or 0)
+    opened = False
+    for row in rows:
+        if indent is None:
+            typer.echo(f"{', ' if opened else '['}{json_text(row)}", nl=False)
+        else:
+            text = json_text(row, indent=indent).replace("\n", step)
+            typer.echo(f"{',' if opened else '['}{step}{text}", nl=False)
+        opened = True
+    typer.echo(("]" if indent is None else margin + "]") if opened else "[]", nl=False)
 
 
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -262,16 +264,14 @@ def write_table(
     del held
     if heading is not None:
         typer.echo(heading(count))
-    lines = [
-        "  ".join(h.ljust(w + len(h) - width(h)) for h, w in zip(columns.headers, widths, strict=True)),
-        "  ".join("-" * w for w in widths),
-    ]
-    typer.echo("\n".join(line.rstrip() for line in lines))
+
+    def line(texts: Sequence[str]) -> str:  # each text padded to its column's width in terminal cells
+        return "  ".join(t.ljust(w - width(t) + len(t)) for t, w in zip(texts, widths, strict=True)).rstrip()
+
+    typer.echo(line(columns.headers))
+    typer.echo(line(["-" * w for w in widths]))
     for row in rows:
-        texts = _texts(columns.cells(_visible(row)))
-        typer.echo(
-            "  ".join(t.ljust(w - width(t) + len(t)) for t, w in zip(texts, widths, strict=True)).rstrip()
-        )
+        typer.echo(line(_texts(columns.cells(_visible(row)))))
 
 
 _MIN_PADDING = 2  # tabulate's: a header's column is two cells wider than the header

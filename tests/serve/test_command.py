@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from pathlib import Path
 
@@ -213,6 +214,16 @@ def test_a_silent_client_is_dropped_and_holds_no_thread(store, db_url, isolated)
     assert store.query("SELECT COUNT(*) AS n FROM delivery")[0]["n"] == 1
 
 
+def patient_receiver(db_url: str, isolated: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """A receiver that waits up to 30 s for the store (a callback held behind another writer while a
+    signal comes): the process, its port, its log."""
+    config_file = isolated / "serve.yaml"
+    config_file.write_text(CONFIG + "serve:\n  store_timeout_seconds: 30\n")
+    port = free_port()
+    log = isolated / "serve.log"
+    return spawn_serve(db_url, config_file, port, log), port, log
+
+
 def post_in_background(port: int, n: int, answers: list[object]) -> threading.Thread:
     """Nexi callback ``n`` posted by a thread of its own, started: its answer's status, or the error
     that cut it off, goes into ``answers``."""
@@ -240,11 +251,7 @@ def test_sigterm_lets_the_callback_being_stored_finish_then_stops(store, db_url,
 
     from tests.serve.test_routes import hold_write_lock
 
-    config_file = isolated / "serve.yaml"
-    config_file.write_text(CONFIG + "serve:\n  store_timeout_seconds: 30\n")
-    port = free_port()
-    log = isolated / "serve.log"
-    server = spawn_serve(db_url, config_file, port, log)
+    server, port, log = patient_receiver(db_url, isolated)
     answers: list[object] = []
     other = hold_write_lock(db_url)  # the callback waits for the store while the signal comes
     try:
@@ -339,11 +346,7 @@ def test_a_second_sigterm_while_stopping_stops_at_once_leaving_the_store_whole(s
 
     from tests.serve.test_routes import hold_write_lock
 
-    config_file = isolated / "serve.yaml"
-    config_file.write_text(CONFIG + "serve:\n  store_timeout_seconds: 30\n")
-    port = free_port()
-    log = isolated / "serve.log"
-    server = spawn_serve(db_url, config_file, port, log)
+    server, port, log = patient_receiver(db_url, isolated)
     answers: list[object] = []
     other = hold_write_lock(db_url)  # the callback waits for the store while both signals come
     try:
